@@ -1,0 +1,160 @@
+/**
+ * Command-line flag parsing with precise errors: unknown flags get a "did you
+ * mean", values are checked against their type, every error names the flag.
+ */
+import { ValidationError, didYouMean, type ValidationIssue } from '../shared/errors.js';
+
+/** One flag a command accepts. */
+export interface FlagSpec {
+  /** Long name without dashes, e.g. `n-procs`. */
+  name: string;
+  type: 'boolean' | 'string' | 'int' | 'number' | 'enum';
+  /** For `enum`. */
+  choices?: readonly string[];
+  /** For numbers: inclusive minimum. */
+  min?: number;
+  /** For `number`: value must be > 0. */
+  positive?: boolean;
+  /** Booleans: accept `--no-<name>`. */
+  negatable?: boolean;
+  /** Value placeholder and description for help. */
+  value?: string;
+  help: string;
+}
+
+export type FlagValue = string | number | boolean;
+
+/** Parsed flags and positionals. */
+export interface ParsedArgs {
+  flags: Map<string, FlagValue>;
+  positionals: string[];
+}
+
+function invalid(issues: ValidationIssue[]): ValidationError {
+  return new ValidationError('OPTIONS_INVALID', issues);
+}
+
+function convert(spec: FlagSpec, raw: string): FlagValue {
+  const field = `--${spec.name}`;
+  switch (spec.type) {
+    case 'int': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isInteger(n)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);
+      if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw invalid([{ field, message: `expected a number, received "${raw}"` }]);
+      if (spec.positive === true && !(n > 0)) throw invalid([{ field, message: `must be greater than 0, received ${n}` }]);
+      if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
+      return n;
+    }
+    case 'enum': {
+      const choices = spec.choices ?? [];
+      if (!choices.includes(raw)) {
+        throw invalid([{ field, message: `expected one of ${choices.join(', ')}, received "${raw}"` }]);
+      }
+      return raw;
+    }
+    case 'string':
+      if (raw === '') throw invalid([{ field, message: 'must not be empty' }]);
+      return raw;
+    default:
+      return raw;
+  }
+}
+
+/** Parses `argv` (after the command name) against `specs`. */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const flags = new Map<string, FlagValue>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--') || arg === '--') {
+      if (arg.startsWith('-') && arg !== '-') {
+        throw invalid([{ field: arg, message: 'unknown option (flowgate uses long options, e.g. --n-procs)' }]);
+      }
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    let spec = byName.get(name);
+    let negated = false;
+    if (spec === undefined && name.startsWith('no-')) {
+      const base = byName.get(name.slice(3));
+      if (base?.type === 'boolean' && base.negatable === true) {
+        spec = base;
+        negated = true;
+        name = base.name;
+      }
+    }
+    if (spec === undefined) {
+      const names = specs.flatMap((s) => (s.negatable === true ? [s.name, `no-${s.name}`] : [s.name]));
+      const hint = didYouMean(name, names);
+      throw invalid([{ field: `--${name}`, message: `unknown option${hint !== undefined ? ` (did you mean --${hint}?)` : ''}` }]);
+    }
+    if (spec.type === 'boolean') {
+      if (inline !== undefined) {
+        if (inline !== 'true' && inline !== 'false') {
+          throw invalid([{ field: `--${name}`, message: `expected true or false, received "${inline}"` }]);
+        }
+        flags.set(name, negated ? inline !== 'true' : inline === 'true');
+      } else {
+        flags.set(name, !negated);
+      }
+      continue;
+    }
+    let raw = inline;
+    if (raw === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
+        throw invalid([{ field: `--${name}`, message: `needs a value${spec.value !== undefined ? ` (${spec.value})` : ''}` }]);
+      }
+      raw = next;
+      i++;
+    }
+    flags.set(name, convert(spec, raw));
+  }
+  return { flags, positionals };
+}
+
+/** Typed accessors over parsed flags. */
+export class Flags {
+  constructor(private readonly parsed: ParsedArgs) {}
+  get positionals(): string[] {
+    return this.parsed.positionals;
+  }
+  has(name: string): boolean {
+    return this.parsed.flags.has(name);
+  }
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.parsed.flags.get(name);
+    return typeof v === 'boolean' ? v : fallback;
+  }
+  num(name: string): number | undefined {
+    const v = this.parsed.flags.get(name);
+    return typeof v === 'number' ? v : undefined;
+  }
+  str(name: string): string | undefined {
+    const v = this.parsed.flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  }
+}
+
+/** Formats flag help lines. */
+export function formatFlags(specs: readonly FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const left = `--${s.name}${s.negatable === true ? `, --no-${s.name}` : ''}${s.value !== undefined ? ` ${s.value}` : ''}`;
+    return [left, s.help] as const;
+  });
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return rows.map(([l, h]) => `  ${l.padEnd(width)}  ${h}`).join('\n');
+}

@@ -1,0 +1,119 @@
+/**
+ * A local fleet of `flowgate worker` processes, started by `flowgate run`.
+ * Each worker is a child process connected by IPC: it stops when told to, and
+ * on its own if this process dies. A worker that exits unexpectedly is
+ * replaced, so the fleet keeps its capacity.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../shared/logger.js';
+
+/** Options of a {@link LocalFleet}. */
+export interface FleetOptions {
+  workers: number;
+  /** Concurrency of each worker. */
+  concurrency: number;
+  maxTasksPerChild: number;
+  redisUrl: string;
+  prefix: string;
+  /** Name prefix; workers are `<name>-<i>`. */
+  name: string;
+  logger: Logger;
+  /** Extra flags for each worker. */
+  extraArgs?: string[];
+}
+
+/** Messages from worker to fleet. */
+export type WorkerMessage = { type: 'ready'; name: string; pid: number };
+/** Messages from fleet to worker. */
+export type FleetMessage = { type: 'stop'; force: boolean };
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const MAX_RESTARTS = 20;
+
+/** Supervises worker processes. */
+export class LocalFleet {
+  private readonly children = new Map<number, ChildProcess>();
+  private stopping = false;
+  private restarts = 0;
+  private closing: Promise<void> | undefined;
+  private readyCount = 0;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: FleetOptions) {}
+
+  /** Starts every worker (does not wait for them to be ready). */
+  start(): void {
+    for (let i = 0; i < this.options.workers; i++) this.spawnWorker(i);
+  }
+
+  /** Resolves once every worker has reported ready. */
+  whenReady(): Promise<void> {
+    if (this.readyCount >= this.options.workers) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** pids of live workers. */
+  pids(): number[] {
+    return [...this.children.values()].map((c) => c.pid ?? -1).filter((p) => p > 0);
+  }
+
+  private spawnWorker(slot: number): void {
+    const o = this.options;
+    const name = `${hostname()}:${o.name}-${slot}`;
+    const args = [
+      'worker',
+      '--concurrency', String(o.concurrency),
+      '--max-tasks-per-child', String(o.maxTasksPerChild),
+      '--redis-url', o.redisUrl,
+      '--prefix', o.prefix,
+      '--name', name,
+      ...(o.extraArgs ?? []),
+    ];
+    const child = fork(MAIN, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.children.set(slot, child);
+    child.on('message', (msg: WorkerMessage) => {
+      if (msg.type === 'ready') {
+        this.readyCount++;
+        if (this.readyCount >= o.workers) for (const w of this.readyWaiters.splice(0)) w();
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (this.children.get(slot) === child) this.children.delete(slot);
+      if (this.stopping) return;
+      o.logger.warn({ worker: name, code, signal }, 'worker exited unexpectedly');
+      if (this.restarts++ < MAX_RESTARTS) this.spawnWorker(slot);
+    });
+  }
+
+  /**
+   * Stops every worker. Graceful: running nodes finish. Forced: their process
+   * groups are killed. Workers still alive after `deadlineMs` are killed.
+   */
+  close(force: boolean, deadlineMs = 15_000): Promise<void> {
+    this.stopping = true;
+    for (const child of this.children.values()) {
+      if (child.connected) child.send({ type: 'stop', force } satisfies FleetMessage, () => undefined);
+      else child.kill('SIGTERM');
+    }
+    if (this.closing !== undefined && !force) return this.closing;
+    this.closing = Promise.all(
+      [...this.children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) {
+              resolve();
+              return;
+            }
+            const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    ).then(() => undefined);
+    return this.closing;
+  }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * The `flowgate` command: dispatches to subcommands, turns errors into clear
+ * messages and documented exit codes.
+ */
+import { readFileSync } from 'node:fs';
+import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../shared/errors.js';
+import { loadWorkflowFile } from '../shared/workflow/parse.js';
+import { workflowJsonSchema } from '../shared/workflow/schema.js';
+import { didYouMean } from '../shared/errors.js';
+import { formatFlags } from './args.js';
+import { RUN_FLAGS, runCommand } from './run.js';
+import { WORKER_FLAGS, workerCommand } from './worker.js';
+
+const COMMANDS = ['run', 'worker', 'validate', 'schema', 'help', 'version'] as const;
+
+function usage(): string {
+  return [
+    'usage: flowgate <command> [options]',
+    '',
+    'commands:',
+    '  run WORKFLOW       run a workflow with an embedded scheduler and a local worker fleet',
+    '  worker             run a long-lived worker process',
+    '  validate WORKFLOW  check a workflow file and print its summary',
+    '  schema             print the JSON Schema of the workflow format',
+    '  version            print the version',
+    '',
+    'run options:',
+    formatFlags(RUN_FLAGS),
+    '',
+    'worker options:',
+    formatFlags(WORKER_FLAGS),
+    '',
+    'exit codes: 0 success, 1 run finished with failed nodes, 2 invalid workflow or options,',
+    '            3 infrastructure error (e.g. Redis unreachable), 130 interrupted',
+  ].join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function dispatch(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    case 'worker':
+      return workerCommand(rest);
+    case 'validate': {
+      if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
+      const wf = loadWorkflowFile(rest[0] as string);
+      const edges = wf.nodes.reduce((sum, n) => sum + n.needs.length, 0);
+      process.stdout.write(`${rest[0] ?? ''}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
+      return ExitCode.ok;
+    }
+    case 'schema':
+      process.stdout.write(`${JSON.stringify(workflowJsonSchema(), null, 2)}\n`);
+      return ExitCode.ok;
+    case 'version':
+    case '--version':
+      process.stdout.write(`flowgate ${version()}\n`);
+      return ExitCode.ok;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${usage()}\n`);
+      return command === undefined ? ExitCode.invalidInput : ExitCode.ok;
+    default: {
+      const hint = didYouMean(command, COMMANDS);
+      throw new ValidationError('OPTIONS_INVALID', [
+        { message: `unknown command "${command}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}; see flowgate help` },
+      ]);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let code: number;
+  try {
+    code = await dispatch(process.argv.slice(2));
+  } catch (err) {
+    const e: FlowgateError = toFlowgateError(err);
+    const lines = e instanceof ValidationError ? e.issues.length : 1;
+    process.stderr.write(`flowgate: error${lines > 1 ? 's' : ''}:${lines > 1 ? '\n' : ' '}${e.message}\n`);
+    if (e.code === 'INTERNAL' && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
+    code = e.code === 'INTERNAL' ? ExitCode.infrastructure : e.exitCode;
+  }
+  process.exitCode = code;
+  // Open handles (sockets being torn down) must not keep a finished command alive.
+  setTimeout(() => process.exit(code), 200).unref();
+}
+
+void main();

@@ -1,0 +1,71 @@
+/**
+ * Live progress on stderr: counts, running nodes, free procs and memory.
+ * On a terminal one line is redrawn; otherwise a line is printed when the
+ * picture changed, at most once per interval.
+ */
+import type { RunProgress } from '../scheduler/scheduler.js';
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** One progress line. */
+export function progressLine(p: RunProgress, elapsedMs: number, total: number): string {
+  const c = p.counts;
+  const done = (c['succeeded'] ?? 0) + (c['failed'] ?? 0) + (c['skipped'] ?? 0) + (c['cached'] ?? 0) + (c['cancelled'] ?? 0);
+  const parts = [
+    `[${(elapsedMs / 1000).toFixed(1)}s] ${done}/${total} done`,
+    `${c['succeeded'] ?? 0} ok, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped`,
+    `${p.running.length} running, ${c['ready'] ?? 0} ready, ${c['waiting'] ?? 0} waiting`,
+    `free ${p.free.n_procs}/${p.budget.n_procs} procs, ${round(p.free.mem_gb)}/${round(p.budget.mem_gb)} GB`,
+  ];
+  let line = parts.join(' | ');
+  if (p.running.length > 0) {
+    const shown = p.running.slice(0, 6).join(', ');
+    line += ` | running: ${shown}${p.running.length > 6 ? ', …' : ''}`;
+  }
+  return line;
+}
+
+/** Prints progress until stopped. */
+export class ProgressReporter {
+  private timer: NodeJS.Timeout | undefined;
+  private last = '';
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly source: () => RunProgress,
+    private readonly total: number,
+    private readonly startedAt: number,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.tty = stream.isTTY === true;
+  }
+
+  start(): void {
+    const interval = this.tty ? 200 : 1000;
+    this.timer = setInterval(() => this.render(false), interval);
+    this.timer.unref();
+  }
+
+  private render(final: boolean): void {
+    const p = this.source();
+    const line = progressLine(p, Date.now() - this.startedAt, this.total);
+    const key = line.replace(/^\[[^\]]*\] /, '');
+    if (this.tty) {
+      const width = this.stream.columns ?? 120;
+      this.stream.write(`\r\x1b[K${line.slice(0, width - 1)}${final ? '\n' : ''}`);
+    } else if (key !== this.last || final) {
+      this.stream.write(`${line}\n`);
+    }
+    this.last = key;
+  }
+
+  /** Prints the final line and stops. */
+  stop(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.render(true);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The human-readable run summary printed by `flowgate run` without `--json`.
+ */
+import type { RunSummary } from '../scheduler/summary.js';
+
+/** Formats a summary for people. */
+export function summaryText(s: RunSummary): string {
+  const c = s.counts;
+  const lines = [
+    `run ${s.run_id} (${s.workflow}) ${s.status} in ${s.wall_s.toFixed(2)} s: ` +
+      `${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped, ${c.cached} cached, ${c.cancelled} cancelled`,
+  ];
+  for (const f of s.failures) {
+    lines.push(`could not run node: ${s.workflow}.${f.node}: ${f.reason}`);
+    if (f.crash_file !== null) lines.push(`  crashfile: ${f.crash_file}`);
+    if (f.skipped.length > 0) {
+      const shown = f.skipped.slice(0, 20).join(', ');
+      lines.push(`  skipped because of it: ${shown}${f.skipped.length > 20 ? `, … (${f.skipped.length} in all)` : ''}`);
+    }
+  }
+  const cancelled = s.nodes.filter((n) => n.status === 'cancelled');
+  if (cancelled.length > 0) {
+    lines.push(`cancelled: ${cancelled.slice(0, 20).map((n) => n.id).join(', ')}${cancelled.length > 20 ? `, … (${cancelled.length} in all)` : ''}`);
+    const reason = cancelled[0]?.reason;
+    if (reason !== null && reason !== undefined) lines.push(`  because: ${reason}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,77 @@
+/**
+ * `flowgate worker`: a long-lived worker process.
+ */
+import { hostname } from 'node:os';
+import { availableCpus } from '../shared/capacity.js';
+import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
+import { ExitCode, ValidationError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis } from '../shared/redis.js';
+import { NodeWorker } from '../worker/node-worker.js';
+import { Flags, parseArgs, type FlagSpec } from './args.js';
+import type { FleetMessage, WorkerMessage } from './fleet.js';
+
+export const WORKER_FLAGS: readonly FlagSpec[] = [
+  { name: 'concurrency', type: 'int', min: 1, value: 'N', help: 'nodes run at once (default: CPUs available)' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },
+  { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'job lock duration (default 30000)' },
+  { name: 'stalled-interval-ms', type: 'int', min: 1000, value: 'MS', help: 'stalled-job check period (default 30000)' },
+];
+
+/** Runs a worker until signalled; returns the exit code. */
+export async function workerCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, WORKER_FLAGS));
+  if (flags.positionals.length > 0) {
+    throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
+  }
+  const env = readEnv();
+  const prefix = flags.str('prefix') ?? env.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
+  }
+  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  const logger = createLogger(env.logLevel).child({ component: 'worker' });
+  await checkRedis(redisUrl);
+  const options = {
+    redisUrl,
+    prefix,
+    concurrency: flags.num('concurrency') ?? availableCpus(),
+    name: flags.str('name') ?? `${hostname()}:${process.pid}`,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    logger,
+  };
+  const lock = flags.num('lock-duration-ms');
+  const stalled = flags.num('stalled-interval-ms');
+  const worker = new NodeWorker({
+    ...options,
+    ...(lock !== undefined ? { lockDurationMs: lock } : {}),
+    ...(stalled !== undefined ? { stalledIntervalMs: stalled } : {}),
+  });
+  await worker.start();
+  process.send?.({ type: 'ready', name: worker.id, pid: process.pid } satisfies WorkerMessage);
+
+  return new Promise<number>((resolve) => {
+    let stops = 0;
+    const stop = (force: boolean): void => {
+      stops++;
+      const forced = force || stops > 1;
+      worker.close(forced).then(
+        () => resolve(ExitCode.ok),
+        (err: unknown) => {
+          logger.error({ err }, 'worker close failed');
+          resolve(ExitCode.infrastructure);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop(false));
+    process.on('SIGINT', () => stop(false));
+    process.on('message', (msg: FleetMessage) => {
+      if (msg.type === 'stop') stop(msg.force);
+    });
+    // Started by `flowgate run`: if that process dies, stop at once.
+    process.on('disconnect', () => stop(true));
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * Admission order and the pre-run budget check, as nipype's MultiProc does
+ * them. Pure functions over node descriptions and a ledger.
+ */
+import { ValidationError, type ValidationIssue } from '../shared/errors.js';
+import { ResourceLedger, round, type Resources } from './ledger.js';
+
+/** Ready-node orderings: nipype's `tsort` and `mem_thread`. */
+export type SchedulerOrder = 'tsort' | 'mem_thread';
+export const SCHEDULER_ORDERS: readonly SchedulerOrder[] = ['tsort', 'mem_thread'];
+
+/** What admission needs to know about a node. */
+export interface AdmissionCandidate {
+  readonly index: number;
+  readonly id: string;
+  /** Position in the topological order. */
+  readonly topoRank: number;
+  /** What the node declared. */
+  readonly request: Resources;
+  /** What it will hold: the request, clamped to the budget when clamping is on. */
+  readonly grant: Resources;
+}
+
+/**
+ * Sorts ready candidates in place. `tsort`: topological order. `mem_thread`:
+ * ascending by (mem_gb, n_procs), ties in topological order: the smallest
+ * requests go first, exactly as nipype does (despite its docstring).
+ */
+export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): AdmissionCandidate[] {
+  if (order === 'mem_thread') {
+    return ready.sort(
+      (a, b) =>
+        a.request.mem_gb - b.request.mem_gb || a.request.n_procs - b.request.n_procs || a.topoRank - b.topoRank,
+    );
+  }
+  return ready.sort((a, b) => a.topoRank - b.topoRank);
+}
+
+/**
+ * One admission pass: greedy first fit over `ready` (already sorted). A node
+ * that does not fit is skipped and later, smaller nodes may take the space,
+ * as in nipype. Reserves each admitted node's grant in the ledger under its
+ * index and returns the admitted candidates in admission order.
+ */
+export function admitFirstFit(ready: readonly AdmissionCandidate[], ledger: ResourceLedger, key: (c: AdmissionCandidate) => string): AdmissionCandidate[] {
+  const admitted: AdmissionCandidate[] = [];
+  for (const c of ready) {
+    if (ledger.free.n_procs < 1) break;
+    if (ledger.fits(c.grant)) {
+      ledger.reserve(key(c), c.grant);
+      admitted.push(c);
+    }
+  }
+  return admitted;
+}
+
+/** Why a ready node is not admitted now, e.g. "needs 12 GB, 4 GB free". */
+export function waitingReason(c: AdmissionCandidate, ledger: ResourceLedger): string {
+  const free = ledger.free;
+  const parts: string[] = [];
+  if (c.grant.n_procs > free.n_procs) parts.push(`needs ${c.grant.n_procs} procs, ${free.n_procs} free`);
+  if (c.grant.mem_gb > free.mem_gb + 1e-9) parts.push(`needs ${round(c.grant.mem_gb)} GB, ${round(free.mem_gb)} GB free`);
+  return parts.length > 0 ? parts.join('; ') : 'waiting for its turn';
+}
+
+/** Clamps a request to the budget (nipype with `raise_insufficient=False`). */
+export function clampToBudget(request: Resources, budget: Resources): Resources {
+  return { n_procs: Math.min(request.n_procs, budget.n_procs), mem_gb: Math.min(request.mem_gb, budget.mem_gb) };
+}
+
+/** A node whose request exceeds the budget. */
+export interface OversizedNode {
+  readonly id: string;
+  readonly request: Resources;
+}
+
+/** Nodes whose request exceeds the budget in procs or memory (strict `>`). */
+export function findOversized(nodes: readonly OversizedNode[], budget: Resources): OversizedNode[] {
+  return nodes.filter((n) => n.request.n_procs > budget.n_procs || n.request.mem_gb > budget.mem_gb);
+}
+
+/**
+ * The pre-run check with `raise_insufficient`: throws a validation error that
+ * lists every oversized node and by how much it exceeds the budget.
+ */
+export function assertFitsBudget(nodes: readonly OversizedNode[], budget: Resources, file?: string): void {
+  const over = findOversized(nodes, budget);
+  if (over.length === 0) return;
+  const issues = over.map((n): ValidationIssue => {
+    const parts: string[] = [];
+    if (n.request.n_procs > budget.n_procs) {
+      parts.push(`needs ${n.request.n_procs} procs but the budget is ${budget.n_procs} (over by ${n.request.n_procs - budget.n_procs})`);
+    }
+    if (n.request.mem_gb > budget.mem_gb) {
+      parts.push(`needs ${round(n.request.mem_gb)} GB but the budget is ${round(budget.mem_gb)} GB (over by ${round(n.request.mem_gb - budget.mem_gb)} GB)`);
+    }
+    const issue: ValidationIssue = {
+      node: n.id,
+      field: n.request.n_procs > budget.n_procs ? 'n_procs' : 'mem_gb',
+      message: `insufficient resources: ${parts.join('; ')}`,
+    };
+    if (file !== undefined) issue.file = file;
+    return issue;
+  });
+  issues.push({
+    message: `${over.length} node(s) exceed the budget of ${budget.n_procs} procs / ${round(budget.mem_gb)} GB; raise --n-procs/--memory-gb or pass --no-raise-insufficient to run them alone with the whole budget`,
+  });
+  throw new ValidationError('NODE_EXCEEDS_BUDGET', issues);
+}

@@ -1,0 +1,83 @@
+/**
+ * Crash records: one per failed node, as a JSON document plus a human-readable
+ * text file with the same base name, `crash-<YYYYMMDD-HHMMSS>-<user>-<node>-<uuid>`.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+
+/** Everything a crash record says about a failure. */
+export interface CrashRecord {
+  run_id: string;
+  workflow: string;
+  node: string;
+  command: string | readonly string[];
+  reason: string;
+  exit_code: number | null;
+  signal: string | null;
+  stderr_tail: string;
+  node_dir: string;
+  stdout_path: string | null;
+  stderr_path: string | null;
+  host: string | null;
+  worker: string | null;
+  pid: number | null;
+  attempt: number;
+  start_ms: number | null;
+  end_ms: number | null;
+  skipped_descendants: string[];
+}
+
+function loginName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `UID${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+function stamp(date: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString();
+}
+
+/** The text form of a crash record. */
+export function crashText(r: CrashRecord): string {
+  const cmd = typeof r.command === 'string' ? r.command : r.command.map((a) => JSON.stringify(a)).join(' ');
+  const lines = [
+    `Node: ${r.workflow}.${r.node}`,
+    `Run: ${r.run_id} (attempt ${r.attempt})`,
+    `Working directory: ${r.node_dir}`,
+    `Command: ${cmd}`,
+    `Reason: ${r.reason}`,
+    `Exit code: ${r.exit_code === null ? '-' : r.exit_code}`,
+    `Signal: ${r.signal ?? '-'}`,
+    `Host: ${r.host ?? '-'}`,
+    `Worker: ${r.worker ?? '-'}`,
+    `PID: ${r.pid ?? '-'}`,
+    `Started: ${iso(r.start_ms)}`,
+    `Ended: ${iso(r.end_ms)}`,
+    `Stdout: ${r.stdout_path ?? '-'}`,
+    `Stderr: ${r.stderr_path ?? '-'}`,
+    `Skipped descendants: ${r.skipped_descendants.length > 0 ? r.skipped_descendants.join(', ') : '(none)'}`,
+    '',
+    'Stderr (tail):',
+    r.stderr_tail.length > 0 ? r.stderr_tail.replace(/^/gm, '\t') : '\t(empty)',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Writes the JSON and text crash files; returns the JSON file's path. */
+export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date()): string {
+  mkdirSync(dir, { recursive: true });
+  const base = join(dir, `crash-${stamp(now)}-${loginName()}-${record.node}-${randomUUID()}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
+  writeFileSync(`${base}.txt`, crashText(record));
+  return `${base}.json`;
+}

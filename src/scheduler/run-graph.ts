@@ -1,0 +1,312 @@
+/**
+ * The in-memory model of one run: node states, remaining-predecessor counters,
+ * the ready set in admission order and the resource ledger. Pure: it changes
+ * state and records which nodes changed; the scheduler persists and acts.
+ */
+import { join } from 'node:path';
+import { Dag } from '../shared/dag.js';
+import type { NodeOutcome } from '../shared/payloads.js';
+import type { Workflow, WorkflowNode } from '../shared/workflow/schema.js';
+import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
+import { ResourceLedger, type Resources } from './ledger.js';
+import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
+import type { NodeSummary } from './summary.js';
+
+/** One node's live state. */
+export interface NodeRuntime {
+  readonly index: number;
+  readonly node: WorkflowNode;
+  readonly candidate: AdmissionCandidate;
+  state: NodeState;
+  /** Predecessors not yet succeeded. */
+  remaining: number;
+  /** Current attempt number (1-based; 0 before the first admission). */
+  attempt: number;
+  /** Durable record; becomes the node's entry in the run summary. */
+  readonly record: NodeSummary;
+}
+
+/** Options of a {@link RunGraph}. */
+export interface RunGraphOptions {
+  workflow: Workflow;
+  budget: Resources;
+  order: SchedulerOrder;
+  /** false: requests above the budget are clamped to it (the node runs alone). */
+  raiseInsufficient: boolean;
+  /** Absolute work dir; node dirs are `<workDir>/<workflow>/<node>`. */
+  workDir: string;
+  clock: () => number;
+}
+
+/** The run's state machine over the DAG. */
+export class RunGraph {
+  readonly dag: Dag;
+  readonly ledger: ResourceLedger;
+  readonly nodes: readonly NodeRuntime[];
+  private readonly clock: () => number;
+  /** Ready node indices, kept sorted by admission priority. */
+  private readonly ready: number[] = [];
+  private readonly priority: Int32Array;
+  private readonly changed = new Set<number>();
+  private terminal = 0;
+  private inFlightCount = 0;
+  private admitting = true;
+
+  constructor(private readonly options: RunGraphOptions) {
+    const { workflow, budget } = options;
+    this.clock = options.clock;
+    this.dag = new Dag(workflow.nodes);
+    this.ledger = new ResourceLedger(budget);
+    this.nodes = workflow.nodes.map((node, index): NodeRuntime => {
+      const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
+      const grant = options.raiseInsufficient ? request : clampToBudget(request, budget);
+      const remaining = this.dag.preds[index]?.length ?? 0;
+      return {
+        index,
+        node,
+        candidate: { index, id: node.id, topoRank: this.dag.topoRank[index] ?? index, request, grant },
+        state: 'waiting',
+        remaining,
+        attempt: 0,
+        record: {
+          id: node.id,
+          status: 'waiting',
+          n_procs: node.n_procs,
+          mem_gb: node.mem_gb,
+          granted: grant,
+          admitted_ms: null,
+          released_ms: null,
+          start_ms: null,
+          end_ms: null,
+          worker: null,
+          exit_code: null,
+          signal: null,
+          attempts: 0,
+          crash_file: null,
+          skipped_because: null,
+          reason: null,
+          node_dir: join(options.workDir, workflow.name, node.id),
+        },
+      };
+    });
+    const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
+    this.priority = new Int32Array(this.nodes.length);
+    ordered.forEach((c, pos) => {
+      this.priority[c.index] = pos;
+    });
+  }
+
+  /** Moves every node without predecessors to ready. */
+  start(): void {
+    for (const n of this.nodes) {
+      if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
+    }
+  }
+
+  get size(): number {
+    return this.nodes.length;
+  }
+  get terminalCount(): number {
+    return this.terminal;
+  }
+  /** Nodes holding resources (queued or running). */
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+  get readyCount(): number {
+    return this.ready.length;
+  }
+  /** Every node has reached a final state. */
+  get done(): boolean {
+    return this.terminal === this.nodes.length;
+  }
+  get isAdmitting(): boolean {
+    return this.admitting;
+  }
+
+  node(index: number): NodeRuntime {
+    const n = this.nodes[index];
+    if (n === undefined) throw new RangeError(`no node at index ${index}`);
+    return n;
+  }
+
+  /** Indices changed since the last call, for persisting. */
+  takeChanged(): number[] {
+    const out = [...this.changed];
+    this.changed.clear();
+    return out;
+  }
+
+  private setState(n: NodeRuntime, to: NodeState): void {
+    const from = n.state;
+    n.state = transition(n.node.id, from, to);
+    n.record.status = to;
+    this.changed.add(n.index);
+    if (from === 'ready') this.removeReady(n.index);
+    if (to === 'ready') this.insertReady(n.index);
+    const wasHolding = HOLDING_STATES.has(from);
+    const holding = HOLDING_STATES.has(to);
+    if (!wasHolding && holding) this.inFlightCount++;
+    if (wasHolding && !holding) {
+      this.inFlightCount--;
+      this.ledger.release(String(n.index));
+      n.record.released_ms = this.clock();
+    }
+    if (isTerminal(to)) this.terminal++;
+  }
+
+  private insertReady(index: number): void {
+    const p = this.priority[index] ?? 0;
+    let lo = 0;
+    let hi = this.ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.priority[this.ready[mid] as number] ?? 0) < p) lo = mid + 1;
+      else hi = mid;
+    }
+    this.ready.splice(lo, 0, index);
+  }
+
+  private removeReady(index: number): void {
+    const at = this.ready.indexOf(index);
+    if (at >= 0) this.ready.splice(at, 1);
+  }
+
+  /** One first-fit admission pass; returns the admitted nodes in order. */
+  admit(): NodeRuntime[] {
+    if (!this.admitting || this.ready.length === 0) return [];
+    const candidates = this.ready.map((i) => this.node(i).candidate);
+    const admitted = admitFirstFit(candidates, this.ledger, (c) => String(c.index));
+    const now = this.clock();
+    return admitted.map((c) => {
+      const n = this.node(c.index);
+      this.setState(n, 'queued');
+      n.attempt++;
+      n.record.attempts = n.attempt;
+      n.record.admitted_ms = now;
+      n.record.released_ms = null;
+      return n;
+    });
+  }
+
+  /** Why each ready node is not running yet, in admission order. */
+  waiting(): Array<{ id: string; reason: string }> {
+    return this.ready.map((i) => {
+      const c = this.node(i).candidate;
+      return { id: c.id, reason: this.admitting ? waitingReason(c, this.ledger) : 'run is stopping' };
+    });
+  }
+
+  private current(index: number, attempt: number): NodeRuntime | undefined {
+    const n = this.nodes[index];
+    if (n === undefined || n.attempt !== attempt || !HOLDING_STATES.has(n.state)) return undefined;
+    return n;
+  }
+
+  /** A worker took the node's job. Returns false if the event was stale. */
+  markRunning(index: number, attempt: number): boolean {
+    const n = this.current(index, attempt);
+    if (n === undefined || n.state !== 'queued') return false;
+    this.setState(n, 'running');
+    return true;
+  }
+
+  private applyOutcome(n: NodeRuntime, outcome: NodeOutcome | undefined): void {
+    if (outcome === undefined) return;
+    n.record.start_ms = outcome.start_ms;
+    n.record.end_ms = outcome.end_ms;
+    n.record.worker = outcome.worker;
+    n.record.exit_code = outcome.exit_code;
+    n.record.signal = outcome.signal;
+  }
+
+  /**
+   * The node succeeded: release its hold and count it off its successors.
+   * Returns false if the event was stale or a duplicate.
+   */
+  complete(index: number, attempt: number, outcome: NodeOutcome): boolean {
+    const n = this.current(index, attempt);
+    if (n === undefined) return false;
+    this.applyOutcome(n, outcome);
+    this.setState(n, 'succeeded');
+    for (const s of this.dag.succs[index] ?? []) {
+      const succ = this.node(s);
+      succ.remaining--;
+      this.changed.add(s);
+      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
+    }
+    return true;
+  }
+
+  /**
+   * The node failed: release its hold and skip every descendant that has not
+   * reached a final state. Returns the skipped nodes, or undefined if stale.
+   */
+  fail(index: number, attempt: number, reason: string, outcome: NodeOutcome | undefined): NodeRuntime[] | undefined {
+    const n = this.current(index, attempt);
+    if (n === undefined) return undefined;
+    this.applyOutcome(n, outcome);
+    n.record.reason = reason;
+    this.setState(n, 'failed');
+    const skipped: NodeRuntime[] = [];
+    for (const d of this.dag.descendants(index)) {
+      const desc = this.node(d);
+      if (desc.state === 'waiting' || desc.state === 'ready') {
+        desc.record.skipped_because = n.node.id;
+        desc.record.reason = `upstream node "${n.node.id}" failed`;
+        this.setState(desc, 'skipped');
+        skipped.push(desc);
+      }
+    }
+    return skipped;
+  }
+
+  /**
+   * Stops admitting and cancels every node that has not started: waiting and
+   * ready nodes become `cancelled` with `reason`. In-flight nodes are left to
+   * the caller. Returns the cancelled nodes.
+   */
+  stopAdmitting(reason: string): NodeRuntime[] {
+    this.admitting = false;
+    const out: NodeRuntime[] = [];
+    for (const n of this.nodes) {
+      if (n.state === 'waiting' || n.state === 'ready') {
+        n.record.reason = reason;
+        this.setState(n, 'cancelled');
+        out.push(n);
+      }
+    }
+    return out;
+  }
+
+  /** Cancels one in-flight node (its process is being or has been stopped). */
+  cancelInFlight(index: number, reason: string): boolean {
+    const n = this.node(index);
+    if (!HOLDING_STATES.has(n.state)) return false;
+    n.record.reason = reason;
+    this.setState(n, 'cancelled');
+    return true;
+  }
+
+  /** Nodes holding resources. */
+  inFlightNodes(): NodeRuntime[] {
+    return this.nodes.filter((n) => HOLDING_STATES.has(n.state));
+  }
+
+  /** Counts by state, for progress output. */
+  counts(): Record<NodeState, number> {
+    const counts: Record<NodeState, number> = {
+      waiting: 0,
+      ready: 0,
+      queued: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+      cached: 0,
+      cancelled: 0,
+    };
+    for (const n of this.nodes) counts[n.state]++;
+    return counts;
+  }
+}

@@ -1,0 +1,513 @@
+/**
+ * The scheduler of one run: owns its DAG state, ledger and admission; enqueues
+ * admitted nodes as BullMQ jobs and reacts to queue events within
+ * milliseconds. A slow safety sweep reconciles against job state, so a missed
+ * event can delay a node but never hang the run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { bullConnection, createRedis } from '../shared/redis.js';
+import { TypedEmitter } from '../shared/typed-emitter.js';
+import type { Workflow } from '../shared/workflow/schema.js';
+import { assertFitsBudget, type SchedulerOrder } from './admission.js';
+import { writeCrashRecord } from './crash-report.js';
+import type { Resources } from './ledger.js';
+import { RunGraph, type NodeRuntime } from './run-graph.js';
+import { RunStore } from './run-store.js';
+import { countStatuses, listFailures, type RunStatus, type RunSummary } from './summary.js';
+
+/** Options of a {@link RunScheduler}. */
+export interface SchedulerOptions {
+  runId: string;
+  workflow: Workflow;
+  /** Path of the workflow file, stored with the run. */
+  workflowFile?: string;
+  budget: Resources;
+  order: SchedulerOrder;
+  raiseInsufficient: boolean;
+  stopOnFirstCrash: boolean;
+  /** Absolute directories. */
+  workDir: string;
+  crashdumpDir: string;
+  redisUrl: string;
+  prefix: string;
+  /** Period of the safety sweep that reconciles with job state; default 5000. */
+  reconcileIntervalMs?: number;
+  /** Extra options stored with the run, for the record. */
+  extra?: Record<string, unknown>;
+  logger: Logger;
+  clock?: () => number;
+}
+
+/** Events a scheduler emits. */
+export interface SchedulerEvents {
+  'node:admitted': { id: string; attempt: number };
+  'node:started': { id: string };
+  'node:finished': { id: string; status: string; reason: string | null };
+  'run:finished': RunSummary;
+}
+
+type Incoming =
+  | { kind: 'active'; index: number; attempt: number }
+  | { kind: 'completed'; index: number; attempt: number; outcome: NodeOutcome }
+  | { kind: 'failed'; index: number; attempt: number; reason: string; outcome?: NodeOutcome };
+
+type Phase = 'new' | 'starting' | 'running' | 'finished' | 'closed';
+
+/** Live view of a run for progress output. */
+export interface RunProgress {
+  counts: Record<string, number>;
+  running: string[];
+  free: Resources;
+  budget: Resources;
+  waiting: Array<{ id: string; reason: string }>;
+}
+
+/** Schedules one run. */
+export class RunScheduler extends TypedEmitter<SchedulerEvents> {
+  readonly runId: string;
+  readonly graph: RunGraph;
+  private phase: Phase = 'new';
+  private readonly clock: () => number;
+  private readonly log: Logger;
+  private redis: Redis | undefined;
+  private store: RunStore | undefined;
+  private queue: Queue<NodeJobData> | undefined;
+  private events: QueueEvents | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private inbox: Incoming[] = [];
+  private draining = false;
+  private again = false;
+  private startedMs = 0;
+  private cancelReason: string | undefined;
+  private stopReason: string | undefined;
+  private summary: RunSummary | undefined;
+  private finishedWaiters: Array<{ resolve: (s: RunSummary) => void; reject: (e: unknown) => void }> = [];
+  private fatalError: unknown;
+  private lastEventAt = new Map<number, number>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: SchedulerOptions) {
+    super((err, event) => options.logger.error({ err, event }, 'listener failed'));
+    this.runId = options.runId;
+    this.clock = options.clock ?? Date.now;
+    this.log = options.logger.child({ runId: options.runId });
+    if (options.raiseInsufficient) {
+      assertFitsBudget(
+        options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
+        options.budget,
+        options.workflowFile,
+      );
+    }
+    this.graph = new RunGraph({
+      workflow: options.workflow,
+      budget: options.budget,
+      order: options.order,
+      raiseInsufficient: options.raiseInsufficient,
+      workDir: options.workDir,
+      clock: this.clock,
+    });
+  }
+
+  /** Creates the run in Redis, starts listening and admits the first nodes. */
+  async start(): Promise<void> {
+    if (this.phase !== 'new') return;
+    this.phase = 'starting';
+    const o = this.options;
+    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: 3 });
+    this.redis.on('error', (err: unknown) => this.log.warn({ err }, 'redis error'));
+    await this.redis.connect();
+    this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(o.redisUrl, false), prefix: o.prefix });
+    this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
+    // Start reading events from the stream's current end, fixed before any
+    // job of this run exists, so no event of this run can be missed.
+    const lastId = await this.lastEventId();
+    this.events = new QueueEvents(NODE_QUEUE, {
+      connection: bullConnection(o.redisUrl, true),
+      prefix: o.prefix,
+      lastEventId: lastId,
+      blockingTimeout: 5000,
+    });
+    this.events.on('error', (err) => this.log.warn({ err }, 'queue events error'));
+    this.events.on('active', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'active', index, attempt })));
+    this.events.on('completed', ({ jobId, returnvalue }) =>
+      this.receive(jobId, (index, attempt) => ({ kind: 'completed', index, attempt, outcome: returnvalue as unknown as NodeOutcome })),
+    );
+    this.events.on('failed', ({ jobId, failedReason }) =>
+      this.receive(jobId, (index, attempt) => ({ kind: 'failed', index, attempt, reason: failedReason })),
+    );
+    await this.events.waitUntilReady();
+
+    this.startedMs = this.clock();
+    this.store = new RunStore(this.redis, o.prefix, this.runId);
+    await this.store.create(this.metaFields(), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
+    this.phase = 'running';
+    this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order }, 'run:started');
+    this.graph.start();
+    const interval = o.reconcileIntervalMs ?? 5000;
+    this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
+    this.sweepTimer.unref();
+    this.kick();
+  }
+
+  private metaFields(): Record<string, string> {
+    const o = this.options;
+    return {
+      workflow: o.workflow.name,
+      workflow_file: o.workflowFile ?? '',
+      definition: JSON.stringify(o.workflow),
+      status: 'running',
+      budget: JSON.stringify({ n_procs: o.budget.n_procs, memory_gb: o.budget.mem_gb }),
+      scheduler: o.order,
+      options: JSON.stringify({
+        raise_insufficient: o.raiseInsufficient,
+        stop_on_first_crash: o.stopOnFirstCrash,
+        work_dir: o.workDir,
+        crashdump_dir: o.crashdumpDir,
+        ...o.extra,
+      }),
+      started_ms: String(this.clock()),
+      scheduler_host: `${hostname()}:${process.pid}`,
+    };
+  }
+
+  private async lastEventId(): Promise<string> {
+    const key = this.queue?.keys['events'] ?? `${this.options.prefix}:${NODE_QUEUE}:events`;
+    const last = await (this.redis as Redis).xrevrange(key, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
+  }
+
+  private receive(jobId: string, make: (index: number, attempt: number) => Incoming): void {
+    const parsed = parseNodeJobId(jobId);
+    if (parsed === undefined || parsed.runId !== this.runId) return;
+    this.lastEventAt.set(parsed.nodeIndex, this.clock());
+    this.inbox.push(make(parsed.nodeIndex, parsed.attempt));
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.phase !== 'running') return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    void this.drain();
+  }
+
+  /** Applies queued events, admits what fits, persists, enqueues; repeats while there is work. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      do {
+        this.again = false;
+        const events = this.inbox;
+        this.inbox = [];
+        for (const ev of events) {
+          if (ev.kind === 'failed' && ev.outcome === undefined) {
+            const outcome = await this.fetchOutcome(ev.index, ev.attempt);
+            if (outcome !== undefined) ev.outcome = outcome;
+          }
+        }
+        const notices: Array<() => void> = [];
+        for (const ev of events) this.apply(ev, notices);
+        const admitted = this.graph.admit();
+        this.stageChanges();
+        await this.store?.flush();
+        if (admitted.length > 0) await this.enqueue(admitted);
+        for (const n of admitted) notices.push(() => this.emit('node:admitted', { id: n.node.id, attempt: n.attempt }));
+        for (const notify of notices) notify();
+        if (this.graph.done) {
+          await this.finish();
+          return;
+        }
+        this.checkStuck();
+      } while (this.again || this.inbox.length > 0);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private apply(ev: Incoming, notices: Array<() => void>): void {
+    const n = this.graph.nodes[ev.index];
+    if (n === undefined) return;
+    if (ev.kind === 'active') {
+      if (this.graph.markRunning(ev.index, ev.attempt)) notices.push(() => this.emit('node:started', { id: n.node.id }));
+      return;
+    }
+    if (ev.kind === 'completed') {
+      if (this.graph.complete(ev.index, ev.attempt, ev.outcome)) {
+        this.lastEventAt.delete(ev.index);
+        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'succeeded', reason: null }));
+      }
+      return;
+    }
+    const reason = ev.outcome?.reason ?? ev.reason;
+    const skipped = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
+    if (skipped === undefined) return;
+    this.lastEventAt.delete(ev.index);
+    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped);
+    this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
+    notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
+    for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
+    if (this.options.stopOnFirstCrash && this.graph.isAdmitting) {
+      this.stopReason = `stop-on-first-crash: node "${n.node.id}" failed`;
+      for (const c of this.graph.stopAdmitting(this.stopReason)) {
+        notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason: c.record.reason }));
+      }
+    }
+  }
+
+  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[]): string | null {
+    try {
+      return writeCrashRecord(this.options.crashdumpDir, {
+        run_id: this.runId,
+        workflow: this.options.workflow.name,
+        node: n.node.id,
+        command: n.node.command,
+        reason,
+        exit_code: outcome?.exit_code ?? null,
+        signal: outcome?.signal ?? null,
+        stderr_tail: outcome?.stderr_tail ?? '',
+        node_dir: n.record.node_dir,
+        stdout_path: outcome?.stdout_path ?? null,
+        stderr_path: outcome?.stderr_path ?? null,
+        host: outcome?.host ?? null,
+        worker: outcome?.worker ?? null,
+        pid: outcome?.pid ?? null,
+        attempt: n.attempt,
+        start_ms: outcome?.start_ms ?? null,
+        end_ms: outcome?.end_ms ?? null,
+        skipped_descendants: skipped.map((s) => s.node.id),
+      });
+    } catch (err) {
+      this.log.error({ err, node: n.node.id }, 'cannot write crash record');
+      return null;
+    }
+  }
+
+  private async fetchOutcome(index: number, attempt: number): Promise<NodeOutcome | undefined> {
+    const job = await this.queue?.getJob(nodeJobId(this.runId, index, attempt));
+    const outcome = (job?.data as NodeJobData | undefined)?.outcome;
+    return outcome === undefined ? undefined : (outcome as NodeOutcome);
+  }
+
+  private stageChanges(): void {
+    const store = this.store;
+    if (store === undefined) return;
+    for (const index of this.graph.takeChanged()) {
+      const n = this.graph.node(index);
+      store.setState(index, n.state);
+      store.setRemaining(index, n.remaining);
+      store.setRecord(index, n.record);
+      if (n.state === 'queued' || n.state === 'running') store.hold(index, n.candidate.grant);
+      else store.release(index);
+    }
+  }
+
+  private async enqueue(nodes: NodeRuntime[]): Promise<void> {
+    const o = this.options;
+    const shortRun = this.runId.slice(-4);
+    await this.queue?.addBulk(
+      nodes.map((n) => ({
+        name: `${n.node.id} [${n.candidate.grant.n_procs} cpu / ${n.candidate.grant.mem_gb} GB] run ${shortRun}`,
+        data: {
+          run_id: this.runId,
+          workflow: o.workflow.name,
+          node_id: n.node.id,
+          attempt: n.attempt,
+          command: typeof n.node.command === 'string' ? n.node.command : [...n.node.command],
+          env: { ...n.node.env },
+          n_procs: n.node.n_procs,
+          mem_gb: n.node.mem_gb,
+          granted_procs: n.candidate.grant.n_procs,
+          granted_mem_gb: n.candidate.grant.mem_gb,
+          node_dir: n.record.node_dir,
+        },
+        opts: {
+          jobId: nodeJobId(this.runId, n.index, n.attempt),
+          attempts: 1,
+          removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
+          removeOnFail: { age: 14 * 24 * 3600, count: 20_000 },
+        },
+      })),
+    );
+  }
+
+  /**
+   * Safety net: a node in flight with no event for a whole interval is
+   * checked against its job. Finished jobs are fed in as if their event had
+   * arrived; a job that vanished is added again under the same id.
+   */
+  private async sweep(intervalMs: number): Promise<void> {
+    if (this.phase !== 'running' || this.queue === undefined) return;
+    const now = this.clock();
+    try {
+      for (const n of this.graph.inFlightNodes()) {
+        const last = this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now;
+        if (now - last < intervalMs) continue;
+        const jobId = nodeJobId(this.runId, n.index, n.attempt);
+        const job = await this.queue.getJob(jobId);
+        if (job === undefined) {
+          this.log.warn({ node: n.node.id, jobId }, 'job missing; enqueueing it again');
+          await this.enqueue([n]);
+          continue;
+        }
+        const state = await job.getState();
+        if (state === 'completed') {
+          this.inbox.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
+        } else if (state === 'failed') {
+          this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job.failedReason });
+        } else if (state === 'active' && n.state === 'queued') {
+          this.inbox.push({ kind: 'active', index: n.index, attempt: n.attempt });
+        }
+        this.lastEventAt.set(n.index, now);
+      }
+      this.kick();
+    } catch (err) {
+      this.log.warn({ err }, 'reconcile sweep failed; will retry');
+    }
+  }
+
+  /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */
+  private checkStuck(): void {
+    if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
+    const waiting = this.graph.waiting();
+    this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
+    this.stopReason = `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
+    this.graph.stopAdmitting(this.stopReason);
+    this.again = true;
+  }
+
+  /**
+   * Cancels the run: nothing new is admitted, queued jobs are removed, every
+   * unfinished node ends `cancelled`. The caller stops the processes of nodes
+   * that were running (a local fleet is closed with force).
+   */
+  async cancel(reason = 'cancelled by user'): Promise<void> {
+    if (this.phase !== 'running' && this.phase !== 'starting') return;
+    this.cancelReason = reason;
+    const notices: Array<() => void> = [];
+    for (const c of this.graph.stopAdmitting(reason)) {
+      notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
+    }
+    for (const n of this.graph.inFlightNodes()) {
+      try {
+        await this.queue?.remove(nodeJobId(this.runId, n.index, n.attempt));
+      } catch {
+        // Active jobs are locked; their processes are stopped by the caller.
+      }
+      this.graph.cancelInFlight(n.index, reason);
+      notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
+    }
+    for (const notify of notices) notify();
+    this.kick();
+    if (!this.draining && this.graph.done) await this.finishNow();
+  }
+
+  private async finishNow(): Promise<void> {
+    this.stageChanges();
+    await this.store?.flush();
+    await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.phase === 'finished' || this.phase === 'closed') return;
+    this.phase = 'finished';
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    const finishedMs = this.clock();
+    const nodes = this.graph.nodes.map((n) => ({ ...n.record }));
+    const counts = countStatuses(nodes);
+    let status: RunStatus = 'succeeded';
+    if (this.cancelReason !== undefined) status = 'cancelled';
+    else if (counts.failed > 0 || counts.cancelled > 0) status = 'failed';
+    const summary: RunSummary = {
+      run_id: this.runId,
+      workflow: this.options.workflow.name,
+      status,
+      budget: { n_procs: this.options.budget.n_procs, memory_gb: this.options.budget.mem_gb },
+      scheduler: this.options.order,
+      started_ms: this.startedMs,
+      finished_ms: finishedMs,
+      wall_s: (finishedMs - this.startedMs) / 1000,
+      counts,
+      failures: listFailures(nodes),
+      nodes,
+    };
+    this.summary = summary;
+    try {
+      this.store?.setMeta('status', status);
+      this.store?.setMeta('finished_ms', String(finishedMs));
+      this.store?.setMeta('summary', JSON.stringify(summary));
+      await this.store?.flush();
+    } catch (err) {
+      this.log.error({ err }, 'cannot store the run summary in Redis');
+    }
+    try {
+      const dir = join(this.options.workDir, '_runs');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${this.runId}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+    } catch (err) {
+      this.log.error({ err }, 'cannot write the run summary file');
+    }
+    this.log.info({ status, counts, wallS: summary.wall_s }, 'run:finished');
+    this.emit('run:finished', summary);
+    for (const w of this.finishedWaiters.splice(0)) w.resolve(summary);
+  }
+
+  private fail(err: unknown): void {
+    this.fatalError = err;
+    this.log.error({ err }, 'scheduler failed');
+    for (const w of this.finishedWaiters.splice(0)) w.reject(err);
+  }
+
+  /** Resolves with the summary when the run has finished (at once if it has). */
+  whenFinished(): Promise<RunSummary> {
+    if (this.summary !== undefined) return Promise.resolve(this.summary);
+    if (this.fatalError !== undefined) return Promise.reject(this.fatalError as Error);
+    return new Promise((resolve, reject) => this.finishedWaiters.push({ resolve, reject }));
+  }
+
+  /** Live counts, running nodes and free resources. */
+  progress(): RunProgress {
+    const counts = this.graph.counts();
+    return {
+      counts,
+      running: this.graph.inFlightNodes().map((n) => n.node.id),
+      free: this.graph.ledger.free,
+      budget: this.graph.ledger.budget,
+      waiting: this.graph.waiting().slice(0, 20),
+    };
+  }
+
+  /** Why the run stopped admitting early, if it did. */
+  get stoppedBecause(): string | undefined {
+    return this.cancelReason ?? this.stopReason;
+  }
+
+  /** Releases connections. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.closing = (async () => {
+      if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      if (this.phase !== 'finished') this.phase = 'closed';
+      const errors: unknown[] = [];
+      for (const release of [() => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()]) {
+        try {
+          await release();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the scheduler');
+    })();
+    return this.closing;
+  }
+}
+

@@ -1,0 +1,86 @@
+/**
+ * The run summary: what `--json` prints and what is stored with the run.
+ */
+import type { Resources } from './ledger.js';
+
+/** Final status of a run. */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Final statuses a node can be reported with. */
+export type NodeFinalStatus = 'succeeded' | 'failed' | 'skipped' | 'cached' | 'cancelled';
+
+/** One node in the summary (and its durable record while the run is going). */
+export interface NodeSummary {
+  id: string;
+  /** The node's state: a final status once the run ended. */
+  status: string;
+  /** Declared resources. */
+  n_procs: number;
+  mem_gb: number;
+  /** Resources actually reserved (request clamped to the budget without raise_insufficient). */
+  granted: Resources;
+  /** Scheduler clock: reservation taken and released. */
+  admitted_ms: number | null;
+  released_ms: number | null;
+  /** Worker clock, around the node's own process. */
+  start_ms: number | null;
+  end_ms: number | null;
+  worker: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  attempts: number;
+  crash_file: string | null;
+  /** For skipped nodes: the failed node that caused it. */
+  skipped_because: string | null;
+  /** Why the node failed, was skipped or cancelled. */
+  reason: string | null;
+  /** The node's working directory. */
+  node_dir: string;
+}
+
+/** One failure and what it took down with it. */
+export interface FailureSummary {
+  node: string;
+  reason: string;
+  crash_file: string | null;
+  skipped: string[];
+}
+
+/** The run summary. */
+export interface RunSummary {
+  run_id: string;
+  workflow: string;
+  status: RunStatus;
+  budget: { n_procs: number; memory_gb: number };
+  scheduler: string;
+  started_ms: number;
+  finished_ms: number;
+  wall_s: number;
+  counts: Record<NodeFinalStatus, number>;
+  failures: FailureSummary[];
+  nodes: NodeSummary[];
+}
+
+/** Counts nodes by final status. */
+export function countStatuses(nodes: readonly NodeSummary[]): Record<NodeFinalStatus, number> {
+  const counts: Record<NodeFinalStatus, number> = { succeeded: 0, failed: 0, skipped: 0, cached: 0, cancelled: 0 };
+  for (const n of nodes) {
+    if (n.status in counts) counts[n.status as NodeFinalStatus]++;
+  }
+  return counts;
+}
+
+/** Lists failures with the descendants each one caused to be skipped. */
+export function listFailures(nodes: readonly NodeSummary[]): FailureSummary[] {
+  const skippedBy = new Map<string, string[]>();
+  for (const n of nodes) {
+    if (n.status === 'skipped' && n.skipped_because !== null) {
+      const list = skippedBy.get(n.skipped_because) ?? [];
+      list.push(n.id);
+      skippedBy.set(n.skipped_because, list);
+    }
+  }
+  return nodes
+    .filter((n) => n.status === 'failed')
+    .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, skipped: skippedBy.get(n.id) ?? [] }));
+}

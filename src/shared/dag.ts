@@ -1,0 +1,195 @@
+/**
+ * DAG algorithms over workflow nodes: topological order, cycle detection,
+ * successors and descendants. Pure; nodes are addressed by their file index.
+ */
+
+/** The minimal node shape the DAG needs. */
+export interface DagNodeInput {
+  readonly id: string;
+  readonly needs: readonly string[];
+}
+
+/** A binary min-heap of numbers, for deterministic Kahn ordering. */
+class MinHeap {
+  private readonly items: number[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(value: number): void {
+    const a = this.items;
+    a.push(value);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = a[parent] as number;
+      if (p <= value) break;
+      a[i] = p;
+      i = parent;
+    }
+    a[i] = value;
+  }
+  pop(): number | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      let mv = last;
+      if (l < a.length && (a[l] as number) < mv) {
+        m = l;
+        mv = a[l] as number;
+      }
+      if (r < a.length && (a[r] as number) < mv) m = r;
+      if (m === i) break;
+      a[i] = a[m] as number;
+      i = m;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+/** Immutable dependency graph with O(1) successor lookup. */
+export class Dag {
+  /** Node ids by index. */
+  readonly ids: readonly string[];
+  /** Predecessor indices by node index. */
+  readonly preds: readonly (readonly number[])[];
+  /** Successor indices by node index. */
+  readonly succs: readonly (readonly number[])[];
+  /** Node indices in topological order; ties broken by file order. */
+  readonly topoOrder: readonly number[];
+  /** Position of each node in {@link topoOrder} ("job id" in nipype terms). */
+  readonly topoRank: readonly number[];
+  private readonly indexById: ReadonlyMap<string, number>;
+
+  constructor(nodes: readonly DagNodeInput[]) {
+    this.ids = nodes.map((n) => n.id);
+    this.indexById = new Map(nodes.map((n, i) => [n.id, i]));
+    const preds: number[][] = nodes.map(() => []);
+    const succs: number[][] = nodes.map(() => []);
+    nodes.forEach((n, i) => {
+      for (const dep of n.needs) {
+        const j = this.indexById.get(dep);
+        if (j === undefined) throw new Error(`unknown dependency "${dep}" of "${n.id}"`);
+        preds[i]?.push(j);
+        succs[j]?.push(i);
+      }
+    });
+    this.preds = preds;
+    this.succs = succs;
+    const order = kahn(preds, succs);
+    if (order.length !== nodes.length) throw new Error('the graph has a cycle');
+    this.topoOrder = order;
+    const rank = new Array<number>(nodes.length).fill(0);
+    order.forEach((node, pos) => {
+      rank[node] = pos;
+    });
+    this.topoRank = rank;
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Index of a node id, or undefined. */
+  indexOf(id: string): number | undefined {
+    return this.indexById.get(id);
+  }
+
+  /** Id of a node index. */
+  idOf(index: number): string {
+    const id = this.ids[index];
+    if (id === undefined) throw new RangeError(`no node at index ${index}`);
+    return id;
+  }
+
+  /** Every node reachable from `index` (not including it), in depth-first pre-order. */
+  descendants(index: number): number[] {
+    const out: number[] = [];
+    const seen = new Set<number>([index]);
+    const stack = [...(this.succs[index] ?? [])].reverse();
+    while (stack.length > 0) {
+      const n = stack.pop() as number;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      out.push(n);
+      const next = this.succs[n] ?? [];
+      for (let k = next.length - 1; k >= 0; k--) stack.push(next[k] as number);
+    }
+    return out;
+  }
+
+  /** Nodes with no predecessors. */
+  roots(): number[] {
+    const out: number[] = [];
+    this.preds.forEach((p, i) => {
+      if (p.length === 0) out.push(i);
+    });
+    return out;
+  }
+}
+
+function kahn(preds: readonly (readonly number[])[], succs: readonly (readonly number[])[]): number[] {
+  const indegree = preds.map((p) => p.length);
+  const heap = new MinHeap();
+  indegree.forEach((d, i) => {
+    if (d === 0) heap.push(i);
+  });
+  const order: number[] = [];
+  while (heap.size > 0) {
+    const n = heap.pop() as number;
+    order.push(n);
+    for (const s of succs[n] ?? []) {
+      const d = (indegree[s] ?? 0) - 1;
+      indegree[s] = d;
+      if (d === 0) heap.push(s);
+    }
+  }
+  return order;
+}
+
+/**
+ * Returns one dependency cycle as a path of ids that starts and ends at the
+ * same node (`a -> b -> a`), or undefined when the graph is acyclic. Unknown
+ * dependencies are ignored here; validation reports them separately.
+ */
+export function findCycle(nodes: readonly DagNodeInput[]): string[] | undefined {
+  const index = new Map(nodes.map((n, i) => [n.id, i]));
+  // Edges point from a node to what it needs, so a cycle reads in "needs" order.
+  const edges = nodes.map((n) => n.needs.map((d) => index.get(d)).filter((d): d is number => d !== undefined));
+  const color = new Uint8Array(nodes.length); // 0 new, 1 on stack, 2 done
+  const parent = new Int32Array(nodes.length).fill(-1);
+  for (let start = 0; start < nodes.length; start++) {
+    if (color[start] !== 0) continue;
+    const stack: Array<{ node: number; next: number }> = [{ node: start, next: 0 }];
+    color[start] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { node: number; next: number };
+      const out = edges[top.node] ?? [];
+      if (top.next >= out.length) {
+        color[top.node] = 2;
+        stack.pop();
+        continue;
+      }
+      const to = out[top.next++] as number;
+      if (color[to] === 1) {
+        const path = [to];
+        for (let n = top.node; n !== to && n !== -1; n = parent[n] ?? -1) path.push(n);
+        path.push(to);
+        path.reverse();
+        return path.map((i) => nodes[i]?.id ?? '?');
+      }
+      if (color[to] === 0) {
+        color[to] = 1;
+        parent[to] = top.node;
+        stack.push({ node: to, next: 0 });
+      }
+    }
+  }
+  return undefined;
+}

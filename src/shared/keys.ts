@@ -1,0 +1,38 @@
+/**
+ * Every Redis key flowgate itself writes, in one place. BullMQ's own keys live
+ * under `<prefix>:<queue>:`; flowgate's under `<prefix>:fg:`.
+ */
+
+/** Typed builder for flowgate's keys under one prefix. */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Sorted set of run ids scored by start time. */
+  runs(): string {
+    return `${this.prefix}:fg:runs`;
+  }
+  /** Hash: run metadata (workflow, options, budget, status, summary, timestamps). */
+  runMeta(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:meta`;
+  }
+  /** Hash: node index -> state. */
+  runStates(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:states`;
+  }
+  /** Hash: node index -> number of predecessors not yet succeeded. */
+  runRemaining(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:remaining`;
+  }
+  /** Hash: node index -> JSON record (times, outcome, crash file, ...). */
+  runNodes(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:nodes`;
+  }
+  /** Hash: node index -> "procs mem_gb" held in the ledger. */
+  runHolds(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:holds`;
+  }
+  /** All keys of a run, for deletion. */
+  runKeys(runId: string): string[] {
+    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId)];
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Reading and validating workflow files. Pure apart from reading the file:
+ * nothing here touches Redis, so a bad file never leaves anything behind.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
+import { findCycle } from '../dag.js';
+import {
+  DEFAULT_MEM_GB,
+  DEFAULT_N_PROCS,
+  KNOWN_KEYS,
+  workflowSchema,
+  type Workflow,
+  type WorkflowFile,
+  type WorkflowNode,
+} from './schema.js';
+
+type Format = 'json' | 'yaml';
+
+function formatOf(file: string): Format | undefined {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.json') return 'json';
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  return undefined;
+}
+
+/** Converts a 0-based character offset to 1-based line and column. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text[i] === '\n') {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const pos = /position (\d+)/.exec(message);
+    const lc = /line (\d+) column (\d+)/.exec(message);
+    const issue: ValidationIssue = { file, message: `JSON syntax error: ${message}` };
+    if (lc?.[1] !== undefined && lc[2] !== undefined) {
+      issue.line = Number(lc[1]);
+      issue.column = Number(lc[2]);
+    } else if (pos?.[1] !== undefined) {
+      Object.assign(issue, lineColumn(text, Number(pos[1])));
+    } else if (text.trim().length === 0) {
+      issue.message = 'JSON syntax error: the file is empty';
+    }
+    throw new ValidationError('WORKFLOW_INVALID', [issue], { cause: err });
+  }
+}
+
+function parseYaml(text: string, file: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e): ValidationIssue => {
+      const pos = lineCounter.linePos(e.pos[0]);
+      return { file, line: pos.line, column: pos.col, message: `YAML syntax error: ${e.message.split('\n')[0] ?? e.code}` };
+    });
+    throw new ValidationError('WORKFLOW_INVALID', issues);
+  }
+  return doc.toJS() as unknown;
+}
+
+/** Finds the line/column of a path in the source text, for error messages. */
+function locate(text: string, path: readonly PropertyKey[]): { line: number; column: number } | undefined {
+  try {
+    const lineCounter = new LineCounter();
+    const doc: Document = parseDocument(text, { lineCounter });
+    // Walk down as far as the path exists, so a missing field points at its parent.
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth) as unknown[], true);
+      if (isNode(node) && node.range) {
+        const pos = lineCounter.linePos(node.range[0]);
+        return { line: pos.line, column: pos.col };
+      }
+    }
+  } catch {
+    // Locating is best effort; the message still names node and field.
+  }
+  return undefined;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out.length === 0 ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Node id for an issue path like `['nodes', 3, 'mem_gb']`, when the node has a readable id. */
+function nodeIdAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
+  if (path[0] !== 'nodes' || typeof path[1] !== 'number') return undefined;
+  const nodes = (raw as { nodes?: unknown }).nodes;
+  if (!Array.isArray(nodes)) return undefined;
+  const node: unknown = nodes[path[1]];
+  if (typeof node === 'object' && node !== null && typeof (node as { id?: unknown }).id === 'string') {
+    return (node as { id: string }).id;
+  }
+  return `#${path[1]}`;
+}
+
+function keysFor(path: readonly PropertyKey[]): readonly string[] {
+  if (path.length === 0) return KNOWN_KEYS.workflow;
+  if (path[0] === 'defaults') return KNOWN_KEYS.defaults;
+  if (path[0] === 'nodes') return KNOWN_KEYS.node;
+  return [];
+}
+
+function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined, text: string | undefined): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const zi of error.issues) {
+    const subIssues: Array<{ path: PropertyKey[]; message: string }> = [];
+    if (zi.code === 'unrecognized_keys') {
+      for (const key of zi.keys) {
+        const hint = didYouMean(key, keysFor(zi.path));
+        subIssues.push({
+          path: [...zi.path, key],
+          message: `unknown key "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`,
+        });
+      }
+    } else {
+      subIssues.push({ path: [...zi.path], message: describeIssue(zi) });
+    }
+    for (const sub of subIssues) {
+      const issue: ValidationIssue = { message: sub.message };
+      if (file !== undefined) issue.file = file;
+      const node = nodeIdAt(raw, sub.path);
+      if (node !== undefined) issue.node = node;
+      if (sub.path.length > 0) issue.field = fieldName(sub.path);
+      const pos = text !== undefined ? locate(text, sub.path) : undefined;
+      if (pos !== undefined) Object.assign(issue, pos);
+      issues.push(issue);
+    }
+  }
+  return issues;
+}
+
+function describeIssue(zi: z.core.$ZodIssue): string {
+  if (zi.code === 'invalid_type') {
+    return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
+  }
+  if (zi.code === 'invalid_union') return 'expected an argv array of strings or a shell command string';
+  if (zi.code === 'invalid_value') return `${zi.message}, received ${describeValue(zi.input)}`;
+  return `${zi.message}${'input' in zi && zi.input !== undefined ? `, received ${describeValue(zi.input)}` : ''}`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * Validates a parsed workflow document (from a file or built in code) and
+ * applies defaults. Throws {@link ValidationError} listing every problem found.
+ */
+export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }): Workflow {
+  const file = source?.file;
+  const parsed = workflowSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));
+  }
+  return checkGraph(parsed.data, file, source?.text);
+}
+
+function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined): Workflow {
+  const issues: ValidationIssue[] = [];
+  const at = (node: string, field: string, message: string, path: PropertyKey[]): void => {
+    const issue: ValidationIssue = { node, field, message };
+    if (file !== undefined) issue.file = file;
+    const pos = text !== undefined ? locate(text, path) : undefined;
+    if (pos !== undefined) Object.assign(issue, pos);
+    issues.push(issue);
+  };
+  const seen = new Map<string, number>();
+  data.nodes.forEach((n, i) => {
+    const first = seen.get(n.id);
+    if (first !== undefined) {
+      at(n.id, `nodes[${i}].id`, `duplicate id "${n.id}" (first used by nodes[${first}])`, ['nodes', i, 'id']);
+    } else {
+      seen.set(n.id, i);
+    }
+  });
+  const ids = [...seen.keys()];
+  data.nodes.forEach((n, i) => {
+    const needs = n.needs ?? [];
+    needs.forEach((dep, j) => {
+      const path = ['nodes', i, 'needs', j];
+      if (dep === n.id) {
+        at(n.id, `nodes[${i}].needs[${j}]`, 'a node cannot need itself', path);
+      } else if (!seen.has(dep)) {
+        const hint = didYouMean(dep, ids);
+        at(n.id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
+      } else if (needs.indexOf(dep) !== j) {
+        at(n.id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
+      }
+    });
+  });
+  if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
+
+  const defaults = { n_procs: data.defaults?.n_procs ?? DEFAULT_N_PROCS, mem_gb: data.defaults?.mem_gb ?? DEFAULT_MEM_GB };
+  const nodes: WorkflowNode[] = data.nodes.map((n, index) => ({
+    id: n.id,
+    index,
+    command: n.command,
+    needs: n.needs ?? [],
+    n_procs: n.n_procs ?? defaults.n_procs,
+    mem_gb: n.mem_gb ?? defaults.mem_gb,
+    env: n.env ?? {},
+  }));
+  const cycle = findCycle(nodes);
+  if (cycle !== undefined) {
+    const first = cycle[0] ?? '';
+    const issue: ValidationIssue = {
+      node: first,
+      field: 'needs',
+      message: `dependency cycle: ${cycle.join(' -> ')}`,
+    };
+    if (file !== undefined) issue.file = file;
+    throw new ValidationError('WORKFLOW_CYCLE', [issue]);
+  }
+  return { name: data.name, nodes };
+}
+
+/**
+ * Reads a workflow file (JSON or YAML, chosen by extension) and validates it.
+ * Every failure is a {@link ValidationError} naming the file.
+ */
+export function loadWorkflowFile(file: string): Workflow {
+  const format = formatOf(file);
+  if (format === undefined) {
+    throw new ValidationError('WORKFLOW_INVALID', [
+      { file, message: `unsupported file extension "${extname(file)}": use .json, .yaml or .yml` },
+    ]);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(err);
+    throw new ValidationError('WORKFLOW_INVALID', [{ file, message: `cannot read workflow file: ${why}` }], { cause: err });
+  }
+  const raw = format === 'json' ? parseJson(text, file) : parseYaml(text, file);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);
+  }
+  return validateWorkflow(raw, { file, text });
+}

@@ -1,0 +1,94 @@
+/**
+ * The workflow file format, version 1, as a zod schema. The JSON Schema shipped
+ * for editors (`schema/workflow-v1.schema.json`) is generated from this file.
+ */
+import { z } from 'zod';
+
+/** Ids and names: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const idString = z
+  .string()
+  .max(200)
+  .regex(ID_PATTERN, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
+
+const nProcs = z.number().int('must be a whole number').min(1, 'must be at least 1');
+const memGb = z.number().positive('must be greater than 0').finite();
+
+/** Per-node defaults; these are also the values used when a file gives none. */
+export const DEFAULT_N_PROCS = 1;
+export const DEFAULT_MEM_GB = 0.25;
+
+export const defaultsSchema = z
+  .strictObject({
+    n_procs: nProcs.optional().describe('Threads a node uses unless it says otherwise (default 1).'),
+    mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.25).'),
+  })
+  .describe('Defaults applied to every node.');
+
+export const nodeSchema = z
+  .strictObject({
+    id: idString.describe('Unique node id.'),
+    command: z
+      .union([
+        z.string().min(1, 'must not be empty').describe('Run through /bin/sh -c.'),
+        z.array(z.string()).min(1, 'must name a program').describe('argv, run without a shell.'),
+      ])
+      .describe('What the node runs: an argv array (no shell) or a string (run by /bin/sh -c).'),
+    needs: z.array(idString).optional().describe('Ids of nodes that must succeed first.'),
+    n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
+    mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
+    env: z.record(z.string(), z.string()).optional().describe('Extra environment variables.'),
+  })
+  .describe('One node of the workflow graph.');
+
+export const workflowSchema = z
+  .strictObject({
+    version: z.literal(1).optional().describe('Format version; 1 when absent.'),
+    name: idString.describe('Workflow name; names its working directory.'),
+    defaults: defaultsSchema.optional(),
+    nodes: z.array(nodeSchema).min(1, 'a workflow needs at least one node'),
+  })
+  .describe('A flowgate workflow, format v1.');
+
+/** The workflow as written in a file, before defaults are applied. */
+export type WorkflowFile = z.infer<typeof workflowSchema>;
+
+/** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
+export const KNOWN_KEYS = {
+  workflow: Object.keys(workflowSchema.shape),
+  node: Object.keys(nodeSchema.shape),
+  defaults: Object.keys(defaultsSchema.shape),
+} as const;
+
+/** A node after validation, with defaults applied. */
+export interface WorkflowNode {
+  /** Unique node id. */
+  readonly id: string;
+  /** Position in the file (0-based); ties in the topological order follow it. */
+  readonly index: number;
+  /** argv (no shell) or a shell string. */
+  readonly command: readonly string[] | string;
+  /** Ids of the nodes that must succeed first. */
+  readonly needs: readonly string[];
+  /** Threads reserved for this node. */
+  readonly n_procs: number;
+  /** Memory in GB reserved for this node. */
+  readonly mem_gb: number;
+  /** Extra environment for the node's process. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** A validated workflow, ready to be scheduled. */
+export interface Workflow {
+  readonly name: string;
+  readonly nodes: readonly WorkflowNode[];
+}
+
+/** The JSON Schema of format v1, for editors. */
+export function workflowJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(workflowSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+  return {
+    title: 'flowgate workflow (format v1)',
+    ...schema,
+  };
+}

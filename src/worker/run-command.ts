@@ -1,0 +1,166 @@
+/**
+ * Runs one command node as its own process: own process group (so the whole
+ * tree can be killed), cwd = the node's directory, stdout/stderr to files
+ * there, environment = worker env + node env + OMP_NUM_THREADS from n_procs.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
+
+/** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
+export const STDERR_TAIL_BYTES = 4096;
+/** Time between SIGTERM and SIGKILL when a node is stopped. */
+export const KILL_GRACE_MS = 2000;
+
+const HOST = hostname();
+
+/** Options for one execution. */
+export interface RunCommandOptions {
+  /** `host:pid` of the worker, stamped into the outcome. */
+  worker: string;
+  /** Aborting kills the node's whole process group. */
+  signal?: AbortSignal;
+  /** Environment the node inherits (default: this process's). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Called with the child's pid once it started. */
+  onSpawn?: (pid: number) => void;
+}
+
+/** The argv actually executed: a string runs through `/bin/sh -c`. */
+export function argvOf(command: string | readonly string[]): string[] {
+  return typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+}
+
+function readTail(path: string, bytes: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, bytes);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    return buf.toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function buildEnv(data: NodeJobData, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  env['OMP_NUM_THREADS'] = String(data.granted_procs);
+  env['FLOWGATE_RUN_ID'] = data.run_id;
+  env['FLOWGATE_NODE_ID'] = data.node_id;
+  env['FLOWGATE_N_PROCS'] = String(data.granted_procs);
+  env['FLOWGATE_MEM_GB'] = String(data.granted_mem_gb);
+  env['FLOWGATE_NODE_DIR'] = data.node_dir;
+  // The node's own env wins, including over OMP_NUM_THREADS.
+  return Object.assign(env, data.env);
+}
+
+/** Kills a process group, ignoring "no such process". */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Runs the node's command to completion and describes what happened. */
+export function runCommand(data: NodeJobData, options: RunCommandOptions): Promise<NodeOutcome> {
+  const dir = data.node_dir;
+  const stdoutPath = join(dir, 'stdout.log');
+  const stderrPath = join(dir, 'stderr.log');
+  const argv = argvOf(data.command);
+  const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'stderr_tail' | 'pid'> = {
+    start_ms: Date.now(),
+    worker: options.worker,
+    host: HOST,
+    stdout_path: stdoutPath,
+    stderr_path: stderrPath,
+  };
+  let outFd: number;
+  let errFd: number;
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'command.txt'), `${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
+    outFd = openSync(stdoutPath, 'w');
+    errFd = openSync(stderrPath, 'w');
+  } catch (err) {
+    return Promise.resolve({
+      ...base,
+      ok: false,
+      exit_code: null,
+      signal: null,
+      end_ms: Date.now(),
+      pid: null,
+      reason: `cannot prepare node directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+      stderr_tail: '',
+    });
+  }
+
+  return new Promise<NodeOutcome>((resolve) => {
+    let settled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let aborted = false;
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: dir,
+      env: buildEnv(data, options.baseEnv ?? process.env),
+      stdio: ['ignore', outFd, errFd],
+      detached: true,
+    });
+    const pid = child.pid ?? null;
+    if (pid !== null) options.onSpawn?.(pid);
+    const onAbort = (): void => {
+      if (pid === null || settled) return;
+      aborted = true;
+      killGroup(pid, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+      killTimer.unref();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted === true) onAbort();
+
+    const finish = (exitCode: number | null, signal: string | null, spawnError?: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (killTimer !== undefined) clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      closeSync(outFd);
+      closeSync(errFd);
+      const ok = spawnError === undefined && exitCode === 0 && !aborted;
+      let reason: string | null = null;
+      if (spawnError !== undefined) {
+        const code = (spawnError as NodeJS.ErrnoException).code;
+        reason =
+          code === 'ENOENT'
+            ? `command not found: ${argv[0] ?? ''}`
+            : code === 'EACCES'
+              ? `command not executable: ${argv[0] ?? ''}`
+              : `cannot start command: ${spawnError.message}`;
+      } else if (aborted) {
+        reason = `stopped (${signal ?? `exit code ${String(exitCode)}`})`;
+      } else if (signal !== null) {
+        reason = `killed by signal ${signal}`;
+      } else if (exitCode !== 0) {
+        reason = `exit code ${String(exitCode)}`;
+      }
+      resolve({
+        ...base,
+        ok,
+        exit_code: exitCode,
+        signal,
+        end_ms: Date.now(),
+        pid,
+        reason,
+        stderr_tail: ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES),
+      });
+    };
+    child.once('error', (err) => finish(null, null, err));
+    child.once('exit', (code, signal) => finish(code, signal));
+  });
+}

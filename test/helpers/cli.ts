@@ -1,0 +1,68 @@
+/**
+ * Runs the built `flowgate` binary as a user would: a real process, with its
+ * exit code, stdout and stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Path of the built CLI entry point. */
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+/** What a finished CLI process produced. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A started CLI process. */
+export interface CliProcess {
+  child: ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr: () => string;
+  stdout: () => string;
+  done: Promise<CliResult>;
+}
+
+/** Starts `flowgate ...args`. */
+export function startCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? process.cwd(),
+    env: { ...process.env, FLOWGATE_LOG_LEVEL: 'warn', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((resolvePromise) => {
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+  return { child, stderr: () => stderr, stdout: () => stdout, done };
+}
+
+/** Runs `flowgate ...args` to completion (killed after `timeoutMs`). */
+export async function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  const p = startCli(args, options);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), options.timeoutMs ?? 50_000);
+  try {
+    return await p.done;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A fresh temporary directory. */
+export function tempDir(label = 'flowgate'): string {
+  return mkdtempSync(join(tmpdir(), `${label}-`));
+}
+
+/** Writes a workflow object as JSON (or text as-is) into `dir`; returns the path. */
+export function writeWorkflow(dir: string, name: string, content: object | string): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
