@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
@@ -73,11 +73,24 @@ function parseYaml(text: string, file: string): unknown {
   return doc.toJS() as unknown;
 }
 
-/** Finds the line/column of a path in the source text, for error messages. */
-function locate(text: string, path: readonly PropertyKey[]): { line: number; column: number } | undefined {
+/**
+ * Finds the line/column of a path in the source text, for error messages.
+ * With `atKey`, points at the last path element's key rather than its value.
+ */
+function locate(text: string, path: readonly PropertyKey[], atKey = false): { line: number; column: number } | undefined {
   try {
     const lineCounter = new LineCounter();
     const doc: Document = parseDocument(text, { lineCounter });
+    if (atKey && path.length > 0) {
+      const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+        if (pair !== undefined && isNode(pair.key) && pair.key.range) {
+          const pos = lineCounter.linePos(pair.key.range[0]);
+          return { line: pos.line, column: pos.col };
+        }
+      }
+    }
     // Walk down as far as the path exists, so a missing field points at its parent.
     for (let depth = path.length; depth >= 0; depth--) {
       const node = doc.getIn(path.slice(0, depth) as unknown[], true);
@@ -123,12 +136,13 @@ function keysFor(path: readonly PropertyKey[]): readonly string[] {
 function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined, text: string | undefined): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   for (const zi of error.issues) {
-    const subIssues: Array<{ path: PropertyKey[]; message: string }> = [];
+    const subIssues: Array<{ path: PropertyKey[]; message: string; atKey?: boolean }> = [];
     if (zi.code === 'unrecognized_keys') {
       for (const key of zi.keys) {
         const hint = didYouMean(key, keysFor(zi.path));
         subIssues.push({
           path: [...zi.path, key],
+          atKey: true,
           message: `unknown key "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`,
         });
       }
@@ -141,7 +155,7 @@ function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined,
       const node = nodeIdAt(raw, sub.path);
       if (node !== undefined) issue.node = node;
       if (sub.path.length > 0) issue.field = fieldName(sub.path);
-      const pos = text !== undefined ? locate(text, sub.path) : undefined;
+      const pos = text !== undefined ? locate(text, sub.path, sub.atKey === true) : undefined;
       if (pos !== undefined) Object.assign(issue, pos);
       issues.push(issue);
     }
@@ -172,7 +186,7 @@ function describeValue(value: unknown): string {
  */
 export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }): Workflow {
   const file = source?.file;
-  const parsed = workflowSchema.safeParse(raw);
+  const parsed = workflowSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));
   }

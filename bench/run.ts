@@ -1,0 +1,504 @@
+/**
+ * Benchmark runner: runs the BUILT `flowgate run` CLI on benchmark workloads
+ * and reports one JSON line per workflow on stdout, then a table on stderr.
+ *
+ *   npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
+ *                        [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
+ *   npm run bench -- [same arguments]          (builds first)
+ *
+ * A workload is `X.json` (a workflow) with `X.meta.json` alongside giving
+ * `n_procs`, `memory_gb` (the budget) and `lower_bound_s`. DIR defaults to
+ * ../shared/workloads next to the repository. Each run is a child process
+ *
+ *   node dist/cli/main.js run X.json --json --quiet --n-procs N --memory-gb G
+ *        --prefix <unique> --work-dir <temp dir> [--workers N] [--scheduler S]
+ *
+ * with REDIS_URL from the environment (default redis://127.0.0.1:6379). After
+ * each run every Redis key under the unique prefix is deleted (SCAN + DEL) and
+ * the temporary work dir removed. With --repeat N the median run (by
+ * run_wall_s) is reported, with every run's wall time in `run_wall_s_all`.
+ *
+ * Exit status: 0 when every run succeeded within its budget, 1 otherwise,
+ * 2 for bad arguments or workloads, 130 when interrupted.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import type { RunSummary } from '../src/scheduler/summary.js';
+import {
+  criticalPathMs,
+  hopLatencies,
+  medianIndex,
+  peakDeclared,
+  perNodeOverheadMs,
+  stats,
+  withinBudget,
+  type Peak,
+  type Predecessors,
+  type Stats,
+} from './metrics.js';
+
+const REPO_ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(REPO_ROOT, 'dist/cli/main.js');
+const DEFAULT_DIR = resolve(import.meta.dirname, '../../shared/workloads');
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+const SCHEDULERS = ['tsort', 'mem_thread'] as const;
+
+class UsageError extends Error {}
+
+// ---------------------------------------------------------------- arguments
+
+interface Options {
+  targets: string[];
+  workers: number | undefined;
+  repeat: number;
+  scheduler: (typeof SCHEDULERS)[number] | undefined;
+  only: string[] | undefined;
+  timeoutS: number;
+  redisUrl: string;
+}
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a whole number >= 1, received "${value}"`);
+  return n;
+}
+
+function parseOptions(argv: string[]): Options | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        workers: { type: 'string' },
+        repeat: { type: 'string' },
+        scheduler: { type: 'string' },
+        only: { type: 'string' },
+        'timeout-s': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  if (v.help === true) return 'help';
+  const scheduler = v.scheduler;
+  if (scheduler !== undefined && !(SCHEDULERS as readonly string[]).includes(scheduler)) {
+    throw new UsageError(`--scheduler must be one of ${SCHEDULERS.join(', ')}, received "${scheduler}"`);
+  }
+  const only = v.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const redisUrl = process.env['REDIS_URL'] !== undefined && process.env['REDIS_URL'] !== '' ? process.env['REDIS_URL'] : DEFAULT_REDIS_URL;
+  return {
+    targets: parsed.positionals.length > 0 ? parsed.positionals.map((p) => resolve(p)) : [DEFAULT_DIR],
+    workers: positiveInt('workers', v.workers),
+    repeat: positiveInt('repeat', v.repeat) ?? 1,
+    scheduler: scheduler as Options['scheduler'],
+    only: only !== undefined && only.length > 0 ? only : undefined,
+    timeoutS: positiveInt('timeout-s', v['timeout-s']) ?? 600,
+    redisUrl,
+  };
+}
+
+const USAGE = `usage: npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
+                           [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
+DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.`;
+
+// ---------------------------------------------------------------- workloads
+
+interface Meta {
+  n_procs: number;
+  memory_gb: number;
+  lower_bound_s: number;
+}
+
+interface Workload {
+  name: string;
+  file: string;
+  meta: Meta;
+  nodes: number;
+  preds: Predecessors;
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  } catch (err) {
+    throw new UsageError(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function readMeta(path: string): Meta {
+  const raw = readJson(path);
+  if (!isRecord(raw)) throw new UsageError(`${path}: expected a JSON object`);
+  const { n_procs: nProcs, memory_gb: memoryGb, lower_bound_s: lb } = raw;
+  if (typeof nProcs !== 'number' || !Number.isInteger(nProcs) || nProcs < 1) throw new UsageError(`${path}: n_procs must be a whole number >= 1`);
+  if (typeof memoryGb !== 'number' || !(memoryGb > 0)) throw new UsageError(`${path}: memory_gb must be a number > 0`);
+  if (typeof lb !== 'number' || !(lb >= 0)) throw new UsageError(`${path}: lower_bound_s must be a number >= 0`);
+  return { n_procs: nProcs, memory_gb: memoryGb, lower_bound_s: lb };
+}
+
+/** The dependency edges of a workflow file (`nodes[].id`, `nodes[].needs`). */
+function readGraph(path: string): { nodes: number; preds: Map<string, string[]> } {
+  const raw = readJson(path);
+  if (!isRecord(raw) || !Array.isArray(raw['nodes'])) throw new UsageError(`${path}: expected a workflow with a "nodes" array`);
+  const preds = new Map<string, string[]>();
+  for (const n of raw['nodes'] as unknown[]) {
+    if (!isRecord(n) || typeof n['id'] !== 'string') throw new UsageError(`${path}: every node needs a string "id"`);
+    const needs = n['needs'];
+    preds.set(n['id'], Array.isArray(needs) ? needs.filter((x): x is string => typeof x === 'string') : []);
+  }
+  return { nodes: raw['nodes'].length, preds };
+}
+
+function metaPathFor(file: string): string {
+  return file.replace(/\.json$/, '.meta.json');
+}
+
+function findWorkloads(targets: readonly string[], only: readonly string[] | undefined): Workload[] {
+  const files: string[] = [];
+  for (const target of targets) {
+    if (!existsSync(target)) throw new UsageError(`${target}: no such file or directory`);
+    if (statSync(target).isDirectory()) {
+      for (const entry of readdirSync(target).sort()) {
+        if (entry.endsWith('.json') && !entry.endsWith('.meta.json') && existsSync(join(target, metaPathFor(entry)))) files.push(join(target, entry));
+      }
+    } else {
+      if (!target.endsWith('.json') || target.endsWith('.meta.json')) throw new UsageError(`${target}: expected a workflow X.json`);
+      if (!existsSync(metaPathFor(target))) throw new UsageError(`${target}: missing ${basename(metaPathFor(target))} alongside`);
+      files.push(target);
+    }
+  }
+  let workloads = files.map((file): Workload => {
+    const graph = readGraph(file);
+    return { name: basename(file, '.json'), file, meta: readMeta(metaPathFor(file)), nodes: graph.nodes, preds: graph.preds };
+  });
+  if (only !== undefined) {
+    const missing = only.filter((name) => !workloads.some((w) => w.name === name));
+    if (missing.length > 0) throw new UsageError(`--only: no workload named ${missing.join(', ')} in ${targets.join(', ')}`);
+    workloads = workloads.filter((w) => only.includes(w.name));
+  }
+  if (workloads.length === 0) throw new UsageError(`no workloads (X.json with X.meta.json) in ${targets.join(', ')}`);
+  return workloads;
+}
+
+// ---------------------------------------------------------------- one run
+
+interface RunOutcome {
+  exitCode: number | null;
+  signal: string | null;
+  processWallS: number;
+  summary: RunSummary | null;
+  error: string | null;
+  keysDeleted: number;
+}
+
+let interrupted = false;
+
+/** Deletes every key under `prefix:` (SCAN, safe on a shared Redis); returns how many. */
+async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+function parseSummary(stdout: string): RunSummary | null {
+  const line = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (line === undefined) return null;
+  try {
+    const s = JSON.parse(line) as unknown;
+    if (!isRecord(s) || typeof s['status'] !== 'string' || typeof s['wall_s'] !== 'number' || !Array.isArray(s['nodes'])) return null;
+    return s as unknown as RunSummary;
+  } catch {
+    return null;
+  }
+}
+
+function tail(text: string, lines = 5): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+
+async function runOnce(w: Workload, opts: Options, prefix: string): Promise<RunOutcome> {
+  const workDir = mkdtempSync(join(tmpdir(), 'fgbench-'));
+  const args = [
+    CLI,
+    'run',
+    w.file,
+    '--json',
+    '--quiet',
+    '--n-procs',
+    String(w.meta.n_procs),
+    '--memory-gb',
+    String(w.meta.memory_gb),
+    '--prefix',
+    prefix,
+    '--work-dir',
+    workDir,
+    ...(opts.workers !== undefined ? ['--workers', String(opts.workers)] : []),
+    ...(opts.scheduler !== undefined ? ['--scheduler', opts.scheduler] : []),
+  ];
+  try {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, REDIS_URL: opts.redisUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let exitedAt = NaN;
+    child.on('exit', () => (exitedAt = performance.now()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }, opts.timeoutS * 1000);
+    const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
+      child.on('error', fail);
+      child.on('close', (c, s) => done({ code: c, signal: s }));
+    }).finally(() => clearTimeout(timer));
+    // spawn -> exit of the CLI process (not -> stdio closed).
+    const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
+    const summary = parseSummary(stdout);
+    let error: string | null = null;
+    if (timedOut) error = `timed out after ${opts.timeoutS} s`;
+    else if (summary === null) error = `no JSON summary (exit ${code ?? signal ?? '?'}): ${tail(stderr) || tail(stdout)}`;
+    else if (code !== 0) error = `exit ${code ?? signal ?? '?'}${stderr.trim() === '' ? '' : `: ${tail(stderr)}`}`;
+    return { exitCode: code, signal, processWallS, summary, error, keysDeleted: 0 };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** One run with a fresh prefix; the prefix's keys are deleted afterwards whatever happened. */
+async function runAndClean(w: Workload, opts: Options, redis: Redis): Promise<RunOutcome> {
+  const prefix = `fgbench-${randomBytes(6).toString('hex')}`;
+  let outcome: RunOutcome | undefined;
+  try {
+    outcome = await runOnce(w, opts, prefix);
+    return outcome;
+  } finally {
+    try {
+      const n = await deletePrefix(redis, prefix);
+      if (outcome !== undefined) outcome.keysDeleted = n;
+    } catch (err) {
+      process.stderr.write(`bench: could not clean Redis prefix ${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- metrics of a run
+
+interface RunMetrics {
+  outcome: RunOutcome;
+  status: string;
+  ok: boolean;
+  runWallS: number | null;
+  hop: Stats;
+  criticalPathS: number | null;
+  overheadMs: number | null;
+  peak: Peak | null;
+  budgetRespected: boolean | null;
+}
+
+function measure(w: Workload, outcome: RunOutcome): RunMetrics {
+  const s = outcome.summary;
+  if (s === null) {
+    return { outcome, status: 'error', ok: false, runWallS: null, hop: stats([]), criticalPathS: null, overheadMs: null, peak: null, budgetRespected: null };
+  }
+  const cp = criticalPathMs(s.nodes, w.preds);
+  const peak = peakDeclared(s.nodes);
+  const budgetRespected = withinBudget(peak, w.meta);
+  return {
+    outcome,
+    status: s.status,
+    ok: s.status === 'succeeded' && outcome.exitCode === 0 && outcome.error === null,
+    runWallS: s.wall_s,
+    hop: stats(hopLatencies(s.nodes, w.preds)),
+    criticalPathS: cp / 1000,
+    overheadMs: perNodeOverheadMs(s.wall_s, w.meta.lower_bound_s, cp, w.nodes),
+    peak,
+    budgetRespected,
+  };
+}
+
+function round(x: number | null, digits: number): number | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** The JSON line of a workflow: its median run, plus every run's wall time and status. */
+function reportLine(w: Workload, opts: Options, runs: readonly RunMetrics[]): Record<string, unknown> {
+  const m = runs[medianIndex(runs, (r) => r.runWallS ?? Infinity)] as RunMetrics;
+  const lb = w.meta.lower_bound_s;
+  const wall = m.runWallS;
+  return {
+    workflow: w.name,
+    file: w.file,
+    nodes: w.nodes,
+    budget: { n_procs: w.meta.n_procs, memory_gb: w.meta.memory_gb },
+    scheduler: m.outcome.summary?.scheduler ?? opts.scheduler ?? 'tsort',
+    workers: opts.workers ?? 1,
+    status: m.status,
+    exit_code: m.outcome.exitCode,
+    process_wall_s: round(m.outcome.processWallS, 3),
+    run_wall_s: wall,
+    lower_bound_s: lb,
+    ratio_to_lower_bound: wall !== null && lb > 0 ? round(wall / lb, 3) : null,
+    nodes_per_s: wall !== null && wall > 0 ? round(w.nodes / wall, 1) : null,
+    hop_latency_ms: { n: m.hop.n, p50: round(m.hop.p50, 2), p95: round(m.hop.p95, 2), mean: round(m.hop.mean, 2), max: m.hop.max },
+    critical_path_s: m.criticalPathS,
+    per_node_overhead_ms: round(m.overheadMs, 3),
+    peak_declared: m.peak === null ? null : { n_procs: m.peak.n_procs, mem_gb: m.peak.mem_gb, concurrent: m.peak.concurrent },
+    budget_respected: m.budgetRespected,
+    counts: m.outcome.summary?.counts ?? null,
+    redis_keys_deleted: m.outcome.keysDeleted,
+    repeat: runs.length,
+    run_wall_s_all: runs.map((r) => r.runWallS),
+    process_wall_s_all: runs.map((r) => round(r.outcome.processWallS, 3)),
+    statuses_all: runs.map((r) => r.status),
+    all_ok: runs.every((r) => r.ok && r.budgetRespected === true),
+    ...(runs.some((r) => r.outcome.error !== null) ? { errors: runs.map((r) => r.outcome.error).filter((e) => e !== null) } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- table
+
+function fmt(x: unknown, digits = 2): string {
+  if (x === null || x === undefined) return '-';
+  if (typeof x === 'number') return Number.isInteger(x) ? String(x) : x.toFixed(digits);
+  if (typeof x === 'boolean') return x ? 'yes' : 'NO';
+  return String(x);
+}
+
+function table(lines: ReadonlyArray<Record<string, unknown>>): string {
+  const header = ['workflow', 'nodes', 'status', 'run s', 'proc s', 'LB s', 'xLB', 'nodes/s', 'hop p50', 'hop p95', 'ovh ms/node', 'peak procs', 'peak GB', 'in budget'];
+  const rows = lines.map((l) => {
+    const hop = l['hop_latency_ms'] as { p50: number | null; p95: number | null };
+    const peak = l['peak_declared'] as { n_procs: number; mem_gb: number } | null;
+    const budget = l['budget'] as { n_procs: number; memory_gb: number };
+    const runs = l['repeat'] as number;
+    return [
+      fmt(l['workflow']),
+      fmt(l['nodes']),
+      fmt(l['status']) + (runs > 1 ? ` (median of ${runs})` : ''),
+      fmt(l['run_wall_s'], 3),
+      fmt(l['process_wall_s'], 3),
+      fmt(l['lower_bound_s'], 3),
+      fmt(l['ratio_to_lower_bound'], 3),
+      fmt(l['nodes_per_s'], 1),
+      fmt(hop.p50),
+      fmt(hop.p95),
+      fmt(l['per_node_overhead_ms']),
+      peak === null ? '-' : `${peak.n_procs}/${budget.n_procs}`,
+      peak === null ? '-' : `${fmt(peak.mem_gb)}/${fmt(budget.memory_gb)}`,
+      fmt(l['budget_respected']),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const render = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [render(header), widths.map((n) => '-'.repeat(n)).join('  '), ...rows.map(render), '(hop = dispatch latency per dependency hop, ms; ovh = wall time beyond max(LB, actual critical path), per node)'].join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  let opts: Options | 'help';
+  let workloads: Workload[];
+  try {
+    opts = parseOptions(process.argv.slice(2));
+    if (opts === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    workloads = findWorkloads(opts.targets, opts.only);
+    if (!existsSync(CLI)) throw new UsageError(`${CLI} not found: run \`npm run build\` first`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    // The CLI child is in our process group and gets the signal too: it cancels its run; we
+    // still clean its prefix, then stop.
+    interrupted = true;
+    process.stderr.write(`bench: ${signal}: stopping after the current run (again to exit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  redis.on('error', () => {}); // failures surface on the commands themselves
+  const lines: Array<Record<string, unknown>> = [];
+  let allOk = true;
+  try {
+    for (const w of workloads) {
+      if (interrupted) break;
+      const runs: RunMetrics[] = [];
+      for (let i = 1; i <= opts.repeat && !interrupted; i++) {
+        process.stderr.write(`bench: ${w.name} (${w.nodes} nodes, ${w.meta.n_procs} procs / ${w.meta.memory_gb} GB) run ${i}/${opts.repeat}...`);
+        const m = measure(w, await runAndClean(w, opts, redis));
+        process.stderr.write(` ${m.status} in ${fmt(m.runWallS, 3)} s${m.outcome.error !== null ? ` (${m.outcome.error})` : ''}\n`);
+        runs.push(m);
+      }
+      if (runs.length === 0) break;
+      const line = reportLine(w, opts, runs);
+      if (line['all_ok'] !== true || runs.length < opts.repeat) allOk = false;
+      lines.push(line);
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
+  } finally {
+    redis.disconnect();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (lines.length > 0) process.stderr.write(`\n${table(lines)}\n`);
+  if (interrupted) return 130;
+  if (lines.length < workloads.length) allOk = false;
+  return allOk ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,94 @@
+/**
+ * Bad input never runs anything: exit code 2, an error naming the file, node
+ * and field, no key under the prefix and no work directory. An unreachable
+ * Redis is exit code 3 with a clear message.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const prefixes: string[] = [];
+afterEach(async () => {
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+const ok = { name: 'fine', nodes: [{ id: 'a', command: ['true'] }] };
+
+interface Case {
+  name: string;
+  file: string;
+  content: object | string | null;
+  flags?: string[];
+  expect: RegExp[];
+}
+
+const cases: Case[] = [
+  { name: 'missing file', file: 'absent.json', content: null, expect: [/absent\.json: cannot read workflow file: no such file/] },
+  { name: 'unsupported extension', file: 'wf.txt', content: '{}', expect: [/wf\.txt: unsupported file extension ".txt"/] },
+  { name: 'JSON syntax error with line and column', file: 'wf.json', content: '{\n  "name": "x",\n  "nodes": [\n    {"id": "a",, "command": ["true"]}\n  ]\n}\n', expect: [/wf\.json:4:\d+: JSON syntax error/] },
+  { name: 'YAML syntax error with line and column', file: 'wf.yaml', content: 'name: x\nnodes:\n  - id: a\n    command: [true\n', expect: [/wf\.yaml:\d+:\d+: YAML syntax error/] },
+  { name: 'missing name', file: 'wf.json', content: { nodes: [{ id: 'a', command: ['true'] }] }, expect: [/wf\.json:1:1: field "name": expected string, received nothing/] },
+  { name: 'unknown key with hint', file: 'wf.yaml', content: 'name: x\nnodes:\n  - id: a\n    command: ["true"]\n    nprocs: 2\n', expect: [/wf\.yaml:5:5: node "a", field "nodes\[0\]\.nprocs": unknown key "nprocs" \(did you mean "n_procs"\?\)/] },
+  { name: 'wrong type', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'a', command: ['true'], mem_gb: '4' }] }, expect: [/node "a", field "nodes\[0\]\.mem_gb": expected number, received "4"/] },
+  { name: 'non-positive resources', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'a', command: ['true'], n_procs: 0, mem_gb: -1 }] }, expect: [/node "a", field "nodes\[0\]\.n_procs": must be at least 1/, /node "a", field "nodes\[0\]\.mem_gb": must be greater than 0/] },
+  { name: 'duplicate ids', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'a', command: ['true'] }, { id: 'a', command: ['true'] }] }, expect: [/node "a", field "nodes\[1\]\.id": duplicate id "a"/] },
+  { name: 'unknown needs with hint', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'align', command: ['true'] }, { id: 'b', command: ['true'], needs: ['aling'] }] }, expect: [/node "b", field "nodes\[1\]\.needs\[0\]": unknown node "aling" \(did you mean "align"\?\)/] },
+  { name: 'cycle with its path', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'a', command: ['true'], needs: ['c'] }, { id: 'b', command: ['true'], needs: ['a'] }, { id: 'c', command: ['true'], needs: ['b'] }] }, expect: [/dependency cycle: (a -> c -> b -> a|b -> a -> c -> b|c -> b -> a -> c)/] },
+  { name: 'node over budget', file: 'wf.json', content: { name: 'x', nodes: [{ id: 'huge', command: ['true'], n_procs: 16, mem_gb: 100 }, { id: 'ok', command: ['true'] }] }, flags: ['--n-procs', '4', '--memory-gb', '8'], expect: [/node "huge".*needs 16 procs but the budget is 4 \(over by 12\); needs 100 GB but the budget is 8 GB \(over by 92 GB\)/] },
+  { name: 'unknown flag with hint', file: 'wf.json', content: ok, flags: ['--nprocs', '2'], expect: [/--nprocs.*unknown option \(did you mean --n-procs\?\)/] },
+  { name: 'bad flag value', file: 'wf.json', content: ok, flags: ['--n-procs', '0'], expect: [/--n-procs.*must be at least 1, received 0/] },
+  { name: 'bad scheduler', file: 'wf.json', content: ok, flags: ['--scheduler', 'fifo'], expect: [/--scheduler.*expected one of tsort, mem_thread, received "fifo"/] },
+  { name: 'bad memory', file: 'wf.json', content: ok, flags: ['--memory-gb', 'lots'], expect: [/--memory-gb.*expected a number, received "lots"/] },
+];
+
+describe('bad input', () => {
+  for (const c of cases) {
+    it(`${c.name}: exit 2, clear error, nothing written`, async () => {
+      const dir = tempDir('fg-bad');
+      const prefix = uniquePrefix('bad');
+      prefixes.push(prefix);
+      const path = c.content === null ? join(dir, c.file) : writeWorkflow(dir, c.file, c.content);
+      const work = join(dir, 'work');
+      const res = await runCli(['run', path, '--prefix', prefix, '--work-dir', work, ...(c.flags ?? [])], {
+        env: { REDIS_URL: redisUrl() },
+        cwd: dir,
+      });
+      expect(res.code, res.stderr).toBe(2);
+      for (const re of c.expect) expect(res.stderr).toMatch(re);
+      expect(res.stdout).toBe('');
+      expect(await keysUnder(prefix)).toEqual([]);
+      expect(existsSync(work)).toBe(false);
+    });
+  }
+
+  it('bad environment: exit 2 naming the variable', async () => {
+    const dir = tempDir('fg-bad');
+    const path = writeWorkflow(dir, 'wf.json', ok);
+    const res = await runCli(['run', path, '--work-dir', join(dir, 'work')], { env: { REDIS_URL: 'http://nope' }, cwd: dir });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/env REDIS_URL.*must start with redis:\/\/ or rediss:\/\/, received "http:\/\/nope"/);
+  });
+
+  it('Redis unreachable: exit 3 with a clear message, nothing on disk', async () => {
+    const dir = tempDir('fg-noredis');
+    const path = writeWorkflow(dir, 'wf.json', ok);
+    const work = join(dir, 'work');
+    // The 8 s kill bound is the requirement: the CLI must give up well within it.
+    const res = await runCli(['run', path, '--redis-url', 'redis://127.0.0.1:1', '--work-dir', work], { cwd: dir, timeoutMs: 8000 });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    expect(existsSync(work)).toBe(false);
+  });
+
+  it('validate: exit 0 for a good file, 2 for a bad one', async () => {
+    const dir = tempDir('fg-validate');
+    const good = await runCli(['validate', writeWorkflow(dir, 'good.json', ok)]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/workflow "fine" is valid: 1 nodes, 0 dependencies/);
+    const bad = await runCli(['validate', writeWorkflow(dir, 'bad.json', { name: 'x', nodes: [] })]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/bad\.json.*field "nodes": a workflow needs at least one node/);
+  });
+});
