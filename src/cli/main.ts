@@ -5,16 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../shared/errors.js';
-import { loadWorkflowFile } from '../shared/workflow/parse.js';
-import { workflowJsonSchema } from '../shared/workflow/schema.js';
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
-import { RUN_FLAGS, runCommand } from './run.js';
-import { WORKER_FLAGS, workerCommand } from './worker.js';
 
 const COMMANDS = ['run', 'worker', 'validate', 'schema', 'help', 'version'] as const;
 
-function usage(): string {
+// Subcommands are imported on demand: a worker process should not pay for
+// the scheduler's modules, nor `flowgate version` for anything.
+async function usage(): Promise<string> {
+  const { RUN_FLAGS } = await import('./run-flags.js');
+  const { WORKER_FLAGS } = await import('./worker-flags.js');
   return [
     'usage: flowgate <command> [options]',
     '',
@@ -45,18 +45,19 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest);
+      return (await import('./run.js')).runCommand(rest);
     case 'worker':
-      return workerCommand(rest);
+      return (await import('./worker.js')).workerCommand(rest);
     case 'validate': {
       if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
+      const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
       const wf = loadWorkflowFile(rest[0] as string);
       const edges = wf.nodes.reduce((sum, n) => sum + n.needs.length, 0);
       process.stdout.write(`${rest[0] ?? ''}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
       return ExitCode.ok;
     }
     case 'schema':
-      process.stdout.write(`${JSON.stringify(workflowJsonSchema(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify((await import('../shared/workflow/schema.js')).workflowJsonSchema(), null, 2)}\n`);
       return ExitCode.ok;
     case 'version':
     case '--version':
@@ -66,7 +67,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(`${usage()}\n`);
+      process.stdout.write(`${await usage()}\n`);
       return command === undefined ? ExitCode.invalidInput : ExitCode.ok;
     default: {
       const hint = didYouMean(command, COMMANDS);
@@ -89,8 +90,14 @@ async function main(): Promise<void> {
     code = e.code === 'INTERNAL' ? ExitCode.infrastructure : e.exitCode;
   }
   process.exitCode = code;
-  // Open handles (sockets being torn down) must not keep a finished command alive.
-  setTimeout(() => process.exit(code), 200).unref();
+  // A finished command exits now: sockets still being torn down must not keep
+  // it alive. stdout/stderr are synchronous for files and pipes on Linux; wait
+  // for a drain where they are not.
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  if (pending.length === 0) process.exit(code);
+  let left = pending.length;
+  for (const s of pending) s.once('drain', () => --left === 0 && process.exit(code));
+  setTimeout(() => process.exit(code), 2000).unref();
 }
 
 void main();

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { SCHEDULER_ORDERS, type SchedulerOrder } from '../scheduler/admission.js';
-import { RunScheduler } from '../scheduler/scheduler.js';
+import type { SchedulerOrder } from '../scheduler/admission.js';
+import { assertFitsBudget } from '../scheduler/admission.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
@@ -13,28 +13,12 @@ import { ExitCode, ValidationError, type ValidationIssue } from '../shared/error
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, redactUrl } from '../shared/redis.js';
 import { loadWorkflowFile } from '../shared/workflow/parse.js';
-import { Flags, parseArgs, type FlagSpec } from './args.js';
+import { Flags, parseArgs } from './args.js';
+import { RUN_FLAGS } from './run-flags.js';
 import { LocalFleet } from './fleet.js';
 import { ProgressReporter } from './progress.js';
 import { summaryText } from './summary-text.js';
 
-export const RUN_FLAGS: readonly FlagSpec[] = [
-  { name: 'n-procs', type: 'int', min: 1, value: 'N', help: 'thread budget (default: CPUs available to this process)' },
-  { name: 'memory-gb', type: 'number', positive: true, value: 'G', help: 'memory budget in GB (default: 90% of available memory)' },
-  { name: 'raise-insufficient', type: 'boolean', negatable: true, help: 'refuse nodes larger than the budget (default); --no-raise-insufficient runs them alone' },
-  { name: 'scheduler', type: 'enum', choices: SCHEDULER_ORDERS, value: 'tsort|mem_thread', help: 'ready-node order (default tsort)' },
-  { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
-  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
-  { name: 'workers', type: 'int', min: 1, value: 'N', help: 'worker processes in the local fleet (default 1)' },
-  { name: 'work-dir', type: 'string', value: 'DIR', help: 'node directories, logs, summaries (default ./flowgate-work)' },
-  { name: 'crashdump-dir', type: 'string', value: 'DIR', help: 'crash records (default <work-dir>/_crashes)' },
-  { name: 'json', type: 'boolean', help: 'print the run summary as JSON on stdout' },
-  { name: 'quiet', type: 'boolean', help: 'no progress output on stderr' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
-  { name: 'run-id', type: 'string', value: 'ID', help: 'choose the run id (default: generated)' },
-  { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
-];
 
 const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -110,24 +94,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const cfg = compileRunConfig(argv);
   const workflow = loadWorkflowFile(cfg.file);
   const logger = createLogger(cfg.logLevel).child({ component: 'run' });
-  // Constructing the scheduler performs the pre-run budget check: still
-  // nothing has touched Redis or the disk.
-  const scheduler = new RunScheduler({
-    runId: cfg.runId,
-    workflow,
-    workflowFile: resolve(cfg.file),
-    budget: cfg.budget,
-    order: cfg.order,
-    raiseInsufficient: cfg.raiseInsufficient,
-    stopOnFirstCrash: cfg.stopOnFirstCrash,
-    workDir: cfg.workDir,
-    crashdumpDir: cfg.crashdumpDir,
-    redisUrl: cfg.redisUrl,
-    prefix: cfg.prefix,
-    reconcileIntervalMs: cfg.reconcileIntervalMs,
-    extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
-    logger,
-  });
+  if (cfg.raiseInsufficient) {
+    assertFitsBudget(
+      workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
+      cfg.budget,
+      resolve(cfg.file),
+    );
+  }
+  // Everything is valid and nothing has touched Redis or the disk yet.
   await checkRedis(cfg.redisUrl);
 
   const fleet = new LocalFleet({
@@ -139,6 +113,32 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     name: `run-${cfg.runId.slice(-6)}`,
     logger,
   });
+  // Workers start while this process loads the scheduler: the two module
+  // loads overlap instead of adding up.
+  fleet.start();
+  let scheduler: import('../scheduler/scheduler.js').RunScheduler;
+  try {
+    const { RunScheduler } = await import('../scheduler/scheduler.js');
+    scheduler = new RunScheduler({
+      runId: cfg.runId,
+      workflow,
+      workflowFile: resolve(cfg.file),
+      budget: cfg.budget,
+      order: cfg.order,
+      raiseInsufficient: cfg.raiseInsufficient,
+      stopOnFirstCrash: cfg.stopOnFirstCrash,
+      workDir: cfg.workDir,
+      crashdumpDir: cfg.crashdumpDir,
+      redisUrl: cfg.redisUrl,
+      prefix: cfg.prefix,
+      reconcileIntervalMs: cfg.reconcileIntervalMs,
+      extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
+      logger,
+    });
+  } catch (err) {
+    await fleet.close(true);
+    throw err;
+  }
   const startedAt = Date.now();
   if (!cfg.quiet) {
     process.stderr.write(
@@ -162,20 +162,21 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let summary: RunSummary;
+  let summary: RunSummary | undefined;
   try {
-    fleet.start();
     await scheduler.start();
     progress?.start();
     summary = await scheduler.whenFinished();
+    progress?.stop();
+    // The result first; tearing down the fleet and connections comes after.
+    if (cfg.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(`${summaryText(summary)}\n`);
   } finally {
     progress?.stop();
-    await fleet.close(false);
+    await fleet.close(summary === undefined);
     await scheduler.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (cfg.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stdout.write(`${summaryText(summary)}\n`);
   return exitCodeFor(summary);
 }

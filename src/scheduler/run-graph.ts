@@ -48,6 +48,8 @@ export class RunGraph {
   private readonly ready: number[] = [];
   private readonly priority: Int32Array;
   private readonly changed = new Set<number>();
+  /** Changes worth persisting but not worth a write of their own (queued -> running). */
+  private readonly lazyChanged = new Set<number>();
   private terminal = 0;
   private inFlightCount = 0;
   private admitting = true;
@@ -130,8 +132,14 @@ export class RunGraph {
     return n;
   }
 
-  /** Indices changed since the last call, for persisting. */
+  /**
+   * Indices changed since the last call, for persisting. Lazy changes ride
+   * along with the next real change instead of causing a write themselves.
+   */
   takeChanged(): number[] {
+    if (this.changed.size === 0) return [];
+    for (const i of this.lazyChanged) this.changed.add(i);
+    this.lazyChanged.clear();
     const out = [...this.changed];
     this.changed.clear();
     return out;
@@ -208,6 +216,10 @@ export class RunGraph {
     const n = this.current(index, attempt);
     if (n === undefined || n.state !== 'queued') return false;
     this.setState(n, 'running');
+    // "running" is informational (the job's own state is authoritative), so
+    // it is persisted with the next real change rather than on its own.
+    this.changed.delete(n.index);
+    this.lazyChanged.add(n.index);
     return true;
   }
 

@@ -196,7 +196,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.again = true;
       return;
     }
-    void this.drain();
+    // Deferred to a microtask so that a batch of events read in one XREAD is
+    // applied, persisted and answered together.
+    this.draining = true;
+    queueMicrotask(() => void this.drain());
   }
 
   /** Applies queued events, admits what fits, persists, enqueues; repeats while there is work. */
@@ -217,8 +220,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         for (const ev of events) this.apply(ev, notices);
         const admitted = this.graph.admit();
         this.stageChanges();
-        await this.store?.flush();
-        if (admitted.length > 0) await this.enqueue(admitted);
+        // State and jobs are written concurrently: job ids are deterministic,
+        // so a job whose admission was not persisted is found and adopted on
+        // resume, and adding it again is a no-op.
+        await Promise.all([this.store?.flush(), admitted.length > 0 ? this.enqueue(admitted) : undefined]);
         for (const n of admitted) notices.push(() => this.emit('node:admitted', { id: n.node.id, attempt: n.attempt }));
         for (const notify of notices) notify();
         if (this.graph.done) {

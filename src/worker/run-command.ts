@@ -15,6 +15,12 @@ export const STDERR_TAIL_BYTES = 4096;
 export const KILL_GRACE_MS = 2000;
 
 const HOST = hostname();
+// Copying process.env is slow (it is an exotic object); copy it once.
+let cachedBaseEnv: Record<string, string | undefined> | undefined;
+function defaultBaseEnv(): Record<string, string | undefined> {
+  cachedBaseEnv ??= { ...process.env };
+  return cachedBaseEnv;
+}
 
 /** Options for one execution. */
 export interface RunCommandOptions {
@@ -107,9 +113,10 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
     let aborted = false;
+    base.start_ms = Date.now();
     const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: dir,
-      env: buildEnv(data, options.baseEnv ?? process.env),
+      env: buildEnv(data, options.baseEnv ?? defaultBaseEnv()),
       stdio: ['ignore', outFd, errFd],
       detached: true,
     });

@@ -1,0 +1,25 @@
+/**
+ * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
+ */
+import type { FlagSpec } from './args.js';
+
+/** Ready-node orders accepted by --scheduler. */
+export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
+
+export const RUN_FLAGS: readonly FlagSpec[] = [
+  { name: 'n-procs', type: 'int', min: 1, value: 'N', help: 'thread budget (default: CPUs available to this process)' },
+  { name: 'memory-gb', type: 'number', positive: true, value: 'G', help: 'memory budget in GB (default: 90% of available memory)' },
+  { name: 'raise-insufficient', type: 'boolean', negatable: true, help: 'refuse nodes larger than the budget (default); --no-raise-insufficient runs them alone' },
+  { name: 'scheduler', type: 'enum', choices: SCHEDULER_CHOICES, value: 'tsort|mem_thread', help: 'ready-node order (default tsort)' },
+  { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'workers', type: 'int', min: 1, value: 'N', help: 'worker processes in the local fleet (default 1)' },
+  { name: 'work-dir', type: 'string', value: 'DIR', help: 'node directories, logs, summaries (default ./flowgate-work)' },
+  { name: 'crashdump-dir', type: 'string', value: 'DIR', help: 'crash records (default <work-dir>/_crashes)' },
+  { name: 'json', type: 'boolean', help: 'print the run summary as JSON on stdout' },
+  { name: 'quiet', type: 'boolean', help: 'no progress output on stderr' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  { name: 'run-id', type: 'string', value: 'ID', help: 'choose the run id (default: generated)' },
+  { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
+];

@@ -1,0 +1,14 @@
+/**
+ * Flags of `flowgate worker`.
+ */
+import type { FlagSpec } from './args.js';
+
+export const WORKER_FLAGS: readonly FlagSpec[] = [
+  { name: 'concurrency', type: 'int', min: 1, value: 'N', help: 'nodes run at once (default: CPUs available)' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },
+  { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'job lock duration (default 30000)' },
+  { name: 'stalled-interval-ms', type: 'int', min: 1000, value: 'MS', help: 'stalled-job check period (default 30000)' },
+];
