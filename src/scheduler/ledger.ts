@@ -45,8 +45,10 @@ export class ResourceLedger {
   /**
    * Records a hold without checking that it fits: used when rebuilding the
    * ledger from durable state, where the holds were valid when they were taken.
+   * A hold already under `key` is replaced, never counted twice.
    */
   restore(key: string, req: Resources): void {
+    this.release(key);
     const hold = { procs: req.n_procs, mem: toMicro(req.mem_gb) };
     this.holds.set(key, hold);
     this.usedProcs += hold.procs;

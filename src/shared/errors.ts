@@ -84,8 +84,17 @@ export function formatIssue(issue: ValidationIssue): string {
 /** Invalid input: a workflow file, CLI flags or environment. Exit code 2. */
 export class ValidationError extends FlowgateError {
   readonly issues: readonly ValidationIssue[];
+  /** Issues listed in the message; the rest are counted. All stay in `issues`. */
+  static readonly SHOWN = 50;
+
+  private static describe(issues: readonly ValidationIssue[]): string {
+    const lines = issues.slice(0, ValidationError.SHOWN).map(formatIssue);
+    if (issues.length > ValidationError.SHOWN) lines.push(`… and ${issues.length - ValidationError.SHOWN} more problems`);
+    return lines.join('\n');
+  }
+
   constructor(code: ErrorCode, issues: readonly ValidationIssue[], options?: { cause?: unknown }) {
-    super(code, issues.map(formatIssue).join('\n'), options);
+    super(code, ValidationError.describe(issues), options);
     this.name = 'ValidationError';
     this.issues = issues;
   }

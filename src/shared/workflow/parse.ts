@@ -73,14 +73,23 @@ function parseYaml(text: string, file: string): unknown {
   return doc.toJS() as unknown;
 }
 
+// One parse per source text, however many issues need locating.
+let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | undefined;
+function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } {
+  if (locateCache?.text !== text) {
+    const lineCounter = new LineCounter();
+    locateCache = { text, doc: parseDocument(text, { lineCounter }), lineCounter };
+  }
+  return locateCache;
+}
+
 /**
  * Finds the line/column of a path in the source text, for error messages.
  * With `atKey`, points at the last path element's key rather than its value.
  */
 function locate(text: string, path: readonly PropertyKey[], atKey = false): { line: number; column: number } | undefined {
   try {
-    const lineCounter = new LineCounter();
-    const doc: Document = parseDocument(text, { lineCounter });
+    const { doc, lineCounter } = parsedForLocating(text);
     if (atKey && path.length > 0) {
       const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
       if (isMap(parent)) {
@@ -271,6 +280,8 @@ export function loadWorkflowFile(file: string): Workflow {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(err);
     throw new ValidationError('WORKFLOW_INVALID', [{ file, message: `cannot read workflow file: ${why}` }], { cause: err });
   }
+  // A byte-order mark is not part of the document.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const raw = format === 'json' ? parseJson(text, file) : parseYaml(text, file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);

@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { workflowJsonSchema } from '../../src/shared/workflow/schema.js';
+
+describe('JSON Schema of the workflow format', () => {
+  it('matches the committed schema/workflow-v1.schema.json (run `npm run schema` after changing the format)', () => {
+    const committed = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../schema/workflow-v1.schema.json'), 'utf8')) as unknown;
+    expect(committed).toEqual(workflowJsonSchema());
+  });
+
+  it('describes the node fields and forbids unknown keys', () => {
+    const schema = workflowJsonSchema() as { required: string[]; additionalProperties: boolean; properties: Record<string, unknown> };
+    expect(schema.required).toEqual(['name', 'nodes']);
+    expect(schema.additionalProperties).toBe(false);
+    const nodes = schema.properties['nodes'] as { items: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } };
+    expect(Object.keys(nodes.items.properties).sort()).toEqual(['command', 'env', 'id', 'mem_gb', 'n_procs', 'needs']);
+    expect(nodes.items.required).toEqual(['id', 'command']);
+    expect(nodes.items.additionalProperties).toBe(false);
+  });
+});
