@@ -39,13 +39,13 @@ function convert(spec: FlagSpec, raw: string): FlagValue {
   switch (spec.type) {
     case 'int': {
       const n = Number(raw);
-      if (raw.trim() === '' || !Number.isInteger(n)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);
+      if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);
       if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
       return n;
     }
     case 'number': {
       const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n)) throw invalid([{ field, message: `expected a number, received "${raw}"` }]);
+      if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw) || !Number.isFinite(n)) throw invalid([{ field, message: `expected a number, received "${raw}"` }]);
       if (spec.positive === true && !(n > 0)) throw invalid([{ field, message: `must be greater than 0, received ${n}` }]);
       if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
       return n;

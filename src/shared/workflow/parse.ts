@@ -41,8 +41,9 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 }
 
 function parseJson(text: string, file: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const pos = /position (\d+)/.exec(message);
@@ -58,6 +59,49 @@ function parseJson(text: string, file: string): unknown {
     }
     throw new ValidationError('WORKFLOW_INVALID', [issue], { cause: err });
   }
+  const dup = findDuplicateJsonKey(text);
+  if (dup !== undefined) {
+    throw new ValidationError('WORKFLOW_INVALID', [
+      { file, ...lineColumn(text, dup.offset), message: `JSON syntax error: duplicate key "${dup.key}" in one object (keys must be unique)` },
+    ]);
+  }
+  return value;
+}
+
+/**
+ * Finds the first key that appears twice in one JSON object (JSON.parse keeps
+ * the last silently). The text is already known to be valid JSON, so a small
+ * scanner suffices: it tracks, per open object, the keys seen so far.
+ */
+export function findDuplicateJsonKey(text: string): { key: string; offset: number } | undefined {
+  const stack: Array<{ keys: Set<string> | undefined; expectKey: boolean }> = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      const start = i;
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.keys !== undefined && top.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (top.keys.has(key)) return { key, offset: start };
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+    } else if (ch === '{') {
+      stack.push({ keys: new Set(), expectKey: true });
+    } else if (ch === '[') {
+      stack.push({ keys: undefined, expectKey: false });
+    } else if (ch === '}' || ch === ']') {
+      stack.pop();
+    } else if (ch === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys !== undefined) top.expectKey = true;
+    }
+    i++;
+  }
+  return undefined;
 }
 
 function parseYaml(text: string, file: string): unknown {
@@ -173,6 +217,9 @@ function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined,
 }
 
 function describeIssue(zi: z.core.$ZodIssue): string {
+  if (zi.code === 'invalid_type' && zi.expected === 'int' && typeof zi.input === 'number') {
+    return `must be a whole number, received ${zi.input}`;
+  }
   if (zi.code === 'invalid_type') {
     return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
   }
@@ -249,13 +296,18 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   }));
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {
+    // Point at the `needs` entry of the first node that leads into the cycle.
     const first = cycle[0] ?? '';
+    const index = nodes.findIndex((n) => n.id === first);
+    const j = nodes[index]?.needs.indexOf(cycle[1] ?? '') ?? -1;
     const issue: ValidationIssue = {
       node: first,
-      field: 'needs',
+      field: j >= 0 ? `nodes[${index}].needs[${j}]` : 'needs',
       message: `dependency cycle: ${cycle.join(' -> ')}`,
     };
     if (file !== undefined) issue.file = file;
+    const pos = text !== undefined && j >= 0 ? locate(text, ['nodes', index, 'needs', j]) : undefined;
+    if (pos !== undefined) Object.assign(issue, pos);
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
   return { name: data.name, nodes };
