@@ -42,7 +42,7 @@ export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): A
  * as in nipype. Reserves each admitted node's grant in the ledger under its
  * index and returns the admitted candidates in admission order.
  */
-export function admitFirstFit(ready: readonly AdmissionCandidate[], ledger: ResourceLedger, key: (c: AdmissionCandidate) => string): AdmissionCandidate[] {
+export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: ResourceLedger, key: (c: AdmissionCandidate) => string): AdmissionCandidate[] {
   const admitted: AdmissionCandidate[] = [];
   for (const c of ready) {
     if (ledger.free.n_procs < 1) break;

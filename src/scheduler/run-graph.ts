@@ -163,7 +163,8 @@ export class RunGraph {
     if (isTerminal(to)) this.terminal++;
   }
 
-  private insertReady(index: number): void {
+
+  private readyPosition(index: number): number {
     const p = this.priority[index] ?? 0;
     let lo = 0;
     let hi = this.ready.length;
@@ -172,19 +173,23 @@ export class RunGraph {
       if ((this.priority[this.ready[mid] as number] ?? 0) < p) lo = mid + 1;
       else hi = mid;
     }
-    this.ready.splice(lo, 0, index);
+    return lo;
+  }
+
+  private insertReady(index: number): void {
+    this.ready.splice(this.readyPosition(index), 0, index);
   }
 
   private removeReady(index: number): void {
-    const at = this.ready.indexOf(index);
-    if (at >= 0) this.ready.splice(at, 1);
+    // Priorities are unique, so binary search finds the node's slot.
+    const at = this.readyPosition(index);
+    if (this.ready[at] === index) this.ready.splice(at, 1);
   }
 
   /** One first-fit admission pass; returns the admitted nodes in order. */
   admit(): NodeRuntime[] {
     if (!this.admitting || this.ready.length === 0) return [];
-    const candidates = this.ready.map((i) => this.node(i).candidate);
-    const admitted = admitFirstFit(candidates, this.ledger, (c) => String(c.index));
+    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => String(c.index));
     const now = this.clock();
     return admitted.map((c) => {
       const n = this.node(c.index);
@@ -195,6 +200,12 @@ export class RunGraph {
       n.record.released_ms = null;
       return n;
     });
+  }
+
+  /** Ready candidates in admission order, produced lazily (first fit usually stops early). */
+  private *readyCandidates(): Generator<AdmissionCandidate> {
+    // No copy needed: `ready` changes only after the pass, in admit().
+    for (const i of this.ready) yield this.node(i).candidate;
   }
 
   /** Why each ready node is not running yet, in admission order. */

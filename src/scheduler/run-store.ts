@@ -9,11 +9,13 @@ import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
 
-type Staged = [command: 'hset', key: string, field: string, value: string] | [command: 'hdel', key: string, field: string];
 
 /** Write-behind buffer for one run's keys. */
 export class RunStore {
-  private staged: Staged[] = [];
+  // Staged writes, folded per key: one HSET and one HDEL per hash per flush,
+  // however many nodes changed. A later write to a field replaces an earlier one.
+  private sets = new Map<string, Map<string, string>>();
+  private dels = new Map<string, Set<string>>();
   private readonly keys: Keys;
 
   constructor(
@@ -42,44 +44,73 @@ export class RunStore {
     await exec(multi);
   }
 
+  private hset(key: string, field: string, value: string): void {
+    let fields = this.sets.get(key);
+    if (fields === undefined) {
+      fields = new Map();
+      this.sets.set(key, fields);
+    }
+    fields.set(field, value);
+    this.dels.get(key)?.delete(field);
+  }
+
+  private hdel(key: string, field: string): void {
+    let fields = this.dels.get(key);
+    if (fields === undefined) {
+      fields = new Set();
+      this.dels.set(key, fields);
+    }
+    fields.add(field);
+    this.sets.get(key)?.delete(field);
+  }
+
   setState(index: number, state: NodeState): void {
-    this.staged.push(['hset', this.keys.runStates(this.runId), String(index), state]);
+    this.hset(this.keys.runStates(this.runId), String(index), state);
   }
 
   setRemaining(index: number, remaining: number): void {
-    this.staged.push(['hset', this.keys.runRemaining(this.runId), String(index), String(remaining)]);
+    this.hset(this.keys.runRemaining(this.runId), String(index), String(remaining));
   }
 
   setRecord(index: number, record: object): void {
-    this.staged.push(['hset', this.keys.runNodes(this.runId), String(index), JSON.stringify(record)]);
+    this.hset(this.keys.runNodes(this.runId), String(index), JSON.stringify(record));
   }
 
   hold(index: number, grant: Resources): void {
-    this.staged.push(['hset', this.keys.runHolds(this.runId), String(index), `${grant.n_procs} ${grant.mem_gb}`]);
+    this.hset(this.keys.runHolds(this.runId), String(index), `${grant.n_procs} ${grant.mem_gb}`);
   }
 
   release(index: number): void {
-    this.staged.push(['hdel', this.keys.runHolds(this.runId), String(index)]);
+    this.hdel(this.keys.runHolds(this.runId), String(index));
   }
 
   setMeta(field: string, value: string): void {
-    this.staged.push(['hset', this.keys.runMeta(this.runId), field, value]);
+    this.hset(this.keys.runMeta(this.runId), field, value);
   }
 
   /** Whether changes are waiting to be flushed. */
   get dirty(): boolean {
-    return this.staged.length > 0;
+    for (const f of this.sets.values()) if (f.size > 0) return true;
+    for (const f of this.dels.values()) if (f.size > 0) return true;
+    return false;
   }
 
   /** Writes every staged change in one transaction. */
   async flush(): Promise<void> {
-    if (this.staged.length === 0) return;
-    const batch = this.staged;
-    this.staged = [];
+    if (!this.dirty) return;
+    const sets = this.sets;
+    const dels = this.dels;
+    this.sets = new Map();
+    this.dels = new Map();
     const multi = this.redis.multi();
-    for (const op of batch) {
-      if (op[0] === 'hset') multi.hset(op[1], op[2], op[3]);
-      else multi.hdel(op[1], op[2]);
+    for (const [key, fields] of sets) {
+      if (fields.size === 0) continue;
+      const args: string[] = [];
+      for (const [f, v] of fields) args.push(f, v);
+      multi.hset(key, ...args);
+    }
+    for (const [key, fields] of dels) {
+      if (fields.size > 0) multi.hdel(key, ...fields);
     }
     await exec(multi);
   }

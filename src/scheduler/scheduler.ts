@@ -119,6 +119,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase !== 'new') return;
     this.phase = 'starting';
     const o = this.options;
+    // Run state has its own connection: BullMQ defines its Lua scripts on the
+    // queue's connection, and every MULTI on such a client copies them all.
     this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: 3 });
     this.redis.on('error', (err: unknown) => this.log.warn({ err }, 'redis error'));
     await this.redis.connect();
@@ -319,8 +321,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
     const o = this.options;
     const shortRun = this.runId.slice(-4);
-    await this.queue?.addBulk(
-      nodes.map((n) => ({
+    const jobs = nodes.map((n) => ({
         name: `${n.node.id} [${n.candidate.grant.n_procs} cpu / ${n.candidate.grant.mem_gb} GB] run ${shortRun}`,
         data: {
           run_id: this.runId,
@@ -341,8 +342,12 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
           removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
           removeOnFail: { age: 14 * 24 * 3600, count: 20_000 },
         },
-      })),
-    );
+      }));
+    const queue = this.queue;
+    if (queue === undefined) return;
+    // A single job is one script call; addBulk wraps even one job in MULTI.
+    if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
+    else await queue.addBulk(jobs);
   }
 
   /**

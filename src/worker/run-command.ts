@@ -4,7 +4,7 @@
  * there, environment = worker env + node env + OMP_NUM_THREADS from n_procs.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, fstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
@@ -93,7 +93,6 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   let errFd: number;
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'command.txt'), `${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
     outFd = openSync(stdoutPath, 'w');
     errFd = openSync(stderrPath, 'w');
   } catch (err) {
