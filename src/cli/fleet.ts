@@ -25,9 +25,9 @@ export interface FleetOptions {
 }
 
 /** Messages from worker to fleet. */
-export type WorkerMessage = { type: 'ready'; name: string; pid: number };
+export type WorkerMessage = { type: 'loaded'; pid: number } | { type: 'ready'; name: string; pid: number };
 /** Messages from fleet to worker. */
-export type FleetMessage = { type: 'stop'; force: boolean };
+export type FleetMessage = { type: 'go' } | { type: 'stop'; force: boolean };
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAX_RESTARTS = 20;
@@ -43,9 +43,21 @@ export class LocalFleet {
 
   constructor(private readonly options: FleetOptions) {}
 
-  /** Starts every worker (does not wait for them to be ready). */
+  private released = false;
+
+  /**
+   * Starts every worker process (does not wait for them). Workers load their
+   * code at once but touch Redis only after {@link go}, so the fleet can be
+   * started before the run's input has been validated.
+   */
   start(): void {
     for (let i = 0; i < this.options.workers; i++) this.spawnWorker(i);
+  }
+
+  /** Lets the workers connect and take jobs. */
+  go(): void {
+    this.released = true;
+    for (const child of this.children.values()) if (child.connected) child.send({ type: 'go' } satisfies FleetMessage, () => undefined);
   }
 
   /** Resolves once every worker has reported ready. */
@@ -69,11 +81,14 @@ export class LocalFleet {
       '--redis-url', o.redisUrl,
       '--prefix', o.prefix,
       '--name', name,
+      '--wait-for-go',
       ...(o.extraArgs ?? []),
     ];
     const child = fork(MAIN, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.children.set(slot, child);
     child.on('message', (msg: WorkerMessage) => {
+      // A replacement worker started after go() is released as soon as it loaded.
+      if (msg.type === 'loaded' && this.released) child.send({ type: 'go' } satisfies FleetMessage, () => undefined);
       if (msg.type === 'ready') {
         this.readyCount++;
         if (this.readyCount >= o.workers) for (const w of this.readyWaiters.splice(0)) w();

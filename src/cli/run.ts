@@ -5,21 +5,21 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
-import { assertFitsBudget } from '../scheduler/admission.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
-import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
+import { PREFIX_PATTERN, REDIS_URL_PATTERN, readEnv } from '../shared/config.js';
 import { ExitCode, ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import { checkRedis, redactUrl } from '../shared/redis.js';
-import { loadWorkflowFile } from '../shared/workflow/parse.js';
+import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
 import { RUN_FLAGS } from './run-flags.js';
 import { LocalFleet } from './fleet.js';
-import { ProgressReporter } from './progress.js';
-import { summaryText } from './summary-text.js';
 
+// Only what is needed to start the worker fleet is imported statically; the
+// rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
 
+/** How long `run` waits for its workers before starting the run anyway. */
+const FLEET_READY_TIMEOUT_MS = 15_000;
 const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** A fresh, sortable run id: `YYYYMMDD-HHMMSS-xxxxxx`. */
@@ -59,7 +59,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
   const redisUrl = flags.str('redis-url') ?? env.redisUrl;
-  if (!/^rediss?:\/\//.test(redisUrl)) issues.push({ field: '--redis-url', message: `must start with redis:// or rediss://, received "${redisUrl}"` });
+  if (!REDIS_URL_PATTERN.test(redisUrl)) issues.push({ field: '--redis-url', message: `must start with redis:// or rediss://, received "${redisUrl}"` });
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
   const workDir = resolve(flags.str('work-dir') ?? 'flowgate-work');
   return {
@@ -92,18 +92,9 @@ export function exitCodeFor(summary: RunSummary): number {
 /** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const cfg = compileRunConfig(argv);
-  const workflow = loadWorkflowFile(cfg.file);
   const logger = createLogger(cfg.logLevel).child({ component: 'run' });
-  if (cfg.raiseInsufficient) {
-    assertFitsBudget(
-      workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
-      cfg.budget,
-      resolve(cfg.file),
-    );
-  }
-  // Everything is valid and nothing has touched Redis or the disk yet.
-  await checkRedis(cfg.redisUrl);
-
+  // Worker processes start loading right away, in parallel with validation;
+  // they touch Redis only after fleet.go(), so bad input still writes nothing.
   const fleet = new LocalFleet({
     workers: cfg.workers,
     concurrency: Math.ceil(cfg.budget.n_procs / cfg.workers),
@@ -113,11 +104,26 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     name: `run-${cfg.runId.slice(-6)}`,
     logger,
   });
-  // Workers start while this process loads the scheduler: the two module
-  // loads overlap instead of adding up.
   fleet.start();
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
+  let workflow: Workflow;
+  const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
+  const { assertFitsBudget } = await import('../scheduler/admission.js');
+  const { checkRedis, redactUrl } = await import('../shared/redis.js');
+  const { ProgressReporter } = await import('./progress.js');
+  const { summaryText } = await import('./summary-text.js');
   try {
+    workflow = loadWorkflowFile(cfg.file);
+    if (cfg.raiseInsufficient) {
+      assertFitsBudget(
+        workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
+        cfg.budget,
+        resolve(cfg.file),
+      );
+    }
+    // Everything is valid and nothing has touched Redis or the disk yet.
+    await checkRedis(cfg.redisUrl);
+    fleet.go();
     const { RunScheduler } = await import('../scheduler/scheduler.js');
     scheduler = new RunScheduler({
       runId: cfg.runId,
@@ -164,6 +170,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
   let summary: RunSummary | undefined;
   try {
+    // The run's clock starts when it can execute: wait (boundedly) for the
+    // fleet to come up, so start-up cost is not charged to the first nodes.
+    await Promise.race([fleet.whenReady(), new Promise((r) => setTimeout(r, FLEET_READY_TIMEOUT_MS).unref())]);
     await scheduler.start();
     progress?.start();
     summary = await scheduler.whenFinished();

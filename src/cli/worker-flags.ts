@@ -10,5 +10,6 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'job lock duration (default 30000)' },
+  { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
   { name: 'stalled-interval-ms', type: 'int', min: 1000, value: 'MS', help: 'stalled-job check period (default 30000)' },
 ];

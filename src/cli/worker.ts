@@ -13,6 +13,21 @@ import { WORKER_FLAGS } from './worker-flags.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 
 
+/** Resolves true on a `go` message, false on `stop` or a lost parent. */
+function waitForGo(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onMessage = (msg: FleetMessage): void => {
+      if (msg.type === 'go' || msg.type === 'stop') {
+        process.off('message', onMessage);
+        resolve(msg.type === 'go');
+      }
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', () => resolve(false));
+    process.send?.({ type: 'loaded', pid: process.pid } satisfies WorkerMessage);
+  });
+}
+
 /** Runs a worker until signalled; returns the exit code. */
 export async function workerCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, WORKER_FLAGS));
@@ -26,6 +41,9 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   }
   const redisUrl = flags.str('redis-url') ?? env.redisUrl;
   const logger = createLogger(env.logLevel).child({ component: 'worker' });
+  // Started by `flowgate run` before it has validated its input: load
+  // everything, but touch Redis only once the run says go.
+  if (flags.bool('wait-for-go', false) && !(await waitForGo())) return ExitCode.ok;
   await checkRedis(redisUrl);
   const options = {
     redisUrl,

@@ -1,9 +1,9 @@
 /**
- * The only place that reads the environment. Values are validated with zod;
- * a bad value is an error naming the variable, what was expected and what was
- * received.
+ * The only place that reads the environment. Every variable is checked here
+ * once; a bad value is an error naming the variable, what was expected and
+ * what was received. (Hand-written rather than zod: worker processes read
+ * their configuration here and their start-up time matters.)
  */
-import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.js';
 
 /** Default Redis URL when neither a flag nor REDIS_URL gives one. */
@@ -12,6 +12,10 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_PREFIX = 'flowgate';
 /** Prefixes become part of Redis keys; keep them to a safe alphabet. */
 export const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Redis URLs flowgate accepts. */
+export const REDIS_URL_PATTERN = /^rediss?:\/\//;
+/** Log levels accepted by FLOWGATE_LOG_LEVEL. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Settings that may come from the environment. */
 export interface EnvConfig {
@@ -23,42 +27,22 @@ export interface EnvConfig {
   logLevel: string;
 }
 
-const envSchema = z.object({
-  REDIS_URL: z
-    .string()
-    .refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://')
-    .optional(),
-  FLOWGATE_PREFIX: z.string().regex(PREFIX_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"').optional(),
-  FLOWGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-});
-
-/** Reads and validates flowgate's environment variables. */
-export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
-  const picked = {
-    REDIS_URL: emptyToUndefined(env['REDIS_URL']),
-    FLOWGATE_PREFIX: emptyToUndefined(env['FLOWGATE_PREFIX']),
-    FLOWGATE_LOG_LEVEL: emptyToUndefined(env['FLOWGATE_LOG_LEVEL']),
-  };
-  const parsed = envSchema.safeParse(picked);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i): ValidationIssue => {
-      const name = String(i.path[0]);
-      return { field: `env ${name}`, message: `${i.message}, received "${String(picked[name as keyof typeof picked])}"` };
-    });
-    throw new ValidationError('OPTIONS_INVALID', issues);
-  }
-  return {
-    redisUrl: parsed.data.REDIS_URL ?? DEFAULT_REDIS_URL,
-    prefix: parsed.data.FLOWGATE_PREFIX ?? DEFAULT_PREFIX,
-    logLevel: parsed.data.FLOWGATE_LOG_LEVEL ?? 'warn',
-  };
-}
-
-function emptyToUndefined(v: string | undefined): string | undefined {
+function value(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
   return v === undefined || v === '' ? undefined : v;
 }
 
-/** Environment passed to node processes: the worker's own, minus nothing. */
-export function processEnv(): NodeJS.ProcessEnv {
-  return process.env;
+/** Reads and validates flowgate's environment variables. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const issues: ValidationIssue[] = [];
+  const check = (name: string, ok: (v: string) => boolean, expected: string): string | undefined => {
+    const v = value(env, name);
+    if (v !== undefined && !ok(v)) issues.push({ field: `env ${name}`, message: `${expected}, received "${v}"` });
+    return v;
+  };
+  const redisUrl = check('REDIS_URL', (v) => REDIS_URL_PATTERN.test(v), 'must start with redis:// or rediss://');
+  const prefix = check('FLOWGATE_PREFIX', (v) => PREFIX_PATTERN.test(v), 'must be 1-64 letters, digits, ".", "_" or "-"');
+  const logLevel = check('FLOWGATE_LOG_LEVEL', (v) => (LOG_LEVELS as readonly string[]).includes(v), `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
+  return { redisUrl: redisUrl ?? DEFAULT_REDIS_URL, prefix: prefix ?? DEFAULT_PREFIX, logLevel: logLevel ?? 'warn' };
 }

@@ -2,31 +2,55 @@
  * What travels through the queue: the job a scheduler enqueues for a node and
  * the outcome a worker reports back. Kept small: bulk output stays on disk.
  */
-import { z } from 'zod';
 
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
 
 /** Job data for one node attempt. */
-export const nodeJobSchema = z.object({
-  run_id: z.string(),
-  workflow: z.string(),
-  node_id: z.string(),
-  attempt: z.number().int().min(1),
-  command: z.union([z.string(), z.array(z.string())]),
-  env: z.record(z.string(), z.string()),
+export interface NodeJobData {
+  run_id: string;
+  workflow: string;
+  node_id: string;
+  /** 1-based attempt number. */
+  attempt: number;
+  /** argv (no shell) or a shell string. */
+  command: string | string[];
+  env: Record<string, string>;
   /** Declared resources. */
-  n_procs: z.number(),
-  mem_gb: z.number(),
+  n_procs: number;
+  mem_gb: number;
   /** Resources actually reserved (the request clamped to the budget). */
-  granted_procs: z.number(),
-  granted_mem_gb: z.number(),
+  granted_procs: number;
+  granted_mem_gb: number;
   /** Absolute path of the node's working directory. */
-  node_dir: z.string(),
+  node_dir: string;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
-  outcome: z.unknown().optional(),
-});
-export type NodeJobData = z.infer<typeof nodeJobSchema>;
+  outcome?: NodeOutcome;
+}
+
+/**
+ * Checks job data read from the queue. Hand-written rather than zod: it runs
+ * in every worker process, whose start-up time matters (zod costs ~120 ms to
+ * load), and the shape is small and produced by flowgate itself.
+ */
+export function parseNodeJobData(value: unknown): NodeJobData {
+  const fail = (field: string, expected: string): never => {
+    throw new TypeError(`invalid node job data: "${field}" must be ${expected}`);
+  };
+  if (typeof value !== 'object' || value === null) return fail('(data)', 'an object');
+  const v = value as Record<string, unknown>;
+  for (const f of ['run_id', 'workflow', 'node_id', 'node_dir'] as const) if (typeof v[f] !== 'string') fail(f, 'a string');
+  for (const f of ['attempt', 'n_procs', 'mem_gb', 'granted_procs', 'granted_mem_gb'] as const) {
+    if (typeof v[f] !== 'number' || !Number.isFinite(v[f])) fail(f, 'a number');
+  }
+  const cmd = v['command'];
+  if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
+    fail('command', 'a string or a non-empty array of strings');
+  }
+  const env = v['env'];
+  if (typeof env !== 'object' || env === null || Object.values(env).some((x) => typeof x !== 'string')) fail('env', 'a map of strings');
+  return value as NodeJobData;
+}
 
 /** What a worker reports about one execution of a node. */
 export interface NodeOutcome {

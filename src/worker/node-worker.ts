@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
 import { bullConnection } from '../shared/redis.js';
-import { NODE_QUEUE, nodeJobSchema, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { killGroup, runCommand } from './run-command.js';
 
 /** Options of a {@link NodeWorker}. */
@@ -80,7 +80,7 @@ export class NodeWorker {
   }
 
   private async process(job: Job<NodeJobData, NodeOutcome>): Promise<NodeOutcome> {
-    const data = nodeJobSchema.parse(job.data);
+    const data = parseNodeJobData(job.data);
     const controller = new AbortController();
     const entry: { controller: AbortController; pid: number | null } = { controller, pid: null };
     this.running.set(job.id ?? '', entry);
