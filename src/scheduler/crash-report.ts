@@ -27,6 +27,8 @@ export interface CrashRecord {
   start_ms: number | null;
   end_ms: number | null;
   skipped_descendants: string[];
+  /** Earlier attempts of a retried node, oldest first (the last one is this failure). */
+  attempt_history: ReadonlyArray<{ attempt: number; reason: string | null; start_ms: number | null; end_ms: number | null; worker: string | null }>;
 }
 
 function loginName(): string {
@@ -65,6 +67,7 @@ export function crashText(r: CrashRecord): string {
     `Stdout: ${r.stdout_path ?? '-'}`,
     `Stderr: ${r.stderr_path ?? '-'}`,
     `Skipped descendants: ${r.skipped_descendants.length > 0 ? r.skipped_descendants.join(', ') : '(none)'}`,
+    `Attempts: ${r.attempt_history.map((a) => `#${a.attempt} ${a.reason ?? 'ok'}`).join('; ') || String(r.attempt)}`,
     '',
     'Stderr (tail):',
     r.stderr_tail.length > 0 ? r.stderr_tail.replace(/^/gm, '\t') : '\t(empty)',

@@ -26,6 +26,9 @@ export interface NodeRuntime {
   readonly record: NodeSummary;
 }
 
+/** What {@link RunGraph.fail} decided. */
+export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };
+
 /** Options of a {@link RunGraph}. */
 export interface RunGraphOptions {
   workflow: Workflow;
@@ -88,6 +91,7 @@ export class RunGraph {
           skipped_because: null,
           reason: null,
           node_dir: join(options.workDir, workflow.name, node.id),
+          attempt_history: [],
         },
       };
     });
@@ -234,13 +238,23 @@ export class RunGraph {
     return true;
   }
 
-  private applyOutcome(n: NodeRuntime, outcome: NodeOutcome | undefined): void {
-    if (outcome === undefined) return;
-    n.record.start_ms = outcome.start_ms;
-    n.record.end_ms = outcome.end_ms;
-    n.record.worker = outcome.worker;
-    n.record.exit_code = outcome.exit_code;
-    n.record.signal = outcome.signal;
+  private applyOutcome(n: NodeRuntime, status: 'succeeded' | 'failed', reason: string | null, outcome: NodeOutcome | undefined): void {
+    const r = n.record;
+    r.start_ms = outcome?.start_ms ?? null;
+    r.end_ms = outcome?.end_ms ?? null;
+    r.worker = outcome?.worker ?? null;
+    r.exit_code = outcome?.exit_code ?? null;
+    r.signal = outcome?.signal ?? null;
+    r.attempt_history.push({
+      attempt: n.attempt,
+      status,
+      reason,
+      exit_code: r.exit_code,
+      signal: r.signal,
+      start_ms: r.start_ms,
+      end_ms: r.end_ms,
+      worker: r.worker,
+    });
   }
 
   /**
@@ -250,7 +264,8 @@ export class RunGraph {
   complete(index: number, attempt: number, outcome: NodeOutcome): boolean {
     const n = this.current(index, attempt);
     if (n === undefined) return false;
-    this.applyOutcome(n, outcome);
+    this.applyOutcome(n, 'succeeded', null, outcome);
+    n.record.reason = null;
     this.setState(n, 'succeeded');
     for (const s of this.dag.succs[index] ?? []) {
       const succ = this.node(s);
@@ -262,14 +277,24 @@ export class RunGraph {
   }
 
   /**
-   * The node failed: release its hold and skip every descendant that has not
-   * reached a final state. Returns the skipped nodes, or undefined if stale.
+   * An attempt failed. With retries left, the node keeps its hold and moves
+   * to its next attempt (`retry`; the caller enqueues it). Otherwise it
+   * fails: its hold is released and every descendant that has not reached a
+   * final state is skipped. Returns undefined for a stale event.
    */
-  fail(index: number, attempt: number, reason: string, outcome: NodeOutcome | undefined): NodeRuntime[] | undefined {
+  fail(index: number, attempt: number, reason: string, outcome: NodeOutcome | undefined): FailResult | undefined {
     const n = this.current(index, attempt);
     if (n === undefined) return undefined;
-    this.applyOutcome(n, outcome);
+    this.applyOutcome(n, 'failed', reason, outcome);
     n.record.reason = reason;
+    if (this.admitting && n.attempt <= n.node.retries) {
+      // The hold stays: a retried node never has to queue for resources again.
+      if (n.state === 'running') this.setState(n, 'queued');
+      n.attempt++;
+      n.record.attempts = n.attempt;
+      this.changed.add(n.index);
+      return { retry: true, node: n };
+    }
     this.setState(n, 'failed');
     const skipped: NodeRuntime[] = [];
     for (const d of this.dag.descendants(index)) {
@@ -281,7 +306,7 @@ export class RunGraph {
         skipped.push(desc);
       }
     }
-    return skipped;
+    return { retry: false, node: n, skipped };
   }
 
   /**

@@ -49,6 +49,7 @@ export interface SchedulerEvents {
   'node:admitted': { id: string; attempt: number };
   'node:started': { id: string };
   'node:finished': { id: string; status: string; reason: string | null };
+  'node:retrying': { id: string; attempt: number; reason: string };
   'run:finished': RunSummary;
 }
 
@@ -81,6 +82,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private events: QueueEvents | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private inbox: Incoming[] = [];
+  /** Nodes whose next attempt must be enqueued in this step. */
+  private retrying: NodeRuntime[] = [];
   private draining = false;
   private again = false;
   private startedMs = 0;
@@ -221,11 +224,16 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
         const admitted = this.graph.admit();
+        const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
         this.stageChanges();
         // State and jobs are written concurrently: job ids are deterministic,
         // so a job whose admission was not persisted is found and adopted on
         // resume, and adding it again is a no-op.
-        await Promise.all([this.store?.flush(), admitted.length > 0 ? this.enqueue(admitted) : undefined]);
+        await Promise.all([
+          this.store?.flush(),
+          admitted.length > 0 ? this.enqueue(admitted) : undefined,
+          retries.length > 0 ? this.enqueue(retries) : undefined,
+        ]);
         for (const n of admitted) notices.push(() => this.emit('node:admitted', { id: n.node.id, attempt: n.attempt }));
         for (const notify of notices) notify();
         if (this.graph.done) {
@@ -256,9 +264,16 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       return;
     }
     const reason = ev.outcome?.reason ?? ev.reason;
-    const skipped = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
-    if (skipped === undefined) return;
+    const result = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
+    if (result === undefined) return;
     this.lastEventAt.delete(ev.index);
+    if (result.retry) {
+      this.log.info({ node: n.node.id, reason, nextAttempt: n.attempt }, 'node:retrying');
+      this.retrying.push(n);
+      notices.push(() => this.emit('node:retrying', { id: n.node.id, attempt: n.attempt, reason }));
+      return;
+    }
+    const skipped = result.skipped;
     n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped);
     this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
@@ -292,6 +307,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         start_ms: outcome?.start_ms ?? null,
         end_ms: outcome?.end_ms ?? null,
         skipped_descendants: skipped.map((s) => s.node.id),
+        attempt_history: n.record.attempt_history,
       });
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
@@ -335,9 +351,13 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
           granted_procs: n.candidate.grant.n_procs,
           granted_mem_gb: n.candidate.grant.mem_gb,
           node_dir: n.record.node_dir,
+          timeout_s: n.node.timeout_s,
         },
         opts: {
           jobId: nodeJobId(this.runId, n.index, n.attempt),
+          // Later attempts wait in BullMQ's delayed set, so a retry delay
+          // survives a scheduler restart.
+          ...(n.attempt > 1 && n.node.retry_delay_s > 0 ? { delay: Math.round(n.node.retry_delay_s * 1000) } : {}),
           attempts: 1,
           removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
           removeOnFail: { age: 14 * 24 * 3600, count: 20_000 },

@@ -36,6 +36,20 @@ export interface NodeSummary {
   reason: string | null;
   /** The node's working directory. */
   node_dir: string;
+  /** Every finished attempt, oldest first (a retried node has several). */
+  attempt_history: AttemptSummary[];
+}
+
+/** One attempt of a node. */
+export interface AttemptSummary {
+  attempt: number;
+  status: 'succeeded' | 'failed';
+  reason: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  start_ms: number | null;
+  end_ms: number | null;
+  worker: string | null;
 }
 
 /** One failure and what it took down with it. */

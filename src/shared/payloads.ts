@@ -24,6 +24,8 @@ export interface NodeJobData {
   granted_mem_gb: number;
   /** Absolute path of the node's working directory. */
   node_dir: string;
+  /** Wall-clock limit of this attempt in seconds, or null. */
+  timeout_s: number | null;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
   outcome?: NodeOutcome;
 }
@@ -43,6 +45,7 @@ export function parseNodeJobData(value: unknown): NodeJobData {
   for (const f of ['attempt', 'n_procs', 'mem_gb', 'granted_procs', 'granted_mem_gb'] as const) {
     if (typeof v[f] !== 'number' || !Number.isFinite(v[f])) fail(f, 'a number');
   }
+  if (v['timeout_s'] !== null && !(typeof v['timeout_s'] === 'number' && v['timeout_s'] > 0)) fail('timeout_s', 'null or a number > 0');
   const cmd = v['command'];
   if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
     fail('command', 'a string or a non-empty array of strings');
@@ -51,6 +54,9 @@ export function parseNodeJobData(value: unknown): NodeJobData {
   if (typeof env !== 'object' || env === null || Object.values(env).some((x) => typeof x !== 'string')) fail('env', 'a map of strings');
   return value as NodeJobData;
 }
+
+/** Why an attempt failed. */
+export type FailureKind = 'exit' | 'signal' | 'spawn' | 'timeout' | 'stopped' | 'worker_lost' | 'prepare';
 
 /** What a worker reports about one execution of a node. */
 export interface NodeOutcome {
@@ -68,6 +74,8 @@ export interface NodeOutcome {
   pid: number | null;
   /** Human-readable failure reason, null on success. */
   reason: string | null;
+  /** Machine-readable failure kind, null on success. */
+  failure: FailureKind | null;
   /** Last few KB of stderr (only on failure). */
   stderr_tail: string;
   stdout_path: string;

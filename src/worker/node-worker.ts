@@ -88,6 +88,7 @@ export class NodeWorker {
       const outcome = await runCommand(data, {
         worker: this.id,
         signal: controller.signal,
+        timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
         onSpawn: (pid) => {
           entry.pid = pid;
         },

@@ -32,6 +32,8 @@ export interface RunCommandOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Called with the child's pid once it started. */
   onSpawn?: (pid: number) => void;
+  /** Kill the process group after this many ms (the node's timeout). */
+  timeoutMs?: number | null;
 }
 
 /** The argv actually executed: a string runs through `/bin/sh -c`. */
@@ -82,7 +84,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   const stdoutPath = join(dir, 'stdout.log');
   const stderrPath = join(dir, 'stderr.log');
   const argv = argvOf(data.command);
-  const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'stderr_tail' | 'pid'> = {
+  const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'failure' | 'stderr_tail' | 'pid'> = {
     start_ms: Date.now(),
     worker: options.worker,
     host: HOST,
@@ -103,6 +105,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       signal: null,
       end_ms: Date.now(),
       pid: null,
+      failure: 'prepare',
       reason: `cannot prepare node directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
       stderr_tail: '',
     });
@@ -111,7 +114,9 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   return new Promise<NodeOutcome>((resolve) => {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
+    let timeoutTimer: NodeJS.Timeout | undefined;
     let aborted = false;
+    let timedOut = false;
     base.start_ms = Date.now();
     const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: dir,
@@ -130,17 +135,30 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted === true) onAbort();
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && timeoutMs !== null && pid !== null) {
+      timeoutTimer = setTimeout(() => {
+        timedOut = true;
+        onAbort();
+      }, timeoutMs);
+    }
 
     const finish = (exitCode: number | null, signal: string | null, spawnError?: Error): void => {
       if (settled) return;
       settled = true;
       if (killTimer !== undefined) clearTimeout(killTimer);
+      if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
+      // Whatever the outcome, nothing of the node's process group may outlive it
+      // when it was stopped: grandchildren that ignored SIGTERM go too.
+      if (aborted && pid !== null) killGroup(pid, 'SIGKILL');
       options.signal?.removeEventListener('abort', onAbort);
       closeSync(outFd);
       closeSync(errFd);
       const ok = spawnError === undefined && exitCode === 0 && !aborted;
       let reason: string | null = null;
+      let failure: NodeOutcome['failure'] = null;
       if (spawnError !== undefined) {
+        failure = 'spawn';
         const code = (spawnError as NodeJS.ErrnoException).code;
         reason =
           code === 'ENOENT'
@@ -148,11 +166,17 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
             : code === 'EACCES'
               ? `command not executable: ${argv[0] ?? ''}`
               : `cannot start command: ${spawnError.message}`;
+      } else if (timedOut) {
+        failure = 'timeout';
+        reason = `timed out after ${(timeoutMs ?? 0) / 1000} s`;
       } else if (aborted) {
+        failure = 'stopped';
         reason = `stopped (${signal ?? `exit code ${String(exitCode)}`})`;
       } else if (signal !== null) {
+        failure = 'signal';
         reason = `killed by signal ${signal}`;
       } else if (exitCode !== 0) {
+        failure = 'exit';
         reason = `exit code ${String(exitCode)}`;
       }
       resolve({
@@ -163,6 +187,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         end_ms: Date.now(),
         pid,
         reason,
+        failure,
         stderr_tail: ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES),
       });
     };

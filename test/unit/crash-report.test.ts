@@ -31,6 +31,7 @@ function record(over: Partial<CrashRecord> = {}): CrashRecord {
     start_ms: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
     end_ms: Date.UTC(2024, 0, 2, 3, 4, 6, 0),
     skipped_descendants: ['report'],
+    attempt_history: [],
     ...over,
   };
 }
@@ -130,6 +131,7 @@ describe('crashText', () => {
       'Stdout: -',
       'Stderr: -',
       'Skipped descendants: (none)',
+      'Attempts: 1',
       '',
       'Stderr (tail):',
       '\t(empty)',

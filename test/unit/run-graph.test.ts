@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { assertFitsBudget, type SchedulerOrder } from '../../src/scheduler/admission.js';
 import type { Resources } from '../../src/scheduler/ledger.js';
 import type { NodeState } from '../../src/scheduler/node-state.js';
-import { RunGraph, type NodeRuntime } from '../../src/scheduler/run-graph.js';
+import { RunGraph, type FailResult, type NodeRuntime } from '../../src/scheduler/run-graph.js';
 import { countStatuses, listFailures } from '../../src/scheduler/summary.js';
 import { FakeClock, makeWorkflow, outcome, seededRandom, type NodeSpec } from './support.js';
 
@@ -33,6 +33,8 @@ function build(nodes: readonly NodeSpec[], o: GraphOptions = {}): { g: RunGraph;
 }
 
 const ids = (ns: readonly NodeRuntime[]): string[] => ns.map((n) => n.node.id);
+/** The skipped descendants of a final failure ([] for a stale event or a retry). */
+const skippedOf = (r: FailResult | undefined): NodeRuntime[] => (r !== undefined && !r.retry ? r.skipped : []);
 
 function byId(g: RunGraph, id: string): NodeRuntime {
   const i = g.dag.indexOf(id);
@@ -76,6 +78,7 @@ describe('RunGraph: construction', () => {
       skipped_because: null,
       reason: null,
       node_dir: '/tmp/x/wf/a',
+      attempt_history: [],
     });
     expect(byId(g, 'b').remaining).toBe(1);
     expect(() => g.node(2)).toThrow(RangeError);
@@ -221,8 +224,8 @@ describe('RunGraph: failure', () => {
     expect(ids(g.admit())).toEqual(['a']);
     expect(g.waiting()).toEqual([{ id: 'x', reason: 'needs 1 procs, 0 free' }]);
     g.markRunning(0, 1);
-    const skipped = g.fail(0, 1, 'exit code 3', outcome({ exit_code: 3, signal: null }));
-    expect(ids(skipped ?? [])).toEqual(['b', 'c']);
+    const skipped = skippedOf(g.fail(0, 1, 'exit code 3', outcome({ exit_code: 3, signal: null })));
+    expect(ids(skipped)).toEqual(['b', 'c']);
     expect(byId(g, 'a').record).toMatchObject({ status: 'failed', reason: 'exit code 3', exit_code: 3 });
     for (const id of ['b', 'c']) {
       expect(byId(g, id).record).toMatchObject({ status: 'skipped', skipped_because: 'a', reason: 'upstream node "a" failed' });
@@ -247,7 +250,7 @@ describe('RunGraph: failure', () => {
     succeed(g, 'a');
     g.admit();
     const b = byId(g, 'b');
-    expect(ids(g.fail(b.index, b.attempt, 'boom', undefined) ?? [])).toEqual(['d', 'e']);
+    expect(ids(skippedOf(g.fail(b.index, b.attempt, 'boom', undefined)))).toEqual(['d', 'e']);
     expect(byId(g, 'c').state).toBe('queued'); // a sibling already running is left alone
     expect(succeed(g, 'c')).toBe(true);
     expect(byId(g, 'd').state).toBe('skipped');
@@ -262,8 +265,8 @@ describe('RunGraph: failure', () => {
     const { g } = build([{ id: 'p' }, { id: 'q' }, { id: 'j', needs: ['p', 'q'] }]);
     g.start();
     g.admit();
-    expect(ids(g.fail(0, 1, 'first', undefined) ?? [])).toEqual(['j']);
-    expect(g.fail(1, 1, 'second', undefined)).toEqual([]);
+    expect(ids(skippedOf(g.fail(0, 1, 'first', undefined)))).toEqual(['j']);
+    expect(skippedOf(g.fail(1, 1, 'second', undefined))).toEqual([]);
     expect(byId(g, 'j').record.skipped_because).toBe('p');
     expect(g.terminalCount).toBe(3);
   });
@@ -582,3 +585,53 @@ describe('RunGraph: discrete-event simulation', () => {
     },
   );
 });
+
+describe('RunGraph: retries', () => {
+  it('keeps the hold across attempts and fails only after the last retry', () => {
+    const { g } = build([{ id: 'flaky', retries: 2, n_procs: 3, mem_gb: 2 }, { id: 'after', needs: ['flaky'] }], { budget: { n_procs: 4, mem_gb: 4 } });
+    g.start();
+    expect(ids(g.admit())).toEqual(['flaky']);
+    for (const attempt of [1, 2]) {
+      g.markRunning(0, attempt);
+      const r = g.fail(0, attempt, `exit code ${attempt}`, outcome({ exit_code: attempt }));
+      expect(r?.retry).toBe(true);
+      expect(byId(g, 'flaky').state).toBe('queued');
+      expect(byId(g, 'flaky').attempt).toBe(attempt + 1);
+      // Still holding its 3 procs / 2 GB: nothing was released between attempts.
+      expect(g.ledger.used).toEqual({ n_procs: 3, mem_gb: 2 });
+      expect(byId(g, 'flaky').record.released_ms).toBeNull();
+    }
+    // A stale event for an earlier attempt changes nothing.
+    expect(g.fail(0, 1, 'late', undefined)).toBeUndefined();
+    const last = g.fail(0, 3, 'exit code 9', outcome({ exit_code: 9 }));
+    expect(skippedOf(last).map((n) => n.node.id)).toEqual(['after']);
+    const rec = byId(g, 'flaky').record;
+    expect(rec).toMatchObject({ status: 'failed', attempts: 3, reason: 'exit code 9' });
+    expect(rec.attempt_history.map((a) => [a.attempt, a.status, a.reason])).toEqual([
+      [1, 'failed', 'exit code 1'],
+      [2, 'failed', 'exit code 2'],
+      [3, 'failed', 'exit code 9'],
+    ]);
+    expect(g.ledger.used).toEqual({ n_procs: 0, mem_gb: 0 });
+  });
+
+  it('succeeds on a later attempt and then releases its successors', () => {
+    const { g } = build([{ id: 'flaky', retries: 1 }, { id: 'after', needs: ['flaky'] }]);
+    g.start();
+    g.admit();
+    expect(g.fail(0, 1, 'exit code 1', outcome({ exit_code: 1 }))?.retry).toBe(true);
+    expect(g.complete(0, 2, outcome())).toBe(true);
+    expect(byId(g, 'flaky').record).toMatchObject({ status: 'succeeded', attempts: 2, reason: null });
+    expect(ids(g.admit())).toEqual(['after']);
+  });
+
+  it('does not retry once the run stopped admitting', () => {
+    const { g } = build([{ id: 'flaky', retries: 3 }, { id: 'other' }], { budget: { n_procs: 1, mem_gb: 16 } });
+    g.start();
+    g.admit();
+    g.stopAdmitting('stop-on-first-crash');
+    expect(g.fail(0, 1, 'exit code 1', undefined)?.retry).toBe(false);
+    expect(byId(g, 'flaky').state).toBe('failed');
+  });
+});
+

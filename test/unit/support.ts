@@ -13,6 +13,7 @@ export interface NodeSpec {
   n_procs?: number;
   mem_gb?: number;
   command?: string | readonly string[];
+  retries?: number;
 }
 
 /** Builds a validated-looking {@link Workflow} without going through the parser. */
@@ -28,6 +29,9 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,
         env: {},
+        timeout_s: null,
+        retries: n.retries ?? 0,
+        retry_delay_s: 0,
       }),
     ),
   };
@@ -53,6 +57,7 @@ export function outcome(over: Partial<NodeOutcome> = {}): NodeOutcome {
     start_ms: 10,
     end_ms: 20,
     worker: 'host:1',
+    failure: exit === 0 ? null : 'exit',
     host: 'host',
     pid: 4242,
     reason: exit === 0 ? null : `exit code ${String(exit)}`,

@@ -284,7 +284,14 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   });
   if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
 
-  const defaults = { n_procs: data.defaults?.n_procs ?? DEFAULT_N_PROCS, mem_gb: data.defaults?.mem_gb ?? DEFAULT_MEM_GB };
+  const d = data.defaults;
+  const defaults = {
+    n_procs: d?.n_procs ?? DEFAULT_N_PROCS,
+    mem_gb: d?.mem_gb ?? DEFAULT_MEM_GB,
+    timeout_s: d?.timeout_s ?? null,
+    retries: d?.retries ?? 0,
+    retry_delay_s: d?.retry_delay_s ?? 0,
+  };
   const nodes: WorkflowNode[] = data.nodes.map((n, index) => ({
     id: n.id,
     index,
@@ -293,6 +300,9 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
     env: n.env ?? {},
+    timeout_s: n.timeout_s ?? defaults.timeout_s,
+    retries: n.retries ?? defaults.retries,
+    retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
   }));
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {

@@ -13,6 +13,9 @@ const idString = z
 
 const nProcs = z.number().int('must be a whole number').min(1, 'must be at least 1');
 const memGb = z.number().positive('must be greater than 0').finite();
+const timeoutS = z.number().positive('must be greater than 0').finite();
+const retries = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100');
+const retryDelayS = z.number().min(0, 'must be 0 or more').finite();
 
 /** Per-node defaults; these are also the values used when a file gives none. */
 export const DEFAULT_N_PROCS = 1;
@@ -22,6 +25,9 @@ export const defaultsSchema = z
   .strictObject({
     n_procs: nProcs.optional().describe('Threads a node uses unless it says otherwise (default 1).'),
     mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.25).'),
+    timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds (default: none).'),
+    retries: retries.optional().describe('How many times a failed node is retried (default 0).'),
+    retry_delay_s: retryDelayS.optional().describe('Seconds to wait before a retry (default 0).'),
   })
   .describe('Defaults applied to every node.');
 
@@ -38,6 +44,9 @@ export const nodeSchema = z
     n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
     mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
     env: z.record(z.string(), z.string()).optional().describe('Extra environment variables.'),
+    timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds; the process group is killed when it expires.'),
+    retries: retries.optional().describe('How many times the node is retried after a failure; it keeps its resources meanwhile.'),
+    retry_delay_s: retryDelayS.optional().describe('Seconds to wait before each retry.'),
   })
   .describe('One node of the workflow graph.');
 
@@ -76,6 +85,12 @@ export interface WorkflowNode {
   readonly mem_gb: number;
   /** Extra environment for the node's process. */
   readonly env: Readonly<Record<string, string>>;
+  /** Wall-clock limit per attempt in seconds, or null for none. */
+  readonly timeout_s: number | null;
+  /** Retries after a failure (0: the first failure is final). */
+  readonly retries: number;
+  /** Seconds between a failure and the next attempt. */
+  readonly retry_delay_s: number;
 }
 
 /** A validated workflow, ready to be scheduled. */
