@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/logger.js';
+import { killGroup } from '../shared/process-group.js';
 
 /** Options of a {@link LocalFleet}. */
 export interface FleetOptions {
@@ -25,7 +26,10 @@ export interface FleetOptions {
 }
 
 /** Messages from worker to fleet. */
-export type WorkerMessage = { type: 'loaded'; pid: number } | { type: 'ready'; name: string; pid: number };
+export type WorkerMessage =
+  | { type: 'loaded'; pid: number }
+  | { type: 'ready'; name: string; pid: number }
+  | { type: 'node'; event: 'spawned' | 'exited'; pid: number };
 /** Messages from fleet to worker. */
 export type FleetMessage = { type: 'go' } | { type: 'stop'; force: boolean };
 
@@ -35,6 +39,8 @@ const MAX_RESTARTS = 20;
 /** Supervises worker processes. */
 export class LocalFleet {
   private readonly children = new Map<number, ChildProcess>();
+  /** Node process groups each worker slot is running. */
+  private readonly nodePids = new Map<number, Set<number>>();
   private stopping = false;
   private restarts = 0;
   private closing: Promise<void> | undefined;
@@ -86,7 +92,14 @@ export class LocalFleet {
     ];
     const child = fork(MAIN, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.children.set(slot, child);
+    const pids = new Set<number>();
+    this.nodePids.set(slot, pids);
     child.on('message', (msg: WorkerMessage) => {
+      if (msg.type === 'node') {
+        if (msg.event === 'spawned') pids.add(msg.pid);
+        else pids.delete(msg.pid);
+        return;
+      }
       // A replacement worker started after go() is released as soon as it loaded.
       if (msg.type === 'loaded' && this.released) child.send({ type: 'go' } satisfies FleetMessage, () => undefined);
       if (msg.type === 'ready') {
@@ -96,6 +109,10 @@ export class LocalFleet {
     });
     child.on('exit', (code, signal) => {
       if (this.children.get(slot) === child) this.children.delete(slot);
+      // A worker that died leaves its nodes' process groups behind: kill them
+      // before their jobs are found stalled and run again elsewhere.
+      for (const pid of pids) killGroup(pid, 'SIGKILL');
+      pids.clear();
       if (this.stopping) return;
       o.logger.warn({ worker: name, code, signal }, 'worker exited unexpectedly');
       if (this.restarts++ < MAX_RESTARTS) this.spawnWorker(slot);

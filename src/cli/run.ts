@@ -45,6 +45,8 @@ interface RunConfig {
   prefix: string;
   reconcileIntervalMs: number;
   logLevel: string;
+  /** Flags passed through to every worker of the fleet. */
+  workerArgs: string[];
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -79,6 +81,10 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     prefix,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: env.logLevel,
+    workerArgs: ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count'].flatMap((f) => {
+      const v = flags.num(f);
+      return v === undefined ? [] : [`--${f}`, String(v)];
+    }),
   };
 }
 
@@ -103,6 +109,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     prefix: cfg.prefix,
     name: `run-${cfg.runId.slice(-6)}`,
     logger,
+    extraArgs: cfg.workerArgs,
   });
   fleet.start();
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;

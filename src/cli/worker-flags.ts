@@ -10,6 +10,9 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'job lock duration (default 30000)' },
+  { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a job whose worker died is run again before it fails as "worker lost" (default 1)' },
+  { name: 'heartbeat-ms', type: 'int', min: 100, value: 'MS', help: 'heartbeat period (default 2000); 3 missed beats = lost' },
+  { name: 'shutdown-deadline-ms', type: 'int', min: 0, value: 'MS', help: 'after a graceful stop request, kill and requeue running nodes after this long (default: wait)' },
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
-  { name: 'stalled-interval-ms', type: 'int', min: 1000, value: 'MS', help: 'stalled-job check period (default 30000)' },
+  { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
 ];

@@ -24,7 +24,7 @@ function waitForGo(): Promise<boolean> {
     };
     process.on('message', onMessage);
     process.once('disconnect', () => resolve(false));
-    process.send?.({ type: 'loaded', pid: process.pid } satisfies WorkerMessage);
+    sendToParent({ type: 'loaded', pid: process.pid });
   });
 }
 
@@ -53,21 +53,31 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
     logger,
   };
-  const lock = flags.num('lock-duration-ms');
-  const stalled = flags.num('stalled-interval-ms');
+  const optional = {
+    lockDurationMs: flags.num('lock-duration-ms'),
+    stalledIntervalMs: flags.num('stalled-interval-ms'),
+    maxStalledCount: flags.num('max-stalled-count'),
+    heartbeatMs: flags.num('heartbeat-ms'),
+  };
+  const ipc = typeof process.send === 'function';
   const worker = new NodeWorker({
     ...options,
-    ...(lock !== undefined ? { lockDurationMs: lock } : {}),
-    ...(stalled !== undefined ? { stalledIntervalMs: stalled } : {}),
+    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
+    // Under `flowgate run`, the fleet learns every node pid, so it can kill
+    // what a worker that died leaves behind.
+    ...(ipc ? { onNodeProcess: (event: 'spawned' | 'exited', pid: number) => sendToParent({ type: 'node', event, pid }) } : {}),
   });
   await worker.start();
-  process.send?.({ type: 'ready', name: worker.id, pid: process.pid } satisfies WorkerMessage);
+  sendToParent({ type: 'ready', name: worker.id, pid: process.pid });
+  const deadline = flags.num('shutdown-deadline-ms');
 
   return new Promise<number>((resolve) => {
     let stops = 0;
-    const stop = (force: boolean): void => {
+    const stop = (force: boolean, why: string): void => {
       stops++;
       const forced = force || stops > 1;
+      logger.info({ why, forced }, forced ? 'worker:stopping (killing running nodes, requeueing their jobs)' : 'worker:stopping (finishing running nodes)');
+      if (!forced && deadline !== undefined) setTimeout(() => stop(true, 'shutdown deadline'), deadline).unref();
       worker.close(forced).then(
         () => resolve(ExitCode.ok),
         (err: unknown) => {
@@ -76,12 +86,17 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => stop(false));
-    process.on('SIGINT', () => stop(false));
+    process.on('SIGTERM', () => stop(false, 'SIGTERM'));
+    process.on('SIGINT', () => stop(false, 'SIGINT'));
     process.on('message', (msg: FleetMessage) => {
-      if (msg.type === 'stop') stop(msg.force);
+      if (msg.type === 'stop') stop(msg.force, 'asked by the fleet');
     });
-    // Started by `flowgate run`: if that process dies, stop at once.
-    process.on('disconnect', () => stop(true));
+    // Started by `flowgate run` and that process died: finish what is running
+    // (its results stay in Redis for `flowgate resume`), take nothing new.
+    process.on('disconnect', () => stop(false, 'parent process gone'));
   });
+}
+
+function sendToParent(msg: WorkerMessage): void {
+  if (process.connected) process.send?.(msg, () => undefined);
 }

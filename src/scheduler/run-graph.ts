@@ -92,6 +92,7 @@ export class RunGraph {
           reason: null,
           node_dir: join(options.workDir, workflow.name, node.id),
           attempt_history: [],
+          stalls: 0,
         },
       };
     });
@@ -235,6 +236,16 @@ export class RunGraph {
     // it is persisted with the next real change rather than on its own.
     this.changed.delete(n.index);
     this.lazyChanged.add(n.index);
+    return true;
+  }
+
+  /** The node's worker was lost and BullMQ requeued its job. Returns false if stale. */
+  markLost(index: number, attempt: number): boolean {
+    const n = this.current(index, attempt);
+    if (n === undefined) return false;
+    n.record.stalls++;
+    if (n.state === 'running') this.setState(n, 'queued');
+    else this.changed.add(n.index);
     return true;
   }
 

@@ -55,6 +55,7 @@ export interface SchedulerEvents {
 
 type Incoming =
   | { kind: 'active'; index: number; attempt: number }
+  | { kind: 'stalled'; index: number; attempt: number }
   | { kind: 'completed'; index: number; attempt: number; outcome: NodeOutcome }
   | { kind: 'failed'; index: number; attempt: number; reason: string; outcome?: NodeOutcome };
 
@@ -67,6 +68,14 @@ export interface RunProgress {
   free: Resources;
   budget: Resources;
   waiting: Array<{ id: string; reason: string }>;
+}
+
+/** Turns BullMQ's failure reasons for jobs that never reported into ours. */
+export function describeFailedReason(failedReason: string, stalls: number): string {
+  if (/stalled more than allowable limit|started more than allowable limit/.test(failedReason)) {
+    return `worker lost: the node's worker stopped responding ${stalls > 0 ? `${stalls} time(s) ` : ''}(${failedReason})`;
+  }
+  return failedReason;
 }
 
 /** Schedules one run. */
@@ -143,6 +152,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.events.on('completed', ({ jobId, returnvalue }) =>
       this.receive(jobId, (index, attempt) => ({ kind: 'completed', index, attempt, outcome: returnvalue as unknown as NodeOutcome })),
     );
+    this.events.on('stalled', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'stalled', index, attempt })));
     this.events.on('failed', ({ jobId, failedReason }) =>
       this.receive(jobId, (index, attempt) => ({ kind: 'failed', index, attempt, reason: failedReason })),
     );
@@ -256,6 +266,15 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.graph.markRunning(ev.index, ev.attempt)) notices.push(() => this.emit('node:started', { id: n.node.id }));
       return;
     }
+    if (ev.kind === 'stalled') {
+      // Its worker stopped renewing the lock (killed, frozen): BullMQ has put
+      // the job back to run again; the node keeps its hold meanwhile.
+      if (this.graph.markLost(ev.index, ev.attempt)) {
+        this.log.warn({ node: n.node.id, attempt: ev.attempt }, 'node:worker-lost (job requeued)');
+        notices.push(() => this.emit('node:retrying', { id: n.node.id, attempt: n.attempt, reason: 'worker lost; job requeued' }));
+      }
+      return;
+    }
     if (ev.kind === 'completed') {
       if (this.graph.complete(ev.index, ev.attempt, ev.outcome)) {
         this.lastEventAt.delete(ev.index);
@@ -263,7 +282,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       }
       return;
     }
-    const reason = ev.outcome?.reason ?? ev.reason;
+    const reason = ev.outcome?.reason ?? describeFailedReason(ev.reason, n.record.stalls);
     const result = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
     if (result === undefined) return;
     this.lastEventAt.delete(ev.index);

@@ -38,6 +38,8 @@ export interface NodeSummary {
   node_dir: string;
   /** Every finished attempt, oldest first (a retried node has several). */
   attempt_history: AttemptSummary[];
+  /** Times the node's worker was lost mid-run and its job was put back. */
+  stalls: number;
 }
 
 /** One attempt of a node. */

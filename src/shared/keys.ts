@@ -31,6 +31,14 @@ export class Keys {
   runHolds(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:holds`;
   }
+  /** Sorted set of worker names scored by their last heartbeat (epoch ms). */
+  workers(): string {
+    return `${this.prefix}:fg:workers`;
+  }
+  /** Hash: one worker's registration and heartbeat (expires if it stops beating). */
+  worker(name: string): string {
+    return `${this.prefix}:fg:worker:${name}`;
+  }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {
     return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId)];

@@ -4,29 +4,37 @@
  * renewal never starves.
  */
 import { hostname } from 'node:os';
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { bullConnection } from '../shared/redis.js';
+import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
 import { killGroup, runCommand } from './run-command.js';
 
 /** Options of a {@link NodeWorker}. */
 export interface NodeWorkerOptions {
   redisUrl: string;
   prefix: string;
-  /** Jobs run at once; default 1. */
+  /** Jobs run at once. */
   concurrency: number;
-  /** Worker name shown in logs; default `host:pid`. */
+  /** Worker name, unique per prefix; default `host:pid`. */
   name?: string;
-  /** BullMQ lock duration: how long a job survives without renewal (default 30000). */
+  /** BullMQ lock duration: how long a job survives its worker's death (default 30000). */
   lockDurationMs?: number;
-  /** How often BullMQ looks for stalled jobs (default 30000). */
+  /** How often stalled (lost) jobs are looked for (default 30000). */
   stalledIntervalMs?: number;
+  /** How often a lost job is put back to run again before it fails as "worker lost" (default 1). */
+  maxStalledCount?: number;
+  /** Heartbeat period (default 2000). */
+  heartbeatMs?: number;
   /**
    * nipype's `maxtasksperchild`. Command nodes always run in a fresh process,
-   * so this bounds nothing for them; it is recorded for the fleet.
+   * so for them it is always honoured; it is published with the worker.
    */
   maxTasksPerChild: number;
+  /** Told about every node process started and ended (the local fleet uses it to clean up after a dead worker). */
+  onNodeProcess?: (event: 'spawned' | 'exited', pid: number) => void;
   logger: Logger;
 }
 
@@ -40,13 +48,21 @@ export class NodeFailedError extends Error {
   }
 }
 
+interface Running {
+  controller: AbortController;
+  current: CurrentNode;
+}
+
 /** Runs node jobs from the queue with a fixed concurrency. */
 export class NodeWorker {
   readonly id: string;
   private state: WorkerState = 'new';
   private worker: Worker<NodeJobData, NodeOutcome> | undefined;
+  private redis: Redis | undefined;
+  private heartbeat: WorkerHeartbeat | undefined;
   private closing: Promise<void> | undefined;
-  private readonly running = new Map<string, { controller: AbortController; pid: number | null }>();
+  private forced = false;
+  private readonly running = new Map<string, Running>();
   private completed = 0;
 
   constructor(private readonly options: NodeWorkerOptions) {
@@ -58,18 +74,35 @@ export class NodeWorker {
     return this.completed;
   }
 
-  /** Starts taking jobs. Idempotent. */
+  /** Starts taking jobs and beating. Idempotent. */
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
     const o = this.options;
-    this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job) => this.process(job), {
+    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: 3 });
+    this.redis.on('error', (err: unknown) => o.logger.warn({ err }, 'redis error'));
+    await this.redis.connect();
+    this.heartbeat = new WorkerHeartbeat(
+      this.redis,
+      o.prefix,
+      () => ({
+        name: this.id,
+        concurrency: o.concurrency,
+        max_tasks_per_child: o.maxTasksPerChild,
+        nodes_done: this.completed,
+        current: [...this.running.values()].map((r) => r.current),
+      }),
+      o.heartbeatMs ?? 2000,
+      o.logger,
+    );
+    await this.heartbeat.start();
+    this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
       connection: bullConnection(o.redisUrl, true),
       prefix: o.prefix,
       concurrency: o.concurrency,
       lockDuration: o.lockDurationMs ?? 30_000,
       stalledInterval: o.stalledIntervalMs ?? 30_000,
-      maxStalledCount: 1,
+      maxStalledCount: o.maxStalledCount ?? 1,
       name: this.id,
       autorun: false,
     });
@@ -79,20 +112,32 @@ export class NodeWorker {
     o.logger.info({ worker: this.id, concurrency: o.concurrency }, 'worker:started');
   }
 
-  private async process(job: Job<NodeJobData, NodeOutcome>): Promise<NodeOutcome> {
+  private async process(job: Job<NodeJobData, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
     const data = parseNodeJobData(job.data);
-    const controller = new AbortController();
-    const entry: { controller: AbortController; pid: number | null } = { controller, pid: null };
-    this.running.set(job.id ?? '', entry);
+    const jobId = job.id ?? '';
+    const entry: Running = {
+      controller: new AbortController(),
+      current: { job_id: jobId, run_id: data.run_id, node_id: data.node_id, pid: null, since_ms: Date.now() },
+    };
+    this.running.set(jobId, entry);
+    let pid: number | null = null;
     try {
       const outcome = await runCommand(data, {
         worker: this.id,
-        signal: controller.signal,
+        signal: entry.controller.signal,
         timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
-        onSpawn: (pid) => {
-          entry.pid = pid;
+        onSpawn: (p) => {
+          pid = p;
+          entry.current.pid = p;
+          this.options.onNodeProcess?.('spawned', p);
         },
       });
+      if (outcome.failure === 'stopped' && this.forced) {
+        // Killed by a forced shutdown of this worker, not by its own fault:
+        // the job goes back to the queue for another worker.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       this.completed++;
       if (!outcome.ok) {
         // The scheduler reads the structured outcome from the job's data.
@@ -101,28 +146,50 @@ export class NodeWorker {
       }
       return outcome;
     } finally {
-      this.running.delete(job.id ?? '');
+      this.running.delete(jobId);
+      if (pid !== null) this.options.onNodeProcess?.('exited', pid);
     }
   }
 
+  /** Kills the running nodes of one run (used when the run is cancelled). */
+  abortRun(runId: string): number {
+    let n = 0;
+    for (const r of this.running.values()) {
+      if (r.current.run_id === runId) {
+        r.controller.abort();
+        n++;
+      }
+    }
+    return n;
+  }
+
   /**
-   * Stops taking jobs. Graceful: waits for running nodes. Forced: kills their
-   * process groups first; their jobs fail and the scheduler records why.
-   * Idempotent; concurrent calls share one promise.
+   * Stops taking jobs. Graceful: running nodes finish. Forced: their process
+   * groups are killed and their jobs go back to the queue for another worker.
+   * Idempotent; a forced call after a graceful one escalates it.
    */
   close(force = false): Promise<void> {
     if (force) {
-      for (const { controller, pid } of this.running.values()) {
+      this.forced = true;
+      for (const { controller, current } of this.running.values()) {
         controller.abort();
-        if (pid !== null) killGroup(pid, 'SIGKILL');
+        if (current.pid !== null) killGroup(current.pid, 'SIGKILL');
       }
     }
     if (this.closing !== undefined) return this.closing;
     this.state = 'closing';
     this.closing = (async () => {
-      await this.worker?.close();
+      const errors: unknown[] = [];
+      for (const release of [() => this.worker?.close(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
+        try {
+          await release();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
       this.state = 'closed';
       this.options.logger.info({ worker: this.id }, 'worker:closed');
+      if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the worker');
     })();
     return this.closing;
   }

@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, readSync, fstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
+import { killGroup } from '../shared/process-group.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
 export const STDERR_TAIL_BYTES = 4096;
@@ -69,14 +70,7 @@ function buildEnv(data: NodeJobData, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv
   return Object.assign(env, data.env);
 }
 
-/** Kills a process group, ignoring "no such process". */
-export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
+export { killGroup };
 
 /** Runs the node's command to completion and describes what happened. */
 export function runCommand(data: NodeJobData, options: RunCommandOptions): Promise<NodeOutcome> {

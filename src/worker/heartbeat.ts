@@ -1,0 +1,113 @@
+/**
+ * Worker registration and heartbeat: who is working, where, on what. Written
+ * to `<prefix>:fg:worker:<name>` (expiring) and scored in `<prefix>:fg:workers`
+ * by the time of the last beat, so a worker that stops beating shows as lost.
+ */
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+
+/** A node a worker is running. */
+export interface CurrentNode {
+  job_id: string;
+  run_id: string;
+  node_id: string;
+  pid: number | null;
+  since_ms: number;
+}
+
+/** What a worker publishes about itself. */
+export interface WorkerInfo {
+  name: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  max_tasks_per_child: number;
+  started_ms: number;
+  heartbeat_ms: number;
+  heartbeat_interval_ms: number;
+  nodes_done: number;
+  current: CurrentNode[];
+}
+
+/** Periodically publishes a {@link WorkerInfo}. */
+export class WorkerHeartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly keys: Keys;
+  private readonly startedMs = Date.now();
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly info: () => Omit<WorkerInfo, 'host' | 'pid' | 'started_ms' | 'heartbeat_ms' | 'heartbeat_interval_ms'>,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  /** Beats now and then every interval. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(() => void this.beat().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed')), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Publishes the current state now. */
+  async beat(): Promise<void> {
+    const now = Date.now();
+    const info: WorkerInfo = {
+      ...this.info(),
+      host: hostname(),
+      pid: process.pid,
+      started_ms: this.startedMs,
+      heartbeat_ms: now,
+      heartbeat_interval_ms: this.intervalMs,
+    };
+    const key = this.keys.worker(info.name);
+    // The key outlives a few missed beats, then disappears; the sorted set
+    // keeps the name so a lost worker is still listed (as lost).
+    await this.redis
+      .multi()
+      .set(key, JSON.stringify(info), 'PX', this.intervalMs * 10)
+      .zadd(this.keys.workers(), now, info.name)
+      .exec();
+  }
+
+  /** Stops beating and deregisters. */
+  async stop(name: string): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.redis.multi().del(this.keys.worker(name)).zrem(this.keys.workers(), name).exec();
+  }
+}
+
+/** A worker as listed by `flowgate workers`. */
+export interface ListedWorker extends WorkerInfo {
+  status: 'alive' | 'lost';
+}
+
+/**
+ * Lists registered workers. A worker is `lost` when it missed three beats;
+ * lost workers are listed (from their last beat) until their key expires.
+ */
+export async function listWorkers(redis: Redis, prefix: string, now = Date.now()): Promise<ListedWorker[]> {
+  const keys = new Keys(prefix);
+  const names = await redis.zrange(keys.workers(), 0, -1);
+  if (names.length === 0) return [];
+  const values = await redis.mget(...names.map((n) => keys.worker(n)));
+  const out: ListedWorker[] = [];
+  const gone: string[] = [];
+  names.forEach((name, i) => {
+    const raw = values[i];
+    if (raw === null || raw === undefined) {
+      gone.push(name);
+      return;
+    }
+    const info = JSON.parse(raw) as WorkerInfo;
+    const lost = now - info.heartbeat_ms > 3 * info.heartbeat_interval_ms;
+    out.push({ ...info, status: lost ? 'lost' : 'alive' });
+  });
+  if (gone.length > 0) await redis.zrem(keys.workers(), ...gone);
+  return out;
+}
