@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'worker', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'worker', 'workers', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -20,7 +20,9 @@ async function usage(): Promise<string> {
     '',
     'commands:',
     '  run WORKFLOW       run a workflow with an embedded scheduler and a local worker fleet',
+    '  resume RUN_ID      continue a run whose scheduler died (state comes from Redis)',
     '  worker             run a long-lived worker process',
+    '  workers            list registered workers with their heartbeats',
     '  validate WORKFLOW  check a workflow file and print its summary',
     '  schema             print the JSON Schema of the workflow format',
     '  version            print the version',
@@ -46,8 +48,12 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'run':
       return (await import('./run.js')).runCommand(rest);
+    case 'resume':
+      return (await import('./resume.js')).resumeCommand(rest);
     case 'worker':
       return (await import('./worker.js')).workerCommand(rest);
+    case 'workers':
+      return (await import('./workers.js')).workersCommand(rest);
     case 'validate': {
       if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
       const { loadWorkflowFile } = await import('../shared/workflow/parse.js');

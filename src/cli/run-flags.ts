@@ -26,3 +26,11 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a lost job is run again before it fails as "worker lost" (default 1)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
 ];
+
+/** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */
+export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
+  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'reconcile-interval-ms'].includes(f.name),
+);
+
+/** Worker flags `run` and `resume` pass through to their fleet. */
+export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count'] as const;

@@ -5,21 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
-import type { RunSummary } from '../scheduler/summary.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { PREFIX_PATTERN, REDIS_URL_PATTERN, readEnv } from '../shared/config.js';
-import { ExitCode, ValidationError, type ValidationIssue } from '../shared/errors.js';
+import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
-import { RUN_FLAGS } from './run-flags.js';
+import { FLEET_PASSTHROUGH, RUN_FLAGS } from './run-flags.js';
 import { LocalFleet } from './fleet.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
 // rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
 
-/** How long `run` waits for its workers before starting the run anyway. */
-const FLEET_READY_TIMEOUT_MS = 15_000;
 const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** A fresh, sortable run id: `YYYYMMDD-HHMMSS-xxxxxx`. */
@@ -81,18 +78,11 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     prefix,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: env.logLevel,
-    workerArgs: ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count'].flatMap((f) => {
+    workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {
       const v = flags.num(f);
       return v === undefined ? [] : [`--${f}`, String(v)];
     }),
   };
-}
-
-/** Exit code for a finished run. */
-export function exitCodeFor(summary: RunSummary): number {
-  if (summary.status === 'succeeded') return ExitCode.ok;
-  if (summary.status === 'cancelled') return ExitCode.interrupted;
-  return ExitCode.runFailed;
 }
 
 /** Runs a workflow end to end; returns the exit code. */
@@ -117,8 +107,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
   const { assertFitsBudget } = await import('../scheduler/admission.js');
   const { checkRedis, redactUrl } = await import('../shared/redis.js');
-  const { ProgressReporter } = await import('./progress.js');
-  const { summaryText } = await import('./summary-text.js');
+  const { driveRun } = await import('./drive-run.js');
   try {
     workflow = loadWorkflowFile(cfg.file);
     if (cfg.raiseInsufficient) {
@@ -152,47 +141,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await fleet.close(true);
     throw err;
   }
-  const startedAt = Date.now();
-  if (!cfg.quiet) {
-    process.stderr.write(
+  return driveRun({
+    scheduler,
+    fleet,
+    json: cfg.json,
+    quiet: cfg.quiet,
+    logger,
+    header:
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +
-        `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process(es)\n`,
-    );
-  }
-  const progress = cfg.quiet ? undefined : new ProgressReporter(() => scheduler.progress(), workflow.nodes.length, startedAt);
-
-  let interrupts = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    interrupts++;
-    if (interrupts > 1) {
-      process.stderr.write(`flowgate: second ${signal}, exiting now\n`);
-      process.exit(ExitCode.interrupted);
-    }
-    process.stderr.write(`flowgate: ${signal} received, cancelling run ${cfg.runId} (again to exit at once)\n`);
-    void fleet.close(true, 5000);
-    void scheduler.cancel(`interrupted by ${signal}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  let summary: RunSummary | undefined;
-  try {
-    // The run's clock starts when it can execute: wait (boundedly) for the
-    // fleet to come up, so start-up cost is not charged to the first nodes.
-    await Promise.race([fleet.whenReady(), new Promise((r) => setTimeout(r, FLEET_READY_TIMEOUT_MS).unref())]);
-    await scheduler.start();
-    progress?.start();
-    summary = await scheduler.whenFinished();
-    progress?.stop();
-    // The result first; tearing down the fleet and connections comes after.
-    if (cfg.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else process.stdout.write(`${summaryText(summary)}\n`);
-  } finally {
-    progress?.stop();
-    await fleet.close(summary === undefined);
-    await scheduler.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  return exitCodeFor(summary);
+      `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process(es)`,
+  });
 }

@@ -26,6 +26,9 @@ export interface NodeRuntime {
   readonly record: NodeSummary;
 }
 
+/** Predecessor states that let a successor run. */
+const SATISFIED: ReadonlySet<NodeState> = new Set(['succeeded', 'cached']);
+
 /** What {@link RunGraph.fail} decided. */
 export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };
 
@@ -101,6 +104,34 @@ export class RunGraph {
     ordered.forEach((c, pos) => {
       this.priority[c.index] = pos;
     });
+  }
+
+  /**
+   * Rebuilds the run from durable state (resume after a scheduler restart):
+   * node states, attempts and records as stored; holds of in-flight nodes go
+   * back into the ledger as they were; remaining-predecessor counts and the
+   * ready set are recomputed from the states, so a crash between two writes
+   * cannot leave a node waiting forever.
+   */
+  restore(states: ReadonlyMap<number, string>, records: ReadonlyMap<number, string>): void {
+    for (const n of this.nodes) {
+      const raw = records.get(n.index);
+      if (raw !== undefined) Object.assign(n.record, JSON.parse(raw) as NodeSummary);
+      const state = (states.get(n.index) ?? 'waiting') as NodeState;
+      n.state = state;
+      n.record.status = state;
+      n.attempt = n.record.attempts;
+      if (HOLDING_STATES.has(state)) {
+        this.ledger.restore(String(n.index), n.candidate.grant);
+        this.inFlightCount++;
+      }
+      if (isTerminal(state)) this.terminal++;
+    }
+    for (const n of this.nodes) {
+      n.remaining = (this.dag.preds[n.index] ?? []).filter((p) => !SATISFIED.has(this.node(p).state)).length;
+      if (n.state === 'ready') this.insertReady(n.index);
+      else if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
+    }
   }
 
   /** Moves every node without predecessors to ready. */

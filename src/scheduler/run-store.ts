@@ -4,6 +4,7 @@
  * effect that depends on them (enqueueing a job), so Redis always holds a
  * state the run can be resumed from.
  */
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
@@ -113,6 +114,86 @@ export class RunStore {
       if (fields.size > 0) multi.hdel(key, ...fields);
     }
     await exec(multi);
+  }
+}
+
+/** Everything Redis holds about a run. */
+export interface StoredRun {
+  meta: Record<string, string>;
+  states: Map<number, string>;
+  records: Map<number, string>;
+}
+
+/** Reads a run's keys; undefined if there is no such run. */
+export async function loadStoredRun(redis: Redis, prefix: string, runId: string): Promise<StoredRun | undefined> {
+  const k = new Keys(prefix);
+  const [meta, states, records] = await Promise.all([
+    redis.hgetall(k.runMeta(runId)),
+    redis.hgetall(k.runStates(runId)),
+    redis.hgetall(k.runNodes(runId)),
+  ]);
+  if (meta['run_id'] === undefined) return undefined;
+  const toMap = (h: Record<string, string>): Map<number, string> => new Map(Object.entries(h).map(([f, v]) => [Number(f), v]));
+  return { meta, states: toMap(states), records: toMap(records) };
+}
+
+/**
+ * The run lease: one scheduler drives a run at a time. The holder renews it;
+ * a holder that died lets it expire, or is recognised as dead on its own host.
+ */
+export class RunLease {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly key: string;
+  readonly holder: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    runId: string,
+    private readonly ttlMs = 15_000,
+  ) {
+    this.key = new Keys(prefix).runLease(runId);
+    this.holder = `${hostname()}:${process.pid}`;
+  }
+
+  /**
+   * Takes the lease. If another holder has it, it is taken over only when
+   * that holder is a dead process on this host; otherwise returns the holder.
+   */
+  async acquire(): Promise<string | undefined> {
+    for (let tries = 0; tries < 2; tries++) {
+      const ok = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
+      if (ok === 'OK') {
+        this.timer = setInterval(() => void this.redis.set(this.key, this.holder, 'PX', this.ttlMs).catch(() => undefined), this.ttlMs / 3);
+        this.timer.unref();
+        return undefined;
+      }
+      const current = await this.redis.get(this.key);
+      if (current === null) continue;
+      if (!holderIsDeadHere(current)) return current;
+      // Delete only if it is still that dead holder's lease.
+      await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, current);
+    }
+    return (await this.redis.get(this.key)) ?? 'unknown';
+  }
+
+  /** Gives the lease up. */
+  async release(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, this.holder);
+  }
+}
+
+function holderIsDeadHere(holder: string): boolean {
+  const at = holder.lastIndexOf(':');
+  const host = holder.slice(0, at);
+  const pid = Number(holder.slice(at + 1));
+  if (host !== hostname() || !Number.isInteger(pid)) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

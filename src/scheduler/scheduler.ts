@@ -5,7 +5,6 @@
  * event can delay a node but never hang the run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -13,33 +12,24 @@ import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
-import type { Workflow } from '../shared/workflow/schema.js';
-import { assertFitsBudget, type SchedulerOrder } from './admission.js';
+import { FlowgateError } from '../shared/errors.js';
+import { assertFitsBudget } from './admission.js';
 import { writeCrashRecord } from './crash-report.js';
 import type { Resources } from './ledger.js';
+import { buildNodeJob } from './node-job.js';
+import { metaFields, type RunDefinition } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
-import { RunStore } from './run-store.js';
+import { loadStoredRun, RunLease, RunStore } from './run-store.js';
 import { countStatuses, listFailures, type RunStatus, type RunSummary } from './summary.js';
 
-/** Options of a {@link RunScheduler}. */
-export interface SchedulerOptions {
-  runId: string;
-  workflow: Workflow;
-  /** Path of the workflow file, stored with the run. */
-  workflowFile?: string;
-  budget: Resources;
-  order: SchedulerOrder;
-  raiseInsufficient: boolean;
-  stopOnFirstCrash: boolean;
-  /** Absolute directories. */
-  workDir: string;
-  crashdumpDir: string;
+/** Options of a {@link RunScheduler}: the run's definition plus where and how to run it. */
+export interface SchedulerOptions extends RunDefinition {
   redisUrl: string;
   prefix: string;
+  /** Continue a run that exists in Redis instead of creating it (after a scheduler crash). */
+  resume?: boolean;
   /** Period of the safety sweep that reconciles with job state; default 5000. */
   reconcileIntervalMs?: number;
-  /** Extra options stored with the run, for the record. */
-  extra?: Record<string, unknown>;
   logger: Logger;
   clock?: () => number;
 }
@@ -103,6 +93,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private fatalError: unknown;
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
+  private lease: RunLease | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
@@ -158,37 +149,39 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     );
     await this.events.waitUntilReady();
 
-    this.startedMs = this.clock();
     this.store = new RunStore(this.redis, o.prefix, this.runId);
-    await this.store.create(this.metaFields(), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
+    this.lease = new RunLease(this.redis, o.prefix, this.runId);
+    if (o.resume === true) {
+      await this.restore();
+    } else {
+      this.startedMs = this.clock();
+      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
+      const holder = await this.lease.acquire();
+      if (holder !== undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is driven by ${holder}`);
+      this.graph.start();
+    }
     this.phase = 'running';
-    this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order }, 'run:started');
-    this.graph.start();
+    this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order, resumed: o.resume === true }, 'run:started');
     const interval = o.reconcileIntervalMs ?? 5000;
     this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
     this.sweepTimer.unref();
+    // After a restart every in-flight node is checked against its job at once:
+    // nodes that finished while no scheduler was watching are adopted.
+    if (o.resume === true) await this.sweep(0);
     this.kick();
   }
 
-  private metaFields(): Record<string, string> {
-    const o = this.options;
-    return {
-      workflow: o.workflow.name,
-      workflow_file: o.workflowFile ?? '',
-      definition: JSON.stringify(o.workflow),
-      status: 'running',
-      budget: JSON.stringify({ n_procs: o.budget.n_procs, memory_gb: o.budget.mem_gb }),
-      scheduler: o.order,
-      options: JSON.stringify({
-        raise_insufficient: o.raiseInsufficient,
-        stop_on_first_crash: o.stopOnFirstCrash,
-        work_dir: o.workDir,
-        crashdump_dir: o.crashdumpDir,
-        ...o.extra,
-      }),
-      started_ms: String(this.clock()),
-      scheduler_host: `${hostname()}:${process.pid}`,
-    };
+  /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
+  private async restore(): Promise<void> {
+    const stored = await loadStoredRun(this.redis as Redis, this.options.prefix, this.runId);
+    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${this.runId}" under prefix "${this.options.prefix}"`);
+    const holder = await this.lease?.acquire();
+    if (holder !== undefined) {
+      throw new FlowgateError('RUN_NOT_FOUND', `run ${this.runId} is still being scheduled by ${holder}; refusing to resume it twice`);
+    }
+    this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
+    this.graph.restore(stored.states, stored.records);
+    this.store?.setMeta('resumed_ms', String(this.clock()));
   }
 
   private async lastEventId(): Promise<string> {
@@ -354,36 +347,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
-    const o = this.options;
-    const shortRun = this.runId.slice(-4);
-    const jobs = nodes.map((n) => ({
-        name: `${n.node.id} [${n.candidate.grant.n_procs} cpu / ${n.candidate.grant.mem_gb} GB] run ${shortRun}`,
-        data: {
-          run_id: this.runId,
-          workflow: o.workflow.name,
-          node_id: n.node.id,
-          attempt: n.attempt,
-          command: typeof n.node.command === 'string' ? n.node.command : [...n.node.command],
-          env: { ...n.node.env },
-          n_procs: n.node.n_procs,
-          mem_gb: n.node.mem_gb,
-          granted_procs: n.candidate.grant.n_procs,
-          granted_mem_gb: n.candidate.grant.mem_gb,
-          node_dir: n.record.node_dir,
-          timeout_s: n.node.timeout_s,
-        },
-        opts: {
-          jobId: nodeJobId(this.runId, n.index, n.attempt),
-          // Later attempts wait in BullMQ's delayed set, so a retry delay
-          // survives a scheduler restart.
-          ...(n.attempt > 1 && n.node.retry_delay_s > 0 ? { delay: Math.round(n.node.retry_delay_s * 1000) } : {}),
-          attempts: 1,
-          removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
-          removeOnFail: { age: 14 * 24 * 3600, count: 20_000 },
-        },
-      }));
     const queue = this.queue;
     if (queue === undefined) return;
+    const jobs = nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n));
     // A single job is one script call; addBulk wraps even one job in MULTI.
     if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
     else await queue.addBulk(jobs);
@@ -547,7 +513,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
       if (this.phase !== 'finished') this.phase = 'closed';
       const errors: unknown[] = [];
-      for (const release of [() => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()]) {
+      for (const release of [() => this.lease?.release(), () => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()]) {
         try {
           await release();
         } catch (err) {

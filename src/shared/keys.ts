@@ -31,6 +31,10 @@ export class Keys {
   runHolds(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:holds`;
   }
+  /** String: `host:pid` of the scheduler driving a run; expires unless renewed. */
+  runLease(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:lease`;
+  }
   /** Sorted set of worker names scored by their last heartbeat (epoch ms). */
   workers(): string {
     return `${this.prefix}:fg:workers`;
@@ -41,6 +45,6 @@ export class Keys {
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {
-    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId)];
+    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId), this.runLease(runId)];
   }
 }

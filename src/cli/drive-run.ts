@@ -1,0 +1,81 @@
+/**
+ * Drives a started run to its end for `run` and `resume`: progress on stderr,
+ * two-stage interrupt handling, the summary on stdout, orderly teardown.
+ */
+import type { RunScheduler } from '../scheduler/scheduler.js';
+import type { RunSummary } from '../scheduler/summary.js';
+import { ExitCode } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { LocalFleet } from './fleet.js';
+import { ProgressReporter } from './progress.js';
+import { summaryText } from './summary-text.js';
+
+/** How long a run waits for its workers before starting anyway. */
+const FLEET_READY_TIMEOUT_MS = 15_000;
+
+/** What {@link driveRun} needs. */
+export interface DriveOptions {
+  scheduler: RunScheduler;
+  fleet: LocalFleet;
+  json: boolean;
+  quiet: boolean;
+  /** Printed on stderr when the run starts (it names the run id). */
+  header: string;
+  logger: Logger;
+}
+
+/** Exit code for a finished run. */
+export function exitCodeFor(summary: RunSummary): number {
+  if (summary.status === 'succeeded') return ExitCode.ok;
+  if (summary.status === 'cancelled') return ExitCode.interrupted;
+  return ExitCode.runFailed;
+}
+
+/** Prints a summary as JSON or text. */
+export function printSummary(summary: RunSummary, json: boolean): void {
+  process.stdout.write(`${json ? JSON.stringify(summary) : summaryText(summary)}\n`);
+}
+
+/** Runs the scheduler to the end with the fleet; returns the exit code. */
+export async function driveRun(o: DriveOptions): Promise<number> {
+  const { scheduler, fleet } = o;
+  const startedAt = Date.now();
+  if (!o.quiet) process.stderr.write(`${o.header}\n`);
+  const progress = o.quiet ? undefined : new ProgressReporter(() => scheduler.progress(), scheduler.graph.size, startedAt);
+
+  // Signals are handled here, in the entry point: first one cancels the run
+  // (running nodes are killed, the summary is still printed), second exits.
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts > 1) {
+      process.stderr.write(`flowgate: second ${signal}, exiting now\n`);
+      process.exit(ExitCode.interrupted);
+    }
+    process.stderr.write(`flowgate: ${signal} received, cancelling run ${scheduler.runId} (again to exit at once)\n`);
+    void fleet.close(true, 5000);
+    void scheduler.cancel(`interrupted by ${signal}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let summary: RunSummary | undefined;
+  try {
+    // The run's clock starts when it can execute: wait (boundedly) for the
+    // fleet to come up, so start-up cost is not charged to the first nodes.
+    await Promise.race([fleet.whenReady(), new Promise((r) => setTimeout(r, FLEET_READY_TIMEOUT_MS).unref())]);
+    await scheduler.start();
+    progress?.start();
+    summary = await scheduler.whenFinished();
+    progress?.stop();
+    // The result first; tearing down the fleet and connections comes after.
+    printSummary(summary, o.json);
+  } finally {
+    progress?.stop();
+    await fleet.close(summary === undefined);
+    await scheduler.close().catch((err: unknown) => o.logger.warn({ err }, 'close failed'));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCodeFor(summary);
+}

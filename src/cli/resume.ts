@@ -1,0 +1,84 @@
+/**
+ * `flowgate resume RUN_ID`: continues a run whose scheduler died. Everything
+ * the run needs is in Redis; nodes that finished meanwhile are adopted, not
+ * rerun, and the budget holds of running nodes are restored as they were.
+ */
+import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { Flags, parseArgs } from './args.js';
+import { driveRun, exitCodeFor, printSummary } from './drive-run.js';
+import { LocalFleet } from './fleet.js';
+import { FLEET_PASSTHROUGH, RESUME_FLAGS } from './run-flags.js';
+import { loadStoredRun } from '../scheduler/run-store.js';
+import { definitionFromMeta } from '../scheduler/run-definition.js';
+import { RunScheduler } from '../scheduler/scheduler.js';
+import type { RunSummary } from '../scheduler/summary.js';
+
+/** Resumes a run; returns the exit code. */
+export async function resumeCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate resume RUN_ID [options]' }]);
+  const runId = flags.positionals[0] as string;
+  const env = readEnv();
+  const prefix = flags.str('prefix') ?? env.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
+  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  const logger = createLogger(env.logLevel).child({ component: 'resume' });
+  await checkRedis(redisUrl);
+
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  let stored;
+  try {
+    await redis.connect();
+    stored = await loadStoredRun(redis, prefix, runId);
+  } finally {
+    redis.disconnect();
+  }
+  if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+  const json = flags.bool('json', false);
+  if (stored.meta['status'] !== 'running') {
+    // Nothing to resume: report how it ended.
+    const summary = JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
+    if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: run ${runId} already ended (${summary.status}); nothing to resume\n`);
+    printSummary(summary, json);
+    return exitCodeFor(summary);
+  }
+  const definition = definitionFromMeta(runId, stored.meta);
+  const workers = flags.num('workers') ?? 1;
+  const fleet = new LocalFleet({
+    workers,
+    concurrency: Math.ceil(definition.budget.n_procs / workers),
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    redisUrl,
+    prefix,
+    name: `resume-${runId.slice(-6)}`,
+    logger,
+    extraArgs: FLEET_PASSTHROUGH.flatMap((f) => {
+      const v = flags.num(f);
+      return v === undefined ? [] : [`--${f}`, String(v)];
+    }),
+  });
+  fleet.start();
+  fleet.go();
+  const scheduler = new RunScheduler({
+    ...definition,
+    redisUrl,
+    prefix,
+    resume: true,
+    reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
+    logger,
+  });
+  const done = stored.states.size > 0 ? [...stored.states.values()].filter((s) => ['succeeded', 'failed', 'skipped', 'cached', 'cancelled'].includes(s)).length : 0;
+  return driveRun({
+    scheduler,
+    fleet,
+    json,
+    quiet: flags.bool('quiet', false),
+    logger,
+    header: `flowgate: resuming run ${runId} of ${definition.workflow.name} (${done}/${definition.workflow.nodes.length} nodes already final) on ${redactUrl(redisUrl)} prefix ${prefix}`,
+  });
+}
+
+

@@ -1,0 +1,53 @@
+/**
+ * `flowgate workers`: the registered workers, their heartbeats and what they run.
+ */
+import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
+import { ExitCode, ValidationError } from '../shared/errors.js';
+import { checkRedis, createRedis } from '../shared/redis.js';
+import { listWorkers } from '../worker/heartbeat.js';
+import { Flags, parseArgs, type FlagSpec } from './args.js';
+
+export const WORKERS_FLAGS: readonly FlagSpec[] = [
+  { name: 'json', type: 'boolean', help: 'print the list as JSON' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+];
+
+function age(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Lists workers; returns the exit code. */
+export async function workersCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, WORKERS_FLAGS));
+  if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
+  const env = readEnv();
+  const prefix = flags.str('prefix') ?? env.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
+  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  await checkRedis(redisUrl);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    const now = Date.now();
+    const workers = await listWorkers(redis, prefix, now);
+    if (flags.bool('json', false)) {
+      process.stdout.write(`${JSON.stringify(workers)}\n`);
+      return ExitCode.ok;
+    }
+    if (workers.length === 0) {
+      process.stdout.write(`no workers registered under prefix ${prefix}\n`);
+      return ExitCode.ok;
+    }
+    for (const w of workers) {
+      const current = w.current.map((c) => `${c.node_id}@${c.run_id}${c.pid !== null ? ` (pid ${c.pid})` : ''}`).join(', ');
+      process.stdout.write(
+        `${w.name}  ${w.status}  host ${w.host} pid ${w.pid}  concurrency ${w.concurrency}  up ${age(now - w.started_ms)}  ` +
+          `last beat ${age(now - w.heartbeat_ms)} ago  nodes done ${w.nodes_done}  running ${w.current.length}${current !== '' ? `: ${current}` : ''}\n`,
+      );
+    }
+    return ExitCode.ok;
+  } finally {
+    redis.disconnect();
+  }
+}

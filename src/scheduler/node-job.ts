@@ -1,0 +1,57 @@
+/**
+ * The BullMQ job for one node attempt: name, data and options. Pure.
+ */
+import { nodeJobId, type NodeJobData } from '../shared/payloads.js';
+import type { NodeRuntime } from './run-graph.js';
+
+/** How long finished jobs stay visible (Bull Board, reconciliation). */
+export const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 20_000 } as const;
+export const KEEP_FAILED = { age: 14 * 24 * 3600, count: 20_000 } as const;
+
+/** A job ready for `Queue.add`. */
+export interface NodeJob {
+  name: string;
+  data: NodeJobData;
+  opts: {
+    jobId: string;
+    attempts: number;
+    delay?: number;
+    removeOnComplete: typeof KEEP_COMPLETED;
+    removeOnFail: typeof KEEP_FAILED;
+  };
+}
+
+/**
+ * Builds the job for the node's current attempt. The name reads like
+ * `align [4 cpu / 6 GB] run 7f3a` in queue dashboards.
+ */
+export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime): NodeJob {
+  const grant = n.candidate.grant;
+  return {
+    name: `${n.node.id} [${grant.n_procs} cpu / ${grant.mem_gb} GB] run ${runId.slice(-4)}`,
+    data: {
+      run_id: runId,
+      workflow,
+      node_id: n.node.id,
+      attempt: n.attempt,
+      command: typeof n.node.command === 'string' ? n.node.command : [...n.node.command],
+      env: { ...n.node.env },
+      n_procs: n.node.n_procs,
+      mem_gb: n.node.mem_gb,
+      granted_procs: grant.n_procs,
+      granted_mem_gb: grant.mem_gb,
+      node_dir: n.record.node_dir,
+      timeout_s: n.node.timeout_s,
+    },
+    opts: {
+      jobId: nodeJobId(runId, n.index, n.attempt),
+      // Retries are scheduler decisions, each a new job: BullMQ runs a job once.
+      attempts: 1,
+      // Later attempts wait in BullMQ's delayed set, so a retry delay survives
+      // a scheduler restart.
+      ...(n.attempt > 1 && n.node.retry_delay_s > 0 ? { delay: Math.round(n.node.retry_delay_s * 1000) } : {}),
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+    },
+  };
+}

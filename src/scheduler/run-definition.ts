@@ -1,0 +1,68 @@
+/**
+ * What is stored about a run so that any scheduler can resume it: the
+ * workflow as validated, the budget and the options. Pure conversions.
+ */
+import { hostname } from 'node:os';
+import type { Workflow } from '../shared/workflow/schema.js';
+import type { SchedulerOrder } from './admission.js';
+import type { Resources } from './ledger.js';
+
+/** The parts of a run's configuration that decide its behaviour. */
+export interface RunDefinition {
+  runId: string;
+  workflow: Workflow;
+  workflowFile?: string;
+  budget: Resources;
+  order: SchedulerOrder;
+  raiseInsufficient: boolean;
+  stopOnFirstCrash: boolean;
+  workDir: string;
+  crashdumpDir: string;
+  extra?: Record<string, unknown>;
+}
+
+/** Fields of the run's meta hash at creation. */
+export function metaFields(d: RunDefinition, startedMs: number): Record<string, string> {
+  return {
+    workflow: d.workflow.name,
+    workflow_file: d.workflowFile ?? '',
+    definition: JSON.stringify(d.workflow),
+    status: 'running',
+    budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb }),
+    scheduler: d.order,
+    options: JSON.stringify({
+      raise_insufficient: d.raiseInsufficient,
+      stop_on_first_crash: d.stopOnFirstCrash,
+      work_dir: d.workDir,
+      crashdump_dir: d.crashdumpDir,
+      ...d.extra,
+    }),
+    started_ms: String(startedMs),
+    scheduler_host: `${hostname()}:${process.pid}`,
+  };
+}
+
+/** Reads a run's definition back from its meta hash. */
+export function definitionFromMeta(runId: string, meta: Readonly<Record<string, string>>): RunDefinition {
+  const budget = JSON.parse(meta['budget'] ?? '{}') as { n_procs: number; memory_gb: number };
+  const options = JSON.parse(meta['options'] ?? '{}') as {
+    raise_insufficient: boolean;
+    stop_on_first_crash: boolean;
+    work_dir: string;
+    crashdump_dir: string;
+  } & Record<string, unknown>;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, ...extra } = options;
+  const file = meta['workflow_file'];
+  return {
+    runId,
+    workflow: JSON.parse(meta['definition'] ?? '{}') as Workflow,
+    ...(file !== undefined && file !== '' ? { workflowFile: file } : {}),
+    budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+    order: (meta['scheduler'] ?? 'tsort') as SchedulerOrder,
+    raiseInsufficient: raise_insufficient,
+    stopOnFirstCrash: stop_on_first_crash,
+    workDir: work_dir,
+    crashdumpDir: crashdump_dir,
+    extra,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The scheduler process killed with SIGKILL mid-run: `flowgate resume`
+ * continues from Redis. Nodes that finished meanwhile are adopted, no node
+ * runs twice, the budget holds across the restart, the summary covers all.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/scheduler/summary.js';
+import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { peakUsage } from '../helpers/summary.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const prefixes: string[] = [];
+afterEach(async () => {
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+describe('flowgate resume', () => {
+  it('continues a run whose scheduler was killed, without running any node twice', async () => {
+    const dir = tempDir('fg-resume');
+    const prefix = uniquePrefix('resume');
+    prefixes.push(prefix);
+    // Every node appends a line to its own `runs` file: a node run twice would show two.
+    const step = (id: string, seconds: number, needs: string[] = [], extra: object = {}): object => ({
+      id,
+      command: `echo run >> runs; sleep ${seconds}`,
+      needs,
+      ...extra,
+    });
+    const wf = {
+      name: 'resumable',
+      nodes: [
+        step('a', 0.2),
+        step('long', 2.5, ['a'], { n_procs: 2 }),
+        step('short', 0.3, ['a']),
+        step('after-short', 0.3, ['short']),
+        step('wide1', 0.4, ['after-short'], { mem_gb: 1.5 }),
+        step('wide2', 0.4, ['after-short'], { mem_gb: 1.5 }),
+        step('join', 0.1, ['long', 'wide1', 'wide2']),
+      ],
+    };
+    const path = writeWorkflow(dir, 'wf.json', wf);
+    const work = join(dir, 'work');
+    const flags = ['--prefix', prefix];
+    const first = startCli(['run', path, '--json', '--quiet', '--run-id', 'resume-me', '--n-procs', '3', '--memory-gb', '2', '--work-dir', work, ...flags], {
+      env: { REDIS_URL: redisUrl() },
+    });
+    // Kill the scheduler while `long` runs and `short` has finished.
+    await waitFor(() => existsSync(join(work, 'resumable', 'long', 'runs')) && existsSync(join(work, 'resumable', 'after-short', 'runs')), 20_000, 'long and after-short to start');
+    first.child.kill('SIGKILL');
+    await first.done;
+
+    const res = await runCli(['resume', 'resume-me', '--json', '--quiet', ...flags], { env: { REDIS_URL: redisUrl() } });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.run_id).toBe('resume-me');
+    expect(summary.status).toBe('succeeded');
+    expect(summary.counts.succeeded).toBe(7);
+    for (const n of summary.nodes) {
+      expect(readFileSync(join(work, 'resumable', n.id, 'runs'), 'utf8'), `${n.id} ran more than once`).toBe('run\n');
+      expect(n.attempts).toBe(1);
+    }
+    // `long` was running when the scheduler died; it finished under the old
+    // worker and was adopted. `join` ran under the resumed run's fleet.
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(byId.get('long')?.worker).toMatch(/:run-/);
+    expect(byId.get('join')?.worker).toMatch(/:resume-/);
+    const peak = peakUsage(summary.nodes);
+    expect(peak.n_procs).toBeLessThanOrEqual(3);
+    expect(peak.mem_gb).toBeLessThanOrEqual(2);
+
+    // Resuming a finished run reports it and changes nothing.
+    const again = await runCli(['resume', 'resume-me', '--json', '--quiet', ...flags], { env: { REDIS_URL: redisUrl() } });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual(summary);
+  });
+
+  it('refuses an unknown run with exit code 2', async () => {
+    const prefix = uniquePrefix('resume');
+    const res = await runCli(['resume', 'no-such-run', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/no run "no-such-run" under prefix/);
+  });
+});
