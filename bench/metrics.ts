@@ -226,3 +226,35 @@ export function medianIndex<T>(runs: readonly T[], key: (r: T) => number): numbe
   const order = runs.map((r, i) => ({ i, k: key(r) })).sort((a, b) => a.k - b.k || a.i - b.i);
   return (order[Math.floor((order.length - 1) / 2)] as { i: number }).i;
 }
+
+/** What the benchmark keeps of one peer run (nipype, Snakemake) of a workflow. */
+export interface PeerResult {
+  /** The peer's own wall time in seconds (null when it reported none). */
+  readonly wall_s: number | null;
+  readonly status: string;
+}
+
+/**
+ * The fastest peer that succeeded (smallest `wall_s`; the first one listed on a
+ * tie) and flowgate's speedup over it: `best peer wall_s / flowgate wall_s`
+ * (> 1 means flowgate was faster). `best` is null when no peer succeeded with
+ * a wall time; `speedup` is also null when flowgate's wall time is missing or
+ * not > 0 (e.g. its run failed).
+ */
+export function speedupVsBestPeer(
+  flowgateWallS: number | null,
+  peers: Readonly<Record<string, PeerResult>>,
+): { best: string | null; best_wall_s: number | null; speedup: number | null } {
+  let best: string | null = null;
+  let bestWall = Infinity;
+  for (const [name, p] of Object.entries(peers)) {
+    if (p.status !== 'succeeded' || p.wall_s === null || !Number.isFinite(p.wall_s)) continue;
+    if (p.wall_s < bestWall) {
+      best = name;
+      bestWall = p.wall_s;
+    }
+  }
+  if (best === null) return { best: null, best_wall_s: null, speedup: null };
+  const speedup = flowgateWallS !== null && Number.isFinite(flowgateWallS) && flowgateWallS > 0 ? bestWall / flowgateWallS : null;
+  return { best, best_wall_s: bestWall, speedup };
+}

@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
  *                        [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
+ *                        [--peers nipype-multiproc,nipype-legacy,snakemake] [--peer-poll S]
  *   npm run bench -- [same arguments]          (builds first)
  *
  * A workload is `X.json` (a workflow) with `X.meta.json` alongside giving
@@ -18,10 +19,25 @@
  * the temporary work dir removed. With --repeat N the median run (by
  * run_wall_s) is reported, with every run's wall time in `run_wall_s_all`.
  *
+ * With --peers, after flowgate's run(s) of a workflow each listed peer runs it
+ * once with the same budget, in a temporary dir removed afterwards, through
+ * /usr/bin/python3 (Debian's, which has nipype and snakemake):
+ *
+ *   nipype-multiproc  bench/peers/nipype_run.py --plugin MultiProc --poll S (--peer-poll, default 0.01)
+ *   nipype-legacy     bench/peers/nipype_run.py --plugin LegacyMultiProc --poll S
+ *   snakemake         bench/peers/snakemake_run.py (/usr/bin/snakemake --cores N --resources mem_mb=G*1024)
+ *
+ * The workflow's JSON line then also has `peers` ({name: {wall_s, status, ...}};
+ * nipype's wall_s is wf.run alone, Snakemake's its whole process incl. the DAG
+ * build), `best_peer` and `speedup_vs_best_peer` = fastest successful peer's
+ * wall_s / flowgate's process_wall_s (spawn -> exit of the CLI, so flowgate's
+ * start-up counts and nipype's does not). A peer's failure or timeout is
+ * reported in its entry and does not change the exit status.
+ *
  * Exit status: 0 when every run succeeded within its budget, 1 otherwise,
  * 2 for bad arguments or workloads, 130 when interrupted.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,9 +52,11 @@ import {
   medianIndex,
   peakDeclared,
   perNodeOverheadMs,
+  speedupVsBestPeer,
   stats,
   withinBudget,
   type Peak,
+  type PeerResult,
   type Predecessors,
   type Stats,
 } from './metrics.js';
@@ -48,6 +66,11 @@ const CLI = join(REPO_ROOT, 'dist/cli/main.js');
 const DEFAULT_DIR = resolve(import.meta.dirname, '../../shared/workloads');
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 const SCHEDULERS = ['tsort', 'mem_thread'] as const;
+const PEERS = ['nipype-multiproc', 'nipype-legacy', 'snakemake'] as const;
+type PeerName = (typeof PEERS)[number];
+/** Debian's Python, which has python3-nipype and snakemake (not a pyenv `python3` on PATH). */
+const PEER_PYTHON = '/usr/bin/python3';
+const PEERS_DIR = join(REPO_ROOT, 'bench/peers');
 
 class UsageError extends Error {}
 
@@ -61,6 +84,8 @@ interface Options {
   only: string[] | undefined;
   timeoutS: number;
   redisUrl: string;
+  peers: PeerName[];
+  peerPoll: number;
 }
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
@@ -83,6 +108,8 @@ function parseOptions(argv: string[]): Options | 'help' {
         scheduler: { type: 'string' },
         only: { type: 'string' },
         'timeout-s': { type: 'string' },
+        peers: { type: 'string' },
+        'peer-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -99,6 +126,17 @@ function parseOptions(argv: string[]): Options | 'help' {
     ?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+  const peers: PeerName[] = [];
+  for (const name of (v.peers ?? '').split(',').map((s) => s.trim())) {
+    if (name === '') continue;
+    if (!(PEERS as readonly string[]).includes(name)) throw new UsageError(`--peers: unknown peer "${name}" (known: ${PEERS.join(', ')})`);
+    if (!peers.includes(name as PeerName)) peers.push(name as PeerName);
+  }
+  if (v.peers !== undefined && peers.length === 0) throw new UsageError(`--peers needs a comma list of ${PEERS.join(', ')}`);
+  const peerPoll = v['peer-poll'] === undefined ? 0.01 : Number(v['peer-poll']);
+  if (v['peer-poll'] !== undefined && (v['peer-poll'].trim() === '' || !Number.isFinite(peerPoll) || !(peerPoll > 0))) {
+    throw new UsageError(`--peer-poll must be a number of seconds > 0, received "${v['peer-poll']}"`);
+  }
   const redisUrl = process.env['REDIS_URL'] !== undefined && process.env['REDIS_URL'] !== '' ? process.env['REDIS_URL'] : DEFAULT_REDIS_URL;
   return {
     targets: parsed.positionals.length > 0 ? parsed.positionals.map((p) => resolve(p)) : [DEFAULT_DIR],
@@ -108,12 +146,17 @@ function parseOptions(argv: string[]): Options | 'help' {
     only: only !== undefined && only.length > 0 ? only : undefined,
     timeoutS: positiveInt('timeout-s', v['timeout-s']) ?? 600,
     redisUrl,
+    peers,
+    peerPoll,
   };
 }
 
 const USAGE = `usage: npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
                            [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
-DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.`;
+                           [--peers ${PEERS.join(',')}] [--peer-poll S]
+DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.
+--peers also runs each workflow once with those peers (via ${PEER_PYTHON}, same budget);
+--peer-poll is nipype's poll_sleep_duration in seconds (default 0.01).`;
 
 // ---------------------------------------------------------------- workloads
 
@@ -315,6 +358,121 @@ async function runAndClean(w: Workload, opts: Options, redis: Redis): Promise<Ru
   }
 }
 
+// ---------------------------------------------------------------- peers
+
+/** A peer's entry in the `peers` field of a workflow's JSON line. */
+interface PeerEntry extends PeerResult {
+  /** The peer runner script's process, spawn -> exit (includes Python start-up and imports). */
+  process_wall_s: number;
+  /** nipype only: its import + graph build + wf.run. */
+  total_s?: number;
+  exit_code: number | null;
+  error?: string;
+}
+
+/** The peer process running now (its own process group), to stop on a signal. */
+let currentPeer: ChildProcess | null = null;
+
+/** Signals a peer's whole process group (its pool workers and node processes too). */
+function killPeer(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function peerArgs(peer: PeerName, w: Workload, opts: Options, dir: string): string[] {
+  const budget = { procs: String(w.meta.n_procs), gb: String(w.meta.memory_gb) };
+  switch (peer) {
+    case 'nipype-multiproc':
+    case 'nipype-legacy':
+      return [
+        join(PEERS_DIR, 'nipype_run.py'),
+        w.file,
+        '--plugin',
+        peer === 'nipype-multiproc' ? 'MultiProc' : 'LegacyMultiProc',
+        '--n-procs',
+        budget.procs,
+        '--memory-gb',
+        budget.gb,
+        '--poll',
+        String(opts.peerPoll),
+        '--base-dir',
+        dir,
+      ];
+    case 'snakemake':
+      return [join(PEERS_DIR, 'snakemake_run.py'), w.file, '--cores', budget.procs, '--mem-gb', budget.gb, '--dir', dir];
+  }
+}
+
+/** Runs one peer on a workflow in a fresh temp dir (removed afterwards); never throws for a peer failure. */
+async function runPeer(peer: PeerName, w: Workload, opts: Options): Promise<PeerEntry> {
+  const dir = mkdtempSync(join(tmpdir(), `fgpeer-${peer}-`));
+  try {
+    const t0 = performance.now();
+    // Own process group (detached), so a timeout or interrupt can stop its workers too.
+    const child = spawn(PEER_PYTHON, peerArgs(peer, w, opts, dir), { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    currentPeer = child;
+    let stdout = '';
+    let stderr = ''; // only its tail is kept: nipype logs several lines per node
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-65536)));
+    let exitedAt = NaN;
+    child.on('exit', () => (exitedAt = performance.now()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killPeer(child, 'SIGTERM');
+      setTimeout(() => killPeer(child, 'SIGKILL'), 10_000).unref();
+    }, opts.timeoutS * 1000);
+    let code: number | null = null;
+    let signal: string | null = null;
+    let spawnError: string | null = null;
+    try {
+      ({ code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
+        child.on('error', fail);
+        child.on('close', (c, s) => done({ code: c, signal: s }));
+      }));
+    } catch (err) {
+      spawnError = err instanceof Error ? err.message : String(err);
+    } finally {
+      clearTimeout(timer);
+      currentPeer = null;
+    }
+    const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
+    const line = stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('{'))
+      .pop();
+    let report: Record<string, unknown> | null = null;
+    try {
+      const parsed = line === undefined ? null : (JSON.parse(line) as unknown);
+      if (isRecord(parsed)) report = parsed;
+    } catch {
+      report = null;
+    }
+    const wall = report !== null && typeof report['wall_s'] === 'number' ? report['wall_s'] : null;
+    const reported = report !== null && typeof report['status'] === 'string' ? report['status'] : null;
+    const stopped = interrupted && reported === null;
+    const status = timedOut ? 'timeout' : stopped ? 'interrupted' : (reported ?? 'error');
+    const entry: PeerEntry = { wall_s: timedOut || stopped ? null : wall, status, process_wall_s: round(processWallS, 3) ?? processWallS, exit_code: code };
+    if (report !== null && typeof report['total_s'] === 'number') entry.total_s = report['total_s'];
+    if (timedOut) entry.error = `timed out after ${opts.timeoutS} s`;
+    else if (stopped) entry.error = `interrupted (${signal ?? `exit ${code ?? '?'}`})`;
+    else if (spawnError !== null) entry.error = `could not start ${PEER_PYTHON}: ${spawnError}`;
+    else if (status !== 'succeeded') {
+      const reason = report !== null && typeof report['error'] === 'string' ? report['error'] : tail(stderr) || tail(stdout);
+      entry.error = `${report === null ? 'no JSON result' : status} (${signal ?? `exit ${code ?? '?'}`})${reason === '' ? '' : `: ${reason}`}`;
+    }
+    return entry;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- metrics of a run
 
 interface RunMetrics {
@@ -402,6 +560,9 @@ function fmt(x: unknown, digits = 2): string {
 
 function table(lines: ReadonlyArray<Record<string, unknown>>): string {
   const header = ['workflow', 'nodes', 'status', 'run s', 'proc s', 'LB s', 'xLB', 'nodes/s', 'hop p50', 'hop p95', 'ovh ms/node', 'peak procs', 'peak GB', 'in budget'];
+  // With --peers: one column per peer (its wall s, or its status when it did not succeed) and the speedup.
+  const peerNames = [...new Set(lines.flatMap((l) => (isRecord(l['peers']) ? Object.keys(l['peers']) : [])))];
+  if (peerNames.length > 0) header.push(...peerNames.map((p) => `${p} s`), 'x best peer');
   const rows = lines.map((l) => {
     const hop = l['hop_latency_ms'] as { p50: number | null; p95: number | null };
     const peak = l['peak_declared'] as { n_procs: number; mem_gb: number } | null;
@@ -422,11 +583,27 @@ function table(lines: ReadonlyArray<Record<string, unknown>>): string {
       peak === null ? '-' : `${peak.n_procs}/${budget.n_procs}`,
       peak === null ? '-' : `${fmt(peak.mem_gb)}/${fmt(budget.memory_gb)}`,
       fmt(l['budget_respected']),
+      ...peerCells(l, peerNames),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const render = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [render(header), widths.map((n) => '-'.repeat(n)).join('  '), ...rows.map(render), '(hop = dispatch latency per dependency hop, ms; ovh = wall time beyond max(LB, actual critical path), per node)'].join('\n');
+  const notes = ['(hop = dispatch latency per dependency hop, ms; ovh = wall time beyond max(LB, actual critical path), per node)'];
+  if (peerNames.length > 0) notes.push('(peer s = the peer\'s wall time, one run; x best peer = fastest successful peer s / flowgate proc s)');
+  return [render(header), widths.map((n) => '-'.repeat(n)).join('  '), ...rows.map(render), ...notes].join('\n');
+}
+
+function peerCells(l: Record<string, unknown>, peerNames: readonly string[]): string[] {
+  if (peerNames.length === 0) return [];
+  const peers = isRecord(l['peers']) ? l['peers'] : {};
+  return [
+    ...peerNames.map((name) => {
+      const p = peers[name];
+      if (!isRecord(p)) return '-';
+      return p['status'] === 'succeeded' ? fmt(p['wall_s'], 3) : fmt(p['status']);
+    }),
+    fmt(l['speedup_vs_best_peer']),
+  ];
 }
 
 // ---------------------------------------------------------------- main
@@ -442,6 +619,7 @@ async function main(): Promise<number> {
     }
     workloads = findWorkloads(opts.targets, opts.only);
     if (!existsSync(CLI)) throw new UsageError(`${CLI} not found: run \`npm run build\` first`);
+    if (opts.peers.length > 0 && !existsSync(PEER_PYTHON)) throw new UsageError(`--peers: ${PEER_PYTHON} not found (the peers need Debian's python3-nipype and snakemake)`);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`bench: ${err.message}\n${USAGE}\n`);
@@ -453,6 +631,8 @@ async function main(): Promise<number> {
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     interrupts++;
+    // A peer runs in its own process group: stop it (and its workers) ourselves.
+    if (currentPeer !== null) killPeer(currentPeer, interrupts > 1 ? 'SIGKILL' : 'SIGTERM');
     if (interrupts > 1) process.exit(130);
     // The CLI child is in our process group and gets the signal too: it cancels its run; we
     // still clean its prefix, then stop.
@@ -479,6 +659,22 @@ async function main(): Promise<number> {
       if (runs.length === 0) break;
       const line = reportLine(w, opts, runs);
       if (line['all_ok'] !== true || runs.length < opts.repeat) allOk = false;
+      if (opts.peers.length > 0) {
+        // Peers never change the exit status; an interrupt during them still does (130).
+        const peers: Record<string, PeerEntry> = {};
+        for (const peer of opts.peers) {
+          if (interrupted) break;
+          process.stderr.write(`bench: ${w.name} peer ${peer}...`);
+          const entry = await runPeer(peer, w, opts);
+          process.stderr.write(` ${entry.status} in ${fmt(entry.wall_s, 3)} s${entry.error !== undefined ? ` (${entry.error})` : ''}\n`);
+          peers[peer] = entry;
+        }
+        const flowgateS = line['status'] === 'succeeded' && typeof line['process_wall_s'] === 'number' ? line['process_wall_s'] : null;
+        const best = speedupVsBestPeer(flowgateS, peers);
+        line['peers'] = peers;
+        line['best_peer'] = best.best;
+        line['speedup_vs_best_peer'] = round(best.speedup, 3);
+      }
       lines.push(line);
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }

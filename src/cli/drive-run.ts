@@ -49,11 +49,11 @@ export async function driveRun(o: DriveOptions): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     interrupts++;
     if (interrupts > 1) {
-      process.stderr.write(`flowgate: second ${signal}, exiting now\n`);
+      process.stderr.write(`flowgate: second ${signal}, killing every node and exiting now\n`);
+      fleet.kill();
       process.exit(ExitCode.interrupted);
     }
     process.stderr.write(`flowgate: ${signal} received, cancelling run ${scheduler.runId} (again to exit at once)\n`);
-    void fleet.close(true, 5000);
     void scheduler.cancel(`interrupted by ${signal}`);
   };
   process.on('SIGINT', onSignal);

@@ -119,6 +119,13 @@ export class LocalFleet {
     });
   }
 
+  /** Kills everything at once: every node process group, then every worker. */
+  kill(): void {
+    this.stopping = true;
+    for (const pids of this.nodePids.values()) for (const pid of pids) killGroup(pid, 'SIGKILL');
+    for (const child of this.children.values()) child.kill('SIGKILL');
+  }
+
   /**
    * Stops every worker. Graceful: running nodes finish. Forced: their process
    * groups are killed. Workers still alive after `deadlineMs` are killed.

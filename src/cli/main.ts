@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'worker', 'workers', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'cancel', 'worker', 'workers', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -21,6 +21,7 @@ async function usage(): Promise<string> {
     'commands:',
     '  run WORKFLOW       run a workflow with an embedded scheduler and a local worker fleet',
     '  resume RUN_ID      continue a run whose scheduler died (state comes from Redis)',
+    '  cancel RUN_ID      cancel a run: running nodes are killed, the rest never start',
     '  worker             run a long-lived worker process',
     '  workers            list registered workers with their heartbeats',
     '  validate WORKFLOW  check a workflow file and print its summary',
@@ -50,6 +51,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./run.js')).runCommand(rest);
     case 'resume':
       return (await import('./resume.js')).resumeCommand(rest);
+    case 'cancel':
+      return (await import('./cancel.js')).cancelCommand(rest);
     case 'worker':
       return (await import('./worker.js')).workerCommand(rest);
     case 'workers':

@@ -369,10 +369,13 @@ export class RunGraph {
     return out;
   }
 
-  /** Cancels one in-flight node (its process is being or has been stopped). */
-  cancelInFlight(index: number, reason: string): boolean {
+  /**
+   * Cancels one in-flight node: its process has been stopped (or its job was
+   * removed before it started). With `attempt`, a stale event is ignored.
+   */
+  cancelInFlight(index: number, reason: string, attempt?: number): boolean {
     const n = this.node(index);
-    if (!HOLDING_STATES.has(n.state)) return false;
+    if (!HOLDING_STATES.has(n.state) || (attempt !== undefined && attempt !== n.attempt)) return false;
     n.record.reason = reason;
     this.setState(n, 'cancelled');
     return true;

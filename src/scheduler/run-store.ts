@@ -184,7 +184,8 @@ export class RunLease {
   }
 }
 
-function holderIsDeadHere(holder: string): boolean {
+/** Whether a lease holder (`host:pid`) is a process on this host that no longer exists. */
+export function holderIsDeadHere(holder: string): boolean {
   const at = holder.lastIndexOf(':');
   const host = holder.slice(0, at);
   const pid = Number(holder.slice(at + 1));

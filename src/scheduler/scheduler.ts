@@ -12,7 +12,9 @@ import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
+import { parseControlMessage, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { writeCrashRecord } from './crash-report.js';
 import type { Resources } from './ledger.js';
@@ -30,6 +32,8 @@ export interface SchedulerOptions extends RunDefinition {
   resume?: boolean;
   /** Period of the safety sweep that reconciles with job state; default 5000. */
   reconcileIntervalMs?: number;
+  /** After a cancel, nodes whose processes never report are cancelled after this; default 10000. */
+  cancelGraceMs?: number;
   logger: Logger;
   clock?: () => number;
 }
@@ -94,6 +98,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
   private lease: RunLease | undefined;
+  private subscriber: Redis | undefined;
+  private cancelTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
@@ -151,6 +157,14 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
     this.store = new RunStore(this.redis, o.prefix, this.runId);
     this.lease = new RunLease(this.redis, o.prefix, this.runId);
+    this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
+    this.subscriber.on('error', (err: unknown) => this.log.warn({ err }, 'redis subscriber error'));
+    this.subscriber.on('message', (_channel: string, raw: string) => {
+      const msg = parseControlMessage(raw);
+      if (msg?.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
+    });
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(new Keys(o.prefix).control());
     if (o.resume === true) {
       await this.restore();
     } else {
@@ -169,6 +183,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // nodes that finished while no scheduler was watching are adopted.
     if (o.resume === true) await this.sweep(0);
     this.kick();
+    // A cancel requested while no scheduler was listening is honoured now.
+    const pending = await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested');
+    if (pending !== null) await this.cancel(pending);
   }
 
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
@@ -257,6 +274,14 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (n === undefined) return;
     if (ev.kind === 'active') {
       if (this.graph.markRunning(ev.index, ev.attempt)) notices.push(() => this.emit('node:started', { id: n.node.id }));
+      return;
+    }
+    if (this.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
+      // The run is being cancelled: a node stopped now ends cancelled.
+      if (this.graph.cancelInFlight(ev.index, this.cancelReason, ev.attempt)) {
+        const reason = this.cancelReason;
+        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
+      }
       return;
     }
     if (ev.kind === 'stalled') {
@@ -364,6 +389,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase !== 'running' || this.queue === undefined) return;
     const now = this.clock();
     try {
+      if (this.cancelReason === undefined) {
+        const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
+        if (requested !== null && requested !== undefined) await this.cancel(requested);
+      }
       for (const n of this.graph.inFlightNodes()) {
         const last = this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now;
         if (now - last < intervalMs) continue;
@@ -401,41 +430,50 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   /**
-   * Cancels the run: nothing new is admitted, queued jobs are removed, every
-   * unfinished node ends `cancelled`. The caller stops the processes of nodes
-   * that were running (a local fleet is closed with force).
+   * Cancels the run: nothing new is admitted, jobs not yet started are
+   * removed, workers are told to kill the run's running nodes. Every node ends
+   * `cancelled` or in its real final state (a node that finished meanwhile
+   * keeps its result). Resources are released as the processes end; nodes
+   * that never report are cancelled after `cancelGraceMs`.
    */
   async cancel(reason = 'cancelled by user'): Promise<void> {
-    if (this.phase !== 'running' && this.phase !== 'starting') return;
+    if (this.phase !== 'running' || this.cancelReason !== undefined) return;
     this.cancelReason = reason;
+    this.log.info({ reason }, 'run:cancelling');
     const notices: Array<() => void> = [];
     for (const c of this.graph.stopAdmitting(reason)) {
       notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
     }
     for (const n of this.graph.inFlightNodes()) {
+      let removed = 0;
       try {
-        await this.queue?.remove(nodeJobId(this.runId, n.index, n.attempt));
+        removed = (await this.queue?.remove(nodeJobId(this.runId, n.index, n.attempt))) ?? 0;
       } catch {
-        // Active jobs are locked; their processes are stopped by the caller.
+        // Active jobs are locked by their worker; the abort below stops them.
       }
-      this.graph.cancelInFlight(n.index, reason);
-      notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
+      if (removed === 1 && this.graph.cancelInFlight(n.index, reason, n.attempt)) {
+        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
+      }
+    }
+    this.store?.setMeta('cancel_requested', reason);
+    if (this.graph.inFlight > 0) {
+      const msg: ControlMessage = { type: 'abort', run_id: this.runId, reason };
+      await this.redis?.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg));
+      this.cancelTimer = setTimeout(() => {
+        for (const n of this.graph.inFlightNodes()) this.graph.cancelInFlight(n.index, `${reason} (process did not report; assumed stopped)`);
+        this.kick();
+      }, this.options.cancelGraceMs ?? 10_000);
+      this.cancelTimer.unref();
     }
     for (const notify of notices) notify();
     this.kick();
-    if (!this.draining && this.graph.done) await this.finishNow();
-  }
-
-  private async finishNow(): Promise<void> {
-    this.stageChanges();
-    await this.store?.flush();
-    await this.finish();
   }
 
   private async finish(): Promise<void> {
     if (this.phase === 'finished' || this.phase === 'closed') return;
     this.phase = 'finished';
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
     const finishedMs = this.clock();
     const nodes = this.graph.nodes.map((n) => ({ ...n.record }));
     const counts = countStatuses(nodes);
@@ -513,7 +551,14 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
       if (this.phase !== 'finished') this.phase = 'closed';
       const errors: unknown[] = [];
-      for (const release of [() => this.lease?.release(), () => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()]) {
+      if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+      for (const release of [
+        () => this.subscriber?.quit(),
+        () => this.lease?.release(),
+        () => this.events?.close(),
+        () => this.queue?.close(),
+        () => this.redis?.quit(),
+      ]) {
         try {
           await release();
         } catch (err) {

@@ -35,6 +35,10 @@ export class Keys {
   runLease(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:lease`;
   }
+  /** Pub/sub channel for control messages (cancel a run, abort its nodes). */
+  control(): string {
+    return `${this.prefix}:fg:control`;
+  }
   /** Sorted set of worker names scored by their last heartbeat (epoch ms). */
   workers(): string {
     return `${this.prefix}:fg:workers`;

@@ -9,6 +9,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { parseControlMessage } from '../shared/control.js';
+import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
 import { killGroup, runCommand } from './run-command.js';
 
@@ -51,6 +53,8 @@ export class NodeFailedError extends Error {
 interface Running {
   controller: AbortController;
   current: CurrentNode;
+  /** Set when the node's run was cancelled: the node fails as cancelled, it is not requeued. */
+  cancelled?: string;
 }
 
 /** Runs node jobs from the queue with a fixed concurrency. */
@@ -59,6 +63,7 @@ export class NodeWorker {
   private state: WorkerState = 'new';
   private worker: Worker<NodeJobData, NodeOutcome> | undefined;
   private redis: Redis | undefined;
+  private subscriber: Redis | undefined;
   private heartbeat: WorkerHeartbeat | undefined;
   private closing: Promise<void> | undefined;
   private forced = false;
@@ -96,6 +101,14 @@ export class NodeWorker {
       o.logger,
     );
     await this.heartbeat.start();
+    this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
+    this.subscriber.on('error', (err: unknown) => o.logger.warn({ err }, 'redis subscriber error'));
+    this.subscriber.on('message', (_channel: string, raw: string) => {
+      const msg = parseControlMessage(raw);
+      if (msg?.type === 'abort') this.abortRun(msg.run_id, msg.reason);
+    });
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(new Keys(o.prefix).control());
     this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
       connection: bullConnection(o.redisUrl, true),
       prefix: o.prefix,
@@ -132,7 +145,9 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       });
-      if (outcome.failure === 'stopped' && this.forced) {
+      if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
+        outcome.reason = `cancelled: ${entry.cancelled}`;
+      } else if (outcome.failure === 'stopped' && this.forced) {
         // Killed by a forced shutdown of this worker, not by its own fault:
         // the job goes back to the queue for another worker.
         await job.moveToWait(token);
@@ -151,15 +166,17 @@ export class NodeWorker {
     }
   }
 
-  /** Kills the running nodes of one run (used when the run is cancelled). */
-  abortRun(runId: string): number {
+  /** Kills the running nodes of one run (its run was cancelled); they fail as cancelled. */
+  abortRun(runId: string, reason: string): number {
     let n = 0;
     for (const r of this.running.values()) {
       if (r.current.run_id === runId) {
+        r.cancelled = reason;
         r.controller.abort();
         n++;
       }
     }
+    if (n > 0) this.options.logger.info({ runId, nodes: n, reason }, 'worker:aborting nodes of a cancelled run');
     return n;
   }
 
@@ -180,7 +197,7 @@ export class NodeWorker {
     this.state = 'closing';
     this.closing = (async () => {
       const errors: unknown[] = [];
-      for (const release of [() => this.worker?.close(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
+      for (const release of [() => this.worker?.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
         try {
           await release();
         } catch (err) {

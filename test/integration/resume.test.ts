@@ -84,3 +84,52 @@ describe('flowgate resume', () => {
     expect(res.stderr).toMatch(/no run "no-such-run" under prefix/);
   });
 });
+
+describe('flowgate cancel', () => {
+  it('cancels a run driven by another process: running nodes killed, the rest never start, exit 130 there', async () => {
+    const dir = tempDir('fg-cancel');
+    const prefix = uniquePrefix('cancel');
+    prefixes.push(prefix);
+    const wf = {
+      name: 'cancellable',
+      nodes: [
+        { id: 'quick', command: ['true'] },
+        { id: 'slow', command: 'echo $$ > pid; exec sleep 60', needs: ['quick'] },
+        { id: 'slow2', command: 'exec sleep 60', needs: ['quick'] },
+        { id: 'after', command: ['true'], needs: ['slow'] },
+      ],
+    };
+    const path = writeWorkflow(dir, 'wf.json', wf);
+    const work = join(dir, 'work');
+    const run = startCli(['run', path, '--json', '--quiet', '--run-id', 'cancel-me', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2'], {
+      env: { REDIS_URL: redisUrl() },
+    });
+    const pidFile = join(work, 'cancellable', 'slow', 'pid');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 20_000, 'slow to start');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const cancel = await runCli(['cancel', 'cancel-me', '--json', '--reason', 'no longer needed', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const summary = JSON.parse(cancel.stdout) as RunSummary;
+    const ran = await run.done;
+    expect(ran.code).toBe(130);
+    expect(JSON.parse(ran.stdout)).toEqual(summary);
+    expect(summary.status).toBe('cancelled');
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(byId.get('quick')?.status).toBe('succeeded');
+    for (const id of ['slow', 'slow2', 'after']) {
+      expect(byId.get(id)?.status).toBe('cancelled');
+      expect(byId.get(id)?.reason).toContain('no longer needed');
+    }
+    expect(byId.get('after')?.start_ms).toBeNull();
+    // Released only once the processes had ended.
+    expect(byId.get('slow')?.released_ms).not.toBeNull();
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 'the node process to be gone');
+  });
+});

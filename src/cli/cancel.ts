@@ -1,0 +1,91 @@
+/**
+ * `flowgate cancel RUN_ID`: cancels a run wherever its scheduler runs. The
+ * request is stored with the run and announced on the control channel; the
+ * scheduler driving the run stops admitting, removes queued jobs and has the
+ * workers kill the run's running nodes. If no scheduler drives the run any
+ * more, this command resumes it just long enough to cancel it.
+ */
+import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
+import type { ControlMessage } from '../shared/control.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { definitionFromMeta } from '../scheduler/run-definition.js';
+import { holderIsDeadHere, loadStoredRun } from '../scheduler/run-store.js';
+import { RunScheduler } from '../scheduler/scheduler.js';
+import type { RunSummary } from '../scheduler/summary.js';
+import { Flags, parseArgs, type FlagSpec } from './args.js';
+import { exitCodeFor, printSummary } from './drive-run.js';
+
+export const CANCEL_FLAGS: readonly FlagSpec[] = [
+  { name: 'reason', type: 'string', value: 'TEXT', help: 'why (recorded with every cancelled node; default "cancelled by user")' },
+  { name: 'json', type: 'boolean', help: 'print the final run summary as JSON' },
+  { name: 'wait-ms', type: 'int', min: 0, value: 'MS', help: 'how long to wait for the run to end (default 30000)' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+];
+
+/** Cancels a run; prints its final summary. Exit 0 once it has ended. */
+export async function cancelCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, CANCEL_FLAGS));
+  if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate cancel RUN_ID [options]' }]);
+  const runId = flags.positionals[0] as string;
+  const env = readEnv();
+  const prefix = flags.str('prefix') ?? env.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
+  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  const reason = flags.str('reason') ?? 'cancelled by user';
+  const json = flags.bool('json', false);
+  await checkRedis(redisUrl);
+  const keys = new Keys(prefix);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  await redis.connect();
+  try {
+    const stored = await loadStoredRun(redis, prefix, runId);
+    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+    if (stored.meta['status'] !== 'running') {
+      process.stderr.write(`flowgate: run ${runId} already ended (${stored.meta['status'] ?? 'unknown'}); nothing to cancel\n`);
+      printSummary(JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary, json);
+      return 0;
+    }
+    await redis.hset(keys.runMeta(runId), 'cancel_requested', reason);
+    const holder = await redis.get(keys.runLease(runId));
+    if (holder !== null && !holderIsDeadHere(holder)) {
+      const msg: ControlMessage = { type: 'cancel', run_id: runId, reason };
+      await redis.publish(keys.control(), JSON.stringify(msg));
+      process.stderr.write(`flowgate: asked ${holder} to cancel run ${runId}\n`);
+      const summary = await waitForEnd(redis, keys.runMeta(runId), flags.num('wait-ms') ?? 30_000);
+      if (summary === undefined) {
+        throw new FlowgateError('INFRASTRUCTURE', `run ${runId} did not end within the wait; its scheduler ${holder} may be stuck (the request is stored and will be honoured on resume)`);
+      }
+      printSummary(summary, json);
+      return summary.status === 'cancelled' ? 0 : exitCodeFor(summary);
+    }
+    // No scheduler drives the run: take it over just to cancel it (nodes that
+    // finished meanwhile keep their results).
+    process.stderr.write(`flowgate: run ${runId} has no live scheduler; cancelling it here\n`);
+    const logger = createLogger(env.logLevel).child({ component: 'cancel' });
+    const scheduler = new RunScheduler({ ...definitionFromMeta(runId, stored.meta), redisUrl, prefix, resume: true, logger, cancelGraceMs: 5000 });
+    try {
+      await scheduler.start();
+      const summary = await scheduler.whenFinished();
+      printSummary(summary, json);
+      return 0;
+    } finally {
+      await scheduler.close();
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function waitForEnd(redis: import('ioredis').Redis, metaKey: string, waitMs: number): Promise<RunSummary | undefined> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    const [status, summary] = await redis.hmget(metaKey, 'status', 'summary');
+    if (status !== 'running' && summary !== null && summary !== undefined) return JSON.parse(summary) as RunSummary;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}

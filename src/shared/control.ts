@@ -1,0 +1,25 @@
+/**
+ * Control messages on the `<prefix>:fg:control` pub/sub channel. Pub/sub is
+ * fire-and-forget, so every message is backed by durable state that a sweep
+ * also reads (the run's `cancel_requested` meta field).
+ */
+
+/** Messages on the control channel. */
+export type ControlMessage =
+  /** Ask the scheduler driving `run_id` to cancel it. */
+  | { type: 'cancel'; run_id: string; reason: string }
+  /** Ask every worker to kill the running nodes of `run_id`. */
+  | { type: 'abort'; run_id: string; reason: string };
+
+/** Parses a control message; undefined for anything else. */
+export function parseControlMessage(raw: string): ControlMessage | undefined {
+  try {
+    const m = JSON.parse(raw) as Partial<ControlMessage>;
+    if ((m.type === 'cancel' || m.type === 'abort') && typeof m.run_id === 'string' && typeof m.reason === 'string') {
+      return { type: m.type, run_id: m.run_id, reason: m.reason };
+    }
+  } catch {
+    // Not ours.
+  }
+  return undefined;
+}
