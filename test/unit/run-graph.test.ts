@@ -79,6 +79,7 @@ describe('RunGraph: construction', () => {
       reason: null,
       node_dir: '/tmp/x/wf/a',
       attempt_history: [],
+      stalls: 0,
     });
     expect(byId(g, 'b').remaining).toBe(1);
     expect(() => g.node(2)).toThrow(RangeError);
