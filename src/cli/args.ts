@@ -8,7 +8,10 @@ import { ValidationError, didYouMean, type ValidationIssue } from '../shared/err
 export interface FlagSpec {
   /** Long name without dashes, e.g. `n-procs`. */
   name: string;
-  type: 'boolean' | 'string' | 'int' | 'number' | 'enum';
+  /** `flag-or-number`: `--x` alone means {@link bareValue}; `--x=N` gives N (inline form only). */
+  type: 'boolean' | 'string' | 'int' | 'number' | 'enum' | 'flag-or-number';
+  /** For `flag-or-number`: the value of the bare flag. */
+  bareValue?: number;
   /** For `enum`. */
   choices?: readonly string[];
   /** For numbers: inclusive minimum. */
@@ -101,6 +104,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
       const hint = didYouMean(name, names);
       throw invalid([{ field: `--${name}`, message: `unknown option${hint !== undefined ? ` (did you mean --${hint}?)` : ''}` }]);
     }
+    if (spec.type === 'flag-or-number') {
+      flags.set(name, inline === undefined ? (spec.bareValue ?? 0) : convert({ ...spec, type: 'number' }, inline));
+      continue;
+    }
     if (spec.type === 'boolean') {
       if (inline !== undefined) {
         if (inline !== 'true' && inline !== 'false') {
@@ -152,7 +159,8 @@ export class Flags {
 /** Formats flag help lines. */
 export function formatFlags(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const left = `--${s.name}${s.negatable === true ? `, --no-${s.name}` : ''}${s.value !== undefined ? ` ${s.value}` : ''}`;
+    const value = s.value === undefined ? '' : s.type === 'flag-or-number' ? `[=${s.value}]` : ` ${s.value}`;
+    const left = `--${s.name}${s.negatable === true ? `, --no-${s.name}` : ''}${value}`;
     return [left, s.help] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length));

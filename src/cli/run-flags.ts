@@ -21,6 +21,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'run-id', type: 'string', value: 'ID', help: 'choose the run id (default: generated)' },
+  { name: 'enforce-memory', type: 'flag-or-number', bareValue: 0.1, min: 0, value: 'MARGIN', help: 'kill a node whose process tree exceeds its memory grant by MARGIN (default 0.1 = 10%)' },
+  { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'worker job lock: a killed worker is detected after this (default 30000)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'how often workers look for lost jobs (default 30000)' },
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a lost job is run again before it fails as "worker lost" (default 1)' },
@@ -29,8 +31,10 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */
 export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
-  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'reconcile-interval-ms'].includes(f.name),
+  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'reconcile-interval-ms'].includes(
+    f.name,
+  ),
 );
 
 /** Worker flags `run` and `resume` pass through to their fleet. */
-export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count'] as const;
+export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms'] as const;

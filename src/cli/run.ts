@@ -44,6 +44,7 @@ interface RunConfig {
   logLevel: string;
   /** Flags passed through to every worker of the fleet. */
   workerArgs: string[];
+  memoryMargin: number | null;
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -78,6 +79,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     prefix,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: env.logLevel,
+    memoryMargin: flags.num('enforce-memory') ?? null,
     workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {
       const v = flags.num(f);
       return v === undefined ? [] : [`--${f}`, String(v)];
@@ -134,6 +136,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       redisUrl: cfg.redisUrl,
       prefix: cfg.prefix,
       reconcileIntervalMs: cfg.reconcileIntervalMs,
+      memoryMargin: cfg.memoryMargin,
       extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
       logger,
     });

@@ -13,6 +13,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a job whose worker died is run again before it fails as "worker lost" (default 1)' },
   { name: 'heartbeat-ms', type: 'int', min: 100, value: 'MS', help: 'heartbeat period (default 2000); 3 missed beats = lost' },
   { name: 'shutdown-deadline-ms', type: 'int', min: 0, value: 'MS', help: 'after a graceful stop request, kill and requeue running nodes after this long (default: wait)' },
+  { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
 ];

@@ -58,6 +58,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     stalledIntervalMs: flags.num('stalled-interval-ms'),
     maxStalledCount: flags.num('max-stalled-count'),
     heartbeatMs: flags.num('heartbeat-ms'),
+    sampleIntervalMs: flags.num('sample-interval-ms'),
   };
   const ipc = typeof process.send === 'function';
   const worker = new NodeWorker({

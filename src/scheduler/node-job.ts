@@ -25,7 +25,7 @@ export interface NodeJob {
  * Builds the job for the node's current attempt. The name reads like
  * `align [4 cpu / 6 GB] run 7f3a` in queue dashboards.
  */
-export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime): NodeJob {
+export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, memoryMargin: number | null): NodeJob {
   const grant = n.candidate.grant;
   return {
     name: `${n.node.id} [${grant.n_procs} cpu / ${grant.mem_gb} GB] run ${runId.slice(-4)}`,
@@ -42,6 +42,7 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime): N
       granted_mem_gb: grant.mem_gb,
       node_dir: n.record.node_dir,
       timeout_s: n.node.timeout_s,
+      memory_margin: memoryMargin,
     },
     opts: {
       jobId: nodeJobId(runId, n.index, n.attempt),

@@ -18,6 +18,8 @@ export interface RunDefinition {
   stopOnFirstCrash: boolean;
   workDir: string;
   crashdumpDir: string;
+  /** Memory enforcement: kill a node above its grant × (1 + margin); null: measure only. */
+  memoryMargin: number | null;
   extra?: Record<string, unknown>;
 }
 
@@ -35,6 +37,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       stop_on_first_crash: d.stopOnFirstCrash,
       work_dir: d.workDir,
       crashdump_dir: d.crashdumpDir,
+      memory_margin: d.memoryMargin,
       ...d.extra,
     }),
     started_ms: String(startedMs),
@@ -50,8 +53,9 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     stop_on_first_crash: boolean;
     work_dir: string;
     crashdump_dir: string;
+    memory_margin?: number | null;
   } & Record<string, unknown>;
-  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, ...extra } = options;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
@@ -63,6 +67,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     stopOnFirstCrash: stop_on_first_crash,
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
+    memoryMargin: memory_margin ?? null,
     extra,
   };
 }

@@ -96,6 +96,8 @@ export class RunGraph {
           node_dir: join(options.workDir, workflow.name, node.id),
           attempt_history: [],
           stalls: 0,
+          cpu_s: null,
+          peak_rss_mb: null,
         },
       };
     });
@@ -287,6 +289,8 @@ export class RunGraph {
     r.worker = outcome?.worker ?? null;
     r.exit_code = outcome?.exit_code ?? null;
     r.signal = outcome?.signal ?? null;
+    r.cpu_s = outcome?.cpu_s ?? null;
+    r.peak_rss_mb = outcome?.peak_rss_mb ?? null;
     r.attempt_history.push({
       attempt: n.attempt,
       status,

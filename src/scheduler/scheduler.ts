@@ -22,7 +22,8 @@ import { buildNodeJob } from './node-job.js';
 import { metaFields, type RunDefinition } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { loadStoredRun, RunLease, RunStore } from './run-store.js';
-import { countStatuses, listFailures, type RunStatus, type RunSummary } from './summary.js';
+import { writeResourceMonitor } from './resource-monitor.js';
+import { countStatuses, listFailures, memoryWarnings, type RunStatus, type RunSummary } from './summary.js';
 
 /** Options of a {@link RunScheduler}: the run's definition plus where and how to run it. */
 export interface SchedulerOptions extends RunDefinition {
@@ -374,7 +375,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
     const queue = this.queue;
     if (queue === undefined) return;
-    const jobs = nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n));
+    const jobs = nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin));
     // A single job is one script call; addBulk wraps even one job in MULTI.
     if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
     else await queue.addBulk(jobs);
@@ -491,6 +492,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       wall_s: (finishedMs - this.startedMs) / 1000,
       counts,
       failures: listFailures(nodes),
+      memory_warnings: memoryWarnings(nodes),
       nodes,
     };
     this.summary = summary;
@@ -506,6 +508,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const dir = join(this.options.workDir, '_runs');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, `${this.runId}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+      writeResourceMonitor(join(dir, `${this.runId}.resource_monitor.json`), summary);
     } catch (err) {
       this.log.error({ err }, 'cannot write the run summary file');
     }

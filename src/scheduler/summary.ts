@@ -40,6 +40,24 @@ export interface NodeSummary {
   attempt_history: AttemptSummary[];
   /** Times the node's worker was lost mid-run and its job was put back. */
   stalls: number;
+  /** Measured CPU seconds of the node's process tree (last attempt; null if too short to sample). */
+  cpu_s: number | null;
+  /** Measured peak resident memory of the tree in MB (last attempt; null if too short to sample). */
+  peak_rss_mb: number | null;
+}
+
+/** A node whose measured peak memory exceeded what it declared. */
+export interface MemoryWarning {
+  node: string;
+  declared_gb: number;
+  measured_gb: number;
+}
+
+/** Nodes that used more memory than they declared. */
+export function memoryWarnings(nodes: readonly NodeSummary[]): MemoryWarning[] {
+  return nodes
+    .filter((n) => n.peak_rss_mb !== null && n.peak_rss_mb / 1024 > n.mem_gb)
+    .map((n) => ({ node: n.id, declared_gb: n.mem_gb, measured_gb: Math.round(((n.peak_rss_mb ?? 0) / 1024) * 1000) / 1000 }));
 }
 
 /** One attempt of a node. */
@@ -74,6 +92,8 @@ export interface RunSummary {
   wall_s: number;
   counts: Record<NodeFinalStatus, number>;
   failures: FailureSummary[];
+  /** Nodes whose measured peak memory exceeded their declared `mem_gb`. */
+  memory_warnings: MemoryWarning[];
   nodes: NodeSummary[];
 }
 

@@ -26,6 +26,8 @@ export interface NodeJobData {
   node_dir: string;
   /** Wall-clock limit of this attempt in seconds, or null. */
   timeout_s: number | null;
+  /** Kill the node when its tree's RSS exceeds granted memory × (1 + margin); null: measure only. */
+  memory_margin: number | null;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
   outcome?: NodeOutcome;
 }
@@ -46,6 +48,7 @@ export function parseNodeJobData(value: unknown): NodeJobData {
     if (typeof v[f] !== 'number' || !Number.isFinite(v[f])) fail(f, 'a number');
   }
   if (v['timeout_s'] !== null && !(typeof v['timeout_s'] === 'number' && v['timeout_s'] > 0)) fail('timeout_s', 'null or a number > 0');
+  if (v['memory_margin'] !== null && !(typeof v['memory_margin'] === 'number' && v['memory_margin'] >= 0)) fail('memory_margin', 'null or a number >= 0');
   const cmd = v['command'];
   if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
     fail('command', 'a string or a non-empty array of strings');
@@ -56,7 +59,7 @@ export function parseNodeJobData(value: unknown): NodeJobData {
 }
 
 /** Why an attempt failed. */
-export type FailureKind = 'exit' | 'signal' | 'spawn' | 'timeout' | 'stopped' | 'worker_lost' | 'prepare';
+export type FailureKind = 'exit' | 'signal' | 'spawn' | 'timeout' | 'memory' | 'stopped' | 'worker_lost' | 'prepare';
 
 /** What a worker reports about one execution of a node. */
 export interface NodeOutcome {
@@ -80,6 +83,10 @@ export interface NodeOutcome {
   stderr_tail: string;
   stdout_path: string;
   stderr_path: string;
+  /** User + system CPU seconds of the node's process tree (null: ended before the first sample). */
+  cpu_s: number | null;
+  /** Peak resident memory of the tree in MB (null: ended before the first sample). */
+  peak_rss_mb: number | null;
 }
 
 /** Job id for a node attempt. Ids never contain ':' and are never all digits. */

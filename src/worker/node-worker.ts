@@ -30,6 +30,8 @@ export interface NodeWorkerOptions {
   maxStalledCount?: number;
   /** Heartbeat period (default 2000). */
   heartbeatMs?: number;
+  /** Resource sampling period of node process trees (default 1000). */
+  sampleIntervalMs?: number;
   /**
    * nipype's `maxtasksperchild`. Command nodes always run in a fresh process,
    * so for them it is always honoured; it is published with the worker.
@@ -139,6 +141,7 @@ export class NodeWorker {
         worker: this.id,
         signal: entry.controller.signal,
         timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
+        ...(this.options.sampleIntervalMs !== undefined ? { sampleIntervalMs: this.options.sampleIntervalMs } : {}),
         onSpawn: (p) => {
           pid = p;
           entry.current.pid = p;

@@ -4,11 +4,12 @@
  * there, environment = worker env + node env + OMP_NUM_THREADS from n_procs.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
 import { killGroup } from '../shared/process-group.js';
+import { TreeSampler } from './resource-sampler.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
 export const STDERR_TAIL_BYTES = 4096;
@@ -35,6 +36,8 @@ export interface RunCommandOptions {
   onSpawn?: (pid: number) => void;
   /** Kill the process group after this many ms (the node's timeout). */
   timeoutMs?: number | null;
+  /** Resource sampling period (default 1000). */
+  sampleIntervalMs?: number;
 }
 
 /** The argv actually executed: a string runs through `/bin/sh -c`. */
@@ -78,7 +81,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   const stdoutPath = join(dir, 'stdout.log');
   const stderrPath = join(dir, 'stderr.log');
   const argv = argvOf(data.command);
-  const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'failure' | 'stderr_tail' | 'pid'> = {
+  const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'failure' | 'stderr_tail' | 'pid' | 'cpu_s' | 'peak_rss_mb'> = {
     start_ms: Date.now(),
     worker: options.worker,
     host: HOST,
@@ -100,6 +103,8 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       end_ms: Date.now(),
       pid: null,
       failure: 'prepare',
+      cpu_s: null,
+      peak_rss_mb: null,
       reason: `cannot prepare node directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
       stderr_tail: '',
     });
@@ -111,6 +116,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     let timeoutTimer: NodeJS.Timeout | undefined;
     let aborted = false;
     let timedOut = false;
+    let overMemory: string | undefined;
     base.start_ms = Date.now();
     const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: dir,
@@ -120,6 +126,13 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     });
     const pid = child.pid ?? null;
     if (pid !== null) options.onSpawn?.(pid);
+    const limitGb = data.memory_margin === null ? null : data.granted_mem_gb * (1 + data.memory_margin);
+    const sampler = pid === null ? undefined : new TreeSampler(pid, options.sampleIntervalMs ?? 1000, 20, (peakGb) => {
+      if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
+        overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
+        onAbort();
+      }
+    });
     const onAbort = (): void => {
       if (pid === null || settled) return;
       aborted = true;
@@ -142,6 +155,14 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       settled = true;
       if (killTimer !== undefined) clearTimeout(killTimer);
       if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
+      const usage = sampler?.stop();
+      if (usage !== undefined && usage.samples.length > 0) {
+        try {
+          writeFileSync(join(dir, 'resource_samples.json'), `${JSON.stringify(usage.samples)}\n`);
+        } catch {
+          // Measurements never fail a node.
+        }
+      }
       // Whatever the outcome, nothing of the node's process group may outlive it
       // when it was stopped: grandchildren that ignored SIGTERM go too.
       if (aborted && pid !== null) killGroup(pid, 'SIGKILL');
@@ -160,6 +181,9 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
             : code === 'EACCES'
               ? `command not executable: ${argv[0] ?? ''}`
               : `cannot start command: ${spawnError.message}`;
+      } else if (overMemory !== undefined) {
+        failure = 'memory';
+        reason = overMemory;
       } else if (timedOut) {
         failure = 'timeout';
         reason = `timed out after ${(timeoutMs ?? 0) / 1000} s`;
@@ -182,6 +206,8 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         pid,
         reason,
         failure,
+        cpu_s: usage?.cpu_s ?? null,
+        peak_rss_mb: usage?.peak_rss_mb ?? null,
         stderr_tail: ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES),
       });
     };

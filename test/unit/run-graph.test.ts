@@ -80,6 +80,8 @@ describe('RunGraph: construction', () => {
       node_dir: '/tmp/x/wf/a',
       attempt_history: [],
       stalls: 0,
+      cpu_s: null,
+      peak_rss_mb: null,
     });
     expect(byId(g, 'b').remaining).toBe(1);
     expect(() => g.node(2)).toThrow(RangeError);

@@ -58,6 +58,8 @@ export function outcome(over: Partial<NodeOutcome> = {}): NodeOutcome {
     end_ms: 20,
     worker: 'host:1',
     failure: exit === 0 ? null : 'exit',
+    cpu_s: null,
+    peak_rss_mb: null,
     host: 'host',
     pid: 4242,
     reason: exit === 0 ? null : `exit code ${String(exit)}`,

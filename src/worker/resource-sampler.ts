@@ -1,0 +1,149 @@
+/**
+ * Measures a node's process tree from /proc: CPU seconds and resident memory
+ * of every process in the node's process group (children and grandchildren
+ * included, even when re-parented), sampled at an interval. Peak memory also
+ * takes the kernel's own high-water mark (VmHWM) of each process. Failures to
+ * read /proc never affect the node: a vanished process is simply skipped.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const PAGE_BYTES = 4096;
+const TICKS_PER_S = 100;
+const MB = 1024 * 1024;
+
+/** One sample of the tree. */
+export interface ResourceSample {
+  /** ms since the node started. */
+  t_ms: number;
+  rss_mb: number;
+  /** Cumulative CPU seconds of the tree so far. */
+  cpu_s: number;
+  processes: number;
+}
+
+/** What was measured for one node. */
+export interface ResourceUsage {
+  /** User + system CPU seconds of the tree (null if the node ended before the first sample). */
+  cpu_s: number | null;
+  /** Peak resident memory of the tree in MB (null if never sampled). */
+  peak_rss_mb: number | null;
+  samples: ResourceSample[];
+}
+
+interface ProcStat {
+  pgrp: number;
+  cpuTicks: number;
+  childTicks: number;
+  rssPages: number;
+}
+
+function readStat(pid: string): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17, rss 24.
+    return {
+      pgrp: Number(fields[2]),
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+      childTicks: Number(fields[13]) + Number(fields[14]),
+      rssPages: Number(fields[21]),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function readHwmKb(pid: string): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] !== undefined ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples one process group until stopped. */
+export class TreeSampler {
+  private readonly samples: ResourceSample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private peakRssBytes = 0;
+  private peakHwmBytes = 0;
+  private cpuTicks = 0;
+  private readonly startedAt = Date.now();
+  private readonly available: boolean;
+
+  /**
+   * @param pgid the node's process group (its root pid)
+   * @param intervalMs sampling period; the first sample is taken after `firstMs`
+   */
+  constructor(
+    private readonly pgid: number,
+    private readonly intervalMs: number,
+    firstMs = 20,
+    /** Called after each sample with the peak RSS so far, in GB. */
+    private readonly onSample?: (peakRssGb: number) => void,
+  ) {
+    this.available = process.platform === 'linux';
+    if (!this.available) return;
+    this.timer = setTimeout(() => {
+      this.sample();
+      this.timer = setInterval(() => this.sample(), this.intervalMs);
+      this.timer.unref();
+    }, Math.min(firstMs, intervalMs));
+    this.timer.unref();
+  }
+
+  /** Takes one sample now. */
+  sample(): void {
+    let entries: string[];
+    try {
+      entries = readdirSync('/proc');
+    } catch {
+      return;
+    }
+    let rss = 0;
+    let processes = 0;
+    let ticks = 0;
+    for (const pid of entries) {
+      const c = pid.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const st = readStat(pid);
+      if (st === undefined || st.pgrp !== this.pgid) continue;
+      processes++;
+      rss += st.rssPages * PAGE_BYTES;
+      // Own CPU plus that of the descendants it already reaped (the kernel's
+      // figures), so a finished child still counts through its parent.
+      ticks += st.cpuTicks + st.childTicks;
+      this.peakHwmBytes = Math.max(this.peakHwmBytes, readHwmKb(pid) * 1024);
+    }
+    if (processes === 0) return;
+    this.cpuTicks = Math.max(this.cpuTicks, ticks);
+    this.peakRssBytes = Math.max(this.peakRssBytes, rss);
+    this.samples.push({ t_ms: Date.now() - this.startedAt, rss_mb: round(rss / MB), cpu_s: this.cpuTicks / TICKS_PER_S, processes });
+    this.onSample?.(this.peakRssGb);
+  }
+
+  /** Stops sampling and reports. */
+  stop(): ResourceUsage {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      clearInterval(this.timer);
+    }
+    if (this.samples.length === 0) return { cpu_s: null, peak_rss_mb: null, samples: [] };
+    return {
+      cpu_s: this.cpuTicks / TICKS_PER_S,
+      peak_rss_mb: round(Math.max(this.peakRssBytes, this.peakHwmBytes) / MB),
+      samples: this.samples,
+    };
+  }
+
+  /** Latest peak RSS of the tree in GB (for enforcement). */
+  get peakRssGb(): number {
+    return Math.max(this.peakRssBytes, this.peakHwmBytes) / (1024 * MB);
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}
