@@ -167,3 +167,34 @@ describe('timeouts, retries and process trees', () => {
     expect(crash.stderr_tail).toMatch(/^y+$/);
   });
 });
+
+describe('measured resources', () => {
+  const hog = { id: 'hog', mem_gb: 0.1, command: [process.execPath, '-e', 'const b = Buffer.alloc(300e6, 1); setTimeout(() => b.length, 1500)'] };
+  const spin = { id: 'spin', command: [process.execPath, '-e', 'const end = Date.now() + 1200; while (Date.now() < end);'] };
+
+  it('records CPU seconds and peak RSS per node, flags nodes above their declaration, writes resource_monitor.json', async () => {
+    const { code, summary, dir } = await runWith({ name: 'measure', nodes: [hog, spin] }, ['--n-procs', '2', '--memory-gb', '2', '--sample-interval-ms', '100']);
+    expect(code).toBe(0);
+    const h = node(summary, 'hog');
+    expect(h.peak_rss_mb).toBeGreaterThan(250);
+    expect(node(summary, 'spin').cpu_s).toBeGreaterThan(0.5);
+    expect(summary.memory_warnings.map((w) => w.node)).toEqual(['hog']);
+    expect(summary.memory_warnings[0]?.measured_gb).toBeGreaterThan(0.25);
+    const monitor = JSON.parse(readFileSync(join(dir, 'work', '_runs', `${summary.run_id}.resource_monitor.json`), 'utf8')) as Record<string, unknown[]>;
+    expect(Object.keys(monitor).sort()).toEqual(['cpus', 'interface', 'mapnode', 'name', 'params', 'rss_GiB', 'time', 'vms_GiB']);
+    expect(monitor['name']).toContain('measure.hog');
+    expect(monitor['name']).toContain('measure.spin');
+    expect(new Set(Object.values(monitor).map((a) => a.length)).size).toBe(1);
+  });
+
+  it('with --enforce-memory kills a node that exceeds its grant and says so', async () => {
+    const { code, summary } = await runWith({ name: 'enforce', nodes: [hog, { id: 'after', command: ['true'], needs: ['hog'] }] }, [
+      '--n-procs', '2', '--memory-gb', '2', '--sample-interval-ms', '100', '--enforce-memory=0.5',
+    ]);
+    expect(code).toBe(1);
+    const h = node(summary, 'hog');
+    expect(h.status).toBe('failed');
+    expect(h.reason).toMatch(/^exceeded memory grant \(declared 0\.1 GB, measured 0\.\d+ GB\)$/);
+    expect(node(summary, 'after').status).toBe('skipped');
+  });
+});
