@@ -12,6 +12,7 @@ export interface CrashRecord {
   run_id: string;
   workflow: string;
   node: string;
+  /** The command, or `function <export> of <module>` for a function node. */
   command: string | readonly string[];
   reason: string;
   exit_code: number | null;

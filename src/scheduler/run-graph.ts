@@ -291,6 +291,7 @@ export class RunGraph {
     r.signal = outcome?.signal ?? null;
     r.cpu_s = outcome?.cpu_s ?? null;
     r.peak_rss_mb = outcome?.peak_rss_mb ?? null;
+    if (outcome?.outputs !== undefined) r.outputs = outcome.outputs;
     r.attempt_history.push({
       attempt: n.attempt,
       status,

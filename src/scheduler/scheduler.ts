@@ -330,7 +330,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         run_id: this.runId,
         workflow: this.options.workflow.name,
         node: n.node.id,
-        command: n.node.command,
+        command: n.node.command ?? `function ${n.node.function?.export ?? '?'} of ${n.node.function?.module ?? '?'}`,
         reason,
         exit_code: outcome?.exit_code ?? null,
         signal: outcome?.signal ?? null,

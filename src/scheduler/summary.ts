@@ -44,6 +44,8 @@ export interface NodeSummary {
   cpu_s: number | null;
   /** Measured peak resident memory of the tree in MB (last attempt; null if too short to sample). */
   peak_rss_mb: number | null;
+  /** What a function node returned (also in its directory's outputs.json); null for command nodes. */
+  outputs?: unknown;
 }
 
 /** A node whose measured peak memory exceeded what it declared. */

@@ -13,8 +13,10 @@ export interface NodeJobData {
   node_id: string;
   /** 1-based attempt number. */
   attempt: number;
-  /** argv (no shell) or a shell string. */
-  command: string | string[];
+  /** argv (no shell) or a shell string; null for a function node. */
+  command: string | string[] | null;
+  /** A function node's module (absolute path) and export; null for a command node. */
+  function: { module: string; export: string } | null;
   env: Record<string, string>;
   /** Declared resources. */
   n_procs: number;
@@ -50,7 +52,10 @@ export function parseNodeJobData(value: unknown): NodeJobData {
   if (v['timeout_s'] !== null && !(typeof v['timeout_s'] === 'number' && v['timeout_s'] > 0)) fail('timeout_s', 'null or a number > 0');
   if (v['memory_margin'] !== null && !(typeof v['memory_margin'] === 'number' && v['memory_margin'] >= 0)) fail('memory_margin', 'null or a number >= 0');
   const cmd = v['command'];
-  if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
+  const fn = v['function'] as { module?: unknown; export?: unknown } | null | undefined;
+  if (cmd === null) {
+    if (typeof fn !== 'object' || fn === null || typeof fn.module !== 'string' || typeof fn.export !== 'string') fail('function', '{module, export} when command is null');
+  } else if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
     fail('command', 'a string or a non-empty array of strings');
   }
   const env = v['env'];
@@ -87,6 +92,10 @@ export interface NodeOutcome {
   cpu_s: number | null;
   /** Peak resident memory of the tree in MB (null: ended before the first sample). */
   peak_rss_mb: number | null;
+  /** What a function node returned (small JSON); absent for command nodes. */
+  outputs?: unknown;
+  /** pid of the child process that ran a function node. */
+  executor_pid?: number;
 }
 
 /** Job id for a node attempt. Ids never contain ':' and are never all digits. */

@@ -12,7 +12,9 @@ import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
+import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
+import { runFunction } from './run-function.js';
 
 /** Options of a {@link NodeWorker}. */
 export interface NodeWorkerOptions {
@@ -33,8 +35,8 @@ export interface NodeWorkerOptions {
   /** Resource sampling period of node process trees (default 1000). */
   sampleIntervalMs?: number;
   /**
-   * nipype's `maxtasksperchild`. Command nodes always run in a fresh process,
-   * so for them it is always honoured; it is published with the worker.
+   * nipype's `maxtasksperchild`: an executor process that ran this many
+   * function nodes is replaced. Command nodes always run in a fresh process.
    */
   maxTasksPerChild: number;
   /** Told about every node process started and ended (the local fleet uses it to clean up after a dead worker). */
@@ -71,9 +73,12 @@ export class NodeWorker {
   private forced = false;
   private readonly running = new Map<string, Running>();
   private completed = 0;
+  /** Child processes that run function nodes, recycled after maxTasksPerChild nodes. */
+  private readonly executors: ExecutorPool;
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
+    this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger);
   }
 
   /** Nodes finished by this worker so far. */
@@ -137,17 +142,18 @@ export class NodeWorker {
     this.running.set(jobId, entry);
     let pid: number | null = null;
     try {
-      const outcome = await runCommand(data, {
+      const common = {
         worker: this.id,
         signal: entry.controller.signal,
         timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
         ...(this.options.sampleIntervalMs !== undefined ? { sampleIntervalMs: this.options.sampleIntervalMs } : {}),
-        onSpawn: (p) => {
+        onSpawn: (p: number) => {
           pid = p;
           entry.current.pid = p;
           this.options.onNodeProcess?.('spawned', p);
         },
-      });
+      };
+      const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, common);
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
       } else if (outcome.failure === 'stopped' && this.forced) {
@@ -200,7 +206,7 @@ export class NodeWorker {
     this.state = 'closing';
     this.closing = (async () => {
       const errors: unknown[] = [];
-      for (const release of [() => this.worker?.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
+      for (const release of [() => this.worker?.close(), () => this.executors.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
         try {
           await release();
         } catch (err) {

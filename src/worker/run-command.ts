@@ -80,6 +80,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   const dir = data.node_dir;
   const stdoutPath = join(dir, 'stdout.log');
   const stderrPath = join(dir, 'stderr.log');
+  if (data.command === null) throw new TypeError('runCommand needs a command node');
   const argv = argvOf(data.command);
   const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'failure' | 'stderr_tail' | 'pid' | 'cpu_s' | 'peak_rss_mb'> = {
     start_ms: Date.now(),

@@ -25,6 +25,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         id: n.id,
         index,
         command: n.command ?? ['true'],
+        function: null,
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,

@@ -3,7 +3,7 @@
  * nothing here touches Redis, so a bad file never leaves anything behind.
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
@@ -224,6 +224,7 @@ function describeIssue(zi: z.core.$ZodIssue): string {
     return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
   }
   if (zi.code === 'invalid_union') return 'expected an argv array of strings or a shell command string';
+  if (zi.code === 'custom') return zi.message;
   if (zi.code === 'invalid_value') return `${zi.message}, received ${describeValue(zi.input)}`;
   return `${zi.message}${'input' in zi && zi.input !== undefined ? `, received ${describeValue(zi.input)}` : ''}`;
 }
@@ -295,7 +296,8 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   const nodes: WorkflowNode[] = data.nodes.map((n, index) => ({
     id: n.id,
     index,
-    command: n.command,
+    command: n.command ?? null,
+    function: n.function === undefined ? null : { module: resolveModule(n.function.module, file), export: n.function.export },
     needs: n.needs ?? [],
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
@@ -321,6 +323,11 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
   return { name: data.name, nodes };
+}
+
+/** Function modules are relative to the workflow file (or to the working directory without one). */
+function resolveModule(module: string, file: string | undefined): string {
+  return isAbsolute(module) ? module : resolvePath(file !== undefined ? dirname(resolvePath(file)) : process.cwd(), module);
 }
 
 /**

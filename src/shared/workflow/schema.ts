@@ -39,7 +39,15 @@ export const nodeSchema = z
         z.string().min(1, 'must not be empty').describe('Run through /bin/sh -c.'),
         z.array(z.string()).min(1, 'must name a program').describe('argv, run without a shell.'),
       ])
-      .describe('What the node runs: an argv array (no shell) or a string (run by /bin/sh -c).'),
+      .optional()
+      .describe('What the node runs: an argv array (no shell) or a string (run by /bin/sh -c). Exactly one of command and function.'),
+    function: z
+      .strictObject({
+        module: z.string().min(1, 'must not be empty').describe('Path of a JavaScript/TypeScript module, relative to the workflow file.'),
+        export: z.string().min(1, 'must not be empty').describe('Name of the exported function (`default` for the default export).'),
+      })
+      .optional()
+      .describe('A JavaScript/TypeScript function run in a recycled worker child process: (inputs, ctx) => outputs.'),
     needs: z.array(idString).optional().describe('Ids of nodes that must succeed first.'),
     n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
     mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
@@ -47,6 +55,15 @@ export const nodeSchema = z
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds; the process group is killed when it expires.'),
     retries: retries.optional().describe('How many times the node is retried after a failure; it keeps its resources meanwhile.'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before each retry.'),
+  })
+  .superRefine((node, ctx) => {
+    // Exactly one of command and function (checked here so that it is
+    // reported together with every other schema problem).
+    if (node.command === undefined && node.function === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'needs a "command" (argv array or shell string) or a "function"' });
+    } else if (node.command !== undefined && node.function !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['function'], message: 'a node has either "command" or "function", not both' });
+    }
   })
   .describe('One node of the workflow graph.');
 
@@ -65,7 +82,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: Object.keys(nodeSchema.shape),
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -75,8 +92,10 @@ export interface WorkflowNode {
   readonly id: string;
   /** Position in the file (0-based); ties in the topological order follow it. */
   readonly index: number;
-  /** argv (no shell) or a shell string. */
-  readonly command: readonly string[] | string;
+  /** argv (no shell) or a shell string; null for a function node. */
+  readonly command: readonly string[] | string | null;
+  /** The function a function node runs (module resolved to an absolute path); null for a command node. */
+  readonly function: NodeFunction | null;
   /** Ids of the nodes that must succeed first. */
   readonly needs: readonly string[];
   /** Threads reserved for this node. */
@@ -91,6 +110,14 @@ export interface WorkflowNode {
   readonly retries: number;
   /** Seconds between a failure and the next attempt. */
   readonly retry_delay_s: number;
+}
+
+/** A function node's function. */
+export interface NodeFunction {
+  /** Absolute path of the module. */
+  readonly module: string;
+  /** Export name (`default` for the default export). */
+  readonly export: string;
 }
 
 /** A validated workflow, ready to be scheduled. */

@@ -1,0 +1,87 @@
+/**
+ * Function nodes run in executor child processes that are replaced after
+ * --max-tasks-per-child nodes: PIDs rotate exactly every N nodes, nothing
+ * fails at the switch, and memory a function leaks dies with its process.
+ */
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
+import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const FIXTURES = resolve(import.meta.dirname, '../fixtures/functions');
+const prefixes: string[] = [];
+afterEach(async () => {
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+async function run(wf: object, flags: string[]): Promise<{ code: number | null; summary: RunSummary }> {
+  const dir = tempDir('fg-fn');
+  const prefix = uniquePrefix('fn');
+  prefixes.push(prefix);
+  const res = await runCli(['run', writeWorkflow(dir, 'wf.json', wf), '--json', '--quiet', '--prefix', prefix, '--work-dir', resolve(dir, 'work'), ...flags], {
+    env: { REDIS_URL: redisUrl() },
+  });
+  if (res.stdout.trim() === '') throw new Error(`no summary (exit ${String(res.code)}):\n${res.stderr}`);
+  return { code: res.code, summary: JSON.parse(res.stdout) as RunSummary };
+}
+
+const fn = (id: string, exportName: string, extra: object = {}): object => ({ id, function: { module: `${FIXTURES}/steps.mjs`, export: exportName }, ...extra });
+const outputs = (n: NodeSummary | undefined): Record<string, unknown> => (n?.outputs ?? {}) as Record<string, unknown>;
+
+describe('function nodes and maxtasksperchild', () => {
+  it('rotates executor PIDs exactly every N nodes with no failure at the switch', async () => {
+    const nodes = Array.from({ length: 7 }, (_, i) => fn(`f${i}`, 'whoami', i > 0 ? { needs: [`f${i - 1}`] } : {}));
+    const { code, summary } = await run({ name: 'rotate', nodes }, ['--n-procs', '1', '--memory-gb', '1', '--max-tasks-per-child', '3']);
+    expect(code).toBe(0);
+    const pids = summary.nodes.map((n) => outputs(n)['pid'] as number);
+    expect(pids.every((p) => Number.isInteger(p) && p > 0)).toBe(true);
+    // [a a a b b b c]: a new process every third node, never reused.
+    expect(pids.slice(0, 3).every((p) => p === pids[0])).toBe(true);
+    expect(pids.slice(3, 6).every((p) => p === pids[3])).toBe(true);
+    expect(new Set([pids[0], pids[3], pids[6]]).size).toBe(3);
+    const first = outputs(summary.nodes[0]);
+    expect(first['cwd']).toMatch(/\/rotate\/f0$/);
+    expect(summary.nodes.every((n) => n.status === 'succeeded' && n.attempts === 1)).toBe(true);
+  });
+
+  it('does not let a leaking function grow a process without bound', async () => {
+    const nodes = Array.from({ length: 6 }, (_, i) => fn(`leak${i}`, 'leaky', i > 0 ? { needs: [`leak${i - 1}`] } : {}));
+    const bounded = await run({ name: 'leak', nodes }, ['--n-procs', '1', '--memory-gb', '1', '--max-tasks-per-child', '2']);
+    expect(bounded.code).toBe(0);
+    expect(Math.max(...bounded.summary.nodes.map((n) => outputs(n)['held_mb'] as number))).toBe(80);
+    // Without recycling, the same process keeps every leak.
+    const unbounded = await run({ name: 'leak', nodes }, ['--n-procs', '1', '--memory-gb', '1', '--max-tasks-per-child', '100']);
+    expect(Math.max(...unbounded.summary.nodes.map((n) => outputs(n)['held_mb'] as number))).toBe(240);
+  });
+
+  it('fails a throwing function, a missing export and a hung function cleanly; runs TypeScript modules', async () => {
+    const wf = {
+      name: 'fnfail',
+      nodes: [
+        fn('bad', 'boom'),
+        fn('missing', 'nope'),
+        fn('hung', 'default', { timeout_s: 0.5 }),
+        fn('after', 'whoami', { needs: ['hung'] }),
+        { id: 'ts', function: { module: `${FIXTURES}/typed.ts`, export: 'typed' }, mem_gb: 0.5 },
+      ],
+    };
+    const { code, summary } = await run(wf, ['--n-procs', '2', '--memory-gb', '2']);
+    expect(code).toBe(1);
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(byId.get('bad')).toMatchObject({ status: 'failed', reason: 'function threw: Error: kaboom from a function node' });
+    expect(byId.get('missing')?.reason).toMatch(/has no exported function "nope" \(exports: boom, default, leaky, whoami\)/);
+    expect(byId.get('hung')).toMatchObject({ status: 'failed', reason: 'timed out after 0.5 s' });
+    expect(byId.get('after')).toMatchObject({ status: 'skipped', skipped_because: 'hung' });
+    expect(byId.get('ts')).toMatchObject({ status: 'succeeded', outputs: { id: 'ts', answer: 42, mem: 0.5 } });
+  });
+
+  it('rejects a node with both or neither of command and function', async () => {
+    const dir = tempDir('fg-fn');
+    const bad = { name: 'x', nodes: [{ id: 'both', command: ['true'], function: { module: 'm.js', export: 'f' } }, { id: 'neither' }] };
+    const res = await runCli(['validate', writeWorkflow(dir, 'wf.json', bad)]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('node "both", field "nodes[0].function": a node has either "command" or "function", not both');
+    expect(res.stderr).toContain('node "neither", field "nodes[1].command": needs a "command" (argv array or shell string) or a "function"');
+  });
+});
