@@ -72,8 +72,11 @@ export async function driveRun(o: DriveOptions): Promise<number> {
     printSummary(summary, o.json);
   } finally {
     progress?.stop();
-    await fleet.close(summary === undefined);
-    await scheduler.close().catch((err: unknown) => o.logger.warn({ err }, 'close failed'));
+    // Without a summary the run failed (e.g. Redis gone): do not wait long.
+    await Promise.all([
+      fleet.close(summary === undefined, summary === undefined ? 3000 : 15_000),
+      scheduler.close().catch((err: unknown) => o.logger.warn({ err }, 'close failed')),
+    ]);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

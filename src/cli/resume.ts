@@ -68,6 +68,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
     prefix,
     resume: true,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
+    ...(flags.num('redis-outage-ms') !== undefined ? { redisOutageMs: flags.num('redis-outage-ms') as number } : {}),
     logger,
   });
   const done = stored.states.size > 0 ? [...stored.states.values()].filter((s) => ['succeeded', 'failed', 'skipped', 'cached', 'cancelled'].includes(s)).length : 0;

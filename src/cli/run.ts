@@ -45,6 +45,7 @@ interface RunConfig {
   /** Flags passed through to every worker of the fleet. */
   workerArgs: string[];
   memoryMargin: number | null;
+  redisOutageMs: number | undefined;
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -80,6 +81,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: env.logLevel,
     memoryMargin: flags.num('enforce-memory') ?? null,
+    redisOutageMs: flags.num('redis-outage-ms'),
     workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {
       const v = flags.num(f);
       return v === undefined ? [] : [`--${f}`, String(v)];
@@ -136,6 +138,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       redisUrl: cfg.redisUrl,
       prefix: cfg.prefix,
       reconcileIntervalMs: cfg.reconcileIntervalMs,
+      ...(cfg.redisOutageMs !== undefined ? { redisOutageMs: cfg.redisOutageMs } : {}),
       memoryMargin: cfg.memoryMargin,
       extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
       logger,

@@ -10,7 +10,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection, createRedis } from '../shared/redis.js';
+import { bullConnection, createRedis, redactUrl } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { parseControlMessage, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
@@ -35,6 +35,8 @@ export interface SchedulerOptions extends RunDefinition {
   reconcileIntervalMs?: number;
   /** After a cancel, nodes whose processes never report are cancelled after this; default 10000. */
   cancelGraceMs?: number;
+  /** Redis unreachable for longer than this ends the run with an infrastructure error; default 60000. */
+  redisOutageMs?: number;
   logger: Logger;
   clock?: () => number;
 }
@@ -63,6 +65,20 @@ export interface RunProgress {
   free: Resources;
   budget: Resources;
   waiting: Array<{ id: string; reason: string }>;
+}
+
+/** How long each step of close() may take before it is abandoned. */
+const CLOSE_STEP_MS = 3000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Turns BullMQ's failure reasons for jobs that never reported into ours. */
@@ -131,8 +147,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const o = this.options;
     // Run state has its own connection: BullMQ defines its Lua scripts on the
     // queue's connection, and every MULTI on such a client copies them all.
-    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: 3 });
-    this.redis.on('error', (err: unknown) => this.log.warn({ err }, 'redis error'));
+    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
+    this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
+    this.redis.on('close', () => this.redisDown());
+    this.redis.on('ready', () => this.redisUp());
     await this.redis.connect();
     this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(o.redisUrl, false), prefix: o.prefix });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
@@ -187,6 +205,30 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // A cancel requested while no scheduler was listening is honoured now.
     const pending = await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested');
     if (pending !== null) await this.cancel(pending);
+  }
+
+  private outageTimer: NodeJS.Timeout | undefined;
+  private downSince: number | undefined;
+
+  /** Redis went away: commands wait for it, up to the outage deadline. */
+  private redisDown(): void {
+    if (this.downSince !== undefined || this.phase === 'finished' || this.phase === 'closed') return;
+    this.downSince = this.clock();
+    const limit = this.options.redisOutageMs ?? 60_000;
+    this.log.warn({ limitMs: limit }, 'redis unreachable; waiting for it');
+    this.outageTimer = setTimeout(() => {
+      this.fail(new FlowgateError('INFRASTRUCTURE', `Redis at ${redactUrl(this.options.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${this.runId}\` once Redis is back)`));
+    }, limit);
+    this.outageTimer.unref();
+  }
+
+  private redisUp(): void {
+    if (this.downSince === undefined) return;
+    this.log.warn({ downMs: this.clock() - this.downSince }, 'redis reachable again');
+    this.downSince = undefined;
+    if (this.outageTimer !== undefined) clearTimeout(this.outageTimer);
+    // Anything missed while it was away is found by reconciling now.
+    void this.sweep(0);
   }
 
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
@@ -518,7 +560,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   private fail(err: unknown): void {
+    if (this.fatalError !== undefined) return;
     this.fatalError = err;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.log.error({ err }, 'scheduler failed');
     for (const w of this.finishedWaiters.splice(0)) w.reject(err);
   }
@@ -555,19 +599,26 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.phase !== 'finished') this.phase = 'closed';
       const errors: unknown[] = [];
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
-      for (const release of [
-        () => this.subscriber?.quit(),
-        () => this.lease?.release(),
-        () => this.events?.close(),
-        () => this.queue?.close(),
-        () => this.redis?.quit(),
-      ]) {
+      if (this.outageTimer !== undefined) clearTimeout(this.outageTimer);
+      // With Redis gone there is nobody to say goodbye to: just disconnect.
+      const down = this.downSince !== undefined;
+      if (down) {
+        void this.events?.disconnect().catch(() => undefined);
+        void this.queue?.disconnect().catch(() => undefined);
+      }
+      const steps = down
+        ? []
+        : [() => this.subscriber?.quit(), () => this.lease?.release(), () => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()];
+      for (const release of steps) {
         try {
-          await release();
+          // Bounded: with Redis gone, a polite close would wait for it forever.
+          await withTimeout(Promise.resolve(release()), CLOSE_STEP_MS);
         } catch (err) {
           errors.push(err);
         }
       }
+      this.subscriber?.disconnect();
+      this.redis?.disconnect();
       if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the scheduler');
     })();
     return this.closing;

@@ -7,11 +7,18 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { FlowgateError } from './errors.js';
 
 /**
- * BullMQ connection options for `url`. Blocking clients (workers, queue
- * events) never give up on a request; producers fail after a few retries.
+ * BullMQ connection options for `url`. Long-lived clients never give up on a
+ * request: while Redis is away (a restart), commands wait and are sent on
+ * reconnection. How long an outage may last is decided by the caller (the
+ * scheduler's outage deadline), not by a retry count.
  */
-export function bullConnection(url: string, blocking: boolean): ConnectionOptions {
-  return { url, maxRetriesPerRequest: blocking ? null : 3, enableReadyCheck: true };
+export function bullConnection(url: string, _blocking: boolean): ConnectionOptions {
+  return { url, maxRetriesPerRequest: null, enableReadyCheck: true };
+}
+
+/** Reconnection delay: quick at first, at most 1 s, so a restarted Redis is found fast. */
+export function reconnectDelay(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 5), 1000);
 }
 
 /** Redacts the password of a Redis URL for printing. */
@@ -27,7 +34,7 @@ export function redactUrl(url: string): string {
 
 /** Creates a client for `url`. */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { lazyConnect: true, ...options });
+  return new Redis(url, { lazyConnect: true, retryStrategy: reconnectDelay, ...options });
 }
 
 /**

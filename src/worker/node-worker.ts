@@ -91,7 +91,7 @@ export class NodeWorker {
     if (this.state !== 'new') return;
     this.state = 'running';
     const o = this.options;
-    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: 3 });
+    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', (err: unknown) => o.logger.warn({ err }, 'redis error'));
     await this.redis.connect();
     this.heartbeat = new WorkerHeartbeat(
