@@ -19,6 +19,7 @@ export function progressLine(p: RunProgress, elapsedMs: number, total: number): 
     `${p.running.length} running, ${c['ready'] ?? 0} ready, ${c['waiting'] ?? 0} waiting`,
     `free ${p.free.n_procs}/${p.budget.n_procs} procs, ${round(p.free.mem_gb)}/${round(p.budget.mem_gb)} GB`,
   ];
+  if (p.workers.alive + p.workers.lost > 0) parts.push(`workers ${p.workers.alive}${p.workers.lost > 0 ? ` (+${p.workers.lost} lost)` : ''}`);
   let line = parts.join(' | ');
   if (p.running.length > 0) {
     const shown = p.running.slice(0, 6).join(', ');

@@ -4,7 +4,7 @@
 import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
-import { listWorkers } from '../worker/heartbeat.js';
+import { listWorkers } from '../shared/worker-registry.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 
 export const WORKERS_FLAGS: readonly FlagSpec[] = [

@@ -12,6 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis, redactUrl } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
+import { listWorkers } from '../shared/worker-registry.js';
 import { parseControlMessage, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
@@ -65,6 +66,8 @@ export interface RunProgress {
   free: Resources;
   budget: Resources;
   waiting: Array<{ id: string; reason: string }>;
+  /** Registered workers: alive, and lost (missed three heartbeats). */
+  workers: { alive: number; lost: number };
 }
 
 /** How long each step of close() may take before it is abandoned. */
@@ -115,6 +118,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
   private lease: RunLease | undefined;
+  private workerCounts = { alive: 0, lost: 0 };
+  private reportedLost = new Set<string>();
   private subscriber: Redis | undefined;
   private cancelTimer: NodeJS.Timeout | undefined;
 
@@ -423,6 +428,21 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     else await queue.addBulk(jobs);
   }
 
+  /** Reads the worker registry: counts for progress, and a warning for each newly lost worker running this run's nodes. */
+  private async checkWorkers(): Promise<void> {
+    if (this.redis === undefined) return;
+    const workers = await listWorkers(this.redis, this.options.prefix);
+    const lost = workers.filter((w) => w.status === 'lost');
+    this.workerCounts = { alive: workers.length - lost.length, lost: lost.length };
+    for (const w of lost) {
+      const mine = w.current.filter((c) => c.run_id === this.runId).map((c) => c.node_id);
+      if (mine.length > 0 && !this.reportedLost.has(w.name)) {
+        this.reportedLost.add(w.name);
+        this.log.warn({ worker: w.name, nodes: mine }, 'worker lost while running nodes of this run; they are retried once their job locks expire');
+      }
+    }
+  }
+
   /**
    * Safety net: a node in flight with no event for a whole interval is
    * checked against its job. Finished jobs are fed in as if their event had
@@ -432,6 +452,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase !== 'running' || this.queue === undefined) return;
     const now = this.clock();
     try {
+      await this.checkWorkers();
       if (this.cancelReason === undefined) {
         const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
         if (requested !== null && requested !== undefined) await this.cancel(requested);
@@ -583,6 +604,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       free: this.graph.ledger.free,
       budget: this.graph.ledger.budget,
       waiting: this.graph.waiting().slice(0, 20),
+      workers: this.workerCounts,
     };
   }
 
