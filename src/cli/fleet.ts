@@ -114,7 +114,7 @@ export class LocalFleet {
       for (const pid of pids) killGroup(pid, 'SIGKILL');
       pids.clear();
       if (this.stopping) return;
-      o.logger.warn({ worker: name, code, signal }, 'worker exited unexpectedly');
+      o.logger.warn({ worker: name, code, signal }, 'worker exited while the run goes on; starting a replacement');
       if (this.restarts++ < MAX_RESTARTS) this.spawnWorker(slot);
     });
   }

@@ -68,35 +68,46 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     // what a worker that died leaves behind.
     ...(ipc ? { onNodeProcess: (event: 'spawned' | 'exited', pid: number) => sendToParent({ type: 'node', event, pid }) } : {}),
   });
-  await worker.start();
-  sendToParent({ type: 'ready', name: worker.id, pid: process.pid });
   const deadline = flags.num('shutdown-deadline-ms');
 
-  return new Promise<number>((resolve) => {
-    let stops = 0;
-    const stop = (force: boolean, why: string): void => {
-      stops++;
-      const forced = force || stops > 1;
-      logger.info({ why, forced }, forced ? 'worker:stopping (killing running nodes, requeueing their jobs)' : 'worker:stopping (finishing running nodes)');
-      if (!forced && deadline !== undefined) setTimeout(() => stop(true, 'shutdown deadline'), deadline).unref();
-      worker.close(forced).then(
-        () => resolve(ExitCode.ok),
-        (err: unknown) => {
-          logger.error({ err }, 'worker close failed');
-          resolve(ExitCode.infrastructure);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop(false, 'SIGTERM'));
-    process.on('SIGINT', () => stop(false, 'SIGINT'));
-    process.on('message', (msg: FleetMessage) => {
-      if (msg.type === 'stop') stop(msg.force, 'asked by the fleet');
-    });
-    // Started by `flowgate run` and that process died: finish what is running
-    // (its results stay in Redis for `flowgate resume`), take nothing new.
-    process.on('disconnect', () => stop(false, 'parent process gone'));
+  // Signal handlers go in before the worker takes its first job.
+  let stops = 0;
+  let settle: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => {
+    settle = resolve;
   });
+  const stop = (force: boolean, why: string): void => {
+    stops++;
+    const forced = force || stops > 1;
+    logger.info({ why, forced }, forced ? 'worker:stopping (killing running nodes, requeueing their jobs)' : 'worker:stopping (finishing running nodes)');
+    if (!forced && deadline !== undefined) setTimeout(() => stop(true, 'shutdown deadline'), deadline).unref();
+    // A forced stop must end the process even when Redis is unreachable and
+    // nothing can be said to it any more.
+    if (forced) setTimeout(() => settle(ExitCode.ok), FORCED_EXIT_MS).unref();
+    worker.close(forced).then(
+      () => settle(ExitCode.ok),
+      (err: unknown) => {
+        logger.error({ err }, 'worker close failed');
+        settle(ExitCode.infrastructure);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop(false, 'SIGTERM'));
+  process.on('SIGINT', () => stop(false, 'SIGINT'));
+  process.on('message', (msg: FleetMessage) => {
+    if (msg.type === 'stop') stop(msg.force, 'asked by the fleet');
+  });
+  // Started by `flowgate run` and that process died: finish what is running
+  // (its results stay in Redis for `flowgate resume`), take nothing new.
+  process.on('disconnect', () => stop(false, 'parent process gone'));
+
+  await worker.start();
+  sendToParent({ type: 'ready', name: worker.id, pid: process.pid });
+  return finished;
 }
+
+/** After a forced stop, the process exits within this long whatever happens. */
+const FORCED_EXIT_MS = 5000;
 
 function sendToParent(msg: WorkerMessage): void {
   if (process.connected) process.send?.(msg, () => undefined);

@@ -201,6 +201,10 @@ export class NodeWorker {
         controller.abort();
         if (current.pid !== null) killGroup(current.pid, 'SIGKILL');
       }
+      this.executors.close();
+      // Do not wait for in-flight jobs to report: BullMQ lets them come back
+      // after their lock expires if the requeue above could not be written.
+      if (this.closing !== undefined) void this.worker?.close(true).catch(() => undefined);
     }
     if (this.closing !== undefined) return this.closing;
     this.state = 'closing';

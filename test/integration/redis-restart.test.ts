@@ -1,0 +1,263 @@
+/**
+ * Redis going away under a running `flowgate run`. Each test starts a
+ * redis-server of its own (AOF, fsync on every write) on a free port, so it
+ * can stop and restart it without disturbing the shared test Redis:
+ *
+ * - restarted on the same port and directory (the AOF is reloaded), the run
+ *   carries on and every node runs exactly once, including nodes that
+ *   finished while Redis was down (the outage is far shorter than the job
+ *   lock, 30 s by default: an outage longer than the lock makes BullMQ take
+ *   the running jobs for lost and run them again);
+ * - never restarted, the run ends with an infrastructure error (exit 3) once
+ *   Redis has been unreachable longer than `--redis-outage-ms`, and leaves no
+ *   worker behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/scheduler/summary.js';
+import { startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+
+/** A port nothing listens on right now, chosen by the OS. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether a Redis answers PING on `port` (false while it is down or still loading). */
+async function answersPing(port: number): Promise<boolean> {
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A redis-server of this test file's own: AOF on, in its own directory. */
+class PrivateRedis {
+  readonly url: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private output = '';
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {
+    this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  static async create(): Promise<PrivateRedis> {
+    return new PrivateRedis(await freePort(), tempDir('fg-redis'));
+  }
+
+  /** Starts redis-server (reloading the AOF in `dir` if there is one) and waits until it answers PING. */
+  async start(): Promise<void> {
+    const proc = spawn(
+      REDIS_SERVER,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always',
+       '--dir', this.dir, '--save', '', '--daemonize', 'no', '--maxmemory-policy', 'noeviction'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`redis-server exited:\n${this.output}`);
+        return answersPing(this.port);
+      },
+      10_000,
+      `redis-server on port ${this.port} to answer PING`,
+    );
+  }
+
+  /** Stops redis-server and waits for it to exit (SIGTERM: it syncs the AOF first). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    await this.exited;
+  }
+}
+
+/**
+ * pids of `flowgate worker` processes connected to the Redis on `port`. The
+ * port is private to one test, so these are that test's workers and nobody
+ * else's.
+ */
+function workersOn(port: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.includes('worker') && argv.includes(`redis://127.0.0.1:${port}`)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+const redises: PrivateRedis[] = [];
+const runs: CliProcess[] = [];
+afterEach(async () => {
+  // Whatever happened: no run, no worker and no redis-server left behind.
+  for (const run of runs.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  }
+  for (const redis of redises.splice(0)) {
+    // Workers whose run died wait for Redis to close cleanly: kill them.
+    for (const pid of workersOn(redis.port)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await redis.stop('SIGKILL');
+    rmSync(redis.dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * a -> b1, b2, b3 -> c -> d1, d2 -> e. Every node appends a line to `runs`
+ * in its own directory when it starts (a node run twice shows two lines) and
+ * writes `finished` just before it exits.
+ */
+function diamondWorkflow(): { name: string; nodes: object[] } {
+  // `worker` records the node's worker process (its parent).
+  const step = (id: string, seconds: number, needs: string[] = []): object => ({
+    id,
+    needs,
+    command: `echo run >> runs; echo $PPID > worker; sleep ${seconds}; echo done > finished`,
+  });
+  return {
+    name: 'outage',
+    nodes: [
+      step('a', 0.3),
+      step('b1', 0.5, ['a']),
+      step('b2', 0.5, ['a']),
+      step('b3', 0.5, ['a']),
+      step('c', 0.3, ['b1', 'b2', 'b3']),
+      step('d1', 0.4, ['c']),
+      step('d2', 0.4, ['c']),
+      step('e', 0.3, ['d1', 'd2']),
+    ],
+  };
+}
+
+const MIDDLE = ['b1', 'b2', 'b3'];
+
+/**
+ * Starts the diamond on `redis` and returns once b1, b2 and b3 are all
+ * running (so `a` has succeeded) and have recorded their workers' pids.
+ */
+async function startDiamond(redis: PrivateRedis, extraFlags: string[] = []): Promise<{ run: CliProcess; work: string; prefix: string }> {
+  const dir = tempDir('fg-outage');
+  const path = writeWorkflow(dir, 'wf.json', diamondWorkflow());
+  const work = join(dir, 'work');
+  const prefix = uniquePrefix('outage');
+  // Two workers of concurrency 2: b1, b2 and b3 run at once.
+  const run = startCli(
+    ['run', path, '--json', '--quiet', '--redis-url', redis.url, '--prefix', prefix, '--work-dir', work, '--workers', '2', '--n-procs', '4', '--memory-gb', '2', ...extraFlags],
+    // REDIS_URL is the shared test Redis: make sure nothing silently uses it.
+    { env: { REDIS_URL: redis.url } },
+  );
+  runs.push(run);
+  const recorded = (id: string): boolean => {
+    const file = join(work, 'outage', id, 'worker');
+    return existsSync(file) && /^\d+\n$/.test(readFileSync(file, 'utf8'));
+  };
+  await waitFor(() => MIDDLE.every(recorded), 20_000, 'b1, b2 and b3 to start');
+  return { run, work, prefix };
+}
+
+describe('Redis restarted with its AOF in the middle of a run', () => {
+  it('the run carries on: exit 0, every node succeeded exactly once, nodes that finished during the outage included', async () => {
+    const redis = await PrivateRedis.create();
+    redises.push(redis);
+    await redis.start();
+    const { run, work, prefix } = await startDiamond(redis);
+
+    await redis.stop('SIGTERM');
+    // The middle nodes finish while Redis is down: their workers must report
+    // them once it is back.
+    await waitFor(() => MIDDLE.every((id) => existsSync(join(work, 'outage', id, 'finished'))), 20_000, 'b1, b2 and b3 to finish during the outage');
+    expect(await answersPing(redis.port)).toBe(false);
+    await redis.start();
+
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(summary.counts).toMatchObject({ succeeded: 8, failed: 0, skipped: 0, cancelled: 0 });
+    for (const n of summary.nodes) {
+      expect(readFileSync(join(work, 'outage', n.id, 'runs'), 'utf8'), `${n.id} ran more than once`).toBe('run\n');
+      expect(n, n.id).toMatchObject({ status: 'succeeded', attempts: 1, stalls: 0 });
+    }
+
+    // The run's state written before the restart came back from the AOF and
+    // was completed after it.
+    const client = new Redis(redis.url);
+    try {
+      const meta = await client.hgetall(`${prefix}:fg:run:${summary.run_id}:meta`);
+      expect(meta['status']).toBe('succeeded');
+      expect(Number(meta['started_ms'])).toBe(summary.started_ms);
+      expect((JSON.parse(meta['summary'] ?? '{}') as RunSummary).counts.succeeded).toBe(8);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('Redis stopped for good in the middle of a run', () => {
+  it('ends the run with an infrastructure error (exit 3) once Redis has been unreachable past --redis-outage-ms', async () => {
+    const redis = await PrivateRedis.create();
+    redises.push(redis);
+    await redis.start();
+    const { run, work } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
+    const workers = [...new Set(MIDDLE.map((id) => Number(readFileSync(join(work, 'outage', id, 'worker'), 'utf8').trim())))];
+
+    await redis.stop('SIGTERM');
+    // Deadline 3 s, plus a bounded teardown.
+    await waitFor(() => run.child.exitCode !== null || run.child.signalCode !== null, 30_000, 'the run to give up on Redis');
+    expect(run.child.exitCode, run.stderr()).toBe(3);
+    // One clear line for humans, besides any JSON log lines.
+    const plain = run.stderr().split('\n').filter((l) => l.startsWith('flowgate:'));
+    expect(plain.join('\n')).toMatch(/^flowgate: error: .*redis/im);
+    // Nothing is left behind: the fleet's workers are gone too.
+    await waitFor(() => workersOn(redis.port).length === 0, 10_000, 'the workers to exit');
+    for (const pid of workers) {
+      expect(() => process.kill(pid, 0), `worker ${pid} still alive`).toThrow();
+    }
+  });
+});
