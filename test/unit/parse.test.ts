@@ -14,7 +14,8 @@ import { catchError } from './support.js';
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/workflows');
 const INVALID = join(FIXTURES, 'invalid');
 /** The shared benchmark workloads; override with FLOWGATE_WORKLOADS_DIR. */
-const WORKLOADS = process.env['FLOWGATE_WORKLOADS_DIR'] ?? '/work/shared/workloads';
+// The benchmark workloads live in shared/ beside the repository.
+const WORKLOADS = process.env['FLOWGATE_WORKLOADS_DIR'] ?? resolve(import.meta.dirname, '../../../shared/workloads');
 
 let tmp: string;
 beforeAll(() => {
