@@ -5,9 +5,8 @@
  * workers kill the run's running nodes. If no scheduler drives the run any
  * more, this command resumes it just long enough to cancel it.
  */
-import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
 import type { ControlMessage } from '../shared/control.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
@@ -16,6 +15,7 @@ import { holderIsDeadHere, loadStoredRun } from '../scheduler/run-store.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
+import { connectionFrom, runIdArgument } from './connection.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 
 export const CANCEL_FLAGS: readonly FlagSpec[] = [
@@ -29,12 +29,8 @@ export const CANCEL_FLAGS: readonly FlagSpec[] = [
 /** Cancels a run; prints its final summary. Exit 0 once it has ended. */
 export async function cancelCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, CANCEL_FLAGS));
-  if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate cancel RUN_ID [options]' }]);
-  const runId = flags.positionals[0] as string;
-  const env = readEnv();
-  const prefix = flags.str('prefix') ?? env.prefix;
-  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
-  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  const runId = runIdArgument(flags, 'flowgate cancel RUN_ID [options]');
+  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
   const reason = flags.str('reason') ?? 'cancelled by user';
   const json = flags.bool('json', false);
   await checkRedis(redisUrl);
@@ -65,7 +61,7 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
     // No scheduler drives the run: take it over just to cancel it (nodes that
     // finished meanwhile keep their results).
     process.stderr.write(`flowgate: run ${runId} has no live scheduler; cancelling it here\n`);
-    const logger = createLogger(env.logLevel).child({ component: 'cancel' });
+    const logger = createLogger(logLevel).child({ component: 'cancel' });
     const scheduler = new RunScheduler({ ...definitionFromMeta(runId, stored.meta), redisUrl, prefix, resume: true, logger, cancelGraceMs: 5000 });
     try {
       await scheduler.start();

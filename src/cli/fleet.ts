@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/logger.js';
+import { availableCpus } from '../shared/capacity.js';
 import { killGroup } from '../shared/process-group.js';
 
 /** Options of a {@link LocalFleet}. */
@@ -35,6 +36,15 @@ export type FleetMessage = { type: 'go' } | { type: 'stop'; force: boolean };
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAX_RESTARTS = 20;
+
+/**
+ * Default fleet size: one worker process per available CPU (spawning node
+ * processes is CPU work, and one process spawns one at a time), at most 4 and
+ * never more than the thread budget.
+ */
+export function defaultWorkers(nProcs: number): number {
+  return Math.max(1, Math.min(availableCpus(), 4, nProcs));
+}
 
 /** Supervises worker processes. */
 export class LocalFleet {

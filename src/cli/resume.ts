@@ -3,11 +3,12 @@
  * the run needs is in Redis; nodes that finished meanwhile are adopted, not
  * rerun, and the budget holds of running nodes are restored as they were.
  */
-import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { FlowgateError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
+import { connectionFrom, runIdArgument } from './connection.js';
+import { defaultWorkers } from './fleet.js';
 import { driveRun, exitCodeFor, printSummary } from './drive-run.js';
 import { LocalFleet } from './fleet.js';
 import { FLEET_PASSTHROUGH, RESUME_FLAGS } from './run-flags.js';
@@ -19,13 +20,9 @@ import type { RunSummary } from '../scheduler/summary.js';
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
-  if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate resume RUN_ID [options]' }]);
-  const runId = flags.positionals[0] as string;
-  const env = readEnv();
-  const prefix = flags.str('prefix') ?? env.prefix;
-  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
-  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
-  const logger = createLogger(env.logLevel).child({ component: 'resume' });
+  const runId = runIdArgument(flags, 'flowgate resume RUN_ID [options]');
+  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const logger = createLogger(logLevel).child({ component: 'resume' });
   await checkRedis(redisUrl);
 
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
@@ -46,7 +43,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
     return exitCodeFor(summary);
   }
   const definition = definitionFromMeta(runId, stored.meta);
-  const workers = flags.num('workers') ?? 1;
+  const workers = flags.num('workers') ?? defaultWorkers(definition.budget.n_procs);
   const fleet = new LocalFleet({
     workers,
     concurrency: Math.ceil(definition.budget.n_procs / workers),

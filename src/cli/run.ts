@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
-import { PREFIX_PATTERN, REDIS_URL_PATTERN, readEnv } from '../shared/config.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
+import { connectionWithIssues } from './connection.js';
 import { FLEET_PASSTHROUGH, RUN_FLAGS } from './run-flags.js';
-import { LocalFleet } from './fleet.js';
+import { defaultWorkers, LocalFleet } from './fleet.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
 // rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
@@ -54,13 +54,11 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   if (flags.positionals.length !== 1) {
     issues.push({ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` });
   }
-  const env = readEnv();
-  const prefix = flags.str('prefix') ?? env.prefix;
-  if (!PREFIX_PATTERN.test(prefix)) issues.push({ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` });
+  const conn = connectionWithIssues(flags);
+  issues.push(...conn.issues);
+  const { prefix, redisUrl } = conn.connection;
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
-  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
-  if (!REDIS_URL_PATTERN.test(redisUrl)) issues.push({ field: '--redis-url', message: `must start with redis:// or rediss://, received "${redisUrl}"` });
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
   const workDir = resolve(flags.str('work-dir') ?? 'flowgate-work');
   return {
@@ -71,7 +69,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     raiseInsufficient: flags.bool('raise-insufficient', true),
     stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
     maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
-    workers: flags.num('workers') ?? 1,
+    workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus()),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
     json: flags.bool('json', false),
@@ -79,7 +77,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     redisUrl,
     prefix,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
-    logLevel: env.logLevel,
+    logLevel: conn.connection.logLevel,
     memoryMargin: flags.num('enforce-memory') ?? null,
     redisOutageMs: flags.num('redis-outage-ms'),
     workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {

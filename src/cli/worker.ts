@@ -3,12 +3,12 @@
  */
 import { hostname } from 'node:os';
 import { availableCpus } from '../shared/capacity.js';
-import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
 import { NodeWorker } from '../worker/node-worker.js';
 import { Flags, parseArgs } from './args.js';
+import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS } from './worker-flags.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 
@@ -34,13 +34,8 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   if (flags.positionals.length > 0) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   }
-  const env = readEnv();
-  const prefix = flags.str('prefix') ?? env.prefix;
-  if (!PREFIX_PATTERN.test(prefix)) {
-    throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
-  }
-  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
-  const logger = createLogger(env.logLevel).child({ component: 'worker' });
+  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const logger = createLogger(logLevel).child({ component: 'worker' });
   // Started by `flowgate run` before it has validated its input: load
   // everything, but touch Redis only once the run says go.
   if (flags.bool('wait-for-go', false) && !(await waitForGo())) return ExitCode.ok;

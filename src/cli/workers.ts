@@ -1,11 +1,11 @@
 /**
  * `flowgate workers`: the registered workers, their heartbeats and what they run.
  */
-import { PREFIX_PATTERN, readEnv } from '../shared/config.js';
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
+import { connectionFrom } from './connection.js';
 
 export const WORKERS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'print the list as JSON' },
@@ -21,10 +21,7 @@ function age(ms: number): string {
 export async function workersCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, WORKERS_FLAGS));
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
-  const env = readEnv();
-  const prefix = flags.str('prefix') ?? env.prefix;
-  if (!PREFIX_PATTERN.test(prefix)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` }]);
-  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  const { redisUrl, prefix } = connectionFrom(flags);
   await checkRedis(redisUrl);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   try {

@@ -8,6 +8,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 const PAGE_BYTES = 4096;
+/** Whether this kernel lists children in /proc (CONFIG_PROC_CHILDREN). */
+const CHILDREN_SUPPORTED = (() => {
+  try {
+    readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+})();
 const TICKS_PER_S = 100;
 const MB = 1024 * 1024;
 
@@ -80,7 +89,7 @@ export class TreeSampler {
   constructor(
     private readonly pgid: number,
     private readonly intervalMs: number,
-    firstMs = 20,
+    firstMs = 50,
     /** Called after each sample with the peak RSS so far, in GB. */
     private readonly onSample?: (peakRssGb: number) => void,
   ) {
@@ -94,22 +103,64 @@ export class TreeSampler {
     this.timer.unref();
   }
 
+  private count = 0;
+
+  /**
+   * The tree's pids. Usually by walking /proc/<pid>/task/<tid>/children from
+   * the root (cheap: a few files); every fifth sample by scanning all of /proc
+   * for the process group, which also finds re-parented grandchildren.
+   */
+  private members(): string[] {
+    const full = this.count++ % 5 === 4 || !CHILDREN_SUPPORTED;
+    if (full) {
+      try {
+        return readdirSync('/proc').filter((p) => {
+          const c = p.charCodeAt(0);
+          return c >= 48 && c <= 57;
+        });
+      } catch {
+        return [];
+      }
+    }
+    const out: string[] = [];
+    const queue = [String(this.pgid)];
+    for (const seen = new Set<string>(); queue.length > 0; ) {
+      const pid = queue.pop() as string;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      out.push(pid);
+      let tasks: string[] = [];
+      try {
+        tasks = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        continue;
+      }
+      for (const tid of tasks) {
+        try {
+          for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (child !== '' && child !== '\n') queue.push(child.trim());
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    for (const pid of this.extra) if (!out.includes(pid)) out.push(pid);
+    return out;
+  }
+
+  /** Re-parented members found by the last full scan, rechecked on cheap samples. */
+  private extra = new Set<string>();
+
   /** Takes one sample now. */
   sample(): void {
-    let entries: string[];
-    try {
-      entries = readdirSync('/proc');
-    } catch {
-      return;
-    }
+    const candidates = this.members();
+    const fullScan = candidates.length > 0 && this.count % 5 === 0;
     let rss = 0;
     let processes = 0;
     let ticks = 0;
-    for (const pid of entries) {
-      const c = pid.charCodeAt(0);
-      if (c < 48 || c > 57) continue;
+    for (const pid of candidates) {
       const st = readStat(pid);
       if (st === undefined || st.pgrp !== this.pgid) continue;
+      if (fullScan) this.extra.add(pid);
       processes++;
       rss += st.rssPages * PAGE_BYTES;
       // Own CPU plus that of the descendants it already reaped (the kernel's

@@ -128,7 +128,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     const pid = child.pid ?? null;
     if (pid !== null) options.onSpawn?.(pid);
     const limitGb = data.memory_margin === null ? null : data.granted_mem_gb * (1 + data.memory_margin);
-    const sampler = pid === null ? undefined : new TreeSampler(pid, options.sampleIntervalMs ?? 1000, 20, (peakGb) => {
+    const sampler = pid === null ? undefined : new TreeSampler(pid, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
       if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
         overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
         onAbort();

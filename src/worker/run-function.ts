@@ -68,7 +68,7 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
         pid = ex.pid;
         startMs = Date.now();
         options.onSpawn?.(ex.pid);
-        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? 1000, 20, (peakGb) => {
+        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
           if (limitGb !== null && peakGb > limitGb) {
             abort('memory', `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`);
           }

@@ -46,3 +46,20 @@ export function overlaps(a: TimedNode, b: TimedNode): boolean {
   if (a.start_ms === null || a.end_ms === null || b.start_ms === null || b.end_ms === null) return false;
   return a.start_ms < b.end_ms && b.start_ms < a.end_ms;
 }
+
+/** The summary entry of node `id` (throws if there is none). */
+export function nodeOf<T extends { id: string }>(summary: { nodes: readonly T[] }, id: string): T {
+  const n = summary.nodes.find((x) => x.id === id);
+  if (n === undefined) throw new Error(`no node ${id} in the summary`);
+  return n;
+}
+
+/** Whether a process exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

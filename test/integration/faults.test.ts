@@ -6,9 +6,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
+import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { nodeOf as node, isAlive as alive } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const prefixes: string[] = [];
@@ -16,20 +17,7 @@ afterEach(async () => {
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
-function node(s: RunSummary, id: string): NodeSummary {
-  const n = s.nodes.find((x) => x.id === id);
-  if (n === undefined) throw new Error(`no node ${id}`);
-  return n;
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Fast lost-worker detection for tests. */
 const FAST_LOSS = ['--lock-duration-ms', '1500', '--stalled-interval-ms', '500', '--reconcile-interval-ms', '1000'];

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { peakUsage } from '../helpers/summary.js';
+import { peakUsage, isAlive } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const prefixes: string[] = [];
@@ -123,13 +123,6 @@ describe('flowgate cancel', () => {
     expect(byId.get('after')?.start_ms).toBeNull();
     // Released only once the processes had ended.
     expect(byId.get('slow')?.released_ms).not.toBeNull();
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 'the node process to be gone');
+    await waitFor(() => !isAlive(pid), 10_000, 'the node process to be gone');
   });
 });

@@ -6,10 +6,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunSummary, NodeSummary } from '../../src/scheduler/summary.js';
+import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { overlaps, peakUsage } from '../helpers/summary.js';
+import { overlaps, peakUsage, nodeOf as node, isAlive } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const prefixes: string[] = [];
@@ -38,11 +38,6 @@ async function run(workflow: object | string, flags: string[] = [], file = 'wf.j
   return { code: res.code, summary: JSON.parse(res.stdout) as RunSummary, stderr: res.stderr, dir, prefix };
 }
 
-function node(s: RunSummary, id: string): NodeSummary {
-  const n = s.nodes.find((x) => x.id === id);
-  if (n === undefined) throw new Error(`no node ${id} in summary`);
-  return n;
-}
 
 const sleepNode = (id: string, seconds: number, extra: object = {}): object => ({ id, command: ['sleep', String(seconds)], ...extra });
 
@@ -280,13 +275,6 @@ describe('flowgate run', () => {
     expect(node(summary, 'quick').status).toBe('succeeded');
     expect(node(summary, 'slow').status).toBe('cancelled');
     expect(node(summary, 'after').status).toBe('cancelled');
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 'the node process to be killed');
+    await waitFor(() => !isAlive(pid), 10_000, 'the node process to be killed');
   });
 });

@@ -7,9 +7,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
+import type { RunSummary } from '../../src/scheduler/summary.js';
 import { startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { nodeOf as node, isAlive as alive } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const prefixes: string[] = [];
@@ -22,20 +23,7 @@ afterEach(async () => {
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
-function node(s: RunSummary, id: string): NodeSummary {
-  const n = s.nodes.find((x) => x.id === id);
-  if (n === undefined) throw new Error(`no node ${id}`);
-  return n;
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Reads a pid a node wrote into a file, once the file holds one. */
 async function pidFrom(path: string, what: string): Promise<number> {

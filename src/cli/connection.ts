@@ -1,0 +1,38 @@
+/**
+ * Where a command connects: `--redis-url` and `--prefix`, else the
+ * environment, checked once for every command.
+ */
+import { PREFIX_PATTERN, REDIS_URL_PATTERN, readEnv } from '../shared/config.js';
+import { ValidationError, type ValidationIssue } from '../shared/errors.js';
+import type { Flags } from './args.js';
+
+/** A command's connection settings. */
+export interface Connection {
+  redisUrl: string;
+  prefix: string;
+  logLevel: string;
+}
+
+/** Resolves the connection and lists what is wrong with it (nothing thrown). */
+export function connectionWithIssues(flags: Flags): { connection: Connection; issues: ValidationIssue[] } {
+  const env = readEnv();
+  const issues: ValidationIssue[] = [];
+  const prefix = flags.str('prefix') ?? env.prefix;
+  if (!PREFIX_PATTERN.test(prefix)) issues.push({ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` });
+  const redisUrl = flags.str('redis-url') ?? env.redisUrl;
+  if (!REDIS_URL_PATTERN.test(redisUrl)) issues.push({ field: '--redis-url', message: `must start with redis:// or rediss://, received "${redisUrl}"` });
+  return { connection: { redisUrl, prefix, logLevel: env.logLevel }, issues };
+}
+
+/** Resolves the connection; throws a validation error (exit 2) if it is invalid. */
+export function connectionFrom(flags: Flags): Connection {
+  const { connection, issues } = connectionWithIssues(flags);
+  if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
+  return connection;
+}
+
+/** The single RUN_ID argument of `resume` and `cancel`. */
+export function runIdArgument(flags: Flags, usage: string): string {
+  if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: `usage: ${usage}` }]);
+  return flags.positionals[0] as string;
+}
