@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { NodeOutcome } from '../shared/payloads.js';
+import type { NodeRuntime } from './run-graph.js';
 
 /** Everything a crash record says about a failure. */
 export interface CrashRecord {
@@ -75,6 +77,39 @@ export function crashText(r: CrashRecord): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** The crash record of a node's final failure. */
+export function crashRecordFor(
+  runId: string,
+  workflow: string,
+  n: NodeRuntime,
+  reason: string,
+  outcome: NodeOutcome | undefined,
+  skipped: readonly NodeRuntime[],
+): CrashRecord {
+  const fn = n.node.function;
+  return {
+    run_id: runId,
+    workflow,
+    node: n.node.id,
+    command: n.node.command ?? `function ${fn?.export ?? '?'} of ${fn?.module ?? '?'}`,
+    reason,
+    exit_code: outcome?.exit_code ?? null,
+    signal: outcome?.signal ?? null,
+    stderr_tail: outcome?.stderr_tail ?? '',
+    node_dir: n.record.node_dir,
+    stdout_path: outcome?.stdout_path ?? null,
+    stderr_path: outcome?.stderr_path ?? null,
+    host: outcome?.host ?? null,
+    worker: outcome?.worker ?? null,
+    pid: outcome?.pid ?? null,
+    attempt: n.attempt,
+    start_ms: outcome?.start_ms ?? null,
+    end_ms: outcome?.end_ms ?? null,
+    skipped_descendants: skipped.map((s) => s.node.id),
+    attempt_history: n.record.attempt_history,
+  };
 }
 
 /** Writes the JSON and text crash files; returns the JSON file's path. */

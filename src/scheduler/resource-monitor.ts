@@ -3,7 +3,7 @@
  * one entry per sample of every executed node (time, name, rss_GiB, cpus,
  * ...), assembled from the samples each worker left in the node's directory.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary } from './summary.js';
 
@@ -12,6 +12,14 @@ interface Sample {
   rss_mb: number;
   cpu_s: number;
   processes: number;
+}
+
+/** Writes `<workDir>/_runs/<run>.json` (the summary) and `<run>.resource_monitor.json`. */
+export function writeRunFiles(workDir: string, summary: RunSummary): void {
+  const dir = join(workDir, '_runs');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${summary.run_id}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+  writeResourceMonitor(join(dir, `${summary.run_id}.resource_monitor.json`), summary);
 }
 
 /** Writes the run's resource monitor file; nodes without samples are skipped. */

@@ -4,8 +4,6 @@
  * milliseconds. A slow safety sweep reconciles against job state, so a missed
  * event can delay a node but never hang the run.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
@@ -17,14 +15,16 @@ import { parseControlMessage, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
-import { writeCrashRecord } from './crash-report.js';
+import { crashRecordFor, writeCrashRecord } from './crash-report.js';
+import type { Incoming } from './incoming.js';
+import { reconcileInFlight } from './reconcile.js';
 import type { Resources } from './ledger.js';
 import { buildNodeJob } from './node-job.js';
 import { metaFields, type RunDefinition } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { loadStoredRun, RunLease, RunStore } from './run-store.js';
-import { writeResourceMonitor } from './resource-monitor.js';
-import { countStatuses, listFailures, memoryWarnings, type RunStatus, type RunSummary } from './summary.js';
+import { writeRunFiles } from './resource-monitor.js';
+import { buildSummary, type RunSummary } from './summary.js';
 
 /** Options of a {@link RunScheduler}: the run's definition plus where and how to run it. */
 export interface SchedulerOptions extends RunDefinition {
@@ -51,11 +51,6 @@ export interface SchedulerEvents {
   'run:finished': RunSummary;
 }
 
-type Incoming =
-  | { kind: 'active'; index: number; attempt: number }
-  | { kind: 'stalled'; index: number; attempt: number }
-  | { kind: 'completed'; index: number; attempt: number; outcome: NodeOutcome }
-  | { kind: 'failed'; index: number; attempt: number; reason: string; outcome?: NodeOutcome };
 
 type Phase = 'new' | 'starting' | 'running' | 'finished' | 'closed';
 
@@ -373,27 +368,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[]): string | null {
     try {
-      return writeCrashRecord(this.options.crashdumpDir, {
-        run_id: this.runId,
-        workflow: this.options.workflow.name,
-        node: n.node.id,
-        command: n.node.command ?? `function ${n.node.function?.export ?? '?'} of ${n.node.function?.module ?? '?'}`,
-        reason,
-        exit_code: outcome?.exit_code ?? null,
-        signal: outcome?.signal ?? null,
-        stderr_tail: outcome?.stderr_tail ?? '',
-        node_dir: n.record.node_dir,
-        stdout_path: outcome?.stdout_path ?? null,
-        stderr_path: outcome?.stderr_path ?? null,
-        host: outcome?.host ?? null,
-        worker: outcome?.worker ?? null,
-        pid: outcome?.pid ?? null,
-        attempt: n.attempt,
-        start_ms: outcome?.start_ms ?? null,
-        end_ms: outcome?.end_ms ?? null,
-        skipped_descendants: skipped.map((s) => s.node.id),
-        attempt_history: n.record.attempt_history,
-      });
+      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped));
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;
@@ -457,26 +432,20 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
         if (requested !== null && requested !== undefined) await this.cancel(requested);
       }
-      for (const n of this.graph.inFlightNodes()) {
-        const last = this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now;
-        if (now - last < intervalMs) continue;
-        const jobId = nodeJobId(this.runId, n.index, n.attempt);
-        const job = await this.queue.getJob(jobId);
-        if (job === undefined) {
-          this.log.warn({ node: n.node.id, jobId }, 'job missing; enqueueing it again');
-          await this.enqueue([n]);
-          continue;
-        }
-        const state = await job.getState();
-        if (state === 'completed') {
-          this.inbox.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
-        } else if (state === 'failed') {
-          this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job.failedReason });
-        } else if (state === 'active' && n.state === 'queued') {
-          this.inbox.push({ kind: 'active', index: n.index, attempt: n.attempt });
-        }
-        this.lastEventAt.set(n.index, now);
+      const found = await reconcileInFlight(
+        this.queue,
+        this.runId,
+        this.graph.inFlightNodes(),
+        (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,
+        now,
+        intervalMs,
+      );
+      for (const n of found.checked) this.lastEventAt.set(n.index, now);
+      if (found.missing.length > 0) {
+        this.log.warn({ nodes: found.missing.map((n) => n.node.id) }, 'jobs missing; enqueueing them again');
+        await this.enqueue(found.missing);
       }
+      this.inbox.push(...found.incoming);
       this.kick();
     } catch (err) {
       this.log.warn({ err }, 'reconcile sweep failed; will retry');
@@ -539,25 +508,17 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
     const finishedMs = this.clock();
-    const nodes = this.graph.nodes.map((n) => ({ ...n.record }));
-    const counts = countStatuses(nodes);
-    let status: RunStatus = 'succeeded';
-    if (this.cancelReason !== undefined) status = 'cancelled';
-    else if (counts.failed > 0 || counts.cancelled > 0) status = 'failed';
-    const summary: RunSummary = {
-      run_id: this.runId,
+    const summary = buildSummary({
+      runId: this.runId,
       workflow: this.options.workflow.name,
-      status,
-      budget: { n_procs: this.options.budget.n_procs, memory_gb: this.options.budget.mem_gb },
-      scheduler: this.options.order,
-      started_ms: this.startedMs,
-      finished_ms: finishedMs,
-      wall_s: (finishedMs - this.startedMs) / 1000,
-      counts,
-      failures: listFailures(nodes),
-      memory_warnings: memoryWarnings(nodes),
-      nodes,
-    };
+      cancelled: this.cancelReason !== undefined,
+      budget: this.options.budget,
+      order: this.options.order,
+      startedMs: this.startedMs,
+      finishedMs,
+      nodes: this.graph.nodes.map((n) => ({ ...n.record })),
+    });
+    const { status, counts } = summary;
     this.summary = summary;
     try {
       this.store?.setMeta('status', status);
@@ -568,10 +529,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.log.error({ err }, 'cannot store the run summary in Redis');
     }
     try {
-      const dir = join(this.options.workDir, '_runs');
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, `${this.runId}.json`), `${JSON.stringify(summary, null, 2)}\n`);
-      writeResourceMonitor(join(dir, `${this.runId}.resource_monitor.json`), summary);
+      writeRunFiles(this.options.workDir, summary);
     } catch (err) {
       this.log.error({ err }, 'cannot write the run summary file');
     }

@@ -99,6 +99,41 @@ export interface RunSummary {
   nodes: NodeSummary[];
 }
 
+/** What {@link buildSummary} needs. */
+export interface SummaryInput {
+  runId: string;
+  workflow: string;
+  /** The run was cancelled (by a user or a signal). */
+  cancelled: boolean;
+  budget: Resources;
+  order: string;
+  startedMs: number;
+  finishedMs: number;
+  nodes: NodeSummary[];
+}
+
+/** The run summary from the final node records. */
+export function buildSummary(i: SummaryInput): RunSummary {
+  const counts = countStatuses(i.nodes);
+  let status: RunStatus = 'succeeded';
+  if (i.cancelled) status = 'cancelled';
+  else if (counts.failed > 0 || counts.cancelled > 0) status = 'failed';
+  return {
+    run_id: i.runId,
+    workflow: i.workflow,
+    status,
+    budget: { n_procs: i.budget.n_procs, memory_gb: i.budget.mem_gb },
+    scheduler: i.order,
+    started_ms: i.startedMs,
+    finished_ms: i.finishedMs,
+    wall_s: (i.finishedMs - i.startedMs) / 1000,
+    counts,
+    failures: listFailures(i.nodes),
+    memory_warnings: memoryWarnings(i.nodes),
+    nodes: i.nodes,
+  };
+}
+
 /** Counts nodes by final status. */
 export function countStatuses(nodes: readonly NodeSummary[]): Record<NodeFinalStatus, number> {
   const counts: Record<NodeFinalStatus, number> = { succeeded: 0, failed: 0, skipped: 0, cached: 0, cancelled: 0 };
