@@ -4,11 +4,11 @@
  * milliseconds. A slow safety sweep reconciles against job state, so a missed
  * event can delay a node but never hang the run.
  */
-import { Queue, QueueEvents } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { NODE_QUEUE, nodeJobId, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection, createRedis, redactUrl } from '../shared/redis.js';
+import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { createRedis, redactUrl } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { parseControlMessage, type ControlMessage } from '../shared/control.js';
@@ -17,6 +17,8 @@ import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
 import type { Incoming } from './incoming.js';
+import { OutageWatch } from './outage-watch.js';
+import { JobChannel } from './job-channel.js';
 import { reconcileInFlight } from './reconcile.js';
 import type { Resources } from './ledger.js';
 import { buildNodeJob } from './node-job.js';
@@ -97,7 +99,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private redis: Redis | undefined;
   private store: RunStore | undefined;
   private queue: Queue<NodeJobData> | undefined;
-  private events: QueueEvents | undefined;
+  private jobs: JobChannel | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private inbox: Incoming[] = [];
   /** Nodes whose next attempt must be enqueued in this step. */
@@ -113,6 +115,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
   private lease: RunLease | undefined;
+  private outage: OutageWatch | undefined;
   private workerCounts = { alive: 0, lost: 0 };
   private reportedLost = new Set<string>();
   private subscriber: Redis | undefined;
@@ -149,30 +152,28 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // queue's connection, and every MULTI on such a client copies them all.
     this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
-    this.redis.on('close', () => this.redisDown());
-    this.redis.on('ready', () => this.redisUp());
+    const limit = o.redisOutageMs ?? 60_000;
+    this.outage = new OutageWatch(
+      this.redis,
+      limit,
+      this.log,
+      () =>
+        this.fail(
+          new FlowgateError(
+            'INFRASTRUCTURE',
+            `Redis at ${redactUrl(o.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${this.runId}\` once Redis is back)`,
+          ),
+        ),
+      // Anything missed while it was away is found by reconciling now.
+      () => void this.sweep(0),
+    );
     await this.redis.connect();
-    this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(o.redisUrl, false), prefix: o.prefix });
-    this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
-    // Start reading events from the stream's current end, fixed before any
-    // job of this run exists, so no event of this run can be missed.
-    const lastId = await this.lastEventId();
-    this.events = new QueueEvents(NODE_QUEUE, {
-      connection: bullConnection(o.redisUrl, true),
-      prefix: o.prefix,
-      lastEventId: lastId,
-      blockingTimeout: 5000,
+    this.jobs = new JobChannel(o.redisUrl, o.prefix, this.runId, this.log, (ev) => {
+      this.lastEventAt.set(ev.index, this.clock());
+      this.inbox.push(ev);
+      this.kick();
     });
-    this.events.on('error', (err) => this.log.warn({ err }, 'queue events error'));
-    this.events.on('active', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'active', index, attempt })));
-    this.events.on('completed', ({ jobId, returnvalue }) =>
-      this.receive(jobId, (index, attempt) => ({ kind: 'completed', index, attempt, outcome: returnvalue as unknown as NodeOutcome })),
-    );
-    this.events.on('stalled', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'stalled', index, attempt })));
-    this.events.on('failed', ({ jobId, failedReason }) =>
-      this.receive(jobId, (index, attempt) => ({ kind: 'failed', index, attempt, reason: failedReason })),
-    );
-    await this.events.waitUntilReady();
+    this.queue = await this.jobs.open(this.redis);
 
     this.store = new RunStore(this.redis, o.prefix, this.runId);
     this.lease = new RunLease(this.redis, o.prefix, this.runId);
@@ -207,30 +208,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (pending !== null) await this.cancel(pending);
   }
 
-  private outageTimer: NodeJS.Timeout | undefined;
-  private downSince: number | undefined;
-
-  /** Redis went away: commands wait for it, up to the outage deadline. */
-  private redisDown(): void {
-    if (this.downSince !== undefined || this.phase === 'finished' || this.phase === 'closed') return;
-    this.downSince = this.clock();
-    const limit = this.options.redisOutageMs ?? 60_000;
-    this.log.warn({ limitMs: limit }, 'redis unreachable; waiting for it');
-    this.outageTimer = setTimeout(() => {
-      this.fail(new FlowgateError('INFRASTRUCTURE', `Redis at ${redactUrl(this.options.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${this.runId}\` once Redis is back)`));
-    }, limit);
-    this.outageTimer.unref();
-  }
-
-  private redisUp(): void {
-    if (this.downSince === undefined) return;
-    this.log.warn({ downMs: this.clock() - this.downSince }, 'redis reachable again');
-    this.downSince = undefined;
-    if (this.outageTimer !== undefined) clearTimeout(this.outageTimer);
-    // Anything missed while it was away is found by reconciling now.
-    void this.sweep(0);
-  }
-
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
   private async restore(): Promise<void> {
     const stored = await loadStoredRun(this.redis as Redis, this.options.prefix, this.runId);
@@ -242,20 +219,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
     this.graph.restore(stored.states, stored.records);
     this.store?.setMeta('resumed_ms', String(this.clock()));
-  }
-
-  private async lastEventId(): Promise<string> {
-    const key = this.queue?.keys['events'] ?? `${this.options.prefix}:${NODE_QUEUE}:events`;
-    const last = await (this.redis as Redis).xrevrange(key, '+', '-', 'COUNT', 1);
-    return last[0]?.[0] ?? '0-0';
-  }
-
-  private receive(jobId: string, make: (index: number, attempt: number) => Incoming): void {
-    const parsed = parseNodeJobId(jobId);
-    if (parsed === undefined || parsed.runId !== this.runId) return;
-    this.lastEventAt.set(parsed.nodeIndex, this.clock());
-    this.inbox.push(make(parsed.nodeIndex, parsed.attempt));
-    this.kick();
   }
 
   private kick(): void {
@@ -376,7 +339,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   private async fetchOutcome(index: number, attempt: number): Promise<NodeOutcome | undefined> {
-    const job = await this.queue?.getJob(nodeJobId(this.runId, index, attempt));
+    const job = await this.jobs?.getJob(nodeJobId(this.runId, index, attempt));
     const outcome = (job?.data as NodeJobData | undefined)?.outcome;
     return outcome === undefined ? undefined : (outcome as NodeOutcome);
   }
@@ -395,12 +358,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
-    const queue = this.queue;
-    if (queue === undefined) return;
-    const jobs = nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin));
-    // A single job is one script call; addBulk wraps even one job in MULTI.
-    if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
-    else await queue.addBulk(jobs);
+    await this.jobs?.add(nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin)));
   }
 
   /** Reads the worker registry: counts for progress, and a warning for each newly lost worker running this run's nodes. */
@@ -478,12 +436,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
     }
     for (const n of this.graph.inFlightNodes()) {
-      let removed = 0;
-      try {
-        removed = (await this.queue?.remove(nodeJobId(this.runId, n.index, n.attempt))) ?? 0;
-      } catch {
-        // Active jobs are locked by their worker; the abort below stops them.
-      }
+      // Active jobs are locked by their worker: the abort below stops those.
+      const removed = (await this.jobs?.remove(nodeJobId(this.runId, n.index, n.attempt))) ?? 0;
       if (removed === 1 && this.graph.cancelInFlight(n.index, reason, n.attempt)) {
         notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
       }
@@ -579,16 +533,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.phase !== 'finished') this.phase = 'closed';
       const errors: unknown[] = [];
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
-      if (this.outageTimer !== undefined) clearTimeout(this.outageTimer);
       // With Redis gone there is nobody to say goodbye to: just disconnect.
-      const down = this.downSince !== undefined;
-      if (down) {
-        void this.events?.disconnect().catch(() => undefined);
-        void this.queue?.disconnect().catch(() => undefined);
-      }
-      const steps = down
-        ? []
-        : [() => this.subscriber?.quit(), () => this.lease?.release(), () => this.events?.close(), () => this.queue?.close(), () => this.redis?.quit()];
+      const down = this.outage?.isDown === true;
+      this.outage?.stop();
+      if (down) void this.jobs?.close(true);
+      const steps = down ? [] : [() => this.subscriber?.quit(), () => this.lease?.release(), () => this.jobs?.close(false), () => this.redis?.quit()];
       for (const release of steps) {
         try {
           // Bounded: with Redis gone, a polite close would wait for it forever.

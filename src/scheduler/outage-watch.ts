@@ -1,0 +1,51 @@
+/**
+ * Watches a Redis connection: while it is down, commands wait for it; if it
+ * stays down longer than a deadline, `onExpired` is called once.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+
+/** Outage deadline for one connection. */
+export class OutageWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private downSince: number | undefined;
+  private stopped = false;
+
+  constructor(
+    redis: Redis,
+    private readonly limitMs: number,
+    private readonly log: Logger,
+    private readonly onExpired: () => void,
+    private readonly onRecovered: () => void,
+  ) {
+    redis.on('close', () => this.down());
+    redis.on('ready', () => this.up());
+  }
+
+  /** Whether Redis is unreachable right now. */
+  get isDown(): boolean {
+    return this.downSince !== undefined;
+  }
+
+  private down(): void {
+    if (this.downSince !== undefined || this.stopped) return;
+    this.downSince = Date.now();
+    this.log.warn({ limitMs: this.limitMs }, 'redis unreachable; waiting for it');
+    this.timer = setTimeout(() => this.onExpired(), this.limitMs);
+    this.timer.unref();
+  }
+
+  private up(): void {
+    if (this.downSince === undefined) return;
+    this.log.warn({ downMs: Date.now() - this.downSince }, 'redis reachable again');
+    this.downSince = undefined;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (!this.stopped) this.onRecovered();
+  }
+
+  /** Stops watching (the run is over). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
