@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
@@ -34,7 +35,7 @@ export class RunStore {
   async create(meta: Record<string, string>, states: readonly NodeState[], remaining: readonly number[], startedMs: number): Promise<void> {
     const k = this.keys;
     const created = await this.redis.hsetnx(k.runMeta(this.runId), 'run_id', this.runId);
-    if (created === 0) throw new Error(`a run with id "${this.runId}" already exists`);
+    if (created === 0) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix` }]);
     const stateArgs: string[] = [];
     states.forEach((s, i) => stateArgs.push(String(i), s));
     const remainingArgs: string[] = [];
@@ -164,7 +165,7 @@ export class RunLease {
     for (let tries = 0; tries < 2; tries++) {
       const ok = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
       if (ok === 'OK') {
-        this.timer = setInterval(() => void this.redis.set(this.key, this.holder, 'PX', this.ttlMs).catch(() => undefined), this.ttlMs / 3);
+        this.timer = setInterval(() => void this.renew(), this.ttlMs / 3);
         this.timer.unref();
         return undefined;
       }
@@ -175,6 +176,30 @@ export class RunLease {
       await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, current);
     }
     return (await this.redis.get(this.key)) ?? 'unknown';
+  }
+
+  /** Called when the lease turned out to be someone else's (it expired during an outage and was taken). */
+  onLost: (holder: string | null) => void = () => undefined;
+
+  private async renew(): Promise<void> {
+    try {
+      const renewed = await this.redis.eval(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
+        1,
+        this.key,
+        this.holder,
+        String(this.ttlMs),
+      );
+      if (renewed === 0) {
+        // Expired (a long Redis outage) but nobody took it: take it back.
+        const retaken = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
+        if (retaken === 'OK') return;
+        if (this.timer !== undefined) clearInterval(this.timer);
+        this.onLost(await this.redis.get(this.key));
+      }
+    } catch {
+      // Redis unreachable: the outage deadline decides.
+    }
   }
 
   /** Gives the lease up. */

@@ -115,6 +115,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
   private lease: RunLease | undefined;
+  /** A cancel asked for before the run had started. */
+  private pendingCancel: string | undefined;
+  /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run). */
+  private toRemove: string[] = [];
   private outage: OutageWatch | undefined;
   private workerCounts = { alive: 0, lost: 0 };
   private reportedLost = new Set<string>();
@@ -177,6 +181,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
     this.store = new RunStore(this.redis, o.prefix, this.runId);
     this.lease = new RunLease(this.redis, o.prefix, this.runId);
+    this.lease.onLost = (holder) =>
+      this.fail(new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is now driven by ${holder ?? 'nobody'}: this scheduler lost its lease (Redis was out of reach for too long) and stops`));
     this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.subscriber.on('error', (err: unknown) => this.log.warn({ err }, 'redis subscriber error'));
     this.subscriber.on('message', (_channel: string, raw: string) => {
@@ -203,9 +209,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // nodes that finished while no scheduler was watching are adopted.
     if (o.resume === true) await this.sweep(0);
     this.kick();
-    // A cancel requested while no scheduler was listening is honoured now.
-    const pending = await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested');
-    if (pending !== null) await this.cancel(pending);
+    // A cancel requested while no scheduler was listening (or before start
+    // finished) is honoured now, after in-flight nodes were reconciled.
+    const pending = this.pendingCancel ?? (await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested'));
+    if (pending !== null && pending !== undefined) await this.cancel(pending);
   }
 
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
@@ -255,7 +262,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         // State and jobs are written concurrently: job ids are deterministic,
         // so a job whose admission was not persisted is found and adopted on
         // resume, and adding it again is a no-op.
+        const removals = this.toRemove.splice(0);
         await Promise.all([
+          ...removals.map((id) => this.jobs?.remove(id)),
           this.store?.flush(),
           admitted.length > 0 ? this.enqueue(admitted) : undefined,
           retries.length > 0 ? this.enqueue(retries) : undefined,
@@ -285,6 +294,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
       // The run is being cancelled: a node stopped now ends cancelled.
       if (this.graph.cancelInFlight(ev.index, this.cancelReason, ev.attempt)) {
+        // A stalled job is back in the queue: take it out so nobody runs it.
+        if (ev.kind === 'stalled') this.toRemove.push(nodeJobId(this.runId, ev.index, ev.attempt));
         const reason = this.cancelReason;
         notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
       }
@@ -386,10 +397,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const now = this.clock();
     try {
       await this.checkWorkers();
-      if (this.cancelReason === undefined) {
-        const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
-        if (requested !== null && requested !== undefined) await this.cancel(requested);
-      }
       const found = await reconcileInFlight(
         this.queue,
         this.runId,
@@ -399,12 +406,16 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         intervalMs,
       );
       for (const n of found.checked) this.lastEventAt.set(n.index, now);
-      if (found.missing.length > 0) {
+      if (found.missing.length > 0 && this.cancelReason === undefined) {
         this.log.warn({ nodes: found.missing.map((n) => n.node.id) }, 'jobs missing; enqueueing them again');
         await this.enqueue(found.missing);
       }
       this.inbox.push(...found.incoming);
       this.kick();
+      if (this.cancelReason === undefined) {
+        const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
+        if (requested !== null && requested !== undefined) await this.cancel(requested);
+      }
     } catch (err) {
       this.log.warn({ err }, 'reconcile sweep failed; will retry');
     }
@@ -428,6 +439,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * that never report are cancelled after `cancelGraceMs`.
    */
   async cancel(reason = 'cancelled by user'): Promise<void> {
+    if (this.phase === 'new' || this.phase === 'starting') {
+      // Not started yet: honoured as soon as start() has the run in hand.
+      this.pendingCancel ??= reason;
+      return;
+    }
     if (this.phase !== 'running' || this.cancelReason !== undefined) return;
     this.cancelReason = reason;
     this.log.info({ reason }, 'run:cancelling');
@@ -436,16 +452,30 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
     }
     for (const n of this.graph.inFlightNodes()) {
-      // Active jobs are locked by their worker: the abort below stops those.
-      const removed = (await this.jobs?.remove(nodeJobId(this.runId, n.index, n.attempt))) ?? 0;
-      if (removed === 1 && this.graph.cancelInFlight(n.index, reason, n.attempt)) {
+      const jobId = nodeJobId(this.runId, n.index, n.attempt);
+      const job = await this.jobs?.getJob(jobId);
+      const state = job === undefined ? 'missing' : await job.getState();
+      if (state === 'completed' || state === 'failed') {
+        // It finished before the cancel: it keeps its real outcome.
+        this.inbox.push(
+          state === 'completed'
+            ? { kind: 'completed', index: n.index, attempt: n.attempt, outcome: job?.returnvalue as unknown as NodeOutcome }
+            : { kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' },
+        );
+        continue;
+      }
+      // Not started (or gone): removed and cancelled now. Active jobs are
+      // locked by their worker; the abort below stops those.
+      const removable = state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'missing';
+      const removed = removable && state !== 'missing' ? await (this.jobs?.remove(jobId) ?? 0) : 0;
+      if ((removed === 1 || state === 'missing') && this.graph.cancelInFlight(n.index, reason, n.attempt)) {
         notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
       }
     }
     this.store?.setMeta('cancel_requested', reason);
     if (this.graph.inFlight > 0) {
       const msg: ControlMessage = { type: 'abort', run_id: this.runId, reason };
-      await this.redis?.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg));
+      await this.redis?.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg)).catch((err: unknown) => this.log.warn({ err }, 'cannot announce the cancel'));
       this.cancelTimer = setTimeout(() => {
         for (const n of this.graph.inFlightNodes()) this.graph.cancelInFlight(n.index, `${reason} (process did not report; assumed stopped)`);
         this.kick();

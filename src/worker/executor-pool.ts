@@ -62,14 +62,19 @@ export class ExecutorPool {
         if (msg.type !== 'ready') return reject(new Error('executor did not report ready'));
         const ex: Executor = { child, pid: msg.pid, typescript, tasks: 0 };
         this.all.add(ex);
-        child.once('exit', () => this.all.delete(ex));
+        child.once('exit', () => {
+          this.all.delete(ex);
+          const at = this.idle.indexOf(ex);
+          if (at >= 0) this.idle.splice(at, 1);
+        });
         resolve(ex);
       });
     });
   }
 
   private async acquire(typescript: boolean): Promise<Executor> {
-    const at = this.idle.findIndex((e) => e.typescript === typescript || (typescript === false && e.typescript));
+    const usable = (e: Executor): boolean => e.child.connected && e.child.exitCode === null && e.child.signalCode === null;
+    const at = this.idle.findIndex((e) => usable(e) && (e.typescript === typescript || (typescript === false && e.typescript)));
     if (at >= 0) return this.idle.splice(at, 1)[0] as Executor;
     return this.spawn(typescript);
   }

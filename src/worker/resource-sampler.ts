@@ -5,7 +5,7 @@
  * takes the kernel's own high-water mark (VmHWM) of each process. Failures to
  * read /proc never affect the node: a vanished process is simply skipped.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const PAGE_BYTES = 4096;
 /** Whether this kernel lists children in /proc (CONFIG_PROC_CHILDREN). */
@@ -79,6 +79,7 @@ export class TreeSampler {
   private peakRssBytes = 0;
   private peakHwmBytes = 0;
   private cpuTicks = 0;
+  private cpuBaselineTicks = 0;
   private readonly startedAt = Date.now();
   private readonly available: boolean;
 
@@ -92,7 +93,22 @@ export class TreeSampler {
     firstMs = 50,
     /** Called after each sample with the peak RSS so far, in GB. */
     private readonly onSample?: (peakRssGb: number) => void,
+    /**
+     * The root is a reused process (a function-node executor): what it used
+     * before this node is not the node's. Its peak RSS is reset (clear_refs)
+     * and its CPU so far is subtracted.
+     */
+    reusedRoot = false,
   ) {
+    if (reusedRoot) {
+      try {
+        writeFileSync(`/proc/${pgid}/clear_refs`, '5');
+      } catch {
+        // Not permitted or not supported: the peak may include earlier nodes.
+      }
+      const st = readStat(String(pgid));
+      this.cpuBaselineTicks = st === undefined ? 0 : st.cpuTicks + st.childTicks;
+    }
     this.available = process.platform === 'linux';
     if (!this.available) return;
     this.timer = setTimeout(() => {
@@ -169,7 +185,7 @@ export class TreeSampler {
       this.peakHwmBytes = Math.max(this.peakHwmBytes, readHwmKb(pid) * 1024);
     }
     if (processes === 0) return;
-    this.cpuTicks = Math.max(this.cpuTicks, ticks);
+    this.cpuTicks = Math.max(this.cpuTicks, ticks - this.cpuBaselineTicks);
     this.peakRssBytes = Math.max(this.peakRssBytes, rss);
     this.samples.push({ t_ms: Date.now() - this.startedAt, rss_mb: round(rss / MB), cpu_s: this.cpuTicks / TICKS_PER_S, processes });
     this.onSample?.(this.peakRssGb);

@@ -119,12 +119,21 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     let timedOut = false;
     let overMemory: string | undefined;
     base.start_ms = Date.now();
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      cwd: dir,
-      env: buildEnv(data, options.baseEnv ?? defaultBaseEnv()),
-      stdio: ['ignore', outFd, errFd],
-      detached: true,
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(argv[0] as string, argv.slice(1), {
+        cwd: dir,
+        env: buildEnv(data, options.baseEnv ?? defaultBaseEnv()),
+        stdio: ['ignore', outFd, errFd],
+        detached: true,
+      });
+    } catch (err) {
+      // Invalid arguments are thrown synchronously rather than emitted.
+      closeSync(outFd);
+      closeSync(errFd);
+      resolve({ ...base, ok: false, exit_code: null, signal: null, end_ms: Date.now(), pid: null, failure: 'spawn', cpu_s: null, peak_rss_mb: null, reason: `cannot start command: ${err instanceof Error ? err.message : String(err)}`, stderr_tail: '' });
+      return;
+    }
     const pid = child.pid ?? null;
     if (pid !== null) options.onSpawn?.(pid);
     const limitGb = data.memory_margin === null ? null : data.granted_mem_gb * (1 + data.memory_margin);

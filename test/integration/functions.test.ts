@@ -70,10 +70,20 @@ describe('function nodes and maxtasksperchild', () => {
     expect(code).toBe(1);
     const byId = new Map(summary.nodes.map((n) => [n.id, n]));
     expect(byId.get('bad')).toMatchObject({ status: 'failed', reason: 'function threw: Error: kaboom from a function node' });
-    expect(byId.get('missing')?.reason).toMatch(/has no exported function "nope" \(exports: boom, default, leaky, whoami\)/);
+    expect(byId.get('missing')?.reason).toMatch(/has no exported function "nope" \(exports: boom, default, idle, leaky, spin, whoami\)/);
     expect(byId.get('hung')).toMatchObject({ status: 'failed', reason: 'timed out after 0.5 s' });
     expect(byId.get('after')).toMatchObject({ status: 'skipped', skipped_because: 'hung' });
     expect(byId.get('ts')).toMatchObject({ status: 'succeeded', outputs: { id: 'ts', answer: 42, mem: 0.5 } });
+  });
+
+  it('charges a reused executor\'s earlier work to the node that did it, not to the next one', async () => {
+    const wf = { name: 'reuse', nodes: [fn('busy', 'spin'), fn('calm', 'idle', { needs: ['busy'] })] };
+    const { code, summary } = await run(wf, ['--n-procs', '1', '--memory-gb', '1', '--sample-interval-ms', '100']);
+    expect(code).toBe(0);
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(outputs(byId.get('busy'))['pid']).toBe(outputs(byId.get('calm'))['pid']);
+    expect(byId.get('busy')?.cpu_s).toBeGreaterThan(0.5);
+    expect(byId.get('calm')?.cpu_s).toBeLessThan(0.3);
   });
 
   it('rejects a node with both or neither of command and function', async () => {

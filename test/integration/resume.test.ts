@@ -126,3 +126,46 @@ describe('flowgate cancel', () => {
     await waitFor(() => !isAlive(pid), 10_000, 'the node process to be gone');
   });
 });
+
+describe('cancel edge cases', () => {
+  it('keeps the result of a node that finished while no scheduler ran, and cancels the rest', async () => {
+    const dir = tempDir('fg-cancel2');
+    const prefix = uniquePrefix('cancel2');
+    prefixes.push(prefix);
+    const work = join(dir, 'work');
+    const wf = { name: 'orphaned', nodes: [{ id: 'a', command: 'sleep 1; echo done > done' }, { id: 'b', command: ['true'], needs: ['a'] }] };
+    const path = writeWorkflow(dir, 'wf.json', wf);
+    const run = startCli(['run', path, '--json', '--quiet', '--run-id', 'orphan-1', '--prefix', prefix, '--work-dir', work, '--n-procs', '1', '--memory-gb', '1'], {
+      env: { REDIS_URL: redisUrl() },
+    });
+    const aDir = join(work, 'orphaned', 'a');
+    await waitFor(() => existsSync(aDir), 20_000, 'a to start');
+    run.child.kill('SIGKILL');
+    await run.done;
+    // The orphaned worker finishes `a` (and reports it) although nobody schedules the run.
+    await waitFor(() => existsSync(join(aDir, 'done')), 20_000, 'a to finish');
+    const cancel = await runCli(['cancel', 'orphan-1', '--json', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const summary = JSON.parse(cancel.stdout) as RunSummary;
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(byId.get('a')?.status).toBe('succeeded');
+    expect(byId.get('b')?.status).toBe('cancelled');
+    expect(summary.status).toBe('cancelled');
+  });
+
+  it('honours SIGINT that arrives while the run is still starting', async () => {
+    const dir = tempDir('fg-early');
+    const prefix = uniquePrefix('early');
+    prefixes.push(prefix);
+    const path = writeWorkflow(dir, 'wf.json', { name: 'early', nodes: [{ id: 'x', command: ['sleep', '5'] }] });
+    const run = startCli(['run', path, '--json', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '1', '--memory-gb', '1'], {
+      env: { REDIS_URL: redisUrl() },
+    });
+    // The header is printed before the fleet is waited for and the run starts.
+    await waitFor(() => run.stderr().includes('flowgate: run '), 20_000, 'the header');
+    run.child.kill('SIGINT');
+    const res = await run.done;
+    expect(res.code).toBe(130);
+    expect((JSON.parse(res.stdout) as RunSummary).status).toBe('cancelled');
+  });
+});

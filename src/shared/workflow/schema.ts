@@ -13,7 +13,9 @@ const idString = z
 
 const nProcs = z.number().int('must be a whole number').min(1, 'must be at least 1');
 const memGb = z.number().positive('must be greater than 0').finite();
-const timeoutS = z.number().positive('must be greater than 0').finite();
+// Node's timers overflow past 2^31 - 1 ms (~24.8 days).
+const timeoutS = z.number().positive('must be greater than 0').max(2_147_483, 'must be at most 2147483 (about 24.8 days)');
+const noNul = (v: string): boolean => !v.includes('\0');
 const retries = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100');
 const retryDelayS = z.number().min(0, 'must be 0 or more').finite();
 
@@ -36,8 +38,12 @@ export const nodeSchema = z
     id: idString.describe('Unique node id.'),
     command: z
       .union([
-        z.string().min(1, 'must not be empty').describe('Run through /bin/sh -c.'),
-        z.array(z.string()).min(1, 'must name a program').describe('argv, run without a shell.'),
+        z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').describe('Run through /bin/sh -c.'),
+        z
+          .array(z.string().refine(noNul, 'must not contain NUL characters'))
+          .min(1, 'must name a program')
+          .refine((a) => a.length === 0 || a[0] !== '', 'the program (first element) must not be empty')
+          .describe('argv, run without a shell.'),
       ])
       .optional()
       .describe('What the node runs: an argv array (no shell) or a string (run by /bin/sh -c). Exactly one of command and function.'),
@@ -51,7 +57,10 @@ export const nodeSchema = z
     needs: z.array(idString).optional().describe('Ids of nodes that must succeed first.'),
     n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
     mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
-    env: z.record(z.string(), z.string()).optional().describe('Extra environment variables.'),
+    env: z
+      .record(z.string().regex(/^[^=\0]+$/, 'names must not be empty or contain "=" or NUL'), z.string().refine(noNul, 'must not contain NUL characters'))
+      .optional()
+      .describe('Extra environment variables.'),
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds; the process group is killed when it expires.'),
     retries: retries.optional().describe('How many times the node is retried after a failure; it keeps its resources meanwhile.'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before each retry.'),
