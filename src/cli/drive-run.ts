@@ -40,7 +40,6 @@ export function printSummary(summary: RunSummary, json: boolean): void {
 export async function driveRun(o: DriveOptions): Promise<number> {
   const { scheduler, fleet } = o;
   const startedAt = Date.now();
-  if (!o.quiet) process.stderr.write(`${o.header}\n`);
   const progress = o.quiet ? undefined : new ProgressReporter(() => scheduler.progress(), scheduler.graph.size, startedAt);
 
   // Signals are handled here, in the entry point: first one cancels the run
@@ -58,6 +57,8 @@ export async function driveRun(o: DriveOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Printed once the handlers are in place: whoever reacts to the header can interrupt the run.
+  if (!o.quiet) process.stderr.write(`${o.header}\n`);
 
   let summary: RunSummary | undefined;
   try {

@@ -86,8 +86,15 @@ export class NodeWorker {
     return this.completed;
   }
 
-  /** Starts taking jobs and beating. Idempotent. */
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+
+  /** Starts taking jobs and beating. Idempotent; close() waits for a start under way. */
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
     const o = this.options;
@@ -209,6 +216,9 @@ export class NodeWorker {
     if (this.closing !== undefined) return this.closing;
     this.state = 'closing';
     this.closing = (async () => {
+      // A stop that arrives while the worker is still connecting waits for
+      // the connection, so nothing is left running behind it.
+      await this.starting?.catch(() => undefined);
       const errors: unknown[] = [];
       for (const release of [() => this.worker?.close(), () => this.executors.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
         try {

@@ -15,7 +15,10 @@ const FIXTURES = resolve(import.meta.dirname, '../fixtures/workflows');
 const INVALID = join(FIXTURES, 'invalid');
 /** The shared benchmark workloads; override with FLOWGATE_WORKLOADS_DIR. */
 // The benchmark workloads live in shared/ beside the repository.
-const WORKLOADS = process.env['FLOWGATE_WORKLOADS_DIR'] ?? resolve(import.meta.dirname, '../../../shared/workloads');
+const WORKLOADS =
+  process.env['FLOWGATE_WORKLOADS_DIR'] ??
+  [resolve(import.meta.dirname, '../../../shared/workloads'), '/work/shared/workloads'].find((d) => existsSync(d)) ??
+  resolve(import.meta.dirname, '../../../shared/workloads');
 
 let tmp: string;
 beforeAll(() => {
