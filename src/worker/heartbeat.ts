@@ -11,6 +11,9 @@ import type { CurrentNode, WorkerInfo } from '../shared/worker-registry.js';
 
 export type { CurrentNode, WorkerInfo };
 
+/** How long a worker that stopped beating stays listed (as lost) at least. */
+const LOST_LISTED_MS = 60_000;
+
 /** Periodically publishes a {@link WorkerInfo}. */
 export class WorkerHeartbeat {
   private timer: NodeJS.Timeout | undefined;
@@ -50,7 +53,7 @@ export class WorkerHeartbeat {
     // keeps the name so a lost worker is still listed (as lost).
     await this.redis
       .multi()
-      .set(key, JSON.stringify(info), 'PX', this.intervalMs * 10)
+      .set(key, JSON.stringify(info), 'PX', Math.max(this.intervalMs * 10, LOST_LISTED_MS))
       .zadd(this.keys.workers(), now, info.name)
       .exec();
   }
