@@ -225,6 +225,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
     this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
     this.graph.restore(stored.states, stored.records);
+    const stopped = stored.meta['stop_reason'];
+    if (stopped !== undefined) {
+      this.stopReason = stopped;
+      this.graph.stopAdmitting(stopped);
+    }
     this.store?.setMeta('resumed_ms', String(this.clock()));
   }
 
@@ -334,6 +339,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
     if (this.options.stopOnFirstCrash && this.graph.isAdmitting) {
       this.stopReason = `stop-on-first-crash: node "${n.node.id}" failed`;
+      // Stored, so a resumed run does not start admitting (or retrying) again.
+      this.store?.setMeta('stop_reason', this.stopReason);
       for (const c of this.graph.stopAdmitting(this.stopReason)) {
         notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason: c.record.reason }));
       }

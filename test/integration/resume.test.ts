@@ -169,3 +169,38 @@ describe('cancel edge cases', () => {
     expect((JSON.parse(res.stdout) as RunSummary).status).toBe('cancelled');
   });
 });
+
+describe('resume after --stop-on-first-crash', () => {
+  it('keeps the run stopped: nothing new is admitted and a failed node is not retried', async () => {
+    const dir = tempDir('fg-stopres');
+    const prefix = uniquePrefix('stopres');
+    prefixes.push(prefix);
+    const work = join(dir, 'work');
+    const wf = {
+      name: 'stopped',
+      nodes: [
+        { id: 'bad', command: 'exit 1' },
+        // Fails after the scheduler died; it has retries, which a stopped run must not use.
+        { id: 'long', command: 'echo run >> runs; sleep 2; exit 1', retries: 2 },
+        { id: 'after', command: 'echo run >> runs', needs: ['long'] },
+      ],
+    };
+    const path = writeWorkflow(dir, 'wf.json', wf);
+    const run = startCli(['run', path, '--json', '--quiet', '--run-id', 'stop-1', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2', '--stop-on-first-crash'], {
+      env: { REDIS_URL: redisUrl() },
+    });
+    // Kill the scheduler once `bad` has failed (its crash record exists) while `long` still runs.
+    await waitFor(() => existsSync(join(work, '_crashes')) && existsSync(join(work, 'stopped', 'long', 'runs')), 20_000, 'bad to fail while long runs');
+    run.child.kill('SIGKILL');
+    await run.done;
+    const res = await runCli(['resume', 'stop-1', '--json', '--quiet', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(res.code, res.stderr).toBe(1);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    const byId = new Map(summary.nodes.map((n) => [n.id, n]));
+    expect(byId.get('bad')?.status).toBe('failed');
+    expect(byId.get('long')).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(readFileSync(join(work, 'stopped', 'long', 'runs'), 'utf8')).toBe('run\n');
+    expect(byId.get('after')?.status).toBe('cancelled');
+    expect(existsSync(join(work, 'stopped', 'after', 'runs'))).toBe(false);
+  });
+});
