@@ -10,6 +10,7 @@
 import { resolve } from 'node:path';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deletePrefix } from './redis-keys.js';
 import { RunScheduler } from '../src/scheduler/scheduler.js';
 import { silentLogger } from '../src/shared/logger.js';
 import type { NodeOutcome } from '../src/shared/payloads.js';
@@ -50,12 +51,7 @@ async function one(name: string): Promise<void> {
   await scheduler.close();
   await worker.close();
   const redis = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deletePrefix(redis, prefix);
   redis.disconnect();
   const n = workflow.nodes.length;
   process.stdout.write(

@@ -46,6 +46,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import type { RunSummary } from '../src/scheduler/summary.js';
+import { deletePrefix } from './redis-keys.js';
 import {
   criticalPathMs,
   hopLatencies,
@@ -252,18 +253,6 @@ interface RunOutcome {
 }
 
 let interrupted = false;
-
-/** Deletes every key under `prefix:` (SCAN, safe on a shared Redis); returns how many. */
-async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
 
 function parseSummary(stdout: string): RunSummary | null {
   const line = stdout

@@ -82,10 +82,6 @@ export class LocalFleet {
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
-  /** pids of live workers. */
-  pids(): number[] {
-    return [...this.children.values()].map((c) => c.pid ?? -1).filter((p) => p > 0);
-  }
 
   private spawnWorker(slot: number): void {
     const o = this.options;

@@ -27,12 +27,12 @@ export class JobChannel {
 
   /** Opens the queue and starts listening from the events stream's current end. */
   async open(redis: Redis): Promise<Queue<NodeJobData>> {
-    this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(this.redisUrl, false), prefix: this.prefix });
+    this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
     const events = new QueueEvents(NODE_QUEUE, {
-      connection: bullConnection(this.redisUrl, true),
+      connection: bullConnection(this.redisUrl),
       prefix: this.prefix,
       lastEventId: last[0]?.[0] ?? '0-0',
       blockingTimeout: 5000,

@@ -250,7 +250,7 @@ export class RunGraph {
   waiting(): Array<{ id: string; reason: string }> {
     return this.ready.map((i) => {
       const c = this.node(i).candidate;
-      return { id: c.id, reason: this.admitting ? waitingReason(c, this.ledger) : 'run is stopping' };
+      return { id: c.id, reason: waitingReason(c, this.ledger) };
     });
   }
 

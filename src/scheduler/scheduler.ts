@@ -108,7 +108,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private again = false;
   private startedMs = 0;
   private cancelReason: string | undefined;
-  private stopReason: string | undefined;
   private summary: RunSummary | undefined;
   private finishedWaiters: Array<{ resolve: (s: RunSummary) => void; reject: (e: unknown) => void }> = [];
   private fatalError: unknown;
@@ -226,10 +225,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
     this.graph.restore(stored.states, stored.records);
     const stopped = stored.meta['stop_reason'];
-    if (stopped !== undefined) {
-      this.stopReason = stopped;
-      this.graph.stopAdmitting(stopped);
-    }
+    if (stopped !== undefined) this.graph.stopAdmitting(stopped);
     this.store?.setMeta('resumed_ms', String(this.clock()));
   }
 
@@ -338,10 +334,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
     for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
     if (this.options.stopOnFirstCrash && this.graph.isAdmitting) {
-      this.stopReason = `stop-on-first-crash: node "${n.node.id}" failed`;
+      const stop = `stop-on-first-crash: node "${n.node.id}" failed`;
       // Stored, so a resumed run does not start admitting (or retrying) again.
-      this.store?.setMeta('stop_reason', this.stopReason);
-      for (const c of this.graph.stopAdmitting(this.stopReason)) {
+      this.store?.setMeta('stop_reason', stop);
+      for (const c of this.graph.stopAdmitting(stop)) {
         notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason: c.record.reason }));
       }
     }
@@ -433,8 +429,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
     const waiting = this.graph.waiting();
     this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
-    this.stopReason = `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
-    this.graph.stopAdmitting(this.stopReason);
+    this.graph.stopAdmitting(`no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`);
     this.again = true;
   }
 
@@ -557,10 +552,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     };
   }
 
-  /** Why the run stopped admitting early, if it did. */
-  get stoppedBecause(): string | undefined {
-    return this.cancelReason ?? this.stopReason;
-  }
 
   /** Releases connections. Idempotent. */
   close(): Promise<void> {

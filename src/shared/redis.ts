@@ -7,12 +7,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { FlowgateError } from './errors.js';
 
 /**
- * BullMQ connection options for `url`. Long-lived clients never give up on a
- * request: while Redis is away (a restart), commands wait and are sent on
+ * BullMQ connection options for `url`. Clients never give up on a request: while Redis is away (a restart), commands wait and are sent on
  * reconnection. How long an outage may last is decided by the caller (the
  * scheduler's outage deadline), not by a retry count.
  */
-export function bullConnection(url: string, _blocking: boolean): ConnectionOptions {
+export function bullConnection(url: string): ConnectionOptions {
   return { url, maxRetriesPerRequest: null, enableReadyCheck: true };
 }
 

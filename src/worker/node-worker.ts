@@ -81,10 +81,6 @@ export class NodeWorker {
     this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger);
   }
 
-  /** Nodes finished by this worker so far. */
-  get tasksDone(): number {
-    return this.completed;
-  }
 
   private starting: Promise<void> | undefined;
 
@@ -124,7 +120,7 @@ export class NodeWorker {
     await this.subscriber.connect();
     await this.subscriber.subscribe(new Keys(o.prefix).control());
     this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
-      connection: bullConnection(o.redisUrl, true),
+      connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
       concurrency: o.concurrency,
       lockDuration: o.lockDurationMs ?? 30_000,
