@@ -67,6 +67,9 @@ export interface RunProgress {
   workers: { alive: number; lost: number };
 }
 
+/** Period of the ready-queue snapshot for dashboards. */
+const WAITING_EVERY_MS = 500;
+
 /** How long each step of close() may take before it is abandoned. */
 const CLOSE_STEP_MS = 3000;
 
@@ -123,6 +126,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private reportedLost = new Set<string>();
   private subscriber: Redis | undefined;
   private cancelTimer: NodeJS.Timeout | undefined;
+  private waitingWrittenMs = 0;
+  private waitingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
@@ -277,6 +282,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
           return;
         }
         this.checkStuck();
+        this.publishWaiting();
       } while (this.again || this.inbox.length > 0);
     } catch (err) {
       this.fail(err);
@@ -373,6 +379,23 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
     await this.jobs?.add(nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin)));
+  }
+
+  /**
+   * Writes the ready queue with each node's waiting reason for dashboards and
+   * `flowgate status`: at most twice a second, and once more after the last change.
+   */
+  private publishWaiting(): void {
+    if (this.waitingTimer !== undefined || this.redis === undefined) return;
+    const due = this.waitingWrittenMs + WAITING_EVERY_MS - this.clock();
+    this.waitingTimer = setTimeout(() => {
+      this.waitingTimer = undefined;
+      this.waitingWrittenMs = this.clock();
+      const p = this.progress();
+      const snapshot = { at_ms: this.waitingWrittenMs, budget: p.budget, free: p.free, waiting: this.graph.waiting().slice(0, 200) };
+      this.redis?.set(new Keys(this.options.prefix).runWaiting(this.runId), JSON.stringify(snapshot)).catch((err: unknown) => this.log.debug({ err }, 'cannot write the waiting snapshot'));
+    }, Math.max(0, due));
+    this.waitingTimer.unref();
   }
 
   /** Reads the worker registry: counts for progress, and a warning for each newly lost worker running this run's nodes. */
@@ -493,6 +516,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.phase = 'finished';
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+    if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
+    this.waitingTimer = undefined;
+    await this.redis?.del(new Keys(this.options.prefix).runWaiting(this.runId)).catch(() => undefined);
     const finishedMs = this.clock();
     const summary = buildSummary({
       runId: this.runId,
@@ -561,6 +587,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (this.phase !== 'finished') this.phase = 'closed';
       const errors: unknown[] = [];
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+      if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
       // With Redis gone there is nobody to say goodbye to: just disconnect.
       const down = this.outage?.isDown === true;
       this.outage?.stop();

@@ -35,6 +35,25 @@ export class Keys {
   runLease(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:lease`;
   }
+  /**
+   * String: JSON snapshot of the run's ready queue, written by its scheduler
+   * at most twice a second: `{at_ms, budget, free, waiting: [{id, reason}]}`.
+   */
+  runWaiting(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:waiting`;
+  }
+  /** String: `host:pid` of the scheduler service that leads; expires unless renewed. */
+  leader(): string {
+    return `${this.prefix}:fg:leader`;
+  }
+  /** Hash: the leading scheduler service (holder, budget, started_ms, heartbeat_ms, runs). */
+  service(): string {
+    return `${this.prefix}:fg:service`;
+  }
+  /** List: ids of submitted runs not yet taken by the scheduler service (FIFO). */
+  submitted(): string {
+    return `${this.prefix}:fg:submitted`;
+  }
   /** Pub/sub channel for control messages (cancel a run, abort its nodes). */
   control(): string {
     return `${this.prefix}:fg:control`;
@@ -49,6 +68,6 @@ export class Keys {
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {
-    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId), this.runLease(runId)];
+    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId), this.runLease(runId), this.runWaiting(runId)];
   }
 }
