@@ -142,6 +142,16 @@ export class Flags {
   has(name: string): boolean {
     return this.parsed.flags.has(name);
   }
+  /** The value as parsed, whatever its type. */
+  raw(name: string): FlagValue | undefined {
+    return this.parsed.flags.get(name);
+  }
+  /** These flags plus `extra` for flags not given. */
+  withDefaults(extra: ReadonlyMap<string, FlagValue>): Flags {
+    const merged = new Map(extra);
+    for (const [k, v] of this.parsed.flags) merged.set(k, v);
+    return new Flags({ flags: merged, positionals: this.parsed.positionals });
+  }
   bool(name: string, fallback: boolean): boolean {
     const v = this.parsed.flags.get(name);
     return typeof v === 'boolean' ? v : fallback;

@@ -2,7 +2,6 @@
  * `flowgate run WORKFLOW`: an embedded scheduler plus a local fleet of worker
  * processes, like nipype's `wf.run(plugin='MultiProc')`.
  */
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
@@ -13,17 +12,11 @@ import { Flags, parseArgs } from './args.js';
 import { connectionWithIssues } from './connection.js';
 import { FLEET_PASSTHROUGH, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
+import { newRunId, RUN_ID_PATTERN } from './run-id.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
 // rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
 
-const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-
-/** A fresh, sortable run id: `YYYYMMDD-HHMMSS-xxxxxx`. */
-export function newRunId(now = new Date()): string {
-  const iso = now.toISOString();
-  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
-}
 
 interface RunConfig {
   file: string;

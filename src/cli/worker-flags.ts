@@ -2,6 +2,7 @@
  * Flags of `flowgate worker`.
  */
 import type { FlagSpec } from './args.js';
+import type { EnvFlag } from './settings.js';
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'concurrency', type: 'int', min: 1, value: 'N', help: 'nodes run at once (default: CPUs available)' },
@@ -17,3 +18,21 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
 ];
+
+/** Worker settings that may also come from the environment (compose deployments). */
+export const WORKER_ENV: ReadonlyArray<readonly [string, string]> = [
+  ['concurrency', 'FLOWGATE_WORKER_CONCURRENCY'],
+  ['max-tasks-per-child', 'FLOWGATE_MAX_TASKS_PER_CHILD'],
+  ['name', 'FLOWGATE_WORKER_NAME'],
+  ['lock-duration-ms', 'FLOWGATE_LOCK_DURATION_MS'],
+  ['stalled-interval-ms', 'FLOWGATE_STALLED_INTERVAL_MS'],
+  ['max-stalled-count', 'FLOWGATE_MAX_STALLED_COUNT'],
+  ['heartbeat-ms', 'FLOWGATE_HEARTBEAT_MS'],
+  ['shutdown-deadline-ms', 'FLOWGATE_SHUTDOWN_DEADLINE_MS'],
+  ['sample-interval-ms', 'FLOWGATE_SAMPLE_INTERVAL_MS'],
+];
+
+/** {@link WORKER_ENV} as settings. */
+export function workerSettings(): EnvFlag[] {
+  return WORKER_ENV.map(([name, env]) => ({ env, flag: WORKER_FLAGS.find((f) => f.name === name) as FlagSpec }));
+}

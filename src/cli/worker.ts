@@ -9,7 +9,8 @@ import { checkRedis } from '../shared/redis.js';
 import { NodeWorker } from '../worker/node-worker.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionFrom } from './connection.js';
-import { WORKER_FLAGS } from './worker-flags.js';
+import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
+import { describeConfig, withEnv } from './settings.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 
 
@@ -30,7 +31,10 @@ function waitForGo(): Promise<boolean> {
 
 /** Runs a worker until signalled; returns the exit code. */
 export async function workerCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, WORKER_FLAGS));
+  const parsed = new Flags(parseArgs(argv, WORKER_FLAGS));
+  // Under `flowgate run` every setting comes from the parent as flags.
+  const standalone = !parsed.bool('wait-for-go', false);
+  const flags = standalone ? withEnv(parsed, workerSettings()) : parsed;
   if (flags.positionals.length > 0) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   }
@@ -55,6 +59,11 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     heartbeatMs: flags.num('heartbeat-ms'),
     sampleIntervalMs: flags.num('sample-interval-ms'),
   };
+  if (standalone) {
+    process.stderr.write(
+      `${describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? 'default'])), shutdown_deadline_ms: flags.num('shutdown-deadline-ms') ?? 'none' })}\n`,
+    );
+  }
   const ipc = typeof process.send === 'function';
   const worker = new NodeWorker({
     ...options,

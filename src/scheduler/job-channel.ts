@@ -11,22 +11,34 @@ import { bullConnection } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import type { NodeJob } from './node-job.js';
 
-/** Queue and queue events of one run's scheduler. */
+/**
+ * The queue and its events, shared by the runs of one scheduler process:
+ * events are routed to the run whose job they concern, so a service with many
+ * runs reads the events stream once.
+ */
 export class JobChannel {
   private queue: Queue<NodeJobData> | undefined;
   private events: QueueEvents | undefined;
+  private readonly listeners = new Map<string, (ev: Incoming) => void>();
 
   constructor(
     private readonly redisUrl: string,
     private readonly prefix: string,
-    private readonly runId: string,
     private readonly log: Logger,
-    /** Called for every event about a job of this run. */
-    private readonly onIncoming: (ev: Incoming) => void,
   ) {}
+
+  /** Routes events about the jobs of `runId` to `onIncoming`. */
+  subscribe(runId: string, onIncoming: (ev: Incoming) => void): void {
+    this.listeners.set(runId, onIncoming);
+  }
+
+  unsubscribe(runId: string): void {
+    this.listeners.delete(runId);
+  }
 
   /** Opens the queue and starts listening from the events stream's current end. */
   async open(redis: Redis): Promise<Queue<NodeJobData>> {
+    if (this.queue !== undefined) return this.queue;
     this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
@@ -51,8 +63,8 @@ export class JobChannel {
 
   private receive(jobId: string, make: (index: number, attempt: number) => Incoming): void {
     const parsed = parseNodeJobId(jobId);
-    if (parsed === undefined || parsed.runId !== this.runId) return;
-    this.onIncoming(make(parsed.nodeIndex, parsed.attempt));
+    if (parsed === undefined) return;
+    this.listeners.get(parsed.runId)?.(make(parsed.nodeIndex, parsed.attempt));
   }
 
   /** Adds jobs; a single job is one script call (addBulk wraps even one in MULTI). */

@@ -42,6 +42,13 @@ export interface RunGraphOptions {
   /** Absolute work dir; node dirs are `<workDir>/<workflow>/<node>`. */
   workDir: string;
   clock: () => number;
+  /**
+   * A ledger shared with other runs (the scheduler service: one host budget
+   * for every run). Holds are keyed `<holdPrefix><index>`. Default: a ledger
+   * of this run's own over `budget`.
+   */
+  ledger?: ResourceLedger;
+  holdPrefix?: string;
 }
 
 /** The run's state machine over the DAG. */
@@ -59,12 +66,14 @@ export class RunGraph {
   private terminal = 0;
   private inFlightCount = 0;
   private admitting = true;
+  private readonly holdPrefix: string;
 
   constructor(private readonly options: RunGraphOptions) {
     const { workflow, budget } = options;
     this.clock = options.clock;
     this.dag = new Dag(workflow.nodes);
-    this.ledger = new ResourceLedger(budget);
+    this.ledger = options.ledger ?? new ResourceLedger(budget);
+    this.holdPrefix = options.holdPrefix ?? '';
     this.nodes = workflow.nodes.map((node, index): NodeRuntime => {
       const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
       const grant = options.raiseInsufficient ? request : clampToBudget(request, budget);
@@ -124,7 +133,7 @@ export class RunGraph {
       n.record.status = state;
       n.attempt = n.record.attempts;
       if (HOLDING_STATES.has(state)) {
-        this.ledger.restore(String(n.index), n.candidate.grant);
+        this.ledger.restore(this.holdKey(n.index), n.candidate.grant);
         this.inFlightCount++;
       }
       if (isTerminal(state)) this.terminal++;
@@ -195,7 +204,7 @@ export class RunGraph {
     if (!wasHolding && holding) this.inFlightCount++;
     if (wasHolding && !holding) {
       this.inFlightCount--;
-      this.ledger.release(String(n.index));
+      this.ledger.release(this.holdKey(n.index));
       n.record.released_ms = this.clock();
     }
     if (isTerminal(to)) this.terminal++;
@@ -224,10 +233,19 @@ export class RunGraph {
     if (this.ready[at] === index) this.ready.splice(at, 1);
   }
 
+  private holdKey(index: number): string {
+    return `${this.holdPrefix}${index}`;
+  }
+
+  /** Releases every hold of this run (a shared ledger outlives the run's scheduler). */
+  releaseAll(): void {
+    for (const n of this.nodes) this.ledger.release(this.holdKey(n.index));
+  }
+
   /** One first-fit admission pass; returns the admitted nodes in order. */
   admit(): NodeRuntime[] {
     if (!this.admitting || this.ready.length === 0) return [];
-    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => String(c.index));
+    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index));
     const now = this.clock();
     return admitted.map((c) => {
       const n = this.node(c.index);

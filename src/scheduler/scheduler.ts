@@ -20,7 +20,7 @@ import type { Incoming } from './incoming.js';
 import { OutageWatch } from './outage-watch.js';
 import { JobChannel } from './job-channel.js';
 import { reconcileInFlight } from './reconcile.js';
-import type { Resources } from './ledger.js';
+import type { ResourceLedger, Resources } from './ledger.js';
 import { buildNodeJob } from './node-job.js';
 import { metaFields, type RunDefinition } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
@@ -42,6 +42,22 @@ export interface SchedulerOptions extends RunDefinition {
   redisOutageMs?: number;
   logger: Logger;
   clock?: () => number;
+  /** A queue channel shared with other runs (scheduler service); default: one of its own. */
+  channel?: JobChannel;
+  /** Time to live of the run's lease (a dead scheduler's run can be resumed after it); default 15000. */
+  leaseTtlMs?: number;
+  /** Admission across runs sharing one budget (scheduler service); default: this run alone. */
+  admission?: SharedAdmission;
+}
+
+/**
+ * Admission for runs that share one ledger. `admit(run)` runs an admission
+ * pass over every run in the service's order and returns what `run` got;
+ * other runs that got nodes are handed them with {@link RunScheduler.hand}.
+ */
+export interface SharedAdmission {
+  readonly ledger: ResourceLedger;
+  admit(run: RunScheduler): NodeRuntime[];
 }
 
 /** Events a scheduler emits. */
@@ -148,6 +164,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       raiseInsufficient: options.raiseInsufficient,
       workDir: options.workDir,
       clock: this.clock,
+      ...(options.admission !== undefined ? { ledger: options.admission.ledger, holdPrefix: `${options.runId}/` } : {}),
     });
   }
 
@@ -176,7 +193,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       () => void this.sweep(0),
     );
     await this.redis.connect();
-    this.jobs = new JobChannel(o.redisUrl, o.prefix, this.runId, this.log, (ev) => {
+    this.jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, this.log);
+    this.jobs.subscribe(this.runId, (ev) => {
       this.lastEventAt.set(ev.index, this.clock());
       this.inbox.push(ev);
       this.kick();
@@ -184,7 +202,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.queue = await this.jobs.open(this.redis);
 
     this.store = new RunStore(this.redis, o.prefix, this.runId);
-    this.lease = new RunLease(this.redis, o.prefix, this.runId);
+    this.lease = new RunLease(this.redis, o.prefix, this.runId, o.leaseTtlMs);
     this.lease.onLost = (holder) =>
       this.fail(new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is now driven by ${holder ?? 'nobody'}: this scheduler lost its lease (Redis was out of reach for too long) and stops`));
     this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
@@ -234,7 +252,18 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.store?.setMeta('resumed_ms', String(this.clock()));
   }
 
-  private kick(): void {
+  /** Nodes of this run admitted by a shared admission pass started by another run. */
+  private handed: NodeRuntime[] = [];
+
+  /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */
+  hand(nodes: NodeRuntime[]): void {
+    if (nodes.length === 0) return;
+    this.handed.push(...nodes);
+    this.kick();
+  }
+
+  /** Asks for a step: events are applied and admission runs (the service calls it when resources free up). */
+  kick(): void {
     if (this.phase !== 'running') return;
     if (this.draining) {
       this.again = true;
@@ -262,7 +291,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
-        const admitted = this.graph.admit();
+        const shared = this.options.admission;
+        const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
         this.stageChanges();
         // State and jobs are written concurrently: job ids are deterministic,
@@ -450,6 +480,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */
   private checkStuck(): void {
     if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
+    // Sharing a budget: other runs' nodes hold it; this run gets its turn when they release.
+    if (this.graph.ledger.holdCount > 0 || this.handed.length > 0) return;
     const waiting = this.graph.waiting();
     this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
     this.graph.stopAdmitting(`no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`);
@@ -591,8 +623,13 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       // With Redis gone there is nobody to say goodbye to: just disconnect.
       const down = this.outage?.isDown === true;
       this.outage?.stop();
-      if (down) void this.jobs?.close(true);
-      const steps = down ? [] : [() => this.subscriber?.quit(), () => this.lease?.release(), () => this.jobs?.close(false), () => this.redis?.quit()];
+      this.jobs?.unsubscribe(this.runId);
+      // A shared channel belongs to the service, which closes it.
+      const ownChannel = this.options.channel === undefined;
+      if (down && ownChannel) void this.jobs?.close(true);
+      const steps = down
+        ? []
+        : [() => this.subscriber?.quit(), () => this.lease?.release(), () => (ownChannel ? this.jobs?.close(false) : undefined), () => this.redis?.quit()];
       for (const release of steps) {
         try {
           // Bounded: with Redis gone, a polite close would wait for it forever.

@@ -9,7 +9,11 @@ export type ControlMessage =
   /** Ask the scheduler driving `run_id` to cancel it. */
   | { type: 'cancel'; run_id: string; reason: string }
   /** Ask every worker to kill the running nodes of `run_id`. */
-  | { type: 'abort'; run_id: string; reason: string };
+  | { type: 'abort'; run_id: string; reason: string }
+  /** A run was submitted to the scheduler service (backed by the submitted list). */
+  | { type: 'submitted'; run_id: string }
+  /** A run of the scheduler service finished (backed by its meta status). */
+  | { type: 'finished'; run_id: string; status: string };
 
 /** Parses a control message; undefined for anything else. */
 export function parseControlMessage(raw: string): ControlMessage | undefined {
@@ -18,6 +22,8 @@ export function parseControlMessage(raw: string): ControlMessage | undefined {
     if ((m.type === 'cancel' || m.type === 'abort') && typeof m.run_id === 'string' && typeof m.reason === 'string') {
       return { type: m.type, run_id: m.run_id, reason: m.reason };
     }
+    if (m.type === 'submitted' && typeof m.run_id === 'string') return { type: 'submitted', run_id: m.run_id };
+    if (m.type === 'finished' && typeof m.run_id === 'string' && typeof m.status === 'string') return { type: 'finished', run_id: m.run_id, status: m.status };
   } catch {
     // Not ours.
   }

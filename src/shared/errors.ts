@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'REDIS_UNREACHABLE'
   | 'INFRASTRUCTURE'
   | 'RUN_NOT_FOUND'
+  | 'RUN_REJECTED'
   | 'COMMAND_FAILED'
   | 'WORKER_LOST'
   | 'INTERNAL';
@@ -42,6 +43,7 @@ export class FlowgateError extends Error {
       case 'OPTIONS_INVALID':
       case 'NODE_EXCEEDS_BUDGET':
       case 'RUN_NOT_FOUND':
+      case 'RUN_REJECTED':
         return ExitCode.invalidInput;
       case 'REDIS_UNREACHABLE':
       case 'INFRASTRUCTURE':

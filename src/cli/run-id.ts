@@ -1,0 +1,13 @@
+/**
+ * Run ids: generated sortable ids and the pattern user-chosen ids must match.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** Run ids become parts of Redis keys and job ids: a safe alphabet, no ":". */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** A fresh, sortable run id: `YYYYMMDD-HHMMSS-xxxxxx`. */
+export function newRunId(now = new Date()): string {
+  const iso = now.toISOString();
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
+}

@@ -1,0 +1,58 @@
+/**
+ * `flowgate scheduler`: the long-running scheduler service. Every setting
+ * comes from a flag or its `FLOWGATE_*` variable; the configuration is printed
+ * at start (secrets redacted).
+ */
+import { resolve } from 'node:path';
+import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
+import { ValidationError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis } from '../shared/redis.js';
+import { SchedulerService } from '../scheduler/service.js';
+import { Flags, parseArgs } from './args.js';
+import { connectionFrom } from './connection.js';
+import { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } from './scheduler-flags.js';
+import { describeConfig, withEnv } from './settings.js';
+
+/** Runs the service until SIGINT/SIGTERM; returns the exit code. */
+export async function schedulerCommand(argv: readonly string[]): Promise<number> {
+  const flags = withEnv(new Flags(parseArgs(argv, SCHEDULER_FLAGS)), SCHEDULER_SETTINGS);
+  if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
+  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const config = {
+    redis_url: redisUrl,
+    prefix,
+    n_procs: flags.num('n-procs') ?? availableCpus(),
+    memory_gb: flags.num('memory-gb') ?? defaultMemoryBudgetGb(),
+    work_dir: resolve(flags.str('work-dir') ?? 'flowgate-work'),
+    leader_ttl_ms: flags.num('leader-ttl-ms') ?? 10_000,
+    reconcile_interval_ms: flags.num('reconcile-interval-ms') ?? 5000,
+    log_level: logLevel,
+  };
+  process.stderr.write(`${describeConfig('scheduler', config)}\n`);
+  const logger = createLogger(logLevel).child({ component: 'scheduler-service' });
+  await checkRedis(redisUrl);
+  const service = new SchedulerService({
+    redisUrl,
+    prefix,
+    budget: { n_procs: config.n_procs, mem_gb: config.memory_gb },
+    workDir: config.work_dir,
+    leaderTtlMs: config.leader_ttl_ms,
+    reconcileIntervalMs: config.reconcile_interval_ms,
+    logger,
+  });
+  service.on('leading', ({ holder }) => process.stderr.write(`flowgate scheduler: leading as ${holder}\n`));
+  service.on('passive', ({ leader }) => process.stderr.write(`flowgate scheduler: standby; ${leader} leads\n`));
+  service.on('run:started', ({ runId, resumed }) => process.stderr.write(`flowgate scheduler: run ${runId} ${resumed ? 'resumed' : 'started'}\n`));
+  service.on('run:finished', (s) => process.stderr.write(`flowgate scheduler: run ${s.run_id} ${s.status} in ${s.wall_s.toFixed(1)} s\n`));
+  service.on('run:rejected', ({ runId, error }) => process.stderr.write(`flowgate scheduler: run ${runId} rejected: ${error}\n`));
+  const stopped = new Promise<NodeJS.Signals>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop('SIGINT'));
+    process.once('SIGTERM', () => resolveStop('SIGTERM'));
+  });
+  await service.start();
+  const signal = await stopped;
+  process.stderr.write(`flowgate scheduler: ${signal} received; stopping (runs keep their state and are resumed by the next leader)\n`);
+  await service.stop();
+  return 0;
+}

@@ -1,0 +1,107 @@
+/**
+ * `flowgate submit WORKFLOW`: hands a run to the scheduler service. The
+ * workflow is validated here first (exit 2, nothing written); the run is then
+ * stored and announced in one transaction, and its id printed. With `--wait`
+ * the run is followed to its end like `flowgate run`.
+ */
+import { resolve } from 'node:path';
+import type { SchedulerOrder } from '../scheduler/admission.js';
+import { assertFitsBudget } from '../scheduler/admission.js';
+import { metaFields } from '../scheduler/run-definition.js';
+import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { loadWorkflowFile } from '../shared/workflow/parse.js';
+import { Flags, parseArgs } from './args.js';
+import { connectionFrom } from './connection.js';
+import { exitCodeFor, printSummary } from './drive-run.js';
+import { followRun } from './follow.js';
+import { SUBMIT_FLAGS } from './submit-flags.js';
+import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+
+/** Submits a run; returns the exit code. */
+export async function submitCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, SUBMIT_FLAGS));
+  if (flags.positionals.length !== 1) {
+    throw new ValidationError('OPTIONS_INVALID', [{ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` }]);
+  }
+  const { redisUrl, prefix } = connectionFrom(flags);
+  const runId = flags.str('run-id') ?? newRunId();
+  if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
+  const file = resolve(flags.positionals[0] as string);
+  const workflow = loadWorkflowFile(file);
+  const raiseInsufficient = flags.bool('raise-insufficient', true);
+  const workDir = flags.str('work-dir');
+  const crashdumpDir = flags.str('crashdump-dir');
+  await checkRedis(redisUrl);
+  const keys = new Keys(prefix);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  await redis.connect();
+  let nodeIds: string[];
+  try {
+    // The service's budget, when one has been running: refuse impossible
+    // requests now rather than after the run was queued.
+    const budgetRaw = await redis.hget(keys.service(), 'budget');
+    const budget = budgetRaw === null ? undefined : (JSON.parse(budgetRaw) as { n_procs: number; memory_gb: number });
+    if (budget !== undefined && raiseInsufficient) {
+      assertFitsBudget(
+        workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
+        { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+        file,
+      );
+    }
+    if ((await redis.exists(keys.runMeta(runId))) === 1) {
+      throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
+    }
+    const now = Date.now();
+    const meta = {
+      ...metaFields(
+        {
+          runId,
+          workflow,
+          workflowFile: file,
+          budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+          order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+          raiseInsufficient,
+          stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
+          // Empty: the service fills in its own work dir when it takes the run.
+          workDir: workDir === undefined ? '' : resolve(workDir),
+          crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
+          memoryMargin: flags.num('enforce-memory') ?? null,
+        },
+        now,
+      ),
+      status: 'submitted',
+      mode: 'service',
+      submitted_ms: String(now),
+    };
+    await redis
+      .multi()
+      .hset(keys.runMeta(runId), meta)
+      .zadd(keys.runs(), now, runId)
+      .rpush(keys.submitted(), runId)
+      .publish(keys.control(), JSON.stringify({ type: 'submitted', run_id: runId }))
+      .exec();
+    nodeIds = workflow.nodes.map((n) => n.id);
+    if (budget === undefined) process.stderr.write(`flowgate: no scheduler service has run under prefix "${prefix}" at ${redactUrl(redisUrl)} yet; the run waits for one\n`);
+  } finally {
+    redis.disconnect();
+  }
+  const json = flags.bool('json', false);
+  if (!flags.bool('wait', false)) {
+    process.stdout.write(json ? `${JSON.stringify({ run_id: runId })}\n` : `${runId}\n`);
+    return ExitCode.ok;
+  }
+  const quiet = flags.bool('quiet', false);
+  if (!quiet) process.stderr.write(`flowgate: submitted run ${runId} of ${workflow.name} (${nodeIds.length} nodes); following it (Ctrl-C stops following, not the run)\n`);
+  const detach = (): void => {
+    process.stderr.write(`\nflowgate: stopped following run ${runId}; it goes on (flowgate status ${runId}, flowgate cancel ${runId})\n`);
+    process.exit(ExitCode.interrupted);
+  };
+  process.once('SIGINT', detach);
+  const result = await followRun(redisUrl, prefix, runId, nodeIds, quiet);
+  process.off('SIGINT', detach);
+  if ('error' in result) throw new FlowgateError('RUN_REJECTED', `run ${runId}: ${result.error}`);
+  printSummary(result.summary, json);
+  return exitCodeFor(result.summary);
+}

@@ -1,0 +1,349 @@
+/**
+ * The scheduler service (`flowgate scheduler`): a long-running process that
+ * drives every run submitted with `flowgate submit`, all sharing one host
+ * budget. Replicas elect a leader through a lease in Redis; the others stay
+ * passive and take over, resuming the leader's runs from their durable state,
+ * when it stops renewing.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { parseControlMessage, type ControlMessage } from '../shared/control.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import { createRedis } from '../shared/redis.js';
+import { TypedEmitter } from '../shared/typed-emitter.js';
+import { JobChannel } from './job-channel.js';
+import type { Resources } from './ledger.js';
+import { definitionFromMeta } from './run-definition.js';
+import { RunScheduler } from './scheduler.js';
+import { ServiceAdmission } from './shared-admission.js';
+import type { RunSummary } from './summary.js';
+
+/** Options of a {@link SchedulerService}. */
+export interface ServiceOptions {
+  redisUrl: string;
+  prefix: string;
+  /** The host budget every run shares. */
+  budget: Resources;
+  /** Work dir of runs submitted without one. */
+  workDir: string;
+  logger: Logger;
+  /** Leader lease time to live; a dead leader is replaced after at most this long. Default 10000. */
+  leaderTtlMs?: number;
+  /** Safety sweep period of each run. Default 5000. */
+  reconcileIntervalMs?: number;
+  /** Safety check of the submitted list (a lost pub/sub message). Default 5000. */
+  pickupIntervalMs?: number;
+}
+
+/** Events of the service. */
+export interface ServiceEvents {
+  leading: { holder: string };
+  passive: { leader: string };
+  'run:started': { runId: string; resumed: boolean };
+  'run:finished': RunSummary;
+  'run:rejected': { runId: string; error: string };
+}
+
+/** Run meta fields the service reads to decide what to pick up. */
+const PICKUP_FIELDS = ['mode', 'status'] as const;
+
+/** The scheduler service. */
+export class SchedulerService extends TypedEmitter<ServiceEvents> {
+  readonly holder = `${hostname()}:${process.pid}`;
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private readonly ttl: number;
+  private redis: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private channel: JobChannel | undefined;
+  private admission: ServiceAdmission;
+  private readonly runs = new Map<string, RunScheduler>();
+  /** Runs being started or waiting for a dead leader's run lease to expire. */
+  private readonly pending = new Set<string>();
+  private leading = false;
+  private stopped = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private pickupTimer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private passiveLogged: string | undefined;
+  private startedMs = 0;
+
+  constructor(private readonly options: ServiceOptions) {
+    super((err, event) => options.logger.error({ err, event }, 'listener failed'));
+    this.keys = new Keys(options.prefix);
+    this.log = options.logger;
+    this.ttl = options.leaderTtlMs ?? 10_000;
+    this.admission = new ServiceAdmission(options.budget);
+  }
+
+  /** Whether this replica leads. */
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Ids of the runs this replica drives. */
+  get activeRuns(): string[] {
+    return [...this.runs.keys()];
+  }
+
+  /** Connects and starts competing for leadership. */
+  async start(): Promise<void> {
+    this.startedMs = Date.now();
+    this.redis = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
+    await this.redis.connect();
+    this.subscriber = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    this.subscriber.on('error', (err: unknown) => this.log.debug({ err }, 'redis subscriber error'));
+    this.subscriber.on('message', (_channel: string, raw: string) => this.onControl(parseControlMessage(raw)));
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(this.keys.control());
+    await this.tick();
+  }
+
+  private onControl(msg: ControlMessage | undefined): void {
+    if (msg?.type === 'submitted' && this.leading) void this.pickUp();
+  }
+
+  /** One lease step: take, renew or lose leadership; reschedules itself. */
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (this.leading) {
+        const renewed = await this.redis?.eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
+          1,
+          this.keys.leader(),
+          this.holder,
+          String(this.ttl),
+        );
+        if (renewed === 0) await this.stepDown('the leader lease was lost (Redis unreachable for longer than the lease?)');
+        else await this.writeServiceInfo();
+      } else {
+        const ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
+        if (ok === 'OK') await this.lead();
+        else {
+          const leader = (await this.redis?.get(this.keys.leader())) ?? 'unknown';
+          if (this.passiveLogged !== leader) {
+            this.passiveLogged = leader;
+            this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
+            this.emit('passive', { leader });
+          }
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'leader lease step failed; retrying');
+    }
+    if (this.stopped) return;
+    this.leaseTimer = setTimeout(() => void this.tick(), this.leading ? this.ttl / 3 : this.ttl / 2);
+    this.leaseTimer.unref();
+  }
+
+  private async lead(): Promise<void> {
+    this.leading = true;
+    this.passiveLogged = undefined;
+    this.log.info({ holder: this.holder, budget: this.options.budget }, 'service:leading');
+    this.channel = new JobChannel(this.options.redisUrl, this.options.prefix, this.log);
+    await this.channel.open(this.redis as Redis);
+    await this.writeServiceInfo();
+    this.emit('leading', { holder: this.holder });
+    await this.adoptAll();
+    await this.pickUp();
+    const every = this.options.pickupIntervalMs ?? 5000;
+    this.pickupTimer = setInterval(() => void this.pickUp(), every);
+    this.pickupTimer.unref();
+  }
+
+  /** Gives up leadership: stops driving runs (their state stays in Redis for the next leader). */
+  private async stepDown(why: string): Promise<void> {
+    if (!this.leading) return;
+    this.log[this.stopped ? 'info' : 'warn']({ why }, 'service:stepping down');
+    this.leading = false;
+    if (this.pickupTimer !== undefined) clearInterval(this.pickupTimer);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    const runs = [...this.runs.values()];
+    this.runs.clear();
+    this.pending.clear();
+    await Promise.allSettled(runs.map((r) => r.close()));
+    this.admission = new ServiceAdmission(this.options.budget);
+    await this.channel?.close(false).catch(() => undefined);
+    this.channel = undefined;
+  }
+
+  private async writeServiceInfo(): Promise<void> {
+    await this.redis?.hset(this.keys.service(), {
+      holder: this.holder,
+      budget: JSON.stringify({ n_procs: this.options.budget.n_procs, memory_gb: this.options.budget.mem_gb }),
+      started_ms: String(this.startedMs),
+      heartbeat_ms: String(Date.now()),
+      lease_ttl_ms: String(this.ttl),
+      work_dir: this.options.workDir,
+      runs: JSON.stringify([...this.runs.keys()]),
+    });
+  }
+
+  /** Takes every service run that is submitted or was running under a previous leader. */
+  private async adoptAll(): Promise<void> {
+    const redis = this.redis as Redis;
+    const ids = await redis.zrange(this.keys.runs(), 0, -1);
+    const pipe = redis.pipeline();
+    for (const id of ids) pipe.hmget(this.keys.runMeta(id), ...PICKUP_FIELDS);
+    const rows = (await pipe.exec()) ?? [];
+    // One after the other, oldest first: admission order follows submission order.
+    for (const [i, id] of ids.entries()) {
+      const [mode, status] = (rows[i]?.[1] as Array<string | null> | undefined) ?? [];
+      if (mode === 'service' && (status === 'submitted' || status === 'running')) await this.startRun(id);
+    }
+  }
+
+  /** Takes newly submitted runs off the submitted list, in submission order. */
+  private async pickUp(): Promise<void> {
+    if (!this.leading) return;
+    try {
+      for (;;) {
+        const id = await this.redis?.lpop(this.keys.submitted());
+        if (id === null || id === undefined) break;
+        await this.startRun(id);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'cannot read the submitted runs; retrying');
+    }
+  }
+
+  private async startRun(runId: string): Promise<void> {
+    if (!this.leading || this.runs.has(runId) || this.pending.has(runId)) return;
+    this.pending.add(runId);
+    const redis = this.redis as Redis;
+    try {
+      const meta = await redis.hgetall(this.keys.runMeta(runId));
+      const status = meta['status'];
+      if (meta['mode'] !== 'service' || (status !== 'submitted' && status !== 'running')) {
+        this.pending.delete(runId);
+        return;
+      }
+      const resume = status === 'running';
+      if (resume) {
+        // A previous leader's lease on the run must run out first.
+        const left = await redis.pttl(this.keys.runLease(runId));
+        const holder = await redis.get(this.keys.runLease(runId));
+        if (left > 0 && holder !== this.holder) {
+          this.log.info({ runId, holder, waitMs: left }, 'run still leased by its previous scheduler; adopting it when the lease ends');
+          this.retryLater(runId, left + 100);
+          return;
+        }
+      }
+      const def = definitionFromMeta(runId, meta);
+      // Submitted without --work-dir: the service's own (the shared volume).
+      if (def.workDir === '') def.workDir = this.options.workDir;
+      if (def.crashdumpDir === '') def.crashdumpDir = join(def.workDir, '_crashes');
+      const submittedMs = Number(meta['submitted_ms'] ?? meta['started_ms'] ?? Date.now());
+      const run = new RunScheduler({
+        ...def,
+        budget: this.options.budget,
+        redisUrl: this.options.redisUrl,
+        prefix: this.options.prefix,
+        resume,
+        leaseTtlMs: this.ttl,
+        ...(this.options.reconcileIntervalMs !== undefined ? { reconcileIntervalMs: this.options.reconcileIntervalMs } : {}),
+        logger: this.log,
+        ...(this.channel !== undefined ? { channel: this.channel } : {}),
+        admission: this.admission,
+      });
+      this.admission.add(run, submittedMs);
+      this.runs.set(runId, run);
+      this.pending.delete(runId);
+      run.whenFinished().then(
+        (summary) => void this.finished(run, summary),
+        (err: unknown) => void this.dropped(run, err),
+      );
+      await run.start();
+      this.log.info({ runId, resumed: resume, active: this.runs.size }, 'service:run-started');
+      this.emit('run:started', { runId, resumed: resume });
+    } catch (err) {
+      this.pending.delete(runId);
+      const run = this.runs.get(runId);
+      if (run !== undefined) {
+        this.runs.delete(runId);
+        this.admission.remove(run);
+        await run.close().catch(() => undefined);
+      }
+      await this.reject(runId, err);
+    }
+  }
+
+  private retryLater(runId: string, ms: number): void {
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      this.pending.delete(runId);
+      void this.startRun(runId);
+    }, ms);
+    t.unref();
+    this.retryTimers.add(t);
+  }
+
+  /** A run that cannot be started ends failed, with the reason stored for `status` and `submit --wait`. */
+  private async reject(runId: string, err: unknown): Promise<void> {
+    const error = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof ValidationError) && !(err instanceof FlowgateError)) {
+      // Not the run's fault (Redis trouble): try again later.
+      this.log.warn({ runId, err }, 'cannot start run; retrying');
+      this.retryLater(runId, 2000);
+      return;
+    }
+    this.log.warn({ runId, error }, 'service:run-rejected');
+    try {
+      await this.redis
+        ?.multi()
+        .hset(this.keys.runMeta(runId), { status: 'failed', error, finished_ms: String(Date.now()) })
+        .publish(this.keys.control(), JSON.stringify({ type: 'finished', run_id: runId, status: 'failed' }))
+        .exec();
+    } catch (e) {
+      this.log.error({ err: e, runId }, 'cannot store the rejection of a run');
+    }
+    this.emit('run:rejected', { runId, error });
+  }
+
+  private async finished(run: RunScheduler, summary: RunSummary): Promise<void> {
+    if (this.runs.get(run.runId) !== run) return;
+    this.runs.delete(run.runId);
+    this.admission.remove(run);
+    await run.close().catch((err: unknown) => this.log.warn({ err, runId: run.runId }, 'error while closing a finished run'));
+    await this.redis?.publish(this.keys.control(), JSON.stringify({ type: 'finished', run_id: run.runId, status: summary.status })).catch(() => undefined);
+    this.log.info({ runId: run.runId, status: summary.status, counts: summary.counts, active: this.runs.size }, 'service:run-finished');
+    this.emit('run:finished', summary);
+  }
+
+  /** A run whose scheduler failed (its lease was taken, Redis gone for too long): left for a later leader. */
+  private async dropped(run: RunScheduler, err: unknown): Promise<void> {
+    if (this.runs.get(run.runId) !== run) return;
+    this.runs.delete(run.runId);
+    this.admission.remove(run);
+    this.log.error({ err, runId: run.runId }, 'run stopped; its state stays in Redis and it is adopted again when possible');
+    await run.close().catch(() => undefined);
+    if (this.leading) this.retryLater(run.runId, this.ttl);
+  }
+
+  /**
+   * Stops the service: runs stop being driven but keep their state (a standby
+   * or the next start resumes them); the leader lease is handed back at once.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.leaseTimer !== undefined) clearTimeout(this.leaseTimer);
+    const wasLeading = this.leading;
+    await this.stepDown('service stopping');
+    if (wasLeading) {
+      await this.redis
+        ?.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.keys.leader(), this.holder)
+        .catch(() => undefined);
+    }
+    await this.subscriber?.quit().catch(() => undefined);
+    await this.redis?.quit().catch(() => undefined);
+    this.subscriber?.disconnect();
+    this.redis?.disconnect();
+  }
+}

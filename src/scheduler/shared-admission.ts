@@ -1,0 +1,64 @@
+/**
+ * Admission across the runs of the scheduler service: one ledger over the
+ * host budget, shared by every run. Policy: runs are served in submission
+ * order; within each run, its own order (`tsort` or `mem_thread`) and first
+ * fit, as nipype does. An older run's ready nodes are always offered the free
+ * resources first; a younger run's nodes take what they leave, so a small node
+ * of a young run can start beside an old run's large node that does not fit.
+ */
+import { ResourceLedger, type Resources } from './ledger.js';
+import type { NodeRuntime } from './run-graph.js';
+import type { RunScheduler, SharedAdmission } from './scheduler.js';
+
+/** The service's admission: every run's pass over one ledger, oldest run first. */
+export class ServiceAdmission implements SharedAdmission {
+  readonly ledger: ResourceLedger;
+  /** Runs in submission order. */
+  private readonly runs: RunScheduler[] = [];
+
+  constructor(budget: Resources) {
+    this.ledger = new ResourceLedger(budget);
+  }
+
+  /** Adds a run; runs are ordered by `order` (submission time), ties by arrival. */
+  add(run: RunScheduler, order: number): void {
+    this.order.set(run, order);
+    this.runs.push(run);
+    this.runs.sort((a, b) => (this.order.get(a) ?? 0) - (this.order.get(b) ?? 0));
+  }
+  private readonly order = new Map<RunScheduler, number>();
+
+  /** Removes a run and releases whatever it still holds. */
+  remove(run: RunScheduler): void {
+    const at = this.runs.indexOf(run);
+    if (at >= 0) this.runs.splice(at, 1);
+    this.order.delete(run);
+    run.graph.releaseAll();
+  }
+
+  get size(): number {
+    return this.runs.length;
+  }
+
+  /**
+   * One admission pass over every run, oldest first. Returns what `requester`
+   * was admitted; nodes admitted for other runs are handed to them.
+   */
+  admit(requester: RunScheduler): NodeRuntime[] {
+    let mine: NodeRuntime[] = [];
+    let seen = false;
+    for (const run of this.runs) {
+      if (this.ledger.free.n_procs < 1) break;
+      const got = run.graph.admit();
+      if (run === requester) {
+        mine = got;
+        seen = true;
+      } else {
+        run.hand(got);
+      }
+    }
+    // A run not (or no longer) registered admits nothing: it is being
+    // started or closed, and must not take resources behind the service's back.
+    return seen ? mine : [];
+  }
+}
