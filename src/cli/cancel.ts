@@ -40,6 +40,19 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
   try {
     const stored = await loadStoredRun(redis, prefix, runId);
     if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+    if (stored.meta['status'] === 'submitted') {
+      // Still queued for the scheduler service: it cancels the run as soon as it takes it.
+      await redis.hset(keys.runMeta(runId), 'cancel_requested', reason);
+      const beat = Number((await redis.hget(keys.service(), 'heartbeat_ms')) ?? 0);
+      if (Date.now() - beat > 30_000) {
+        process.stderr.write(`flowgate: run ${runId} is queued and no scheduler service is alive; it will be cancelled as soon as one takes it\n`);
+        return 0;
+      }
+      const summary = await waitForEnd(redis, keys.runMeta(runId), flags.num('wait-ms') ?? 30_000);
+      if (summary === undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${runId} is still queued; the cancel is stored and will be honoured when the scheduler service takes it`);
+      printSummary(summary, json);
+      return 0;
+    }
     if (stored.meta['status'] !== 'running') {
       process.stderr.write(`flowgate: run ${runId} already ended (${stored.meta['status'] ?? 'unknown'}); nothing to cancel\n`);
       printSummary(JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary, json);
@@ -80,7 +93,7 @@ async function waitForEnd(redis: import('ioredis').Redis, metaKey: string, waitM
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     const [status, summary] = await redis.hmget(metaKey, 'status', 'summary');
-    if (status !== 'running' && summary !== null && summary !== undefined) return JSON.parse(summary) as RunSummary;
+    if (status !== 'running' && status !== 'submitted' && summary !== null && summary !== undefined) return JSON.parse(summary) as RunSummary;
     await new Promise((r) => setTimeout(r, 100));
   }
   return undefined;

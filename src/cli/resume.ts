@@ -35,6 +35,9 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
   }
   if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
   const json = flags.bool('json', false);
+  if (stored.meta['status'] === 'submitted') {
+    throw new FlowgateError('RUN_NOT_FOUND', `run ${runId} is queued for the scheduler service and has not started; the service runs it (flowgate status ${runId})`);
+  }
   if (stored.meta['status'] !== 'running') {
     // Nothing to resume: report how it ended.
     const summary = JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;

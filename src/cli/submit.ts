@@ -71,6 +71,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         },
         now,
       ),
+      run_id: runId,
       status: 'submitted',
       mode: 'service',
       submitted_ms: String(now),

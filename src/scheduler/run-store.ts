@@ -34,13 +34,14 @@ export class RunStore {
    */
   async create(meta: Record<string, string>, states: readonly NodeState[], remaining: readonly number[], startedMs: number): Promise<void> {
     const k = this.keys;
-    const created = await this.redis.hsetnx(k.runMeta(this.runId), 'run_id', this.runId);
+    // A submitted run's meta exists already (with its run_id); creation is claimed once.
+    const created = await this.redis.hsetnx(k.runMeta(this.runId), 'created_ms', String(startedMs));
     if (created === 0) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix` }]);
     const stateArgs: string[] = [];
     states.forEach((s, i) => stateArgs.push(String(i), s));
     const remainingArgs: string[] = [];
     remaining.forEach((r, i) => remainingArgs.push(String(i), String(r)));
-    const multi = this.redis.multi().hset(k.runMeta(this.runId), meta).hset(k.runStates(this.runId), ...stateArgs);
+    const multi = this.redis.multi().hset(k.runMeta(this.runId), { ...meta, run_id: this.runId }).hset(k.runStates(this.runId), ...stateArgs);
     if (remainingArgs.length > 0) multi.hset(k.runRemaining(this.runId), ...remainingArgs);
     multi.zadd(k.runs(), startedMs, this.runId);
     await exec(multi);

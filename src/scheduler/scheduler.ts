@@ -230,11 +230,12 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // After a restart every in-flight node is checked against its job at once:
     // nodes that finished while no scheduler was watching are adopted.
     if (o.resume === true) await this.sweep(0);
-    this.kick();
-    // A cancel requested while no scheduler was listening (or before start
-    // finished) is honoured now, after in-flight nodes were reconciled.
+    // A cancel requested while no scheduler was listening (a submitted run
+    // cancelled in the queue, or before start finished) is honoured before
+    // anything new is admitted, after in-flight nodes were reconciled.
     const pending = this.pendingCancel ?? (await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested'));
     if (pending !== null && pending !== undefined) await this.cancel(pending);
+    this.kick();
   }
 
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
