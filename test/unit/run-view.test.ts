@@ -1,0 +1,141 @@
+/**
+ * The pure parts of the run views: counting, list items, node views, the
+ * ledger timeline, failures and the waiting snapshot.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseService } from '../../src/board/service.js';
+import {
+  buildTimeline,
+  countStates,
+  definitionNodes,
+  listFailureViews,
+  listItem,
+  nodeView,
+  parseBudget,
+  parseWaiting,
+  runStatus,
+  type NodeView,
+} from '../../src/shared/run-view.js';
+
+function node(id: string, over: Partial<NodeView> = {}): NodeView {
+  return { ...nodeView({ id, needs: [], n_procs: 1, mem_gb: 1 }, 'waiting', undefined), ...over };
+}
+
+describe('countStates', () => {
+  it('counts every state, missing states as waiting, ignores unknown ones', () => {
+    const c = countStates(['running', 'succeeded', 'succeeded', undefined, 'bogus']);
+    expect(c).toEqual({ waiting: 1, ready: 0, queued: 0, running: 1, succeeded: 2, failed: 0, skipped: 0, cached: 0, cancelled: 0 });
+  });
+});
+
+describe('meta parsing', () => {
+  it('reads statuses, budgets and definitions defensively', () => {
+    expect(runStatus('submitted')).toBe('submitted');
+    expect(runStatus(undefined)).toBe('running');
+    expect(runStatus('weird')).toBe('running');
+    expect(parseBudget('{"n_procs":4,"memory_gb":8.5}')).toEqual({ n_procs: 4, memory_gb: 8.5 });
+    expect(parseBudget('not json')).toEqual({ n_procs: 0, memory_gb: 0 });
+    expect(definitionNodes('{"name":"w","nodes":[{"id":"a","needs":[],"n_procs":2,"mem_gb":3},{"id":"b","needs":["a"]}]}')).toEqual([
+      { id: 'a', needs: [], n_procs: 2, mem_gb: 3 },
+      { id: 'b', needs: ['a'], n_procs: 1, mem_gb: 0 },
+    ]);
+    expect(definitionNodes(undefined)).toEqual([]);
+  });
+
+  it('builds a list item: wall time once finished, mode run unless service', () => {
+    const meta = { run_id: 'r1', workflow: 'w', status: 'failed', started_ms: '1000', finished_ms: '3500', budget: '{"n_procs":2,"memory_gb":4}' };
+    const item = listItem(meta, ['succeeded', 'failed', 'skipped'], 'r1');
+    expect(item).toMatchObject({ run_id: 'r1', workflow: 'w', status: 'failed', started_ms: 1000, finished_ms: 3500, wall_s: 2.5, total: 3, mode: 'run', budget: { n_procs: 2, memory_gb: 4 } });
+    expect(item.counts.failed).toBe(1);
+    const running = listItem({ run_id: 'r2', status: 'submitted', started_ms: '5', mode: 'service' }, ['waiting', 'waiting'], 'r2');
+    expect(running).toMatchObject({ status: 'submitted', finished_ms: null, wall_s: null, mode: 'service', total: 2 });
+    expect(running.counts.waiting).toBe(2);
+  });
+});
+
+describe('nodeView', () => {
+  it('merges the definition, the state and the record; absent fields are null', () => {
+    const record = JSON.stringify({ id: 'a', status: 'failed', granted: { n_procs: 2, mem_gb: 1 }, admitted_ms: 10, released_ms: 40, start_ms: 12, end_ms: 38, worker: 'h:1', exit_code: 3, signal: null, attempts: 1, crash_file: '/x/crash-1.json', reason: 'exit code 3', node_dir: '/w/a', cpu_s: 0.5, peak_rss_mb: 512 });
+    const v = nodeView({ id: 'a', needs: ['z'], n_procs: 4, mem_gb: 1 }, 'failed', record);
+    expect(v).toMatchObject({ id: 'a', needs: ['z'], n_procs: 4, granted: { n_procs: 2, mem_gb: 1 }, state: 'failed', exit_code: 3, crash_file: '/x/crash-1.json', peak_rss_mb: 512 });
+    const bare = nodeView({ id: 'b' }, undefined, undefined);
+    expect(bare).toMatchObject({ id: 'b', state: 'waiting', granted: null, admitted_ms: null, worker: null, attempts: 0, node_dir: null });
+    expect(nodeView({ id: 'c' }, 'running', '{broken').state).toBe('running');
+  });
+});
+
+describe('buildTimeline', () => {
+  it('is a step function of reservations and measured RSS', () => {
+    const nodes = [
+      node('a', { granted: { n_procs: 2, mem_gb: 1.5 }, admitted_ms: 0, released_ms: 100, start_ms: 5, end_ms: 95, peak_rss_mb: 1024 }),
+      node('b', { admitted_ms: 50, released_ms: 200, start_ms: 60, end_ms: 190, peak_rss_mb: null }),
+      node('c'),
+    ];
+    expect(buildTimeline(nodes, 1000)).toEqual([
+      { t_ms: 0, n_procs: 2, mem_gb: 1.5, rss_gb: 0 },
+      { t_ms: 5, n_procs: 2, mem_gb: 1.5, rss_gb: 1 },
+      { t_ms: 50, n_procs: 3, mem_gb: 2.5, rss_gb: 1 },
+      { t_ms: 95, n_procs: 3, mem_gb: 2.5, rss_gb: 0 },
+      { t_ms: 100, n_procs: 1, mem_gb: 1, rss_gb: 0 },
+      { t_ms: 200, n_procs: 0, mem_gb: 0, rss_gb: 0 },
+    ]);
+  });
+
+  it('a release and an admission at the same instant make no step; float noise is rounded', () => {
+    const nodes = [
+      node('a', { mem_gb: 0.1, admitted_ms: 0, released_ms: 10 }),
+      node('b', { mem_gb: 0.2, admitted_ms: 0, released_ms: 20 }),
+      node('c', { mem_gb: 0.1, admitted_ms: 10, released_ms: 20 }),
+    ];
+    expect(buildTimeline(nodes, 1000)).toEqual([
+      { t_ms: 0, n_procs: 2, mem_gb: 0.3, rss_gb: 0 },
+      { t_ms: 20, n_procs: 0, mem_gb: 0, rss_gb: 0 },
+    ]);
+  });
+
+  it('holds that are still open extend to now', () => {
+    const nodes = [node('a', { admitted_ms: 100, released_ms: null, start_ms: 110, end_ms: null, peak_rss_mb: 2048 })];
+    expect(buildTimeline(nodes, 500)).toEqual([
+      { t_ms: 100, n_procs: 1, mem_gb: 1, rss_gb: 0 },
+      { t_ms: 110, n_procs: 1, mem_gb: 1, rss_gb: 2 },
+      { t_ms: 500, n_procs: 1, mem_gb: 1, rss_gb: 2 },
+    ]);
+    expect(buildTimeline([], 500)).toEqual([]);
+  });
+});
+
+describe('listFailureViews', () => {
+  it('lists failed nodes with the nodes they took down', () => {
+    const nodes = [
+      node('a', { state: 'failed', reason: 'exit code 3', crash_file: '/c/crash-a.json' }),
+      node('b', { state: 'skipped', skipped_because: 'a' }),
+      node('c', { state: 'skipped', skipped_because: 'a' }),
+      node('d', { state: 'failed' }),
+      node('e', { state: 'succeeded' }),
+    ];
+    expect(listFailureViews(nodes)).toEqual([
+      { node: 'a', reason: 'exit code 3', crash_file: '/c/crash-a.json', crash: null, skipped: ['b', 'c'] },
+      { node: 'd', reason: 'failed', crash_file: null, crash: null, skipped: [] },
+    ]);
+  });
+});
+
+describe('parseWaiting and parseService', () => {
+  it('reads the waiting snapshot; null when absent or malformed', () => {
+    const raw = JSON.stringify({ at_ms: 7, budget: { n_procs: 4, mem_gb: 8 }, free: { n_procs: 1, mem_gb: 2 }, waiting: [{ id: 'x', reason: 'needs 4 procs' }] });
+    expect(parseWaiting(raw)).toEqual({ at_ms: 7, budget: { n_procs: 4, mem_gb: 8 }, free: { n_procs: 1, mem_gb: 2 }, waiting: [{ id: 'x', reason: 'needs 4 procs' }] });
+    expect(parseWaiting(null)).toBeNull();
+    expect(parseWaiting('{"at_ms":1}')).toBeNull();
+  });
+
+  it('reads the service hash, leaving out missing or malformed fields', () => {
+    expect(parseService({ holder: 'h:1', budget: '{"n_procs":8,"memory_gb":16}', started_ms: '5', heartbeat_ms: '9', runs: '["r1","r2"]' })).toEqual({
+      holder: 'h:1',
+      budget: { n_procs: 8, memory_gb: 16 },
+      started_ms: 5,
+      heartbeat_ms: 9,
+      runs: ['r1', 'r2'],
+    });
+    expect(parseService({ budget: 'nope', runs: '{}', started_ms: 'x' })).toEqual({});
+  });
+});
