@@ -8,13 +8,14 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'cancel', 'worker', 'workers', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'cancel', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
 async function usage(): Promise<string> {
   const { RUN_FLAGS } = await import('./run-flags.js');
   const { WORKER_FLAGS } = await import('./worker-flags.js');
+  const { BOARD_FLAGS } = await import('./board.js');
   return [
     'usage: flowgate <command> [options]',
     '',
@@ -24,6 +25,7 @@ async function usage(): Promise<string> {
     '  cancel RUN_ID      cancel a run: running nodes are killed, the rest never start',
     '  worker             run a long-lived worker process',
     '  workers            list registered workers with their heartbeats',
+    '  board              serve the web board: runs, workers, metrics, Bull Board',
     '  validate WORKFLOW  check a workflow file and print its summary',
     '  schema             print the JSON Schema of the workflow format',
     '  version            print the version',
@@ -33,6 +35,11 @@ async function usage(): Promise<string> {
     '',
     'worker options:',
     formatFlags(WORKER_FLAGS),
+    '',
+    'board options:',
+    formatFlags(BOARD_FLAGS),
+    '  (env FLOWGATE_BOARD_PORT, FLOWGATE_BOARD_HOST, FLOWGATE_BOARD_USER + FLOWGATE_BOARD_PASSWORD for Basic auth,',
+    '   FLOWGATE_BOARD_WRITE=1 to allow Bull Board write actions)',
     '',
     'exit codes: 0 success, 1 run finished with failed nodes, 2 invalid workflow or options,',
     '            3 infrastructure error (e.g. Redis unreachable), 130 interrupted',
@@ -57,6 +64,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./worker.js')).workerCommand(rest);
     case 'workers':
       return (await import('./workers.js')).workersCommand(rest);
+    case 'board':
+      return (await import('./board.js')).boardCommand(rest);
     case 'validate': {
       if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
       const { loadWorkflowFile } = await import('../shared/workflow/parse.js');

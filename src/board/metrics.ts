@@ -1,0 +1,185 @@
+/**
+ * Prometheus metrics of the board, in a registry of its own, refreshed from
+ * Redis on every scrape.
+ */
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Gauge, Histogram, Registry } from 'prom-client';
+import { Keys } from '../shared/keys.js';
+import { FINAL_NODE_STATES, NODE_STATE_NAMES, RUN_STATUSES, parseWaiting, readRunItems, runStatus, type RunListItem, type RunStatusName } from '../shared/run-view.js';
+import { listWorkers } from '../shared/worker-registry.js';
+import { readService } from './service.js';
+
+/** Runs finished this long ago or less count in `flowgate_nodes`. */
+export const RECENT_MS = 3600_000;
+/** Runs looked at per scrape (newest first). */
+const RUNS_SCANNED = 1000;
+const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+const WORKER_STATUSES = ['alive', 'lost'] as const;
+
+function isLive(r: RunListItem): boolean {
+  return r.status === 'running' || r.status === 'submitted';
+}
+
+/** The board's metrics and how to refresh them. */
+export class BoardMetrics {
+  /** The registry `/metrics` serves. */
+  readonly registry = new Registry();
+  private readonly nodes: Gauge<'state'>;
+  private readonly runs: Gauge<'status'>;
+  private readonly reserved: Gauge<'resource'>;
+  private readonly budget: Gauge<'resource'>;
+  private readonly queueJobs: Gauge<'state'>;
+  private readonly workers: Gauge<'status'>;
+  private readonly duration: Histogram<'status'>;
+  private readonly keys: Keys;
+  /** Nodes already observed in the histogram, `run/index`, for runs still being watched. */
+  private readonly observed = new Set<string>();
+  /** Finished runs whose every node has been observed. */
+  private readonly doneRuns = new Set<string>();
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly queue: Queue,
+  ) {
+    this.keys = new Keys(prefix);
+    const registers = [this.registry];
+    this.nodes = new Gauge({ name: 'flowgate_nodes', help: 'Nodes by state, over runs that are running or finished within the last hour', labelNames: ['state'], registers });
+    this.runs = new Gauge({ name: 'flowgate_runs', help: `Runs by status (the ${RUNS_SCANNED} newest)`, labelNames: ['status'], registers });
+    this.reserved = new Gauge({ name: 'flowgate_ledger_reserved', help: 'Resources reserved by running runs', labelNames: ['resource'], registers });
+    this.budget = new Gauge({ name: 'flowgate_ledger_budget', help: 'Budget of the scheduler service, else summed over running runs', labelNames: ['resource'], registers });
+    this.queueJobs = new Gauge({ name: 'flowgate_queue_jobs', help: 'BullMQ jobs of the node queue by state', labelNames: ['state'], registers });
+    this.workers = new Gauge({ name: 'flowgate_workers', help: 'Registered workers by status', labelNames: ['status'], registers });
+    this.duration = new Histogram({
+      name: 'flowgate_node_duration_seconds',
+      help: 'Run time of finished nodes (worker clock), observed once per node',
+      labelNames: ['status'],
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+      registers,
+    });
+  }
+
+  /** The Prometheus text, refreshed from Redis first. */
+  async text(): Promise<string> {
+    // Concurrent scrapes share one refresh.
+    this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+    await this.refreshing;
+    return this.registry.metrics();
+  }
+
+  /** Reads everything once and sets every series. */
+  async refresh(now = Date.now()): Promise<void> {
+    const [runs, jobCounts, workers] = await Promise.all([
+      this.runStatuses(),
+      this.queue.getJobCounts(...JOB_STATES),
+      listWorkers(this.redis, this.prefix, now),
+    ]);
+    // Node counts only for the runs that matter now: one cheap pass over statuses first.
+    const recentIds = runs.filter((r) => r.status === 'running' || r.status === 'submitted' || (r.finished_ms !== null && now - r.finished_ms <= RECENT_MS)).map((r) => r.run_id);
+    const recent = await readRunItems(this.redis, this.prefix, recentIds);
+
+    for (const s of NODE_STATE_NAMES) this.nodes.set({ state: s }, recent.reduce((sum, r) => sum + r.counts[s], 0));
+    for (const s of RUN_STATUSES) this.runs.set({ status: s }, runs.filter((r) => r.status === s).length);
+    for (const s of JOB_STATES) this.queueJobs.set({ state: s }, jobCounts[s] ?? 0);
+    for (const s of WORKER_STATUSES) this.workers.set({ status: s }, workers.filter((w) => w.status === s).length);
+    await this.refreshLedger(recent.filter((r) => r.status === 'running'));
+    await this.observeDurations(recent);
+  }
+
+  /** Status and finish time of the newest runs. */
+  private async runStatuses(): Promise<Array<{ run_id: string; status: RunStatusName; finished_ms: number | null }>> {
+    const ids = await this.redis.zrevrange(this.keys.runs(), 0, RUNS_SCANNED - 1);
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hmget(this.keys.runMeta(id), 'run_id', 'status', 'finished_ms');
+    const replies = (await pipe.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const [err, v] = replies[i] ?? [];
+      if (err) throw err;
+      const [runId, status, finished] = (v ?? []) as Array<string | null>;
+      if (runId === null || runId === undefined) return [];
+      const ms = finished === null || finished === undefined || finished === '' ? null : Number(finished);
+      return [{ run_id: id, status: runStatus(status), finished_ms: ms !== null && Number.isFinite(ms) ? ms : null }];
+    });
+  }
+
+  private async refreshLedger(running: readonly RunListItem[]): Promise<void> {
+    let procs = 0;
+    let mem = 0;
+    let budgetProcs = 0;
+    let budgetMem = 0;
+    if (running.length > 0) {
+      const pipe = this.redis.pipeline();
+      for (const r of running) pipe.get(this.keys.runWaiting(r.run_id)).hvals(this.keys.runHolds(r.run_id));
+      const replies = (await pipe.exec()) ?? [];
+      running.forEach((r, i) => {
+        const waiting = parseWaiting(replies[2 * i]?.[1] as string | null);
+        const holds = (replies[2 * i + 1]?.[1] ?? []) as string[];
+        for (const h of holds) {
+          const [p, m] = h.split(' ').map(Number);
+          if (Number.isFinite(p)) procs += p ?? 0;
+          if (Number.isFinite(m)) mem += m ?? 0;
+        }
+        budgetProcs += waiting?.budget.n_procs ?? r.budget.n_procs;
+        budgetMem += waiting?.budget.mem_gb ?? r.budget.memory_gb;
+      });
+    }
+    // Runs under the scheduler service share its one budget.
+    const service = await readService(this.redis, this.prefix);
+    if (service?.budget !== undefined) {
+      budgetProcs = service.budget.n_procs;
+      budgetMem = service.budget.memory_gb;
+    }
+    const round = (v: number): number => Math.round(v * 1e6) / 1e6;
+    this.reserved.set({ resource: 'procs' }, round(procs));
+    this.reserved.set({ resource: 'memory_gb' }, round(mem));
+    this.budget.set({ resource: 'procs' }, round(budgetProcs));
+    this.budget.set({ resource: 'memory_gb' }, round(budgetMem));
+  }
+
+  /** Feeds the histogram with nodes that finished since the last scrape. */
+  private async observeDurations(recent: readonly RunListItem[]): Promise<void> {
+    const watched = recent.filter((r) => !this.doneRuns.has(r.run_id));
+    const ids = new Set(recent.map((r) => r.run_id));
+    for (const id of this.doneRuns) if (!ids.has(id)) this.doneRuns.delete(id);
+    for (const key of this.observed) if (!ids.has(key.slice(0, key.lastIndexOf('/')))) this.observed.delete(key);
+    if (watched.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const r of watched) pipe.hgetall(this.keys.runStates(r.run_id)).hgetall(this.keys.runNodes(r.run_id));
+    const replies = (await pipe.exec()) ?? [];
+    watched.forEach((r, i) => {
+      const states = (replies[2 * i]?.[1] ?? {}) as Record<string, string>;
+      const records = (replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>;
+      let pending = false;
+      for (const [index, state] of Object.entries(states)) {
+        const key = `${r.run_id}/${index}`;
+        if (!FINAL_NODE_STATES.has(state)) {
+          pending = true;
+          continue;
+        }
+        if (this.observed.has(key)) continue;
+        this.observed.add(key);
+        const seconds = durationOf(records[index]);
+        if (seconds !== null) this.duration.observe({ status: state }, seconds);
+      }
+      if (!isLive(r) && !pending) {
+        this.doneRuns.add(r.run_id);
+        for (const index of Object.keys(states)) this.observed.delete(`${r.run_id}/${index}`);
+      }
+    });
+  }
+}
+
+/** Seconds between a record's `start_ms` and `end_ms`, or null when it never ran. */
+export function durationOf(recordJson: string | undefined): number | null {
+  if (recordJson === undefined) return null;
+  try {
+    const r = JSON.parse(recordJson) as { start_ms?: unknown; end_ms?: unknown };
+    if (typeof r.start_ms !== 'number' || typeof r.end_ms !== 'number' || r.end_ms < r.start_ms) return null;
+    return (r.end_ms - r.start_ms) / 1000;
+  } catch {
+    return null;
+  }
+}

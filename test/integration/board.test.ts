@@ -1,0 +1,296 @@
+/**
+ * `flowgate board` as a process against a real run: the JSON API, metrics,
+ * health, Basic auth, Bull Board (read-only unless allowed) and config errors.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/scheduler/summary.js';
+import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
+import type { ListedWorker } from '../../src/shared/worker-registry.js';
+import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const prefix = uniquePrefix('board');
+const started: CliProcess[] = [];
+let summary: RunSummary;
+let base: string;
+
+/** Starts a board on a free port; resolves with its process and base URL once it listens. */
+async function startBoard(env: NodeJS.ProcessEnv = {}): Promise<{ proc: CliProcess; base: string }> {
+  const proc = startCli(['board', '--port', '0', '--host', '127.0.0.1', '--prefix', prefix], { env: { REDIS_URL: redisUrl(), ...env } });
+  started.push(proc);
+  const url = await waitFor(() => {
+    if (proc.child.exitCode !== null) throw new Error(`board exited: ${proc.stderr()}`);
+    return /board listening on (http:\/\/\S+)/.exec(proc.stderr())?.[1];
+  }, 20_000, 'the board to listen');
+  return { proc, base: url };
+}
+
+async function getJson<T>(path: string, init: RequestInit = {}, at = base): Promise<{ status: number; body: T; headers: Headers }> {
+  const res = await fetch(`${at}${path}`, init);
+  return { status: res.status, body: (await res.json()) as T, headers: res.headers };
+}
+
+/** Prometheus text as `series -> value`. */
+function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  const dir = tempDir('fg-board');
+  const wf = writeWorkflow(dir, 'wf.json', {
+    name: 'boardwf',
+    nodes: [
+      { id: 'a', command: ['sleep', '0.2'] },
+      { id: 'b', needs: ['a'], command: 'echo boom >&2; exit 3' },
+      { id: 'c', needs: ['b'], command: ['true'] },
+      { id: 'd', command: ['sleep', '0.4'], mem_gb: 1.5 },
+    ],
+  });
+  const res = await runCli(['run', wf, '--json', '--quiet', '--prefix', prefix, '--work-dir', `${dir}/work`, '--n-procs', '2', '--memory-gb', '2', '--workers', '1'], { env: { REDIS_URL: redisUrl() } });
+  expect(res.code, res.stderr).toBe(1);
+  summary = JSON.parse(res.stdout) as RunSummary;
+  base = (await startBoard()).base;
+});
+
+afterAll(async () => {
+  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await deletePrefix(prefix);
+});
+
+describe('flowgate board', () => {
+  it('lists runs newest first with counts, budget and mode', async () => {
+    const { status, body } = await getJson<RunListItem[]>('/api/runs');
+    expect(status).toBe(200);
+    expect(body).toHaveLength(1);
+    expect(body[0]).toMatchObject({
+      run_id: summary.run_id,
+      workflow: 'boardwf',
+      status: 'failed',
+      started_ms: summary.started_ms,
+      finished_ms: summary.finished_ms,
+      wall_s: summary.wall_s,
+      total: 4,
+      budget: { n_procs: 2, memory_gb: 2 },
+      mode: 'run',
+    });
+    expect(body[0]?.counts).toEqual({ waiting: 0, ready: 0, queued: 0, running: 0, succeeded: 2, failed: 1, skipped: 1, cached: 0, cancelled: 0 });
+    expect((await getJson('/api/runs?limit=0')).status).toBe(400);
+  });
+
+  it('shows one run: nodes, ledger within budget, failures with the crash record and skipped nodes', async () => {
+    const { status, body: run } = await getJson<RunDetail>(`/api/runs/${summary.run_id}`);
+    expect(status).toBe(200);
+    expect(run).toMatchObject({ run_id: summary.run_id, scheduler: 'tsort', waiting: null, options: { stop_on_first_crash: false } });
+    expect(run.nodes.map((n) => [n.id, n.state])).toEqual([['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped'], ['d', 'succeeded']]);
+    const b = run.nodes.find((n) => n.id === 'b');
+    expect(b).toMatchObject({ needs: ['a'], n_procs: 1, mem_gb: 0.25, exit_code: 3, reason: 'exit code 3', attempts: 1 });
+    expect(b?.worker).toEqual(expect.any(String));
+    expect(run.nodes.find((n) => n.id === 'c')).toMatchObject({ skipped_because: 'b', admitted_ms: null, start_ms: null });
+
+    const { budget, timeline } = run.ledger;
+    expect(budget).toEqual({ n_procs: 2, memory_gb: 2 });
+    expect(run.ledger.rss_label).toBe('measured peak RSS');
+    expect(timeline.length).toBeGreaterThan(1);
+    for (const p of timeline) {
+      expect(p.n_procs).toBeLessThanOrEqual(budget.n_procs);
+      expect(p.mem_gb).toBeLessThanOrEqual(budget.memory_gb);
+    }
+    expect(Math.max(...timeline.map((p) => p.mem_gb))).toBe(1.75); // a or b (0.25) beside d (1.5)
+    expect(timeline.at(-1)).toMatchObject({ n_procs: 0, mem_gb: 0, rss_gb: 0 });
+    expect(timeline.map((p) => p.t_ms)).toEqual([...timeline.map((p) => p.t_ms)].sort((x, y) => x - y));
+
+    expect(run.failures).toHaveLength(1);
+    const f = run.failures[0];
+    expect(f).toMatchObject({ node: 'b', reason: 'exit code 3', skipped: ['c'] });
+    expect(f?.crash_file).toMatch(/crash-.*-b-.*\.json$/);
+    expect(f?.crash).toMatchObject({ node: 'b', run_id: summary.run_id, exit_code: 3, skipped_descendants: ['c'] });
+    expect(String(f?.crash?.['stderr_tail'])).toContain('boom');
+    expect(run.summary).toMatchObject({ run_id: summary.run_id, status: 'failed' });
+  });
+
+  it('answers 400 for a malformed run id and 404 for an unknown one or route', async () => {
+    const bad = await getJson<{ error: string }>('/api/runs/bad%20id');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/run id/);
+    const missing = await getJson<{ error: string }>('/api/runs/no-such-run');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toContain('no-such-run');
+    expect((await getJson<{ error: string }>('/api/nothing')).status).toBe(404);
+    const page = await fetch(`${base}/no/such/file.txt`);
+    expect(page.status).toBe(404);
+    expect(await page.json()).toEqual({ error: 'not found' });
+  });
+
+  it('lists workers and reads the scheduler service hash', async () => {
+    const w = startCli(['worker', '--prefix', prefix, '--name', 'boardw', '--concurrency', '1', '--heartbeat-ms', '200'], { env: { REDIS_URL: redisUrl() } });
+    started.push(w);
+    const listed = await waitFor(async () => (await getJson<ListedWorker[]>('/api/workers')).body.find((x) => x.name === 'boardw'), 20_000, 'the worker to be listed');
+    expect(listed).toMatchObject({ name: 'boardw', status: 'alive', concurrency: 1, heartbeat_interval_ms: 200, current: [] });
+    w.child.kill('SIGTERM');
+    expect((await w.done).code).toBe(0);
+
+    expect((await getJson<unknown>('/api/service')).body).toBeNull();
+    const redis = new Redis(redisUrl());
+    try {
+      await redis.hset(`${prefix}:fg:service`, { holder: 'host:42', budget: '{"n_procs":8,"memory_gb":16}', started_ms: '1000', heartbeat_ms: '2000', runs: '["r1"]' });
+      expect((await getJson<unknown>('/api/service')).body).toEqual({ holder: 'host:42', budget: { n_procs: 8, memory_gb: 16 }, started_ms: 1000, heartbeat_ms: 2000, runs: ['r1'] });
+      const metrics = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+      expect(metrics.get('flowgate_ledger_budget{resource="procs"}')).toBe(8);
+    } finally {
+      await redis.del(`${prefix}:fg:service`);
+      redis.disconnect();
+    }
+  });
+
+  it('serves Prometheus metrics and observes each finished node once', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const m = parseMetrics(await res.text());
+    expect(m.get('flowgate_nodes{state="succeeded"}')).toBe(2);
+    expect(m.get('flowgate_nodes{state="failed"}')).toBe(1);
+    expect(m.get('flowgate_nodes{state="skipped"}')).toBe(1);
+    expect(m.get('flowgate_runs{status="failed"}')).toBe(1);
+    expect(m.get('flowgate_runs{status="running"}')).toBe(0);
+    expect(m.get('flowgate_ledger_reserved{resource="procs"}')).toBe(0);
+    expect(m.get('flowgate_ledger_reserved{resource="memory_gb"}')).toBe(0);
+    expect((m.get('flowgate_queue_jobs{state="completed"}') ?? 0) + (m.get('flowgate_queue_jobs{state="failed"}') ?? 0)).toBe(3);
+    expect(m.has('flowgate_workers{status="alive"}')).toBe(true);
+    const observed = (x: Map<string, number>): number => (x.get('flowgate_node_duration_seconds_count{status="succeeded"}') ?? 0) + (x.get('flowgate_node_duration_seconds_count{status="failed"}') ?? 0);
+    expect(observed(m)).toBe(3); // a, b, d ran; c never started
+    const again = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    expect(observed(again)).toBe(3);
+  });
+
+  it('reports health', async () => {
+    expect(await getJson('/healthz')).toMatchObject({ status: 200, body: { ok: true, redis: 'up' } });
+  });
+
+  it('serves Bull Board read-only by default; write actions only with FLOWGATE_BOARD_WRITE=1', async () => {
+    const page = await fetch(`${base}/queues/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<base href="/queues/"');
+    const q = '/queues/api/queues?activeQueue=nodes&status=latest&page=1&jobsPerPage=50';
+    type Queues = { queues: Array<{ name: string; readOnlyMode: boolean; jobs: Array<{ name: string; data: { run_id: string } }> }> };
+    const { status, body } = await getJson<Queues>(q);
+    expect(status).toBe(200);
+    const nodes = body.queues.find((x) => x.name === 'nodes');
+    expect(nodes?.readOnlyMode).toBe(true);
+    expect(nodes?.jobs.map((j) => j.name).sort()).toEqual(['a', 'b', 'd'].map((id) => `${id} [1 cpu / ${id === 'd' ? 1.5 : 0.25} GB] run ${summary.run_id.slice(-4)}`));
+    expect((await fetch(`${base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(405);
+
+    const writable = await startBoard({ FLOWGATE_BOARD_WRITE: '1' });
+    expect(writable.proc.stderr()).toContain('"write":true');
+    expect((await getJson<Queues>(q, {}, writable.base)).body.queues[0]?.readOnlyMode).toBe(false);
+    expect((await fetch(`${writable.base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(200);
+    writable.proc.child.kill('SIGTERM');
+    expect((await writable.proc.done).code).toBe(0);
+  });
+
+  it('requires Basic auth when configured, except for /healthz, and redacts the password', async () => {
+    const { proc, base: at } = await startBoard({ FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD: 's3cret-pw' });
+    expect(proc.stderr()).toContain('"password":"***"');
+    expect(proc.stderr()).not.toContain('s3cret-pw');
+    const auth = (user: string, pw: string): RequestInit => ({ headers: { Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` } });
+    const denied = await fetch(`${at}/api/runs`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Basic realm="flowgate"');
+    expect((await fetch(`${at}/api/runs`, auth('admin', 'wrong'))).status).toBe(401);
+    expect((await fetch(`${at}/api/runs`, auth('root', 's3cret-pw'))).status).toBe(401);
+    expect((await fetch(`${at}/metrics`)).status).toBe(401);
+    expect((await fetch(`${at}/queues/`)).status).toBe(401);
+    expect((await fetch(`${at}/`)).status).toBe(401);
+    expect((await fetch(`${at}/api/runs`, auth('admin', 's3cret-pw'))).status).toBe(200);
+    expect((await fetch(`${at}/queues/api/queues`, auth('admin', 's3cret-pw'))).status).toBe(200);
+    expect((await fetch(`${at}/healthz`)).status).toBe(200);
+    proc.child.kill('SIGINT');
+    expect((await proc.done).code).toBe(0);
+  });
+
+  it('shows a running run (open holds, waiting snapshot) and a submitted one with no states yet', async () => {
+    const redis = new Redis(redisUrl());
+    const k = (id: string, part: string): string => `${prefix}:fg:run:${id}:${part}`;
+    const now = Date.now();
+    const definition = JSON.stringify({ name: 'live', nodes: [{ id: 'x', index: 0, needs: [], n_procs: 2, mem_gb: 1.5 }, { id: 'y', index: 1, needs: ['x'], n_procs: 1, mem_gb: 0.5 }, { id: 'z', index: 2, needs: [], n_procs: 4, mem_gb: 1 }] });
+    const budget = JSON.stringify({ n_procs: 4, memory_gb: 3 });
+    try {
+      await redis
+        .multi()
+        .hset(k('live-1', 'meta'), { run_id: 'live-1', workflow: 'live', status: 'running', started_ms: String(now - 5000), budget, definition, scheduler: 'mem_thread', options: '{}' })
+        .hset(k('live-1', 'states'), { 0: 'running', 1: 'waiting', 2: 'ready' })
+        .hset(k('live-1', 'nodes'), { 0: JSON.stringify({ id: 'x', granted: { n_procs: 2, mem_gb: 1.5 }, admitted_ms: now - 4000, released_ms: null, start_ms: now - 3900, end_ms: null, attempts: 1 }) })
+        .hset(k('live-1', 'holds'), { 0: '2 1.5' })
+        .set(k('live-1', 'waiting'), JSON.stringify({ at_ms: now - 100, budget: { n_procs: 4, mem_gb: 3 }, free: { n_procs: 2, mem_gb: 1.5 }, waiting: [{ id: 'z', reason: 'needs 4 procs, 2 free' }] }))
+        .zadd(`${prefix}:fg:runs`, now - 5000, 'live-1')
+        .hset(k('sub-1', 'meta'), { run_id: 'sub-1', workflow: 'live', status: 'submitted', mode: 'service', started_ms: String(now), budget, definition })
+        .zadd(`${prefix}:fg:runs`, now, 'sub-1')
+        .exec();
+      const list = (await getJson<RunListItem[]>('/api/runs')).body;
+      expect(list.map((r) => r.run_id)).toEqual(['sub-1', 'live-1', summary.run_id]);
+      expect(list[0]).toMatchObject({ status: 'submitted', mode: 'service', total: 3, finished_ms: null, wall_s: null });
+      expect(list[0]?.counts.waiting).toBe(3);
+      expect(list[1]).toMatchObject({ status: 'running', mode: 'run', total: 3 });
+      expect((await getJson<RunListItem[]>('/api/runs?limit=1')).body.map((r) => r.run_id)).toEqual(['sub-1']);
+
+      const live = (await getJson<RunDetail>('/api/runs/live-1')).body;
+      expect(live).toMatchObject({ scheduler: 'mem_thread', summary: null, failures: [] });
+      expect(live.waiting).toMatchObject({ free: { n_procs: 2, mem_gb: 1.5 }, waiting: [{ id: 'z', reason: 'needs 4 procs, 2 free' }] });
+      expect(live.ledger.timeline[0]).toEqual({ t_ms: now - 4000, n_procs: 2, mem_gb: 1.5, rss_gb: 0 });
+      expect(live.ledger.timeline.at(-1)).toMatchObject({ n_procs: 2, mem_gb: 1.5 });
+      expect(live.ledger.timeline.at(-1)?.t_ms).toBeGreaterThanOrEqual(now);
+      const sub = (await getJson<RunDetail>('/api/runs/sub-1')).body;
+      expect(sub.nodes.map((n) => n.state)).toEqual(['waiting', 'waiting', 'waiting']);
+      expect(sub.ledger.timeline).toEqual([]);
+
+      const m = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+      expect(m.get('flowgate_runs{status="running"}')).toBe(1);
+      expect(m.get('flowgate_runs{status="submitted"}')).toBe(1);
+      expect(m.get('flowgate_nodes{state="running"}')).toBe(1);
+      expect(m.get('flowgate_nodes{state="waiting"}')).toBe(4);
+      expect(m.get('flowgate_ledger_reserved{resource="procs"}')).toBe(2);
+      expect(m.get('flowgate_ledger_reserved{resource="memory_gb"}')).toBe(1.5);
+      expect(m.get('flowgate_ledger_budget{resource="procs"}')).toBe(4);
+      expect(m.get('flowgate_ledger_budget{resource="memory_gb"}')).toBe(3);
+    } finally {
+      await redis.del(...['meta', 'states', 'nodes', 'holds', 'waiting'].flatMap((p) => [k('live-1', p), k('sub-1', p)]));
+      await redis.zrem(`${prefix}:fg:runs`, 'live-1', 'sub-1');
+      redis.disconnect();
+    }
+  });
+
+  it('refuses bad configuration with exit code 2, naming the flag or variable', async () => {
+    const env = { REDIS_URL: redisUrl() };
+    const userOnly = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_USER: 'admin' } });
+    expect(userOnly.code).toBe(2);
+    expect(userOnly.stderr).toContain('FLOWGATE_BOARD_PASSWORD');
+    const passwordOnly = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_PASSWORD: 'hidden-pw' } });
+    expect(passwordOnly.code).toBe(2);
+    expect(passwordOnly.stderr).toContain('FLOWGATE_BOARD_USER');
+    expect(passwordOnly.stderr).not.toContain('hidden-pw');
+    const badPort = await runCli(['board', '--port', 'abc'], { env });
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--port');
+    const bigPort = await runCli(['board'], { env: { ...env, FLOWGATE_BOARD_PORT: '70000' } });
+    expect(bigPort.code).toBe(2);
+    expect(bigPort.stderr).toContain('FLOWGATE_BOARD_PORT');
+    const badWrite = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_WRITE: 'maybe' } });
+    expect(badWrite.code).toBe(2);
+    expect(badWrite.stderr).toContain('FLOWGATE_BOARD_WRITE');
+  });
+
+  it('redacts the Redis password when printing its configuration', async () => {
+    const res = await runCli(['board', '--port', '0', '--redis-url', 'redis://:topsecret@127.0.0.1:1'], { env: { REDIS_URL: redisUrl() } });
+    expect(res.code).toBe(3); // nothing listens on port 1
+    expect(res.stderr).toContain('flowgate board: config');
+    expect(res.stderr).toContain('***');
+    expect(res.stderr).not.toContain('topsecret');
+  });
+});
