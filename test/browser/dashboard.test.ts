@@ -213,6 +213,7 @@ describe('dashboard', () => {
     const row = page.locator(`#runs tr[data-run-id="${runId}"][data-status="failed"]`);
     await row.waitFor({ timeout: 5000 });
     expect(await row.locator('.progress-text').textContent()).toBe(`${NODE_IDS.length}/${NODE_IDS.length}`);
+    await screenshot(page, 'runs-list');
     expect(errors).toEqual([]);
   });
 

@@ -138,6 +138,12 @@ function niceStep(range, target) {
   return 10 * mag;
 }
 
+const NUMERIC_COLUMNS = new Set(['Duration', 'Budget', 'Heartbeat', 'PID', 'Concurrency', 'Done', 'Procs', 'Memory']);
+
+function colHeader(text) {
+  return h('th', { scope: 'col', class: NUMERIC_COLUMNS.has(text) ? 'num' : null }, text);
+}
+
 function stateBadge(state, extraTitle) {
   const st = String(state ?? 'unknown');
   const title = extraTitle ? `${st}: ${extraTitle}` : STATE_HELP[st] ?? st;
@@ -341,7 +347,7 @@ function renderRuns(r, runs, workers, service) {
           h(
             'thead',
             null,
-            h('tr', null, ...['State', 'Run', 'Workflow', 'Progress', 'Started', 'Duration', 'Budget', 'Mode'].map((t) => h('th', { scope: 'col' }, t))),
+            h('tr', null, ...['State', 'Run', 'Workflow', 'Progress', 'Started', 'Duration', 'Budget', 'Mode'].map(colHeader)),
           ),
           h('tbody', null, rows),
         ),
@@ -428,7 +434,7 @@ function workersTable(workers, runId) {
       h(
         'thead',
         null,
-        h('tr', null, ...['Worker', 'Status', 'Heartbeat', 'Host', 'PID', 'Concurrency', 'Done', runId === null ? 'Running now' : 'Running now (this run)'].map((t) => h('th', { scope: 'col' }, t))),
+        h('tr', null, ...['Worker', 'Status', 'Heartbeat', 'Host', 'PID', 'Concurrency', 'Done', runId === null ? 'Running now' : 'Running now (this run)'].map(colHeader)),
       ),
       h('tbody', null, rows),
     ),
@@ -666,14 +672,14 @@ function renderDag(v, runId, nodes) {
     return;
   }
   const lay = layoutDag(nodes);
+  const indexOf = new Map(nodes.map((n, i) => [String(n.id), i]));
   const byId = new Map();
   const edges = s('g', { class: 'edges' });
   const boxes = s('g', { class: 'nodes' });
   nodes.forEach((n, i) => {
     const { x, y } = lay.xy[i];
     for (const p of lay.needs[i]) {
-      const j = nodes.findIndex((m) => String(m.id) === p);
-      const a = lay.xy[j];
+      const a = lay.xy[indexOf.get(p)];
       const x1 = a.x + NODE_W;
       const y1 = a.y + NODE_H / 2;
       const x2 = x - 2;
@@ -846,7 +852,7 @@ function waitingBlock(run, nodes) {
       'table',
       { id: 'waiting', class: 'grid' },
       h('caption', null, caption),
-      h('thead', null, h('tr', null, ...['Node', 'Procs', 'Memory', 'Reason'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ...['Node', 'Procs', 'Memory', 'Reason'].map(colHeader))),
       h('tbody', null, rows),
     ),
   );
