@@ -8,13 +8,15 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'cancel', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'cancel', 'scheduler', 'submit', 'status', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
 async function usage(): Promise<string> {
   const { RUN_FLAGS } = await import('./run-flags.js');
   const { WORKER_FLAGS } = await import('./worker-flags.js');
+  const { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } = await import('./scheduler-flags.js');
+  const { SUBMIT_FLAGS } = await import('./submit-flags.js');
   const { BOARD_FLAGS } = await import('./board.js');
   return [
     'usage: flowgate <command> [options]',
@@ -23,6 +25,10 @@ async function usage(): Promise<string> {
     '  run WORKFLOW       run a workflow with an embedded scheduler and a local worker fleet',
     '  resume RUN_ID      continue a run whose scheduler died (state comes from Redis)',
     '  cancel RUN_ID      cancel a run: running nodes are killed, the rest never start',
+    '  scheduler          run the scheduler service: drives submitted runs, one shared budget',
+    '  submit WORKFLOW    submit a run to the scheduler service; --wait follows it',
+    '  status [RUN_ID]    list runs, or show one run with its nodes',
+    '  logs RUN_ID NODE   print a node\'s stdout and stderr',
     '  worker             run a long-lived worker process',
     '  workers            list registered workers with their heartbeats',
     '  board              serve the web board: runs, workers, metrics, Bull Board',
@@ -32,6 +38,13 @@ async function usage(): Promise<string> {
     '',
     'run options:',
     formatFlags(RUN_FLAGS),
+    '',
+    'scheduler options (env in brackets):',
+    formatFlags(SCHEDULER_FLAGS),
+    '  [' + SCHEDULER_SETTINGS.map((x) => x.env).join(', ') + ']',
+    '',
+    'submit options:',
+    formatFlags(SUBMIT_FLAGS),
     '',
     'worker options:',
     formatFlags(WORKER_FLAGS),
@@ -60,6 +73,14 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./resume.js')).resumeCommand(rest);
     case 'cancel':
       return (await import('./cancel.js')).cancelCommand(rest);
+    case 'scheduler':
+      return (await import('./scheduler.js')).schedulerCommand(rest);
+    case 'submit':
+      return (await import('./submit.js')).submitCommand(rest);
+    case 'status':
+      return (await import('./status.js')).statusCommand(rest);
+    case 'logs':
+      return (await import('./logs.js')).logsCommand(rest);
     case 'worker':
       return (await import('./worker.js')).workerCommand(rest);
     case 'workers':

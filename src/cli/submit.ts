@@ -5,9 +5,10 @@
  * the run is followed to its end like `flowgate run`.
  */
 import { resolve } from 'node:path';
+import type { Redis } from 'ioredis';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import { assertFitsBudget } from '../scheduler/admission.js';
-import { metaFields } from '../scheduler/run-definition.js';
+import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
@@ -18,6 +19,27 @@ import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
 import { SUBMIT_FLAGS } from './submit-flags.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+
+/** The meta hash of a run submitted to the service (an empty work dir: the service's own). */
+export function submissionMeta(def: RunDefinition, nowMs: number): Record<string, string> {
+  return { ...metaFields(def, nowMs), run_id: def.runId, status: 'submitted', mode: 'service', submitted_ms: String(nowMs) };
+}
+
+/**
+ * Stores a submitted run and announces it to the scheduler service, in one
+ * transaction: the run's meta (status `submitted`), its place in the run list
+ * and in the service's submitted list.
+ */
+export async function storeSubmission(redis: Redis, prefix: string, runId: string, meta: Record<string, string>, nowMs: number): Promise<void> {
+  const keys = new Keys(prefix);
+  await redis
+    .multi()
+    .hset(keys.runMeta(runId), meta)
+    .zadd(keys.runs(), nowMs, runId)
+    .rpush(keys.submitted(), runId)
+    .publish(keys.control(), JSON.stringify({ type: 'submitted', run_id: runId }))
+    .exec();
+}
 
 /** Submits a run; returns the exit code. */
 export async function submitCommand(argv: readonly string[]): Promise<number> {
@@ -54,35 +76,23 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
       throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
     }
     const now = Date.now();
-    const meta = {
-      ...metaFields(
-        {
-          runId,
-          workflow,
-          workflowFile: file,
-          budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-          order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
-          raiseInsufficient,
-          stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
-          // Empty: the service fills in its own work dir when it takes the run.
-          workDir: workDir === undefined ? '' : resolve(workDir),
-          crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
-          memoryMargin: flags.num('enforce-memory') ?? null,
-        },
-        now,
-      ),
-      run_id: runId,
-      status: 'submitted',
-      mode: 'service',
-      submitted_ms: String(now),
-    };
-    await redis
-      .multi()
-      .hset(keys.runMeta(runId), meta)
-      .zadd(keys.runs(), now, runId)
-      .rpush(keys.submitted(), runId)
-      .publish(keys.control(), JSON.stringify({ type: 'submitted', run_id: runId }))
-      .exec();
+    const meta = submissionMeta(
+      {
+        runId,
+        workflow,
+        workflowFile: file,
+        budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+        order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+        raiseInsufficient,
+        stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
+        // Empty: the service fills in its own work dir when it takes the run.
+        workDir: workDir === undefined ? '' : resolve(workDir),
+        crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
+        memoryMargin: flags.num('enforce-memory') ?? null,
+      },
+      now,
+    );
+    await storeSubmission(redis, prefix, runId, meta, now);
     nodeIds = workflow.nodes.map((n) => n.id);
     if (budget === undefined) process.stderr.write(`flowgate: no scheduler service has run under prefix "${prefix}" at ${redactUrl(redisUrl)} yet; the run waits for one\n`);
   } finally {

@@ -1,0 +1,96 @@
+/**
+ * `flowgate status [RUN_ID]`: the runs under a prefix, or one run with its
+ * nodes, ready queue and failures, read from Redis (works for runs of
+ * `flowgate run` and of the scheduler service alike).
+ */
+import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { FINAL_NODE_STATES, listRuns, readRun, type RunDetail, type RunListItem } from '../shared/run-view.js';
+import { Flags, parseArgs, type FlagSpec } from './args.js';
+import { connectionFrom } from './connection.js';
+
+export const STATUS_FLAGS: readonly FlagSpec[] = [
+  { name: 'json', type: 'boolean', help: 'print JSON (the list, or the run with every node)' },
+  { name: 'limit', type: 'int', min: 1, value: 'N', help: 'runs listed, newest first (default 20)' },
+  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
+  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+];
+
+function when(ms: number | null): string {
+  return ms === null || ms === 0 ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+function duration(r: RunListItem, now: number): string {
+  if (r.wall_s !== null) return `${r.wall_s.toFixed(1)}s`;
+  if (r.status === 'submitted' || r.started_ms === 0) return '-';
+  return `${((now - r.started_ms) / 1000).toFixed(1)}s`;
+}
+
+function done(r: RunListItem): number {
+  return [...FINAL_NODE_STATES].reduce((sum, s) => sum + (r.counts[s as keyof RunListItem['counts']] ?? 0), 0);
+}
+
+/** The runs as a table. */
+export function runsTable(runs: readonly RunListItem[], now = Date.now()): string {
+  const rows = [['RUN', 'WORKFLOW', 'STATUS', 'DONE', 'FAILED', 'STARTED (UTC)', 'DURATION']];
+  for (const r of runs) rows.push([r.run_id, r.workflow, r.status, `${done(r)}/${r.total}`, String(r.counts.failed), when(r.started_ms), duration(r, now)]);
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+/** One run in text. */
+export function runText(r: RunDetail, now = Date.now()): string {
+  const lines = [
+    `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${r.budget.n_procs} procs / ${r.budget.memory_gb} GB, scheduler ${r.scheduler}`,
+    `  ${Object.entries(r.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ')}`,
+  ];
+  const running = r.nodes.filter((n) => n.state === 'running' || n.state === 'queued');
+  if (running.length > 0) lines.push(`  in flight: ${running.map((n) => `${n.id}${n.worker !== null ? ` on ${n.worker}` : ''}`).join(', ')}`);
+  if (r.waiting !== null && r.waiting.waiting.length > 0) {
+    lines.push(`  ready, waiting (free ${r.waiting.free.n_procs} procs, ${Math.round(r.waiting.free.mem_gb * 100) / 100} GB):`);
+    for (const w of r.waiting.waiting.slice(0, 20)) lines.push(`    ${w.id}: ${w.reason}`);
+  }
+  for (const f of r.failures) {
+    lines.push(`  failed ${f.node}: ${f.reason}`);
+    if (f.crash_file !== null) lines.push(`    crash record: ${f.crash_file}`);
+    if (f.skipped.length > 0) lines.push(`    skipped because of it: ${f.skipped.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+/** Prints runs or one run; returns the exit code. */
+export async function statusCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, STATUS_FLAGS));
+  if (flags.positionals.length > 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate status [RUN_ID] [options]' }]);
+  const { redisUrl, prefix } = connectionFrom(flags);
+  const json = flags.bool('json', false);
+  await checkRedis(redisUrl);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  await redis.connect();
+  try {
+    const runId = flags.positionals[0];
+    if (runId === undefined) {
+      const runs = await listRuns(redis, prefix, { limit: flags.num('limit') ?? 20 });
+      if (json) {
+        process.stdout.write(`${JSON.stringify(runs)}\n`);
+        return ExitCode.ok;
+      }
+      const service = await redis.hmget(new Keys(prefix).service(), 'holder', 'heartbeat_ms', 'lease_ttl_ms');
+      const [holder, beat, ttl] = service;
+      if (holder !== null && holder !== undefined) {
+        const age = Date.now() - Number(beat ?? 0);
+        const alive = age <= Number(ttl ?? 10_000);
+        process.stdout.write(`scheduler service: ${alive ? `led by ${holder}` : `none alive (last leader ${holder}, ${Math.round(age / 1000)} s ago)`}\n`);
+      }
+      process.stdout.write(runs.length === 0 ? `no runs under prefix "${prefix}"\n` : `${runsTable(runs)}\n`);
+      return ExitCode.ok;
+    }
+    const run = await readRun(redis, prefix, runId);
+    if (run === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+    process.stdout.write(json ? `${JSON.stringify(run)}\n` : `${runText(run)}\n`);
+    return ExitCode.ok;
+  } finally {
+    redis.disconnect();
+  }
+}

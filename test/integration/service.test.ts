@@ -1,0 +1,257 @@
+/**
+ * Service mode as a user runs it: `flowgate scheduler` and `flowgate worker`
+ * processes, runs handed in with `flowgate submit`, read back with `status`
+ * and `logs`; one budget shared by concurrent runs in submission order; a
+ * standby scheduler taking over a killed leader's run without rerunning nodes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/scheduler/summary.js';
+import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
+import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { peakUsage } from '../helpers/summary.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const prefixes: string[] = [];
+const started: CliProcess[] = [];
+afterEach(async () => {
+  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+interface Service {
+  prefix: string;
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  scheduler(extra?: string[]): CliProcess;
+  worker(concurrency: number): CliProcess;
+}
+
+function service(label: string, budget: { n_procs: number; memory_gb: number }): Service {
+  const prefix = uniquePrefix(label);
+  prefixes.push(prefix);
+  const dir = tempDir(label);
+  const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+  return {
+    prefix,
+    dir,
+    env,
+    scheduler: (extra = []) => {
+      const p = startCli(['scheduler', '--work-dir', join(dir, 'work'), ...extra], {
+        env: { ...env, FLOWGATE_N_PROCS: String(budget.n_procs), FLOWGATE_MEMORY_GB: String(budget.memory_gb) },
+      });
+      started.push(p);
+      return p;
+    },
+    worker: (concurrency) => {
+      const p = startCli(['worker', '--concurrency', String(concurrency), '--heartbeat-ms', '500'], { env });
+      started.push(p);
+      return p;
+    },
+  };
+}
+
+async function leading(p: CliProcess): Promise<void> {
+  await waitFor(() => p.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+}
+
+function fanout(name: string, n: number, command: string, mem = 0.5): object {
+  return { name, nodes: Array.from({ length: n }, (_, i) => ({ id: `n${i}`, command, n_procs: 1, mem_gb: mem })) };
+}
+
+describe('flowgate scheduler + submit', () => {
+  it('runs a submitted workflow; status and logs read it back; a bad workflow is refused before anything is written', async () => {
+    const s = service('svc', { n_procs: 2, memory_gb: 4 });
+    const sched = s.scheduler();
+    s.worker(2);
+    await leading(sched);
+    expect(sched.stderr()).toMatch(/flowgate scheduler: redis_url=redis:\/\/\S+ prefix=\S+ n_procs=2 memory_gb=4 /);
+    const wf = writeWorkflow(s.dir, 'wf.json', {
+      name: 'svc',
+      nodes: [
+        { id: 'hello', command: ['sh', '-c', 'echo hello from $FLOWGATE_NODE_ID; echo oops >&2'] },
+        { id: 'after', command: 'echo after', needs: ['hello'] },
+      ],
+    });
+    const res = await runCli(['submit', wf, '--wait', '--json'], { env: s.env });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(summary.budget).toEqual({ n_procs: 2, memory_gb: 4 });
+    expect(summary.nodes.map((n) => n.node_dir.startsWith(join(s.dir, 'work')))).toEqual([true, true]);
+
+    const list = await runCli(['status', '--json'], { env: s.env });
+    expect(list.code, list.stderr).toBe(0);
+    const runs = JSON.parse(list.stdout) as RunListItem[];
+    expect(runs).toMatchObject([{ run_id: summary.run_id, status: 'succeeded', mode: 'service', total: 2 }]);
+    const text = await runCli(['status'], { env: s.env });
+    expect(text.stdout).toMatch(/led by \S+/);
+    expect(text.stdout).toContain(`${summary.run_id}  svc`);
+    const one = await runCli(['status', summary.run_id, '--json'], { env: s.env });
+    expect((JSON.parse(one.stdout) as RunDetail).nodes.map((n) => n.state)).toEqual(['succeeded', 'succeeded']);
+
+    const logs = await runCli(['logs', summary.run_id, 'hello'], { env: s.env });
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toContain('hello from hello');
+    expect(logs.stdout).toContain('oops');
+    const errOnly = await runCli(['logs', summary.run_id, 'hello', '--stream', 'stderr'], { env: s.env });
+    expect(errOnly.stdout).toBe('oops\n');
+    const typo = await runCli(['logs', summary.run_id, 'helo'], { env: s.env });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('did you mean "hello"');
+    expect((await runCli(['status', 'no-such-run'], { env: s.env })).code).toBe(2);
+
+    // Larger than the service's budget: refused at submit, nothing stored.
+    const before = (await keysUnder(s.prefix)).sort();
+    const big = writeWorkflow(s.dir, 'big.json', { name: 'big', nodes: [{ id: 'huge', command: 'true', mem_gb: 64 }] });
+    const refused = await runCli(['submit', big], { env: s.env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/huge.*needs 64 GB but the budget is 4 GB/);
+    const broken = writeWorkflow(s.dir, 'broken.json', { name: 'broken', nodes: [{ id: 'a', command: 'true', needs: ['nope'] }] });
+    expect((await runCli(['submit', broken], { env: s.env })).code).toBe(2);
+    const after = (await keysUnder(s.prefix)).filter((k) => !k.includes(':fg:worker')).sort();
+    expect(after).toEqual(before.filter((k) => !k.includes(':fg:worker')));
+  });
+
+  it('shares one budget between concurrent runs, oldest submission first', async () => {
+    const s = service('share', { n_procs: 2, memory_gb: 2 });
+    const wf = (name: string) => writeWorkflow(s.dir, `${name}.json`, fanout(name, 4, 'sleep 0.3', 1));
+    // Both runs are waiting when the service starts: it takes them in submission order.
+    const a = await runCli(['submit', wf('first'), '--run-id', 'share-a'], { env: s.env });
+    const b = await runCli(['submit', wf('second'), '--run-id', 'share-b'], { env: s.env });
+    expect([a.code, b.code], a.stderr + b.stderr).toEqual([0, 0]);
+    expect(a.stdout.trim()).toBe('share-a');
+    expect(a.stderr).toContain('no scheduler service has run under prefix');
+    s.worker(4);
+    s.scheduler();
+    const [ra, rb] = await Promise.all([waitForRun(s, 'share-a'), waitForRun(s, 'share-b')]);
+    const all = [...ra.nodes, ...rb.nodes];
+    expect(all.every((n) => n.status === 'succeeded')).toBe(true);
+    // Never more than the host budget across both runs (2 procs, 2 GB: two 1-GB nodes at a time).
+    const peak = peakUsage(all);
+    expect(peak.n_procs).toBeLessThanOrEqual(2);
+    expect(peak.mem_gb).toBeLessThanOrEqual(2);
+    expect(peak.concurrent).toBe(2);
+    // Submission order: every node of the older run was admitted before any of the younger one's.
+    const lastA = Math.max(...ra.nodes.map((n) => n.admitted_ms ?? Infinity));
+    const firstB = Math.min(...rb.nodes.map((n) => n.admitted_ms ?? -Infinity));
+    expect(lastA).toBeLessThanOrEqual(firstB);
+  });
+
+  it('a standby takes over when the leader is killed; the run finishes and no node runs twice', async () => {
+    const s = service('failover', { n_procs: 2, memory_gb: 4 });
+    const marks = join(s.dir, 'marks');
+    const leader = s.scheduler(['--leader-ttl-ms', '1500', '--reconcile-interval-ms', '500']);
+    await leading(leader);
+    const standby = s.scheduler(['--leader-ttl-ms', '1500', '--reconcile-interval-ms', '500']);
+    await waitFor(() => standby.stderr().includes('standby;'), 20_000, 'the second scheduler to stand by');
+    s.worker(2);
+    const wf = writeWorkflow(s.dir, 'chain.json', {
+      name: 'chain',
+      nodes: Array.from({ length: 6 }, (_, i) => ({
+        id: `step${i}`,
+        command: ['sh', '-c', `echo $FLOWGATE_NODE_ID >> ${marks}; sleep 0.4`],
+        ...(i > 0 ? { needs: [`step${i - 1}`] } : {}),
+      })),
+    });
+    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'failover-run'], { env: s.env });
+    started.push(follower);
+    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').includes('step1'), 20_000, 'the run to be under way');
+    leader.child.kill('SIGKILL');
+    await waitFor(() => standby.stderr().includes('leading as'), 20_000, 'the standby to take over');
+    const res = await follower.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(standby.stderr()).toContain('run failover-run resumed');
+    // Each node ran exactly once, across both schedulers.
+    const ran = readFileSync(marks, 'utf8').trim().split('\n').sort();
+    expect(ran).toEqual(Array.from({ length: 6 }, (_, i) => `step${i}`).sort());
+    standby.child.kill('SIGTERM');
+    expect((await standby.done).code).toBe(0);
+  });
+
+  it('a run the service cannot take ends failed with the reason, and submit --wait exits 2', async () => {
+    const s = service('reject', { n_procs: 1, memory_gb: 1 });
+    // No service has run yet, so submit cannot check the budget: the service refuses it.
+    const wf = writeWorkflow(s.dir, 'big.json', { name: 'big', nodes: [{ id: 'wide', command: 'true', n_procs: 8 }] });
+    const follower = startCli(['submit', wf, '--wait'], { env: s.env });
+    started.push(follower);
+    await waitFor(() => follower.stderr().includes('following it'), 20_000, 'the submission');
+    s.scheduler();
+    const res = await follower.done;
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/wide.*needs 8 procs but the budget is 1/);
+  });
+
+  it('cancels a service run while it runs, and a queued run before any of its nodes starts', async () => {
+    const s = service('cancel', { n_procs: 2, memory_gb: 4 });
+    const marks = join(s.dir, 'marks');
+    const slow = writeWorkflow(s.dir, 'slow.json', fanout('slow', 4, `echo x >> ${marks}; sleep 30`));
+    // Queued with no service alive: the cancel is stored and honoured when a scheduler takes the run.
+    const queued = await runCli(['submit', slow, '--run-id', 'queued-run'], { env: s.env });
+    expect(queued.code, queued.stderr).toBe(0);
+    const early = await runCli(['cancel', 'queued-run'], { env: s.env });
+    expect(early.code, early.stderr).toBe(0);
+    expect(early.stderr).toContain('will be cancelled as soon as one takes it');
+    s.scheduler();
+    s.worker(2);
+    const gone = await waitForRun(s, 'queued-run');
+    expect(gone.status).toBe('cancelled');
+    expect(gone.nodes.every((n) => n.status === 'cancelled' && n.start_ms === null)).toBe(true);
+    expect(existsSync(marks)).toBe(false);
+
+    const follower = startCli(['submit', slow, '--wait', '--json', '--run-id', 'live-run'], { env: s.env });
+    started.push(follower);
+    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').split('\n').length > 2, 20_000, 'two nodes to run');
+    const res = await runCli(['cancel', 'live-run', '--json'], { env: s.env });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('cancelled');
+    expect(summary.counts.cancelled).toBe(4);
+    const followed = await follower.done;
+    expect(followed.code).toBe(130);
+  });
+
+  it('rejects bad service settings from the environment naming the variable (exit 2)', async () => {
+    const s = service('badenv', { n_procs: 1, memory_gb: 1 });
+    const res = await runCli(['scheduler'], { env: { ...s.env, FLOWGATE_N_PROCS: 'lots', FLOWGATE_LEADER_TTL_MS: '5' } });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('env FLOWGATE_N_PROCS');
+    expect(res.stderr).toContain('env FLOWGATE_LEADER_TTL_MS');
+    const worker = await runCli(['worker'], { env: { ...s.env, FLOWGATE_WORKER_CONCURRENCY: '0' } });
+    expect(worker.code).toBe(2);
+    expect(worker.stderr).toContain('env FLOWGATE_WORKER_CONCURRENCY');
+    expect(await keysUnder(s.prefix)).toEqual([]);
+  });
+
+  it('prints its configuration with the Redis password redacted and stops cleanly on SIGTERM', async () => {
+    const s = service('redact', { n_procs: 1, memory_gb: 1 });
+    const url = new URL(redisUrl());
+    url.username = 'default';
+    url.password = 's3cret-pw';
+    // A Redis without a password accepts the login, so the service starts.
+    const sched = startCli(['scheduler'], { env: { ...s.env, REDIS_URL: url.toString() } });
+    started.push(sched);
+    await leading(sched);
+    expect(sched.stderr()).toContain('redis_url=redis://default:***@');
+    expect(sched.stderr()).not.toContain('s3cret-pw');
+    sched.child.kill('SIGTERM');
+    expect((await sched.done).code).toBe(0);
+    // The lease is handed back at once, not left to expire.
+    expect((await keysUnder(s.prefix)).filter((k) => k.endsWith(':fg:leader'))).toEqual([]);
+  });
+});
+
+async function waitForRun(s: Service, runId: string): Promise<RunSummary> {
+  const redis = new Redis(redisUrl());
+  try {
+    const raw = await waitFor(() => redis.hget(`${s.prefix}:fg:run:${runId}:meta`, 'summary'), 40_000, `run ${runId} to finish`);
+    return JSON.parse(raw) as RunSummary;
+  } finally {
+    redis.disconnect();
+  }
+}
