@@ -622,6 +622,8 @@ function layoutDag(nodes) {
 
 function nodeTitle(n) {
   const lines = [`${n.id}: ${n.state ?? '?'}`, `${n.n_procs ?? '?'} procs, ${fmtGb(n.mem_gb)}`];
+  const g = n.granted ? obj(n.granted) : null;
+  if (g && (g.n_procs !== n.n_procs || g.mem_gb !== n.mem_gb)) lines.push(`granted (clamped to the budget): ${g.n_procs ?? '?'} procs, ${fmtGb(g.mem_gb)}`);
   const needs = list(n.needs);
   if (needs.length > 0) lines.push(`needs: ${needs.join(', ')}`);
   if (num(n.start_ms) !== null) lines.push(`ran ${fmtSeconds(span(n.start_ms, n.end_ms))}${n.worker ? ` on ${n.worker}` : ''}`);
