@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         submit_s: Math.round(submitS * 1000) / 1000,
         wall_s: Math.round(wallS * 100) / 100,
         nodes_per_s: Math.round(nodes / wallS),
-        run_latency_s: { p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), max: pct(latencies, 1) },
+        run_latency_s: { min: pct(latencies, 0), p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), max: pct(latencies, 1) },
         run_start_delay_s: { p50: pct(startDelays, 0.5), max: pct(startDelays, 1) },
       })}\n`,
     );
