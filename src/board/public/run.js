@@ -1,0 +1,132 @@
+// flowgate board: the page of one run (head, graph, resources, ready queue,
+// timeline, failures, workers).
+
+import { DONE_STATES, ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
+import { renderDag } from './dag.js';
+import { ledgerBlock } from './ledger.js';
+import { ganttBlock } from './gantt.js';
+import { failuresBlock, waitingBlock, workersTable } from './panels.js';
+
+/** The page for a run id that does not exist; no view stays mounted. */
+export function renderMissing(page, r) {
+  page.view = null;
+  document.title = 'flowgate board · run not found';
+  fill(page.root, h('section', null, h('h2', null, 'Run not found'), h('p', null, 'There is no run ', h('code', null, r.id), ' under this prefix. ', h('a', { href: '#/' }, 'Back to the runs'), '.')));
+}
+
+function section(id, title, help) {
+  const body = h('div', { class: 'section-body', id: `${id}-body` });
+  const el = h(
+    'section',
+    { id, 'aria-labelledby': `${id}-h`, class: 'panel' },
+    h('h2', { id: `${id}-h` }, title, help ? h('span', { class: 'help', title: help, role: 'note', 'aria-label': help }, '?') : null),
+    body,
+  );
+  return { el, body };
+}
+
+function mountRun(root, r) {
+  const head = h('div', { id: 'run-head' });
+  const dag = section('dag', 'Graph', 'Nodes in layers by dependency depth, coloured by state; hover a node for its details.');
+  const ledger = section('ledger', 'Resources', 'Procs and memory reserved by admitted nodes against the budget over time, with the measured peak RSS of running nodes.');
+  const waiting = section('waiting-section', 'Ready queue', 'Nodes whose dependencies are done but that are not admitted yet, and why.');
+  const workers = section('workers-section', 'Workers', 'Registered workers, their heartbeat and what they run.');
+  const failures = section('failures', 'Failures', 'Each failed node with its crash record and the nodes it took down.');
+  const gantt = section('gantt', 'Timeline', 'One row per node: the dark bar is its process (start to end), the light bar its resource reservation (admitted to released). Seconds from the run start.');
+  fill(
+    root,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← all runs')),
+    head,
+    h('div', { class: 'two' }, dag.el, waiting.el),
+    ledger.el,
+    gantt.el,
+    failures.el,
+    workers.el,
+  );
+  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null };
+}
+
+/**
+ * Renders a run's page into `page.root`, mounting its sections first unless
+ * `page.view` (the mounted view) is for `r`.
+ */
+export function renderRun(page, r, run0, workers) {
+  if (page.view === null || page.view.route !== r) page.view = mountRun(page.root, r);
+  const view = page.view;
+  const run = obj(run0);
+  const id = String(run.run_id ?? r.id);
+  const nodes = withLiveStarts(list(run.nodes).map(obj), id, workers);
+  document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
+  fill(view.head, runHead(run, id, nodes));
+  renderDag(view, id, nodes);
+  fill(view.ledger, ledgerBlock(run, view.ledger.clientWidth));
+  fill(view.waiting, waitingBlock(run, nodes));
+  fill(view.failures, failuresBlock(run));
+  fill(view.gantt, ganttBlock(run, nodes, view.gantt.clientWidth));
+  fill(view.workers, workersTable(workers, id));
+}
+
+/**
+ * A node's start is stamped by its worker when it ends; while it runs, the
+ * worker registry says since when it runs (and where).
+ */
+function withLiveStarts(nodes, runId, workers) {
+  const live = new Map();
+  for (const w0 of list(workers)) {
+    const w = obj(w0);
+    for (const c0 of list(w.current)) {
+      const c = obj(c0);
+      if (c.run_id === runId && num(c.since_ms) !== null) live.set(String(c.node_id), { since: c.since_ms, worker: w.name });
+    }
+  }
+  if (live.size === 0) return nodes;
+  return nodes.map((n) => {
+    const l = live.get(String(n.id));
+    if (!l || num(n.start_ms) !== null || DONE_STATES.has(n.state)) return n;
+    // "running" is stored lazily by the scheduler; a worker running the node says so at once.
+    return { ...n, state: n.state === 'queued' ? 'running' : n.state, start_ms: l.since, worker: n.worker ?? l.worker ?? null };
+  });
+}
+
+function runHead(run, id, nodes) {
+  const counts = runCounts(run);
+  const total = num(run.total) ?? nodes.length;
+  const budget = obj(run.budget);
+  const options = obj(run.options);
+  const optionText = Object.entries(options)
+    .filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', ');
+  return [
+    h('h2', { class: 'run-title' }, 'Run ', h('span', { class: 'run-id' }, id), ' ', stateBadge(run.status)),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', null, 'Workflow'),
+      h('dd', null, String(run.workflow ?? '–')),
+      h('dt', null, 'Progress'),
+      h('dd', null, progressBar(counts, total)),
+      h('dt', null, 'Started'),
+      h('dd', { title: fmtIso(run.started_ms) }, fmtClock(run.started_ms)),
+      h('dt', null, ACTIVE_RUN.has(run.status) ? 'Running for' : 'Duration'),
+      h('dd', null, fmtSeconds(runDuration(run))),
+      h('dt', null, 'Budget'),
+      h('dd', null, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}`),
+      h('dt', null, 'Scheduler'),
+      h('dd', { title: optionText || null }, String(run.scheduler ?? options.scheduler ?? '–'), run.mode ? ` · ${run.mode}` : ''),
+      h('dt', null, 'Nodes'),
+      h(
+        'dd',
+        null,
+        STATES.filter((st) => counts[st] > 0).map((st, i) => [
+          i > 0 ? ' · ' : null,
+          st === 'failed'
+            ? h('button', { type: 'button', class: 'linklike count state-text-failed', title: 'show the failures', onclick: () => document.getElementById('failures')?.scrollIntoView({ behavior: 'smooth' }) }, `${counts[st]} ${st}`)
+            : h('span', { class: `count state-text-${st}` }, `${counts[st]} ${st}`),
+        ]),
+      ),
+      h('dt', null, 'Queue'),
+      h('dd', null, h('a', { href: 'queues', title: 'BullMQ jobs of this prefix in Bull Board' }, 'Bull Board')),
+    ),
+  ];
+}
