@@ -5,6 +5,7 @@
 import type { Queue } from 'bullmq';
 import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import type { Incoming } from './incoming.js';
+import type { JobChannel } from './job-channel.js';
 import type { NodeRuntime } from './run-graph.js';
 
 /** What reconciling found. */
@@ -46,6 +47,33 @@ export async function reconcileInFlight(
     } else if (state === 'active' && n.state === 'queued') {
       out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
     }
+  }
+  return out;
+}
+
+/** In-flight nodes sorted out when a run is cancelled. */
+export interface CancelTriage {
+  /** Jobs that finished before the cancel: their real outcome, to apply. */
+  finished: Incoming[];
+  /** Nodes whose job had not started (now removed from the queue) or is gone: cancelled at once. */
+  unstarted: NodeRuntime[];
+}
+
+/**
+ * Looks at the job of every in-flight node of a run being cancelled: finished
+ * jobs keep their outcome, jobs not started yet are taken out of the queue.
+ * Active jobs are locked by their workers and are stopped by the abort message.
+ */
+export async function triageForCancel(jobs: JobChannel, runId: string, nodes: readonly NodeRuntime[]): Promise<CancelTriage> {
+  const out: CancelTriage = { finished: [], unstarted: [] };
+  for (const n of nodes) {
+    const jobId = nodeJobId(runId, n.index, n.attempt);
+    const job = await jobs.getJob(jobId);
+    const state = job === undefined ? 'missing' : await job.getState();
+    if (state === 'completed') out.finished.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job?.returnvalue as unknown as NodeOutcome });
+    else if (state === 'failed') out.finished.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' });
+    else if (state === 'missing') out.unstarted.push(n);
+    else if ((state === 'waiting' || state === 'delayed' || state === 'prioritized') && (await jobs.remove(jobId)) === 1) out.unstarted.push(n);
   }
   return out;
 }

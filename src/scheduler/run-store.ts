@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../shared/errors.js';
+import type { RunSummary } from './summary.js';
 import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
@@ -45,6 +46,14 @@ export class RunStore {
     if (remainingArgs.length > 0) multi.hset(k.runRemaining(this.runId), ...remainingArgs);
     multi.zadd(k.runs(), startedMs, this.runId);
     await exec(multi);
+  }
+
+  /** Stores how the run ended: status, finish time and summary, with every staged change. */
+  async recordEnd(summary: RunSummary): Promise<void> {
+    this.setMeta('status', summary.status);
+    this.setMeta('finished_ms', String(summary.finished_ms));
+    this.setMeta('summary', JSON.stringify(summary));
+    await this.flush();
   }
 
   private hset(key: string, field: string, value: string): void {

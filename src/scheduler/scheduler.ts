@@ -8,105 +8,31 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
-import { createRedis, redactUrl } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
-import { listWorkers } from '../shared/worker-registry.js';
-import { parseControlMessage, type ControlMessage } from '../shared/control.js';
+import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
 import type { Incoming } from './incoming.js';
-import { OutageWatch } from './outage-watch.js';
-import { JobChannel } from './job-channel.js';
-import { reconcileInFlight } from './reconcile.js';
-import type { ResourceLedger, Resources } from './ledger.js';
+import type { OutageWatch } from './outage-watch.js';
+import type { JobChannel } from './job-channel.js';
+import { reconcileInFlight, triageForCancel } from './reconcile.js';
 import { buildNodeJob } from './node-job.js';
-import { metaFields, type RunDefinition } from './run-definition.js';
+import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
-import { loadStoredRun, RunLease, RunStore } from './run-store.js';
+import { loadStoredRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
+import { WaitingPublisher, WorkerWatch } from './run-watchers.js';
 import { buildSummary, type RunSummary } from './summary.js';
+import { closeRunConnections, openRunConnections, type RunConnections } from './run-connections.js';
+import { describeFailedReason } from './scheduler-support.js';
+import type { RunProgress, SchedulerEvents, SchedulerOptions } from './scheduler-types.js';
 
-/** Options of a {@link RunScheduler}: the run's definition plus where and how to run it. */
-export interface SchedulerOptions extends RunDefinition {
-  redisUrl: string;
-  prefix: string;
-  /** Continue a run that exists in Redis instead of creating it (after a scheduler crash). */
-  resume?: boolean;
-  /** Period of the safety sweep that reconciles with job state; default 5000. */
-  reconcileIntervalMs?: number;
-  /** After a cancel, nodes whose processes never report are cancelled after this; default 10000. */
-  cancelGraceMs?: number;
-  /** Redis unreachable for longer than this ends the run with an infrastructure error; default 60000. */
-  redisOutageMs?: number;
-  logger: Logger;
-  clock?: () => number;
-  /** A queue channel shared with other runs (scheduler service); default: one of its own. */
-  channel?: JobChannel;
-  /** Time to live of the run's lease (a dead scheduler's run can be resumed after it); default 15000. */
-  leaseTtlMs?: number;
-  /** Admission across runs sharing one budget (scheduler service); default: this run alone. */
-  admission?: SharedAdmission;
-}
-
-/**
- * Admission for runs that share one ledger. `admit(run)` runs an admission
- * pass over every run in the service's order and returns what `run` got;
- * other runs that got nodes are handed them with {@link RunScheduler.hand}.
- */
-export interface SharedAdmission {
-  readonly ledger: ResourceLedger;
-  admit(run: RunScheduler): NodeRuntime[];
-}
-
-/** Events a scheduler emits. */
-export interface SchedulerEvents {
-  'node:admitted': { id: string; attempt: number };
-  'node:started': { id: string };
-  'node:finished': { id: string; status: string; reason: string | null };
-  'node:retrying': { id: string; attempt: number; reason: string };
-  'run:finished': RunSummary;
-}
-
+export type { AdmissionRun, RunProgress, SchedulerEvents, SchedulerOptions, SharedAdmission } from './scheduler-types.js';
+export { describeFailedReason } from './scheduler-support.js';
 
 type Phase = 'new' | 'starting' | 'running' | 'finished' | 'closed';
-
-/** Live view of a run for progress output. */
-export interface RunProgress {
-  counts: Record<string, number>;
-  running: string[];
-  free: Resources;
-  budget: Resources;
-  waiting: Array<{ id: string; reason: string }>;
-  /** Registered workers: alive, and lost (missed three heartbeats). */
-  workers: { alive: number; lost: number };
-}
-
-/** Period of the ready-queue snapshot for dashboards. */
-const WAITING_EVERY_MS = 500;
-
-/** How long each step of close() may take before it is abandoned. */
-const CLOSE_STEP_MS = 3000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), ms);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Turns BullMQ's failure reasons for jobs that never reported into ours. */
-export function describeFailedReason(failedReason: string, stalls: number): string {
-  if (/stalled more than allowable limit|started more than allowable limit/.test(failedReason)) {
-    return `worker lost: the node's worker stopped responding ${stalls > 0 ? `${stalls} time(s) ` : ''}(${failedReason})`;
-  }
-  return failedReason;
-}
 
 /** Schedules one run. */
 export class RunScheduler extends TypedEmitter<SchedulerEvents> {
@@ -138,18 +64,25 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run). */
   private toRemove: string[] = [];
   private outage: OutageWatch | undefined;
-  private workerCounts = { alive: 0, lost: 0 };
-  private reportedLost = new Set<string>();
   private subscriber: Redis | undefined;
   private cancelTimer: NodeJS.Timeout | undefined;
-  private waitingWrittenMs = 0;
-  private waitingTimer: NodeJS.Timeout | undefined;
+  private conn: RunConnections | undefined;
+  private readonly waiting: WaitingPublisher;
+  private readonly workerWatch: WorkerWatch;
 
   constructor(private readonly options: SchedulerOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
     this.runId = options.runId;
     this.clock = options.clock ?? Date.now;
     this.log = options.logger.child({ runId: options.runId });
+    this.waiting = new WaitingPublisher(
+      () => this.redis,
+      new Keys(options.prefix).runWaiting(options.runId),
+      () => ({ budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: this.graph.waiting().slice(0, 200) }),
+      this.clock,
+      this.log,
+    );
+    this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
     if (options.raiseInsufficient) {
       assertFitsBudget(
         options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
@@ -173,46 +106,25 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase !== 'new') return;
     this.phase = 'starting';
     const o = this.options;
-    // Run state has its own connection: BullMQ defines its Lua scripts on the
-    // queue's connection, and every MULTI on such a client copies them all.
-    this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
-    this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
-    const limit = o.redisOutageMs ?? 60_000;
-    this.outage = new OutageWatch(
-      this.redis,
-      limit,
+    const c = await openRunConnections(
+      o,
+      {
+        incoming: (ev) => {
+          this.lastEventAt.set(ev.index, this.clock());
+          this.inbox.push(ev);
+          this.kick();
+        },
+        control: (msg) => {
+          if (msg.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
+        },
+        fatal: (err) => this.fail(err),
+        // Anything missed while Redis was away is found by reconciling now.
+        reconnected: () => void this.sweep(0),
+      },
       this.log,
-      () =>
-        this.fail(
-          new FlowgateError(
-            'INFRASTRUCTURE',
-            `Redis at ${redactUrl(o.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${this.runId}\` once Redis is back)`,
-          ),
-        ),
-      // Anything missed while it was away is found by reconciling now.
-      () => void this.sweep(0),
     );
-    await this.redis.connect();
-    this.jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, this.log);
-    this.jobs.subscribe(this.runId, (ev) => {
-      this.lastEventAt.set(ev.index, this.clock());
-      this.inbox.push(ev);
-      this.kick();
-    });
-    this.queue = await this.jobs.open(this.redis);
-
-    this.store = new RunStore(this.redis, o.prefix, this.runId);
-    this.lease = new RunLease(this.redis, o.prefix, this.runId, o.leaseTtlMs);
-    this.lease.onLost = (holder) =>
-      this.fail(new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is now driven by ${holder ?? 'nobody'}: this scheduler lost its lease (Redis was out of reach for too long) and stops`));
-    this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
-    this.subscriber.on('error', (err: unknown) => this.log.warn({ err }, 'redis subscriber error'));
-    this.subscriber.on('message', (_channel: string, raw: string) => {
-      const msg = parseControlMessage(raw);
-      if (msg?.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
-    });
-    await this.subscriber.connect();
-    await this.subscriber.subscribe(new Keys(o.prefix).control());
+    this.conn = c;
+    ({ redis: this.redis, subscriber: this.subscriber, outage: this.outage, jobs: this.jobs, queue: this.queue, store: this.store, lease: this.lease } = c);
     if (o.resume === true) {
       await this.restore();
     } else {
@@ -313,7 +225,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
           return;
         }
         this.checkStuck();
-        this.publishWaiting();
+        this.waiting.request();
       } while (this.again || this.inbox.length > 0);
     } catch (err) {
       this.fail(err);
@@ -413,38 +325,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   /**
-   * Writes the ready queue with each node's waiting reason for dashboards and
-   * `flowgate status`: at most twice a second, and once more after the last change.
-   */
-  private publishWaiting(): void {
-    if (this.waitingTimer !== undefined || this.redis === undefined) return;
-    const due = this.waitingWrittenMs + WAITING_EVERY_MS - this.clock();
-    this.waitingTimer = setTimeout(() => {
-      this.waitingTimer = undefined;
-      this.waitingWrittenMs = this.clock();
-      const p = this.progress();
-      const snapshot = { at_ms: this.waitingWrittenMs, budget: p.budget, free: p.free, waiting: this.graph.waiting().slice(0, 200) };
-      this.redis?.set(new Keys(this.options.prefix).runWaiting(this.runId), JSON.stringify(snapshot)).catch((err: unknown) => this.log.debug({ err }, 'cannot write the waiting snapshot'));
-    }, Math.max(0, due));
-    this.waitingTimer.unref();
-  }
-
-  /** Reads the worker registry: counts for progress, and a warning for each newly lost worker running this run's nodes. */
-  private async checkWorkers(): Promise<void> {
-    if (this.redis === undefined) return;
-    const workers = await listWorkers(this.redis, this.options.prefix);
-    const lost = workers.filter((w) => w.status === 'lost');
-    this.workerCounts = { alive: workers.length - lost.length, lost: lost.length };
-    for (const w of lost) {
-      const mine = w.current.filter((c) => c.run_id === this.runId).map((c) => c.node_id);
-      if (mine.length > 0 && !this.reportedLost.has(w.name)) {
-        this.reportedLost.add(w.name);
-        this.log.warn({ worker: w.name, nodes: mine }, 'worker lost while running nodes of this run; they are retried once their job locks expire');
-      }
-    }
-  }
-
-  /**
    * Safety net: a node in flight with no event for a whole interval is
    * checked against its job. Finished jobs are fed in as if their event had
    * arrived; a job that vanished is added again under the same id.
@@ -453,7 +333,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase !== 'running' || this.queue === undefined) return;
     const now = this.clock();
     try {
-      await this.checkWorkers();
+      if (this.redis !== undefined) await this.workerWatch.check(this.redis);
       const found = await reconcileInFlight(
         this.queue,
         this.runId,
@@ -509,25 +389,12 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     for (const c of this.graph.stopAdmitting(reason)) {
       notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
     }
-    for (const n of this.graph.inFlightNodes()) {
-      const jobId = nodeJobId(this.runId, n.index, n.attempt);
-      const job = await this.jobs?.getJob(jobId);
-      const state = job === undefined ? 'missing' : await job.getState();
-      if (state === 'completed' || state === 'failed') {
-        // It finished before the cancel: it keeps its real outcome.
-        this.inbox.push(
-          state === 'completed'
-            ? { kind: 'completed', index: n.index, attempt: n.attempt, outcome: job?.returnvalue as unknown as NodeOutcome }
-            : { kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' },
-        );
-        continue;
-      }
-      // Not started (or gone): removed and cancelled now. Active jobs are
-      // locked by their worker; the abort below stops those.
-      const removable = state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'missing';
-      const removed = removable && state !== 'missing' ? await (this.jobs?.remove(jobId) ?? 0) : 0;
-      if ((removed === 1 || state === 'missing') && this.graph.cancelInFlight(n.index, reason, n.attempt)) {
-        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
+    if (this.jobs !== undefined) {
+      const triage = await triageForCancel(this.jobs, this.runId, this.graph.inFlightNodes());
+      // Finished before the cancel: they keep their real outcome.
+      this.inbox.push(...triage.finished);
+      for (const n of triage.unstarted) {
+        if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
       }
     }
     this.store?.setMeta('cancel_requested', reason);
@@ -549,9 +416,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.phase = 'finished';
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
-    if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
-    this.waitingTimer = undefined;
-    await this.redis?.del(new Keys(this.options.prefix).runWaiting(this.runId)).catch(() => undefined);
+    await this.waiting.stop(true);
     const finishedMs = this.clock();
     const summary = buildSummary({
       runId: this.runId,
@@ -566,10 +431,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const { status, counts } = summary;
     this.summary = summary;
     try {
-      this.store?.setMeta('status', status);
-      this.store?.setMeta('finished_ms', String(finishedMs));
-      this.store?.setMeta('summary', JSON.stringify(summary));
-      await this.store?.flush();
+      await this.store?.recordEnd(summary);
     } catch (err) {
       this.log.error({ err }, 'cannot store the run summary in Redis');
     }
@@ -607,7 +469,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       free: this.graph.ledger.free,
       budget: this.graph.ledger.budget,
       waiting: this.graph.waiting().slice(0, 20),
-      workers: this.workerCounts,
+      workers: this.workerWatch.counts,
     };
   }
 
@@ -618,29 +480,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.closing = (async () => {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
       if (this.phase !== 'finished') this.phase = 'closed';
-      const errors: unknown[] = [];
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
-      if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
-      // With Redis gone there is nobody to say goodbye to: just disconnect.
-      const down = this.outage?.isDown === true;
-      this.outage?.stop();
-      this.jobs?.unsubscribe(this.runId);
-      // A shared channel belongs to the service, which closes it.
-      const ownChannel = this.options.channel === undefined;
-      if (down && ownChannel) void this.jobs?.close(true);
-      const steps = down
-        ? []
-        : [() => this.subscriber?.quit(), () => this.lease?.release(), () => (ownChannel ? this.jobs?.close(false) : undefined), () => this.redis?.quit()];
-      for (const release of steps) {
-        try {
-          // Bounded: with Redis gone, a polite close would wait for it forever.
-          await withTimeout(Promise.resolve(release()), CLOSE_STEP_MS);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-      this.subscriber?.disconnect();
-      this.redis?.disconnect();
+      void this.waiting.stop(false);
+      const errors = await closeRunConnections(this.conn ?? {}, this.runId, this.options.channel === undefined);
       if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the scheduler');
     })();
     return this.closing;

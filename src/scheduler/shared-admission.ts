@@ -8,28 +8,28 @@
  */
 import { ResourceLedger, type Resources } from './ledger.js';
 import type { NodeRuntime } from './run-graph.js';
-import type { RunScheduler, SharedAdmission } from './scheduler.js';
+import type { AdmissionRun, SharedAdmission } from './scheduler-types.js';
 
 /** The service's admission: every run's pass over one ledger, oldest run first. */
 export class ServiceAdmission implements SharedAdmission {
   readonly ledger: ResourceLedger;
   /** Runs in submission order. */
-  private readonly runs: RunScheduler[] = [];
+  private readonly runs: AdmissionRun[] = [];
 
   constructor(budget: Resources) {
     this.ledger = new ResourceLedger(budget);
   }
 
   /** Adds a run; runs are ordered by `order` (submission time), ties by arrival. */
-  add(run: RunScheduler, order: number): void {
+  add(run: AdmissionRun, order: number): void {
     this.order.set(run, order);
     this.runs.push(run);
     this.runs.sort((a, b) => (this.order.get(a) ?? 0) - (this.order.get(b) ?? 0));
   }
-  private readonly order = new Map<RunScheduler, number>();
+  private readonly order = new Map<AdmissionRun, number>();
 
   /** Removes a run and releases whatever it still holds. */
-  remove(run: RunScheduler): void {
+  remove(run: AdmissionRun): void {
     const at = this.runs.indexOf(run);
     if (at >= 0) this.runs.splice(at, 1);
     this.order.delete(run);
@@ -44,7 +44,7 @@ export class ServiceAdmission implements SharedAdmission {
    * One admission pass over every run, oldest first. Returns what `requester`
    * was admitted; nodes admitted for other runs are handed to them.
    */
-  admit(requester: RunScheduler): NodeRuntime[] {
+  admit(requester: AdmissionRun): NodeRuntime[] {
     let mine: NodeRuntime[] = [];
     let seen = false;
     for (const run of this.runs) {

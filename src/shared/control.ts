@@ -3,6 +3,9 @@
  * fire-and-forget, so every message is backed by durable state that a sweep
  * also reads (the run's `cancel_requested` meta field).
  */
+import type { Redis } from 'ioredis';
+import { Keys } from './keys.js';
+import { createRedis } from './redis.js';
 
 /** Messages on the control channel. */
 export type ControlMessage =
@@ -28,4 +31,21 @@ export function parseControlMessage(raw: string): ControlMessage | undefined {
     // Not ours.
   }
   return undefined;
+}
+
+/**
+ * A connection subscribed to the control channel under `prefix`; every
+ * well-formed message goes to `onMessage`. Errors are reported, never thrown
+ * (the connection reconnects by itself).
+ */
+export async function subscribeControl(redisUrl: string, prefix: string, onMessage: (msg: ControlMessage) => void, onError: (err: unknown) => void): Promise<Redis> {
+  const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
+  sub.on('error', onError);
+  sub.on('message', (_channel: string, raw: string) => {
+    const msg = parseControlMessage(raw);
+    if (msg !== undefined) onMessage(msg);
+  });
+  await sub.connect();
+  await sub.subscribe(new Keys(prefix).control());
+  return sub;
 }

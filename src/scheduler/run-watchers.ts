@@ -1,0 +1,76 @@
+/**
+ * Two slow side duties of a run's scheduler: publishing its ready queue for
+ * dashboards, and watching the worker registry for workers lost while they
+ * ran the run's nodes.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+import { listWorkers } from '../shared/worker-registry.js';
+import type { RunProgress } from './scheduler-types.js';
+
+/** Period of the ready-queue snapshot. */
+const WAITING_EVERY_MS = 500;
+
+/**
+ * Writes the ready queue with each node's waiting reason (for the board and
+ * `flowgate status`): at most twice a second, and once after the last change.
+ */
+export class WaitingPublisher {
+  private writtenMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: () => Redis | undefined,
+    private readonly key: string,
+    private readonly snapshot: () => Pick<RunProgress, 'budget' | 'free' | 'waiting'>,
+    private readonly clock: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Asks for a write; coalesced with any write already due. */
+  request(): void {
+    if (this.timer !== undefined || this.redis() === undefined) return;
+    const due = this.writtenMs + WAITING_EVERY_MS - this.clock();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.writtenMs = this.clock();
+      const body = JSON.stringify({ at_ms: this.writtenMs, ...this.snapshot() });
+      this.redis()
+        ?.set(this.key, body)
+        .catch((err: unknown) => this.log.debug({ err }, 'cannot write the waiting snapshot'));
+    }, Math.max(0, due));
+    this.timer.unref();
+  }
+
+  /** Stops writing; with `remove`, deletes the snapshot (the run ended). */
+  async stop(remove: boolean): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (remove) await this.redis()?.del(this.key).catch(() => undefined);
+  }
+}
+
+/** Counts registered workers and warns once for each lost worker that ran nodes of the run. */
+export class WorkerWatch {
+  counts = { alive: 0, lost: 0 };
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly prefix: string,
+    private readonly runId: string,
+    private readonly log: Logger,
+  ) {}
+
+  async check(redis: Redis): Promise<void> {
+    const workers = await listWorkers(redis, this.prefix);
+    const lost = workers.filter((w) => w.status === 'lost');
+    this.counts = { alive: workers.length - lost.length, lost: lost.length };
+    for (const w of lost) {
+      const mine = w.current.filter((c) => c.run_id === this.runId).map((c) => c.node_id);
+      if (mine.length > 0 && !this.reported.has(w.name)) {
+        this.reported.add(w.name);
+        this.log.warn({ worker: w.name, nodes: mine }, 'worker lost while running nodes of this run; they are retried once their job locks expire');
+      }
+    }
+  }
+}
