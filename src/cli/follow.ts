@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { RunProgress } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
-import { parseControlMessage } from '../shared/control.js';
+import { subscribeControl } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { createRedis } from '../shared/redis.js';
 import { listWorkers } from '../shared/worker-registry.js';
@@ -46,15 +46,14 @@ async function readProgress(redis: Redis, prefix: string, runId: string, ids: re
 export async function followRun(redisUrl: string, prefix: string, runId: string, nodeIds: readonly string[], quiet: boolean): Promise<FollowResult> {
   const keys = new Keys(prefix);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: null });
-  const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
+  let sub: Redis | undefined;
   redis.on('error', () => undefined);
-  sub.on('error', () => undefined);
   let latest: RunProgress | undefined;
   const startedAt = Date.now();
   const reporter = quiet ? undefined : new ProgressReporter(() => latest ?? { counts: { waiting: nodeIds.length }, running: [], budget: { n_procs: 0, mem_gb: 0 }, free: { n_procs: 0, mem_gb: 0 }, waiting: [], workers: { alive: 0, lost: 0 } }, nodeIds.length, startedAt);
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.all([redis.connect(), sub.connect()]);
+    await redis.connect();
     return await new Promise<FollowResult>((resolve, reject) => {
       let settled = false;
       const check = async (): Promise<void> => {
@@ -79,13 +78,16 @@ export async function followRun(redisUrl: string, prefix: string, runId: string,
           if (err instanceof SyntaxError) reject(err);
         });
       };
-      sub.on('message', (_channel: string, raw: string) => {
-        const msg = parseControlMessage(raw);
-        if (msg?.type === 'finished' && msg.run_id === runId) guarded();
-      });
-      sub
-        .subscribe(keys.control())
-        .then(() => {
+      subscribeControl(
+        redisUrl,
+        prefix,
+        (msg) => {
+          if (msg.type === 'finished' && msg.run_id === runId) guarded();
+        },
+        () => undefined,
+      )
+        .then((subscriber) => {
+          sub = subscriber;
           reporter?.start();
           guarded();
           timer = setInterval(guarded, 1000);
@@ -95,7 +97,7 @@ export async function followRun(redisUrl: string, prefix: string, runId: string,
   } finally {
     if (timer !== undefined) clearInterval(timer);
     reporter?.stop();
-    sub.disconnect();
+    sub?.disconnect();
     redis.disconnect();
   }
 }

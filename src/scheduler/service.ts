@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { parseControlMessage, type ControlMessage } from '../shared/control.js';
+import { subscribeControl, type ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -95,16 +95,12 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.redis = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
     await this.redis.connect();
-    this.subscriber = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
-    this.subscriber.on('error', (err: unknown) => this.log.debug({ err }, 'redis subscriber error'));
-    this.subscriber.on('message', (_channel: string, raw: string) => this.onControl(parseControlMessage(raw)));
-    await this.subscriber.connect();
-    await this.subscriber.subscribe(this.keys.control());
+    this.subscriber = await subscribeControl(this.options.redisUrl, this.options.prefix, (msg) => this.onControl(msg), (err) => this.log.debug({ err }, 'redis subscriber error'));
     await this.tick();
   }
 
-  private onControl(msg: ControlMessage | undefined): void {
-    if (msg?.type === 'submitted' && this.leading) void this.pickUp();
+  private onControl(msg: ControlMessage): void {
+    if (msg.type === 'submitted' && this.leading) void this.pickUp();
   }
 
   /** One lease step: take, renew or lose leadership; reschedules itself. */
