@@ -1,0 +1,156 @@
+/**
+ * Running a workflow from code, like `flowgate run` (nipype's
+ * `wf.run(plugin='MultiProc', plugin_args=...)`): an embedded scheduler and a
+ * local fleet of worker processes; resolves with the run summary.
+ */
+import { resolve } from 'node:path';
+import { assertFitsBudget, type SchedulerOrder } from '../scheduler/admission.js';
+import { RunScheduler } from '../scheduler/scheduler.js';
+import type { RunSummary } from '../scheduler/summary.js';
+import { defaultWorkers, LocalFleet } from '../cli/fleet.js';
+import { newRunId, RUN_ID_PATTERN } from '../cli/run-id.js';
+import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
+import { readEnv } from '../shared/config.js';
+import { ValidationError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis } from '../shared/redis.js';
+import { validateWorkflow } from '../shared/workflow/parse.js';
+import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
+import { WorkflowBuilder } from './workflow.js';
+
+/**
+ * What happened to a node, as the status callback hears it. `start`: its
+ * process started; `end`: it succeeded; `exception`: an attempt failed
+ * (`final` is false when it will be retried); `skipped`: a predecessor failed,
+ * it never ran; `cancelled`: the run was cancelled or stopped before it ended;
+ * `cached`: its result was reused without running it.
+ */
+export interface StatusEvent {
+  type: 'start' | 'end' | 'exception' | 'skipped' | 'cancelled' | 'cached';
+  run_id: string;
+  node: string;
+  /** Epoch ms when the scheduler saw it. */
+  time_ms: number;
+  /** Why it failed, was skipped or cancelled; null otherwise. */
+  reason: string | null;
+  /** For `exception`: whether this failure is the node's last (no retry follows). */
+  final?: boolean;
+}
+
+/** Options of {@link run}: nipype's plugin_args, with the same defaults. */
+export interface RunOptions {
+  /** Thread budget (default: CPUs available to this process). */
+  n_procs?: number;
+  /** Memory budget in GB (default: 90% of available memory). */
+  memory_gb?: number;
+  /** Ready-node order (default `tsort`). */
+  scheduler?: SchedulerOrder;
+  /** Refuse nodes larger than the budget before anything runs (default true); false runs them alone with the whole budget. */
+  raise_insufficient?: boolean;
+  /** Stop admitting at the first failure (default false). */
+  stop_on_first_crash?: boolean;
+  /** Function-node executor processes are replaced after this many nodes (default 10). */
+  max_tasks_per_child?: number;
+  /** Worker processes of the local fleet (default: CPUs available, at most 4 and at most n_procs). */
+  workers?: number;
+  /** Node directories, logs and summaries (default `./flowgate-work`). */
+  work_dir?: string;
+  /** Crash records (default `<work_dir>/_crashes`). */
+  crashdump_dir?: string;
+  /** Redis URL (default `$REDIS_URL` or `redis://127.0.0.1:6379`). */
+  redis_url?: string;
+  /** Key and queue prefix (default `$FLOWGATE_PREFIX` or `flowgate`). */
+  prefix?: string;
+  /** The run id (default: generated). */
+  run_id?: string;
+  /** Told about every node's start, end, failure, skip, cancel (nipype's status_callback). */
+  status_callback?: (event: StatusEvent) => void;
+  /** Aborting cancels the run: running nodes are killed, the summary says which ended how. */
+  signal?: AbortSignal;
+}
+
+const ORDERS: readonly string[] = ['tsort', 'mem_thread'];
+
+function checkOptions(o: RunOptions): void {
+  const bad: Array<{ field: string; message: string }> = [];
+  const positiveInt = (v: number | undefined, field: string): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) bad.push({ field, message: `must be a whole number >= 1, received ${String(v)}` });
+  };
+  positiveInt(o.n_procs, 'n_procs');
+  positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
+  positiveInt(o.workers, 'workers');
+  if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
+  if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
+  if (o.run_id !== undefined && !RUN_ID_PATTERN.test(o.run_id)) bad.push({ field: 'run_id', message: `must be 1-64 letters, digits, "_" or "-", received "${o.run_id}"` });
+  if (bad.length > 0) throw new ValidationError('OPTIONS_INVALID', bad);
+}
+
+/**
+ * Runs a workflow to its end and resolves with the run summary (also when
+ * nodes failed: see `summary.status`). Rejects with a `ValidationError` for an
+ * invalid workflow or options (nothing is written) and a `FlowgateError` with
+ * code `REDIS_UNREACHABLE` when Redis does not answer.
+ */
+export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions = {}): Promise<RunSummary> {
+  checkOptions(options);
+  const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build() : isValidated(wf) ? wf : validateWorkflow(wf);
+  const env = readEnv();
+  const budget = { n_procs: options.n_procs ?? availableCpus(), mem_gb: options.memory_gb ?? defaultMemoryBudgetGb() };
+  const raiseInsufficient = options.raise_insufficient ?? true;
+  if (raiseInsufficient) assertFitsBudget(workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })), budget);
+  const redisUrl = options.redis_url ?? env.redisUrl;
+  const prefix = options.prefix ?? env.prefix;
+  await checkRedis(redisUrl);
+  const runId = options.run_id ?? newRunId();
+  const workDir = resolve(options.work_dir ?? 'flowgate-work');
+  const logger = createLogger(env.logLevel).child({ component: 'api' });
+  const workers = options.workers ?? defaultWorkers(budget.n_procs);
+  const maxTasksPerChild = options.max_tasks_per_child ?? 10;
+  const fleet = new LocalFleet({ workers, concurrency: Math.ceil(budget.n_procs / workers), maxTasksPerChild, redisUrl, prefix, name: `api-${runId.slice(-6)}`, logger });
+  fleet.start();
+  fleet.go();
+  const scheduler = new RunScheduler({
+    runId,
+    workflow,
+    budget,
+    order: options.scheduler ?? 'tsort',
+    raiseInsufficient,
+    stopOnFirstCrash: options.stop_on_first_crash ?? false,
+    workDir,
+    crashdumpDir: resolve(options.crashdump_dir ?? resolve(workDir, '_crashes')),
+    memoryMargin: null,
+    redisUrl,
+    prefix,
+    extra: { workers, max_tasks_per_child: maxTasksPerChild },
+    logger,
+  });
+  const cb = options.status_callback;
+  if (cb !== undefined) {
+    const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void =>
+      cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
+    scheduler.on('node:started', ({ id }) => tell('start', id, null));
+    scheduler.on('node:retrying', ({ id, reason }) => tell('exception', id, reason, false));
+    scheduler.on('node:finished', ({ id, status, reason }) => {
+      if (status === 'succeeded') tell('end', id, null);
+      else if (status === 'failed') tell('exception', id, reason, true);
+      else if (status === 'skipped' || status === 'cancelled' || status === 'cached') tell(status, id, reason);
+    });
+  }
+  const onAbort = (): void => void scheduler.cancel('cancelled by the caller (AbortSignal)');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let summary: RunSummary | undefined;
+  try {
+    await fleet.whenReady();
+    await scheduler.start();
+    if (options.signal?.aborted === true) onAbort();
+    summary = await scheduler.whenFinished();
+    return summary;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await Promise.all([fleet.close(summary === undefined, summary === undefined ? 3000 : 15_000), scheduler.close().catch((err: unknown) => logger.warn({ err }, 'close failed'))]);
+  }
+}
+
+function isValidated(wf: Workflow | WorkflowFile): wf is Workflow {
+  return wf.nodes.every((n) => 'index' in n && Array.isArray((n as { needs?: unknown }).needs));
+}

@@ -1,0 +1,92 @@
+/**
+ * Building workflows in code: the same graph a v1 file describes, checked by
+ * the same validation (and so with the same errors) as a file.
+ */
+import { validateWorkflow } from '../shared/workflow/parse.js';
+import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
+
+/** A node as {@link WorkflowBuilder.node} takes it: the v1 node fields except `id`. */
+export interface NodeSpec {
+  /** An argv (run without a shell) or a string (run by `/bin/sh -c`). Exactly one of `command` and `function`. */
+  command?: string | readonly string[];
+  /**
+   * A JavaScript/TypeScript function `(inputs, ctx) => outputs` run in a recycled
+   * worker child process. `module` is absolute, or relative to the current directory.
+   */
+  function?: { module: string; export?: string };
+  /** Nodes that must succeed first, by id or by the reference {@link WorkflowBuilder.node} returned. */
+  needs?: ReadonlyArray<string | NodeRef>;
+  /** Threads the node uses (default 1, or the workflow's default). */
+  n_procs?: number;
+  /** Peak memory in GB (default 0.25, or the workflow's default). */
+  mem_gb?: number;
+  /** Extra environment variables. */
+  env?: Readonly<Record<string, string>>;
+  /** Wall-clock limit per attempt in seconds. */
+  timeout_s?: number;
+  /** Retries after a failure. */
+  retries?: number;
+  /** Seconds before each retry. */
+  retry_delay_s?: number;
+}
+
+/** Per-node defaults of a workflow. */
+export interface WorkflowDefaults {
+  n_procs?: number;
+  mem_gb?: number;
+  timeout_s?: number;
+  retries?: number;
+  retry_delay_s?: number;
+}
+
+/** A reference to a node added to a builder, usable in `needs`. */
+export interface NodeRef {
+  readonly id: string;
+}
+
+/** Builds a workflow node by node. */
+export class WorkflowBuilder {
+  private readonly nodes: Array<Record<string, unknown>> = [];
+
+  constructor(
+    readonly name: string,
+    private readonly defaults?: WorkflowDefaults,
+  ) {}
+
+  /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
+  node(id: string, spec: NodeSpec): NodeRef {
+    const { needs, function: fn, command, env, ...rest } = spec;
+    this.nodes.push({
+      id,
+      ...(command !== undefined ? { command: typeof command === 'string' ? command : [...command] } : {}),
+      ...(fn !== undefined ? { function: { module: fn.module, export: fn.export ?? 'default' } } : {}),
+      ...(needs !== undefined ? { needs: needs.map((n) => (typeof n === 'string' ? n : n.id)) } : {}),
+      ...(env !== undefined ? { env: { ...env } } : {}),
+      ...rest,
+    });
+    return { id };
+  }
+
+  /** The workflow as a v1 document (what `JSON.stringify` writes: a valid workflow file). */
+  toJSON(): WorkflowFile {
+    return {
+      name: this.name,
+      ...(this.defaults !== undefined ? { defaults: { ...this.defaults } } : {}),
+      nodes: this.nodes.map((n) => ({ ...n })),
+    } as WorkflowFile;
+  }
+
+  /**
+   * Validates the workflow exactly as a file is validated (unknown fields,
+   * duplicate ids, unknown `needs`, cycles, bad resources) and applies the
+   * defaults. Throws a `ValidationError` listing every problem.
+   */
+  build(): Workflow {
+    return validateWorkflow(this.toJSON(), { file: `<workflow ${this.name}>` });
+  }
+}
+
+/** Starts building a workflow named `name` (letters, digits, `.`, `_`, `-`). */
+export function workflow(name: string, defaults?: WorkflowDefaults): WorkflowBuilder {
+  return new WorkflowBuilder(name, defaults);
+}

@@ -1,0 +1,16 @@
+/**
+ * flowgate as a library: build a workflow in code and run it.
+ *
+ * ```ts
+ * import { workflow, run } from 'flowgate';
+ * const wf = workflow('demo');
+ * const fetch = wf.node('fetch', { command: ['sh', '-c', 'echo data > out.txt'] });
+ * wf.node('count', { command: 'wc -c ../fetch/out.txt', needs: [fetch], n_procs: 1, mem_gb: 0.5 });
+ * const summary = await run(wf, { n_procs: 2, memory_gb: 4, status_callback: (e) => console.log(e.type, e.node) });
+ * ```
+ */
+export { workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults } from './api/workflow.js';
+export { run, type RunOptions, type StatusEvent } from './api/run.js';
+export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
+export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';
+export { FlowgateError, ValidationError, type ValidationIssue, type ErrorCode } from './shared/errors.js';

@@ -1,0 +1,100 @@
+/**
+ * The TypeScript API as a user imports it (`import { workflow, run } from
+ * 'flowgate'`, the built package): a graph built in code runs end to end with
+ * a local fleet; the status callback hears every node; validation errors are
+ * the file format's and nothing is written.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { run, ValidationError, workflow, type StatusEvent } from 'flowgate';
+import { tempDir } from '../helpers/cli.js';
+import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { peakUsage } from '../helpers/summary.js';
+
+const prefixes: string[] = [];
+afterEach(async () => {
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+function fresh(label: string): { prefix: string; dir: string } {
+  const prefix = uniquePrefix(label);
+  prefixes.push(prefix);
+  return { prefix, dir: tempDir(label) };
+}
+
+describe('workflow() + run()', () => {
+  it('runs a graph built in code and reports every node to the status callback', async () => {
+    const { prefix, dir } = fresh('api');
+    const wf = workflow('api-demo', { mem_gb: 0.5 });
+    const make = wf.node('make', { command: ['sh', '-c', 'echo hello > out.txt'] });
+    const fail = wf.node('fail', { command: 'echo broken >&2; exit 3' });
+    wf.node('read', { command: ['cat', '../make/out.txt'], needs: [make], n_procs: 2 });
+    wf.node('never', { command: 'true', needs: [fail, 'read'] });
+    const events: StatusEvent[] = [];
+    const summary = await run(wf, { n_procs: 2, memory_gb: 2, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, status_callback: (e) => events.push(e) });
+    expect(summary.status).toBe('failed');
+    expect(Object.fromEntries(summary.nodes.map((n) => [n.id, n.status]))).toEqual({ make: 'succeeded', fail: 'failed', read: 'succeeded', never: 'skipped' });
+    expect(summary.failures).toMatchObject([{ node: 'fail', skipped: ['never'] }]);
+    expect(peakUsage(summary.nodes).n_procs).toBeLessThanOrEqual(2);
+    const of = (node: string): string[] => events.filter((e) => e.node === node).map((e) => (e.type === 'exception' ? `exception:${String(e.final)}` : e.type));
+    expect(of('make')).toEqual(['start', 'end']);
+    expect(of('read')).toEqual(['start', 'end']);
+    expect(of('fail')).toEqual(['start', 'exception:true']);
+    expect(of('never')).toEqual(['skipped']);
+    expect(events.every((e) => e.run_id === summary.run_id)).toBe(true);
+    expect(events.find((e) => e.node === 'fail' && e.type === 'exception')?.reason).toBe('exit code 3');
+    // make ended before read started.
+    const t = (node: string, type: string): number => events.find((e) => e.node === node && e.type === type)?.time_ms ?? NaN;
+    expect(t('make', 'end')).toBeLessThanOrEqual(t('read', 'start'));
+  });
+
+  it('says "exception" with final=false before each retry', async () => {
+    const { prefix, dir } = fresh('apiretry');
+    const wf = workflow('api-retry');
+    const marker = join(dir, 'tried');
+    wf.node('flaky', { command: `if [ -e ${marker} ]; then exit 0; fi; touch ${marker}; exit 1`, retries: 1 });
+    const events: StatusEvent[] = [];
+    const summary = await run(wf, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, status_callback: (e) => events.push(e) });
+    expect(summary.status).toBe('succeeded');
+    expect(events.map((e) => (e.type === 'exception' ? `exception:${String(e.final)}` : e.type))).toEqual(['start', 'exception:false', 'start', 'end']);
+  });
+
+  it('refuses an invalid graph with the file format\'s errors, before anything is written', async () => {
+    const { prefix } = fresh('apibad');
+    const wf = workflow('api-bad');
+    wf.node('a', { command: 'true', needs: ['b'] });
+    wf.node('b', { command: 'true', needs: ['a'] });
+    wf.node('c', { command: 'true', needs: ['nope'], mem_gb: -1 });
+    const err = await run(wf, { redis_url: redisUrl(), prefix }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.field)).toContain('nodes[2].mem_gb');
+    const cycle = workflow('api-cycle');
+    cycle.node('a', { command: 'true', needs: ['b'] });
+    cycle.node('b', { command: 'true', needs: ['a'] });
+    expect(() => cycle.build()).toThrow(/cycle.*a -> b -> a|cycle.*b -> a -> b/);
+    const unknown = workflow('api-unknown');
+    unknown.node('x', { command: 'true', needs: ['y1'] });
+    unknown.node('y', { command: 'true' });
+    expect(() => unknown.build()).toThrow(/unknown node "y1" \(did you mean "y"\?\)/);
+    const big = workflow('api-big');
+    big.node('huge', { command: 'true', mem_gb: 100 });
+    await expect(run(big, { n_procs: 1, memory_gb: 1, redis_url: redisUrl(), prefix })).rejects.toThrow(/huge.*needs 100 GB but the budget is 1 GB/);
+    await expect(run(workflow('ok').toJSON(), { n_procs: 0, redis_url: redisUrl(), prefix })).rejects.toThrow(/n_procs/);
+    expect(await keysUnder(prefix)).toEqual([]);
+  });
+
+  it('serialises to a valid workflow file', () => {
+    const wf = workflow('as-file', { n_procs: 2 });
+    const a = wf.node('a', { command: ['echo', 'hi'], env: { X: '1' } });
+    wf.node('b', { function: { module: './steps.ts', export: 'go' }, needs: [a] });
+    expect(JSON.parse(JSON.stringify(wf))).toEqual({
+      name: 'as-file',
+      defaults: { n_procs: 2 },
+      nodes: [
+        { id: 'a', command: ['echo', 'hi'], env: { X: '1' } },
+        { id: 'b', function: { module: './steps.ts', export: 'go' }, needs: ['a'] },
+      ],
+    });
+    expect(wf.build().nodes.map((n) => n.n_procs)).toEqual([2, 2]);
+  });
+});
