@@ -1,7 +1,8 @@
 /**
  * The BullMQ job for one node attempt: name, data and options. Pure.
  */
-import { nodeJobId, type NodeJobData } from '../shared/payloads.js';
+import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { renderCommand, renderOutputs, resolveInputs, TemplateError, type Outputs } from '../shared/workflow/template.js';
 import type { NodeRuntime } from './run-graph.js';
 
 /** How long finished jobs stay visible (Bull Board, reconciliation). */
@@ -21,20 +22,38 @@ export interface NodeJob {
   };
 }
 
+/** A job, or why the node cannot run (its inputs cannot be had or do not fit its command). */
+export type BuiltJob = { ok: true; job: NodeJob } | { ok: false; reason: string };
+
 /**
- * Builds the job for the node's current attempt. The name reads like
+ * Builds the job for the node's current attempt: inputs resolved from the
+ * producers' outputs (`outputsOf`), templates filled in. The name reads like
  * `align [4 cpu / 6 GB] run 7f3a` in queue dashboards.
  */
-export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, memoryMargin: number | null): NodeJob {
+export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, memoryMargin: number | null, outputsOf: (node: string) => Outputs | undefined = () => undefined): BuiltJob {
   const grant = n.candidate.grant;
-  return {
+  const resolved = resolveInputs(n.node.inputs, outputsOf);
+  if (!resolved.ok) return resolved;
+  const ctx = { node: n.node, dir: n.record.node_dir, inputs: resolved.values };
+  let command: string | string[] | null = null;
+  let outputs: Record<string, string> | null = null;
+  try {
+    if (n.node.command !== null) {
+      command = renderCommand(n.node.command, ctx);
+      outputs = renderOutputs(n.node.outputs, ctx);
+    }
+  } catch (err) {
+    if (err instanceof TemplateError) return { ok: false, reason: err.message };
+    throw err;
+  }
+  const job: NodeJob = {
     name: `${n.node.id} [${grant.n_procs} cpu / ${grant.mem_gb} GB] run ${runId.slice(-4)}`,
     data: {
       run_id: runId,
       workflow,
       node_id: n.node.id,
       attempt: n.attempt,
-      command: n.node.command === null ? null : typeof n.node.command === 'string' ? n.node.command : [...n.node.command],
+      command,
       function: n.node.function === null ? null : { module: n.node.function.module, export: n.node.function.export },
       env: { ...n.node.env },
       n_procs: n.node.n_procs,
@@ -44,6 +63,9 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
       node_dir: n.record.node_dir,
       timeout_s: n.node.timeout_s,
       memory_margin: memoryMargin,
+      inputs: resolved.values,
+      outputs,
+      stdout_json: n.node.stdout_json,
     },
     opts: {
       jobId: nodeJobId(runId, n.index, n.attempt),
@@ -55,5 +77,27 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
       removeOnComplete: KEEP_COMPLETED,
       removeOnFail: KEEP_FAILED,
     },
+  };
+  return { ok: true, job };
+}
+
+/** The outcome of a node that could not be started because of its inputs. */
+export function inputsFailure(n: NodeRuntime, reason: string, now: number): NodeOutcome {
+  return {
+    ok: false,
+    exit_code: null,
+    signal: null,
+    start_ms: now,
+    end_ms: now,
+    worker: 'scheduler',
+    host: '',
+    pid: null,
+    reason,
+    failure: 'inputs',
+    stderr_tail: '',
+    stdout_path: '',
+    stderr_path: '',
+    cpu_s: null,
+    peak_rss_mb: null,
   };
 }

@@ -18,7 +18,8 @@ import type { Incoming } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel } from './reconcile.js';
-import { buildNodeJob } from './node-job.js';
+import { buildNodeJob, inputsFailure, type NodeJob } from './node-job.js';
+import type { Outputs } from '../shared/workflow/template.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { loadStoredRun, type RunLease, type RunStore } from './run-store.js';
@@ -320,9 +321,31 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
+  /**
+   * Adds the jobs of admitted nodes. A node whose inputs cannot be resolved
+   * (a producer did not produce the output, a value does not fit its command)
+   * never runs: it fails at once, with a crash record, like any failure.
+   */
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
-    await this.jobs?.add(nodes.map((n) => buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin)));
+    const jobs: NodeJob[] = [];
+    for (const n of nodes) {
+      const built = buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin, this.outputsOf);
+      if (built.ok) jobs.push(built.job);
+      else {
+        this.lastEventAt.set(n.index, this.clock());
+        this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: built.reason, outcome: inputsFailure(n, built.reason, this.clock()) });
+        this.again = true;
+      }
+    }
+    await this.jobs?.add(jobs);
   }
+
+  /** A finished node's outputs, for its successors' inputs. */
+  private readonly outputsOf = (id: string): Outputs | undefined => {
+    const index = this.graph.dag.indexOf(id);
+    const outputs = index === undefined ? undefined : this.graph.node(index).record.outputs;
+    return typeof outputs === 'object' && outputs !== null && !Array.isArray(outputs) ? (outputs as Outputs) : undefined;
+  };
 
   /**
    * Safety net: a node in flight with no event for a whole interval is

@@ -30,6 +30,12 @@ export interface NodeJobData {
   timeout_s: number | null;
   /** Kill the node when its tree's RSS exceeds granted memory × (1 + margin); null: measure only. */
   memory_margin: number | null;
+  /** The node's inputs, resolved (literals and producers' outputs). */
+  inputs?: Record<string, unknown>;
+  /** Command nodes: declared output files (absolute paths), checked after success; null or absent: none. */
+  outputs?: Record<string, string> | null;
+  /** Command nodes: stdout is a JSON object of outputs. */
+  stdout_json?: boolean;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
   outcome?: NodeOutcome;
 }
@@ -64,7 +70,7 @@ export function parseNodeJobData(value: unknown): NodeJobData {
 }
 
 /** Why an attempt failed. */
-export type FailureKind = 'exit' | 'signal' | 'spawn' | 'timeout' | 'memory' | 'stopped' | 'worker_lost' | 'prepare';
+export type FailureKind = 'exit' | 'signal' | 'spawn' | 'timeout' | 'memory' | 'stopped' | 'worker_lost' | 'prepare' | 'inputs' | 'outputs';
 
 /** What a worker reports about one execution of a node. */
 export interface NodeOutcome {
@@ -92,7 +98,7 @@ export interface NodeOutcome {
   cpu_s: number | null;
   /** Peak resident memory of the tree in MB (null: ended before the first sample). */
   peak_rss_mb: number | null;
-  /** What a function node returned (small JSON); absent for command nodes. */
+  /** The node's outputs (small JSON): what a function returned, a command's declared files and stdout JSON. */
   outputs?: unknown;
   /** pid of the child process that ran a function node. */
   executor_pid?: number;

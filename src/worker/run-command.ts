@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
 import { killGroup } from '../shared/process-group.js';
+import { collectOutputs } from './outputs.js';
 import { TreeSampler } from './resource-sampler.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
@@ -179,10 +180,15 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       options.signal?.removeEventListener('abort', onAbort);
       closeSync(outFd);
       closeSync(errFd);
-      const ok = spawnError === undefined && exitCode === 0 && !aborted;
+      const exitedOk = spawnError === undefined && exitCode === 0 && !aborted;
+      const collected = exitedOk ? collectOutputs(data, stdoutPath) : undefined;
+      const ok = exitedOk && collected?.ok === true;
       let reason: string | null = null;
       let failure: NodeOutcome['failure'] = null;
-      if (spawnError !== undefined) {
+      if (collected !== undefined && !collected.ok) {
+        failure = 'outputs';
+        reason = collected.reason;
+      } else if (spawnError !== undefined) {
         failure = 'spawn';
         const code = (spawnError as NodeJS.ErrnoException).code;
         reason =
@@ -219,6 +225,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         cpu_s: usage?.cpu_s ?? null,
         peak_rss_mb: usage?.peak_rss_mb ?? null,
         stderr_tail: ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES),
+        ...(collected?.ok === true && collected.outputs !== undefined ? { outputs: collected.outputs } : {}),
       });
     };
     child.once('error', (err) => finish(null, null, err));

@@ -60,7 +60,7 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
       {
         module: fn.module,
         export: fn.export,
-        inputs: {},
+        inputs: data.inputs ?? {},
         ctx: { run_id: data.run_id, node_id: data.node_id, n_procs: data.granted_procs, mem_gb: data.granted_mem_gb, node_dir: dir },
       },
       controller.signal,

@@ -33,6 +33,9 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         timeout_s: null,
         retries: n.retries ?? 0,
         retry_delay_s: 0,
+        inputs: {},
+        outputs: {},
+        stdout_json: false,
       }),
     ),
   };

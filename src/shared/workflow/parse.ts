@@ -8,6 +8,7 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } fr
 import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
+import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
 import {
   DEFAULT_MEM_GB,
   DEFAULT_N_PROCS,
@@ -283,6 +284,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
       }
     });
   });
+  checkDataflow(data, at);
   if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
 
   const d = data.defaults;
@@ -298,13 +300,17 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     index,
     command: n.command ?? null,
     function: n.function === undefined ? null : { module: resolveModule(n.function.module, file), export: n.function.export },
-    needs: n.needs ?? [],
+    // Connections imply their dependencies.
+    needs: impliedNeeds(n),
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
     env: n.env ?? {},
     timeout_s: n.timeout_s ?? defaults.timeout_s,
     retries: n.retries ?? defaults.retries,
     retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
+    inputs: nodeInputs(n),
+    outputs: n.outputs ?? {},
+    stdout_json: n.stdout_json ?? false,
   }));
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {

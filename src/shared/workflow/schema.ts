@@ -19,6 +19,25 @@ const noNul = (v: string): boolean => !v.includes('\0');
 const retries = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100');
 const retryDelayS = z.number().min(0, 'must be 0 or more').finite();
 
+/** Input and output names: identifiers. */
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const nameKey = z.string().regex(NAME_PATTERN, 'names must start with a letter or "_" and contain only letters, digits and "_"');
+
+/** `<node id>.<output name>`: the node id may itself contain dots; the output name cannot. */
+export const CONNECTION_PATTERN = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.([A-Za-z_][A-Za-z0-9_]*)$/;
+
+/** Any JSON value (literal inputs). */
+const jsonValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]));
+
+const inputValue = z
+  .union([
+    z
+      .strictObject({ from: z.string().regex(CONNECTION_PATTERN, 'must be "<node>.<output>"').describe('Another node\'s output; implies a dependency on that node.') })
+      .describe('A connection: the value of another node\'s output.'),
+    jsonValue.describe('A literal value (string, number, boolean, null, list or object).'),
+  ])
+  .describe('A literal value, or {from: "<node>.<output>"}.');
+
 /** Per-node defaults; these are also the values used when a file gives none. */
 export const DEFAULT_N_PROCS = 1;
 export const DEFAULT_MEM_GB = 0.25;
@@ -64,8 +83,31 @@ export const nodeSchema = z
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds; the process group is killed when it expires.'),
     retries: retries.optional().describe('How many times the node is retried after a failure; it keeps its resources meanwhile.'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before each retry.'),
+    inputs: z
+      .record(nameKey, inputValue)
+      .optional()
+      .describe('Named inputs: literals or connections. Commands use them as {{inputs.<name>}}; functions receive them as their first argument.'),
+    outputs: z
+      .record(nameKey, z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters'))
+      .optional()
+      .describe('Command nodes: named output files (templates, relative to the node directory), checked to exist after success.'),
+    stdout_json: z.boolean().optional().describe('Command nodes: parse stdout as a JSON object of outputs.'),
   })
   .superRefine((node, ctx) => {
+    // {from: "..."} is always a connection: a malformed one is an error, not a literal.
+    for (const [name, v] of Object.entries(node.inputs ?? {})) {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length !== 1) continue;
+      const from = (v as { from?: unknown }).from;
+      if (typeof from === 'string' && !CONNECTION_PATTERN.test(from)) {
+        ctx.addIssue({ code: 'custom', path: ['inputs', name, 'from'], message: `must be "<node>.<output>", received "${from}"` });
+      }
+    }
+    if (node.function !== undefined && node.outputs !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'function nodes return their outputs; "outputs" is for command nodes' });
+    }
+    if (node.function !== undefined && node.stdout_json !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['stdout_json'], message: 'function nodes return their outputs; "stdout_json" is for command nodes' });
+    }
     // Exactly one of command and function (checked here so that it is
     // reported together with every other schema problem).
     if (node.command === undefined && node.function === undefined) {
@@ -91,7 +133,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -119,7 +161,16 @@ export interface WorkflowNode {
   readonly retries: number;
   /** Seconds between a failure and the next attempt. */
   readonly retry_delay_s: number;
+  /** Named inputs: literal values and connections to other nodes' outputs. */
+  readonly inputs: Readonly<Record<string, NodeInput>>;
+  /** Command nodes: named output file templates (relative to the node directory). */
+  readonly outputs: Readonly<Record<string, string>>;
+  /** Command nodes: stdout is a JSON object of outputs. */
+  readonly stdout_json: boolean;
 }
+
+/** One input of a node. */
+export type NodeInput = { readonly kind: 'value'; readonly value: unknown } | { readonly kind: 'from'; readonly node: string; readonly output: string };
 
 /** A function node's function. */
 export interface NodeFunction {

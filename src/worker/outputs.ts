@@ -1,0 +1,45 @@
+/**
+ * A command node's outputs after it succeeded: its declared output files
+ * (each must exist) and, with `stdout_json`, the JSON object it printed.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { NodeJobData } from '../shared/payloads.js';
+
+/** Largest stdout parsed as outputs; outputs travel through Redis and must stay small. */
+export const STDOUT_JSON_MAX_BYTES = 1024 * 1024;
+
+/** The outputs, or why the node fails despite its exit code 0. */
+export type CollectedOutputs = { ok: true; outputs: Record<string, unknown> | undefined } | { ok: false; reason: string };
+
+/** Collects what a succeeded command node produced. */
+export function collectOutputs(data: NodeJobData, stdoutPath: string): CollectedOutputs {
+  const declared = data.outputs ?? {};
+  if (Object.keys(declared).length === 0 && data.stdout_json !== true) return { ok: true, outputs: undefined };
+  const outputs: Record<string, unknown> = {};
+  const missing = Object.entries(declared).filter(([, path]) => !existsSync(path));
+  if (missing.length > 0) {
+    return { ok: false, reason: `declared output${missing.length > 1 ? 's' : ''} not created: ${missing.map(([name, path]) => `${name} (${path})`).join(', ')}` };
+  }
+  Object.assign(outputs, declared);
+  if (data.stdout_json === true) {
+    let text: string;
+    try {
+      const size = statSync(stdoutPath).size;
+      if (size > STDOUT_JSON_MAX_BYTES) return { ok: false, reason: `stdout_json: stdout is ${size} bytes, more than the ${STDOUT_JSON_MAX_BYTES} allowed for outputs` };
+      text = readFileSync(stdoutPath, 'utf8');
+    } catch (err) {
+      return { ok: false, reason: `stdout_json: cannot read stdout: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      return { ok: false, reason: `stdout_json: stdout is not JSON (${err instanceof Error ? err.message : String(err)})` };
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return { ok: false, reason: `stdout_json: stdout must be a JSON object of outputs, got ${Array.isArray(parsed) ? 'a list' : parsed === null ? 'null' : typeof parsed}` };
+    }
+    Object.assign(outputs, parsed);
+  }
+  return { ok: true, outputs };
+}

@@ -1,0 +1,111 @@
+/**
+ * Data flow end to end (the CLI as a process, real files): outputs declared
+ * as files and printed as JSON, connections feeding inputs into command
+ * templates and functions, and the failures data flow can cause — a missing
+ * output file, bad stdout JSON, an output a consumer needs but did not get.
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
+import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const prefixes: string[] = [];
+afterEach(async () => {
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+async function runFlow(wf: object, files: Record<string, string> = {}): Promise<{ code: number | null; summary: RunSummary; dir: string; node: (id: string) => NodeSummary }> {
+  const dir = tempDir('fg-flow');
+  const prefix = uniquePrefix('flow');
+  prefixes.push(prefix);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const path = writeWorkflow(dir, 'wf.json', wf);
+  const res = await runCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '2', '--memory-gb', '2'], { env: { REDIS_URL: redisUrl() } });
+  const summary = JSON.parse(res.stdout) as RunSummary;
+  const node = (id: string): NodeSummary => {
+    const n = summary.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  };
+  return { code: res.code, summary, dir, node };
+}
+
+describe('inputs, outputs and connections', () => {
+  it('passes files, JSON values and lists from producers to commands and functions', async () => {
+    const { code, node, dir } = await runFlow(
+      {
+        name: 'flow',
+        nodes: [
+          {
+            id: 'make',
+            command: ['sh', '-c', 'echo hello > greeting.txt; echo \'{"count": 3, "words": ["a b", "c"]}\''],
+            outputs: { greeting: 'greeting.txt' },
+            stdout_json: true,
+          },
+          {
+            id: 'shell',
+            inputs: { file: { from: 'make.greeting' }, n: { from: 'make.count' }, words: { from: 'make.words' }, label: "it's" },
+            command: 'cat {{inputs.file}}; echo "n={{inputs.n}} label="{{inputs.label}}; printf "<%s>" {{inputs.words}}; echo; echo {{node.n_procs}} {{node.id}}',
+          },
+          { id: 'argv', inputs: { words: { from: 'make.words' } }, command: ['printf', '[%s]', '{{inputs.words}}'] },
+          { id: 'fn', inputs: { n: { from: 'make.count' }, extra: [1, 2] }, function: { module: './fn.mjs', export: 'double' } },
+          { id: 'last', inputs: { d: { from: 'fn.doubled' } }, command: 'echo doubled={{inputs.d}} > {{node.dir}}/d.txt', outputs: { d: 'd.txt' } },
+        ],
+      },
+      { 'fn.mjs': 'export function double(inputs) { return { doubled: inputs.n * 2, extra: inputs.extra }; }\n' },
+    );
+    expect(code).toBe(0);
+    const work = join(dir, 'work', 'flow');
+    expect(node('make').outputs).toEqual({ greeting: join(work, 'make', 'greeting.txt'), count: 3, words: ['a b', 'c'] });
+    expect(readFileSync(join(work, 'shell', 'stdout.log'), 'utf8')).toBe("hello\nn=3 label=it's\n<a b><c>\n1 shell\n");
+    expect(readFileSync(join(work, 'argv', 'stdout.log'), 'utf8')).toBe('[a b][c]');
+    expect(node('fn').outputs).toEqual({ doubled: 6, extra: [1, 2] });
+    expect(node('last').outputs).toEqual({ d: join(work, 'last', 'd.txt') });
+    expect(readFileSync(join(work, 'last', 'd.txt'), 'utf8')).toBe('doubled=6\n');
+  });
+
+  it('fails the producer whose declared output is missing or whose stdout is not a JSON object', async () => {
+    const { code, node, dir } = await runFlow({
+      name: 'missing',
+      nodes: [
+        { id: 'lazy', command: 'true', outputs: { out: 'never.txt' } },
+        { id: 'after', command: 'echo {{inputs.x}}', inputs: { x: { from: 'lazy.out' } } },
+        { id: 'chatty', command: 'echo not json', stdout_json: true },
+        { id: 'list', command: "echo '[1, 2]'", stdout_json: true },
+      ],
+    });
+    expect(code).toBe(1);
+    expect(node('lazy')).toMatchObject({ status: 'failed', exit_code: 0 });
+    expect(node('lazy').reason).toBe(`declared output not created: out (${join(dir, 'work', 'missing', 'lazy', 'never.txt')})`);
+    expect(node('after')).toMatchObject({ status: 'skipped', skipped_because: 'lazy' });
+    expect(node('chatty').reason).toMatch(/^stdout_json: stdout is not JSON/);
+    expect(node('list').reason).toBe('stdout_json: stdout must be a JSON object of outputs, got a list');
+    expect(readdirSync(join(dir, 'work', '_crashes')).filter((f) => f.endsWith('.json'))).toHaveLength(3);
+  });
+
+  it('fails a consumer whose producer did not produce the output it needs, without running it', async () => {
+    const { code, node, dir } = await runFlow(
+      {
+        name: 'consumer',
+        nodes: [
+          { id: 'fn', function: { module: './fn.mjs', export: 'partial' } },
+          { id: 'needy', inputs: { v: { from: 'fn.missing' } }, command: 'touch ran.txt' },
+          { id: 'shape', inputs: { v: { from: 'fn.obj' } }, command: ['echo', '{{inputs.v}}'] },
+          { id: 'downstream', needs: ['needy'], command: 'true' },
+          { id: 'fine', inputs: { v: { from: 'fn.present' } }, command: 'echo {{inputs.v}}' },
+        ],
+      },
+      { 'fn.mjs': 'export function partial() { return { present: "yes", obj: { a: 1 } }; }\n' },
+    );
+    expect(code).toBe(1);
+    expect(node('needy')).toMatchObject({ status: 'failed', reason: 'input "v": node "fn" produced no output "missing" (its outputs: present, obj)' });
+    expect(existsSync(join(dir, 'work', 'consumer', 'needy', 'ran.txt'))).toBe(false);
+    expect(node('needy').crash_file).not.toBeNull();
+    expect(readFileSync(node('needy').crash_file as string, 'utf8')).toContain('produced no output');
+    expect(node('shape').reason).toBe('{{inputs.v}} is an object; here it needs a string, number or boolean');
+    expect(node('downstream')).toMatchObject({ status: 'skipped', skipped_because: 'needy' });
+    expect(node('fine').status).toBe('succeeded');
+  });
+});
