@@ -28,6 +28,12 @@ export interface NodeSpec {
   retries?: number;
   /** Seconds before each retry. */
   retry_delay_s?: number;
+  /** Named inputs: literal values, or another node's output (`ref.out('name')` or `{from: 'node.output'}`). */
+  inputs?: Readonly<Record<string, unknown>>;
+  /** Command nodes: named output files (templates, relative to the node directory). */
+  outputs?: Readonly<Record<string, string>>;
+  /** Command nodes: stdout is a JSON object of outputs. */
+  stdout_json?: boolean;
 }
 
 /** Per-node defaults of a workflow. */
@@ -42,6 +48,8 @@ export interface WorkflowDefaults {
 /** A reference to a node added to a builder, usable in `needs`. */
 export interface NodeRef {
   readonly id: string;
+  /** A connection to one of the node's outputs, for another node's `inputs`. */
+  out(output: string): { from: string };
 }
 
 /** Builds a workflow node by node. */
@@ -55,16 +63,18 @@ export class WorkflowBuilder {
 
   /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
   node(id: string, spec: NodeSpec): NodeRef {
-    const { needs, function: fn, command, env, ...rest } = spec;
+    const { needs, function: fn, command, env, inputs, outputs, ...rest } = spec;
     this.nodes.push({
       id,
       ...(command !== undefined ? { command: typeof command === 'string' ? command : [...command] } : {}),
       ...(fn !== undefined ? { function: { module: fn.module, export: fn.export ?? 'default' } } : {}),
       ...(needs !== undefined ? { needs: needs.map((n) => (typeof n === 'string' ? n : n.id)) } : {}),
       ...(env !== undefined ? { env: { ...env } } : {}),
+      ...(inputs !== undefined ? { inputs: { ...inputs } } : {}),
+      ...(outputs !== undefined ? { outputs: { ...outputs } } : {}),
       ...rest,
     });
-    return { id };
+    return { id, out: (output: string) => ({ from: `${id}.${output}` }) };
   }
 
   /** The workflow as a v1 document (what `JSON.stringify` writes: a valid workflow file). */

@@ -48,6 +48,18 @@ describe('workflow() + run()', () => {
     expect(t('make', 'end')).toBeLessThanOrEqual(t('read', 'start'));
   });
 
+  it('connects outputs to inputs with ref.out()', async () => {
+    const { prefix, dir } = fresh('apiflow');
+    const wf = workflow('api-flow');
+    const count = wf.node('count', { command: `echo '{"n": 21}'`, stdout_json: true });
+    const write = wf.node('write', { command: 'echo {{inputs.n}} > twice.txt', inputs: { n: count.out('n') }, outputs: { file: 'twice.txt' } });
+    wf.node('show', { command: ['cat', '{{inputs.f}}'], inputs: { f: write.out('file') } });
+    const summary = await run(wf, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix });
+    expect(summary.status).toBe('succeeded');
+    expect(summary.nodes.map((n) => n.outputs)).toEqual([{ n: 21 }, { file: join(dir, 'work', 'api-flow', 'write', 'twice.txt') }, undefined]);
+    expect(wf.build().nodes[2]?.needs).toEqual(['write']);
+  });
+
   it('says "exception" with final=false before each retry', async () => {
     const { prefix, dir } = fresh('apiretry');
     const wf = workflow('api-retry');
