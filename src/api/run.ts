@@ -10,6 +10,7 @@ import type { RunSummary } from '../scheduler/summary.js';
 import { defaultWorkers, LocalFleet } from '../cli/fleet.js';
 import { newRunId, RUN_ID_PATTERN } from '../cli/run-id.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
+import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
 import { readEnv } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
@@ -63,6 +64,10 @@ export interface RunOptions {
   prefix?: string;
   /** The run id (default: generated). */
   run_id?: string;
+  /** How input files are fingerprinted for the cache (default `timestamp`: size and mtime). */
+  hash_method?: HashMethod;
+  /** Accept the existing outputs of nodes whose inputs changed, rewriting their cache records. */
+  update_hash?: boolean;
   /** Told about every node's start, end, failure, skip, cancel (nipype's status_callback). */
   status_callback?: (event: StatusEvent) => void;
   /** Aborting cancels the run: running nodes are killed, the summary says which ended how. */
@@ -80,6 +85,7 @@ function checkOptions(o: RunOptions): void {
   positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
   positiveInt(o.workers, 'workers');
   if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
+  if (o.hash_method !== undefined && !HASH_METHODS.includes(o.hash_method)) bad.push({ field: 'hash_method', message: `must be "timestamp" or "content", received "${String(o.hash_method)}"` });
   if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
   if (o.run_id !== undefined && !RUN_ID_PATTERN.test(o.run_id)) bad.push({ field: 'run_id', message: `must be 1-64 letters, digits, "_" or "-", received "${o.run_id}"` });
   if (bad.length > 0) throw new ValidationError('OPTIONS_INVALID', bad);
@@ -119,6 +125,8 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     workDir,
     crashdumpDir: resolve(options.crashdump_dir ?? resolve(workDir, '_crashes')),
     memoryMargin: null,
+    hashMethod: options.hash_method ?? 'timestamp',
+    updateHash: options.update_hash ?? false,
     redisUrl,
     prefix,
     extra: { workers, max_tasks_per_child: maxTasksPerChild },

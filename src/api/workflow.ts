@@ -34,6 +34,8 @@ export interface NodeSpec {
   outputs?: Readonly<Record<string, string>>;
   /** Command nodes: stdout is a JSON object of outputs. */
   stdout_json?: boolean;
+  /** Run even when the node's cache record matches. */
+  overwrite?: boolean;
 }
 
 /** Per-node defaults of a workflow. */

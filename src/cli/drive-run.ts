@@ -19,6 +19,8 @@ export interface DriveOptions {
   fleet: LocalFleet;
   json: boolean;
   quiet: boolean;
+  /** Print why each node ran instead of being taken from its cache record. */
+  explainCache?: boolean;
   /** Printed on stderr when the run starts (it names the run id). */
   header: string;
   logger: Logger;
@@ -34,6 +36,16 @@ export function exitCodeFor(summary: RunSummary): number {
 /** Prints a summary as JSON or text. */
 export function printSummary(summary: RunSummary, json: boolean): void {
   process.stdout.write(`${json ? JSON.stringify(summary) : summaryText(summary)}\n`);
+}
+
+/** One line per node: taken from the cache, or why it ran. */
+export function explainCache(summary: RunSummary): string {
+  const lines = summary.nodes.map((n) => {
+    if (n.status === 'cached') return `  ${n.id}: cached${n.cache !== undefined && n.cache.reasons.length > 0 ? ` (${n.cache.reasons.join('; ')})` : ''}`;
+    if (n.cache === undefined) return `  ${n.id}: ${n.status}, not checked (${n.reason ?? 'never became ready'})`;
+    return `  ${n.id}: ran (${n.status}) because ${n.cache.reasons.join('; ')}`;
+  });
+  return `cache:\n${lines.join('\n')}\n`;
 }
 
 /** Runs the scheduler to the end with the fleet; returns the exit code. */
@@ -71,6 +83,7 @@ export async function driveRun(o: DriveOptions): Promise<number> {
     progress?.stop();
     // The result first; tearing down the fleet and connections comes after.
     printSummary(summary, o.json);
+    if (o.explainCache === true) process.stderr.write(explainCache(summary));
   } finally {
     progress?.stop();
     // Without a summary the run failed (e.g. Redis gone): do not wait long.

@@ -28,6 +28,9 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a lost job is run again before it fails as "worker lost" (default 1)' },
   { name: 'redis-outage-ms', type: 'int', min: 1000, value: 'MS', help: 'Redis unreachable longer than this ends the run with exit code 3 (default 60000)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
+  { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
+  { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
+  { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },
 ];
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
+import type { HashMethod } from '../shared/cache-record.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
@@ -39,6 +40,9 @@ interface RunConfig {
   workerArgs: string[];
   memoryMargin: number | null;
   redisOutageMs: number | undefined;
+  hashMethod: HashMethod;
+  updateHash: boolean;
+  explainCache: boolean;
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -73,6 +77,9 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     logLevel: conn.connection.logLevel,
     memoryMargin: flags.num('enforce-memory') ?? null,
     redisOutageMs: flags.num('redis-outage-ms'),
+    hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
+    updateHash: flags.bool('update-hash', false),
+    explainCache: flags.bool('explain-cache', false),
     workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {
       const v = flags.num(f);
       return v === undefined ? [] : [`--${f}`, String(v)];
@@ -131,6 +138,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       reconcileIntervalMs: cfg.reconcileIntervalMs,
       ...(cfg.redisOutageMs !== undefined ? { redisOutageMs: cfg.redisOutageMs } : {}),
       memoryMargin: cfg.memoryMargin,
+      hashMethod: cfg.hashMethod,
+      updateHash: cfg.updateHash,
       extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
       logger,
     });
@@ -143,6 +152,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     fleet,
     json: cfg.json,
     quiet: cfg.quiet,
+    explainCache: cfg.explainCache,
     logger,
     header:
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +

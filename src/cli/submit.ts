@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { SchedulerOrder } from '../scheduler/admission.js';
+import type { HashMethod } from '../shared/cache-record.js';
 import { assertFitsBudget } from '../scheduler/admission.js';
 import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
@@ -89,6 +90,8 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         workDir: workDir === undefined ? '' : resolve(workDir),
         crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
         memoryMargin: flags.num('enforce-memory') ?? null,
+        hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
+        updateHash: flags.bool('update-hash', false),
       },
       now,
     );

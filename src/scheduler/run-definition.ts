@@ -3,6 +3,7 @@
  * workflow as validated, the budget and the options. Pure conversions.
  */
 import { hostname } from 'node:os';
+import type { HashMethod } from '../shared/cache-record.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
 import type { Resources } from './ledger.js';
@@ -20,6 +21,10 @@ export interface RunDefinition {
   crashdumpDir: string;
   /** Memory enforcement: kill a node above its grant × (1 + margin); null: measure only. */
   memoryMargin: number | null;
+  /** How input files are fingerprinted for the cache (default timestamp). */
+  hashMethod?: HashMethod;
+  /** Accept existing outputs of nodes whose inputs changed, rewriting their cache records. */
+  updateHash?: boolean;
   extra?: Record<string, unknown>;
 }
 
@@ -38,6 +43,8 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       work_dir: d.workDir,
       crashdump_dir: d.crashdumpDir,
       memory_margin: d.memoryMargin,
+      hash_method: d.hashMethod ?? 'timestamp',
+      update_hash: d.updateHash ?? false,
       ...d.extra,
     }),
     started_ms: String(startedMs),
@@ -54,8 +61,10 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     work_dir: string;
     crashdump_dir: string;
     memory_margin?: number | null;
+    hash_method?: HashMethod;
+    update_hash?: boolean;
   } & Record<string, unknown>;
-  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, ...extra } = options;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
@@ -68,6 +77,8 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
     memoryMargin: memory_margin ?? null,
+    hashMethod: hash_method ?? 'timestamp',
+    updateHash: update_hash ?? false,
     extra,
   };
 }

@@ -67,6 +67,8 @@ export class RunGraph {
   private inFlightCount = 0;
   private admitting = true;
   private readonly holdPrefix: string;
+  /** Nodes that became ready since the last {@link takeNewlyReady} (for the cache check). */
+  private newlyReady: number[] = [];
 
   constructor(private readonly options: RunGraphOptions) {
     const { workflow, budget } = options;
@@ -198,7 +200,10 @@ export class RunGraph {
     n.record.status = to;
     this.changed.add(n.index);
     if (from === 'ready') this.removeReady(n.index);
-    if (to === 'ready') this.insertReady(n.index);
+    if (to === 'ready') {
+      this.insertReady(n.index);
+      this.newlyReady.push(n.index);
+    }
     const wasHolding = HOLDING_STATES.has(from);
     const holding = HOLDING_STATES.has(to);
     if (!wasHolding && holding) this.inFlightCount++;
@@ -240,6 +245,31 @@ export class RunGraph {
   /** Releases every hold of this run (a shared ledger outlives the run's scheduler). */
   releaseAll(): void {
     for (const n of this.nodes) this.ledger.release(this.holdKey(n.index));
+  }
+
+  /** Nodes that became ready since the last call and are still ready. */
+  takeNewlyReady(): NodeRuntime[] {
+    const out = this.newlyReady.map((i) => this.node(i)).filter((n) => n.state === 'ready');
+    this.newlyReady = [];
+    return out;
+  }
+
+  /**
+   * A ready node's result is taken from its cache record: it ends `cached`
+   * without holding resources, and counts as done for its successors.
+   */
+  markCached(index: number, outputs: unknown, note: string | null): void {
+    const n = this.node(index);
+    if (n.state !== 'ready') return;
+    n.record.outputs = outputs;
+    n.record.cache = { hit: true, reasons: note === null ? [] : [note] };
+    this.setState(n, 'cached');
+    for (const s of this.dag.succs[index] ?? []) {
+      const succ = this.node(s);
+      succ.remaining--;
+      this.changed.add(s);
+      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
+    }
   }
 
   /** One first-fit admission pass; returns the admitted nodes in order. */

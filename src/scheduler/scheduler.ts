@@ -19,6 +19,8 @@ import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel } from './reconcile.js';
 import { buildNodeJob, inputsFailure, type NodeJob } from './node-job.js';
+import { decide, Fingerprints } from './cache.js';
+import { writeCacheRecord, type CacheTicket } from '../shared/cache-record.js';
 import type { Outputs } from '../shared/workflow/template.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
@@ -68,6 +70,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private subscriber: Redis | undefined;
   private cancelTimer: NodeJS.Timeout | undefined;
   private conn: RunConnections | undefined;
+  /** Cache tickets of nodes that will run: their workers leave the record. */
+  private readonly tickets = new Map<number, CacheTicket>();
+  private readonly fingerprints: Fingerprints;
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
 
@@ -84,6 +89,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.log,
     );
     this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
+    this.fingerprints = new Fingerprints(options.hashMethod ?? 'timestamp');
     if (options.raiseInsufficient) {
       assertFitsBudget(
         options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
@@ -205,6 +211,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
+        this.checkCache(notices);
         const shared = this.options.admission;
         const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
@@ -330,6 +337,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const jobs: NodeJob[] = [];
     for (const n of nodes) {
       const built = buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin, this.outputsOf);
+      const ticket = this.tickets.get(n.index);
+      if (built.ok && ticket !== undefined) built.job.data.cache = ticket;
       if (built.ok) jobs.push(built.job);
       else {
         this.lastEventAt.set(n.index, this.clock());
@@ -338,6 +347,33 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       }
     }
     await this.jobs?.add(jobs);
+  }
+
+  /**
+   * Every node that became ready is checked against its cache record first:
+   * a match ends it `cached` (its successors may become ready and are checked
+   * in turn); otherwise the reasons it runs are recorded.
+   */
+  private checkCache(notices: Array<() => void>): void {
+    for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
+      for (const n of fresh) {
+        const built = buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin, this.outputsOf);
+        // Inputs that cannot be resolved fail the node when it is enqueued.
+        if (!built.ok) continue;
+        const d = decide(built.job.data, this.fingerprints, {
+          overwrite: n.node.overwrite,
+          updateHash: this.options.updateHash === true,
+          write: (ticket, outputs) => writeCacheRecord(n.record.node_dir, ticket, outputs),
+        });
+        if (d.hit) {
+          this.graph.markCached(n.index, d.outputs, d.note);
+          notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cached', reason: d.note }));
+        } else {
+          n.record.cache = { hit: false, reasons: d.reasons };
+          this.tickets.set(n.index, d.ticket);
+        }
+      }
+    }
   }
 
   /** A finished node's outputs, for its successors' inputs. */

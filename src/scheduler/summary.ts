@@ -44,8 +44,10 @@ export interface NodeSummary {
   cpu_s: number | null;
   /** Measured peak resident memory of the tree in MB (last attempt; null if too short to sample). */
   peak_rss_mb: number | null;
-  /** What a function node returned (also in its directory's outputs.json); null for command nodes. */
+  /** The node's outputs: what a function returned, a command's declared files and stdout JSON. */
   outputs?: unknown;
+  /** The cache check: taken from the cache record (`hit`), or why the node ran. */
+  cache?: { hit: boolean; reasons: string[] };
 }
 
 /** A node whose measured peak memory exceeded what it declared. */

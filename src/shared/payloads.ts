@@ -2,6 +2,7 @@
  * What travels through the queue: the job a scheduler enqueues for a node and
  * the outcome a worker reports back. Kept small: bulk output stays on disk.
  */
+import type { CacheTicket } from './cache-record.js';
 
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
@@ -36,6 +37,8 @@ export interface NodeJobData {
   outputs?: Record<string, string> | null;
   /** Command nodes: stdout is a JSON object of outputs. */
   stdout_json?: boolean;
+  /** What the node's cache record is computed from; the worker writes the record after a success. */
+  cache?: CacheTicket;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
   outcome?: NodeOutcome;
 }

@@ -12,6 +12,7 @@ import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
+import { removeCacheRecord, writeCacheRecord } from '../shared/cache-record.js';
 import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
@@ -156,6 +157,8 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       };
+      // No record may claim a result while the node runs (or after it was killed).
+      if (data.cache !== undefined) removeCacheRecord(data.node_dir);
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, common);
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
@@ -170,6 +173,14 @@ export class NodeWorker {
         // The scheduler reads the structured outcome from the job's data.
         await job.updateData({ ...data, outcome });
         throw new NodeFailedError(outcome);
+      }
+      if (data.cache !== undefined) {
+        try {
+          writeCacheRecord(data.node_dir, data.cache, outcome.outputs);
+        } catch (err) {
+          // The node succeeded; without its record it only runs again next time.
+          this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');
+        }
       }
       return outcome;
     } finally {

@@ -36,6 +36,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         inputs: {},
         outputs: {},
         stdout_json: false,
+        overwrite: false,
       }),
     ),
   };

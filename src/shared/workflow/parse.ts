@@ -311,6 +311,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     inputs: nodeInputs(n),
     outputs: n.outputs ?? {},
     stdout_json: n.stdout_json ?? false,
+    overwrite: n.overwrite ?? false,
   }));
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {

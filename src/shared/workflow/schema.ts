@@ -92,6 +92,7 @@ export const nodeSchema = z
       .optional()
       .describe('Command nodes: named output files (templates, relative to the node directory), checked to exist after success.'),
     stdout_json: z.boolean().optional().describe('Command nodes: parse stdout as a JSON object of outputs.'),
+    overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
   })
   .superRefine((node, ctx) => {
     // {from: "..."} is always a connection: a malformed one is an error, not a literal.
@@ -133,7 +134,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -167,6 +168,8 @@ export interface WorkflowNode {
   readonly outputs: Readonly<Record<string, string>>;
   /** Command nodes: stdout is a JSON object of outputs. */
   readonly stdout_json: boolean;
+  /** Run even when the cache record matches. */
+  readonly overwrite: boolean;
 }
 
 /** One input of a node. */
