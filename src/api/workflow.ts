@@ -36,6 +36,12 @@ export interface NodeSpec {
   stdout_json?: boolean;
   /** Run even when the node's cache record matches. */
   overwrite?: boolean;
+  /** nipype iterables: one copy of the node (and its descendants) per value, set as the input of that name. */
+  iterables?: Readonly<Record<string, ReadonlyArray<string | number | boolean>>>;
+  /** With several iterables: values in lockstep instead of every combination. */
+  synchronize?: boolean;
+  /** nipype JoinNode: collect the copies made by `source` into lists for the inputs in `fields`. */
+  join?: { source: string | NodeRef; fields: readonly string[] };
 }
 
 /** Per-node defaults of a workflow. */
@@ -65,7 +71,7 @@ export class WorkflowBuilder {
 
   /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
   node(id: string, spec: NodeSpec): NodeRef {
-    const { needs, function: fn, command, env, inputs, outputs, ...rest } = spec;
+    const { needs, function: fn, command, env, inputs, outputs, iterables, join, ...rest } = spec;
     this.nodes.push({
       id,
       ...(command !== undefined ? { command: typeof command === 'string' ? command : [...command] } : {}),
@@ -74,6 +80,8 @@ export class WorkflowBuilder {
       ...(env !== undefined ? { env: { ...env } } : {}),
       ...(inputs !== undefined ? { inputs: { ...inputs } } : {}),
       ...(outputs !== undefined ? { outputs: { ...outputs } } : {}),
+      ...(iterables !== undefined ? { iterables: Object.fromEntries(Object.entries(iterables).map(([k, v]) => [k, [...v]])) } : {}),
+      ...(join !== undefined ? { join: { source: typeof join.source === 'string' ? join.source : join.source.id, fields: [...join.fields] } } : {}),
       ...rest,
     });
     return { id, out: (output: string) => ({ from: `${id}.${output}` }) };

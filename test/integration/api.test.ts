@@ -108,5 +108,9 @@ describe('workflow() + run()', () => {
       ],
     });
     expect(wf.build().nodes.map((n) => n.n_procs)).toEqual([2, 2]);
+    const it = workflow('iter');
+    const subj = it.node('subj', { command: 'echo {{inputs.s}}', iterables: { s: ['a', 'b', 'c'] }, stdout_json: true });
+    it.node('all', { command: 'true', join: { source: subj, fields: ['xs'] }, inputs: { xs: subj.out('o') } });
+    expect(it.build().nodes.map((n) => n.id)).toEqual(['subj._s_a', 'subj._s_b', 'subj._s_c', 'all']);
   });
 });

@@ -108,4 +108,22 @@ describe('inputs, outputs and connections', () => {
     expect(node('downstream')).toMatchObject({ status: 'skipped', skipped_because: 'needy' });
     expect(node('fine').status).toBe('succeeded');
   });
+
+  it('expands iterables into copies with their own directories and joins their outputs in value order', async () => {
+    const { code, summary, dir } = await runFlow({
+      name: 'iter',
+      nodes: [
+        { id: 'subjects', iterables: { subject: ['s1', 's2', 's3'] }, command: 'echo {{inputs.subject}} > id.txt', outputs: { id: 'id.txt' } },
+        { id: 'stats', inputs: { f: { from: 'subjects.id' } }, iterables: { smooth: [4, 8] }, command: 'echo $(cat {{inputs.f}})-{{inputs.smooth}} > s.txt', outputs: { s: 's.txt' } },
+        { id: 'per_subject', join: { source: 'stats', fields: ['all'] }, inputs: { all: { from: 'stats.s' } }, command: 'cat {{inputs.all}} > joined.txt' },
+        { id: 'group', join: { source: 'subjects', fields: ['ids'] }, inputs: { ids: { from: 'subjects.id' } }, needs: ['per_subject'], command: ['cat', '{{inputs.ids}}'] },
+      ],
+    });
+    expect(code).toBe(0);
+    expect(summary.counts.succeeded).toBe(3 + 6 + 3 + 1);
+    const work = join(dir, 'work', 'iter');
+    expect(readFileSync(join(work, 'per_subject._subject_s2', 'joined.txt'), 'utf8')).toBe('s2-4\ns2-8\n');
+    expect(readFileSync(join(work, 'group', 'stdout.log'), 'utf8')).toBe('s1\ns2\ns3\n');
+    expect(summary.nodes.find((n) => n.id === 'stats._subject_s3._smooth_8')?.outputs).toEqual({ s: join(work, 'stats._subject_s3._smooth_8', 's.txt') });
+  });
 });

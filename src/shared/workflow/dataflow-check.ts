@@ -14,25 +14,41 @@ type FileNode = WorkflowFile['nodes'][number];
 export function nodeInputs(n: FileNode): Record<string, NodeInput> {
   const out: Record<string, NodeInput> = {};
   for (const [name, v] of Object.entries(n.inputs ?? {})) {
-    const from = connectionOf(v);
-    out[name] = from === undefined ? { kind: 'value', value: v } : { kind: 'from', node: from.node, output: from.output };
+    const from = connectionsOf(v);
+    if (from === undefined) out[name] = { kind: 'value', value: v };
+    else if (from.list) out[name] = { kind: 'gather', sources: from.sources };
+    else out[name] = { kind: 'from', node: from.sources[0]?.node ?? '', output: from.sources[0]?.output ?? '' };
   }
   return out;
 }
 
-function connectionOf(v: unknown): { node: string; output: string } | undefined {
+/** The connections of an input value: `{from: "n.o"}` or `{from: ["n.o", ...]}`. */
+function connectionsOf(v: unknown): { list: boolean; sources: Array<{ node: string; output: string }> } | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-  const keys = Object.keys(v);
   const from = (v as { from?: unknown }).from;
-  if (keys.length !== 1 || typeof from !== 'string') return undefined;
-  const m = CONNECTION_PATTERN.exec(from);
-  return m === null ? undefined : { node: m[1] ?? '', output: m[2] ?? '' };
+  if (Object.keys(v).length !== 1) return undefined;
+  const texts = typeof from === 'string' ? [from] : Array.isArray(from) && from.every((f) => typeof f === 'string') ? (from as string[]) : undefined;
+  if (texts === undefined) return undefined;
+  const sources: Array<{ node: string; output: string }> = [];
+  for (const t of texts) {
+    const m = CONNECTION_PATTERN.exec(t);
+    if (m === null) return undefined;
+    sources.push({ node: m[1] ?? '', output: m[2] ?? '' });
+  }
+  return { list: Array.isArray(from), sources };
+}
+
+/** The producers an input reads from. */
+export function sourcesOf(input: NodeInput): Array<{ node: string; output: string }> {
+  if (input.kind === 'from') return [{ node: input.node, output: input.output }];
+  if (input.kind === 'gather') return [...input.sources];
+  return [];
 }
 
 /** `needs` plus the nodes the inputs are connected to, without repeats. */
 export function impliedNeeds(n: FileNode): string[] {
   const needs = [...(n.needs ?? [])];
-  for (const input of Object.values(nodeInputs(n))) if (input.kind === 'from' && !needs.includes(input.node)) needs.push(input.node);
+  for (const input of Object.values(nodeInputs(n))) for (const s of sourcesOf(input)) if (!needs.includes(s.node)) needs.push(s.node);
   return needs;
 }
 
@@ -41,29 +57,31 @@ export function checkDataflow(data: WorkflowFile, at: At): void {
   const byId = new Map(data.nodes.map((n) => [n.id, n]));
   const ids = [...byId.keys()];
   data.nodes.forEach((n, i) => {
-    for (const [name, input] of Object.entries(nodeInputs(n))) {
-      if (input.kind !== 'from') continue;
-      const field = `nodes[${i}].inputs.${name}.from`;
-      const path = ['nodes', i, 'inputs', name, 'from'];
-      const producer = byId.get(input.node);
-      if (input.node === n.id) {
-        at(n.id, field, 'a node cannot take its own output', path);
-      } else if (producer === undefined) {
-        const hint = didYouMean(input.node, ids);
-        at(n.id, field, `unknown node "${input.node}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
-      } else if (producer.command !== undefined && producer.stdout_json !== true && !Object.hasOwn(producer.outputs ?? {}, input.output)) {
-        // A command node's outputs are known unless it prints them as JSON; a function's only when it ran.
-        const declared = Object.keys(producer.outputs ?? {});
-        const hint = didYouMean(input.output, declared);
-        at(
-          n.id,
-          field,
-          `node "${input.node}" has no output "${input.output}" (${declared.length === 0 ? 'it declares no outputs' : `it declares: ${declared.join(', ')}`}${hint !== undefined ? `; did you mean "${hint}"?` : ''})`,
-          path,
-        );
-      }
+    for (const [name, nodeInput] of Object.entries(nodeInputs(n))) {
+      sourcesOf(nodeInput).forEach((input, j) => {
+        const field = `nodes[${i}].inputs.${name}.from${nodeInput.kind === 'gather' ? `[${j}]` : ''}`;
+        const path: PropertyKey[] = ['nodes', i, 'inputs', name, 'from', ...(nodeInput.kind === 'gather' ? [j] : [])];
+        const producer = byId.get(input.node);
+        if (input.node === n.id) {
+          at(n.id, field, 'a node cannot take its own output', path);
+        } else if (producer === undefined) {
+          const hint = didYouMean(input.node, ids);
+          at(n.id, field, `unknown node "${input.node}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
+        } else if (producer.command !== undefined && producer.stdout_json !== true && !Object.hasOwn(producer.outputs ?? {}, input.output)) {
+          // A command node's outputs are known unless it prints them as JSON; a function's only when it ran.
+          const declared = Object.keys(producer.outputs ?? {});
+          const hint = didYouMean(input.output, declared);
+          at(
+            n.id,
+            field,
+            `node "${input.node}" has no output "${input.output}" (${declared.length === 0 ? 'it declares no outputs' : `it declares: ${declared.join(', ')}`}${hint !== undefined ? `; did you mean "${hint}"?` : ''})`,
+            path,
+          );
+        }
+      });
     }
-    const inputs = Object.keys(n.inputs ?? {});
+    // Iterables set inputs of the same name.
+    const inputs = [...Object.keys(n.inputs ?? {}), ...Object.keys(n.iterables ?? {})];
     for (const { where, text } of nodeTemplates(n)) {
       for (const name of templateNames(text)) {
         const problem = checkTemplateName(name, inputs);

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
+import { checkIterables, expandIterables, hasIterables } from './expand.js';
 import {
   DEFAULT_MEM_GB,
   DEFAULT_N_PROCS,
@@ -285,8 +286,31 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     });
   });
   checkDataflow(data, at);
+  checkIterables(data, at);
   if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
+  const nodes = toNodes(data, file);
+  const cycle = findCycle(nodes);
+  if (cycle !== undefined) {
+    // Point at the `needs` entry of the first node that leads into the cycle.
+    const first = cycle[0] ?? '';
+    const index = nodes.findIndex((n) => n.id === first);
+    const j = nodes[index]?.needs.indexOf(cycle[1] ?? '') ?? -1;
+    const issue: ValidationIssue = {
+      node: first,
+      field: j >= 0 ? `nodes[${index}].needs[${j}]` : 'needs',
+      message: `dependency cycle: ${cycle.join(' -> ')}`,
+    };
+    if (file !== undefined) issue.file = file;
+    const pos = text !== undefined && j >= 0 ? locate(text, ['nodes', index, 'needs', j]) : undefined;
+    if (pos !== undefined) Object.assign(issue, pos);
+    throw new ValidationError('WORKFLOW_CYCLE', [issue]);
+  }
+  // Iterables: one node per copy, in file order.
+  return { name: data.name, nodes: hasIterables(data) ? toNodes(expandIterables(data), file) : nodes };
+}
 
+/** File nodes as scheduled nodes, with defaults applied. */
+function toNodes(data: WorkflowFile, file: string | undefined): WorkflowNode[] {
   const d = data.defaults;
   const defaults = {
     n_procs: d?.n_procs ?? DEFAULT_N_PROCS,
@@ -295,7 +319,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     retries: d?.retries ?? 0,
     retry_delay_s: d?.retry_delay_s ?? 0,
   };
-  const nodes: WorkflowNode[] = data.nodes.map((n, index) => ({
+  return data.nodes.map((n, index) => ({
     id: n.id,
     index,
     command: n.command ?? null,
@@ -313,23 +337,6 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     stdout_json: n.stdout_json ?? false,
     overwrite: n.overwrite ?? false,
   }));
-  const cycle = findCycle(nodes);
-  if (cycle !== undefined) {
-    // Point at the `needs` entry of the first node that leads into the cycle.
-    const first = cycle[0] ?? '';
-    const index = nodes.findIndex((n) => n.id === first);
-    const j = nodes[index]?.needs.indexOf(cycle[1] ?? '') ?? -1;
-    const issue: ValidationIssue = {
-      node: first,
-      field: j >= 0 ? `nodes[${index}].needs[${j}]` : 'needs',
-      message: `dependency cycle: ${cycle.join(' -> ')}`,
-    };
-    if (file !== undefined) issue.file = file;
-    const pos = text !== undefined && j >= 0 ? locate(text, ['nodes', index, 'needs', j]) : undefined;
-    if (pos !== undefined) Object.assign(issue, pos);
-    throw new ValidationError('WORKFLOW_CYCLE', [issue]);
-  }
-  return { name: data.name, nodes };
 }
 
 /** Function modules are relative to the workflow file (or to the working directory without one). */

@@ -26,14 +26,20 @@ const nameKey = z.string().regex(NAME_PATTERN, 'names must start with a letter o
 /** `<node id>.<output name>`: the node id may itself contain dots; the output name cannot. */
 export const CONNECTION_PATTERN = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.([A-Za-z_][A-Za-z0-9_]*)$/;
 
+const connectionString = z.string().regex(CONNECTION_PATTERN, 'must be "<node>.<output>"');
+
 /** Any JSON value (literal inputs). */
 const jsonValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]));
 
 const inputValue = z
   .union([
     z
-      .strictObject({ from: z.string().regex(CONNECTION_PATTERN, 'must be "<node>.<output>"').describe('Another node\'s output; implies a dependency on that node.') })
-      .describe('A connection: the value of another node\'s output.'),
+      .strictObject({
+        from: z
+          .union([connectionString, z.array(connectionString).min(1, 'must name at least one output')])
+          .describe('Another node\'s output, or a list of outputs gathered into a list; implies a dependency on those nodes.'),
+      })
+      .describe('A connection: the value of another node\'s output (or a list of them).'),
     jsonValue.describe('A literal value (string, number, boolean, null, list or object).'),
   ])
   .describe('A literal value, or {from: "<node>.<output>"}.');
@@ -93,15 +99,30 @@ export const nodeSchema = z
       .describe('Command nodes: named output files (templates, relative to the node directory), checked to exist after success.'),
     stdout_json: z.boolean().optional().describe('Command nodes: parse stdout as a JSON object of outputs.'),
     overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
+    iterables: z
+      .record(nameKey, z.array(z.union([z.string(), z.number(), z.boolean()])).min(1, 'needs at least one value'))
+      .optional()
+      .describe('nipype iterables: one copy of this node and its descendants per value (per combination of values); each value is set as the input of that name.'),
+    synchronize: z.boolean().optional().describe('With several iterables: take their values in lockstep instead of every combination.'),
+    join: z
+      .strictObject({
+        source: idString.describe('The iterable node whose copies this node joins.'),
+        fields: z.array(nameKey).min(1, 'name at least one input').describe('Inputs that receive the list of the copies\' values, in iterable order.'),
+      })
+      .optional()
+      .describe('nipype JoinNode: one node for all copies made by the source\'s iterables, collecting the listed inputs into lists.'),
   })
   .superRefine((node, ctx) => {
     // {from: "..."} is always a connection: a malformed one is an error, not a literal.
     for (const [name, v] of Object.entries(node.inputs ?? {})) {
       if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length !== 1) continue;
       const from = (v as { from?: unknown }).from;
-      if (typeof from === 'string' && !CONNECTION_PATTERN.test(from)) {
-        ctx.addIssue({ code: 'custom', path: ['inputs', name, 'from'], message: `must be "<node>.<output>", received "${from}"` });
-      }
+      const list = Array.isArray(from) && from.every((f) => typeof f === 'string') ? (from as string[]) : typeof from === 'string' ? [from] : [];
+      list.forEach((f, j) => {
+        if (!CONNECTION_PATTERN.test(f)) {
+          ctx.addIssue({ code: 'custom', path: ['inputs', name, 'from', ...(Array.isArray(from) ? [j] : [])], message: `must be "<node>.<output>", received "${f}"` });
+        }
+      });
     }
     if (node.function !== undefined && node.outputs !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'function nodes return their outputs; "outputs" is for command nodes' });
@@ -134,7 +155,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -173,7 +194,11 @@ export interface WorkflowNode {
 }
 
 /** One input of a node. */
-export type NodeInput = { readonly kind: 'value'; readonly value: unknown } | { readonly kind: 'from'; readonly node: string; readonly output: string };
+export type NodeInput =
+  | { readonly kind: 'value'; readonly value: unknown }
+  | { readonly kind: 'from'; readonly node: string; readonly output: string }
+  /** Several outputs gathered into a list, in order (also what a join collects). */
+  | { readonly kind: 'gather'; readonly sources: ReadonlyArray<{ readonly node: string; readonly output: string }> };
 
 /** A function node's function. */
 export interface NodeFunction {

@@ -54,12 +54,16 @@ export function resolveInputs(inputs: Readonly<Record<string, NodeInput>>, outpu
       values[name] = input.value;
       continue;
     }
-    const produced = outputsOf(input.node);
-    if (produced === undefined || !Object.hasOwn(produced, input.output)) {
-      const have = produced === undefined ? [] : Object.keys(produced);
-      return { ok: false, reason: `input "${name}": node "${input.node}" produced no output "${input.output}" (${have.length === 0 ? 'it produced no outputs' : `its outputs: ${have.join(', ')}`})` };
+    const got: unknown[] = [];
+    for (const source of input.kind === 'from' ? [input] : input.sources) {
+      const produced = outputsOf(source.node);
+      if (produced === undefined || !Object.hasOwn(produced, source.output)) {
+        const have = produced === undefined ? [] : Object.keys(produced);
+        return { ok: false, reason: `input "${name}": node "${source.node}" produced no output "${source.output}" (${have.length === 0 ? 'it produced no outputs' : `its outputs: ${have.join(', ')}`})` };
+      }
+      got.push(produced[source.output]);
     }
-    values[name] = produced[input.output];
+    values[name] = input.kind === 'from' ? got[0] : got;
   }
   return { ok: true, values };
 }

@@ -1,0 +1,91 @@
+/**
+ * Iterables and joins, expanded statically (nipype's generate_expanded_graph):
+ * copy counts, names, lockstep values, what a join collects and in what order,
+ * and the errors for joins and iterables that cannot work.
+ */
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/shared/errors.js';
+import { validateWorkflow } from '../../src/shared/workflow/parse.js';
+import { catchError } from './support.js';
+
+const wf = (nodes: unknown[]) => validateWorkflow({ name: 'w', nodes });
+const ids = (nodes: unknown[]) => wf(nodes).nodes.map((n) => n.id);
+
+describe('iterables', () => {
+  it('copies the node and every descendant once per value (nipype: a -> b(iterables x3) -> c gives 1 + 3 + 3 nodes)', () => {
+    const w = wf([
+      { id: 'a', command: 'true', stdout_json: true },
+      { id: 'b', command: 'echo {{inputs.x}}', iterables: { x: [1, 2, 3] }, inputs: { v: { from: 'a.v' } }, stdout_json: true },
+      { id: 'c', command: 'true', inputs: { r: { from: 'b.r' } } },
+    ]);
+    expect(w.nodes.map((n) => n.id)).toEqual(['a', 'b._x_1', 'b._x_2', 'b._x_3', 'c._x_1', 'c._x_2', 'c._x_3']);
+    const b2 = w.nodes[2];
+    expect(b2?.inputs).toEqual({ v: { kind: 'from', node: 'a', output: 'v' }, x: { kind: 'value', value: 2 } });
+    expect(w.nodes[5]?.inputs).toEqual({ r: { kind: 'from', node: 'b._x_2', output: 'r' } });
+    expect(w.nodes[5]?.needs).toEqual(['b._x_2']);
+  });
+
+  it('takes every combination of several iterables, or values in lockstep with synchronize', () => {
+    expect(ids([{ id: 'n', command: 'true', iterables: { a: ['p', 'q'], b: [1, 2] } }])).toEqual(['n._a_p_b_1', 'n._a_p_b_2', 'n._a_q_b_1', 'n._a_q_b_2']);
+    expect(ids([{ id: 'n', command: 'true', iterables: { a: ['p', 'q'], b: [1, 2] }, synchronize: true }])).toEqual(['n._a_p_b_1', 'n._a_q_b_2']);
+  });
+
+  it('multiplies chained iterables and makes directory-safe names', () => {
+    expect(
+      ids([
+        { id: 's', command: 'true', iterables: { subj: ['sub 1', 'sub/2'] }, stdout_json: true },
+        { id: 't', command: 'true', iterables: { k: [true, false] }, inputs: { f: { from: 's.o' } } },
+      ]),
+    ).toEqual(['s._subj_sub_1', 's._subj_sub_2', 't._subj_sub_1._k_true', 't._subj_sub_1._k_false', 't._subj_sub_2._k_true', 't._subj_sub_2._k_false']);
+  });
+});
+
+describe('join', () => {
+  it('collects the copies\' outputs into lists in value order (nipype JoinNode), once per remaining iterable', () => {
+    const w = wf([
+      { id: 'subj', command: 'true', iterables: { s: ['a', 'b'] }, stdout_json: true },
+      { id: 'sm', command: 'true', iterables: { fwhm: [4, 8] }, inputs: { f: { from: 'subj.o' } }, stdout_json: true },
+      { id: 'per', command: 'true', join: { source: 'sm', fields: ['xs'] }, inputs: { xs: { from: 'sm.o' } } },
+      { id: 'all', command: 'true', join: { source: 'subj', fields: ['ys'] }, inputs: { ys: { from: 'subj.o' } }, needs: ['per'] },
+    ]);
+    const byId = new Map(w.nodes.map((n) => [n.id, n]));
+    expect(w.nodes).toHaveLength(2 + 4 + 2 + 1);
+    expect(byId.get('per._s_b')?.inputs['xs']).toEqual({ kind: 'gather', sources: [{ node: 'sm._s_b._fwhm_4', output: 'o' }, { node: 'sm._s_b._fwhm_8', output: 'o' }] });
+    expect(byId.get('all')?.inputs['ys']).toEqual({ kind: 'gather', sources: [{ node: 'subj._s_a', output: 'o' }, { node: 'subj._s_b', output: 'o' }] });
+    expect(byId.get('all')?.needs).toEqual(['per._s_a', 'per._s_b', 'subj._s_a', 'subj._s_b']);
+  });
+
+  it('refuses joins and iterables that cannot work, naming the field', () => {
+    const err = catchError(
+      () =>
+        wf([
+          { id: 'it', command: 'true', iterables: { x: [1, 2], y: [1] }, synchronize: true, inputs: { x: 0 } },
+          { id: 'plain', command: 'true' },
+          { id: 'j1', command: 'true', join: { source: 'plain', fields: ['a'] }, inputs: { a: 1 } },
+          { id: 'j2', command: 'true', join: { source: 'it', fields: ['nope'] } },
+          { id: 'j3', command: 'true', join: { source: 'ghost', fields: ['a'] }, inputs: { a: 1 } },
+          { id: 'dup', command: 'true', iterables: { v: ['a b', 'a_b'] } },
+        ]),
+      ValidationError,
+    );
+    expect(err.issues.map((i) => `${i.field ?? ''}: ${i.message}`)).toEqual([
+      'nodes[0].iterables.x: "x" is both an input and an iterable',
+      'nodes[0].synchronize: synchronized iterables need lists of one length (x: 2, y: 1)',
+      'nodes[2].join.source: "plain" has no iterables to join',
+      'nodes[3].join.source: "it" is not upstream of this node',
+      'nodes[3].join.fields[0]: no input "nope" to collect',
+      'nodes[4].join.source: unknown node "ghost"',
+      'nodes[5].iterables: two values give the same directory name "_v_a_b"',
+    ]);
+  });
+
+  it('gathers an explicit list of connections in order', () => {
+    const w = wf([
+      { id: 'a', command: 'true', stdout_json: true },
+      { id: 'b', command: 'true', stdout_json: true },
+      { id: 'c', command: ['cat', '{{inputs.xs}}'], inputs: { xs: { from: ['b.o', 'a.o'] } } },
+    ]);
+    expect(w.nodes[2]?.inputs['xs']).toEqual({ kind: 'gather', sources: [{ node: 'b', output: 'o' }, { node: 'a', output: 'o' }] });
+    expect(w.nodes[2]?.needs).toEqual(['b', 'a']);
+  });
+});
