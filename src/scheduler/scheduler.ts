@@ -18,10 +18,8 @@ import type { Incoming } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel } from './reconcile.js';
-import { buildNodeJob, inputsFailure, type NodeJob } from './node-job.js';
-import { decide, Fingerprints } from './cache.js';
-import { writeCacheRecord, type CacheTicket } from '../shared/cache-record.js';
-import type { Outputs } from '../shared/workflow/template.js';
+import { inputsFailure } from './node-job.js';
+import { Dispatcher } from './dispatch.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { loadStoredRun, type RunLease, type RunStore } from './run-store.js';
@@ -70,9 +68,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private subscriber: Redis | undefined;
   private cancelTimer: NodeJS.Timeout | undefined;
   private conn: RunConnections | undefined;
-  /** Cache tickets of nodes that will run: their workers leave the record. */
-  private readonly tickets = new Map<number, CacheTicket>();
-  private readonly fingerprints: Fingerprints;
+  private readonly dispatch: Dispatcher;
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
 
@@ -89,7 +85,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.log,
     );
     this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
-    this.fingerprints = new Fingerprints(options.hashMethod ?? 'timestamp');
+
     if (options.raiseInsufficient) {
       assertFitsBudget(
         options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
@@ -105,6 +101,13 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       workDir: options.workDir,
       clock: this.clock,
       ...(options.admission !== undefined ? { ledger: options.admission.ledger, holdPrefix: `${options.runId}/` } : {}),
+    });
+    this.dispatch = new Dispatcher(this.graph, {
+      runId: options.runId,
+      workflow: options.workflow.name,
+      memoryMargin: options.memoryMargin,
+      hashMethod: options.hashMethod ?? 'timestamp',
+      updateHash: options.updateHash === true,
     });
   }
 
@@ -211,7 +214,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
-        this.checkCache(notices);
+        for (const { node: c, note } of this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cached', reason: note }));
         const shared = this.options.admission;
         const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
@@ -328,60 +331,16 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
-  /**
-   * Adds the jobs of admitted nodes. A node whose inputs cannot be resolved
-   * (a producer did not produce the output, a value does not fit its command)
-   * never runs: it fails at once, with a crash record, like any failure.
-   */
+  /** Adds the jobs of admitted nodes; a node refused for its inputs fails at once, with a crash record. */
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
-    const jobs: NodeJob[] = [];
-    for (const n of nodes) {
-      const built = buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin, this.outputsOf);
-      const ticket = this.tickets.get(n.index);
-      if (built.ok && ticket !== undefined) built.job.data.cache = ticket;
-      if (built.ok) jobs.push(built.job);
-      else {
-        this.lastEventAt.set(n.index, this.clock());
-        this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: built.reason, outcome: inputsFailure(n, built.reason, this.clock()) });
-        this.again = true;
-      }
+    const { jobs, refused } = this.dispatch.jobsFor(nodes);
+    for (const { node: n, reason } of refused) {
+      this.lastEventAt.set(n.index, this.clock());
+      this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason, outcome: inputsFailure(n, reason, this.clock()) });
+      this.again = true;
     }
     await this.jobs?.add(jobs);
   }
-
-  /**
-   * Every node that became ready is checked against its cache record first:
-   * a match ends it `cached` (its successors may become ready and are checked
-   * in turn); otherwise the reasons it runs are recorded.
-   */
-  private checkCache(notices: Array<() => void>): void {
-    for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
-      for (const n of fresh) {
-        const built = buildNodeJob(this.runId, this.options.workflow.name, n, this.options.memoryMargin, this.outputsOf);
-        // Inputs that cannot be resolved fail the node when it is enqueued.
-        if (!built.ok) continue;
-        const d = decide(built.job.data, this.fingerprints, {
-          overwrite: n.node.overwrite,
-          updateHash: this.options.updateHash === true,
-          write: (ticket, outputs) => writeCacheRecord(n.record.node_dir, ticket, outputs),
-        });
-        if (d.hit) {
-          this.graph.markCached(n.index, d.outputs, d.note);
-          notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cached', reason: d.note }));
-        } else {
-          n.record.cache = { hit: false, reasons: d.reasons };
-          this.tickets.set(n.index, d.ticket);
-        }
-      }
-    }
-  }
-
-  /** A finished node's outputs, for its successors' inputs. */
-  private readonly outputsOf = (id: string): Outputs | undefined => {
-    const index = this.graph.dag.indexOf(id);
-    const outputs = index === undefined ? undefined : this.graph.node(index).record.outputs;
-    return typeof outputs === 'object' && outputs !== null && !Array.isArray(outputs) ? (outputs as Outputs) : undefined;
-  };
 
   /**
    * Safety net: a node in flight with no event for a whole interval is

@@ -1,0 +1,99 @@
+/**
+ * From ready node to job: the cache check when a node becomes ready, and the
+ * job of each admitted node, with its inputs resolved from the producers'
+ * outputs and the cache ticket its worker turns into the node's record.
+ */
+import { writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/cache-record.js';
+import type { Outputs } from '../shared/workflow/template.js';
+import { decide, Fingerprints } from './cache.js';
+import { buildNodeJob, type NodeJob } from './node-job.js';
+import type { NodeRuntime, RunGraph } from './run-graph.js';
+
+/** What the dispatcher needs to know about its run. */
+export interface DispatchOptions {
+  runId: string;
+  workflow: string;
+  memoryMargin: number | null;
+  hashMethod: HashMethod;
+  updateHash: boolean;
+}
+
+/** Jobs for admitted nodes, and the nodes that cannot run because of their inputs. */
+export interface Dispatch {
+  jobs: NodeJob[];
+  refused: Array<{ node: NodeRuntime; reason: string }>;
+}
+
+/** Cache checks and job building for one run. */
+export class Dispatcher {
+  /** Cache tickets of nodes that will run: their workers leave the record. */
+  private readonly tickets = new Map<number, CacheTicket>();
+  private readonly fingerprints: Fingerprints;
+
+  constructor(
+    private readonly graph: RunGraph,
+    private readonly o: DispatchOptions,
+  ) {
+    this.fingerprints = new Fingerprints(o.hashMethod);
+  }
+
+  /** A finished node's outputs, for its successors' inputs. */
+  private readonly outputsOf = (id: string): Outputs | undefined => {
+    const index = this.graph.dag.indexOf(id);
+    const outputs = index === undefined ? undefined : this.graph.node(index).record.outputs;
+    return typeof outputs === 'object' && outputs !== null && !Array.isArray(outputs) ? (outputs as Outputs) : undefined;
+  };
+
+  private build(n: NodeRuntime): ReturnType<typeof buildNodeJob> {
+    return buildNodeJob(this.o.runId, this.o.workflow, n, this.o.memoryMargin, this.outputsOf);
+  }
+
+  /**
+   * Checks every node that became ready against its cache record: a match
+   * ends it `cached` (its successors may become ready and are checked in
+   * turn); otherwise the reasons it runs are recorded. Returns the cached nodes.
+   */
+  checkReady(): Array<{ node: NodeRuntime; note: string | null }> {
+    const cached: Array<{ node: NodeRuntime; note: string | null }> = [];
+    for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
+      for (const n of fresh) {
+        const built = this.build(n);
+        // Inputs that cannot be resolved fail the node when it is dispatched.
+        if (!built.ok) continue;
+        const d = decide(built.job.data, this.fingerprints, {
+          overwrite: n.node.overwrite,
+          updateHash: this.o.updateHash,
+          write: (ticket, outputs) => writeCacheRecord(n.record.node_dir, ticket, outputs),
+        });
+        if (d.hit) {
+          this.graph.markCached(n.index, d.outputs, d.note);
+          cached.push({ node: n, note: d.note });
+        } else {
+          n.record.cache = { hit: false, reasons: d.reasons };
+          this.tickets.set(n.index, d.ticket);
+        }
+      }
+    }
+    return cached;
+  }
+
+  /**
+   * The jobs of admitted nodes. A node whose inputs cannot be resolved (a
+   * producer did not produce the output, a value does not fit its command)
+   * is refused: it never runs and fails like any failure.
+   */
+  jobsFor(nodes: readonly NodeRuntime[]): Dispatch {
+    const out: Dispatch = { jobs: [], refused: [] };
+    for (const n of nodes) {
+      const built = this.build(n);
+      if (!built.ok) {
+        out.refused.push({ node: n, reason: built.reason });
+        continue;
+      }
+      const ticket = this.tickets.get(n.index);
+      if (ticket !== undefined) built.job.data.cache = ticket;
+      out.jobs.push(built.job);
+    }
+    return out;
+  }
+}
