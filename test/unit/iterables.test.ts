@@ -79,6 +79,11 @@ describe('join', () => {
     ]);
   });
 
+  it('refuses an empty iterables map (it would make no copy at all)', () => {
+    const err = catchError(() => wf([{ id: 'n', command: 'true', iterables: {} }]), ValidationError);
+    expect(err.issues.map((i) => `${i.field ?? ''}: ${i.message}`)).toEqual(['nodes[0].iterables: name at least one parameter']);
+  });
+
   it('gathers an explicit list of connections in order', () => {
     const w = wf([
       { id: 'a', command: 'true', stdout_json: true },

@@ -101,6 +101,7 @@ export const nodeSchema = z
     overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
     iterables: z
       .record(nameKey, z.array(z.union([z.string(), z.number(), z.boolean()])).min(1, 'needs at least one value'))
+      .refine((r) => Object.keys(r).length > 0, 'name at least one parameter')
       .optional()
       .describe('nipype iterables: one copy of this node and its descendants per value (per combination of values); each value is set as the input of that name.'),
     synchronize: z.boolean().optional().describe('With several iterables: take their values in lockstep instead of every combination.'),
