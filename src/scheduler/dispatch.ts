@@ -5,7 +5,7 @@
  */
 import { writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/cache-record.js';
 import type { Outputs } from '../shared/workflow/template.js';
-import { decide, Fingerprints } from './cache.js';
+import { decide, Fingerprints, hashOf } from './cache.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 
@@ -90,8 +90,14 @@ export class Dispatcher {
         out.refused.push({ node: n, reason: built.reason });
         continue;
       }
-      const ticket = this.tickets.get(n.index);
-      if (ticket !== undefined) built.job.data.cache = ticket;
+      // A node in flight when its run was resumed was not checked by this scheduler: its ticket is made now.
+      let ticket = this.tickets.get(n.index);
+      if (ticket === undefined) {
+        const parts = this.fingerprints.parts(built.job.data);
+        ticket = { hash: hashOf(parts), parts };
+        this.tickets.set(n.index, ticket);
+      }
+      built.job.data.cache = ticket;
       out.jobs.push(built.job);
     }
     return out;

@@ -142,7 +142,10 @@ export class RunGraph {
     }
     for (const n of this.nodes) {
       n.remaining = (this.dag.preds[n.index] ?? []).filter((p) => !SATISFIED.has(this.node(p).state)).length;
-      if (n.state === 'ready') this.insertReady(n.index);
+      if (n.state === 'ready') {
+        this.insertReady(n.index);
+        this.newlyReady.push(n.index);
+      }
       else if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
     }
   }
