@@ -68,7 +68,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
   const file = meta['workflow_file'];
   return {
     runId,
-    workflow: JSON.parse(meta['definition'] ?? '{}') as Workflow,
+    workflow: withFieldDefaults(JSON.parse(meta['definition'] ?? '{}') as Workflow),
     ...(file !== undefined && file !== '' ? { workflowFile: file } : {}),
     budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
     order: (meta['scheduler'] ?? 'tsort') as SchedulerOrder,
@@ -81,4 +81,9 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     updateHash: update_hash ?? false,
     extra,
   };
+}
+
+/** Node fields added after a run was stored get their defaults (a run stored by an older version resumes). */
+function withFieldDefaults(w: Workflow): Workflow {
+  return { ...w, nodes: (w.nodes ?? []).map((n) => ({ ...n, inputs: n.inputs ?? {}, outputs: n.outputs ?? {}, stdout_json: n.stdout_json ?? false, overwrite: n.overwrite ?? false })) };
 }

@@ -67,6 +67,8 @@ export interface NodeView {
   node_dir: string | null;
   cpu_s: number | null;
   peak_rss_mb: number | null;
+  /** The cache check: taken from the cache (`hit`), or why the node ran; null before it was ready. */
+  cache: { hit: boolean; reasons: string[] } | null;
 }
 
 /** The scheduler's ready-queue snapshot (`<prefix>:fg:run:<id>:waiting`). */
@@ -239,6 +241,7 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     node_dir: str(rec['node_dir']),
     cpu_s: num(rec['cpu_s']),
     peak_rss_mb: num(rec['peak_rss_mb']),
+    cache: cacheOf(rec['cache']),
   };
 }
 
@@ -395,4 +398,10 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     failures,
     summary: isObject(summary) ? summary : null,
   };
+}
+
+function cacheOf(v: unknown): { hit: boolean; reasons: string[] } | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const c = v as { hit?: unknown; reasons?: unknown };
+  return { hit: c.hit === true, reasons: Array.isArray(c.reasons) ? c.reasons.filter((r): r is string => typeof r === 'string') : [] };
 }

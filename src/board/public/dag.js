@@ -69,6 +69,9 @@ function nodeTitle(n) {
   if (num(n.cpu_s) !== null) lines.push(`CPU ${round(n.cpu_s, 2)} s`);
   if (n.reason) lines.push(`reason: ${n.reason}`);
   if (n.skipped_because) lines.push(`skipped because ${n.skipped_because} failed`);
+  const cache = n.cache ? obj(n.cache) : null;
+  if (cache && cache.hit === true) lines.push('taken from its cache record');
+  else if (cache && list(cache.reasons).length > 0) lines.push(`ran because: ${list(cache.reasons).join('; ')}`);
   return lines.join('\n');
 }
 
