@@ -250,6 +250,16 @@ export class RunGraph {
     for (const n of this.nodes) this.ledger.release(this.holdKey(n.index));
   }
 
+  /** A node succeeded or was cached: its successors have one predecessor less to wait for. */
+  private countOff(index: number): void {
+    for (const s of this.dag.succs[index] ?? []) {
+      const succ = this.node(s);
+      succ.remaining--;
+      this.changed.add(s);
+      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
+    }
+  }
+
   /** Nodes that became ready since the last call and are still ready. */
   takeNewlyReady(): NodeRuntime[] {
     const out = this.newlyReady.map((i) => this.node(i)).filter((n) => n.state === 'ready');
@@ -267,12 +277,7 @@ export class RunGraph {
     n.record.outputs = outputs;
     n.record.cache = { hit: true, reasons: note === null ? [] : [note] };
     this.setState(n, 'cached');
-    for (const s of this.dag.succs[index] ?? []) {
-      const succ = this.node(s);
-      succ.remaining--;
-      this.changed.add(s);
-      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
-    }
+    this.countOff(index);
   }
 
   /** One first-fit admission pass; returns the admitted nodes in order. */
@@ -365,12 +370,7 @@ export class RunGraph {
     this.applyOutcome(n, 'succeeded', null, outcome);
     n.record.reason = null;
     this.setState(n, 'succeeded');
-    for (const s of this.dag.succs[index] ?? []) {
-      const succ = this.node(s);
-      succ.remaining--;
-      this.changed.add(s);
-      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
-    }
+    this.countOff(index);
     return true;
   }
 
