@@ -36,6 +36,8 @@ export interface NodeSpec {
   stdout_json?: boolean;
   /** Run even when the node's cache record matches. */
   overwrite?: boolean;
+  /** nipype MapNode: one element per item of the listed list inputs, outputs collected into lists. */
+  map?: { over: readonly string[]; mode?: 'zip' | 'product' };
   /** nipype iterables: one copy of the node (and its descendants) per value, set as the input of that name. */
   iterables?: Readonly<Record<string, ReadonlyArray<string | number | boolean>>>;
   /** With several iterables: values in lockstep instead of every combination. */
@@ -71,7 +73,7 @@ export class WorkflowBuilder {
 
   /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
   node(id: string, spec: NodeSpec): NodeRef {
-    const { needs, function: fn, command, env, inputs, outputs, iterables, join, ...rest } = spec;
+    const { needs, function: fn, command, env, inputs, outputs, iterables, join, map, ...rest } = spec;
     this.nodes.push({
       id,
       ...(command !== undefined ? { command: typeof command === 'string' ? command : [...command] } : {}),
@@ -81,6 +83,7 @@ export class WorkflowBuilder {
       ...(inputs !== undefined ? { inputs: { ...inputs } } : {}),
       ...(outputs !== undefined ? { outputs: { ...outputs } } : {}),
       ...(iterables !== undefined ? { iterables: Object.fromEntries(Object.entries(iterables).map(([k, v]) => [k, [...v]])) } : {}),
+      ...(map !== undefined ? { map: { over: [...map.over], ...(map.mode !== undefined ? { mode: map.mode } : {}) } } : {}),
       ...(join !== undefined ? { join: { source: typeof join.source === 'string' ? join.source : join.source.id, fields: [...join.fields] } } : {}),
       ...rest,
     });

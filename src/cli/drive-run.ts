@@ -52,7 +52,7 @@ export function explainCache(summary: RunSummary): string {
 export async function driveRun(o: DriveOptions): Promise<number> {
   const { scheduler, fleet } = o;
   const startedAt = Date.now();
-  const progress = o.quiet ? undefined : new ProgressReporter(() => scheduler.progress(), scheduler.graph.size, startedAt);
+  const progress = o.quiet ? undefined : new ProgressReporter(() => scheduler.progress(), () => scheduler.graph.size, startedAt);
 
   // Signals are handled here, in the entry point: first one cancels the run
   // (running nodes are killed, the summary is still printed), second exits.

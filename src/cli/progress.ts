@@ -36,7 +36,8 @@ export class ProgressReporter {
 
   constructor(
     private readonly source: () => RunProgress,
-    private readonly total: number,
+    /** Nodes in the run (a function: map nodes add their elements as they expand). */
+    private readonly total: number | (() => number),
     private readonly startedAt: number,
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {
@@ -51,7 +52,7 @@ export class ProgressReporter {
 
   private render(final: boolean): void {
     const p = this.source();
-    const line = progressLine(p, Date.now() - this.startedAt, this.total);
+    const line = progressLine(p, Date.now() - this.startedAt, typeof this.total === 'number' ? this.total : this.total());
     const key = line.replace(/^\[[^\]]*\] /, '');
     if (this.tty) {
       const width = this.stream.columns ?? 120;

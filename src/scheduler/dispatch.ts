@@ -7,6 +7,7 @@ import { writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/c
 import type { Outputs } from '../shared/workflow/template.js';
 import { decide, Fingerprints, hashOf } from './cache.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
+import { collectOutputs, planMap } from './map-node.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 
 /** What the dispatcher needs to know about its run. */
@@ -53,10 +54,14 @@ export class Dispatcher {
    * ends it `cached` (its successors may become ready and are checked in
    * turn); otherwise the reasons it runs are recorded. Returns the cached nodes.
    */
-  checkReady(): Array<{ node: NodeRuntime; note: string | null }> {
-    const cached: Array<{ node: NodeRuntime; note: string | null }> = [];
+  checkReady(): Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }> {
+    const cached: Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }> = [];
     for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
       for (const n of fresh) {
+        if (n.node.map !== null) {
+          if (this.mapStep(n)) cached.push({ node: n, note: null, status: 'succeeded' });
+          continue;
+        }
         const built = this.build(n);
         // Inputs that cannot be resolved fail the node when it is dispatched.
         if (!built.ok) continue;
@@ -67,7 +72,7 @@ export class Dispatcher {
         });
         if (d.hit) {
           this.graph.markCached(n.index, d.outputs, d.note);
-          cached.push({ node: n, note: d.note });
+          cached.push({ node: n, note: d.note, status: 'cached' });
         } else {
           n.record.cache = { hit: false, reasons: d.reasons };
           this.tickets.set(n.index, d.ticket);
@@ -78,6 +83,28 @@ export class Dispatcher {
   }
 
   /**
+   * A ready map node: expanded into its elements the first time (they become
+   * ready and are checked in turn), or, once they all succeeded, completed
+   * with their outputs collected. Returns true when it completed. A map node
+   * that cannot be expanded stays ready and is refused when dispatched.
+   */
+  private mapStep(n: NodeRuntime): boolean {
+    if (n.record.map === undefined) {
+      const plan = planMap(n, this.graph.nodes.length, this.outputsOf);
+      if (!plan.ok) return false;
+      const elements = this.graph.expandMap(n.index, plan.map);
+      if (elements.length > 0) {
+        this.graph.startElements(n.index, elements);
+        return false;
+      }
+    }
+    const first = n.record.map?.first ?? 0;
+    const elements = (n.record.map?.elements ?? []).map((_, i) => this.graph.node(first + i));
+    this.graph.collectMap(n.index, collectOutputs(elements));
+    return true;
+  }
+
+  /**
    * The jobs of admitted nodes. A node whose inputs cannot be resolved (a
    * producer did not produce the output, a value does not fit its command)
    * is refused: it never runs and fails like any failure.
@@ -85,6 +112,12 @@ export class Dispatcher {
   jobsFor(nodes: readonly NodeRuntime[]): Dispatch {
     const out: Dispatch = { jobs: [], refused: [] };
     for (const n of nodes) {
+      if (n.node.map !== null) {
+        // Only a map node that could not be expanded is ever admitted.
+        const plan = planMap(n, this.graph.nodes.length, this.outputsOf);
+        out.refused.push({ node: n, reason: plan.ok ? 'map node admitted before it was expanded' : plan.reason });
+        continue;
+      }
       const built = this.build(n);
       if (!built.ok) {
         out.refused.push({ node: n, reason: built.reason });

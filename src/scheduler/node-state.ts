@@ -24,7 +24,8 @@ export const HOLDING_STATES: ReadonlySet<NodeState> = new Set(['queued', 'runnin
 
 const ALLOWED: Readonly<Record<NodeState, readonly NodeState[]>> = {
   waiting: ['ready', 'skipped', 'cancelled'],
-  ready: ['queued', 'cached', 'skipped', 'cancelled'],
+  // ready -> waiting: a map node waits for its elements; ready -> succeeded: it collects their outputs.
+  ready: ['queued', 'cached', 'skipped', 'cancelled', 'waiting', 'succeeded'],
   // queued -> succeeded/failed: the "active" event may be missed or arrive late.
   // running -> queued: the job is requeued after its worker was lost.
   queued: ['running', 'succeeded', 'failed', 'cancelled'],

@@ -10,7 +10,7 @@ import type { Workflow, WorkflowNode } from '../shared/workflow/schema.js';
 import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
-import type { NodeSummary } from './summary.js';
+import type { MapRecord, NodeSummary } from './summary.js';
 
 /** One node's live state. */
 export interface NodeRuntime {
@@ -55,11 +55,11 @@ export interface RunGraphOptions {
 export class RunGraph {
   readonly dag: Dag;
   readonly ledger: ResourceLedger;
-  readonly nodes: readonly NodeRuntime[];
+  readonly nodes: NodeRuntime[];
   private readonly clock: () => number;
   /** Ready node indices, kept sorted by admission priority. */
   private readonly ready: number[] = [];
-  private readonly priority: Int32Array;
+  private readonly priority: number[];
   private readonly changed = new Set<number>();
   /** Changes worth persisting but not worth a write of their own (queued -> running). */
   private readonly lazyChanged = new Set<number>();
@@ -76,47 +76,49 @@ export class RunGraph {
     this.dag = new Dag(workflow.nodes);
     this.ledger = options.ledger ?? new ResourceLedger(budget);
     this.holdPrefix = options.holdPrefix ?? '';
-    this.nodes = workflow.nodes.map((node, index): NodeRuntime => {
-      const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
-      const grant = options.raiseInsufficient ? request : clampToBudget(request, budget);
-      const remaining = this.dag.preds[index]?.length ?? 0;
-      return {
-        index,
-        node,
-        candidate: { index, id: node.id, topoRank: this.dag.topoRank[index] ?? index, request, grant },
-        state: 'waiting',
-        remaining,
-        attempt: 0,
-        record: {
-          id: node.id,
-          status: 'waiting',
-          n_procs: node.n_procs,
-          mem_gb: node.mem_gb,
-          granted: grant,
-          admitted_ms: null,
-          released_ms: null,
-          start_ms: null,
-          end_ms: null,
-          worker: null,
-          exit_code: null,
-          signal: null,
-          attempts: 0,
-          crash_file: null,
-          skipped_because: null,
-          reason: null,
-          node_dir: join(options.workDir, workflow.name, node.id),
-          attempt_history: [],
-          stalls: 0,
-          cpu_s: null,
-          peak_rss_mb: null,
-        },
-      };
-    });
+    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, join(options.workDir, workflow.name, node.id)));
     const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
-    this.priority = new Int32Array(this.nodes.length);
+    this.priority = new Array<number>(this.nodes.length).fill(0);
     ordered.forEach((c, pos) => {
       this.priority[c.index] = pos;
     });
+  }
+
+
+  private makeRuntime(node: WorkflowNode, index: number, remaining: number, dir: string): NodeRuntime {
+    const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
+    const grant = this.options.raiseInsufficient ? request : clampToBudget(request, this.options.budget);
+    return {
+      index,
+      node,
+      candidate: { index, id: node.id, topoRank: this.dag.topoRank[index] ?? index, request, grant },
+      state: 'waiting',
+      remaining,
+      attempt: 0,
+      record: {
+        id: node.id,
+        status: 'waiting',
+        n_procs: node.n_procs,
+        mem_gb: node.mem_gb,
+        granted: grant,
+        admitted_ms: null,
+        released_ms: null,
+        start_ms: null,
+        end_ms: null,
+        worker: null,
+        exit_code: null,
+        signal: null,
+        attempts: 0,
+        crash_file: null,
+        skipped_because: null,
+        reason: null,
+        node_dir: dir,
+        attempt_history: [],
+        stalls: 0,
+        cpu_s: null,
+        peak_rss_mb: null,
+      },
+    };
   }
 
   /**
@@ -127,6 +129,15 @@ export class RunGraph {
    * cannot leave a node waiting forever.
    */
   restore(states: ReadonlyMap<number, string>, records: ReadonlyMap<number, string>): void {
+    // Map nodes expanded before the restart get their elements back, at their old indices.
+    const maps = this.nodes
+      .map((n) => ({ n, map: (JSON.parse(records.get(n.index) ?? '{}') as Partial<NodeSummary>).map }))
+      .filter((x): x is { n: NodeRuntime; map: MapRecord } => x.map !== undefined)
+      .sort((a, b) => a.map.first - b.map.first);
+    for (const { n, map } of maps) {
+      if (this.nodes.length !== map.first) throw new Error(`cannot restore the elements of map node "${n.node.id}": expected them at index ${map.first}, next free is ${this.nodes.length}`);
+      this.expandMap(n.index, map);
+    }
     for (const n of this.nodes) {
       const raw = records.get(n.index);
       if (raw !== undefined) Object.assign(n.record, JSON.parse(raw) as NodeSummary);
@@ -258,6 +269,62 @@ export class RunGraph {
       this.changed.add(s);
       if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
     }
+  }
+
+  /**
+   * Expands a ready map node into its elements: one new node per item, with
+   * the parent's resources, ready at once; the parent waits for them. Elements
+   * are appended, so expanding again in `first` order on resume gives every
+   * element its old index.
+   */
+  expandMap(index: number, map: MapRecord): NodeRuntime[] {
+    const parent = this.node(index);
+    const p = this.priority[index] ?? 0;
+    const created = map.elements.map((e, i) => {
+      const at = this.dag.addElement(e.id, index);
+      const inputs = Object.fromEntries(Object.entries(e.inputs).map(([k, v]) => [k, { kind: 'value' as const, value: v }]));
+      const rt = this.makeRuntime({ ...parent.node, id: e.id, index: at, needs: [], map: null, inputs }, at, 0, e.dir);
+      rt.record.element_of = parent.node.id;
+      this.nodes.push(rt);
+      this.priority[at] = p + (i + 1) / (map.elements.length + 1);
+      return rt;
+    });
+    parent.record.map = map;
+    parent.remaining = created.length;
+    this.changed.add(index);
+    return created;
+  }
+
+  /** Makes a freshly expanded map node wait for its elements, which become ready. */
+  startElements(index: number, elements: readonly NodeRuntime[]): void {
+    if (elements.length === 0) return;
+    this.setState(this.node(index), 'waiting');
+    for (const e of elements) this.setState(e, 'ready');
+  }
+
+  /** A map node whose elements all succeeded ends succeeded with their outputs collected (it has no job of its own). */
+  collectMap(index: number, outputs: unknown): void {
+    const n = this.node(index);
+    if (n.state !== 'ready') return;
+    n.record.outputs = outputs;
+    this.setState(n, 'succeeded');
+    this.countOff(index);
+  }
+
+  /** An element failed for good: its siblings that have not started never will. */
+  stopSiblings(element: NodeRuntime): NodeRuntime[] {
+    const parent = element.record.element_of === undefined ? undefined : this.dag.indexOf(element.record.element_of);
+    if (parent === undefined) return [];
+    const stopped: NodeRuntime[] = [];
+    for (const s of this.dag.preds[parent] ?? []) {
+      const sib = this.node(s);
+      if (sib.record.element_of === undefined || (sib.state !== 'ready' && sib.state !== 'waiting')) continue;
+      sib.record.reason = `element ${element.node.id} of ${element.record.element_of} failed`;
+      sib.record.skipped_because = element.node.id;
+      this.setState(sib, 'skipped');
+      stopped.push(sib);
+    }
+    return stopped;
   }
 
   /** Nodes that became ready since the last call and are still ready. */

@@ -214,7 +214,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
-        for (const { node: c, note } of this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cached', reason: note }));
+        for (const { node: c, note, status } of this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status, reason: note }));
         const shared = this.options.admission;
         const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
@@ -288,7 +288,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       notices.push(() => this.emit('node:retrying', { id: n.node.id, attempt: n.attempt, reason }));
       return;
     }
-    const skipped = result.skipped;
+    // A failed map element: its siblings not yet started never start (running ones finish).
+    const skipped = [...result.skipped, ...this.graph.stopSiblings(n)];
     n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped);
     this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));

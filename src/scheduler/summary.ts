@@ -48,6 +48,10 @@ export interface NodeSummary {
   outputs?: unknown;
   /** The cache check: taken from the cache record (`hit`), or why the node ran. */
   cache?: { hit: boolean; reasons: string[] };
+  /** A map node: its elements (ids, inputs, directories) and the index of the first. */
+  map?: MapRecord;
+  /** A map element: the id of its map node. */
+  element_of?: string;
 }
 
 /** A node whose measured peak memory exceeded what it declared. */
@@ -62,6 +66,12 @@ export function memoryWarnings(nodes: readonly NodeSummary[]): MemoryWarning[] {
   return nodes
     .filter((n) => n.peak_rss_mb !== null && n.peak_rss_mb / 1024 > n.mem_gb)
     .map((n) => ({ node: n.id, declared_gb: n.mem_gb, measured_gb: Math.round(((n.peak_rss_mb ?? 0) / 1024) * 1000) / 1000 }));
+}
+
+/** How a map node was expanded (enough to expand it again the same way on resume). */
+export interface MapRecord {
+  first: number;
+  elements: Array<{ id: string; inputs: Record<string, unknown>; dir: string }>;
 }
 
 /** One attempt of a node. */

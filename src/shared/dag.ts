@@ -96,6 +96,22 @@ export class Dag {
     return this.ids.length;
   }
 
+  /**
+   * Adds a node that `parent` depends on and that depends on nothing (the
+   * elements of a map node, created when it becomes ready). Returns its index.
+   */
+  addElement(id: string, parent: number): number {
+    const index = this.ids.length;
+    (this.ids as string[]).push(id);
+    (this.indexById as Map<string, number>).set(id, index);
+    (this.preds as number[][]).push([]);
+    (this.succs as number[][]).push([parent]);
+    (this.preds[parent] as number[]).push(index);
+    (this.topoOrder as number[]).push(index);
+    (this.topoRank as number[]).push(this.topoRank[parent] ?? index);
+    return index;
+  }
+
   /** Index of a node id, or undefined. */
   indexOf(id: string): number | undefined {
     return this.indexById.get(id);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { peakUsage } from '../helpers/summary.js';
 
 const prefixes: string[] = [];
 afterEach(async () => {
@@ -125,5 +126,61 @@ describe('inputs, outputs and connections', () => {
     expect(readFileSync(join(work, 'per_subject._subject_s2', 'joined.txt'), 'utf8')).toBe('s2-4\ns2-8\n');
     expect(readFileSync(join(work, 'group', 'stdout.log'), 'utf8')).toBe('s1\ns2\ns3\n');
     expect(summary.nodes.find((n) => n.id === 'stats._subject_s3._smooth_8')?.outputs).toEqual({ s: join(work, 'stats._subject_s3._smooth_8', 's.txt') });
+  });
+});
+
+describe('map nodes', () => {
+  it('maps over a list from a producer (zip and product), collects outputs in order and keeps 50 elements within the budget', async () => {
+    const { code, summary, dir, node } = await runFlow({
+      name: 'mapped',
+      nodes: [
+        { id: 'list', command: `echo '{"files": ["a", "b", "c"], "ks": [1, 2, 3], "many": [${Array.from({ length: 50 }, (_, i) => i).join(', ')}]}'`, stdout_json: true },
+        {
+          id: 'each',
+          map: { over: ['f', 'k'] },
+          inputs: { f: { from: 'list.files' }, k: { from: 'list.ks' }, suffix: '!' },
+          command: "echo {{inputs.f}}{{inputs.k}}{{inputs.suffix}} > out.txt; echo '{\"len\": '{{inputs.k}}'}'",
+          outputs: { out: 'out.txt' },
+          stdout_json: true,
+        },
+        { id: 'after', inputs: { outs: { from: 'each.out' }, lens: { from: 'each.len' } }, command: ['cat', '{{inputs.outs}}'] },
+        { id: 'prod', map: { over: ['x', 'y'], mode: 'product' }, inputs: { x: [1, 2], y: ['a', 'b', 'c'] }, command: 'echo {{inputs.x}}{{inputs.y}}', stdout_json: false },
+        { id: 'wide', map: { over: ['i'] }, inputs: { i: { from: 'list.many' } }, n_procs: 1, mem_gb: 0.5, command: 'sleep 0.05; echo {{inputs.i}}' },
+      ],
+    });
+    expect(code).toBe(0);
+    const work = join(dir, 'work', 'mapped');
+    expect(node('each').outputs).toEqual({ out: [0, 1, 2].map((i) => join(work, 'each', 'mapflow', `_each${i}`, 'out.txt')), len: [1, 2, 3] });
+    expect(readFileSync(join(work, 'after', 'stdout.log'), 'utf8')).toBe('a1!\nb2!\nc3!\n');
+    expect(readFileSync(join(work, 'prod', 'mapflow', '_prod4', 'stdout.log'), 'utf8')).toBe('2b\n');
+    expect(node('_each1')).toMatchObject({ status: 'succeeded', element_of: 'each', node_dir: join(work, 'each', 'mapflow', '_each1') });
+    const wide = summary.nodes.filter((n) => n.element_of === 'wide');
+    expect(wide).toHaveLength(50);
+    expect(wide.every((n) => n.status === 'succeeded')).toBe(true);
+    // 2 procs / 2 GB budget: at most 2 elements (or other nodes) at once, by the worker-stamped times.
+    const peak = peakUsage(summary.nodes);
+    expect(peak.n_procs).toBeLessThanOrEqual(2);
+    expect(peak.mem_gb).toBeLessThanOrEqual(2);
+  });
+
+  it('a failing element: running siblings finish, the rest never start, the parent and its descendants are skipped, one crash record per failed element', async () => {
+    const { code, node, summary, dir } = await runFlow({
+      name: 'mapfail',
+      nodes: [
+        { id: 'm', map: { over: ['i'] }, inputs: { i: [0, 1, 2, 3, 4, 5] }, command: 'if [ {{inputs.i}} = 1 ]; then exit 4; fi; sleep 0.5' },
+        { id: 'after', needs: ['m'], command: 'true' },
+        { id: 'other', command: 'true' },
+      ],
+    });
+    expect(code).toBe(1);
+    expect(node('_m1')).toMatchObject({ status: 'failed', reason: 'exit code 4' });
+    expect(node('m')).toMatchObject({ status: 'skipped', skipped_because: '_m1' });
+    expect(node('after').status).toBe('skipped');
+    expect(node('other').status).toBe('succeeded');
+    const elements = summary.nodes.filter((n) => n.element_of === 'm');
+    // With 2 procs, _m0 ran beside _m1; elements not started when _m1 failed were skipped.
+    expect(elements.filter((n) => n.status === 'skipped').length).toBeGreaterThan(0);
+    expect(elements.filter((n) => n.status === 'skipped').every((n) => n.start_ms === null && n.reason === 'element _m1 of m failed')).toBe(true);
+    expect(readdirSync(join(dir, 'work', '_crashes')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
   });
 });

@@ -17,7 +17,8 @@ import {
 /** The allowed transitions, restated independently of the source. */
 const EXPECTED: Record<NodeState, NodeState[]> = {
   waiting: ['ready', 'skipped', 'cancelled'],
-  ready: ['queued', 'cached', 'skipped', 'cancelled'],
+  // waiting: a map node waits for its elements; succeeded: it collects their outputs.
+  ready: ['queued', 'cached', 'skipped', 'cancelled', 'waiting', 'succeeded'],
   queued: ['running', 'succeeded', 'failed', 'cancelled'],
   running: ['succeeded', 'failed', 'cancelled', 'queued'],
   succeeded: [],
@@ -50,7 +51,7 @@ describe('node states', () => {
     ['waiting', 'running'],
     ['waiting', 'queued'],
     ['ready', 'running'],
-    ['ready', 'succeeded'],
+    ['ready', 'failed'],
     ['queued', 'ready'],
     ['running', 'skipped'],
     ['succeeded', 'running'],

@@ -37,6 +37,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         outputs: {},
         stdout_json: false,
         overwrite: false,
+        map: null,
       }),
     ),
   };

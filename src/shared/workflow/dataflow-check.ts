@@ -80,6 +80,9 @@ export function checkDataflow(data: WorkflowFile, at: At): void {
         }
       });
     }
+    (n.map?.over ?? []).forEach((name, j) => {
+      if (!Object.hasOwn(n.inputs ?? {}, name)) at(n.id, `nodes[${i}].map.over[${j}]`, `no input "${name}" to map over`, ['nodes', i, 'map', 'over', j]);
+    });
     // Iterables set inputs of the same name.
     const inputs = [...Object.keys(n.inputs ?? {}), ...Object.keys(n.iterables ?? {})];
     for (const { where, text } of nodeTemplates(n)) {

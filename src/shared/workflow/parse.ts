@@ -336,6 +336,7 @@ function toNodes(data: WorkflowFile, file: string | undefined): WorkflowNode[] {
     outputs: n.outputs ?? {},
     stdout_json: n.stdout_json ?? false,
     overwrite: n.overwrite ?? false,
+    map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
   }));
 }
 

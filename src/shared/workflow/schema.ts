@@ -99,6 +99,13 @@ export const nodeSchema = z
       .describe('Command nodes: named output files (templates, relative to the node directory), checked to exist after success.'),
     stdout_json: z.boolean().optional().describe('Command nodes: parse stdout as a JSON object of outputs.'),
     overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
+    map: z
+      .strictObject({
+        over: z.array(nameKey).min(1, 'name at least one input').describe('Inputs holding lists: one element per item.'),
+        mode: z.enum(['zip', 'product']).optional().describe('zip (default): the i-th items together, lists of one length; product: every combination.'),
+      })
+      .optional()
+      .describe('nipype MapNode: when ready, the node runs once per item of the listed inputs, each element with the node\'s n_procs/mem_gb; outputs are collected into lists in element order.'),
     iterables: z
       .record(nameKey, z.array(z.union([z.string(), z.number(), z.boolean()])).min(1, 'needs at least one value'))
       .refine((r) => Object.keys(r).length > 0, 'name at least one parameter')
@@ -156,7 +163,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -192,6 +199,14 @@ export interface WorkflowNode {
   readonly stdout_json: boolean;
   /** Run even when the cache record matches. */
   readonly overwrite: boolean;
+  /** MapNode: the inputs mapped over and how their items combine; null for a plain node. */
+  readonly map: NodeMap | null;
+}
+
+/** How a map node's elements are made. */
+export interface NodeMap {
+  readonly over: readonly string[];
+  readonly mode: 'zip' | 'product';
 }
 
 /** One input of a node. */
