@@ -76,7 +76,7 @@ export class RunGraph {
     this.dag = new Dag(workflow.nodes);
     this.ledger = options.ledger ?? new ResourceLedger(budget);
     this.holdPrefix = options.holdPrefix ?? '';
-    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, join(options.workDir, workflow.name, node.id)));
+    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, join(options.workDir, workflow.name, node.dir ?? node.id)));
     const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
     this.priority = new Array<number>(this.nodes.length).fill(0);
     ordered.forEach((c, pos) => {

@@ -123,9 +123,9 @@ describe('inputs, outputs and connections', () => {
     expect(code).toBe(0);
     expect(summary.counts.succeeded).toBe(3 + 6 + 3 + 1);
     const work = join(dir, 'work', 'iter');
-    expect(readFileSync(join(work, 'per_subject._subject_s2', 'joined.txt'), 'utf8')).toBe('s2-4\ns2-8\n');
+    expect(readFileSync(join(work, '_subject_s2', 'per_subject', 'joined.txt'), 'utf8')).toBe('s2-4\ns2-8\n');
     expect(readFileSync(join(work, 'group', 'stdout.log'), 'utf8')).toBe('s1\ns2\ns3\n');
-    expect(summary.nodes.find((n) => n.id === 'stats._subject_s3._smooth_8')?.outputs).toEqual({ s: join(work, 'stats._subject_s3._smooth_8', 's.txt') });
+    expect(summary.nodes.find((n) => n.id === 'stats._subject_s3._smooth_8')?.outputs).toEqual({ s: join(work, '_subject_s3', '_smooth_8', 'stats', 's.txt') });
   });
 });
 

@@ -38,6 +38,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         stdout_json: false,
         overwrite: false,
         map: null,
+        dir: n.id,
       }),
     ),
   };

@@ -97,7 +97,7 @@ export function hasIterables(data: WorkflowFile): boolean {
  * The workflow with iterables expanded (the file is valid and acyclic). Node
  * copies are named `<node>.<label>` per source, e.g. `stats._subject_s1`.
  */
-export function expandIterables(data: WorkflowFile): WorkflowFile {
+export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs: Map<string, string> } {
   const byId = new Map(data.nodes.map((n) => [n.id, n]));
   const order = topoOrder(data);
   // The iterable sources each node is copied over, in topological order.
@@ -111,18 +111,25 @@ export function expandIterables(data: WorkflowFile): WorkflowFile {
     over.set(id, order.filter((s) => set.has(s)));
   }
   const combos = new Map(data.nodes.filter((n) => n.iterables !== undefined).map((n) => [n.id, combosOf(n)]));
+  const labelsOf = (id: string, a: ReadonlyMap<string, number>): string[] => (over.get(id) ?? []).map((s) => combos.get(s)?.[a.get(s) ?? 0]?.label ?? '');
   const copyId = (id: string, a: ReadonlyMap<string, number>): string => {
-    const labels = (over.get(id) ?? []).map((s) => combos.get(s)?.[a.get(s) ?? 0]?.label ?? '');
+    const labels = labelsOf(id, a);
     return labels.length === 0 ? id : `${id}.${labels.join('.')}`;
   };
+  // Directories as nipype lays them out: <workflow>/_p_v/[_q_w/]<node>.
+  const dirs = new Map<string, string>();
   const out: FileNode[] = [];
   for (const n of data.nodes) {
     const sources = over.get(n.id) ?? [];
     let assignments: Array<Map<string, number>> = [new Map()];
     for (const s of sources) assignments = assignments.flatMap((a) => (combos.get(s) ?? []).map((_, k) => new Map([...a, [s, k]])));
-    for (const a of assignments) out.push(copyNode(n, a));
+    for (const a of assignments) {
+      out.push(copyNode(n, a));
+      const labels = labelsOf(n.id, a);
+      if (labels.length > 0) dirs.set(copyId(n.id, a), [...labels, n.id].join('/'));
+    }
   }
-  return { ...data, nodes: out };
+  return { data: { ...data, nodes: out }, dirs };
 
   function copyNode(n: FileNode, a: ReadonlyMap<string, number>): FileNode {
     const joined = n.join?.source;

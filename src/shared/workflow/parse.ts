@@ -306,11 +306,13 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
   // Iterables: one node per copy, in file order.
-  return { name: data.name, nodes: hasIterables(data) ? toNodes(expandIterables(data), file) : nodes };
+  if (!hasIterables(data)) return { name: data.name, nodes };
+  const expanded = expandIterables(data);
+  return { name: data.name, nodes: toNodes(expanded.data, file, expanded.dirs) };
 }
 
 /** File nodes as scheduled nodes, with defaults applied. */
-function toNodes(data: WorkflowFile, file: string | undefined): WorkflowNode[] {
+function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMap<string, string>): WorkflowNode[] {
   const d = data.defaults;
   const defaults = {
     n_procs: d?.n_procs ?? DEFAULT_N_PROCS,
@@ -337,6 +339,7 @@ function toNodes(data: WorkflowFile, file: string | undefined): WorkflowNode[] {
     stdout_json: n.stdout_json ?? false,
     overwrite: n.overwrite ?? false,
     map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
+    dir: dirs?.get(n.id) ?? n.id,
   }));
 }
 

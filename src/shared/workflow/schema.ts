@@ -201,6 +201,8 @@ export interface WorkflowNode {
   readonly overwrite: boolean;
   /** MapNode: the inputs mapped over and how their items combine; null for a plain node. */
   readonly map: NodeMap | null;
+  /** The node's directory under `<work dir>/<workflow>/`: its id, or `_p_v/<node>` for a copy made by iterables. */
+  readonly dir: string;
 }
 
 /** How a map node's elements are made. */
