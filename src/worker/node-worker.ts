@@ -3,7 +3,9 @@
  * in its own process group. The event loop only spawns and waits, so lock
  * renewal never starves.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
@@ -159,6 +161,7 @@ export class NodeWorker {
       };
       // No record may claim a result while the node runs (or after it was killed).
       if (data.cache !== undefined) removeCacheRecord(data.node_dir);
+      writeNodeFile(data.node_dir, 'inputs.json', data.inputs ?? {});
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, common);
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
@@ -174,6 +177,7 @@ export class NodeWorker {
         await job.updateData({ ...data, outcome });
         throw new NodeFailedError(outcome);
       }
+      if (data.command !== null && outcome.outputs !== undefined) writeNodeFile(data.node_dir, 'outputs.json', outcome.outputs);
       if (data.cache !== undefined) {
         try {
           writeCacheRecord(data.node_dir, data.cache, outcome.outputs);
@@ -239,5 +243,15 @@ export class NodeWorker {
       if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the worker');
     })();
     return this.closing;
+  }
+}
+
+/** Writes a small JSON file into the node's directory (inputs.json, outputs.json); never fails the node. */
+function writeNodeFile(dir: string, name: string, value: unknown): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
+  } catch {
+    // The same facts are in the run summary.
   }
 }

@@ -62,6 +62,9 @@ describe('inputs, outputs and connections', () => {
     expect(node('make').outputs).toEqual({ greeting: join(work, 'make', 'greeting.txt'), count: 3, words: ['a b', 'c'] });
     expect(readFileSync(join(work, 'shell', 'stdout.log'), 'utf8')).toBe("hello\nn=3 label=it's\n<a b><c>\n1 shell\n");
     expect(readFileSync(join(work, 'argv', 'stdout.log'), 'utf8')).toBe('[a b][c]');
+    // The node directory holds its resolved inputs and its outputs.
+    expect(JSON.parse(readFileSync(join(work, 'shell', 'inputs.json'), 'utf8'))).toEqual({ file: join(work, 'make', 'greeting.txt'), n: 3, words: ['a b', 'c'], label: "it's" });
+    expect(JSON.parse(readFileSync(join(work, 'make', 'outputs.json'), 'utf8'))).toEqual(node('make').outputs);
     expect(node('fn').outputs).toEqual({ doubled: 6, extra: [1, 2] });
     expect(node('last').outputs).toEqual({ d: join(work, 'last', 'd.txt') });
     expect(readFileSync(join(work, 'last', 'd.txt'), 'utf8')).toBe('doubled=6\n');
