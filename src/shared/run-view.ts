@@ -383,6 +383,15 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   if (meta['run_id'] === undefined) return undefined;
   const defs = definitionNodes(meta['definition']);
   const nodes = defs.map((d, i) => nodeView(d, states[String(i)], records[String(i)]));
+  // Elements of map nodes follow the definition's nodes; each feeds its map node.
+  for (let i = defs.length; records[String(i)] !== undefined; i++) {
+    const rec = parseJson(records[String(i)]);
+    const r = isObject(rec) ? rec : {};
+    const id = str(r['id']) ?? `#${i}`;
+    nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0 }, states[String(i)], records[String(i)]));
+    const parent = nodes.find((n) => n.id === str(r['element_of']));
+    parent?.needs.push(id);
+  }
   const item = listItem(meta, nodes.map((n) => n.state), runId);
   const failures = listFailureViews(nodes);
   await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = await readCrashRecord(f.crash_file))));
