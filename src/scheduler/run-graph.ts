@@ -10,7 +10,8 @@ import type { Workflow, WorkflowNode } from '../shared/workflow/schema.js';
 import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
-import type { MapRecord, NodeSummary } from './summary.js';
+import { emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
+import { ReadySet } from './ready-set.js';
 
 /** One node's live state. */
 export interface NodeRuntime {
@@ -58,8 +59,7 @@ export class RunGraph {
   readonly nodes: NodeRuntime[];
   private readonly clock: () => number;
   /** Ready node indices, kept sorted by admission priority. */
-  private readonly ready: number[] = [];
-  private readonly priority: number[];
+  private readonly ready = new ReadySet();
   private readonly changed = new Set<number>();
   /** Changes worth persisting but not worth a write of their own (queued -> running). */
   private readonly lazyChanged = new Set<number>();
@@ -78,10 +78,7 @@ export class RunGraph {
     this.holdPrefix = options.holdPrefix ?? '';
     this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, join(options.workDir, workflow.name, node.dir ?? node.id)));
     const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
-    this.priority = new Array<number>(this.nodes.length).fill(0);
-    ordered.forEach((c, pos) => {
-      this.priority[c.index] = pos;
-    });
+    ordered.forEach((c, pos) => this.ready.setPriority(c.index, pos));
   }
 
 
@@ -95,29 +92,7 @@ export class RunGraph {
       state: 'waiting',
       remaining,
       attempt: 0,
-      record: {
-        id: node.id,
-        status: 'waiting',
-        n_procs: node.n_procs,
-        mem_gb: node.mem_gb,
-        granted: grant,
-        admitted_ms: null,
-        released_ms: null,
-        start_ms: null,
-        end_ms: null,
-        worker: null,
-        exit_code: null,
-        signal: null,
-        attempts: 0,
-        crash_file: null,
-        skipped_because: null,
-        reason: null,
-        node_dir: dir,
-        attempt_history: [],
-        stalls: 0,
-        cpu_s: null,
-        peak_rss_mb: null,
-      },
+      record: emptyRecord(node, grant, dir),
     };
   }
 
@@ -154,7 +129,7 @@ export class RunGraph {
     for (const n of this.nodes) {
       n.remaining = (this.dag.preds[n.index] ?? []).filter((p) => !SATISFIED.has(this.node(p).state)).length;
       if (n.state === 'ready') {
-        this.insertReady(n.index);
+        this.ready.add(n.index);
         this.newlyReady.push(n.index);
       }
       else if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
@@ -179,7 +154,7 @@ export class RunGraph {
     return this.inFlightCount;
   }
   get readyCount(): number {
-    return this.ready.length;
+    return this.ready.size;
   }
   /** Every node has reached a final state. */
   get done(): boolean {
@@ -213,9 +188,9 @@ export class RunGraph {
     n.state = transition(n.node.id, from, to);
     n.record.status = to;
     this.changed.add(n.index);
-    if (from === 'ready') this.removeReady(n.index);
+    if (from === 'ready') this.ready.delete(n.index);
     if (to === 'ready') {
-      this.insertReady(n.index);
+      this.ready.add(n.index);
       this.newlyReady.push(n.index);
     }
     const wasHolding = HOLDING_STATES.has(from);
@@ -229,28 +204,6 @@ export class RunGraph {
     if (isTerminal(to)) this.terminal++;
   }
 
-
-  private readyPosition(index: number): number {
-    const p = this.priority[index] ?? 0;
-    let lo = 0;
-    let hi = this.ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.priority[this.ready[mid] as number] ?? 0) < p) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private insertReady(index: number): void {
-    this.ready.splice(this.readyPosition(index), 0, index);
-  }
-
-  private removeReady(index: number): void {
-    // Priorities are unique, so binary search finds the node's slot.
-    const at = this.readyPosition(index);
-    if (this.ready[at] === index) this.ready.splice(at, 1);
-  }
 
   private holdKey(index: number): string {
     return `${this.holdPrefix}${index}`;
@@ -279,14 +232,14 @@ export class RunGraph {
    */
   expandMap(index: number, map: MapRecord): NodeRuntime[] {
     const parent = this.node(index);
-    const p = this.priority[index] ?? 0;
+    const p = this.ready.priorityOf(index);
     const created = map.elements.map((e, i) => {
       const at = this.dag.addElement(e.id, index);
       const inputs = Object.fromEntries(Object.entries(e.inputs).map(([k, v]) => [k, { kind: 'value' as const, value: v }]));
       const rt = this.makeRuntime({ ...parent.node, id: e.id, index: at, needs: [], map: null, inputs }, at, 0, e.dir);
       rt.record.element_of = parent.node.id;
       this.nodes.push(rt);
-      this.priority[at] = p + (i + 1) / (map.elements.length + 1);
+      this.ready.setPriority(at, p + (i + 1) / (map.elements.length + 1));
       return rt;
     });
     parent.record.map = map;
@@ -349,7 +302,7 @@ export class RunGraph {
 
   /** One first-fit admission pass; returns the admitted nodes in order. */
   admit(): NodeRuntime[] {
-    if (!this.admitting || this.ready.length === 0) return [];
+    if (!this.admitting || this.ready.size === 0) return [];
     const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index));
     const now = this.clock();
     return admitted.map((c) => {
@@ -405,28 +358,6 @@ export class RunGraph {
     return true;
   }
 
-  private applyOutcome(n: NodeRuntime, status: 'succeeded' | 'failed', reason: string | null, outcome: NodeOutcome | undefined): void {
-    const r = n.record;
-    r.start_ms = outcome?.start_ms ?? null;
-    r.end_ms = outcome?.end_ms ?? null;
-    r.worker = outcome?.worker ?? null;
-    r.exit_code = outcome?.exit_code ?? null;
-    r.signal = outcome?.signal ?? null;
-    r.cpu_s = outcome?.cpu_s ?? null;
-    r.peak_rss_mb = outcome?.peak_rss_mb ?? null;
-    if (outcome?.outputs !== undefined) r.outputs = outcome.outputs;
-    r.attempt_history.push({
-      attempt: n.attempt,
-      status,
-      reason,
-      exit_code: r.exit_code,
-      signal: r.signal,
-      start_ms: r.start_ms,
-      end_ms: r.end_ms,
-      worker: r.worker,
-    });
-  }
-
   /**
    * The node succeeded: release its hold and count it off its successors.
    * Returns false if the event was stale or a duplicate.
@@ -434,7 +365,7 @@ export class RunGraph {
   complete(index: number, attempt: number, outcome: NodeOutcome): boolean {
     const n = this.current(index, attempt);
     if (n === undefined) return false;
-    this.applyOutcome(n, 'succeeded', null, outcome);
+    recordAttempt(n.record, n.attempt, 'succeeded', null, outcome);
     n.record.reason = null;
     this.setState(n, 'succeeded');
     this.countOff(index);
@@ -450,7 +381,7 @@ export class RunGraph {
   fail(index: number, attempt: number, reason: string, outcome: NodeOutcome | undefined): FailResult | undefined {
     const n = this.current(index, attempt);
     if (n === undefined) return undefined;
-    this.applyOutcome(n, 'failed', reason, outcome);
+    recordAttempt(n.record, n.attempt, 'failed', reason, outcome);
     n.record.reason = reason;
     if (this.admitting && n.attempt <= n.node.retries) {
       // The hold stays: a retried node never has to queue for resources again.

@@ -1,6 +1,7 @@
 /**
  * The run summary: what `--json` prints and what is stored with the run.
  */
+import type { NodeOutcome } from '../shared/payloads.js';
 import type { Resources } from './ledger.js';
 
 /** Final status of a run. */
@@ -168,4 +169,53 @@ export function listFailures(nodes: readonly NodeSummary[]): FailureSummary[] {
   return nodes
     .filter((n) => n.status === 'failed')
     .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, skipped: skippedBy.get(n.id) ?? [] }));
+}
+
+/** A node's record before anything happened to it. */
+export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number }, granted: Resources, dir: string): NodeSummary {
+  return {
+    id: node.id,
+    status: 'waiting',
+    n_procs: node.n_procs,
+    mem_gb: node.mem_gb,
+    granted,
+    admitted_ms: null,
+    released_ms: null,
+    start_ms: null,
+    end_ms: null,
+    worker: null,
+    exit_code: null,
+    signal: null,
+    attempts: 0,
+    crash_file: null,
+    skipped_because: null,
+    reason: null,
+    node_dir: dir,
+    attempt_history: [],
+    stalls: 0,
+    cpu_s: null,
+    peak_rss_mb: null,
+  };
+}
+
+/** Copies an attempt's outcome into the node's record and its attempt history. */
+export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, outcome: NodeOutcome | undefined): void {
+  r.start_ms = outcome?.start_ms ?? null;
+  r.end_ms = outcome?.end_ms ?? null;
+  r.worker = outcome?.worker ?? null;
+  r.exit_code = outcome?.exit_code ?? null;
+  r.signal = outcome?.signal ?? null;
+  r.cpu_s = outcome?.cpu_s ?? null;
+  r.peak_rss_mb = outcome?.peak_rss_mb ?? null;
+  if (outcome?.outputs !== undefined) r.outputs = outcome.outputs;
+  r.attempt_history.push({
+    attempt,
+    status,
+    reason,
+    exit_code: r.exit_code,
+    signal: r.signal,
+    start_ms: r.start_ms,
+    end_ms: r.end_ms,
+    worker: r.worker,
+  });
 }

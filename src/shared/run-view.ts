@@ -9,6 +9,9 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
+import { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
+
+export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 
 /** Every state a node can be in (the scheduler's state machine, mirrored). */
 export const NODE_STATE_NAMES = ['waiting', 'ready', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'cached', 'cancelled'] as const;
@@ -79,17 +82,6 @@ export interface WaitingSnapshot {
   waiting: Array<{ id: string; reason: string }>;
 }
 
-/** One step of the ledger: from `t_ms` on, until the next point. */
-export interface LedgerPoint {
-  t_ms: number;
-  /** Reserved (granted) threads. */
-  n_procs: number;
-  /** Reserved (granted) memory in GB. */
-  mem_gb: number;
-  /** Measured peak RSS (GB) summed over the nodes running at `t_ms`, where measured. */
-  rss_gb: number;
-}
-
 /** The run's resource ledger over time. */
 export interface LedgerView {
   budget: RunBudget;
@@ -156,11 +148,6 @@ function num(v: unknown): number | null {
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
-}
-
-/** Rounds away float noise (0.1 + 0.2) so sums compare cleanly with budgets. */
-function tidy(v: number): number {
-  return Math.round(v * 1e9) / 1e9 + 0; // + 0 turns -0 into 0
 }
 
 /** Counts node states; nodes without a state count as `waiting`; unknown states are ignored. */
@@ -243,57 +230,6 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     peak_rss_mb: num(rec['peak_rss_mb']),
     cache: cacheOf(rec['cache']),
   };
-}
-
-/**
- * The ledger as a step function. A node holds its granted (else declared)
- * resources over [admitted_ms, released_ms), still held at `now` when not yet
- * released; its measured peak RSS counts over [start_ms, end_ms). One point
- * per instant something changed, plus one at `now` while something is open.
- */
-export function buildTimeline(nodes: readonly NodeView[], now: number): LedgerPoint[] {
-  const deltas = new Map<number, { n_procs: number; mem_gb: number; rss_gb: number }>();
-  const add = (t: number, p: number, m: number, r: number): void => {
-    const d = deltas.get(t) ?? { n_procs: 0, mem_gb: 0, rss_gb: 0 };
-    d.n_procs += p;
-    d.mem_gb += m;
-    d.rss_gb += r;
-    deltas.set(t, d);
-  };
-  let open = false;
-  for (const n of nodes) {
-    if (n.admitted_ms !== null) {
-      const procs = n.granted?.n_procs ?? n.n_procs;
-      const mem = n.granted?.mem_gb ?? n.mem_gb;
-      const end = n.released_ms !== null && n.released_ms >= n.admitted_ms ? n.released_ms : null;
-      if (end === null || end > n.admitted_ms) add(n.admitted_ms, procs, mem, 0);
-      if (end === null) open = true;
-      else if (end > n.admitted_ms) add(end, -procs, -mem, 0);
-    }
-    if (n.start_ms !== null && n.peak_rss_mb !== null) {
-      const gb = n.peak_rss_mb / 1024;
-      const end = n.end_ms !== null && n.end_ms >= n.start_ms ? n.end_ms : null;
-      if (end === null || end > n.start_ms) add(n.start_ms, 0, 0, gb);
-      if (end === null) open = true;
-      else if (end > n.start_ms) add(end, 0, 0, -gb);
-    }
-  }
-  const out: LedgerPoint[] = [];
-  const level = { n_procs: 0, mem_gb: 0, rss_gb: 0 };
-  for (const t of [...deltas.keys()].sort((a, b) => a - b)) {
-    const d = deltas.get(t);
-    if (d === undefined) continue;
-    level.n_procs = tidy(level.n_procs + d.n_procs);
-    level.mem_gb = tidy(level.mem_gb + d.mem_gb);
-    level.rss_gb = tidy(level.rss_gb + d.rss_gb);
-    const prev = out[out.length - 1];
-    // A release and an admission at the same instant can cancel out: no step.
-    if (prev !== undefined && prev.n_procs === level.n_procs && prev.mem_gb === level.mem_gb && prev.rss_gb === level.rss_gb) continue;
-    out.push({ t_ms: t, ...level });
-  }
-  const last = out[out.length - 1];
-  if (open && last !== undefined && now > last.t_ms) out.push({ t_ms: now, ...level });
-  return out;
 }
 
 /** Failed nodes with the nodes each one took down (crash records not read yet). */

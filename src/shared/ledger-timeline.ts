@@ -1,0 +1,83 @@
+/**
+ * A run's resource ledger over time, rebuilt from its node records (for the
+ * board's charts). Pure.
+ */
+
+/** One step of the ledger: from `t_ms` on, until the next point. */
+export interface LedgerPoint {
+  t_ms: number;
+  /** Reserved (granted) threads. */
+  n_procs: number;
+  /** Reserved (granted) memory in GB. */
+  mem_gb: number;
+  /** Measured peak RSS (GB) summed over the nodes running at `t_ms`, where measured. */
+  rss_gb: number;
+}
+
+/** What the timeline needs of a node. */
+export interface TimedNode {
+  n_procs: number;
+  mem_gb: number;
+  granted: { n_procs: number; mem_gb: number } | null;
+  admitted_ms: number | null;
+  released_ms: number | null;
+  start_ms: number | null;
+  end_ms: number | null;
+  peak_rss_mb: number | null;
+}
+
+/** Rounds away float noise (0.1 + 0.2) so sums compare cleanly with budgets. */
+function tidy(v: number): number {
+  return Math.round(v * 1e9) / 1e9 + 0; // + 0 turns -0 into 0
+}
+
+/**
+ * The ledger as a step function. A node holds its granted (else declared)
+ * resources over [admitted_ms, released_ms), still held at `now` when not yet
+ * released; its measured peak RSS counts over [start_ms, end_ms). One point
+ * per instant something changed, plus one at `now` while something is open.
+ */
+export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerPoint[] {
+  const deltas = new Map<number, { n_procs: number; mem_gb: number; rss_gb: number }>();
+  const add = (t: number, p: number, m: number, r: number): void => {
+    const d = deltas.get(t) ?? { n_procs: 0, mem_gb: 0, rss_gb: 0 };
+    d.n_procs += p;
+    d.mem_gb += m;
+    d.rss_gb += r;
+    deltas.set(t, d);
+  };
+  let open = false;
+  for (const n of nodes) {
+    if (n.admitted_ms !== null) {
+      const procs = n.granted?.n_procs ?? n.n_procs;
+      const mem = n.granted?.mem_gb ?? n.mem_gb;
+      const end = n.released_ms !== null && n.released_ms >= n.admitted_ms ? n.released_ms : null;
+      if (end === null || end > n.admitted_ms) add(n.admitted_ms, procs, mem, 0);
+      if (end === null) open = true;
+      else if (end > n.admitted_ms) add(end, -procs, -mem, 0);
+    }
+    if (n.start_ms !== null && n.peak_rss_mb !== null) {
+      const gb = n.peak_rss_mb / 1024;
+      const end = n.end_ms !== null && n.end_ms >= n.start_ms ? n.end_ms : null;
+      if (end === null || end > n.start_ms) add(n.start_ms, 0, 0, gb);
+      if (end === null) open = true;
+      else if (end > n.start_ms) add(end, 0, 0, -gb);
+    }
+  }
+  const out: LedgerPoint[] = [];
+  const level = { n_procs: 0, mem_gb: 0, rss_gb: 0 };
+  for (const t of [...deltas.keys()].sort((a, b) => a - b)) {
+    const d = deltas.get(t);
+    if (d === undefined) continue;
+    level.n_procs = tidy(level.n_procs + d.n_procs);
+    level.mem_gb = tidy(level.mem_gb + d.mem_gb);
+    level.rss_gb = tidy(level.rss_gb + d.rss_gb);
+    const prev = out[out.length - 1];
+    // A release and an admission at the same instant can cancel out: no step.
+    if (prev !== undefined && prev.n_procs === level.n_procs && prev.mem_gb === level.mem_gb && prev.rss_gb === level.rss_gb) continue;
+    out.push({ t_ms: t, ...level });
+  }
+  const last = out[out.length - 1];
+  if (open && last !== undefined && now > last.t_ms) out.push({ t_ms: now, ...level });
+  return out;
+}
