@@ -2,8 +2,10 @@
 # flowgate image: one image for every service (scheduler, worker, board, submit).
 # The service is chosen by the command, e.g. `docker run IMAGE worker`.
 
-# --- build: all dependencies, TypeScript -> dist/ ---------------------------
+# --- build: all dependencies, TypeScript -> dist/, the C process launcher ----
 FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

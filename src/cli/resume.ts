@@ -11,7 +11,7 @@ import { connectionFrom, runIdArgument } from './connection.js';
 import { defaultWorkers } from './fleet.js';
 import { driveRun, exitCodeFor, printSummary } from './drive-run.js';
 import { LocalFleet } from './fleet.js';
-import { FLEET_PASSTHROUGH, RESUME_FLAGS } from './run-flags.js';
+import { fleetArgs, RESUME_FLAGS } from './run-flags.js';
 import { loadStoredRun } from '../scheduler/run-store.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
@@ -55,10 +55,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
     prefix,
     name: `resume-${runId.slice(-6)}`,
     logger,
-    extraArgs: FLEET_PASSTHROUGH.flatMap((f) => {
-      const v = flags.num(f);
-      return v === undefined ? [] : [`--${f}`, String(v)];
-    }),
+    extraArgs: fleetArgs(flags),
   });
   fleet.start();
   fleet.go();

@@ -1,7 +1,7 @@
 /**
  * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
  */
-import type { FlagSpec } from './args.js';
+import type { FlagSpec, Flags } from './args.js';
 
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
@@ -26,6 +26,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'worker job lock: a killed worker is detected after this (default 30000)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'how often workers look for lost jobs (default 30000)' },
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a lost job is run again before it fails as "worker lost" (default 1)' },
+  { name: 'spawner', type: 'enum', choices: ['auto', 'launcher', 'node'], value: 'auto|launcher|node', help: 'how workers start node processes (default auto: the compiled launcher when built, else Node spawn)' },
   { name: 'redis-outage-ms', type: 'int', min: 1000, value: 'MS', help: 'Redis unreachable longer than this ends the run with exit code 3 (default 60000)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
   { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
@@ -35,10 +36,18 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */
 export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
-  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'reconcile-interval-ms', 'redis-outage-ms'].includes(
+  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms'].includes(
     f.name,
   ),
 );
 
 /** Worker flags `run` and `resume` pass through to their fleet. */
-export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms'] as const;
+export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner'] as const;
+
+/** The {@link FLEET_PASSTHROUGH} flags given, as worker arguments. */
+export function fleetArgs(flags: Flags): string[] {
+  return FLEET_PASSTHROUGH.flatMap((f) => {
+    const v = flags.raw(f);
+    return v === undefined ? [] : [`--${f}`, String(v)];
+  });
+}

@@ -11,7 +11,7 @@ import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionWithIssues } from './connection.js';
-import { FLEET_PASSTHROUGH, RUN_FLAGS } from './run-flags.js';
+import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
 
@@ -80,10 +80,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
     updateHash: flags.bool('update-hash', false),
     explainCache: flags.bool('explain-cache', false),
-    workerArgs: FLEET_PASSTHROUGH.flatMap((f) => {
-      const v = flags.num(f);
-      return v === undefined ? [] : [`--${f}`, String(v)];
-    }),
+    workerArgs: fleetArgs(flags),
   };
 }
 

@@ -2,6 +2,7 @@
  * Flags of `flowgate worker`.
  */
 import type { FlagSpec } from './args.js';
+import { SPAWNER_CHOICES } from '../worker/launcher.js';
 import type { EnvFlag } from './settings.js';
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
@@ -16,6 +17,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'shutdown-deadline-ms', type: 'int', min: 0, value: 'MS', help: 'after a graceful stop request, kill and requeue running nodes after this long (default: wait)' },
   { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
+  { name: 'spawner', type: 'enum', choices: SPAWNER_CHOICES, value: 'auto|launcher|node', help: 'how node processes are started: the compiled launcher (posix_spawn), Node spawn, or auto = the launcher when built (default auto)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
 ];
 
@@ -30,6 +32,7 @@ export const WORKER_ENV: ReadonlyArray<readonly [string, string]> = [
   ['heartbeat-ms', 'FLOWGATE_HEARTBEAT_MS'],
   ['shutdown-deadline-ms', 'FLOWGATE_SHUTDOWN_DEADLINE_MS'],
   ['sample-interval-ms', 'FLOWGATE_SAMPLE_INTERVAL_MS'],
+  ['spawner', 'FLOWGATE_SPAWNER'],
 ];
 
 /** {@link WORKER_ENV} as settings. */

@@ -12,6 +12,7 @@ import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
 import { describeConfig, withEnv } from './settings.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
+import type { SpawnerChoice } from '../worker/launcher.js';
 
 
 /** Resolves true on a `go` message, false on `stop` or a lost parent. */
@@ -58,6 +59,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     maxStalledCount: flags.num('max-stalled-count'),
     heartbeatMs: flags.num('heartbeat-ms'),
     sampleIntervalMs: flags.num('sample-interval-ms'),
+    spawner: flags.str('spawner') as SpawnerChoice | undefined,
   };
   if (standalone) {
     process.stderr.write(
@@ -68,10 +70,12 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const worker = new NodeWorker({
     ...options,
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
-    // Under `flowgate run`, the fleet learns every node pid, so it can kill
-    // what a worker that died leaves behind.
-    ...(ipc ? { onNodeProcess: (event: 'spawned' | 'exited', pid: number) => sendToParent({ type: 'node', event, pid }) } : {}),
+    // Under `flowgate run` with Node's spawn, the fleet learns every node
+    // pid, so it can kill what a worker that died leaves behind. (The
+    // launcher does that itself when its worker's pipe closes.)
+    ...(ipc ? { onNodeProcess: (event: 'spawned' | 'exited', pid: number) => tracked && sendToParent({ type: 'node', event, pid }) } : {}),
   });
+  const tracked = worker.spawner.kind === 'node';
   const deadline = flags.num('shutdown-deadline-ms');
 
   // Signal handlers go in before the worker takes its first job.

@@ -5,7 +5,7 @@
  * before it starts, so a node killed mid-run never leaves a record that would
  * be taken as finished.
  */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The record's file name in the node directory. */
@@ -44,7 +44,11 @@ export interface CacheTicket {
 
 /** Removes the node's record before it runs. */
 export function removeCacheRecord(nodeDir: string): void {
-  rmSync(join(nodeDir, CACHE_FILE), { force: true });
+  try {
+    unlinkSync(join(nodeDir, CACHE_FILE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 /** Writes the record after the node succeeded (temp file + rename: never half-written). */

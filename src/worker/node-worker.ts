@@ -18,6 +18,7 @@ import { removeCacheRecord, writeCacheRecord } from '../shared/cache-record.js';
 import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
+import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
 
 /** Options of a {@link NodeWorker}. */
 export interface NodeWorkerOptions {
@@ -42,6 +43,11 @@ export interface NodeWorkerOptions {
    * function nodes is replaced. Command nodes always run in a fresh process.
    */
   maxTasksPerChild: number;
+  /**
+   * How node processes are started (default `auto`: the compiled launcher
+   * when the build made it, else Node's spawn).
+   */
+  spawner?: SpawnerChoice;
   /** Told about every node process started and ended (the local fleet uses it to clean up after a dead worker). */
   onNodeProcess?: (event: 'spawned' | 'exited', pid: number) => void;
   logger: Logger;
@@ -78,10 +84,13 @@ export class NodeWorker {
   private completed = 0;
   /** Child processes that run function nodes, recycled after maxTasksPerChild nodes. */
   private readonly executors: ExecutorPool;
+  /** Starts command nodes' processes. */
+  readonly spawner: Spawner;
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
     this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger);
+    this.spawner = createSpawner(options.spawner ?? 'auto');
   }
 
 
@@ -135,7 +144,7 @@ export class NodeWorker {
     this.worker.on('error', (err) => o.logger.error({ err }, 'worker error'));
     void this.worker.run().catch((err: unknown) => o.logger.error({ err }, 'worker stopped with an error'));
     await this.worker.waitUntilReady();
-    o.logger.info({ worker: this.id, concurrency: o.concurrency }, 'worker:started');
+    o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
   }
 
   private async process(job: Job<NodeJobData, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
@@ -150,6 +159,7 @@ export class NodeWorker {
     try {
       const common = {
         worker: this.id,
+        spawner: this.spawner,
         signal: entry.controller.signal,
         timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
         ...(this.options.sampleIntervalMs !== undefined ? { sampleIntervalMs: this.options.sampleIntervalMs } : {}),
@@ -159,6 +169,7 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       };
+      prepareDir(data.node_dir);
       // No record may claim a result while the node runs (or after it was killed).
       if (data.cache !== undefined) removeCacheRecord(data.node_dir);
       writeNodeFile(data.node_dir, 'inputs.json', data.inputs ?? {});
@@ -220,6 +231,7 @@ export class NodeWorker {
         if (current.pid !== null) killGroup(current.pid, 'SIGKILL');
       }
       this.executors.close();
+      this.spawner.close();
       // Do not wait for in-flight jobs to report: BullMQ lets them come back
       // after their lock expires if the requeue above could not be written.
       if (this.closing !== undefined) void this.worker?.close(true).catch(() => undefined);
@@ -231,7 +243,7 @@ export class NodeWorker {
       // the connection, so nothing is left running behind it.
       await this.starting?.catch(() => undefined);
       const errors: unknown[] = [];
-      for (const release of [() => this.worker?.close(), () => this.executors.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
+      for (const release of [() => this.worker?.close(), () => this.executors.close(), () => this.spawner.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
         try {
           await release();
         } catch (err) {
@@ -246,10 +258,18 @@ export class NodeWorker {
   }
 }
 
+/** Creates the node's directory; a failure shows when the node is started there. */
+function prepareDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch {
+    // Reported by the node's start as a "prepare" failure.
+  }
+}
+
 /** Writes a small JSON file into the node's directory (inputs.json, outputs.json); never fails the node. */
 function writeNodeFile(dir: string, name: string, value: unknown): void {
   try {
-    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
   } catch {
     // The same facts are in the run summary.

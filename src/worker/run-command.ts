@@ -3,7 +3,6 @@
  * tree can be killed), cwd = the node's directory, stdout/stderr to files
  * there, environment = worker env + node env + OMP_NUM_THREADS from n_procs.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
 import { killGroup } from '../shared/process-group.js';
 import { collectOutputs } from './outputs.js';
 import { TreeSampler } from './resource-sampler.js';
+import { nodeSpawner, type SpawnFailure, type Spawner } from './launcher.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
 export const STDERR_TAIL_BYTES = 4096;
@@ -39,7 +39,11 @@ export interface RunCommandOptions {
   timeoutMs?: number | null;
   /** Resource sampling period (default 1000). */
   sampleIntervalMs?: number;
+  /** How the process is started (default: Node's spawn). */
+  spawner?: Spawner;
 }
+
+let defaultSpawner: Spawner | undefined;
 
 /** The argv actually executed: a string runs through `/bin/sh -c`. */
 export function argvOf(command: string | readonly string[]): string[] {
@@ -70,6 +74,7 @@ function buildEnv(data: NodeJobData, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv
   env['FLOWGATE_N_PROCS'] = String(data.granted_procs);
   env['FLOWGATE_MEM_GB'] = String(data.granted_mem_gb);
   env['FLOWGATE_NODE_DIR'] = data.node_dir;
+  env['FLOWGATE_WORKER_PID'] = String(process.pid);
   // The node's own env wins, including over OMP_NUM_THREADS.
   return Object.assign(env, data.env);
 }
@@ -90,26 +95,23 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     stdout_path: stdoutPath,
     stderr_path: stderrPath,
   };
-  let outFd: number;
-  let errFd: number;
+  const prepareFailed = (why: string): NodeOutcome => ({
+    ...base,
+    ok: false,
+    exit_code: null,
+    signal: null,
+    end_ms: Date.now(),
+    pid: null,
+    failure: 'prepare',
+    cpu_s: null,
+    peak_rss_mb: null,
+    reason: `cannot prepare node directory ${dir}: ${why}`,
+    stderr_tail: '',
+  });
   try {
     mkdirSync(dir, { recursive: true });
-    outFd = openSync(stdoutPath, 'w');
-    errFd = openSync(stderrPath, 'w');
   } catch (err) {
-    return Promise.resolve({
-      ...base,
-      ok: false,
-      exit_code: null,
-      signal: null,
-      end_ms: Date.now(),
-      pid: null,
-      failure: 'prepare',
-      cpu_s: null,
-      peak_rss_mb: null,
-      reason: `cannot prepare node directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
-      stderr_tail: '',
-    });
+    return Promise.resolve(prepareFailed(err instanceof Error ? err.message : String(err)));
   }
 
   return new Promise<NodeOutcome>((resolve) => {
@@ -119,49 +121,22 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     let aborted = false;
     let timedOut = false;
     let overMemory: string | undefined;
-    base.start_ms = Date.now();
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(argv[0] as string, argv.slice(1), {
-        cwd: dir,
-        env: buildEnv(data, options.baseEnv ?? defaultBaseEnv()),
-        stdio: ['ignore', outFd, errFd],
-        detached: true,
-      });
-    } catch (err) {
-      // Invalid arguments are thrown synchronously rather than emitted.
-      closeSync(outFd);
-      closeSync(errFd);
-      resolve({ ...base, ok: false, exit_code: null, signal: null, end_ms: Date.now(), pid: null, failure: 'spawn', cpu_s: null, peak_rss_mb: null, reason: `cannot start command: ${err instanceof Error ? err.message : String(err)}`, stderr_tail: '' });
-      return;
-    }
-    const pid = child.pid ?? null;
-    if (pid !== null) options.onSpawn?.(pid);
+    let pid: number | null = null;
+    let sampler: TreeSampler | undefined;
     const limitGb = data.memory_margin === null ? null : data.granted_mem_gb * (1 + data.memory_margin);
-    const sampler = pid === null ? undefined : new TreeSampler(pid, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
-      if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
-        overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
-        onAbort();
-      }
-    });
+    const timeoutMs = options.timeoutMs;
+
     const onAbort = (): void => {
-      if (pid === null || settled) return;
       aborted = true;
+      if (pid === null || settled) return;
       killGroup(pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+      killTimer = setTimeout(() => {
+        if (pid !== null) killGroup(pid, 'SIGKILL');
+      }, KILL_GRACE_MS);
       killTimer.unref();
     };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted === true) onAbort();
-    const timeoutMs = options.timeoutMs;
-    if (timeoutMs !== undefined && timeoutMs !== null && pid !== null) {
-      timeoutTimer = setTimeout(() => {
-        timedOut = true;
-        onAbort();
-      }, timeoutMs);
-    }
 
-    const finish = (exitCode: number | null, signal: string | null, spawnError?: Error): void => {
+    const finish = (exitCode: number | null, signal: string | null, spawnFailure?: SpawnFailure): void => {
       if (settled) return;
       settled = true;
       if (killTimer !== undefined) clearTimeout(killTimer);
@@ -178,9 +153,11 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       // when it was stopped: grandchildren that ignored SIGTERM go too.
       if (aborted && pid !== null) killGroup(pid, 'SIGKILL');
       options.signal?.removeEventListener('abort', onAbort);
-      closeSync(outFd);
-      closeSync(errFd);
-      const exitedOk = spawnError === undefined && exitCode === 0 && !aborted;
+      if (spawnFailure?.stage === 'prepare') {
+        resolve(prepareFailed(spawnFailure.message));
+        return;
+      }
+      const exitedOk = spawnFailure === undefined && exitCode === 0 && !aborted;
       const collected = exitedOk ? collectOutputs(data, stdoutPath) : undefined;
       const ok = exitedOk && collected?.ok === true;
       let reason: string | null = null;
@@ -188,15 +165,14 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       if (collected !== undefined && !collected.ok) {
         failure = 'outputs';
         reason = collected.reason;
-      } else if (spawnError !== undefined) {
+      } else if (spawnFailure !== undefined) {
         failure = 'spawn';
-        const code = (spawnError as NodeJS.ErrnoException).code;
         reason =
-          code === 'ENOENT'
+          spawnFailure.code === 'ENOENT'
             ? `command not found: ${argv[0] ?? ''}`
-            : code === 'EACCES'
+            : spawnFailure.code === 'EACCES'
               ? `command not executable: ${argv[0] ?? ''}`
-              : `cannot start command: ${spawnError.message}`;
+              : `cannot start command: ${spawnFailure.message}`;
       } else if (overMemory !== undefined) {
         failure = 'memory';
         reason = overMemory;
@@ -228,7 +204,34 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         ...(collected?.ok === true && collected.outputs !== undefined ? { outputs: collected.outputs } : {}),
       });
     };
-    child.once('error', (err) => finish(null, null, err));
-    child.once('exit', (code, signal) => finish(code, signal));
+
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    base.start_ms = Date.now();
+    const spawner = options.spawner ?? (defaultSpawner ??= nodeSpawner());
+    spawner.spawn(
+      { argv, cwd: dir, env: buildEnv(data, options.baseEnv ?? defaultBaseEnv()), stdoutPath, stderrPath },
+      {
+        started: (p) => {
+          pid = p;
+          options.onSpawn?.(p);
+          sampler = new TreeSampler(p, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
+            if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
+              overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
+              onAbort();
+            }
+          });
+          // An abort that came while the process was being started applies now.
+          if (aborted || options.signal?.aborted === true) onAbort();
+          if (timeoutMs !== undefined && timeoutMs !== null) {
+            timeoutTimer = setTimeout(() => {
+              timedOut = true;
+              onAbort();
+            }, timeoutMs);
+          }
+        },
+        exited: (code, signal) => finish(code, signal),
+        failed: (failure) => finish(null, null, failure),
+      },
+    );
   });
 }

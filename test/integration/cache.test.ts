@@ -125,7 +125,7 @@ describe('the node cache', () => {
     // A slow node: its old record is gone as soon as it starts, so a run killed with its
     // worker and node leaves nothing a later run could take as finished.
     const slow = fixture('slow');
-    const slowWf = (s: number) => ({ name: 'slow', nodes: [{ id: 's', inputs: { s }, command: 'echo $PPID > worker.pid; echo $$ > node.pid; sleep {{inputs.s}}' }] });
+    const slowWf = (s: number) => ({ name: 'slow', nodes: [{ id: 's', inputs: { s }, command: 'echo $FLOWGATE_WORKER_PID > worker.pid; echo $$ > node.pid; sleep {{inputs.s}}' }] });
     await slow.run(slowWf(0));
     const nodeDir = join(slow.dir, 'work', 'slow', 's');
     const firstNodePid = readFileSync(join(nodeDir, 'node.pid'), 'utf8').trim();

@@ -47,7 +47,7 @@ async function killWorkerDuringRun(extraFlags: string[]): Promise<{ code: number
         id: 'victim',
         // First run: record the worker (our parent) and a sleeping grandchild, then wait.
         // Second run (after the kill was noticed): finish quickly.
-        command: `if [ -e ${marker} ]; then exit 0; fi; sleep 60 & echo $! > grandchild; echo $PPID > worker; wait`,
+        command: `if [ -e ${marker} ]; then exit 0; fi; sleep 60 & echo $! > grandchild; echo $FLOWGATE_WORKER_PID > worker; wait`,
       },
       { id: 'after', command: ['true'], needs: ['victim'] },
       // Runs on the other worker (each has concurrency 1) while the victim's worker is killed.

@@ -158,7 +158,7 @@ function diamondWorkflow(): { name: string; nodes: object[] } {
   const step = (id: string, seconds: number, needs: string[] = []): object => ({
     id,
     needs,
-    command: `echo run >> runs; echo $PPID > worker; sleep ${seconds}; echo done > finished`,
+    command: `echo run >> runs; echo $FLOWGATE_WORKER_PID > worker; sleep ${seconds}; echo done > finished`,
   });
   return {
     name: 'outage',

@@ -81,7 +81,7 @@ describe('a worker of `flowgate run` sent SIGTERM', () => {
       name: 'graceful',
       nodes: [
         // Records its worker (our parent), runs ~1.5 s, then marks that it ran to the end.
-        { id: 'long', command: 'echo run >> runs; echo $PPID > worker; sleep 1.5; echo done > finished' },
+        { id: 'long', command: 'echo run >> runs; echo $FLOWGATE_WORKER_PID > worker; sleep 1.5; echo done > finished' },
         { id: 'after', command: 'echo run >> runs', needs: ['long'] },
       ],
     };
@@ -120,8 +120,8 @@ describe('a worker of `flowgate run` sent SIGTERM', () => {
           // The run after the requeue sees the marker and finishes at once.
           command:
             `echo run >> runs; ` +
-            `if [ -e ${marker} ]; then echo $PPID > worker2; exit 0; fi; ` +
-            `echo $$ > shell; sleep 60 & echo $! > sleeper; echo $PPID > worker; wait`,
+            `if [ -e ${marker} ]; then echo $FLOWGATE_WORKER_PID > worker2; exit 0; fi; ` +
+            `echo $$ > shell; sleep 60 & echo $! > sleeper; echo $FLOWGATE_WORKER_PID > worker; wait`,
         },
         { id: 'after', command: 'echo run >> runs', needs: ['long'] },
       ],

@@ -1,0 +1,254 @@
+/**
+ * How a worker starts its node processes.
+ *
+ * Node's own `spawn` forks the whole worker process (copying its page tables)
+ * and blocks the event loop until the child has exec'd: milliseconds per node
+ * on a busy machine. The {@link Launcher} hands that to `flowgate-launcher`, a
+ * small C helper started once per worker that uses posix_spawn and reaps the
+ * children; {@link nodeSpawner} is the portable fallback. Both start a node
+ * the same way: own session and process group, cwd = its directory, stdin from
+ * /dev/null, stdout/stderr to files, the command looked up in the node's PATH.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { ValidationError } from '../shared/errors.js';
+import { killGroup } from '../shared/process-group.js';
+
+/** What to start. */
+export interface SpawnSpec {
+  argv: readonly string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  stdoutPath: string;
+  stderrPath: string;
+}
+
+/** Why a process could not be started: `prepare` = its directory or log files; `exec` = the command itself. */
+export interface SpawnFailure {
+  stage: 'prepare' | 'exec';
+  /** errno name, e.g. ENOENT. */
+  code: string;
+  message: string;
+}
+
+/** Callbacks of one started process; exactly one of `failed` or `started` then `exited` is called. */
+export interface SpawnHandlers {
+  started(pid: number): void;
+  exited(code: number | null, signal: NodeJS.Signals | null): void;
+  failed(failure: SpawnFailure): void;
+}
+
+/** Starts node processes. */
+export interface Spawner {
+  readonly kind: 'launcher' | 'node';
+  spawn(spec: SpawnSpec, handlers: SpawnHandlers): void;
+  close(): void;
+}
+
+/**
+ * Where the build puts the compiled launcher: next to this module in `dist/`
+ * (also found from `src/` when running the TypeScript directly).
+ */
+export const LAUNCHER_PATH = [new URL('./flowgate-launcher', import.meta.url), new URL('../../dist/worker/flowgate-launcher', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('./flowgate-launcher', import.meta.url));
+
+/** Which spawner a worker uses: `auto` = the launcher when it was built, else Node's spawn. */
+export type SpawnerChoice = 'auto' | 'launcher' | 'node';
+export const SPAWNER_CHOICES: readonly SpawnerChoice[] = ['auto', 'launcher', 'node'];
+
+/** Makes the spawner a worker asked for; `launcher` without a built launcher is an error. */
+export function createSpawner(choice: SpawnerChoice): Spawner {
+  const built = process.platform === 'linux' && existsSync(LAUNCHER_PATH);
+  if (choice === 'launcher' && !built) {
+    throw new ValidationError('OPTIONS_INVALID', [{ field: 'spawner', message: `the process launcher was not built (${LAUNCHER_PATH}); build with a C compiler, or use --spawner node` }]);
+  }
+  return choice === 'node' || !built ? nodeSpawner() : new Launcher(LAUNCHER_PATH);
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+function envPairs(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const key in env) {
+    const value = env[key];
+    if (value !== undefined) out.push(`${key}=${value}`);
+  }
+  return out;
+}
+
+interface Pending {
+  handlers: SpawnHandlers;
+  pid: number | null;
+}
+
+/** Talks to one `flowgate-launcher` process, started on first use and again if it dies. */
+export class Launcher implements Spawner {
+  readonly kind = 'launcher';
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+  private partial = '';
+  private closed = false;
+
+  constructor(private readonly path: string) {}
+
+  /** The launcher's own pid while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  spawn(spec: SpawnSpec, handlers: SpawnHandlers): void {
+    if (this.closed) {
+      handlers.failed({ stage: 'exec', code: 'ECANCELED', message: 'the worker is closing' });
+      return;
+    }
+    const child = this.ensure();
+    const id = String(++this.seq);
+    this.pending.set(id, { handlers, pid: null });
+    const env = envPairs(spec.env);
+    const fields = ['spawn', id, spec.cwd, spec.stdoutPath, spec.stderrPath, String(spec.argv.length), ...spec.argv, String(env.length), ...env];
+    const body = Buffer.from(`${fields.join('\0')}\0`, 'utf8');
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(body.length, 0);
+    child.stdin?.write(Buffer.concat([header, body]));
+  }
+
+  /** Ends the launcher (it kills whatever still runs, which is nothing after a graceful stop). */
+  close(): void {
+    this.closed = true;
+    this.child?.stdin?.end();
+  }
+
+  private ensure(): ChildProcess {
+    if (this.child !== undefined) return this.child;
+    // Its own session: a Ctrl-C meant for the worker's terminal does not reach it.
+    const child = spawn(this.path, [], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => this.onData(chunk));
+    child.stdin?.on('error', () => undefined);
+    child.on('error', (err) => this.lost(child, err.message));
+    child.on('exit', (code, signal) => this.lost(child, signal !== null ? `killed by ${signal}` : `exit code ${String(code)}`));
+    // The worker may exit while the launcher idles; the launcher follows when its stdin ends.
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    this.child = child;
+    return child;
+  }
+
+  /** Nodes are pending: keep the worker's event loop alive while they run. */
+  private hold(): void {
+    (this.child?.stdout as unknown as { ref?: () => void } | null)?.ref?.();
+  }
+
+  private release(): void {
+    if (this.pending.size === 0) (this.child?.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
+  private onData(chunk: string): void {
+    const text = this.partial + chunk;
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.onLine(line);
+  }
+
+  private onLine(line: string): void {
+    const [kind, id = '', a = '', b = ''] = line.split(' ');
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    if (kind === 'started') {
+      p.pid = Number(a);
+      this.hold();
+      p.handlers.started(p.pid);
+    } else if (kind === 'failed') {
+      this.pending.delete(id);
+      this.release();
+      const code = errnoName(Number(b));
+      const stage = a === 'exec' ? 'exec' : 'prepare';
+      p.handlers.failed({ stage, code, message: a === 'cwd' ? `cannot enter the node directory (${code})` : a === 'open' ? `cannot create the node's log files (${code})` : code });
+    } else if (kind === 'exited') {
+      this.pending.delete(id);
+      this.release();
+      const code = Number(a);
+      const signal = Number(b);
+      p.handlers.exited(code < 0 ? null : code, signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? null));
+    }
+  }
+
+  /** The launcher died: its nodes are killed and fail; the next spawn starts a new one. */
+  private lost(child: ChildProcess, why: string): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.partial = '';
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      if (p.pid !== null) {
+        killGroup(p.pid, 'SIGKILL');
+        p.handlers.exited(null, 'SIGKILL');
+      } else {
+        p.handlers.failed({ stage: 'exec', code: 'ECHILD', message: `the process launcher died (${why})` });
+      }
+    }
+  }
+}
+
+/** Node's own `spawn`: portable, but forks the whole worker for every node. */
+export function nodeSpawner(): Spawner {
+  return {
+    kind: 'node',
+    close: () => undefined,
+    spawn(spec, handlers) {
+      let outFd: number;
+      let errFd: number;
+      try {
+        outFd = openSync(spec.stdoutPath, 'w');
+        try {
+          errFd = openSync(spec.stderrPath, 'w');
+        } catch (err) {
+          closeSync(outFd);
+          throw err;
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+        handlers.failed({ stage: 'prepare', code, message: `cannot create the node's log files (${code})` });
+        return;
+      }
+      let child: ChildProcess;
+      const closeLogs = (): void => {
+        closeSync(outFd);
+        closeSync(errFd);
+      };
+      try {
+        child = spawn(spec.argv[0] as string, spec.argv.slice(1), { cwd: spec.cwd, env: spec.env, stdio: ['ignore', outFd, errFd], detached: true });
+      } catch (err) {
+        // Invalid arguments are thrown synchronously rather than emitted.
+        closeLogs();
+        handlers.failed({ stage: 'exec', code: (err as NodeJS.ErrnoException).code ?? 'EINVAL', message: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      let done = false;
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        if (done) return;
+        done = true;
+        closeLogs();
+        handlers.failed({ stage: 'exec', code: err.code ?? 'EIO', message: err.message });
+      });
+      if (child.pid !== undefined) handlers.started(child.pid);
+      child.once('exit', (code, signal) => {
+        if (done) return;
+        done = true;
+        closeLogs();
+        handlers.exited(code, signal);
+      });
+    },
+  };
+}
