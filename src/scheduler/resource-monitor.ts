@@ -35,7 +35,8 @@ export function writeResourceMonitor(path: string, summary: RunSummary): void {
     params: [] as string[],
   };
   for (const n of summary.nodes) {
-    if (n.start_ms === null) continue;
+    // A node without measurements (it ended before the first sample) has no samples file.
+    if (n.start_ms === null || n.peak_rss_mb === null) continue;
     let samples: Sample[];
     try {
       samples = JSON.parse(readFileSync(join(n.node_dir, 'resource_samples.json'), 'utf8')) as Sample[];

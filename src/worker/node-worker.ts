@@ -3,7 +3,7 @@
  * in its own process group. The event loop only spawns and waits, so lock
  * renewal never starves.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { WaitingError, Worker, type Job } from 'bullmq';
@@ -172,7 +172,8 @@ export class NodeWorker {
       prepareDir(data.node_dir);
       // No record may claim a result while the node runs (or after it was killed).
       if (data.cache !== undefined) removeCacheRecord(data.node_dir);
-      writeNodeFile(data.node_dir, 'inputs.json', data.inputs ?? {});
+      if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
+      else removeNodeFile(data.node_dir, 'inputs.json');
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, common);
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
@@ -264,6 +265,15 @@ function prepareDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
   } catch {
     // Reported by the node's start as a "prepare" failure.
+  }
+}
+
+/** Removes what an earlier run of the node left that this one does not write. */
+function removeNodeFile(dir: string, name: string): void {
+  try {
+    unlinkSync(join(dir, name));
+  } catch {
+    // Usually: there is none.
   }
 }
 
