@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
  *                        [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
+ *                        [--spawner auto|launcher|node]
  *                        [--peers nipype-multiproc,nipype-legacy,snakemake] [--peer-poll S]
  *   npm run bench -- [same arguments]          (builds first)
  *
@@ -12,7 +13,7 @@
  * ../shared/workloads next to the repository. Each run is a child process
  *
  *   node dist/cli/main.js run X.json --json --quiet --n-procs N --memory-gb G
- *        --prefix <unique> --work-dir <temp dir> [--workers N] [--scheduler S]
+ *        --prefix <unique> --work-dir <temp dir> [--workers N] [--scheduler S] [--spawner S]
  *
  * with REDIS_URL from the environment (default redis://127.0.0.1:6379). After
  * each run every Redis key under the unique prefix is deleted (SCAN + DEL) and
@@ -80,6 +81,7 @@ class UsageError extends Error {}
 interface Options {
   targets: string[];
   workers: number | undefined;
+  spawner: string | undefined;
   repeat: number;
   scheduler: (typeof SCHEDULERS)[number] | undefined;
   only: string[] | undefined;
@@ -105,6 +107,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       strict: true,
       options: {
         workers: { type: 'string' },
+        spawner: { type: 'string' },
         repeat: { type: 'string' },
         scheduler: { type: 'string' },
         only: { type: 'string' },
@@ -122,6 +125,10 @@ function parseOptions(argv: string[]): Options | 'help' {
   const scheduler = v.scheduler;
   if (scheduler !== undefined && !(SCHEDULERS as readonly string[]).includes(scheduler)) {
     throw new UsageError(`--scheduler must be one of ${SCHEDULERS.join(', ')}, received "${scheduler}"`);
+  }
+  const spawner = v.spawner;
+  if (spawner !== undefined && !['auto', 'launcher', 'node'].includes(spawner)) {
+    throw new UsageError(`--spawner must be one of auto, launcher, node, received "${spawner}"`);
   }
   const only = v.only
     ?.split(',')
@@ -142,6 +149,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   return {
     targets: parsed.positionals.length > 0 ? parsed.positionals.map((p) => resolve(p)) : [DEFAULT_DIR],
     workers: positiveInt('workers', v.workers),
+    spawner,
     repeat: positiveInt('repeat', v.repeat) ?? 1,
     scheduler: scheduler as Options['scheduler'],
     only: only !== undefined && only.length > 0 ? only : undefined,
@@ -154,6 +162,7 @@ function parseOptions(argv: string[]): Options | 'help' {
 
 const USAGE = `usage: npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
                            [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
+                           [--spawner auto|launcher|node]
                            [--peers ${PEERS.join(',')}] [--peer-poll S]
 DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.
 --peers also runs each workflow once with those peers (via ${PEER_PYTHON}, same budget);
@@ -293,6 +302,7 @@ async function runOnce(w: Workload, opts: Options, prefix: string): Promise<RunO
     workDir,
     ...(opts.workers !== undefined ? ['--workers', String(opts.workers)] : []),
     ...(opts.scheduler !== undefined ? ['--scheduler', opts.scheduler] : []),
+    ...(opts.spawner !== undefined ? ['--spawner', opts.spawner] : []),
   ];
   try {
     const t0 = performance.now();
@@ -514,7 +524,8 @@ function reportLine(w: Workload, opts: Options, runs: readonly RunMetrics[]): Re
     nodes: w.nodes,
     budget: { n_procs: w.meta.n_procs, memory_gb: w.meta.memory_gb },
     scheduler: m.outcome.summary?.scheduler ?? opts.scheduler ?? 'tsort',
-    workers: opts.workers ?? 1,
+    workers: opts.workers ?? 'default',
+    spawner: opts.spawner ?? 'auto',
     status: m.status,
     exit_code: m.outcome.exitCode,
     process_wall_s: round(m.outcome.processWallS, 3),

@@ -113,6 +113,7 @@ export class Launcher implements Spawner {
     const child = this.ensure();
     const id = String(++this.seq);
     this.pending.set(id, { handlers, pid: null });
+    this.hold();
     const env = envPairs(spec.env);
     const fields = ['spawn', id, spec.cwd, spec.stdoutPath, spec.stderrPath, String(spec.argv.length), ...spec.argv, String(env.length), ...env];
     const body = Buffer.from(`${fields.join('\0')}\0`, 'utf8');
@@ -144,7 +145,7 @@ export class Launcher implements Spawner {
     return child;
   }
 
-  /** Nodes are pending: keep the worker's event loop alive while they run. */
+  /** Nodes are pending: keep the event loop alive until they have ended. */
   private hold(): void {
     (this.child?.stdout as unknown as { ref?: () => void } | null)?.ref?.();
   }
@@ -166,7 +167,6 @@ export class Launcher implements Spawner {
     if (p === undefined) return;
     if (kind === 'started') {
       p.pid = Number(a);
-      this.hold();
       p.handlers.started(p.pid);
     } else if (kind === 'failed') {
       this.pending.delete(id);
