@@ -38,9 +38,11 @@ const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAX_RESTARTS = 20;
 
 /**
- * Default fleet size: one worker process per available CPU (spawning node
- * processes is CPU work, and one process spawns one at a time), at most 4 and
- * never more than the thread budget.
+ * Default fleet size: one worker process per available CPU, at most 4 and
+ * never more than the thread budget. More than one, so a worker that dies
+ * leaves others taking jobs while it is replaced; one per CPU, so the
+ * workers' own event loops (jobs, files, and with Node's spawn the fork of
+ * every node) do not queue behind each other.
  */
 export function defaultWorkers(nProcs: number): number {
   return Math.max(1, Math.min(availableCpus(), 4, nProcs));
@@ -115,8 +117,9 @@ export class LocalFleet {
     });
     child.on('exit', (code, signal) => {
       if (this.children.get(slot) === child) this.children.delete(slot);
-      // A worker that died leaves its nodes' process groups behind: kill them
-      // before their jobs are found stalled and run again elsewhere.
+      // A worker that died leaves its nodes' process groups behind (with Node's
+      // spawn; the launcher kills them itself): kill them before their jobs
+      // are found stalled and run again elsewhere.
       for (const pid of pids) killGroup(pid, 'SIGKILL');
       pids.clear();
       if (this.stopping) return;

@@ -110,12 +110,18 @@ export class Launcher implements Spawner {
       handlers.failed({ stage: 'exec', code: 'ECANCELED', message: 'the worker is closing' });
       return;
     }
+    const env = envPairs(spec.env);
+    const fields = ['spawn', '', spec.cwd, spec.stdoutPath, spec.stderrPath, String(spec.argv.length), ...spec.argv, String(env.length), ...env];
+    // Fields are NUL-terminated; Node's spawn refuses such strings too.
+    if (fields.some((f) => f.includes('\0'))) {
+      handlers.failed({ stage: 'exec', code: 'EINVAL', message: 'an argument or environment value contains a NUL byte' });
+      return;
+    }
     const child = this.ensure();
     const id = String(++this.seq);
+    fields[1] = id;
     this.pending.set(id, { handlers, pid: null });
     this.hold();
-    const env = envPairs(spec.env);
-    const fields = ['spawn', id, spec.cwd, spec.stdoutPath, spec.stderrPath, String(spec.argv.length), ...spec.argv, String(env.length), ...env];
     const body = Buffer.from(`${fields.join('\0')}\0`, 'utf8');
     const header = Buffer.alloc(4);
     header.writeUInt32LE(body.length, 0);

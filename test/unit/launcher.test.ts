@@ -98,6 +98,11 @@ describe.each([
     expect(plain).toMatchObject({ ok: false, failure: 'spawn', reason: 'command not executable: fg-plain' });
   });
 
+  it('refuses a NUL byte in an argument', async () => {
+    const out = await run(job(['echo', 'a\0b']));
+    expect(out).toMatchObject({ ok: false, failure: 'spawn', pid: null });
+  });
+
   it('reports exit codes and signals, with the stderr tail', async () => {
     const failed = await run(job('echo bad >&2; exit 3'));
     expect(failed).toMatchObject({ ok: false, exit_code: 3, signal: null, failure: 'exit', reason: 'exit code 3', stderr_tail: 'bad\n' });
