@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/logger.js';
 import { availableCpus } from '../shared/capacity.js';
 import { killGroup } from '../shared/process-group.js';
+import { launcherBuilt, type SpawnerChoice } from '../worker/launcher.js';
 
 /** Options of a {@link LocalFleet}. */
 export interface FleetOptions {
@@ -38,13 +39,15 @@ const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAX_RESTARTS = 20;
 
 /**
- * Default fleet size: one worker process per available CPU, at most 4 and
- * never more than the thread budget. More than one, so a worker that dies
- * leaves others taking jobs while it is replaced; one per CPU, so the
- * workers' own event loops (jobs, files, and with Node's spawn the fork of
- * every node) do not queue behind each other.
+ * Default fleet size. With the process launcher one worker process is enough:
+ * starting a node costs its event loop a pipe write, and one process loads and
+ * connects faster than several (which matters on small machines). With Node's
+ * spawn, which blocks a worker for every fork, one worker per available CPU,
+ * at most 4 and never more than the thread budget. Either way a worker that
+ * dies is replaced at once.
  */
-export function defaultWorkers(nProcs: number): number {
+export function defaultWorkers(nProcs: number, spawner: SpawnerChoice = 'auto'): number {
+  if (spawner !== 'node' && launcherBuilt()) return 1;
   return Math.max(1, Math.min(availableCpus(), 4, nProcs));
 }
 

@@ -3,6 +3,7 @@
  * the run needs is in Redis; nodes that finished meanwhile are adopted, not
  * rerun, and the budget holds of running nodes are restored as they were.
  */
+import type { SpawnerChoice } from '../worker/launcher.js';
 import { FlowgateError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
@@ -46,7 +47,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
     return exitCodeFor(summary);
   }
   const definition = definitionFromMeta(runId, stored.meta);
-  const workers = flags.num('workers') ?? defaultWorkers(definition.budget.n_procs);
+  const workers = flags.num('workers') ?? defaultWorkers(definition.budget.n_procs, flags.str('spawner') as SpawnerChoice | undefined);
   const fleet = new LocalFleet({
     workers,
     concurrency: Math.ceil(definition.budget.n_procs / workers),

@@ -2,6 +2,7 @@
  * `flowgate run WORKFLOW`: an embedded scheduler plus a local fleet of worker
  * processes, like nipype's `wf.run(plugin='MultiProc')`.
  */
+import type { SpawnerChoice } from '../worker/launcher.js';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import type { HashMethod } from '../shared/cache-record.js';
@@ -66,7 +67,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     raiseInsufficient: flags.bool('raise-insufficient', true),
     stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
     maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
-    workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus()),
+    workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
     json: flags.bool('json', false),
@@ -153,6 +154,6 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     logger,
     header:
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +
-      `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process(es)`,
+      `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`,
   });
 }

@@ -10,7 +10,6 @@ import { NodeWorker } from '../worker/node-worker.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
-import { describeConfig, withEnv } from './settings.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 import type { SpawnerChoice } from '../worker/launcher.js';
 
@@ -35,7 +34,10 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const parsed = new Flags(parseArgs(argv, WORKER_FLAGS));
   // Under `flowgate run` every setting comes from the parent as flags.
   const standalone = !parsed.bool('wait-for-go', false);
-  const flags = standalone ? withEnv(parsed, workerSettings()) : parsed;
+  // zod (for the environment) loads only for a standalone worker: under
+  // `flowgate run` it would only slow every worker's start.
+  const settings = standalone ? await import('./settings.js') : undefined;
+  const flags = settings !== undefined ? settings.withEnv(parsed, workerSettings()) : parsed;
   if (flags.positionals.length > 0) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   }
@@ -61,9 +63,9 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     sampleIntervalMs: flags.num('sample-interval-ms'),
     spawner: flags.str('spawner') as SpawnerChoice | undefined,
   };
-  if (standalone) {
+  if (settings !== undefined) {
     process.stderr.write(
-      `${describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? 'default'])), shutdown_deadline_ms: flags.num('shutdown-deadline-ms') ?? 'none' })}\n`,
+      `${settings.describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? 'default'])), shutdown_deadline_ms: flags.num('shutdown-deadline-ms') ?? 'none' })}\n`,
     );
   }
   const ipc = typeof process.send === 'function';

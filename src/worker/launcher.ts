@@ -59,9 +59,14 @@ export const LAUNCHER_PATH = [new URL('./flowgate-launcher', import.meta.url), n
 export type SpawnerChoice = 'auto' | 'launcher' | 'node';
 export const SPAWNER_CHOICES: readonly SpawnerChoice[] = ['auto', 'launcher', 'node'];
 
+/** Whether the build made the launcher (and it can run here). */
+export function launcherBuilt(): boolean {
+  return process.platform === 'linux' && existsSync(LAUNCHER_PATH);
+}
+
 /** Makes the spawner a worker asked for; `launcher` without a built launcher is an error. */
 export function createSpawner(choice: SpawnerChoice): Spawner {
-  const built = process.platform === 'linux' && existsSync(LAUNCHER_PATH);
+  const built = launcherBuilt();
   if (choice === 'launcher' && !built) {
     throw new ValidationError('OPTIONS_INVALID', [{ field: 'spawner', message: `the process launcher was not built (${LAUNCHER_PATH}); build with a C compiler, or use --spawner node` }]);
   }
