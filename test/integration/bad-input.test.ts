@@ -44,6 +44,7 @@ const cases: Case[] = [
   { name: 'bad flag value', file: 'wf.json', content: ok, flags: ['--n-procs', '0'], expect: [/--n-procs.*must be at least 1, received 0/] },
   { name: 'bad scheduler', file: 'wf.json', content: ok, flags: ['--scheduler', 'fifo'], expect: [/--scheduler.*expected one of tsort, mem_thread, received "fifo"/] },
   { name: 'bad memory', file: 'wf.json', content: ok, flags: ['--memory-gb', 'lots'], expect: [/--memory-gb.*expected a number, received "lots"/] },
+  { name: 'bad spawner', file: 'wf.json', content: ok, flags: ['--spawner', 'fork'], expect: [/--spawner.*expected one of auto, launcher, node, received "fork"/] },
 ];
 
 describe('bad input', () => {

@@ -225,6 +225,9 @@ describe('flowgate scheduler + submit', () => {
     const worker = await runCli(['worker'], { env: { ...s.env, FLOWGATE_WORKER_CONCURRENCY: '0' } });
     expect(worker.code).toBe(2);
     expect(worker.stderr).toContain('env FLOWGATE_WORKER_CONCURRENCY');
+    const spawner = await runCli(['worker'], { env: { ...s.env, FLOWGATE_SPAWNER: 'fork' } });
+    expect(spawner.code).toBe(2);
+    expect(spawner.stderr).toContain('env FLOWGATE_SPAWNER');
     expect(await keysUnder(s.prefix)).toEqual([]);
   });
 
