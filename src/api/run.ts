@@ -52,7 +52,7 @@ export interface RunOptions {
   stop_on_first_crash?: boolean;
   /** Function-node executor processes are replaced after this many nodes (default 10). */
   max_tasks_per_child?: number;
-  /** Worker processes of the local fleet (default: CPUs available, at most 4 and at most n_procs). */
+  /** Worker processes of the local fleet (default: 1 with the process launcher; else CPUs available, at most 4 and at most n_procs). */
   workers?: number;
   /** Node directories, logs and summaries (default `./flowgate-work`). */
   work_dir?: string;

@@ -13,7 +13,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'scheduler', type: 'enum', choices: SCHEDULER_CHOICES, value: 'tsort|mem_thread', help: 'ready-node order (default tsort)' },
   { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
   { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
-  { name: 'workers', type: 'int', min: 1, value: 'N', help: 'worker processes in the local fleet (default: CPUs available, at most 4 and at most --n-procs)' },
+  { name: 'workers', type: 'int', min: 1, value: 'N', help: 'worker processes in the local fleet (default: 1 with the process launcher; with --spawner node, CPUs available, at most 4 and at most --n-procs)' },
   { name: 'work-dir', type: 'string', value: 'DIR', help: 'node directories, logs, summaries (default ./flowgate-work)' },
   { name: 'crashdump-dir', type: 'string', value: 'DIR', help: 'crash records (default <work-dir>/_crashes)' },
   { name: 'json', type: 'boolean', help: 'print the run summary as JSON on stdout' },
