@@ -69,8 +69,9 @@ async function killWorkerDuringRun(extraFlags: string[]): Promise<{ code: number
 }
 
 describe('a worker killed with SIGKILL mid-node', () => {
-  it('is detected, its orphans are killed, and the node runs again on another worker', async () => {
-    const { code, summary, grandchild } = await killWorkerDuringRun([]);
+  // The launcher kills its dead worker's node groups; with Node's spawn the fleet does.
+  it.each(['launcher', 'node'])('is detected, its orphans are killed (%s spawner), and the node runs again on another worker', async (spawner) => {
+    const { code, summary, grandchild } = await killWorkerDuringRun(['--spawner', spawner]);
     expect(code).toBe(0);
     expect(node(summary, 'victim')).toMatchObject({ status: 'succeeded', stalls: 1 });
     expect(node(summary, 'after').status).toBe('succeeded');
