@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/temp-dirs.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests start processes and share one Redis; keep CPU contention sane on 2 cores.

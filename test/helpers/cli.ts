@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { removeAfterFile } from './temp-dirs.js';
 
 /** Path of the built CLI entry point. */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -57,7 +58,9 @@ export async function runCli(args: readonly string[], options: { cwd?: string; e
 
 /** A fresh temporary directory. */
 export function tempDir(label = 'flowgate'): string {
-  return mkdtempSync(join(tmpdir(), `${label}-`));
+  const dir = mkdtempSync(join(tmpdir(), `${label}-`));
+  removeAfterFile(dir);
+  return dir;
 }
 
 /** Writes a workflow object as JSON (or text as-is) into `dir`; returns the path. */
