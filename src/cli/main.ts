@@ -118,6 +118,13 @@ async function dispatch(argv: readonly string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // A reader that went away (`flowgate run --json | head`) is not a crash:
+  // the command finishes and exits with its own code; what it writes is lost.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   let code: number;
   try {
     code = await dispatch(process.argv.slice(2));

@@ -42,6 +42,18 @@ async function run(workflow: object | string, flags: string[] = [], file = 'wf.j
 const sleepNode = (id: string, seconds: number, extra: object = {}): object => ({ id, command: ['sleep', String(seconds)], ...extra });
 
 describe('flowgate run', () => {
+  it('exits with the run\'s own code when its stdout reader has gone (run --json | head)', async () => {
+    const dir = tempDir('fg-epipe');
+    const prefix = uniquePrefix('epipe');
+    prefixes.push(prefix);
+    const path = writeWorkflow(dir, 'wf.json', { name: 'epipe', nodes: [{ id: 'a', command: ['true'] }] });
+    const p = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work')], { env: { REDIS_URL: redisUrl() } });
+    p.child.stdout?.destroy();
+    const res = await p.done;
+    expect(res.stderr).not.toContain('EPIPE');
+    expect(res.code).toBe(0);
+  });
+
   it('runs a chain in order and exits 0', async () => {
     const nodes = Array.from({ length: 5 }, (_, i) => ({ id: `n${i}`, command: ['true'], needs: i > 0 ? [`n${i - 1}`] : [] }));
     const { code, summary } = await run({ name: 'chain', nodes }, ['--n-procs', '4', '--memory-gb', '4']);
