@@ -41,6 +41,14 @@ function job(command: NodeJobData['command'], extra: Partial<NodeJobData> = {}):
   };
 }
 
+/** The pid a node started as `sleep 60 & echo $! > grandchild; wait` wrote. */
+function grandchildOf(data: NodeJobData): Promise<number> {
+  return waitFor(() => {
+    const text = readFileSync(join(data.node_dir, 'grandchild'), 'utf8').trim();
+    return text === '' ? undefined : Number(text);
+  }, 10_000, 'the grandchild pid');
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -123,10 +131,7 @@ describe.each([
     const data = job('sleep 60 & echo $! > grandchild; wait');
     const controller = new AbortController();
     const done = run(data, controller.signal);
-    const grandchild = await waitFor(() => {
-      const text = readFileSync(join(data.node_dir, 'grandchild'), 'utf8').trim();
-      return text === '' ? undefined : Number(text);
-    }, 10_000, 'the grandchild pid');
+    const grandchild = await grandchildOf(data);
     controller.abort();
     const out = await done;
     expect(out).toMatchObject({ ok: false, failure: 'stopped' });
@@ -147,10 +152,7 @@ describe('launcher', () => {
     const launcher = new Launcher(LAUNCHER_PATH);
     const data = job('sleep 60 & echo $! > grandchild; wait');
     const done = runCommand(data, { worker: 'w', spawner: launcher });
-    const grandchild = await waitFor(() => {
-      const text = readFileSync(join(data.node_dir, 'grandchild'), 'utf8').trim();
-      return text === '' ? undefined : Number(text);
-    }, 10_000, 'the grandchild pid');
+    const grandchild = await grandchildOf(data);
     // The worker's end of the pipe closes, as when the worker dies.
     launcher.close();
     await waitFor(() => !isAlive(grandchild), 5000, 'the grandchild to die');
