@@ -1,15 +1,27 @@
 /**
  * The scheduler's side of the queue: adding node jobs, and hearing about
- * them through BullMQ queue events, read from a position fixed before any job
- * of the run exists so that nothing of the run is missed.
+ * them through BullMQ's queue events stream, read from a position fixed
+ * before any job of the run exists so that nothing of the run is missed.
  */
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection } from '../shared/redis.js';
+import { bullConnection, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import type { NodeJob } from './node-job.js';
+
+/** How long one blocking read of the events stream waits before it is issued again. */
+const EVENTS_BLOCK_MS = 5000;
+/** Pause after a failed read that was not a lost connection (those wait for the reconnection). */
+const EVENTS_RETRY_MS = 1000;
+
+/** A run's side of the channel: where its events go, and when it has applied them. */
+export interface ChannelListener {
+  incoming(ev: Incoming): void;
+  /** Resolves once the events handed over so far have been applied (admissions written, jobs added). */
+  settled?(): Promise<void>;
+}
 
 /**
  * The queue and its events, shared by the runs of one scheduler process:
@@ -18,8 +30,10 @@ import type { NodeJob } from './node-job.js';
  */
 export class JobChannel {
   private queue: Queue<NodeJobData> | undefined;
-  private events: QueueEvents | undefined;
-  private readonly listeners = new Map<string, (ev: Incoming) => void>();
+  /** The blocking connection that reads the events stream. */
+  private events: Redis | undefined;
+  private closing = false;
+  private readonly listeners = new Map<string, ChannelListener>();
 
   constructor(
     private readonly redisUrl: string,
@@ -27,9 +41,9 @@ export class JobChannel {
     private readonly log: Logger,
   ) {}
 
-  /** Routes events about the jobs of `runId` to `onIncoming`. */
-  subscribe(runId: string, onIncoming: (ev: Incoming) => void): void {
-    this.listeners.set(runId, onIncoming);
+  /** Routes events about the jobs of `runId` to `listener`. */
+  subscribe(runId: string, listener: ChannelListener): void {
+    this.listeners.set(runId, listener);
   }
 
   unsubscribe(runId: string): void {
@@ -43,28 +57,75 @@ export class JobChannel {
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
-    const events = new QueueEvents(NODE_QUEUE, {
-      connection: bullConnection(this.redisUrl),
-      prefix: this.prefix,
-      lastEventId: last[0]?.[0] ?? '0-0',
-      blockingTimeout: 5000,
-    });
+    const events = createRedis(this.redisUrl, { maxRetriesPerRequest: null });
+    events.on('error', (err: unknown) => this.log.debug({ err }, 'queue events connection error'));
     this.events = events;
-    events.on('error', (err) => this.log.warn({ err }, 'queue events error'));
-    events.on('active', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'active', index, attempt })));
-    events.on('completed', ({ jobId, returnvalue }) =>
-      this.receive(jobId, (index, attempt) => ({ kind: 'completed', index, attempt, outcome: returnvalue as unknown as NodeOutcome })),
-    );
-    events.on('stalled', ({ jobId }) => this.receive(jobId, (index, attempt) => ({ kind: 'stalled', index, attempt })));
-    events.on('failed', ({ jobId, failedReason }) => this.receive(jobId, (index, attempt) => ({ kind: 'failed', index, attempt, reason: failedReason })));
-    await events.waitUntilReady();
+    await events.connect();
+    void this.readEvents(events, key, last[0]?.[0] ?? '0-0');
     return this.queue;
   }
 
-  private receive(jobId: string, make: (index: number, attempt: number) => Incoming): void {
-    const parsed = parseNodeJobId(jobId);
-    if (parsed === undefined) return;
-    this.listeners.get(parsed.runId)?.(make(parsed.nodeIndex, parsed.attempt));
+  /**
+   * Reads the events stream until closed. After handing a batch to its runs
+   * it waits until they have applied it before reading again, so the events
+   * their own admissions cause (BullMQ's "added", the workers' "active") are
+   * read together with the next completions rather than each waking the
+   * scheduler on its own.
+   */
+  private async readEvents(conn: Redis, key: string, from: string): Promise<void> {
+    let id = from;
+    while (!this.closing) {
+      let batch: Array<[string, string[]]> | undefined;
+      try {
+        const reply = await conn.xread('BLOCK', EVENTS_BLOCK_MS, 'STREAMS', key, id);
+        batch = reply?.[0]?.[1];
+      } catch (err) {
+        if (this.closing) return;
+        this.log.warn({ err }, 'cannot read the queue events; retrying');
+        await new Promise((resolve) => setTimeout(resolve, EVENTS_RETRY_MS).unref());
+        continue;
+      }
+      if (batch === undefined || batch.length === 0) continue;
+      const touched = new Set<ChannelListener>();
+      for (const [entryId, fields] of batch) {
+        id = entryId;
+        const listener = this.route(fields);
+        if (listener !== undefined) touched.add(listener);
+      }
+      await Promise.all([...touched].map((l) => l.settled?.().catch(() => undefined)));
+    }
+  }
+
+  /** Hands one stream entry to the run it concerns; returns that run's listener. */
+  private route(fields: string[]): ChannelListener | undefined {
+    const f = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
+    const parsed = parseNodeJobId(f.get('jobId') ?? '');
+    if (parsed === undefined) return undefined;
+    const listener = this.listeners.get(parsed.runId);
+    if (listener === undefined) return undefined;
+    const index = parsed.nodeIndex;
+    const attempt = parsed.attempt;
+    switch (f.get('event')) {
+      case 'active':
+        listener.incoming({ kind: 'active', index, attempt });
+        return listener;
+      case 'completed': {
+        // An unreadable return value is left to the reconciliation sweep, which reads the job.
+        const outcome = parseOutcome(f.get('returnvalue'));
+        if (outcome === undefined) return undefined;
+        listener.incoming({ kind: 'completed', index, attempt, outcome });
+        return listener;
+      }
+      case 'stalled':
+        listener.incoming({ kind: 'stalled', index, attempt });
+        return listener;
+      case 'failed':
+        listener.incoming({ kind: 'failed', index, attempt, reason: f.get('failedReason') ?? '' });
+        return listener;
+      default:
+        return undefined;
+    }
   }
 
   /** Adds jobs; a single job is one script call (addBulk wraps even one in MULTI). */
@@ -91,12 +152,24 @@ export class JobChannel {
 
   /** Closes politely, or just drops the connections when Redis is gone. */
   async close(redisDown: boolean): Promise<void> {
+    // The reader is not waited for: it may be waiting for a run that is
+    // closing this channel. Dropping the connection ends its blocking read.
+    this.closing = true;
+    this.events?.disconnect();
     if (redisDown) {
-      void this.events?.disconnect().catch(() => undefined);
       void this.queue?.disconnect().catch(() => undefined);
       return;
     }
-    await this.events?.close();
     await this.queue?.close();
+  }
+}
+
+/** A completed job's return value as stored in the stream (JSON); undefined if unreadable. */
+function parseOutcome(raw: string | undefined): NodeOutcome | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw) as NodeOutcome;
+  } catch {
+    return undefined;
   }
 }

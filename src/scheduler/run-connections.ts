@@ -29,6 +29,8 @@ export interface ConnectionOptions {
 /** What the connections report to their run. */
 export interface ConnectionHandlers {
   incoming(ev: Incoming): void;
+  /** Resolves once the events handed to `incoming` so far have been applied. */
+  settled(): Promise<void>;
   control(msg: ControlMessage): void;
   /** Unrecoverable: Redis gone for too long, or the lease taken by another scheduler. */
   fatal(err: FlowgateError): void;
@@ -69,7 +71,7 @@ export async function openRunConnections(o: ConnectionOptions, h: ConnectionHand
   );
   await redis.connect();
   const jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, log);
-  jobs.subscribe(o.runId, h.incoming);
+  jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled });
   const queue = await jobs.open(redis);
   const store = new RunStore(redis, o.prefix, o.runId);
   const lease = new RunLease(redis, o.prefix, o.runId, o.leaseTtlMs);

@@ -51,6 +51,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** Nodes whose next attempt must be enqueued in this step. */
   private retrying: NodeRuntime[] = [];
   private draining = false;
+  /** Resolves when the current drain has ended (see {@link JobChannel}: the next events are read after it). */
+  private drained: Promise<void> | undefined;
+  private endDrain: (() => void) | undefined;
   private again = false;
   private startedMs = 0;
   private cancelReason: string | undefined;
@@ -124,6 +127,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
           this.inbox.push(ev);
           this.kick();
         },
+        settled: () => this.drained ?? Promise.resolve(),
         control: (msg) => {
           if (msg.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
         },
@@ -195,6 +199,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // Deferred to a microtask so that a batch of events read in one XREAD is
     // applied, persisted and answered together.
     this.draining = true;
+    this.drained = new Promise((resolve) => {
+      this.endDrain = resolve;
+    });
     queueMicrotask(() => void this.drain());
   }
 
@@ -242,6 +249,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.fail(err);
     } finally {
       this.draining = false;
+      this.drained = undefined;
+      this.endDrain?.();
+      this.endDrain = undefined;
     }
   }
 

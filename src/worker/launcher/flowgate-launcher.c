@@ -58,6 +58,27 @@ static void die(const char *what) {
   exit(70);
 }
 
+/*
+ * Replies are collected during one turn of the loop and written together
+ * before it waits again: a node that exits at once costs the worker one
+ * wake-up for its "started" and "exited" lines, not two.
+ */
+static char out_buf[1 << 16];
+static size_t out_used;
+
+static void flush_replies(void) {
+  size_t off = 0;
+  while (off < out_used) {
+    ssize_t w = write(STDOUT_FILENO, out_buf + off, out_used - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      break; /* The worker is gone; stdin will end too. */
+    }
+    off += (size_t)w;
+  }
+  out_used = 0;
+}
+
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...) {
   char line[512];
@@ -67,15 +88,9 @@ static void reply(const char *fmt, ...) {
   va_end(ap);
   if (n < 0) return;
   if ((size_t)n >= sizeof line) n = sizeof line - 1;
-  size_t off = 0;
-  while (off < (size_t)n) {
-    ssize_t w = write(STDOUT_FILENO, line + off, (size_t)n - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return; /* The worker is gone; stdin will end too. */
-    }
-    off += (size_t)w;
-  }
+  if (out_used + (size_t)n > sizeof out_buf) flush_replies();
+  memcpy(out_buf + out_used, line, (size_t)n);
+  out_used += (size_t)n;
 }
 
 static void kill_all_and_exit(int code) {
@@ -267,6 +282,7 @@ int main(void) {
   if (!buf) die("malloc");
   struct pollfd fds[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
   for (;;) {
+    flush_replies();
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
@@ -278,6 +294,8 @@ int main(void) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP) stop = 1;
       reap();
       if (stop) kill_all_and_exit(0);
+      /* Exits are told before any new node is started: a spawn takes a while. */
+      flush_replies();
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       if (cap - used < 4096) {
