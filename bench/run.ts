@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
  *                        [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
- *                        [--spawner auto|launcher|node]
+ *                        [--spawner auto|launcher|node] [--work-root DIR]
  *                        [--peers nipype-multiproc,nipype-legacy,snakemake] [--peer-poll S]
  *   npm run bench -- [same arguments]          (builds first)
  *
@@ -16,12 +16,20 @@
  *        --prefix <unique> --work-dir <temp dir> [--workers N] [--scheduler S] [--spawner S]
  *
  * with REDIS_URL from the environment (default redis://127.0.0.1:6379). After
- * each run every Redis key under the unique prefix is deleted (SCAN + DEL) and
- * the temporary work dir removed. With --repeat N the median run (by
- * run_wall_s) is reported, with every run's wall time in `run_wall_s_all`.
+ * each run every Redis key under the unique prefix is deleted (SCAN + DEL).
+ * With --repeat N the median run (by run_wall_s) is reported, with every run's
+ * wall time in `run_wall_s_all`.
+ *
+ * Every run's work dir (and every peer's) is made under one directory in
+ * --work-root (default: the OS temp dir), which is removed when the bench
+ * ends, not after each run: on ext4 without a journal (this project's VMs),
+ * creating a file is up to 20x slower for minutes after many files were
+ * deleted, so removing one run's files would slow the next run down. How long
+ * creating a file takes there is measured at the start and reported as
+ * `fs_create_us` in every line.
  *
  * With --peers, after flowgate's run(s) of a workflow each listed peer runs it
- * once with the same budget, in a temporary dir removed afterwards, through
+ * once with the same budget, in its own dir under the same root, through
  * /usr/bin/python3 (Debian's, which has nipype and snakemake):
  *
  *   nipype-multiproc  bench/peers/nipype_run.py --plugin MultiProc --poll S (--peer-poll, default 0.01)
@@ -40,7 +48,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -89,6 +97,7 @@ interface Options {
   redisUrl: string;
   peers: PeerName[];
   peerPoll: number;
+  workRoot: string;
 }
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
@@ -114,6 +123,7 @@ function parseOptions(argv: string[]): Options | 'help' {
         'timeout-s': { type: 'string' },
         peers: { type: 'string' },
         'peer-poll': { type: 'string' },
+        'work-root': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -145,6 +155,8 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (v['peer-poll'] !== undefined && (v['peer-poll'].trim() === '' || !Number.isFinite(peerPoll) || !(peerPoll > 0))) {
     throw new UsageError(`--peer-poll must be a number of seconds > 0, received "${v['peer-poll']}"`);
   }
+  const workRoot = resolve(v['work-root'] ?? tmpdir());
+  if (!existsSync(workRoot) || !statSync(workRoot).isDirectory()) throw new UsageError(`--work-root: "${workRoot}" is not a directory`);
   const redisUrl = process.env['REDIS_URL'] !== undefined && process.env['REDIS_URL'] !== '' ? process.env['REDIS_URL'] : DEFAULT_REDIS_URL;
   return {
     targets: parsed.positionals.length > 0 ? parsed.positionals.map((p) => resolve(p)) : [DEFAULT_DIR],
@@ -157,14 +169,16 @@ function parseOptions(argv: string[]): Options | 'help' {
     redisUrl,
     peers,
     peerPoll,
+    workRoot,
   };
 }
 
 const USAGE = `usage: npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
                            [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
-                           [--spawner auto|launcher|node]
+                           [--spawner auto|launcher|node] [--work-root DIR]
                            [--peers ${PEERS.join(',')}] [--peer-poll S]
 DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.
+--work-root is where the runs' work dirs go (default: the OS temp dir); they are removed at the end.
 --peers also runs each workflow once with those peers (via ${PEER_PYTHON}, same budget);
 --peer-poll is nipype's poll_sleep_duration in seconds (default 0.01).`;
 
@@ -284,8 +298,37 @@ function tail(text: string, lines = 5): string {
 }
 
 
+// ---------------------------------------------------------------- work dirs
+
+let root: string | undefined;
+
+/** The directory every run's and peer's work dir is made in; removed by {@link removeBenchRoot}. */
+function benchRoot(): string {
+  if (root === undefined) throw new Error('bench root not created');
+  return root;
+}
+
+/** How long creating an empty file takes under `dir`, in microseconds (median of 200). */
+function probeFileCreation(dir: string): number {
+  const probe = join(dir, 'fs-probe');
+  mkdirSync(probe);
+  const times: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    closeSync(openSync(join(probe, `f${i}`), 'w'));
+    times.push((performance.now() - t0) * 1000);
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[times.length >> 1] ?? 0);
+}
+
+function removeBenchRoot(): void {
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+}
+
 async function runOnce(w: Workload, opts: Options, prefix: string): Promise<RunOutcome> {
-  const workDir = mkdtempSync(join(tmpdir(), 'fgbench-'));
+  const workDir = mkdtempSync(join(benchRoot(), `${w.name}-`));
   const args = [
     CLI,
     'run',
@@ -304,40 +347,36 @@ async function runOnce(w: Workload, opts: Options, prefix: string): Promise<RunO
     ...(opts.scheduler !== undefined ? ['--scheduler', opts.scheduler] : []),
     ...(opts.spawner !== undefined ? ['--spawner', opts.spawner] : []),
   ];
-  try {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, REDIS_URL: opts.redisUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    let exitedAt = NaN;
-    child.on('exit', () => (exitedAt = performance.now()));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    }, opts.timeoutS * 1000);
-    const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
-      child.on('error', fail);
-      child.on('close', (c, s) => done({ code: c, signal: s }));
-    }).finally(() => clearTimeout(timer));
-    // spawn -> exit of the CLI process (not -> stdio closed).
-    const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
-    const summary = parseSummary(stdout);
-    let error: string | null = null;
-    if (timedOut) error = `timed out after ${opts.timeoutS} s`;
-    else if (summary === null) error = `no JSON summary (exit ${code ?? signal ?? '?'}): ${tail(stderr) || tail(stdout)}`;
-    else if (code !== 0) error = `exit ${code ?? signal ?? '?'}${stderr.trim() === '' ? '' : `: ${tail(stderr)}`}`;
-    return { exitCode: code, signal, processWallS, summary, error, keysDeleted: 0 };
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, REDIS_URL: opts.redisUrl },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let exitedAt = NaN;
+  child.on('exit', () => (exitedAt = performance.now()));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  }, opts.timeoutS * 1000);
+  const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (c, s) => done({ code: c, signal: s }));
+  }).finally(() => clearTimeout(timer));
+  // spawn -> exit of the CLI process (not -> stdio closed).
+  const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
+  const summary = parseSummary(stdout);
+  let error: string | null = null;
+  if (timedOut) error = `timed out after ${opts.timeoutS} s`;
+  else if (summary === null) error = `no JSON summary (exit ${code ?? signal ?? '?'}): ${tail(stderr) || tail(stdout)}`;
+  else if (code !== 0) error = `exit ${code ?? signal ?? '?'}${stderr.trim() === '' ? '' : `: ${tail(stderr)}`}`;
+  return { exitCode: code, signal, processWallS, summary, error, keysDeleted: 0 };
 }
 
 /** One run with a fresh prefix; the prefix's keys are deleted afterwards whatever happened. */
@@ -408,68 +447,64 @@ function peerArgs(peer: PeerName, w: Workload, opts: Options, dir: string): stri
 
 /** Runs one peer on a workflow in a fresh temp dir (removed afterwards); never throws for a peer failure. */
 async function runPeer(peer: PeerName, w: Workload, opts: Options): Promise<PeerEntry> {
-  const dir = mkdtempSync(join(tmpdir(), `fgpeer-${peer}-`));
+  const dir = mkdtempSync(join(benchRoot(), `${w.name}-${peer}-`));
+  const t0 = performance.now();
+  // Own process group (detached), so a timeout or interrupt can stop its workers too.
+  const child = spawn(PEER_PYTHON, peerArgs(peer, w, opts, dir), { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  currentPeer = child;
+  let stdout = '';
+  let stderr = ''; // only its tail is kept: nipype logs several lines per node
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-65536)));
+  let exitedAt = NaN;
+  child.on('exit', () => (exitedAt = performance.now()));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killPeer(child, 'SIGTERM');
+    setTimeout(() => killPeer(child, 'SIGKILL'), 10_000).unref();
+  }, opts.timeoutS * 1000);
+  let code: number | null = null;
+  let signal: string | null = null;
+  let spawnError: string | null = null;
   try {
-    const t0 = performance.now();
-    // Own process group (detached), so a timeout or interrupt can stop its workers too.
-    const child = spawn(PEER_PYTHON, peerArgs(peer, w, opts, dir), { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    currentPeer = child;
-    let stdout = '';
-    let stderr = ''; // only its tail is kept: nipype logs several lines per node
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-65536)));
-    let exitedAt = NaN;
-    child.on('exit', () => (exitedAt = performance.now()));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killPeer(child, 'SIGTERM');
-      setTimeout(() => killPeer(child, 'SIGKILL'), 10_000).unref();
-    }, opts.timeoutS * 1000);
-    let code: number | null = null;
-    let signal: string | null = null;
-    let spawnError: string | null = null;
-    try {
-      ({ code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
-        child.on('error', fail);
-        child.on('close', (c, s) => done({ code: c, signal: s }));
-      }));
-    } catch (err) {
-      spawnError = err instanceof Error ? err.message : String(err);
-    } finally {
-      clearTimeout(timer);
-      currentPeer = null;
-    }
-    const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
-    const line = stdout
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l.startsWith('{'))
-      .pop();
-    let report: Record<string, unknown> | null = null;
-    try {
-      const parsed = line === undefined ? null : (JSON.parse(line) as unknown);
-      if (isRecord(parsed)) report = parsed;
-    } catch {
-      report = null;
-    }
-    const wall = report !== null && typeof report['wall_s'] === 'number' ? report['wall_s'] : null;
-    const reported = report !== null && typeof report['status'] === 'string' ? report['status'] : null;
-    const stopped = interrupted && reported === null;
-    const status = timedOut ? 'timeout' : stopped ? 'interrupted' : (reported ?? 'error');
-    const entry: PeerEntry = { wall_s: timedOut || stopped ? null : wall, status, process_wall_s: round(processWallS, 3) ?? processWallS, exit_code: code };
-    if (report !== null && typeof report['total_s'] === 'number') entry.total_s = report['total_s'];
-    if (timedOut) entry.error = `timed out after ${opts.timeoutS} s`;
-    else if (stopped) entry.error = `interrupted (${signal ?? `exit ${code ?? '?'}`})`;
-    else if (spawnError !== null) entry.error = `could not start ${PEER_PYTHON}: ${spawnError}`;
-    else if (status !== 'succeeded') {
-      const reason = report !== null && typeof report['error'] === 'string' ? report['error'] : tail(stderr) || tail(stdout);
-      entry.error = `${report === null ? 'no JSON result' : status} (${signal ?? `exit ${code ?? '?'}`})${reason === '' ? '' : `: ${reason}`}`;
-    }
-    return entry;
+    ({ code, signal } = await new Promise<{ code: number | null; signal: string | null }>((done, fail) => {
+      child.on('error', fail);
+      child.on('close', (c, s) => done({ code: c, signal: s }));
+    }));
+  } catch (err) {
+    spawnError = err instanceof Error ? err.message : String(err);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    clearTimeout(timer);
+    currentPeer = null;
   }
+  const processWallS = ((Number.isNaN(exitedAt) ? performance.now() : exitedAt) - t0) / 1000;
+  const line = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  let report: Record<string, unknown> | null = null;
+  try {
+    const parsed = line === undefined ? null : (JSON.parse(line) as unknown);
+    if (isRecord(parsed)) report = parsed;
+  } catch {
+    report = null;
+  }
+  const wall = report !== null && typeof report['wall_s'] === 'number' ? report['wall_s'] : null;
+  const reported = report !== null && typeof report['status'] === 'string' ? report['status'] : null;
+  const stopped = interrupted && reported === null;
+  const status = timedOut ? 'timeout' : stopped ? 'interrupted' : (reported ?? 'error');
+  const entry: PeerEntry = { wall_s: timedOut || stopped ? null : wall, status, process_wall_s: round(processWallS, 3) ?? processWallS, exit_code: code };
+  if (report !== null && typeof report['total_s'] === 'number') entry.total_s = report['total_s'];
+  if (timedOut) entry.error = `timed out after ${opts.timeoutS} s`;
+  else if (stopped) entry.error = `interrupted (${signal ?? `exit ${code ?? '?'}`})`;
+  else if (spawnError !== null) entry.error = `could not start ${PEER_PYTHON}: ${spawnError}`;
+  else if (status !== 'succeeded') {
+    const reason = report !== null && typeof report['error'] === 'string' ? report['error'] : tail(stderr) || tail(stdout);
+    entry.error = `${report === null ? 'no JSON result' : status} (${signal ?? `exit ${code ?? '?'}`})${reason === '' ? '' : `: ${reason}`}`;
+  }
+  return entry;
 }
 
 // ---------------------------------------------------------------- metrics of a run
@@ -646,6 +681,9 @@ async function main(): Promise<number> {
   redis.on('error', () => {}); // failures surface on the commands themselves
   const lines: Array<Record<string, unknown>> = [];
   let allOk = true;
+  root = mkdtempSync(join(opts.workRoot, 'fgbench-'));
+  const fsCreateUs = probeFileCreation(root);
+  process.stderr.write(`bench: work dirs under ${root}; creating a file there takes ${fsCreateUs} µs\n`);
   try {
     for (const w of workloads) {
       if (interrupted) break;
@@ -658,6 +696,7 @@ async function main(): Promise<number> {
       }
       if (runs.length === 0) break;
       const line = reportLine(w, opts, runs);
+      line['fs_create_us'] = fsCreateUs;
       if (line['all_ok'] !== true || runs.length < opts.repeat) allOk = false;
       if (opts.peers.length > 0) {
         // Peers never change the exit status; an interrupt during them still does (130).
@@ -680,6 +719,7 @@ async function main(): Promise<number> {
     }
   } finally {
     redis.disconnect();
+    removeBenchRoot();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
