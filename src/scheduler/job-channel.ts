@@ -3,13 +3,17 @@
  * them through BullMQ's queue events stream, read from a position fixed
  * before any job of the run exists so that nothing of the run is missed.
  */
-import { Queue, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import type { NodeJob } from './node-job.js';
+import { requireCjs } from '../shared/cjs.js';
+
+const { Queue } = requireCjs('bullmq') as typeof import('bullmq');
+type Queue<D> = import('bullmq').Queue<D>;
 
 /** How long one blocking read of the events stream waits before it is issued again. */
 const EVENTS_BLOCK_MS = 5000;

@@ -1,7 +1,10 @@
 /**
  * Structured logging. Components receive a logger; they never create one.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { requireCjs } from './cjs.js';
+
+const { pino } = requireCjs('pino') as typeof import('pino');
 
 export type { Logger };
 

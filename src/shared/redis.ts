@@ -3,7 +3,11 @@
  * never give up on a request; producers and the start-up check fail fast.
  */
 import type { ConnectionOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { requireCjs } from './cjs.js';
+
+const { Redis } = requireCjs('ioredis') as typeof import('ioredis');
+type Redis = InstanceType<typeof Redis>;
 import { FlowgateError } from './errors.js';
 
 /**

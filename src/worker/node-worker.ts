@@ -6,7 +6,7 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { WaitingError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
@@ -19,6 +19,10 @@ import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
 import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
+import { requireCjs } from '../shared/cjs.js';
+
+const { WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
+type Worker<D, R> = import('bullmq').Worker<D, R>;
 
 /** Options of a {@link NodeWorker}. */
 export interface NodeWorkerOptions {
@@ -108,9 +112,9 @@ export class NodeWorker {
     const o = this.options;
     this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', (err: unknown) => o.logger.warn({ err }, 'redis error'));
-    await this.redis.connect();
+    const redis = this.redis;
     this.heartbeat = new WorkerHeartbeat(
-      this.redis,
+      redis,
       o.prefix,
       () => ({
         name: this.id,
@@ -122,15 +126,14 @@ export class NodeWorker {
       o.heartbeatMs ?? 2000,
       o.logger,
     );
-    await this.heartbeat.start();
+    const heartbeat = this.heartbeat;
     this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.subscriber.on('error', (err: unknown) => o.logger.warn({ err }, 'redis subscriber error'));
     this.subscriber.on('message', (_channel: string, raw: string) => {
       const msg = parseControlMessage(raw);
       if (msg?.type === 'abort') this.abortRun(msg.run_id, msg.reason);
     });
-    await this.subscriber.connect();
-    await this.subscriber.subscribe(new Keys(o.prefix).control());
+    const subscriber = this.subscriber;
     this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
       connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
@@ -142,8 +145,21 @@ export class NodeWorker {
       autorun: false,
     });
     this.worker.on('error', (err) => o.logger.error({ err }, 'worker error'));
-    void this.worker.run().catch((err: unknown) => o.logger.error({ err }, 'worker stopped with an error'));
-    await this.worker.waitUntilReady();
+    const worker = this.worker;
+    // The connections come up together; jobs are taken only once the worker
+    // is registered and hears abort messages.
+    await Promise.all([
+      (async () => {
+        await redis.connect();
+        await heartbeat.start();
+      })(),
+      (async () => {
+        await subscriber.connect();
+        await subscriber.subscribe(new Keys(o.prefix).control());
+      })(),
+      worker.waitUntilReady(),
+    ]);
+    void worker.run().catch((err: unknown) => o.logger.error({ err }, 'worker stopped with an error'));
     o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
   }
 
