@@ -96,8 +96,11 @@ export function hashOf(parts: HashParts): string {
 
 /** Reads a node's record; undefined when there is none (or it is unreadable). */
 export function readCacheRecord(nodeDir: string): CacheRecord | undefined {
+  const path = join(nodeDir, CACHE_FILE);
+  // A node that never finished here has none; checking first is cheaper than a thrown ENOENT.
+  if (!existsSync(path)) return undefined;
   try {
-    const r = JSON.parse(readFileSync(join(nodeDir, CACHE_FILE), 'utf8')) as CacheRecord;
+    const r = JSON.parse(readFileSync(path, 'utf8')) as CacheRecord;
     return r.version === 1 && typeof r.hash === 'string' ? r : undefined;
   } catch {
     return undefined;

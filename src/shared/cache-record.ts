@@ -5,7 +5,7 @@
  * before it starts, so a node killed mid-run never leaves a record that would
  * be taken as finished.
  */
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The record's file name in the node directory. */
@@ -44,8 +44,11 @@ export interface CacheTicket {
 
 /** Removes the node's record before it runs. */
 export function removeCacheRecord(nodeDir: string): void {
+  const path = join(nodeDir, CACHE_FILE);
+  // Usually there is none; checking first is cheaper than a thrown ENOENT.
+  if (!existsSync(path)) return;
   try {
-    unlinkSync(join(nodeDir, CACHE_FILE));
+    unlinkSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

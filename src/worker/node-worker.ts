@@ -3,7 +3,7 @@
  * in its own process group. The event loop only spawns and waits, so lock
  * renewal never starves.
  */
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
@@ -185,12 +185,12 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       };
-      prepareDir(data.node_dir);
+      const dirReady = prepareDir(data.node_dir);
       // No record may claim a result while the node runs (or after it was killed).
       if (data.cache !== undefined) removeCacheRecord(data.node_dir);
       if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
       else removeNodeFile(data.node_dir, 'inputs.json');
-      const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, common);
+      const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, { ...common, dirReady });
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
       } else if (outcome.failure === 'stopped' && this.forced) {
@@ -275,19 +275,22 @@ export class NodeWorker {
   }
 }
 
-/** Creates the node's directory; a failure shows when the node is started there. */
-function prepareDir(dir: string): void {
+/** Creates the node's directory; false if it cannot (the node's start then reports why, as a "prepare" failure). */
+function prepareDir(dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true });
+    return true;
   } catch {
-    // Reported by the node's start as a "prepare" failure.
+    return false;
   }
 }
 
 /** Removes what an earlier run of the node left that this one does not write. */
 function removeNodeFile(dir: string, name: string): void {
+  const path = join(dir, name);
+  if (!existsSync(path)) return;
   try {
-    unlinkSync(join(dir, name));
+    unlinkSync(path);
   } catch {
     // Usually: there is none.
   }

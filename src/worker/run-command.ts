@@ -41,6 +41,8 @@ export interface RunCommandOptions {
   sampleIntervalMs?: number;
   /** How the process is started (default: Node's spawn). */
   spawner?: Spawner;
+  /** The caller has just created the node's directory (it is not created again). */
+  dirReady?: boolean;
 }
 
 let defaultSpawner: Spawner | undefined;
@@ -108,10 +110,12 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
     reason: `cannot prepare node directory ${dir}: ${why}`,
     stderr_tail: '',
   });
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    return Promise.resolve(prepareFailed(err instanceof Error ? err.message : String(err)));
+  if (options.dirReady !== true) {
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      return Promise.resolve(prepareFailed(err instanceof Error ? err.message : String(err)));
+    }
   }
 
   return new Promise<NodeOutcome>((resolve) => {

@@ -2,7 +2,7 @@
  * `flowgate run` as a user runs it: the built binary as a process against the
  * real Redis, checked through exit codes, the JSON summary and files on disk.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -252,6 +252,23 @@ describe('flowgate run', () => {
       client.disconnect();
     }
     expect(JSON.parse(readFileSync(join(dir, 'work', '_runs', 'my-run-1.json'), 'utf8'))).toEqual(summary);
+  });
+
+  it('fails a node whose directory cannot be made as a "prepare" failure, with a crash record', async () => {
+    const dir = tempDir('fg-run');
+    const prefix = uniquePrefix('run');
+    prefixes.push(prefix);
+    // A file where the node's directory belongs.
+    mkdirSync(join(dir, 'work', 'blocked'), { recursive: true });
+    writeFileSync(join(dir, 'work', 'blocked', 'x'), '');
+    const path = writeWorkflow(dir, 'wf.json', { name: 'blocked', nodes: [{ id: 'x', command: ['true'] }, { id: 'y', command: ['true'] }] });
+    const res = await runCli(['run', path, '--json', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '1', '--memory-gb', '1'], { env: { REDIS_URL: redisUrl() }, cwd: dir });
+    expect(res.code).toBe(1);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(node(summary, 'x').status).toBe('failed');
+    expect(node(summary, 'x').reason).toContain(`cannot prepare node directory ${join(dir, 'work', 'blocked', 'x')}`);
+    expect(existsSync(node(summary, 'x').crash_file ?? '')).toBe(true);
+    expect(node(summary, 'y').status).toBe('succeeded');
   });
 
   it('reports a missing command as a clean failure', async () => {
