@@ -5,10 +5,10 @@
 import type { ConnectionOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { requireCjs } from './cjs.js';
+import { FlowgateError } from './errors.js';
 
 const { Redis } = requireCjs('ioredis') as typeof import('ioredis');
 type Redis = InstanceType<typeof Redis>;
-import { FlowgateError } from './errors.js';
 
 /**
  * BullMQ connection options for `url`. Clients never give up on a request: while Redis is away (a restart), commands wait and are sent on

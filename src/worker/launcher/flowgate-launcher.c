@@ -59,9 +59,10 @@ static void die(const char *what) {
 }
 
 /*
- * Replies are collected during one turn of the loop and written together
- * before it waits again: a node that exits at once costs the worker one
- * wake-up for its "started" and "exited" lines, not two.
+ * Replies are collected and written together: the exits reaped in one turn of
+ * the loop in one write (before any new node is started, which takes a
+ * while), and the starts of the nodes requested together in another, so a
+ * busy worker is woken once per batch rather than once per line.
  */
 static char out_buf[1 << 16];
 static size_t out_used;
