@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
+import { parseJsonOrUndefined } from '../shared/json.js';
 
 /** `GET /api/service` when a scheduler service has published itself. */
 export interface ServiceView {
@@ -17,14 +18,6 @@ export interface ServiceView {
   runs?: string[];
 }
 
-function json(raw: string | undefined): unknown {
-  if (raw === undefined || raw === '') return undefined;
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 function ms(raw: string | undefined): number | undefined {
   const n = Number(raw);
@@ -35,13 +28,13 @@ function ms(raw: string | undefined): number | undefined {
 export function parseService(hash: Readonly<Record<string, string>>): ServiceView {
   const out: ServiceView = {};
   if (hash['holder'] !== undefined && hash['holder'] !== '') out.holder = hash['holder'];
-  const b = json(hash['budget']) as { n_procs?: unknown; memory_gb?: unknown } | undefined;
+  const b = parseJsonOrUndefined(hash['budget']) as { n_procs?: unknown; memory_gb?: unknown } | undefined;
   if (typeof b === 'object' && b !== null && typeof b.n_procs === 'number' && typeof b.memory_gb === 'number') out.budget = { n_procs: b.n_procs, memory_gb: b.memory_gb };
   const started = ms(hash['started_ms']);
   if (started !== undefined) out.started_ms = started;
   const beat = ms(hash['heartbeat_ms']);
   if (beat !== undefined) out.heartbeat_ms = beat;
-  const runs = json(hash['runs']);
+  const runs = parseJsonOrUndefined(hash['runs']);
   if (Array.isArray(runs)) out.runs = runs.map(String);
   return out;
 }

@@ -11,6 +11,7 @@ import { bullConnection, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import type { NodeJob } from './node-job.js';
 import { requireCjs } from '../shared/cjs.js';
+import { parseJsonOrUndefined } from '../shared/json.js';
 
 const { Queue } = requireCjs('bullmq') as typeof import('bullmq');
 type Queue<D> = import('bullmq').Queue<D>;
@@ -116,7 +117,7 @@ export class JobChannel {
         return listener;
       case 'completed': {
         // An unreadable return value is left to the reconciliation sweep, which reads the job.
-        const outcome = parseOutcome(f.get('returnvalue'));
+        const outcome = parseJsonOrUndefined(f.get('returnvalue')) as NodeOutcome | undefined;
         if (outcome === undefined) return undefined;
         listener.incoming({ kind: 'completed', index, attempt, outcome });
         return listener;
@@ -168,12 +169,3 @@ export class JobChannel {
   }
 }
 
-/** A completed job's return value as stored in the stream (JSON); undefined if unreadable. */
-function parseOutcome(raw: string | undefined): NodeOutcome | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    return JSON.parse(raw) as NodeOutcome;
-  } catch {
-    return undefined;
-  }
-}

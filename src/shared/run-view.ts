@@ -10,6 +10,7 @@ import { basename } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
+import { parseJsonOrUndefined } from './json.js';
 
 export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 
@@ -127,14 +128,6 @@ const MAX_CRASH_BYTES = 256 * 1024;
 /** Crash records read for one run at most. */
 const MAX_CRASH_READS = 50;
 
-function parseJson(raw: string | null | undefined): unknown {
-  if (raw === null || raw === undefined || raw === '') return undefined;
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -167,13 +160,13 @@ export function runStatus(raw: string | null | undefined): RunStatusName {
 
 /** The budget from `meta.budget`. */
 export function parseBudget(raw: string | null | undefined): RunBudget {
-  const b = parseJson(raw);
+  const b = parseJsonOrUndefined(raw);
   return { n_procs: isObject(b) ? (num(b['n_procs']) ?? 0) : 0, memory_gb: isObject(b) ? (num(b['memory_gb']) ?? 0) : 0 };
 }
 
 /** Nodes of `meta.definition`, in file order (their index is their position). */
 export function definitionNodes(raw: string | null | undefined): DefinitionNode[] {
-  const d = parseJson(raw);
+  const d = parseJsonOrUndefined(raw);
   if (!isObject(d) || !Array.isArray(d['nodes'])) return [];
   return (d['nodes'] as unknown[]).filter(isObject).map((n) => ({
     id: String(n['id']),
@@ -203,7 +196,7 @@ export function listItem(meta: Readonly<Record<string, string | null | undefined
 
 /** One node's view from its definition, state and stored record (JSON). */
 export function nodeView(def: DefinitionNode, state: string | undefined, recordJson: string | undefined): NodeView {
-  const r = parseJson(recordJson);
+  const r = parseJsonOrUndefined(recordJson);
   const rec = isObject(r) ? r : {};
   const g = rec['granted'];
   const granted = isObject(g) && num(g['n_procs']) !== null && num(g['mem_gb']) !== null ? { n_procs: num(g['n_procs']) ?? 0, mem_gb: num(g['mem_gb']) ?? 0 } : null;
@@ -248,7 +241,7 @@ export function listFailureViews(nodes: readonly NodeView[]): FailureView[] {
 
 /** A waiting snapshot from its JSON; null when absent or malformed. */
 export function parseWaiting(raw: string | null | undefined): WaitingSnapshot | null {
-  const w = parseJson(raw);
+  const w = parseJsonOrUndefined(raw);
   if (!isObject(w) || !isObject(w['budget']) || !isObject(w['free'])) return null;
   const res = (o: Record<string, unknown>): { n_procs: number; mem_gb: number } => ({ n_procs: num(o['n_procs']) ?? 0, mem_gb: num(o['mem_gb']) ?? 0 });
   const list = Array.isArray(w['waiting']) ? (w['waiting'] as unknown[]).filter(isObject) : [];
@@ -268,7 +261,7 @@ export async function readCrashRecord(path: string | null): Promise<Record<strin
     try {
       const { size } = await fh.stat();
       if (size > MAX_CRASH_BYTES) return null;
-      const record = parseJson(await fh.readFile('utf8'));
+      const record = parseJsonOrUndefined(await fh.readFile('utf8'));
       return isObject(record) ? record : null;
     } finally {
       await fh.close();
@@ -321,7 +314,7 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   const nodes = defs.map((d, i) => nodeView(d, states[String(i)], records[String(i)]));
   // Elements of map nodes follow the definition's nodes; each feeds its map node.
   for (let i = defs.length; records[String(i)] !== undefined; i++) {
-    const rec = parseJson(records[String(i)]);
+    const rec = parseJsonOrUndefined(records[String(i)]);
     const r = isObject(rec) ? rec : {};
     const id = str(r['id']) ?? `#${i}`;
     nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0 }, states[String(i)], records[String(i)]));
@@ -331,8 +324,8 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   const item = listItem(meta, nodes.map((n) => n.state), runId);
   const failures = listFailureViews(nodes);
   await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = await readCrashRecord(f.crash_file))));
-  const options = parseJson(meta['options']);
-  const summary = item.finished_ms !== null ? parseJson(meta['summary']) : undefined;
+  const options = parseJsonOrUndefined(meta['options']);
+  const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
   return {
     ...item,
     scheduler: meta['scheduler'] ?? 'tsort',
