@@ -1,4 +1,4 @@
-// Copies the board's static dashboard (src/board/public) into dist/board/public
+// Copies the board's static dashboard (src/board/public) and the Lua scripts (src/shared/lua) into dist
 // after tsc, replacing what a previous build left there.
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -7,3 +7,9 @@ const from = fileURLToPath(new URL('../src/board/public/', import.meta.url));
 const to = fileURLToPath(new URL('../dist/board/public/', import.meta.url));
 rmSync(to, { recursive: true, force: true });
 if (existsSync(from)) cpSync(from, to, { recursive: true });
+
+// The Lua scripts of the run store (src/shared/lua), read at run time.
+const luaFrom = fileURLToPath(new URL('../src/shared/lua/', import.meta.url));
+const luaTo = fileURLToPath(new URL('../dist/shared/lua/', import.meta.url));
+rmSync(luaTo, { recursive: true, force: true });
+cpSync(luaFrom, luaTo, { recursive: true });

@@ -6,10 +6,10 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { NODE_QUEUE, parseNodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { NODE_QUEUE, parseNodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
-import type { NodeJob } from './node-job.js';
+import type { queueEntry } from './node-job.js';
 import { requireCjs } from '../shared/cjs.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 
@@ -34,7 +34,7 @@ export interface ChannelListener {
  * runs reads the events stream once.
  */
 export class JobChannel {
-  private queue: Queue<NodeJobData> | undefined;
+  private queue: Queue<NodeJobRef> | undefined;
   /** The blocking connection that reads the events stream. */
   private events: Redis | undefined;
   private closing = false;
@@ -56,9 +56,9 @@ export class JobChannel {
   }
 
   /** Opens the queue and starts listening from the events stream's current end. */
-  async open(redis: Redis): Promise<Queue<NodeJobData>> {
+  async open(redis: Redis): Promise<Queue<NodeJobRef>> {
     if (this.queue !== undefined) return this.queue;
-    this.queue = new Queue<NodeJobData>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix });
+    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
@@ -134,7 +134,7 @@ export class JobChannel {
   }
 
   /** Adds jobs; a single job is one script call (addBulk wraps even one in MULTI). */
-  async add(jobs: readonly NodeJob[]): Promise<void> {
+  async add(jobs: ReadonlyArray<ReturnType<typeof queueEntry>>): Promise<void> {
     const queue = this.queue;
     if (queue === undefined || jobs.length === 0) return;
     if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
@@ -142,7 +142,7 @@ export class JobChannel {
   }
 
   /** A job by id. */
-  getJob(jobId: string): Promise<Job<NodeJobData> | undefined> {
+  getJob(jobId: string): Promise<Job<NodeJobRef> | undefined> {
     return this.queue?.getJob(jobId) ?? Promise.resolve(undefined);
   }
 

@@ -1,7 +1,7 @@
 /**
  * The BullMQ job for one node attempt: name, data and options. Pure.
  */
-import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { renderCommand, renderOutputs, resolveInputs, TemplateError, type Outputs } from '../shared/workflow/template.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -9,9 +9,14 @@ import type { NodeRuntime } from './run-graph.js';
 export const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 20_000 } as const;
 export const KEEP_FAILED = { age: 14 * 24 * 3600, count: 20_000 } as const;
 
-/** A job ready for `Queue.add`. */
+/**
+ * An admitted attempt: what its worker will run (`data`, stored in the run
+ * store as the admission) and the options of its job, whose data is only a
+ * {@link NodeJobRef} (see {@link queueEntry}).
+ */
 export interface NodeJob {
   name: string;
+  index: number;
   data: NodeJobData;
   opts: {
     jobId: string;
@@ -48,6 +53,7 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
   }
   const job: NodeJob = {
     name: `${n.node.id} [${grant.n_procs} cpu / ${grant.mem_gb} GB] run ${runId.slice(-4)}`,
+    index: n.index,
     data: {
       run_id: runId,
       workflow,
@@ -79,6 +85,12 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
     },
   };
   return { ok: true, job };
+}
+
+/** What goes on the queue for an admitted attempt: a pointer with the admission token. */
+export function queueEntry(job: NodeJob, token: string): { name: string; data: NodeJobRef; opts: NodeJob['opts'] } {
+  const d = job.data;
+  return { name: job.name, data: { run_id: d.run_id, workflow: d.workflow, node_id: d.node_id, node_index: job.index, attempt: d.attempt, token }, opts: job.opts };
 }
 
 /** The outcome of a node that could not be started because of its inputs. */

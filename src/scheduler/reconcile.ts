@@ -3,8 +3,10 @@
  * when queue events were missed (restarts, stream trimming, Redis outages).
  */
 import type { Queue } from 'bullmq';
-import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import type { Incoming } from './incoming.js';
+import { isRefusal, type Claim, type ClaimRecord } from '../shared/node-claim.js';
+import { parseJsonOrUndefined } from '../shared/json.js';
 import type { JobChannel } from './job-channel.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -18,37 +20,73 @@ export interface Reconciled {
   checked: NodeRuntime[];
 }
 
+/** What the run store says about the attempts of in-flight nodes (see node-claim.ts). */
+export interface ClaimView {
+  /** Claims (with outcomes) by node index. */
+  claims: ReadonlyMap<number, ClaimRecord>;
+  /** Whether the worker instance that holds a claim is alive. */
+  alive(claim: Claim): Promise<boolean>;
+}
+
 /**
  * Checks every in-flight node not heard of for `quietMs` (0: all of them)
- * against its job.
+ * against the run store and its job. The run store comes first: an outcome a
+ * worker recorded there is the node's, whatever happened to its job (removed
+ * from the queue, completion never delivered). A job that no worker would
+ * run (refused) or that vanished is added again, unless a live worker is
+ * running the attempt.
  */
 export async function reconcileInFlight(
-  queue: Queue<NodeJobData>,
+  queue: Queue<NodeJobRef>,
   runId: string,
   inFlight: readonly NodeRuntime[],
   lastHeard: (n: NodeRuntime) => number,
   now: number,
   quietMs: number,
+  readClaims: (nodes: readonly NodeRuntime[]) => Promise<ClaimView>,
 ): Promise<Reconciled> {
   const out: Reconciled = { incoming: [], missing: [], checked: [] };
-  for (const n of inFlight) {
-    if (now - lastHeard(n) < quietMs) continue;
+  const quiet = inFlight.filter((n) => now - lastHeard(n) >= quietMs);
+  if (quiet.length === 0) return out;
+  const view = await readClaims(quiet);
+  for (const n of quiet) {
     out.checked.push(n);
-    const job = await queue.getJob(nodeJobId(runId, n.index, n.attempt));
+    const record = view.claims.get(n.index);
+    const claim = record?.claim.attempt === n.attempt ? record : undefined;
+    const recorded = claim?.outcome === undefined ? undefined : parseOutcome(claim.outcome);
+    if (claim !== undefined && recorded !== undefined) {
+      if (claim.claim.state === 'succeeded') out.incoming.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: recorded });
+      else out.incoming.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: recorded.reason ?? 'failed', outcome: recorded });
+      continue;
+    }
+    const runningElsewhere = claim?.claim.state === 'running' && (await view.alive(claim.claim));
+    if (runningElsewhere && n.state === 'queued') out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
+    const jobId = nodeJobId(runId, n.index, n.attempt);
+    const job = await queue.getJob(jobId);
     if (job === undefined) {
-      out.missing.push(n);
+      if (!runningElsewhere) out.missing.push(n);
       continue;
     }
     const state = await job.getState();
     if (state === 'completed') {
       out.incoming.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
+    } else if (state === 'failed' && isRefusal(job.failedReason)) {
+      if (!runningElsewhere) {
+        await job.remove().catch(() => undefined);
+        out.missing.push(n);
+      }
     } else if (state === 'failed') {
       out.incoming.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job.failedReason });
-    } else if (state === 'active' && n.state === 'queued') {
+    } else if (state === 'active' && n.state === 'queued' && !runningElsewhere) {
       out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
     }
   }
   return out;
+}
+
+function parseOutcome(raw: string): NodeOutcome | undefined {
+  const v = parseJsonOrUndefined(raw);
+  return typeof v === 'object' && v !== null ? (v as NodeOutcome) : undefined;
 }
 
 /** In-flight nodes sorted out when a run is cancelled. */
@@ -71,6 +109,7 @@ export async function triageForCancel(jobs: JobChannel, runId: string, nodes: re
     const job = await jobs.getJob(jobId);
     const state = job === undefined ? 'missing' : await job.getState();
     if (state === 'completed') out.finished.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job?.returnvalue as unknown as NodeOutcome });
+    else if (state === 'failed' && isRefusal(job?.failedReason)) out.unstarted.push(n);
     else if (state === 'failed') out.finished.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' });
     else if (state === 'missing') out.unstarted.push(n);
     else if ((state === 'waiting' || state === 'delayed' || state === 'prioritized') && (await jobs.remove(jobId)) === 1) out.unstarted.push(n);

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { NodeJobData } from '../shared/payloads.js';
+import type { NodeJobRef } from '../shared/payloads.js';
 import { createRedis, redactUrl } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { JobChannel } from './job-channel.js';
@@ -44,7 +44,7 @@ export interface RunConnections {
   subscriber: Redis;
   outage: OutageWatch;
   jobs: JobChannel;
-  queue: Queue<NodeJobData>;
+  queue: Queue<NodeJobRef>;
   store: RunStore;
   lease: RunLease;
 }

@@ -11,6 +11,7 @@ import type { RunSummary } from './summary.js';
 import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
+import type { Admission } from '../shared/node-claim.js';
 
 
 /** Write-behind buffer for one run's keys. */
@@ -94,6 +95,16 @@ export class RunStore {
 
   release(index: number): void {
     this.hdel(this.keys.runHolds(this.runId), String(index));
+  }
+
+  /** Stores what a worker may run for the node's admitted attempt (see node-claim.ts). */
+  admit(index: number, admission: Admission): void {
+    this.hset(this.keys.runAdmits(this.runId), String(index), JSON.stringify(admission));
+  }
+
+  /** Withdraws the node's admission: no attempt of it may start any more. */
+  withdraw(index: number): void {
+    this.hdel(this.keys.runAdmits(this.runId), String(index));
   }
 
   setMeta(field: string, value: string): void {

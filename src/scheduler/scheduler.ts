@@ -4,21 +4,23 @@
  * milliseconds. A slow safety sweep reconciles against job state, so a missed
  * event can delay a node but never hang the run.
  */
+import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
+import { isRefusal, readClaims, workerAlive } from '../shared/node-claim.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
 import type { Incoming } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
-import { reconcileInFlight, triageForCancel } from './reconcile.js';
-import { inputsFailure } from './node-job.js';
+import { reconcileInFlight, triageForCancel, type ClaimView } from './reconcile.js';
+import { inputsFailure, queueEntry } from './node-job.js';
 import { Dispatcher } from './dispatch.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
@@ -35,6 +37,9 @@ export { describeFailedReason } from './scheduler-support.js';
 
 type Phase = 'new' | 'starting' | 'running' | 'finished' | 'closed';
 
+/** Node states after which no attempt of the node may start. */
+const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'cached', 'cancelled']);
+
 /** Schedules one run. */
 export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   readonly runId: string;
@@ -44,7 +49,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private readonly log: Logger;
   private redis: Redis | undefined;
   private store: RunStore | undefined;
-  private queue: Queue<NodeJobData> | undefined;
+  private queue: Queue<NodeJobRef> | undefined;
   private jobs: JobChannel | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private inbox: Incoming[] = [];
@@ -214,7 +219,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         const events = this.inbox;
         this.inbox = [];
         for (const ev of events) {
-          if (ev.kind === 'failed' && ev.outcome === undefined) {
+          if (ev.kind === 'failed' && ev.outcome === undefined && !isRefusal(ev.reason)) {
             const outcome = await this.fetchOutcome(ev.index, ev.attempt);
             if (outcome !== undefined) ev.outcome = outcome;
           }
@@ -272,6 +277,13 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       }
       return;
     }
+    if (ev.kind === 'failed' && isRefusal(ev.reason)) {
+      // A job no worker would run (not this attempt's, or a copy of one that
+      // is running or has run): not an outcome of the node. The sweep finds
+      // the real one in the run store.
+      this.log.warn({ node: n.node.id, attempt: ev.attempt, reason: ev.reason }, 'node:job-refused');
+      return;
+    }
     if (ev.kind === 'stalled') {
       // Its worker stopped renewing the lock (killed, frozen): BullMQ has put
       // the job back to run again; the node keeps its hold meanwhile.
@@ -325,7 +337,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private async fetchOutcome(index: number, attempt: number): Promise<NodeOutcome | undefined> {
     const job = await this.jobs?.getJob(nodeJobId(this.runId, index, attempt));
-    const outcome = (job?.data as NodeJobData | undefined)?.outcome;
+    const outcome = (job?.data as NodeJobRef | undefined)?.outcome;
     return outcome === undefined ? undefined : (outcome as NodeOutcome);
   }
 
@@ -339,10 +351,15 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       store.setRecord(index, n.record);
       if (n.state === 'queued' || n.state === 'running') store.hold(index, n.candidate.grant);
       else store.release(index);
+      if (TERMINAL.has(n.state)) store.withdraw(index);
     }
   }
 
-  /** Adds the jobs of admitted nodes; a node refused for its inputs fails at once, with a crash record. */
+  /**
+   * Adds the jobs of admitted nodes; a node refused for its inputs fails at
+   * once, with a crash record. Each attempt's admission (what its worker
+   * runs, and the token its job carries) is in Redis before its job exists.
+   */
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
     const { jobs, refused } = this.dispatch.jobsFor(nodes);
     for (const { node: n, reason } of refused) {
@@ -350,7 +367,25 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason, outcome: inputsFailure(n, reason, this.clock()) });
       this.again = true;
     }
-    await this.jobs?.add(jobs);
+    if (jobs.length === 0) return;
+    const entries = jobs.map((job) => {
+      const token = this.tokenFor(job.index, job.data.attempt);
+      this.store?.admit(job.index, { attempt: job.data.attempt, token, spec: job.data });
+      return queueEntry(job, token);
+    });
+    await this.store?.flush();
+    await this.jobs?.add(entries);
+  }
+
+  /** Admission tokens by node index: one per attempt, so a job added again (reconciling) keeps its token. */
+  private readonly tokens = new Map<number, { attempt: number; token: string }>();
+
+  private tokenFor(index: number, attempt: number): string {
+    const known = this.tokens.get(index);
+    if (known !== undefined && known.attempt === attempt) return known.token;
+    const token = randomBytes(12).toString('base64url');
+    this.tokens.set(index, { attempt, token });
+    return token;
   }
 
   /**
@@ -370,6 +405,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,
         now,
         intervalMs,
+        (nodes) => this.claimView(nodes, now),
       );
       for (const n of found.checked) this.lastEventAt.set(n.index, now);
       if (found.missing.length > 0 && this.cancelReason === undefined) {
@@ -385,6 +421,26 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     } catch (err) {
       this.log.warn({ err }, 'reconcile sweep failed; will retry');
     }
+  }
+
+  /** The run store's claims of some nodes, with the liveness of the workers holding them. */
+  private async claimView(nodes: readonly NodeRuntime[], now: number): Promise<ClaimView> {
+    const redis = this.redis as Redis;
+    const prefix = this.options.prefix;
+    const claims = await readClaims(redis, prefix, this.runId, nodes.map((n) => n.index));
+    const known = new Map<string, Promise<boolean>>();
+    return {
+      claims,
+      alive: (claim) => {
+        const id = `${claim.worker}#${claim.instance}`;
+        let p = known.get(id);
+        if (p === undefined) {
+          p = workerAlive(redis, prefix, claim, now);
+          known.set(id, p);
+        }
+        return p;
+      },
+    };
   }
 
   /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */

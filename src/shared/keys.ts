@@ -31,6 +31,26 @@ export class Keys {
   runHolds(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:holds`;
   }
+  /**
+   * Hash: node index -> admission JSON `{attempt, token, spec}` written by the
+   * scheduler before the node's job is added: what a worker may run, and the
+   * token its job must carry.
+   */
+  runAdmits(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:admits`;
+  }
+  /** Hash: node index -> claim JSON `{attempt, worker, state, start_ms, end_ms?, history?}` written by workers. */
+  runClaims(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:claims`;
+  }
+  /** Hash: node index -> outcome JSON of the attempt its claim names, recorded by the worker that ran it. */
+  runOutcomes(runId: string): string {
+    return `${this.prefix}:fg:run:${runId}:outcomes`;
+  }
+  /** Prefix of worker registration keys (`worker(name)` without the name). */
+  workerPrefix(): string {
+    return `${this.prefix}:fg:worker:`;
+  }
   /** String: `host:pid` of the scheduler driving a run; expires unless renewed. */
   runLease(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:lease`;
@@ -64,10 +84,10 @@ export class Keys {
   }
   /** Hash: one worker's registration and heartbeat (expires if it stops beating). */
   worker(name: string): string {
-    return `${this.prefix}:fg:worker:${name}`;
+    return `${this.workerPrefix()}${name}`;
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {
-    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId), this.runLease(runId), this.runWaiting(runId)];
+    return [this.runMeta(runId), this.runStates(runId), this.runRemaining(runId), this.runNodes(runId), this.runHolds(runId), this.runLease(runId), this.runWaiting(runId), this.runAdmits(runId), this.runClaims(runId), this.runOutcomes(runId)];
   }
 }

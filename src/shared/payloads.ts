@@ -7,7 +7,38 @@ import type { CacheTicket } from './cache-record.js';
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
 
-/** Job data for one node attempt. */
+/**
+ * The data of a node's BullMQ job: a pointer to an admitted attempt. What the
+ * worker runs comes from the run store (see node-claim.ts), never from here,
+ * so nothing added to the queue by anyone else can run a command.
+ */
+export interface NodeJobRef {
+  run_id: string;
+  /** For people reading the queue (Bull Board); not used to run anything. */
+  workflow: string;
+  node_id: string;
+  node_index: number;
+  /** 1-based attempt number. */
+  attempt: number;
+  /** The admission token the scheduler stored for this attempt. */
+  token: string;
+  /** Filled in by the worker when the node fails, so the scheduler can read it. */
+  outcome?: NodeOutcome;
+}
+
+/** Checks the job data a worker took from the queue; throws a TypeError naming the field. */
+export function parseNodeJobRef(value: unknown): NodeJobRef {
+  const fail = (field: string, expected: string): never => {
+    throw new TypeError(`invalid node job: "${field}" must be ${expected}`);
+  };
+  if (typeof value !== 'object' || value === null) return fail('(data)', 'an object');
+  const v = value as Record<string, unknown>;
+  for (const f of ['run_id', 'node_id', 'token'] as const) if (typeof v[f] !== 'string' || v[f] === '') fail(f, 'a non-empty string');
+  for (const f of ['node_index', 'attempt'] as const) if (typeof v[f] !== 'number' || !Number.isInteger(v[f]) || (v[f] as number) < 0) fail(f, 'a whole number');
+  return value as NodeJobRef;
+}
+
+/** What a worker runs for one node attempt: stored by the scheduler when it admits the attempt. */
 export interface NodeJobData {
   run_id: string;
   workflow: string;
@@ -39,12 +70,10 @@ export interface NodeJobData {
   stdout_json?: boolean;
   /** What the node's cache record is computed from; the worker writes the record after a success. */
   cache?: CacheTicket;
-  /** Filled in by the worker when the node fails, so the scheduler can read it. */
-  outcome?: NodeOutcome;
 }
 
 /**
- * Checks job data read from the queue. Hand-written rather than zod: it runs
+ * Checks a stored node spec (defence in depth: it comes from the run store). Hand-written rather than zod: it runs
  * in every worker process, whose start-up time matters (zod costs ~120 ms to
  * load), and the shape is small and produced by flowgate itself.
  */

@@ -17,6 +17,8 @@ export interface CurrentNode {
 /** What a worker publishes about itself. */
 export interface WorkerInfo {
   name: string;
+  /** Random id of this worker process: a worker restarted under the same name is another instance. */
+  instance: string;
   host: string;
   pid: number;
   concurrency: number;

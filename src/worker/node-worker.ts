@@ -3,6 +3,7 @@
  * in its own process group. The event loop only spawns and waits, so lock
  * renewal never starves.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
-import { NODE_QUEUE, parseNodeJobData, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd } from '../shared/node-claim.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
@@ -21,7 +23,7 @@ import { runFunction } from './run-function.js';
 import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
 import { requireCjs } from '../shared/cjs.js';
 
-const { WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
+const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
 type Worker<D, R> = import('bullmq').Worker<D, R>;
 
 /** Options of a {@link NodeWorker}. */
@@ -77,8 +79,10 @@ interface Running {
 /** Runs node jobs from the queue with a fixed concurrency. */
 export class NodeWorker {
   readonly id: string;
+  /** This process's instance id, in its registration and its claims. */
+  private readonly instance = randomBytes(8).toString('hex');
   private state: WorkerState = 'new';
-  private worker: Worker<NodeJobData, NodeOutcome> | undefined;
+  private worker: Worker<NodeJobRef, NodeOutcome> | undefined;
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private heartbeat: WorkerHeartbeat | undefined;
@@ -118,6 +122,7 @@ export class NodeWorker {
       o.prefix,
       () => ({
         name: this.id,
+        instance: this.instance,
         concurrency: o.concurrency,
         max_tasks_per_child: o.maxTasksPerChild,
         nodes_done: this.completed,
@@ -134,7 +139,7 @@ export class NodeWorker {
       if (msg?.type === 'abort') this.abortRun(msg.run_id, msg.reason);
     });
     const subscriber = this.subscriber;
-    this.worker = new Worker<NodeJobData, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
+    this.worker = new Worker<NodeJobRef, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
       connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
       concurrency: o.concurrency,
@@ -163,8 +168,56 @@ export class NodeWorker {
     o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
   }
 
-  private async process(job: Job<NodeJobData, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
-    const data = parseNodeJobData(job.data);
+  /**
+   * Claims the attempt a job points to and returns what to run; a job that
+   * is not an admitted attempt (added by anyone but the scheduler, retried
+   * after it ran, a copy of one running elsewhere) runs nothing and fails
+   * as refused.
+   */
+  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData }> {
+    const refuse = (why: string): never => {
+      this.options.logger.warn({ jobId: job.id, reason: why }, 'worker:job-refused');
+      throw new UnrecoverableError(`${REFUSED_PREFIX}${why}`);
+    };
+    let ref: NodeJobRef;
+    try {
+      ref = parseNodeJobRef(job.data);
+    } catch (err) {
+      return refuse(err instanceof Error ? err.message : String(err));
+    }
+    let claimed: Awaited<ReturnType<typeof claimNode>>;
+    try {
+      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance });
+    } catch (err) {
+      // Nothing was started: the scheduler's sweep adds the job again.
+      return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!claimed.ok) return refuse(`not admitted by the scheduler (${claimed.reason})`);
+    let data: NodeJobData;
+    try {
+      data = parseNodeJobData(claimed.admission.spec);
+    } catch (err) {
+      return refuse(err instanceof Error ? err.message : String(err));
+    }
+    if (data.run_id !== ref.run_id || data.attempt !== ref.attempt) refuse('the stored admission is not this attempt');
+    return { ref, data };
+  }
+
+  /** Records how the claimed attempt ended in the run store (before the queue hears of it). */
+  private async endClaim(ref: NodeJobRef, end: ClaimEnd): Promise<void> {
+    let mine: boolean;
+    try {
+      mine = await finishClaim(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance }, end);
+    } catch (err) {
+      // The queue still carries the outcome; the run store misses it only if both fail.
+      this.options.logger.warn({ err, run: ref.run_id, node: ref.node_id }, 'worker:cannot record the outcome in the run store');
+      return;
+    }
+    if (!mine) this.options.logger.warn({ run: ref.run_id, node: ref.node_id, attempt: ref.attempt }, 'worker:claim taken over while running (this worker was presumed lost)');
+  }
+
+  private async process(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
+    const { ref, data } = await this.claim(job);
     const jobId = job.id ?? '';
     const entry: Running = {
       controller: new AbortController(),
@@ -196,13 +249,15 @@ export class NodeWorker {
       } else if (outcome.failure === 'stopped' && this.forced) {
         // Killed by a forced shutdown of this worker, not by its own fault:
         // the job goes back to the queue for another worker.
+        await this.endClaim(ref, { state: 'requeued', why: 'killed: shutdown' });
         await job.moveToWait(token);
         throw new WaitingError();
       }
       this.completed++;
       if (!outcome.ok) {
+        await this.endClaim(ref, { state: 'failed', outcome });
         // The scheduler reads the structured outcome from the job's data.
-        await job.updateData({ ...data, outcome });
+        await job.updateData({ ...ref, outcome });
         throw new NodeFailedError(outcome);
       }
       if (data.command !== null && outcome.outputs !== undefined) writeNodeFile(data.node_dir, 'outputs.json', outcome.outputs);
@@ -214,6 +269,7 @@ export class NodeWorker {
           this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');
         }
       }
+      await this.endClaim(ref, { state: 'succeeded', outcome });
       return outcome;
     } finally {
       this.running.delete(jobId);

@@ -1,0 +1,66 @@
+--[[
+  Claims one admitted node attempt for a worker, before the worker starts
+  anything. The job on the queue is only a pointer: what runs is the
+  admission the scheduler stored, and only if every check passes.
+
+  KEYS[1] run meta hash          (<prefix>:fg:run:<id>:meta)
+  KEYS[2] admissions hash        (<prefix>:fg:run:<id>:admits)   node index -> admission JSON
+  KEYS[3] claims hash            (<prefix>:fg:run:<id>:claims)   node index -> claim JSON
+
+  ARGV[1] node index
+  ARGV[2] attempt
+  ARGV[3] admission token carried by the job
+  ARGV[4] worker name
+  ARGV[5] now (epoch ms)
+  ARGV[6] key prefix of worker registrations (<prefix>:fg:worker:), to tell
+          whether an earlier claimer of the same attempt is still alive
+  ARGV[7] the worker's instance id (a worker restarted under the same name
+          is another instance: it does not keep the old one's claims alive)
+
+  Returns {1, admission JSON} when claimed; {0, reason} when refused.
+  A claim may be taken over only when the attempt was requeued, or when the
+  worker holding it stopped beating (lost): the earlier execution is kept in
+  the claim's history so that it shows in the run's attempt history.
+]]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0, 'no such run'} end
+if status ~= 'running' then return {0, 'the run is ' .. status} end
+if redis.call('HEXISTS', KEYS[1], 'cancel_requested') == 1 then return {0, 'the run is being cancelled'} end
+
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {0, 'node ' .. ARGV[1] .. ' is not admitted'} end
+local admission = cjson.decode(raw)
+if tostring(admission.attempt) ~= ARGV[2] then
+  return {0, 'attempt ' .. ARGV[2] .. ' is not the admitted attempt (' .. tostring(admission.attempt) .. ')'}
+end
+if admission.token ~= ARGV[3] then return {0, 'the admission token does not match'} end
+
+local now = tonumber(ARGV[5])
+local history = {}
+local current = redis.call('HGET', KEYS[3], ARGV[1])
+if current then
+  local claim = cjson.decode(current)
+  if tostring(claim.attempt) == ARGV[2] then
+    history = claim.history or {}
+    if claim.state == 'running' then
+      local beat = redis.call('GET', ARGV[6] .. claim.worker)
+      local alive = false
+      if beat then
+        local info = cjson.decode(beat)
+        local interval = tonumber(info.heartbeat_interval_ms) or 2000
+        alive = info.instance == claim.instance and (now - (tonumber(info.heartbeat_ms) or 0)) <= 3 * interval
+      end
+      if alive then return {0, 'already claimed by worker ' .. claim.worker} end
+      table.insert(history, {worker = claim.worker, start_ms = claim.start_ms, end_ms = now, ended = 'killed: worker lost'})
+    elseif claim.state == 'requeued' then
+      table.insert(history, {worker = claim.worker, start_ms = claim.start_ms, end_ms = claim.end_ms, ended = claim.ended or 'requeued'})
+    else
+      return {0, 'attempt ' .. ARGV[2] .. ' has already run (' .. tostring(claim.state) .. ')'}
+    end
+  end
+end
+
+local claim = {attempt = tonumber(ARGV[2]), worker = ARGV[4], instance = ARGV[7], state = 'running', start_ms = now}
+if #history > 0 then claim.history = history end
+redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(claim))
+return {1, raw}

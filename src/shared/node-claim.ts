@@ -1,0 +1,160 @@
+/**
+ * The worker claim path: a node job on the queue is only a pointer
+ * (`NodeJobRef`). Before it starts anything, a worker claims the attempt in
+ * the run store — atomically checking that the run is live, that the node is
+ * admitted for exactly this attempt with the token the job carries, and that
+ * no live worker holds it — and runs what the scheduler stored, never what
+ * the job says. When the attempt ends, the worker records its outcome in the
+ * run store before reporting to the queue.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { Keys } from './keys.js';
+import type { NodeJobData } from './payloads.js';
+
+/** What the scheduler stores for an admitted node attempt. */
+export interface Admission {
+  attempt: number;
+  /** Random token; the attempt's job carries it. */
+  token: string;
+  /** What the worker runs. */
+  spec: NodeJobData;
+}
+
+/** How an execution of a claimed attempt ended, when another claim followed it. */
+export interface ClaimHistoryEntry {
+  worker: string;
+  start_ms: number;
+  end_ms?: number;
+  /** `killed: worker lost`, `requeued: <why>`. */
+  ended: string;
+}
+
+/** A worker's claim of a node attempt, as stored. */
+export interface Claim {
+  attempt: number;
+  worker: string;
+  /** The worker process's instance id (its registration carries the same). */
+  instance: string;
+  state: 'running' | 'succeeded' | 'failed' | 'requeued';
+  start_ms: number;
+  end_ms?: number;
+  /** Why the execution was requeued (state `requeued`). */
+  ended?: string;
+  /** Earlier executions of the same attempt (requeued, or whose worker was lost). */
+  history?: ClaimHistoryEntry[];
+}
+
+/** The reason prefix of a job a worker refused: not an outcome of the node. */
+export const REFUSED_PREFIX = 'refused by worker: ';
+
+/** Whether a job's failure reason is a refusal (the job was not the scheduler's to run). */
+export function isRefusal(reason: string | undefined): boolean {
+  return reason !== undefined && reason.startsWith(REFUSED_PREFIX);
+}
+
+const scripts = {
+  claim: readFileSync(new URL('./lua/claim-node.lua', import.meta.url), 'utf8'),
+  finish: readFileSync(new URL('./lua/finish-node.lua', import.meta.url), 'utf8'),
+};
+
+type ClaimCommands = {
+  fgClaimNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<[number, string]>;
+  fgFinishNode(k1: string, k2: string, ...args: string[]): Promise<number>;
+};
+
+/** The client with flowgate's claim scripts defined (EVALSHA, loaded on first use). */
+function withScripts(redis: Redis): Redis & ClaimCommands {
+  const r = redis as Redis & Partial<ClaimCommands>;
+  if (typeof r.fgClaimNode !== 'function') redis.defineCommand('fgClaimNode', { numberOfKeys: 3, lua: scripts.claim });
+  if (typeof r.fgFinishNode !== 'function') redis.defineCommand('fgFinishNode', { numberOfKeys: 2, lua: scripts.finish });
+  return redis as Redis & ClaimCommands;
+}
+
+/** A claim granted (with what to run) or refused (with why). */
+export type ClaimResult = { ok: true; admission: Admission } | { ok: false; reason: string };
+
+/** A worker as it claims: its registered name and the instance id its heartbeat publishes. */
+export interface ClaimingWorker {
+  name: string;
+  instance: string;
+}
+
+/** Claims an attempt for `worker`; see claim-node.lua for the checks. */
+export async function claimNode(redis: Redis, prefix: string, ref: { run_id: string; node_index: number; attempt: number; token: string }, worker: ClaimingWorker, now = Date.now()): Promise<ClaimResult> {
+  const k = new Keys(prefix);
+  const [ok, payload] = await withScripts(redis).fgClaimNode(
+    k.runMeta(ref.run_id),
+    k.runAdmits(ref.run_id),
+    k.runClaims(ref.run_id),
+    String(ref.node_index),
+    String(ref.attempt),
+    ref.token,
+    worker.name,
+    String(now),
+    k.workerPrefix(),
+    worker.instance,
+  );
+  if (ok !== 1) return { ok: false, reason: payload };
+  return { ok: true, admission: JSON.parse(payload) as Admission };
+}
+
+/** How a claimed attempt ended, for {@link finishClaim}. */
+export type ClaimEnd = { state: 'succeeded' | 'failed'; outcome: unknown } | { state: 'requeued'; why: string };
+
+/** Records the end of this worker's claim; false when the claim is no longer its own. */
+export async function finishClaim(redis: Redis, prefix: string, ref: { run_id: string; node_index: number; attempt: number }, worker: ClaimingWorker, end: ClaimEnd, now = Date.now()): Promise<boolean> {
+  const k = new Keys(prefix);
+  const done = await withScripts(redis).fgFinishNode(
+    k.runClaims(ref.run_id),
+    k.runOutcomes(ref.run_id),
+    String(ref.node_index),
+    String(ref.attempt),
+    worker.name,
+    String(now),
+    end.state,
+    end.state === 'requeued' ? end.why : '',
+    end.state === 'requeued' ? '' : JSON.stringify(end.outcome),
+    worker.instance,
+  );
+  return done === 1;
+}
+
+/** A claim with its outcome, as the scheduler reads it back. */
+export interface ClaimRecord {
+  claim: Claim;
+  /** The recorded outcome (raw JSON) when the claim ended succeeded/failed. */
+  outcome?: string;
+}
+
+/** Reads the claims (and outcomes) of some nodes of a run. */
+export async function readClaims(redis: Redis, prefix: string, runId: string, indices: readonly number[]): Promise<Map<number, ClaimRecord>> {
+  const out = new Map<number, ClaimRecord>();
+  if (indices.length === 0) return out;
+  const k = new Keys(prefix);
+  const fields = indices.map(String);
+  const [claims, outcomes] = await Promise.all([redis.hmget(k.runClaims(runId), ...fields), redis.hmget(k.runOutcomes(runId), ...fields)]);
+  indices.forEach((index, i) => {
+    const raw = claims[i];
+    if (raw === null || raw === undefined) return;
+    const claim = JSON.parse(raw) as Claim;
+    const outcome = outcomes[i];
+    out.set(index, outcome !== null && outcome !== undefined && (claim.state === 'succeeded' || claim.state === 'failed') ? { claim, outcome } : { claim });
+  });
+  return out;
+}
+
+/**
+ * Whether the worker instance holding a claim is alive at `now`: its name is
+ * registered by the same instance, which beat within three intervals.
+ */
+export async function workerAlive(redis: Redis, prefix: string, claim: Pick<Claim, 'worker' | 'instance'>, now = Date.now()): Promise<boolean> {
+  const raw = await redis.get(new Keys(prefix).worker(claim.worker));
+  if (raw === null) return false;
+  try {
+    const info = JSON.parse(raw) as { heartbeat_ms?: number; heartbeat_interval_ms?: number; instance?: string };
+    return info.instance === claim.instance && now - (info.heartbeat_ms ?? 0) <= 3 * (info.heartbeat_interval_ms ?? 2000);
+  } catch {
+    return false;
+  }
+}
