@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'cancel', 'scheduler', 'submit', 'status', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -24,6 +24,7 @@ async function usage(): Promise<string> {
     'commands:',
     '  run WORKFLOW       run a workflow with an embedded scheduler and a local worker fleet',
     '  resume RUN_ID      continue a run whose scheduler died (state comes from Redis)',
+    '  retry RUN_ID [NODE...]  run a failed run\'s failed nodes again (and what they skipped)',
     '  cancel RUN_ID      cancel a run: running nodes are killed, the rest never start',
     '  scheduler          run the scheduler service: drives submitted runs, one shared budget',
     '  submit WORKFLOW    submit a run to the scheduler service; --wait follows it',
@@ -71,6 +72,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./run.js')).runCommand(rest);
     case 'resume':
       return (await import('./resume.js')).resumeCommand(rest);
+    case 'retry':
+      return (await import('./resume.js')).retryCommand(rest);
     case 'cancel':
       return (await import('./cancel.js')).cancelCommand(rest);
     case 'scheduler':

@@ -4,7 +4,7 @@
  * rerun, and the budget holds of running nodes are restored as they were.
  */
 import type { SpawnerChoice } from '../worker/launcher.js';
-import { FlowgateError } from '../shared/errors.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
@@ -16,12 +16,34 @@ import { fleetArgs, RESUME_FLAGS } from './run-flags.js';
 import { loadStoredRun } from '../scheduler/run-store.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
+import { prepareRetry } from '../scheduler/retry.js';
+import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
   const runId = runIdArgument(flags, 'flowgate resume RUN_ID [options]');
+  return continueRun(runId, flags, async () => undefined);
+}
+
+/**
+ * `flowgate retry RUN_ID [NODE...]`: runs a failed or cancelled run's failed
+ * nodes again (all of them, or the ones named), with their descendants that
+ * did not succeed, through a scheduler and within the run's budget.
+ */
+export async function retryCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  const [runId, ...nodes] = flags.positionals;
+  if (runId === undefined) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate retry RUN_ID [NODE...] [options]' }]);
+  return continueRun(runId, flags, async (redis, prefix) => {
+    const plan = await prepareRetry(redis, prefix, runId, nodes);
+    if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: retrying ${plan.reset.length} node(s) of run ${runId}: ${plan.reset.join(', ')}\n`);
+  });
+}
+
+/** Continues a run from Redis with a local worker fleet, after `prepare` (a retry resets nodes there). */
+async function continueRun(runId: string, flags: Flags, prepare: (redis: Redis, prefix: string) => Promise<void>): Promise<number> {
   const { redisUrl, prefix, logLevel } = connectionFrom(flags);
   const logger = createLogger(logLevel).child({ component: 'resume' });
   await checkRedis(redisUrl);
@@ -30,6 +52,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
   let stored;
   try {
     await redis.connect();
+    await prepare(redis, prefix);
     stored = await loadStoredRun(redis, prefix, runId);
   } finally {
     redis.disconnect();

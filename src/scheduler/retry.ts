@@ -1,0 +1,88 @@
+/**
+ * Retrying a finished run's failed nodes: the chosen nodes (by default every
+ * failed, cancelled or skipped node) and every descendant that did not
+ * succeed go back to `waiting`, and the run is `running` again, ready to be
+ * continued by a scheduler (`flowgate retry` drives it like `resume`). Their
+ * attempt numbers go on from where they were, so the new attempts are new
+ * jobs and new admissions; earlier attempts stay in their history.
+ */
+import type { Redis } from 'ioredis';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import type { NodeSummary } from './summary.js';
+import { definitionFromMeta } from './run-definition.js';
+import { RunGraph } from './run-graph.js';
+
+/** Node states a retry may reset. */
+const RETRYABLE = new Set(['failed', 'cancelled', 'skipped']);
+
+/** What a retry reset. */
+export interface RetryPlan {
+  /** Ids of the nodes set back to waiting, in index order. */
+  reset: string[];
+}
+
+/**
+ * Resets the nodes of finished run `runId` for a retry and marks it running.
+ * Refuses (exit 2) a run that is not finished, unknown node ids and nodes
+ * that did not fail; refuses a run whose status changed meanwhile (another
+ * retry, a scheduler) without writing anything.
+ */
+export async function prepareRetry(redis: Redis, prefix: string, runId: string, nodeIds: readonly string[], now = Date.now()): Promise<RetryPlan> {
+  const k = new Keys(prefix);
+  const metaKey = k.runMeta(runId);
+  await redis.watch(metaKey, k.runLease(runId), k.runStates(runId));
+  try {
+    const [meta, states, records, lease] = await Promise.all([redis.hgetall(metaKey), redis.hgetall(k.runStates(runId)), redis.hgetall(k.runNodes(runId)), redis.get(k.runLease(runId))]);
+    if (meta['run_id'] === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}"`);
+    const status = meta['status'] ?? '';
+    if (status !== 'failed' && status !== 'cancelled') {
+      const hint = status === 'running' || status === 'submitted' ? ' (wait for it to end, or cancel it first)' : '';
+      throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} is ${status}; only a failed or cancelled run can be retried${hint}` }]);
+    }
+    if (lease !== null) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} is still held by scheduler ${lease}` }]);
+
+    const definition = definitionFromMeta(runId, meta);
+    const graph = new RunGraph({ workflow: definition.workflow, budget: definition.budget, order: definition.order, raiseInsufficient: false, workDir: definition.workDir, clock: () => now });
+    const stateMap = new Map(Object.entries(states).map(([f, v]) => [Number(f), v]));
+    graph.restore(stateMap, new Map(Object.entries(records).map(([f, v]) => [Number(f), v])));
+    const stateOf = (i: number): string => stateMap.get(i) ?? 'waiting';
+
+    const chosen: number[] = [];
+    if (nodeIds.length === 0) {
+      for (const n of graph.nodes) if (RETRYABLE.has(stateOf(n.index))) chosen.push(n.index);
+    } else {
+      for (const id of nodeIds) {
+        const index = graph.dag.indexOf(id);
+        if (index === undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: 'NODE', message: `run ${runId} has no node "${id}"` }]);
+        if (!RETRYABLE.has(stateOf(index))) throw new ValidationError('OPTIONS_INVALID', [{ field: 'NODE', message: `node "${id}" of run ${runId} ${stateOf(index)}; only failed, cancelled or skipped nodes are retried` }]);
+        chosen.push(index);
+      }
+    }
+    if (chosen.length === 0) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} has no failed, cancelled or skipped node to retry` }]);
+
+    // The chosen nodes and every descendant that did not succeed.
+    const reset = new Set<number>();
+    const stack = [...chosen];
+    while (stack.length > 0) {
+      const i = stack.pop() as number;
+      if (reset.has(i)) continue;
+      reset.add(i);
+      for (const s of graph.dag.succs[i] ?? []) if (RETRYABLE.has(stateOf(s))) stack.push(s);
+    }
+    const order = [...reset].sort((a, b) => a - b);
+    const multi = redis.multi();
+    for (const i of order) {
+      const record = JSON.parse(records[String(i)] ?? '{}') as Partial<NodeSummary>;
+      const fresh: Partial<NodeSummary> = { ...record, status: 'waiting', reason: null, skipped_because: null, crash_file: null, exit_code: null, signal: null, released_ms: null, admitted_ms: null };
+      multi.hset(k.runStates(runId), String(i), 'waiting').hset(k.runNodes(runId), String(i), JSON.stringify(fresh));
+    }
+    multi.hset(metaKey, { status: 'running', retried_ms: String(now) }).hdel(metaKey, 'summary', 'finished_ms', 'cancel_requested', 'stop_reason');
+    const result = await multi.exec();
+    if (result === null) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} changed while the retry was prepared (another retry or scheduler); nothing was changed` }]);
+    for (const [err] of result) if (err) throw err;
+    return { reset: order.map((i) => graph.node(i).node.id) };
+  } finally {
+    await redis.unwatch().catch(() => undefined);
+  }
+}
