@@ -32,6 +32,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
   { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },
+  { name: 'force', type: 'boolean', help: 'start even while the previous run of this workflow in this work dir is unfinished (its node directories are waited for)' },
 ];
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */

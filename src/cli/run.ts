@@ -43,6 +43,8 @@ interface RunConfig {
   redisOutageMs: number | undefined;
   hashMethod: HashMethod;
   updateHash: boolean;
+  /** Start even while the previous run of the workflow in the work dir is unfinished. */
+  force: boolean;
   explainCache: boolean;
 }
 
@@ -82,6 +84,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
     updateHash: flags.bool('update-hash', false),
     explainCache: flags.bool('explain-cache', false),
+    force: flags.bool('force', false),
     workerArgs: fleetArgs(flags),
   };
 }
@@ -139,6 +142,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       memoryMargin: cfg.memoryMargin,
       hashMethod: cfg.hashMethod,
       updateHash: cfg.updateHash,
+      refuseWhilePreviousRun: !cfg.force,
       extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
       logger,
     });

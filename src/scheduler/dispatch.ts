@@ -17,6 +17,12 @@ export interface DispatchOptions {
   memoryMargin: number | null;
   hashMethod: HashMethod;
   updateHash: boolean;
+  /**
+   * Takes the node directory locks of nodes that became ready; returns why
+   * each node that cannot have its directory now must wait (by index).
+   * Absent: no locking (unit tests of the pure parts).
+   */
+  lockDirs?: (nodes: readonly NodeRuntime[]) => Promise<Map<number, string>>;
 }
 
 /** Jobs for admitted nodes, and the nodes that cannot run because of their inputs. */
@@ -52,16 +58,27 @@ export class Dispatcher {
   /**
    * Checks every node that became ready against its cache record: a match
    * ends it `cached` (its successors may become ready and are checked in
-   * turn); otherwise the reasons it runs are recorded. Returns the cached nodes.
+   * turn); otherwise the reasons it runs are recorded. A node whose
+   * directory another run holds is checked only once that run let it go: it
+   * may then find that run's result in the cache. Returns the cached nodes.
    */
-  checkReady(): Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }> {
+  async checkReady(): Promise<Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }>> {
     const cached: Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }> = [];
     for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
+      const held = this.o.lockDirs === undefined ? undefined : await this.o.lockDirs(fresh.filter((n) => n.node.map === null));
       for (const n of fresh) {
         if (n.node.map !== null) {
           if (this.mapStep(n)) cached.push({ node: n, note: null, status: 'succeeded' });
           continue;
         }
+        const why = held?.get(n.index);
+        if (why !== undefined) {
+          this.graph.block(n.index, why);
+          continue;
+        }
+        this.graph.unblock(n.index);
+        // Cancelled (or otherwise moved on) while the locks were taken.
+        if (n.state !== 'ready') continue;
         const built = this.build(n);
         // Inputs that cannot be resolved fail the node when it is dispatched.
         if (!built.ok) continue;

@@ -188,7 +188,10 @@ export class RunGraph {
     n.state = transition(n.node.id, from, to);
     n.record.status = to;
     this.changed.add(n.index);
-    if (from === 'ready') this.ready.delete(n.index);
+    if (from === 'ready') {
+      this.ready.delete(n.index);
+      this.blocked.delete(n.index);
+    }
     if (to === 'ready') {
       this.ready.add(n.index);
       this.newlyReady.push(n.index);
@@ -280,9 +283,46 @@ export class RunGraph {
     return stopped;
   }
 
+  /**
+   * Ready nodes that may not be admitted yet, with why: their node directory
+   * is held by another run. They hold nothing; they are checked again (lock,
+   * then cache) when {@link unblockAll} puts them back.
+   */
+  private readonly blocked = new Map<number, string>();
+
+  /** Keeps a ready node out of admission until {@link unblockAll}. */
+  block(index: number, reason: string): void {
+    const n = this.node(index);
+    if (n.state !== 'ready') return;
+    this.ready.delete(index);
+    this.blocked.set(index, reason);
+  }
+
+  /**
+   * Hands every blocked node back for checking (as newly ready); each stays
+   * out of admission until {@link unblock} (its directory was had).
+   */
+  recheckBlocked(): number {
+    for (const index of this.blocked.keys()) this.newlyReady.push(index);
+    return this.blocked.size;
+  }
+
+  /** A ready node's directory is its run's now: it may be admitted. No-op for a node that was not blocked. */
+  unblock(index: number): void {
+    if (!this.blocked.delete(index)) return;
+    if (this.node(index).state === 'ready') this.ready.add(index);
+  }
+
+  /** Ready nodes kept out of admission (see {@link block}). */
+  get blockedCount(): number {
+    return this.blocked.size;
+  }
+
   /** Nodes that became ready since the last call and are still ready. */
   takeNewlyReady(): NodeRuntime[] {
-    const out = this.newlyReady.map((i) => this.node(i)).filter((n) => n.state === 'ready');
+    // A blocked node may be handed back more than once before it is checked.
+    const indices = this.blocked.size > 0 ? [...new Set(this.newlyReady)] : this.newlyReady;
+    const out = indices.map((i) => this.node(i)).filter((n) => n.state === 'ready');
     this.newlyReady = [];
     return out;
   }
@@ -324,10 +364,12 @@ export class RunGraph {
 
   /** Why each ready node is not running yet, in admission order. */
   waiting(): Array<{ id: string; reason: string }> {
-    return this.ready.map((i) => {
+    const out = this.ready.map((i) => {
       const c = this.node(i).candidate;
       return { id: c.id, reason: waitingReason(c, this.ledger) };
     });
+    for (const [i, reason] of this.blocked) out.push({ id: this.node(i).node.id, reason });
+    return out;
   }
 
   private current(index: number, attempt: number): NodeRuntime | undefined {

@@ -34,7 +34,7 @@ export class RunStore {
    * Creates the run's keys in one transaction. Fails if a run with this id
    * already exists, so a reused `--run-id` cannot mix two runs.
    */
-  async create(meta: Record<string, string>, states: readonly NodeState[], remaining: readonly number[], startedMs: number): Promise<void> {
+  async create(meta: Record<string, string>, states: readonly NodeState[], remaining: readonly number[], startedMs: number, workDirKey?: string): Promise<void> {
     const k = this.keys;
     // A submitted run's meta exists already (with its run_id); creation is claimed once.
     const created = await this.redis.hsetnx(k.runMeta(this.runId), 'created_ms', String(startedMs));
@@ -46,6 +46,7 @@ export class RunStore {
     const multi = this.redis.multi().hset(k.runMeta(this.runId), { ...meta, run_id: this.runId }).hset(k.runStates(this.runId), ...stateArgs);
     if (remainingArgs.length > 0) multi.hset(k.runRemaining(this.runId), ...remainingArgs);
     multi.zadd(k.runs(), startedMs, this.runId);
+    if (workDirKey !== undefined) multi.set(workDirKey, this.runId);
     await exec(multi);
   }
 
@@ -144,6 +145,17 @@ export interface StoredRun {
   meta: Record<string, string>;
   states: Map<number, string>;
   records: Map<number, string>;
+}
+
+/** The latest run of a workflow in a work dir, when it has not finished: still driven (`running`) or left behind (`orphaned`). */
+export async function unfinishedPreviousRun(redis: Redis, prefix: string, workDirKey: string): Promise<{ runId: string; state: 'running' | 'orphaned'; holder: string | null } | undefined> {
+  const runId = await redis.get(workDirKey);
+  if (runId === null) return undefined;
+  const k = new Keys(prefix);
+  const [status, holder] = await Promise.all([redis.hget(k.runMeta(runId), 'status'), redis.get(k.runLease(runId))]);
+  if (status !== 'running') return undefined;
+  if (holder !== null && !holderIsDeadHere(holder)) return { runId, state: 'running', holder };
+  return { runId, state: 'orphaned', holder: null };
 }
 
 /** Reads a run's keys; undefined if there is no such run. */

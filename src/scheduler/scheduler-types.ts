@@ -15,6 +15,12 @@ export interface SchedulerOptions extends RunDefinition {
   prefix: string;
   /** Continue a run that exists in Redis instead of creating it (after a scheduler crash). */
   resume?: boolean;
+  /**
+   * Refuse to start while the previous run of this workflow in this work dir
+   * is still running or died without finishing (`flowgate run` without
+   * `--force`); its node directories would be shared.
+   */
+  refuseWhilePreviousRun?: boolean;
   /** Period of the safety sweep that reconciles with job state; default 5000. */
   reconcileIntervalMs?: number;
   /** After a cancel, nodes whose processes never report are cancelled after this; default 10000. */

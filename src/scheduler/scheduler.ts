@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
-import { FlowgateError } from '../shared/errors.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { isRefusal, readClaims, workerAlive } from '../shared/node-claim.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
@@ -24,7 +24,9 @@ import { inputsFailure, queueEntry } from './node-job.js';
 import { Dispatcher } from './dispatch.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
-import { loadStoredRun, type RunLease, type RunStore } from './run-store.js';
+import { RunDirLocks } from './run-dir-locks.js';
+import { DIR_LOCK_TTL_MS } from '../shared/dir-lock.js';
+import { loadStoredRun, unfinishedPreviousRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
 import { WaitingPublisher, WorkerWatch } from './run-watchers.js';
 import { buildSummary, type RunSummary } from './summary.js';
@@ -77,6 +79,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private cancelTimer: NodeJS.Timeout | undefined;
   private conn: RunConnections | undefined;
   private readonly dispatch: Dispatcher;
+  private readonly dirLocks: RunDirLocks;
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
 
@@ -116,7 +119,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       memoryMargin: options.memoryMargin,
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
+      lockDirs: (nodes) => this.dirLocks.take(nodes),
     });
+    this.dirLocks = new RunDirLocks(options.prefix, options.runId, () => this.redis, this.log);
   }
 
   /** Creates the run in Redis, starts listening and admits the first nodes. */
@@ -135,6 +140,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         settled: () => this.drained ?? Promise.resolve(),
         control: (msg) => {
           if (msg.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
+          if (msg.type === 'dirs-released') this.retryBlocked();
         },
         fatal: (err) => this.fail(err),
         // Anything missed while Redis was away is found by reconciling now.
@@ -148,7 +154,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       await this.restore();
     } else {
       this.startedMs = this.clock();
-      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
+      const workDirKey = new Keys(o.prefix).workDirRun(o.workDir, o.workflow.name);
+      if (o.refuseWhilePreviousRun === true) await this.refuseIfPreviousRun(workDirKey);
+      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs, workDirKey);
       const holder = await this.lease.acquire();
       if (holder !== undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is driven by ${holder}`);
       this.graph.start();
@@ -158,6 +166,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const interval = o.reconcileIntervalMs ?? 5000;
     this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
     this.sweepTimer.unref();
+    this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
     // After a restart every in-flight node is checked against its job at once:
     // nodes that finished while no scheduler was watching are adopted.
     if (o.resume === true) await this.sweep(0);
@@ -167,6 +176,18 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const pending = this.pendingCancel ?? (await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested'));
     if (pending !== null && pending !== undefined) await this.cancel(pending);
     this.kick();
+  }
+
+  /** Refuses to start next to an unfinished run of the same workflow and work dir (exit 2, nothing written). */
+  private async refuseIfPreviousRun(workDirKey: string): Promise<void> {
+    const previous = await unfinishedPreviousRun(this.redis as Redis, this.options.prefix, workDirKey);
+    if (previous === undefined) return;
+    const where = `workflow "${this.options.workflow.name}" in work dir ${this.options.workDir}`;
+    const message =
+      previous.state === 'running'
+        ? `run ${previous.runId} of ${where} is still running (driven by ${previous.holder ?? 'another scheduler'}); wait for it, cancel it (flowgate cancel ${previous.runId}), or start another run that waits for its node directories with --force`
+        : `run ${previous.runId} of ${where} ended without finishing (its scheduler is gone); continue it with \`flowgate resume ${previous.runId}\`, or start a new run with --force`;
+    throw new ValidationError('OPTIONS_INVALID', [{ field: 'WORKFLOW', message }]);
   }
 
   /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
@@ -226,7 +247,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
-        for (const { node: c, note, status } of this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status, reason: note }));
+        for (const { node: c, note, status } of await this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status, reason: note }));
         const shared = this.options.admission;
         const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
@@ -238,6 +259,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         await Promise.all([
           ...removals.map((id) => this.jobs?.remove(id)),
           this.store?.flush(),
+          this.dirLocks.flushReleases(),
           admitted.length > 0 ? this.enqueue(admitted) : undefined,
           retries.length > 0 ? this.enqueue(retries) : undefined,
         ]);
@@ -270,6 +292,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
       // The run is being cancelled: a node stopped now ends cancelled.
       if (this.graph.cancelInFlight(ev.index, this.cancelReason, ev.attempt)) {
+        // A worker that stopped the node released its directory; a stalled job's lock expires.
+        if (ev.kind === 'stalled' || !isRefusal(ev.reason)) this.dirLocks.workerReleased(ev.index);
         // A stalled job is back in the queue: take it out so nobody runs it.
         if (ev.kind === 'stalled') this.toRemove.push(nodeJobId(this.runId, ev.index, ev.attempt));
         const reason = this.cancelReason;
@@ -295,6 +319,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
     if (ev.kind === 'completed') {
       if (this.graph.complete(ev.index, ev.attempt, ev.outcome)) {
+        this.dirLocks.workerReleased(ev.index);
         this.lastEventAt.delete(ev.index);
         notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'succeeded', reason: null }));
       }
@@ -303,6 +328,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const reason = ev.outcome?.reason ?? describeFailedReason(ev.reason, n.record.stalls);
     const result = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
     if (result === undefined) return;
+    if (ev.outcome?.worker !== 'scheduler') this.dirLocks.workerReleased(ev.index);
     this.lastEventAt.delete(ev.index);
     if (result.retry) {
       this.log.info({ node: n.node.id, reason, nextAttempt: n.attempt }, 'node:retrying');
@@ -351,7 +377,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       store.setRecord(index, n.record);
       if (n.state === 'queued' || n.state === 'running') store.hold(index, n.candidate.grant);
       else store.release(index);
-      if (TERMINAL.has(n.state)) store.withdraw(index);
+      if (TERMINAL.has(n.state)) {
+        store.withdraw(index);
+        this.dirLocks.settle(n);
+      }
     }
   }
 
@@ -370,7 +399,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (jobs.length === 0) return;
     const entries = jobs.map((job) => {
       const token = this.tokenFor(job.index, job.data.attempt);
-      this.store?.admit(job.index, { attempt: job.data.attempt, token, spec: job.data });
+      const lock = this.dirLocks.lockOf(this.graph.node(job.index));
+      this.store?.admit(job.index, { attempt: job.data.attempt, token, lock: { ...lock, ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data });
       return queueEntry(job, token);
     });
     await this.store?.flush();
@@ -398,6 +428,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const now = this.clock();
     try {
       if (this.redis !== undefined) await this.workerWatch.check(this.redis);
+      // A lock that expired (its holder died) wakes nobody: look again here.
+      this.retryBlocked();
       const found = await reconcileInFlight(
         this.queue,
         this.runId,
@@ -421,6 +453,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     } catch (err) {
       this.log.warn({ err }, 'reconcile sweep failed; will retry');
     }
+  }
+
+  /** Nodes waiting for a node directory another run held are checked again (lock, then cache). */
+  private retryBlocked(): void {
+    if (this.graph.recheckBlocked() > 0) this.kick();
   }
 
   /** The run store's claims of some nodes, with the liveness of the workers holding them. */
@@ -448,6 +485,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
     // Sharing a budget: other runs' nodes hold it; this run gets its turn when they release.
     if (this.graph.ledger.holdCount > 0 || this.handed.length > 0) return;
+    // Waiting for another run to let go of a node directory.
+    if (this.graph.blockedCount > 0) return;
     const waiting = this.graph.waiting();
     this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
     this.graph.stopAdmitting(`no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`);
@@ -487,7 +526,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const msg: ControlMessage = { type: 'abort', run_id: this.runId, reason };
       await this.redis?.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg)).catch((err: unknown) => this.log.warn({ err }, 'cannot announce the cancel'));
       this.cancelTimer = setTimeout(() => {
-        for (const n of this.graph.inFlightNodes()) this.graph.cancelInFlight(n.index, `${reason} (process did not report; assumed stopped)`);
+        for (const n of this.graph.inFlightNodes()) {
+          // Its processes may still run: the directory stays locked until its worker lets it go (or the lock expires).
+          this.dirLocks.workerReleased(n.index);
+          this.graph.cancelInFlight(n.index, `${reason} (process did not report; assumed stopped)`);
+        }
         this.kick();
       }, this.options.cancelGraceMs ?? 10_000);
       this.cancelTimer.unref();
@@ -501,6 +544,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.phase = 'finished';
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+    this.dirLocks.stop();
+    await this.dirLocks.releaseAll().catch((err: unknown) => this.log.warn({ err }, 'cannot release node directory locks'));
     await this.waiting.stop(true);
     const finishedMs = this.clock();
     const summary = buildSummary({
@@ -534,6 +579,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.fatalError !== undefined) return;
     this.fatalError = err;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.dirLocks.stop();
     this.log.error({ err }, 'scheduler failed');
     for (const w of this.finishedWaiters.splice(0)) w.reject(err);
   }
@@ -564,6 +610,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.closing !== undefined) return this.closing;
     this.closing = (async () => {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      this.dirLocks.stop();
       if (this.phase !== 'finished') this.phase = 'closed';
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
       void this.waiting.stop(false);

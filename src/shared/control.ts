@@ -16,7 +16,9 @@ export type ControlMessage =
   /** A run was submitted to the scheduler service (backed by the submitted list). */
   | { type: 'submitted'; run_id: string }
   /** A run of the scheduler service finished (backed by its meta status). */
-  | { type: 'finished'; run_id: string; status: string };
+  | { type: 'finished'; run_id: string; status: string }
+  /** Node directory locks were released (backed by the locks' own expiry, which a sweep notices). */
+  | { type: 'dirs-released' };
 
 /** Parses a control message; undefined for anything else. */
 export function parseControlMessage(raw: string): ControlMessage | undefined {
@@ -27,6 +29,7 @@ export function parseControlMessage(raw: string): ControlMessage | undefined {
     }
     if (m.type === 'submitted' && typeof m.run_id === 'string') return { type: 'submitted', run_id: m.run_id };
     if (m.type === 'finished' && typeof m.run_id === 'string' && typeof m.status === 'string') return { type: 'finished', run_id: m.run_id, status: m.status };
+    if (m.type === 'dirs-released') return { type: 'dirs-released' };
   } catch {
     // Not ours.
   }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key flowgate itself writes, in one place. BullMQ's own keys live
  * under `<prefix>:<queue>:`; flowgate's under `<prefix>:fg:`.
@@ -85,6 +87,17 @@ export class Keys {
   /** Hash: one worker's registration and heartbeat (expires if it stops beating). */
   worker(name: string): string {
     return `${this.workerPrefix()}${name}`;
+  }
+  /**
+   * String: the lock of a node directory (by a hash of its absolute path),
+   * `<run id>|<node index>|<path>` while a run holds it; expires unless renewed.
+   */
+  dirLock(path: string): string {
+    return `${this.prefix}:fg:dirlock:${createHash('sha256').update(path).digest('hex').slice(0, 40)}`;
+  }
+  /** String: the id of the latest run of workflow `workflow` in work dir `workDir` (by a hash of both). */
+  workDirRun(workDir: string, workflow: string): string {
+    return `${this.prefix}:fg:workdir:${createHash('sha256').update(`${workDir}\0${workflow}`).digest('hex').slice(0, 40)}`;
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {

@@ -11,12 +11,15 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import type { NodeJobData } from './payloads.js';
+import type { DirLock } from './dir-lock.js';
 
 /** What the scheduler stores for an admitted node attempt. */
 export interface Admission {
   attempt: number;
   /** Random token; the attempt's job carries it. */
   token: string;
+  /** The node directory's lock: the claim takes it over (see dir-lock.ts). */
+  lock?: DirLock & { ttl_ms: number };
   /** What the worker runs. */
   spec: NodeJobData;
 }
@@ -60,14 +63,14 @@ const scripts = {
 
 type ClaimCommands = {
   fgClaimNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<[number, string]>;
-  fgFinishNode(k1: string, k2: string, ...args: string[]): Promise<number>;
+  fgFinishNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<number>;
 };
 
 /** The client with flowgate's claim scripts defined (EVALSHA, loaded on first use). */
 function withScripts(redis: Redis): Redis & ClaimCommands {
   const r = redis as Redis & Partial<ClaimCommands>;
   if (typeof r.fgClaimNode !== 'function') redis.defineCommand('fgClaimNode', { numberOfKeys: 3, lua: scripts.claim });
-  if (typeof r.fgFinishNode !== 'function') redis.defineCommand('fgFinishNode', { numberOfKeys: 2, lua: scripts.finish });
+  if (typeof r.fgFinishNode !== 'function') redis.defineCommand('fgFinishNode', { numberOfKeys: 3, lua: scripts.finish });
   return redis as Redis & ClaimCommands;
 }
 
@@ -103,11 +106,20 @@ export async function claimNode(redis: Redis, prefix: string, ref: { run_id: str
 export type ClaimEnd = { state: 'succeeded' | 'failed'; outcome: unknown } | { state: 'requeued'; why: string };
 
 /** Records the end of this worker's claim; false when the claim is no longer its own. */
-export async function finishClaim(redis: Redis, prefix: string, ref: { run_id: string; node_index: number; attempt: number }, worker: ClaimingWorker, end: ClaimEnd, now = Date.now()): Promise<boolean> {
+export async function finishClaim(
+  redis: Redis,
+  prefix: string,
+  ref: { run_id: string; node_index: number; attempt: number },
+  worker: ClaimingWorker,
+  end: ClaimEnd,
+  lock: DirLock | undefined,
+  now = Date.now(),
+): Promise<boolean> {
   const k = new Keys(prefix);
   const done = await withScripts(redis).fgFinishNode(
     k.runClaims(ref.run_id),
     k.runOutcomes(ref.run_id),
+    lock?.key ?? k.runClaims(ref.run_id),
     String(ref.node_index),
     String(ref.attempt),
     worker.name,
@@ -116,6 +128,8 @@ export async function finishClaim(redis: Redis, prefix: string, ref: { run_id: s
     end.state === 'requeued' ? end.why : '',
     end.state === 'requeued' ? '' : JSON.stringify(end.outcome),
     worker.instance,
+    lock?.value ?? '',
+    k.control(),
   );
   return done === 1;
 }

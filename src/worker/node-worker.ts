@@ -13,6 +13,7 @@ import type { Logger } from '../shared/logger.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd } from '../shared/node-claim.js';
+import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
@@ -72,6 +73,8 @@ export class NodeFailedError extends Error {
 interface Running {
   controller: AbortController;
   current: CurrentNode;
+  /** The node directory's lock, renewed while the node runs. */
+  lock?: DirLock;
   /** Set when the node's run was cancelled: the node fails as cancelled, it is not requeued. */
   cancelled?: string;
 }
@@ -132,6 +135,8 @@ export class NodeWorker {
       o.logger,
     );
     const heartbeat = this.heartbeat;
+    this.lockRenewal = setInterval(() => void this.renewLocks(), DIR_LOCK_TTL_MS / 3);
+    this.lockRenewal.unref();
     this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.subscriber.on('error', (err: unknown) => o.logger.warn({ err }, 'redis subscriber error'));
     this.subscriber.on('message', (_channel: string, raw: string) => {
@@ -174,7 +179,7 @@ export class NodeWorker {
    * after it ran, a copy of one running elsewhere) runs nothing and fails
    * as refused.
    */
-  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData }> {
+  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined }> {
     const refuse = (why: string): never => {
       this.options.logger.warn({ jobId: job.id, reason: why }, 'worker:job-refused');
       throw new UnrecoverableError(`${REFUSED_PREFIX}${why}`);
@@ -200,14 +205,38 @@ export class NodeWorker {
       return refuse(err instanceof Error ? err.message : String(err));
     }
     if (data.run_id !== ref.run_id || data.attempt !== ref.attempt) refuse('the stored admission is not this attempt');
-    return { ref, data };
+    const lock = claimed.admission.lock;
+    return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value } };
+  }
+
+  private lockRenewal: NodeJS.Timeout | undefined;
+
+  /** Renews the node directory locks of running nodes: a node's directory stays its run's while its processes run. */
+  private async renewLocks(): Promise<void> {
+    const byRun = new Map<string, DirLock[]>();
+    for (const r of this.running.values()) {
+      if (r.lock === undefined) continue;
+      const list = byRun.get(r.current.run_id) ?? [];
+      list.push(r.lock);
+      byRun.set(r.current.run_id, list);
+    }
+    for (const [runId, locks] of byRun) {
+      try {
+        const held = await lockDirs(this.redis as Redis, runId, locks, 'renew');
+        held.forEach((h, i) => {
+          if (h !== '') this.options.logger.warn({ runId, lock: locks[i]?.value, holder: h }, 'worker:lost a node directory lock while the node runs');
+        });
+      } catch (err) {
+        this.options.logger.warn({ err }, 'worker:cannot renew node directory locks');
+      }
+    }
   }
 
   /** Records how the claimed attempt ended in the run store (before the queue hears of it). */
-  private async endClaim(ref: NodeJobRef, end: ClaimEnd): Promise<void> {
+  private async endClaim(ref: NodeJobRef, end: ClaimEnd, lock: DirLock | undefined): Promise<void> {
     let mine: boolean;
     try {
-      mine = await finishClaim(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance }, end);
+      mine = await finishClaim(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance }, end, lock);
     } catch (err) {
       // The queue still carries the outcome; the run store misses it only if both fail.
       this.options.logger.warn({ err, run: ref.run_id, node: ref.node_id }, 'worker:cannot record the outcome in the run store');
@@ -217,11 +246,12 @@ export class NodeWorker {
   }
 
   private async process(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
-    const { ref, data } = await this.claim(job);
+    const { ref, data, lock } = await this.claim(job);
     const jobId = job.id ?? '';
     const entry: Running = {
       controller: new AbortController(),
       current: { job_id: jobId, run_id: data.run_id, node_id: data.node_id, pid: null, since_ms: Date.now() },
+      ...(lock !== undefined ? { lock } : {}),
     };
     this.running.set(jobId, entry);
     let pid: number | null = null;
@@ -249,13 +279,13 @@ export class NodeWorker {
       } else if (outcome.failure === 'stopped' && this.forced) {
         // Killed by a forced shutdown of this worker, not by its own fault:
         // the job goes back to the queue for another worker.
-        await this.endClaim(ref, { state: 'requeued', why: 'killed: shutdown' });
+        await this.endClaim(ref, { state: 'requeued', why: 'killed: shutdown' }, lock);
         await job.moveToWait(token);
         throw new WaitingError();
       }
       this.completed++;
       if (!outcome.ok) {
-        await this.endClaim(ref, { state: 'failed', outcome });
+        await this.endClaim(ref, { state: 'failed', outcome }, lock);
         // The scheduler reads the structured outcome from the job's data.
         await job.updateData({ ...ref, outcome });
         throw new NodeFailedError(outcome);
@@ -269,7 +299,7 @@ export class NodeWorker {
           this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');
         }
       }
-      await this.endClaim(ref, { state: 'succeeded', outcome });
+      await this.endClaim(ref, { state: 'succeeded', outcome }, lock);
       return outcome;
     } finally {
       this.running.delete(jobId);
@@ -316,7 +346,7 @@ export class NodeWorker {
       // the connection, so nothing is left running behind it.
       await this.starting?.catch(() => undefined);
       const errors: unknown[] = [];
-      for (const release of [() => this.worker?.close(), () => this.executors.close(), () => this.spawner.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
+      for (const release of [() => this.worker?.close(), () => clearInterval(this.lockRenewal), () => this.executors.close(), () => this.spawner.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
         try {
           await release();
         } catch (err) {

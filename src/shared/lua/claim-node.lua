@@ -17,6 +17,10 @@
   ARGV[7] the worker's instance id (a worker restarted under the same name
           is another instance: it does not keep the old one's claims alive)
 
+  The admission names the node directory's lock (`lock: {key, value,
+  ttl_ms}`): the claim takes it, or renews it for this run, and is refused
+  while another run holds it.
+
   Returns {1, admission JSON} when claimed; {0, reason} when refused.
   A claim may be taken over only when the attempt was requeued, or when the
   worker holding it stopped beating (lost): the earlier execution is kept in
@@ -58,6 +62,16 @@ if current then
       return {0, 'attempt ' .. ARGV[2] .. ' has already run (' .. tostring(claim.state) .. ')'}
     end
   end
+end
+
+local lock = admission.lock
+if type(lock) == 'table' then
+  local held = redis.call('GET', lock.key)
+  local run = string.match(lock.value, '^[^|]*')
+  if held and string.match(held, '^[^|]*') ~= run then
+    return {0, 'node directory held by run ' .. string.match(held, '^[^|]*')}
+  end
+  redis.call('SET', lock.key, lock.value, 'PX', tonumber(lock.ttl_ms))
 end
 
 local claim = {attempt = tonumber(ARGV[2]), worker = ARGV[4], instance = ARGV[7], state = 'running', start_ms = now}

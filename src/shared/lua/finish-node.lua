@@ -5,6 +5,8 @@
 
   KEYS[1] claims hash            (<prefix>:fg:run:<id>:claims)
   KEYS[2] outcomes hash          (<prefix>:fg:run:<id>:outcomes)  node index -> outcome JSON, kept as sent
+  KEYS[3] the node directory's lock (released when the attempt succeeded or
+          failed: its process tree has exited; kept when it was requeued)
 
   ARGV[1] node index
   ARGV[2] attempt
@@ -14,6 +16,8 @@
   ARGV[6] why it was requeued (requeued only; else empty)
   ARGV[7] the outcome JSON (succeeded and failed), else empty
   ARGV[8] the worker's instance id
+  ARGV[9] the lock's value while this run holds it
+  ARGV[10] the control channel, told when the lock is released
 
   Returns 1 when recorded; 0 when the claim is no longer this worker's
   (it was taken over after this worker was presumed lost).
@@ -29,4 +33,8 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(claim))
 -- Kept as the worker sent it: decoding and encoding again in Lua would turn
 -- empty lists into objects and round numbers.
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[7]) end
+if ARGV[5] ~= 'requeued' and ARGV[9] ~= '' and redis.call('GET', KEYS[3]) == ARGV[9] then
+  redis.call('DEL', KEYS[3])
+  redis.call('PUBLISH', ARGV[10], '{"type":"dirs-released"}')
+end
 return 1

@@ -1,0 +1,64 @@
+/**
+ * Node directory locks: one run at a time in a node directory. Node
+ * directories are shared between runs (that is what makes the cache work),
+ * so a run takes a node's directory lock when the node becomes ready, the
+ * worker that runs the node takes it over and renews it, and it is released
+ * when the attempt's process tree has exited — not when a scheduler dies.
+ * Another run that reaches the node waits without holding any budget.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { Keys } from './keys.js';
+
+/** How long a lock lives without renewal. Holders renew it at a third of this. */
+export const DIR_LOCK_TTL_MS = 30_000;
+
+/** A lock as held: its key and the value that says whose it is. */
+export interface DirLock {
+  key: string;
+  value: string;
+}
+
+/** The lock of node `index` of run `runId` in directory `path`. */
+export function dirLock(prefix: string, runId: string, index: number, path: string): DirLock {
+  return { key: new Keys(prefix).dirLock(path), value: `${runId}|${index}|${path}` };
+}
+
+/** The run id in a lock value. */
+export function lockHolderRun(value: string): string {
+  return value.slice(0, value.indexOf('|') >>> 0);
+}
+
+const scripts = {
+  lock: readFileSync(new URL('./lua/lock-dirs.lua', import.meta.url), 'utf8'),
+  unlock: readFileSync(new URL('./lua/unlock-dirs.lua', import.meta.url), 'utf8'),
+};
+
+type LockCommands = {
+  fgLockDirs(numKeys: number, ...args: string[]): Promise<string[]>;
+  fgUnlockDirs(numKeys: number, ...args: string[]): Promise<number>;
+};
+
+function withScripts(redis: Redis): Redis & LockCommands {
+  const r = redis as Redis & Partial<LockCommands>;
+  // The number of keys varies per call: it is given as the first argument.
+  if (typeof r.fgLockDirs !== 'function') redis.defineCommand('fgLockDirs', { lua: scripts.lock });
+  if (typeof r.fgUnlockDirs !== 'function') redis.defineCommand('fgUnlockDirs', { lua: scripts.unlock });
+  return redis as Redis & LockCommands;
+}
+
+/**
+ * Takes (`take`) or renews (`renew`) locks for run `runId`. Returns, per
+ * lock, '' when it is the run's, else the value of another holder's lock
+ * ('-' when a renewed lock had gone).
+ */
+export async function lockDirs(redis: Redis, runId: string, locks: readonly DirLock[], mode: 'take' | 'renew', ttlMs = DIR_LOCK_TTL_MS): Promise<string[]> {
+  if (locks.length === 0) return [];
+  return withScripts(redis).fgLockDirs(locks.length, ...locks.map((l) => l.key), String(ttlMs), runId, ...locks.map((l) => l.value), mode);
+}
+
+/** Releases the locks still held with these values; waiting runs hear of it. Returns how many were released. */
+export async function unlockDirs(redis: Redis, prefix: string, locks: readonly DirLock[]): Promise<number> {
+  if (locks.length === 0) return 0;
+  return withScripts(redis).fgUnlockDirs(locks.length, ...locks.map((l) => l.key), ...locks.map((l) => l.value), new Keys(prefix).control());
+}

@@ -1,0 +1,19 @@
+--[[
+  Releases node directory locks that are still held with the given values,
+  and tells waiting runs (one message on the control channel) when any was.
+
+  KEYS[1..n] node directory lock keys
+  ARGV[1..n] the value each lock must still have
+  ARGV[n+1] the control channel (<prefix>:fg:control)
+
+  Returns the number of locks released.
+]]
+local released = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+end
+if released > 0 then redis.call('PUBLISH', ARGV[#KEYS + 1], '{"type":"dirs-released"}') end
+return released
