@@ -23,7 +23,8 @@ export const REDIS_URL_PATTERN = /^rediss?:\/\//;
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password !== '') u.password = '***';
+    if (u.password === '') return url;
+    u.password = '***';
     return u.toString();
   } catch {
     const start = url.indexOf('://');

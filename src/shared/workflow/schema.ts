@@ -76,7 +76,8 @@ export const nodeSchema = z
         z
           .string()
           .min(1, 'must not be empty')
-          .refine(notBlank, 'must not be only whitespace')
+          // An empty string is reported once, by min().
+          .refine((v) => v === '' || notBlank(v), 'must not be only whitespace')
           .refine(noNul, 'must not contain NUL characters')
           .describe('Run through /bin/sh -c.'),
         z
