@@ -9,12 +9,13 @@ import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { defaultWorkers, LocalFleet } from '../cli/fleet.js';
 import { newRunId, RUN_ID_PATTERN } from '../cli/run-id.js';
-import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
+import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
-import { readEnv } from '../shared/config.js';
+import { readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
+import { writableDirProblem } from '../shared/work-dir.js';
 import { validateWorkflow } from '../shared/workflow/parse.js';
 import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
 import { WorkflowBuilder } from './workflow.js';
@@ -68,6 +69,12 @@ export interface RunOptions {
   hash_method?: HashMethod;
   /** Accept the existing outputs of nodes whose inputs changed, rewriting their cache records. */
   update_hash?: boolean;
+  /**
+   * Nodes start from a minimal environment (PATH, HOME, LANG, LC_*, TZ,
+   * TMPDIR) instead of the worker's, plus flowgate's FLOWGATE_* variables,
+   * OMP_NUM_THREADS and their own env (default false: the whole environment).
+   */
+  clean_env?: boolean;
   /** Told about every node's start, end, failure, skip, cancel (nipype's status_callback). */
   status_callback?: (event: StatusEvent) => void;
   /** Aborting cancels the run: running nodes are killed, the summary says which ended how. */
@@ -82,6 +89,13 @@ function checkOptions(o: RunOptions): void {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) bad.push({ field, message: `must be a whole number >= 1, received ${String(v)}` });
   };
   positiveInt(o.n_procs, 'n_procs');
+  if (o.n_procs !== undefined && o.n_procs > MAX_N_PROCS) bad.push({ field: 'n_procs', message: `must be at most ${MAX_N_PROCS}, received ${o.n_procs}` });
+  if (o.memory_gb !== undefined && o.memory_gb > MAX_MEM_GB) bad.push({ field: 'memory_gb', message: `must be at most ${MAX_MEM_GB}, received ${o.memory_gb}` });
+  const urlProblem = o.redis_url === undefined ? undefined : redisUrlProblem(o.redis_url);
+  if (urlProblem !== undefined) bad.push({ field: 'redis_url', message: urlProblem });
+  for (const [field, dir] of [['work_dir', o.work_dir], ['crashdump_dir', o.crashdump_dir]] as const) {
+    if (dir !== undefined && (typeof dir !== 'string' || dir === '')) bad.push({ field, message: 'must be a non-empty path' });
+  }
   positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
   positiveInt(o.workers, 'workers');
   if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
@@ -106,13 +120,25 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   if (raiseInsufficient) assertFitsBudget(workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })), budget);
   const redisUrl = options.redis_url ?? env.redisUrl;
   const prefix = options.prefix ?? env.prefix;
+  const workDir = resolve(options.work_dir ?? 'flowgate-work');
+  const crashdumpDir = resolve(options.crashdump_dir ?? resolve(workDir, '_crashes'));
+  const dirIssues = [writableDirProblem(workDir, 'work_dir'), writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir')].filter((i) => i !== undefined);
+  if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
   await checkRedis(redisUrl);
   const runId = options.run_id ?? newRunId();
-  const workDir = resolve(options.work_dir ?? 'flowgate-work');
   const logger = createLogger(env.logLevel).child({ component: 'api' });
   const workers = options.workers ?? defaultWorkers(budget.n_procs);
   const maxTasksPerChild = options.max_tasks_per_child ?? 10;
-  const fleet = new LocalFleet({ workers, concurrency: Math.ceil(budget.n_procs / workers), maxTasksPerChild, redisUrl, prefix, name: `api-${runId.slice(-6)}`, logger });
+  const fleet = new LocalFleet({
+    workers,
+    concurrency: Math.ceil(budget.n_procs / workers),
+    maxTasksPerChild,
+    redisUrl,
+    prefix,
+    name: `api-${runId.slice(-6)}`,
+    logger,
+    ...(options.clean_env === true ? { extraArgs: ['--clean-env=true'] } : {}),
+  });
   fleet.start();
   fleet.go();
   const scheduler = new RunScheduler({
@@ -123,7 +149,7 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     raiseInsufficient,
     stopOnFirstCrash: options.stop_on_first_crash ?? false,
     workDir,
-    crashdumpDir: resolve(options.crashdump_dir ?? resolve(workDir, '_crashes')),
+    crashdumpDir,
     memoryMargin: null,
     hashMethod: options.hash_method ?? 'timestamp',
     updateHash: options.update_hash ?? false,

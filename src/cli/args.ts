@@ -16,6 +16,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** For numbers: inclusive minimum. */
   min?: number;
+  /** For numbers: inclusive maximum. */
+  max?: number;
   /** For `number`: value must be > 0. */
   positive?: boolean;
   /** Booleans: accept `--no-<name>`. */
@@ -33,6 +35,9 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/** Decimal numbers, optionally with an exponent (`1.5`, `.5`, `2e3`). */
+export const NUMBER_TEXT = /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function invalid(issues: ValidationIssue[]): ValidationError {
   return new ValidationError('OPTIONS_INVALID', issues);
 }
@@ -42,13 +47,17 @@ function convert(spec: FlagSpec, raw: string): FlagValue {
   switch (spec.type) {
     case 'int': {
       const n = Number(raw);
-      if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);
+      if (!/^-?\d+$/.test(raw)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);
+      if (spec.max !== undefined && n > spec.max) throw invalid([{ field, message: `must be at most ${spec.max}, received ${raw}` }]);
+      if (!Number.isSafeInteger(n)) throw invalid([{ field, message: `expected a whole number of at most 15 digits, received "${raw}"` }]);
       if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
       return n;
     }
     case 'number': {
       const n = Number(raw);
-      if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw) || !Number.isFinite(n)) throw invalid([{ field, message: `expected a number, received "${raw}"` }]);
+      if (!NUMBER_TEXT.test(raw)) throw invalid([{ field, message: `expected a number, received "${raw}"` }]);
+      if (spec.max !== undefined && n > spec.max) throw invalid([{ field, message: `must be at most ${spec.max}, received ${raw}` }]);
+      if (!Number.isFinite(n)) throw invalid([{ field, message: `expected a finite number, received "${raw}"` }]);
       if (spec.positive === true && !(n > 0)) throw invalid([{ field, message: `must be greater than 0, received ${n}` }]);
       if (spec.min !== undefined && n < spec.min) throw invalid([{ field, message: `must be at least ${spec.min}, received ${n}` }]);
       return n;

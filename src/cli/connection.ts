@@ -2,7 +2,7 @@
  * Where a command connects: `--redis-url` and `--prefix`, else the
  * environment, checked once for every command.
  */
-import { PREFIX_PATTERN, REDIS_URL_PATTERN, readEnv } from '../shared/config.js';
+import { PREFIX_PATTERN, readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import type { Flags } from './args.js';
 
@@ -20,7 +20,9 @@ export function connectionWithIssues(flags: Flags): { connection: Connection; is
   const prefix = flags.str('prefix') ?? env.prefix;
   if (!PREFIX_PATTERN.test(prefix)) issues.push({ field: '--prefix', message: `must be 1-64 letters, digits, ".", "_" or "-", received "${prefix}"` });
   const redisUrl = flags.str('redis-url') ?? env.redisUrl;
-  if (!REDIS_URL_PATTERN.test(redisUrl)) issues.push({ field: '--redis-url', message: `must start with redis:// or rediss://, received "${redisUrl}"` });
+  const problem = redisUrlProblem(redisUrl);
+  // Name where the bad URL came from: the flag, or the variable.
+  if (problem !== undefined) issues.push({ field: flags.str('redis-url') !== undefined ? '--redis-url' : 'env REDIS_URL', message: problem });
   return { connection: { redisUrl, prefix, logLevel: env.logLevel }, issues };
 }
 

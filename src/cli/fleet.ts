@@ -18,6 +18,7 @@ export interface FleetOptions {
   /** Concurrency of each worker. */
   concurrency: number;
   maxTasksPerChild: number;
+  /** Given to each worker in its `go` message, never on its command line. */
   redisUrl: string;
   prefix: string;
   /** Name prefix; workers are `<name>-<i>`. */
@@ -32,8 +33,13 @@ export type WorkerMessage =
   | { type: 'loaded'; pid: number }
   | { type: 'ready'; name: string; pid: number }
   | { type: 'node'; event: 'spawned' | 'exited'; pid: number };
-/** Messages from fleet to worker. */
-export type FleetMessage = { type: 'go' } | { type: 'stop'; force: boolean };
+/**
+ * Messages from fleet to worker. `go` carries the Redis URL: over the IPC
+ * channel it is seen by no one else, whereas a command-line argument is
+ * readable by every user of the host (`ps`, /proc/PID/cmdline) and an
+ * environment variable would be inherited by every node.
+ */
+export type FleetMessage = { type: 'go'; redisUrl: string } | { type: 'stop'; force: boolean };
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAX_RESTARTS = 20;
@@ -78,7 +84,11 @@ export class LocalFleet {
   /** Lets the workers connect and take jobs. */
   go(): void {
     this.released = true;
-    for (const child of this.children.values()) if (child.connected) child.send({ type: 'go' } satisfies FleetMessage, () => undefined);
+    for (const child of this.children.values()) if (child.connected) child.send(this.goMessage(), () => undefined);
+  }
+
+  private goMessage(): FleetMessage {
+    return { type: 'go', redisUrl: this.options.redisUrl };
   }
 
   /** Resolves once every worker has reported ready. */
@@ -95,7 +105,6 @@ export class LocalFleet {
       'worker',
       '--concurrency', String(o.concurrency),
       '--max-tasks-per-child', String(o.maxTasksPerChild),
-      '--redis-url', o.redisUrl,
       '--prefix', o.prefix,
       '--name', name,
       '--wait-for-go',
@@ -112,7 +121,7 @@ export class LocalFleet {
         return;
       }
       // A replacement worker started after go() is released as soon as it loaded.
-      if (msg.type === 'loaded' && this.released) child.send({ type: 'go' } satisfies FleetMessage, () => undefined);
+      if (msg.type === 'loaded' && this.released) child.send(this.goMessage(), () => undefined);
       if (msg.type === 'ready') {
         this.readyCount++;
         if (this.readyCount >= o.workers) for (const w of this.readyWaiters.splice(0)) w();

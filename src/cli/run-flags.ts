@@ -1,14 +1,15 @@
 /**
  * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
  */
+import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import type { FlagSpec, Flags } from './args.js';
 
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
-  { name: 'n-procs', type: 'int', min: 1, value: 'N', help: 'thread budget (default: CPUs available to this process)' },
-  { name: 'memory-gb', type: 'number', positive: true, value: 'G', help: 'memory budget in GB (default: 90% of available memory)' },
+  { name: 'n-procs', type: 'int', min: 1, max: MAX_N_PROCS, value: 'N', help: 'thread budget, at most 1000000 (default: CPUs available to this process)' },
+  { name: 'memory-gb', type: 'number', positive: true, max: MAX_MEM_GB, value: 'G', help: 'memory budget in GB, at most 1048576 (default: 90% of available memory)' },
   { name: 'raise-insufficient', type: 'boolean', negatable: true, help: 'refuse nodes larger than the budget (default); --no-raise-insufficient runs them alone' },
   { name: 'scheduler', type: 'enum', choices: SCHEDULER_CHOICES, value: 'tsort|mem_thread', help: 'ready-node order (default tsort)' },
   { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
@@ -33,22 +34,25 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },
   { name: 'force', type: 'boolean', help: 'start even while the previous run of this workflow in this work dir is unfinished (its node directories are waited for)' },
+  { name: 'clean-env', type: 'boolean', help: 'nodes get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, FLOWGATE_* of the node, OMP_NUM_THREADS and their env (default: the worker\'s environment)' },
 ];
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */
 export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
-  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms'].includes(
+  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms', 'clean-env'].includes(
     f.name,
   ),
 );
 
 /** Worker flags `run` and `resume` pass through to their fleet. */
-export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner'] as const;
+export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'clean-env'] as const;
 
 /** The {@link FLEET_PASSTHROUGH} flags given, as worker arguments. */
 export function fleetArgs(flags: Flags): string[] {
   return FLEET_PASSTHROUGH.flatMap((f) => {
     const v = flags.raw(f);
+    // Booleans take their value inline (`--clean-env=true`), never as the next argument.
+    if (typeof v === 'boolean') return [`--${f}=${String(v)}`];
     return v === undefined ? [] : [`--${f}`, String(v)];
   });
 }

@@ -31,6 +31,8 @@ interface RunConfig {
   workers: number;
   workDir: string;
   crashdumpDir: string;
+  /** Where the crash dump dir came from, for messages. */
+  crashdumpFlag: string;
   json: boolean;
   quiet: boolean;
   redisUrl: string;
@@ -73,6 +75,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
+    crashdumpFlag: flags.has('crashdump-dir') ? '--crashdump-dir' : '--work-dir',
     json: flags.bool('json', false),
     quiet: flags.bool('quiet', false),
     redisUrl,
@@ -111,6 +114,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
   const { assertFitsBudget } = await import('../scheduler/admission.js');
   const { checkRedis, redactUrl } = await import('../shared/redis.js');
+  const { writableDirProblem } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
   try {
     workflow = loadWorkflowFile(cfg.file);
@@ -121,6 +125,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
         resolve(cfg.file),
       );
     }
+    const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag)].filter((i) => i !== undefined);
+    if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
     // Everything is valid and nothing has touched Redis or the disk yet.
     await checkRedis(cfg.redisUrl);
     fleet.go();

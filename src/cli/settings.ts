@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { redactUrl } from '../shared/redis.js';
-import type { FlagSpec, FlagValue, Flags } from './args.js';
+import { NUMBER_TEXT, type FlagSpec, type FlagValue, type Flags } from './args.js';
 
 /** A flag that may also be set from the environment. */
 export interface EnvFlag {
@@ -26,6 +26,7 @@ export function envSchema(spec: FlagSpec): z.ZodType<FlagValue> {
     case 'int': {
       let n = z.number().int();
       if (spec.min !== undefined) n = n.min(spec.min);
+      if (spec.max !== undefined) n = n.max(spec.max);
       return z.string().regex(/^-?\d+$/, 'expected a whole number').transform(Number).pipe(n);
     }
     case 'number':
@@ -33,7 +34,8 @@ export function envSchema(spec: FlagSpec): z.ZodType<FlagValue> {
       let n = z.number();
       if (spec.positive === true) n = n.positive();
       if (spec.min !== undefined) n = n.min(spec.min);
-      return z.string().regex(/^-?(\d+\.?\d*|\.\d+)$/, 'expected a number').transform(Number).pipe(n);
+      if (spec.max !== undefined) n = n.max(spec.max);
+      return z.string().regex(NUMBER_TEXT, 'expected a number').transform(Number).pipe(n);
     }
     case 'enum':
       return z.enum(spec.choices as [string, ...string[]]);

@@ -19,6 +19,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
   { name: 'spawner', type: 'enum', choices: SPAWNER_CHOICES, value: 'auto|launcher|node', help: 'how node processes are started: the compiled launcher (posix_spawn), Node spawn, or auto = the launcher when built (default auto)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
+  { name: 'clean-env', type: 'boolean', help: 'nodes get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, FLOWGATE_* of the node, OMP_NUM_THREADS and their env (default: this worker\'s environment)' },
 ];
 
 /** Worker settings that may also come from the environment (compose deployments). */
@@ -33,6 +34,7 @@ export const WORKER_ENV: ReadonlyArray<readonly [string, string]> = [
   ['shutdown-deadline-ms', 'FLOWGATE_SHUTDOWN_DEADLINE_MS'],
   ['sample-interval-ms', 'FLOWGATE_SAMPLE_INTERVAL_MS'],
   ['spawner', 'FLOWGATE_SPAWNER'],
+  ['clean-env', 'FLOWGATE_CLEAN_ENV'],
 ];
 
 /** {@link WORKER_ENV} as settings. */

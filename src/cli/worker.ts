@@ -14,17 +14,17 @@ import type { FleetMessage, WorkerMessage } from './fleet.js';
 import type { SpawnerChoice } from '../worker/launcher.js';
 
 
-/** Resolves true on a `go` message, false on `stop` or a lost parent. */
-function waitForGo(): Promise<boolean> {
+/** Resolves with the Redis URL of a `go` message, undefined on `stop` or a lost parent. */
+function waitForGo(): Promise<string | undefined> {
   return new Promise((resolve) => {
     const onMessage = (msg: FleetMessage): void => {
       if (msg.type === 'go' || msg.type === 'stop') {
         process.off('message', onMessage);
-        resolve(msg.type === 'go');
+        resolve(msg.type === 'go' ? msg.redisUrl : undefined);
       }
     };
     process.on('message', onMessage);
-    process.once('disconnect', () => resolve(false));
+    process.once('disconnect', () => resolve(undefined));
     sendToParent({ type: 'loaded', pid: process.pid });
   });
 }
@@ -41,11 +41,18 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   if (flags.positionals.length > 0) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   }
-  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const connection = connectionFrom(flags);
+  const { prefix, logLevel } = connection;
+  let redisUrl = connection.redisUrl;
   const logger = createLogger(logLevel).child({ component: 'worker' });
   // Started by `flowgate run` before it has validated its input: load
-  // everything, but touch Redis only once the run says go.
-  if (flags.bool('wait-for-go', false) && !(await waitForGo())) return ExitCode.ok;
+  // everything, but touch Redis only once the run says go. The run's Redis
+  // URL comes with that message (kept off the command line: it may hold a password).
+  if (!standalone) {
+    const url = await waitForGo();
+    if (url === undefined) return ExitCode.ok;
+    redisUrl = url;
+  }
   await checkRedis(redisUrl);
   const options = {
     redisUrl,
@@ -62,6 +69,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     heartbeatMs: flags.num('heartbeat-ms'),
     sampleIntervalMs: flags.num('sample-interval-ms'),
     spawner: flags.str('spawner') as SpawnerChoice | undefined,
+    cleanEnv: flags.bool('clean-env', false) ? true : undefined,
   };
   if (settings !== undefined) {
     process.stderr.write(

@@ -6,6 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 
+/** Largest thread count a node or a budget may declare. */
+export const MAX_N_PROCS = 1_000_000;
+/** Largest memory in GB a node or a budget may declare: 1 PiB. */
+export const MAX_MEM_GB = 1_048_576;
+
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();

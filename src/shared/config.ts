@@ -12,8 +12,53 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_PREFIX = 'flowgate';
 /** Prefixes become part of Redis keys; keep them to a safe alphabet. */
 export const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** Redis URLs flowgate accepts. */
+/** Redis URLs flowgate accepts start so; {@link redisUrlProblem} checks the rest. */
 export const REDIS_URL_PATTERN = /^rediss?:\/\//;
+
+/**
+ * The URL with its password replaced by `***`, for messages and logs. Also
+ * for text that does not parse as a URL: everything between `//user:` and the
+ * last `@` is hidden, so a malformed URL never echoes its secret.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    const start = url.indexOf('://');
+    const at = url.lastIndexOf('@');
+    if (start < 0 || at < start) return url;
+    const userinfo = url.slice(start + 3, at);
+    const colon = userinfo.indexOf(':');
+    return colon < 0 ? url : `${url.slice(0, start + 3)}${userinfo.slice(0, colon)}:***${url.slice(at)}`;
+  }
+}
+
+/**
+ * What is wrong with a Redis URL, or undefined when it is usable: the scheme
+ * is redis:// or rediss://, the port (if any) is 1-65535 and the path (if
+ * any) is a database number. The message quotes the URL with its password
+ * redacted.
+ */
+export function redisUrlProblem(url: string): string | undefined {
+  const shown = `"${redactUrl(url)}"`;
+  if (!REDIS_URL_PATTERN.test(url)) return `must start with redis:// or rediss://, received ${shown}`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // The URL parser refuses a non-numeric or too large port, a bad host, ...
+    const port = /^rediss?:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):([^/?#]*)/.exec(url)?.[1];
+    if (port !== undefined && !/^\d{1,5}$/.test(port)) return `port must be a number from 1 to 65535, received ${shown}`;
+    if (port !== undefined && Number(port) > 65535) return `port must be at most 65535, received ${shown}`;
+    return `is not a valid URL (redis://[user:password@]host[:port][/db]), received ${shown}`;
+  }
+  if (u.port === '0') return `port must be a number from 1 to 65535, received ${shown}`;
+  if (!/^(\/\d*)?$/.test(u.pathname)) return `the path must be a database number (e.g. /0), received ${shown}`;
+  return undefined;
+}
 /** Log levels accepted by FLOWGATE_LOG_LEVEL. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -40,7 +85,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     if (v !== undefined && !ok(v)) issues.push({ field: `env ${name}`, message: `${expected}, received "${v}"` });
     return v;
   };
-  const redisUrl = check('REDIS_URL', (v) => REDIS_URL_PATTERN.test(v), 'must start with redis:// or rediss://');
+  const redisUrl = value(env, 'REDIS_URL');
+  const urlProblem = redisUrl === undefined ? undefined : redisUrlProblem(redisUrl);
+  if (urlProblem !== undefined) issues.push({ field: 'env REDIS_URL', message: urlProblem });
   const prefix = check('FLOWGATE_PREFIX', (v) => PREFIX_PATTERN.test(v), 'must be 1-64 letters, digits, ".", "_" or "-"');
   const logLevel = check('FLOWGATE_LOG_LEVEL', (v) => (LOG_LEVELS as readonly string[]).includes(v), `must be one of ${LOG_LEVELS.join(', ')}`);
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);

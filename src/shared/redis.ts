@@ -6,6 +6,9 @@ import type { ConnectionOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { requireCjs } from './cjs.js';
 import { FlowgateError } from './errors.js';
+import { redactUrl } from './config.js';
+
+export { redactUrl };
 
 const { Redis } = requireCjs('ioredis') as typeof import('ioredis');
 type Redis = InstanceType<typeof Redis>;
@@ -22,17 +25,6 @@ export function bullConnection(url: string): ConnectionOptions {
 /** Reconnection delay: quick at first, at most 1 s, so a restarted Redis is found fast. */
 export function reconnectDelay(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 5), 1000);
-}
-
-/** Redacts the password of a Redis URL for printing. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
 
 /** Creates a client for `url`. */

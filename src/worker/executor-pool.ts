@@ -43,6 +43,8 @@ export class ExecutorPool {
   constructor(
     private readonly maxTasksPerChild: number,
     private readonly logger: Logger,
+    /** Environment of the executor processes (default: this process's). */
+    private readonly env?: NodeJS.ProcessEnv,
   ) {}
 
   private spawn(typescript: boolean): Promise<Executor> {
@@ -53,7 +55,7 @@ export class ExecutorPool {
       execArgv.push('--import', loader);
     }
     // Own process group: an abort kills the executor and anything it started.
-    const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true });
+    const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true, ...(this.env !== undefined ? { env: this.env } : {}) });
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null): void => reject(new Error(`executor exited during start-up (code ${String(code)})`));
       child.once('exit', onExit);

@@ -22,6 +22,7 @@ import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
 import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
+import { nodeBaseEnv } from './node-env.js';
 import { requireCjs } from '../shared/cjs.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
@@ -55,6 +56,11 @@ export interface NodeWorkerOptions {
    * when the build made it, else Node's spawn).
    */
   spawner?: SpawnerChoice;
+  /**
+   * Nodes (and the executors of function nodes) start from a minimal
+   * environment instead of this process's: see {@link cleanEnv} (default false).
+   */
+  cleanEnv?: boolean;
   /** Told about every node process started and ended (the local fleet uses it to clean up after a dead worker). */
   onNodeProcess?: (event: 'spawned' | 'exited', pid: number) => void;
   logger: Logger;
@@ -97,10 +103,14 @@ export class NodeWorker {
   private readonly executors: ExecutorPool;
   /** Starts command nodes' processes. */
   readonly spawner: Spawner;
+  /** The environment every node starts from, before its own variables. */
+  private readonly baseEnv: Record<string, string | undefined>;
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
-    this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger);
+    // Copied once: copying process.env is slow, and it does not change.
+    this.baseEnv = nodeBaseEnv(process.env, options.cleanEnv === true);
+    this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger, this.baseEnv);
     this.spawner = createSpawner(options.spawner ?? 'auto');
   }
 
@@ -259,6 +269,7 @@ export class NodeWorker {
       const common = {
         worker: this.id,
         spawner: this.spawner,
+        baseEnv: this.baseEnv,
         signal: entry.controller.signal,
         timeoutMs: data.timeout_s === null ? null : Math.round(data.timeout_s * 1000),
         ...(this.options.sampleIntervalMs !== undefined ? { sampleIntervalMs: this.options.sampleIntervalMs } : {}),

@@ -108,11 +108,11 @@ class PrivateRedis {
 }
 
 /**
- * pids of `flowgate worker` processes connected to the Redis on `port`. The
- * port is private to one test, so these are that test's workers and nobody
- * else's.
+ * pids of `flowgate worker` processes of the runs under `prefix`. The prefix
+ * is private to one test, so these are that test's workers and nobody else's.
+ * (The Redis URL is not on a worker's command line: it may hold a password.)
  */
-function workersOn(port: number): number[] {
+function workersUnder(prefix: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -122,27 +122,31 @@ function workersOn(port: number): number[] {
     } catch {
       continue;
     }
-    if (argv.includes('worker') && argv.includes(`redis://127.0.0.1:${port}`)) pids.push(Number(entry));
+    if (argv.includes('worker') && argv.includes(prefix)) pids.push(Number(entry));
   }
   return pids;
 }
 
 const redises: PrivateRedis[] = [];
+/** Prefixes of the runs started by the current test. */
+const runPrefixes: string[] = [];
 const runs: CliProcess[] = [];
 afterEach(async () => {
   // Whatever happened: no run, no worker and no redis-server left behind.
   for (const run of runs.splice(0)) {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
   }
-  for (const redis of redises.splice(0)) {
-    // Workers whose run died wait for Redis to close cleanly: kill them.
-    for (const pid of workersOn(redis.port)) {
+  // Workers whose run died wait for Redis to close cleanly: kill them.
+  for (const prefix of runPrefixes.splice(0)) {
+    for (const pid of workersUnder(prefix)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // already gone
       }
     }
+  }
+  for (const redis of redises.splice(0)) {
     await redis.stop('SIGKILL');
     rmSync(redis.dir, { recursive: true, force: true });
   }
@@ -186,6 +190,7 @@ async function startDiamond(redis: PrivateRedis, extraFlags: string[] = []): Pro
   const path = writeWorkflow(dir, 'wf.json', diamondWorkflow());
   const work = join(dir, 'work');
   const prefix = uniquePrefix('outage');
+  runPrefixes.push(prefix);
   // Two workers of concurrency 2: b1, b2 and b3 run at once.
   const run = startCli(
     ['run', path, '--json', '--quiet', '--redis-url', redis.url, '--prefix', prefix, '--work-dir', work, '--workers', '2', '--n-procs', '4', '--memory-gb', '2', ...extraFlags],
@@ -244,7 +249,7 @@ describe('Redis stopped for good in the middle of a run', () => {
     const redis = await PrivateRedis.create();
     redises.push(redis);
     await redis.start();
-    const { run, work } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
+    const { run, work, prefix } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
     const workers = [...new Set(MIDDLE.map((id) => Number(readFileSync(join(work, 'outage', id, 'worker'), 'utf8').trim())))];
 
     await redis.stop('SIGTERM');
@@ -255,7 +260,7 @@ describe('Redis stopped for good in the middle of a run', () => {
     const plain = run.stderr().split('\n').filter((l) => l.startsWith('flowgate:'));
     expect(plain.join('\n')).toMatch(/^flowgate: error: .*redis/im);
     // Nothing is left behind: the fleet's workers are gone too.
-    await waitFor(() => workersOn(redis.port).length === 0, 10_000, 'the workers to exit');
+    await waitFor(() => workersUnder(prefix).length === 0, 10_000, 'the workers to exit');
     for (const pid of workers) {
       expect(() => process.kill(pid, 0), `worker ${pid} still alive`).toThrow();
     }

@@ -17,6 +17,8 @@ const SPECS: readonly FlagSpec[] = [
   { name: 'work-dir', type: 'string', value: 'DIR', help: 'node directories' },
   { name: 'interval-ms', type: 'int', min: 100, help: 'sweep period' },
   { name: 'ratio', type: 'number', min: 0.5, help: 'a ratio' },
+  { name: 'big', type: 'int', min: 1, max: 1_000_000, help: 'bounded int' },
+  { name: 'size-gb', type: 'number', positive: true, max: 1024, help: 'bounded number' },
 ];
 
 const parse = (...argv: string[]): ReturnType<typeof parseArgs> => parseArgs(argv, SPECS);
@@ -127,6 +129,28 @@ describe('parseArgs: errors name the flag', () => {
     expect(failure('--memory-gb', 'Infinity')).toEqual(['--memory-gb', 'expected a number, received "Infinity"']);
     expect(failure('--memory-gb=0')).toEqual(['--memory-gb', 'must be greater than 0, received 0']);
     expect(failure('--ratio', '0.25')).toEqual(['--ratio', 'must be at least 0.5, received 0.25']);
+  });
+
+  it('validates maxima, naming the limit, also for numbers too large to be exact', () => {
+    expect(flags('--big', '1000000', '--size-gb', '1024')).toEqual({ big: 1_000_000, 'size-gb': 1024 });
+    expect(failure('--big', '1000001')).toEqual(['--big', 'must be at most 1000000, received 1000001']);
+    expect(failure('--big', '1'.repeat(40))).toEqual(['--big', `must be at most 1000000, received ${'1'.repeat(40)}`]);
+    expect(failure('--n-procs', '1'.repeat(40))).toEqual(['--n-procs', `expected a whole number of at most 15 digits, received "${'1'.repeat(40)}"`]);
+    expect(failure('--size-gb', '1e308')).toEqual(['--size-gb', 'must be at most 1024, received 1e308']);
+    expect(failure('--size-gb', '1e999')).toEqual(['--size-gb', 'must be at most 1024, received 1e999']);
+    expect(failure('--memory-gb', '1e999')).toEqual(['--memory-gb', 'expected a finite number, received "1e999"']);
+    expect(flags('--memory-gb', '2e3')).toEqual({ 'memory-gb': 2000 });
+  });
+
+  it('bounds the budgets of run and scheduler: n-procs at most 1000000, memory-gb at most 1048576', async () => {
+    const { RUN_FLAGS } = await import('../../src/cli/run-flags.js');
+    const { SCHEDULER_FLAGS } = await import('../../src/cli/scheduler-flags.js');
+    for (const specs of [RUN_FLAGS, SCHEDULER_FLAGS]) {
+      const err = catchError(() => parseArgs(['--n-procs', '1000001'], specs), ValidationError);
+      expect(err.issues[0]?.message).toBe('must be at most 1000000, received 1000001');
+      const mem = catchError(() => parseArgs(['--memory-gb', '1e308'], specs), ValidationError);
+      expect(mem.issues[0]?.message).toBe('must be at most 1048576, received 1e308');
+    }
   });
 
   it('validates enums, listing the choices', () => {

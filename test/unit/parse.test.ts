@@ -630,3 +630,127 @@ describe('validation: graph checks', () => {
     }
   });
 });
+
+describe('YAML aliases: bounded by expanded size, not by alias count', () => {
+  /** A node per line, all using one anchor; `use` is the YAML after `id`. */
+  function manyUses(count: number, anchor: string, use: string): string {
+    const lines = ['name: many', anchor, 'nodes:'];
+    for (let i = 0; i < count; i++) lines.push(`  - id: n${i}`, `    ${use}`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  it('accepts one anchor merged into 150 nodes with <<: *d', () => {
+    const text = `name: many\nx-defaults: &d {command: ["true"], n_procs: 2, mem_gb: 0.5}\nnodes:\n${Array.from({ length: 150 }, (_, i) => `  - <<: *d\n    id: n${i}\n`).join('')}`;
+    // The top-level anchor holder is not a workflow key: keep the anchor on the first node instead.
+    const valid = text.replace('x-defaults: &d {command: ["true"], n_procs: 2, mem_gb: 0.5}\n', '').replace('  - <<: *d\n    id: n0\n', '  - &d {id: n0, command: ["true"], n_procs: 2, mem_gb: 0.5}\n');
+    const wf = loadWorkflowFile(file('merge150.yaml', valid));
+    expect(wf.nodes).toHaveLength(150);
+    expect(wf.nodes.every((n) => n.n_procs === 2 && n.mem_gb === 0.5 && JSON.stringify(n.command) === '["true"]')).toBe(true);
+    expect(new Set(wf.nodes.map((n) => n.id)).size).toBe(150);
+  });
+
+  it('accepts an anchor used 150 times (*res), each node getting its own copy', () => {
+    const text = manyUses(150, 'defaults: {n_procs: 1}', 'command: ["echo", "{{inputs.res}}"]\n    inputs: {res: *res}').replace(
+      '  - id: n0\n    command: ["echo", "{{inputs.res}}"]\n    inputs: {res: *res}',
+      '  - id: n0\n    command: ["echo", "{{inputs.res}}"]\n    inputs: {res: &res {cpu: 2, list: [1, 2, 3]}}',
+    );
+    const wf = loadWorkflowFile(file('res150.yaml', text));
+    expect(wf.nodes).toHaveLength(150);
+    expect(wf.nodes[149]?.inputs['res']).toEqual({ kind: 'value', value: { cpu: 2, list: [1, 2, 3] } });
+  });
+
+  it('refuses a billion-laughs alias bomb quickly, at the alias that crosses the bound', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const cur = String.fromCharCode(97 + i);
+      levels.push(`${cur}: &${cur} [${Array.from({ length: 10 }, () => `*${prev}`).join(',')}]`);
+    }
+    const text = `name: bomb\nnodes:\n  - id: a\n    command: ["true"]\n    inputs:\n      v:\n${levels.map((l) => `        ${l}`).join('\n')}\n`;
+    const path = file('bomb.yaml', text);
+    const started = Date.now();
+    const err = loadInvalid(path);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(err.code).toBe('WORKFLOW_INVALID');
+    expect(err.issues).toHaveLength(1);
+    const issue = err.issues[0] as ValidationIssue;
+    expect(issue.file).toBe(path);
+    expect(issue.message).toMatch(/YAML aliases expand the document by more than 1,000,000 values \(at "\*[a-i]"\)/);
+    expect(issue.line).toBeGreaterThanOrEqual(7);
+  });
+
+  it('refuses an alias with no anchor before it, and an alias inside its own anchor, with their lines', () => {
+    const noAnchor = 'name: x\nnodes:\n  - id: a\n    command: *nope\n';
+    expect(loadInvalid(file('noanchor.yaml', noAnchor)).issues[0]).toMatchObject({ ...position(noAnchor, '*nope'), message: 'YAML alias "*nope" has no anchor "&nope" before it' });
+    const loop = 'name: x\nnodes:\n  - id: a\n    command: ["true"]\n    inputs:\n      v: &v [1, *v]\n';
+    expect(loadInvalid(file('loop.yaml', loop)).issues[0]).toMatchObject({ ...position(loop, '*v'), message: expect.stringMatching(/inside the value it refers to/) as unknown });
+  });
+
+  it('refuses nesting deeper than 100 levels, also when reached through aliases', () => {
+    const deep = `name: x\nnodes:\n  - id: a\n    command: ["true"]\n    inputs:\n      v: ${'['.repeat(150)}${']'.repeat(150)}\n`;
+    expect(loadInvalid(file('deep.yaml', deep)).issues[0]?.message).toMatch(/nest more than 100 levels deep/);
+    const a = `&a ${'['.repeat(60)}${']'.repeat(60)}`;
+    const viaAlias = `name: x\nnodes:\n  - id: a\n    command: ["true"]\n    inputs:\n      v: ${a}\n      w: ${'['.repeat(60)}*a${']'.repeat(60)}\n`;
+    expect(loadInvalid(file('deep-alias.yaml', viaAlias)).issues[0]?.message).toMatch(/nest more than 100 levels deep once "\*a" is expanded/);
+    const json = `{"name": "x", "nodes": [{"id": "a", "command": ["true"], "inputs": {"v": ${'['.repeat(20_000)}${']'.repeat(20_000)}}}]}`;
+    const err = loadInvalid(file('deep.json', json));
+    expect(err.issues[0]).toMatchObject({ node: 'a', message: 'maps and lists nest more than 100 levels deep' });
+    expect(err.issues[0]?.field?.startsWith('nodes[0].inputs.v[0]')).toBe(true);
+  });
+});
+
+describe('validation: names that a JavaScript object cannot hold', () => {
+  it('refuses the key __proto__ anywhere (inputs, env, literal values), from files and from code', () => {
+    const text = '{"name": "x", "nodes": [{"id": "a", "command": ["true"], "inputs": {"__proto__": {"polluted": 1}}}]}';
+    const err = loadInvalid(file('proto.json', text));
+    expect(err.issues).toEqual([
+      { file: join(tmp, 'proto.json'), ...position(text, '"__proto__"'), node: 'a', field: 'nodes[0].inputs.__proto__', message: 'the key "__proto__" is not allowed (it cannot be stored as a plain value)' },
+    ]);
+    const yaml = 'name: x\nnodes:\n  - id: a\n    command: ["true"]\n    env:\n      __proto__: x\n';
+    expect(loadInvalid(file('proto.yaml', yaml)).issues[0]).toMatchObject({ field: 'nodes[0].env.__proto__', ...position(yaml, '__proto__') });
+    const raw = JSON.parse('{"name": "x", "nodes": [{"id": "a", "command": ["true"], "inputs": {"v": {"deep": {"__proto__": 1}}}}]}') as unknown;
+    expect(catchError(() => validateWorkflow(raw), ValidationError).issues[0]?.field).toBe('nodes[0].inputs.v.deep.__proto__');
+  });
+
+  it('keeps inputs, outputs and node ids named after Object.prototype members as ordinary names', () => {
+    const wf = validateWorkflow({
+      name: 'constructor',
+      nodes: [
+        { id: 'constructor', command: ['sh', '-c', 'echo x > f'], outputs: { toString: 'f', prototype: 'f' } },
+        { id: 'prototype', command: ['cat', '{{inputs.constructor}}'], inputs: { constructor: { from: 'constructor.toString' }, hasOwnProperty: 1 } },
+      ],
+    });
+    expect(wf.nodes[1]?.needs).toEqual(['constructor']);
+    expect(Object.keys(wf.nodes[1]?.inputs ?? {})).toEqual(['constructor', 'hasOwnProperty']);
+    expect(Object.keys(wf.nodes[0]?.outputs ?? {})).toEqual(['toString', 'prototype']);
+    // A name that is not declared is not found on Object.prototype either.
+    const err = catchError(() => validateWorkflow({ name: 'x', nodes: [{ id: 'a', command: ['echo', '{{inputs.constructor}}'], inputs: { v: 1 } }] }), ValidationError);
+    expect(err.issues[0]?.message).toMatch(/no input "constructor"/);
+  });
+});
+
+describe('validation: commands and resource bounds', () => {
+  it('refuses a whitespace-only command string and an argv whose program is blank', () => {
+    const err = catchError(
+      () => validateWorkflow({ name: 'x', nodes: [{ id: 'a', command: ' \t\n' }, { id: 'b', command: ['  ', 'x'] }, { id: 'c', command: [''] }] }),
+      ValidationError,
+    );
+    expect(err.issues.map((i) => [i.field, i.message])).toEqual([
+      ['nodes[0].command', 'must not be only whitespace'],
+      ['nodes[1].command', 'the program (first element) must not be empty or only whitespace'],
+      ['nodes[2].command', 'the program (first element) must not be empty or only whitespace'],
+    ]);
+  });
+
+  it('refuses n_procs above 1000000 and mem_gb above 1048576 with the limit in the message, once per field', () => {
+    const text = 'name: x\ndefaults:\n  mem_gb: 2e6\nnodes:\n  - id: a\n    command: ["true"]\n    n_procs: 1e308\n    mem_gb: 1e308\n    retry_delay_s: 1e308\n';
+    const err = loadInvalid(file('huge.yaml', text));
+    expect(err.issues.map((i) => [i.field, i.message, i.line])).toEqual([
+      ['defaults.mem_gb', 'must be at most 1048576 (1 PiB in GB), received number 2000000', 3],
+      ['nodes[0].n_procs', 'must be at most 1000000, received number 1e+308', 7],
+      ['nodes[0].mem_gb', 'must be at most 1048576 (1 PiB in GB), received number 1e+308', 8],
+      ['nodes[0].retry_delay_s', 'must be at most 2147483 (about 24.8 days), received number 1e+308', 9],
+    ]);
+    expect(validateWorkflow({ name: 'x', nodes: [{ id: 'a', command: ['true'], n_procs: 1_000_000, mem_gb: 1_048_576 }] }).nodes[0]).toMatchObject({ n_procs: 1_000_000, mem_gb: 1_048_576 });
+  });
+});

@@ -10,6 +10,7 @@ import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js'
 import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
 import { checkIterables, expandIterables, hasIterables } from './expand.js';
+import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import {
   DEFAULT_MEM_GB,
   DEFAULT_N_PROCS,
@@ -108,7 +109,8 @@ export function findDuplicateJsonKey(text: string): { key: string; offset: numbe
 
 function parseYaml(text: string, file: string): unknown {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Merge keys (`<<: *defaults`) are YAML 1.1, but workflow files use them widely.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e): ValidationIssue => {
       const pos = lineCounter.linePos(e.pos[0]);
@@ -116,7 +118,16 @@ function parseYaml(text: string, file: string): unknown {
     });
     throw new ValidationError('WORKFLOW_INVALID', issues);
   }
-  return doc.toJS() as unknown;
+  // Aliases are bounded by what they expand to (checked above the library's
+  // own per-anchor count, which refuses honest files that reuse an anchor often).
+  const tooBig = checkYamlExpansion(doc, lineCounter, file);
+  if (tooBig !== undefined) throw new ValidationError('WORKFLOW_INVALID', [tooBig]);
+  try {
+    return doc.toJS({ maxAliasCount: -1 }) as unknown;
+  } catch (err) {
+    // Not expected after the checks above; still bad input, not a crash.
+    throw new ValidationError('WORKFLOW_INVALID', [{ file, message: `YAML error: ${err instanceof Error ? err.message : String(err)}` }], { cause: err });
+  }
 }
 
 // One parse per source text, however many issues need locating.
@@ -124,7 +135,7 @@ let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | und
 function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } {
   if (locateCache?.text !== text) {
     const lineCounter = new LineCounter();
-    locateCache = { text, doc: parseDocument(text, { lineCounter }), lineCounter };
+    locateCache = { text, doc: parseDocument(text, { lineCounter, merge: true }), lineCounter };
   }
   return locateCache;
 }
@@ -190,7 +201,11 @@ function keysFor(path: readonly PropertyKey[]): readonly string[] {
 
 function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined, text: string | undefined): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  for (const zi of error.issues) {
+  // 1e308 is "not a whole number" to zod (not a safe integer) as well as too big: say only the latter.
+  const isMax = (zi: z.core.$ZodIssue): boolean => zi.code === 'too_big' && zi.origin === 'number';
+  const tooBig = new Set(error.issues.filter(isMax).map((zi) => zi.path.join('\0')));
+  const relevant = error.issues.filter((zi) => !(zi.code === 'too_big' && zi.origin === 'int' && tooBig.has(zi.path.join('\0'))));
+  for (const zi of relevant) {
     const subIssues: Array<{ path: PropertyKey[]; message: string; atKey?: boolean }> = [];
     if (zi.code === 'unrecognized_keys') {
       for (const key of zi.keys) {
@@ -245,6 +260,18 @@ function describeValue(value: unknown): string {
  */
 export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }): Workflow {
   const file = source?.file;
+  const shape = checkDocumentShape(raw);
+  if (shape !== undefined) {
+    const issue: ValidationIssue = { message: shape.message };
+    if (file !== undefined) issue.file = file;
+    const node = nodeIdAt(raw, shape.path);
+    if (node !== undefined) issue.node = node;
+    // A path a hundred levels deep is shortened: its start says where.
+    if (shape.path.length > 0) issue.field = shape.path.length > 8 ? `${fieldName(shape.path.slice(0, 8))}…` : fieldName(shape.path);
+    const pos = source?.text !== undefined ? locate(source.text, shape.path, shape.atKey === true) : undefined;
+    if (pos !== undefined) Object.assign(issue, pos);
+    throw new ValidationError('WORKFLOW_INVALID', [issue]);
+  }
   const parsed = workflowSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));

@@ -3,6 +3,7 @@
  * for editors (`schema/workflow-v1.schema.json`) is generated from this file.
  */
 import { z } from 'zod';
+import { MAX_MEM_GB, MAX_N_PROCS } from '../capacity.js';
 
 /** Ids and names: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -11,13 +12,22 @@ const idString = z
   .max(200)
   .regex(ID_PATTERN, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
 
-const nProcs = z.number().int('must be a whole number').min(1, 'must be at least 1');
-const memGb = z.number().positive('must be greater than 0').finite();
+const nProcs = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(MAX_N_PROCS, `must be at most ${MAX_N_PROCS}`);
+const memGb = z
+  .number()
+  .positive('must be greater than 0')
+  .max(MAX_MEM_GB, `must be at most ${MAX_MEM_GB} (1 PiB in GB)`);
 // Node's timers overflow past 2^31 - 1 ms (~24.8 days).
 const timeoutS = z.number().positive('must be greater than 0').max(2_147_483, 'must be at most 2147483 (about 24.8 days)');
 const noNul = (v: string): boolean => !v.includes('\0');
 const retries = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100');
-const retryDelayS = z.number().min(0, 'must be 0 or more').finite();
+// The delay is a timer too: past 2^31 - 1 ms Node would fire it at once.
+const retryDelayS = z.number().min(0, 'must be 0 or more').max(2_147_483, 'must be at most 2147483 (about 24.8 days)');
+const notBlank = (v: string): boolean => v.trim() !== '';
 
 /** Input and output names: identifiers. */
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -63,11 +73,17 @@ export const nodeSchema = z
     id: idString.describe('Unique node id.'),
     command: z
       .union([
-        z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').describe('Run through /bin/sh -c.'),
+        z
+          .string()
+          .min(1, 'must not be empty')
+          // An empty string is reported once, by min().
+          .refine((v) => v === '' || notBlank(v), 'must not be only whitespace')
+          .refine(noNul, 'must not contain NUL characters')
+          .describe('Run through /bin/sh -c.'),
         z
           .array(z.string().refine(noNul, 'must not contain NUL characters'))
           .min(1, 'must name a program')
-          .refine((a) => a.length === 0 || a[0] !== '', 'the program (first element) must not be empty')
+          .refine((a) => a.length === 0 || notBlank(a[0] as string), 'the program (first element) must not be empty or only whitespace')
           .describe('argv, run without a shell.'),
       ])
       .optional()
