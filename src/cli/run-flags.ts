@@ -2,6 +2,7 @@
  * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
  */
 import type { FlagSpec, Flags } from './args.js';
+import { RETENTION_SETTINGS } from './retention-flags.js';
 
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
@@ -32,6 +33,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
   { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },
+  // Applied to the prefix's finished runs when the run ends (env FLOWGATE_RETAIN_RUNS, FLOWGATE_RETAIN_FOR).
+  ...RETENTION_SETTINGS.map((s) => s.flag),
 ];
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */

@@ -15,6 +15,8 @@ import { connectionWithIssues } from './connection.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { retentionFrom } from './retention-flags.js';
+import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
 // rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
@@ -44,6 +46,8 @@ interface RunConfig {
   hashMethod: HashMethod;
   updateHash: boolean;
   explainCache: boolean;
+  /** Applied to the prefix's finished runs once this run has ended. */
+  retention: RetentionPolicy;
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -58,7 +62,14 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
   if (flags.str('spawner') === 'launcher' && !launcherBuilt()) issues.push({ field: '--spawner', message: 'the process launcher was not built (no C compiler at build time); use --spawner node or auto' });
-  if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
+  let retention: RetentionPolicy | undefined;
+  try {
+    retention = retentionFrom(flags);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    issues.push(...err.issues);
+  }
+  if (issues.length > 0 || retention === undefined) throw new ValidationError('OPTIONS_INVALID', issues);
   const workDir = resolve(flags.str('work-dir') ?? 'flowgate-work');
   return {
     file: flags.positionals[0] as string,
@@ -83,6 +94,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     updateHash: flags.bool('update-hash', false),
     explainCache: flags.bool('explain-cache', false),
     workerArgs: fleetArgs(flags),
+    retention,
   };
 }
 
@@ -146,7 +158,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await fleet.close(true);
     throw err;
   }
-  return driveRun({
+  const code = await driveRun({
     scheduler,
     fleet,
     json: cfg.json,
@@ -157,4 +169,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +
       `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`,
   });
+  // The run is finished and its lease released: it counts for retention too.
+  // Retention trouble never changes the run's exit code.
+  try {
+    const { applyRetentionOnce } = await import('../scheduler/retention.js');
+    const report = await applyRetentionOnce(cfg.redisUrl, cfg.prefix, cfg.retention);
+    if (report !== undefined) logger.info({ removed: report.removed_runs, jobs: report.removed_jobs }, 'retention:applied');
+  } catch (err) {
+    logger.warn({ err }, 'retention could not be applied; it is tried again after the next run');
+  }
+  return code;
 }
