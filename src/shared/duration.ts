@@ -17,10 +17,10 @@ export function parseDuration(text: string): number | undefined {
   return unit === undefined ? undefined : Number(m[1]) * unit;
 }
 
-/** A duration in the largest unit that divides it (`604800000` → `1w`, `90000` → `90s`). */
+/** A duration in the largest unit that divides it (`604800000` → `7d`, `90000` → `90s`); days rather than weeks, as people say them. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
-  for (const unit of ['w', 'd', 'h', 'm', 's']) {
+  for (const unit of ['d', 'h', 'm', 's']) {
     const size = UNIT_MS[unit] as number;
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
