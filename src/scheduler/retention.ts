@@ -108,16 +108,22 @@ export class RetentionTask {
   }
 }
 
-/** Connects, applies a retention policy once and disconnects (the end of `flowgate run`). */
-export async function applyRetentionOnce(redisUrl: string, prefix: string, policy: RetentionPolicy): Promise<PruneReport | undefined> {
+/**
+ * Connects, applies a retention policy once and disconnects (the end of
+ * `flowgate run`). The queue is opened only when some run is due.
+ */
+export async function applyRetentionOnce(redisUrl: string, prefix: string, policy: RetentionPolicy, now = Date.now()): Promise<PruneReport | undefined> {
   if (!retentionEnabled(policy)) return undefined;
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   redis.on('error', () => undefined);
   let jobs: Awaited<ReturnType<typeof openJobRemover>> | undefined;
   try {
     await redis.connect();
+    const entries = await readRunEntries(redis, prefix);
+    const selected = selectForRetention(entries, policy, now);
+    if (selected.length === 0) return undefined;
     jobs = await openJobRemover(redisUrl, prefix);
-    return await applyRetention(redis, prefix, jobs, policy);
+    return await pruneRuns({ redis, prefix, jobs, entries, selected });
   } finally {
     await jobs?.close().catch(() => undefined);
     redis.disconnect();
