@@ -2,6 +2,7 @@
  * Command-line flag parsing with precise errors: unknown flags get a "did you
  * mean", values are checked against their type, every error names the flag.
  */
+import { DURATION_HELP, parseDuration } from '../shared/duration.js';
 import { ValidationError, didYouMean, type ValidationIssue } from '../shared/errors.js';
 
 /** One flag a command accepts. */
@@ -9,7 +10,7 @@ export interface FlagSpec {
   /** Long name without dashes, e.g. `n-procs`. */
   name: string;
   /** `flag-or-number`: `--x` alone means {@link bareValue}; `--x=N` gives N (inline form only). */
-  type: 'boolean' | 'string' | 'int' | 'number' | 'enum' | 'flag-or-number';
+  type: 'boolean' | 'string' | 'int' | 'number' | 'enum' | 'flag-or-number' | 'duration';
   /** For `flag-or-number`: the value of the bare flag. */
   bareValue?: number;
   /** For `enum`. */
@@ -20,6 +21,8 @@ export interface FlagSpec {
   max?: number;
   /** For `number`: value must be > 0. */
   positive?: boolean;
+  /** For `int` and `duration`: the word `off` is accepted and reads as 0 (so does `0` for a duration). */
+  off?: boolean;
   /** Booleans: accept `--no-<name>`. */
   negatable?: boolean;
   /** Value placeholder and description for help. */
@@ -42,9 +45,31 @@ function invalid(issues: ValidationIssue[]): ValidationError {
   return new ValidationError('OPTIONS_INVALID', issues);
 }
 
-function convert(spec: FlagSpec, raw: string): FlagValue {
-  const field = `--${spec.name}`;
+/**
+ * A flag's `off` or duration text as its value; throws what was expected
+ * (naming neither the flag nor the text) when it is not one. Shared by flags and their environment variables.
+ */
+export function convertValue(spec: FlagSpec, raw: string): FlagValue {
+  if (spec.off === true && raw === 'off') return 0;
+  if (spec.type === 'duration') {
+    if (spec.off === true && raw === '0') return 0;
+    const ms = parseDuration(raw);
+    if (ms === undefined) throw new Error(`expected ${DURATION_HELP}${spec.off === true ? ', or off' : ''}`);
+    return ms;
+  }
+  return raw;
+}
+
+/** A flag's text as its value; a bad one is a validation error (exit 2) naming `field`. */
+export function convert(spec: FlagSpec, raw: string, field = `--${spec.name}`): FlagValue {
+  if (spec.off === true && raw === 'off') return 0;
   switch (spec.type) {
+    case 'duration':
+      try {
+        return convertValue(spec, raw);
+      } catch (err) {
+        throw invalid([{ field, message: `${(err as Error).message}, received "${raw}"` }]);
+      }
     case 'int': {
       const n = Number(raw);
       if (!/^-?\d+$/.test(raw)) throw invalid([{ field, message: `expected a whole number, received "${raw}"` }]);

@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -18,6 +18,7 @@ async function usage(): Promise<string> {
   const { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } = await import('./scheduler-flags.js');
   const { SUBMIT_FLAGS } = await import('./submit-flags.js');
   const { BOARD_FLAGS } = await import('./board.js');
+  const { PRUNE_FLAGS } = await import('./prune-flags.js');
   return [
     'usage: flowgate <command> [options]',
     '',
@@ -29,6 +30,7 @@ async function usage(): Promise<string> {
     '  scheduler          run the scheduler service: drives submitted runs, one shared budget',
     '  submit WORKFLOW    submit a run to the scheduler service; --wait follows it',
     '  status [RUN_ID]    list runs, or show one run with its nodes',
+    '  prune              remove finished runs from Redis (and, on request, their node directories)',
     '  logs RUN_ID NODE   print a node\'s stdout and stderr',
     '  worker             run a long-lived worker process',
     '  workers            list registered workers with their heartbeats',
@@ -46,6 +48,9 @@ async function usage(): Promise<string> {
     '',
     'submit options:',
     formatFlags(SUBMIT_FLAGS),
+    '',
+    'prune options:',
+    formatFlags(PRUNE_FLAGS),
     '',
     'worker options:',
     formatFlags(WORKER_FLAGS),
@@ -82,6 +87,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./submit.js')).submitCommand(rest);
     case 'status':
       return (await import('./status.js')).statusCommand(rest);
+    case 'prune':
+      return (await import('./prune.js')).pruneCommand(rest);
     case 'logs':
       return (await import('./logs.js')).logsCommand(rest);
     case 'worker':

@@ -3,6 +3,7 @@
  */
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import type { FlagSpec, Flags } from './args.js';
+import { RETENTION_SETTINGS } from './retention-flags.js';
 
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
@@ -35,6 +36,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },
   { name: 'force', type: 'boolean', help: 'start even while the previous run of this workflow in this work dir is unfinished (its node directories are waited for)' },
   { name: 'clean-env', type: 'boolean', help: 'nodes get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, FLOWGATE_* of the node, OMP_NUM_THREADS and their env (default: the worker\'s environment)' },
+  // Applied to the prefix's finished runs when the run ends (env FLOWGATE_RETAIN_RUNS, FLOWGATE_RETAIN_FOR).
+  ...RETENTION_SETTINGS.map((s) => s.flag),
 ];
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */

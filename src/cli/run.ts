@@ -15,6 +15,8 @@ import { connectionWithIssues } from './connection.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { retentionFrom } from './retention-flags.js';
+import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
 // rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
@@ -48,6 +50,8 @@ interface RunConfig {
   /** Start even while the previous run of the workflow in the work dir is unfinished. */
   force: boolean;
   explainCache: boolean;
+  /** Applied to the prefix's finished runs once this run has ended. */
+  retention: RetentionPolicy;
 }
 
 function compileRunConfig(argv: readonly string[]): RunConfig {
@@ -62,7 +66,14 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
   if (flags.str('spawner') === 'launcher' && !launcherBuilt()) issues.push({ field: '--spawner', message: 'the process launcher was not built (no C compiler at build time); use --spawner node or auto' });
-  if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
+  let retention: RetentionPolicy | undefined;
+  try {
+    retention = retentionFrom(flags);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    issues.push(...err.issues);
+  }
+  if (issues.length > 0 || retention === undefined) throw new ValidationError('OPTIONS_INVALID', issues);
   const workDir = resolve(flags.str('work-dir') ?? 'flowgate-work');
   return {
     file: flags.positionals[0] as string,
@@ -89,6 +100,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     explainCache: flags.bool('explain-cache', false),
     force: flags.bool('force', false),
     workerArgs: fleetArgs(flags),
+    retention,
   };
 }
 
@@ -156,7 +168,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await fleet.close(true);
     throw err;
   }
-  return driveRun({
+  const code = await driveRun({
     scheduler,
     fleet,
     json: cfg.json,
@@ -167,4 +179,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +
       `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`,
   });
+  // The run is finished and its lease released: it counts for retention too.
+  // Retention trouble never changes the run's exit code.
+  try {
+    const { applyRetentionOnce } = await import('../scheduler/retention.js');
+    const report = await applyRetentionOnce(cfg.redisUrl, cfg.prefix, cfg.retention);
+    if (report !== undefined) logger.info({ removed: report.removed_runs, jobs: report.removed_jobs }, 'retention:applied');
+  } catch (err) {
+    logger.warn({ err }, 'retention could not be applied; it is tried again after the next run');
+  }
+  return code;
 }

@@ -4,6 +4,7 @@
  */
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import type { FlagSpec } from './args.js';
+import { RETENTION_SETTINGS } from './retention-flags.js';
 import type { EnvFlag } from './settings.js';
 
 /** Settings of `flowgate scheduler`, each with its variable. */
@@ -13,6 +14,8 @@ export const SCHEDULER_SETTINGS: readonly EnvFlag[] = [
   { env: 'FLOWGATE_WORK_DIR', flag: { name: 'work-dir', type: 'string', value: 'DIR', help: 'work dir of runs submitted without --work-dir (default ./flowgate-work)' } },
   { env: 'FLOWGATE_LEADER_TTL_MS', flag: { name: 'leader-ttl-ms', type: 'int', min: 1000, value: 'MS', help: 'leader lease; a standby takes over this long after the leader dies (default 10000)' } },
   { env: 'FLOWGATE_RECONCILE_INTERVAL_MS', flag: { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period of each run (default 5000)' } },
+  ...RETENTION_SETTINGS,
+  { env: 'FLOWGATE_RETENTION_INTERVAL_MS', flag: { name: 'retention-interval-ms', type: 'int', min: 100, value: 'MS', help: 'retention is applied after runs finish, at most once per this period (default 10000)' } },
 ];
 
 export const SCHEDULER_FLAGS: readonly FlagSpec[] = [

@@ -11,6 +11,8 @@ import { checkRedis } from '../shared/redis.js';
 import { SchedulerService } from '../scheduler/service.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionFrom } from './connection.js';
+import { formatDuration } from '../shared/duration.js';
+import { retentionFrom } from './retention-flags.js';
 import { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } from './scheduler-flags.js';
 import { describeConfig, withEnv } from './settings.js';
 
@@ -19,6 +21,7 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
   const flags = withEnv(new Flags(parseArgs(argv, SCHEDULER_FLAGS)), SCHEDULER_SETTINGS);
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const retention = retentionFrom(flags);
   const config = {
     redis_url: redisUrl,
     prefix,
@@ -27,6 +30,9 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
     work_dir: resolve(flags.str('work-dir') ?? 'flowgate-work'),
     leader_ttl_ms: flags.num('leader-ttl-ms') ?? 10_000,
     reconcile_interval_ms: flags.num('reconcile-interval-ms') ?? 5000,
+    retain_runs: retention.maxRuns === 0 ? 'off' : retention.maxRuns,
+    retain_for: retention.maxAgeMs === 0 ? 'off' : formatDuration(retention.maxAgeMs),
+    retention_interval_ms: flags.num('retention-interval-ms') ?? 10_000,
     log_level: logLevel,
   };
   process.stderr.write(`${describeConfig('scheduler', config)}\n`);
@@ -39,6 +45,8 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
     workDir: config.work_dir,
     leaderTtlMs: config.leader_ttl_ms,
     reconcileIntervalMs: config.reconcile_interval_ms,
+    retention,
+    retentionIntervalMs: config.retention_interval_ms,
     logger,
   });
   service.on('leading', ({ holder }) => process.stderr.write(`flowgate scheduler: leading as ${holder}\n`));

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { redactUrl } from '../shared/redis.js';
-import { NUMBER_TEXT, type FlagSpec, type FlagValue, type Flags } from './args.js';
+import { convertValue, NUMBER_TEXT, type FlagSpec, type FlagValue, type Flags } from './args.js';
 
 /** A flag that may also be set from the environment. */
 export interface EnvFlag {
@@ -22,6 +22,26 @@ const BOOL_FALSE = ['0', 'false', 'no', 'off'];
 
 /** The zod schema of a variable's text for a flag of this type. */
 export function envSchema(spec: FlagSpec): z.ZodType<FlagValue> {
+  if (spec.off === true || spec.type === 'duration') {
+    // `off` and durations are read by the flag's own converter; the rest as below.
+    const rest = envSchema({ ...spec, off: false, type: spec.type === 'duration' ? 'string' : spec.type });
+    return z.string().transform((v, ctx) => {
+      if (v === 'off' || spec.type === 'duration') {
+        try {
+          return convertValue(spec, v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }
+      const parsed = rest.safeParse(v);
+      if (!parsed.success) {
+        for (const i of parsed.error.issues) ctx.addIssue({ code: 'custom', message: i.message });
+        return z.NEVER;
+      }
+      return parsed.data;
+    });
+  }
   switch (spec.type) {
     case 'int': {
       let n = z.number().int();

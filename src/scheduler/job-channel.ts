@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, parseNodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
-import type { queueEntry } from './node-job.js';
+import { EVENTS_MAX_LEN, type queueEntry } from './node-job.js';
 import { requireCjs } from '../shared/cjs.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 
@@ -58,7 +58,7 @@ export class JobChannel {
   /** Opens the queue and starts listening from the events stream's current end. */
   async open(redis: Redis): Promise<Queue<NodeJobRef>> {
     if (this.queue !== undefined) return this.queue;
-    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix });
+    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);

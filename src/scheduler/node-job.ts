@@ -5,9 +5,21 @@ import { nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '
 import { renderCommand, renderOutputs, resolveInputs, TemplateError, type Outputs } from '../shared/workflow/template.js';
 import type { NodeRuntime } from './run-graph.js';
 
-/** How long finished jobs stay visible (Bull Board, reconciliation). */
+/**
+ * How long finished jobs stay visible (Bull Board, reconciliation). A job is a
+ * pointer into its run's state, so it never outlives the default retention
+ * of runs (7 days); the jobs of a run removed earlier by retention or
+ * `flowgate prune` go with it. The count caps the queue of a busy service
+ * whatever the retention (BullMQ trims the oldest first).
+ */
 export const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 20_000 } as const;
-export const KEEP_FAILED = { age: 14 * 24 * 3600, count: 20_000 } as const;
+/** Like {@link KEEP_COMPLETED}, for failed jobs. */
+export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 20_000 } as const;
+/**
+ * Approximate length the queue's events stream is trimmed to. Events are fast
+ * but lossy (reconciliation covers a trimmed one); this bounds the stream.
+ */
+export const EVENTS_MAX_LEN = 10_000;
 
 /**
  * An admitted attempt: what its worker will run (`data`, stored in the run

@@ -16,6 +16,8 @@ import { createRedis } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { JobChannel } from './job-channel.js';
 import type { Resources } from './ledger.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './prune-plan.js';
+import { RetentionTask } from './retention.js';
 import { definitionFromMeta } from './run-definition.js';
 import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
@@ -36,6 +38,10 @@ export interface ServiceOptions {
   reconcileIntervalMs?: number;
   /** Safety check of the submitted list (a lost pub/sub message). Default 5000. */
   pickupIntervalMs?: number;
+  /** Finished runs kept in Redis, applied by the leader after runs finish. Default {@link DEFAULT_RETENTION}. */
+  retention?: RetentionPolicy;
+  /** Retention is applied at most once per this period. Default 10000. */
+  retentionIntervalMs?: number;
 }
 
 /** Events of the service. */
@@ -45,6 +51,7 @@ export interface ServiceEvents {
   'run:started': { runId: string; resumed: boolean };
   'run:finished': RunSummary;
   'run:rejected': { runId: string; error: string };
+  'retention:applied': { removed: number; jobs: number };
 }
 
 /** Run meta fields the service reads to decide what to pick up. */
@@ -59,6 +66,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private channel: JobChannel | undefined;
+  private retention: RetentionTask | undefined;
   private admission: ServiceAdmission;
   private readonly runs = new Map<string, RunScheduler>();
   /** Runs being started or waiting for a dead leader's run lease to expire. */
@@ -147,6 +155,17 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.emit('leading', { holder: this.holder });
     await this.adoptAll();
     await this.pickUp();
+    this.retention = new RetentionTask({
+      redis: this.redis as Redis,
+      prefix: this.options.prefix,
+      jobs: this.channel,
+      policy: this.options.retention ?? DEFAULT_RETENTION,
+      minIntervalMs: this.options.retentionIntervalMs ?? 10_000,
+      logger: this.log,
+      onApplied: (r) => this.emit('retention:applied', { removed: r.removed_runs, jobs: r.removed_jobs }),
+    });
+    // Runs that finished while no service led are due too.
+    this.retention.request();
     const every = this.options.pickupIntervalMs ?? 5000;
     this.pickupTimer = setInterval(() => void this.pickUp(), every);
     this.pickupTimer.unref();
@@ -163,6 +182,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     const runs = [...this.runs.values()];
     this.runs.clear();
     this.pending.clear();
+    await this.retention?.close();
+    this.retention = undefined;
     await Promise.allSettled(runs.map((r) => r.close()));
     this.admission = new ServiceAdmission(this.options.budget);
     await this.channel?.close(false).catch(() => undefined);
@@ -300,6 +321,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       this.log.error({ err: e, runId }, 'cannot store the rejection of a run');
     }
     this.emit('run:rejected', { runId, error });
+    this.retention?.request();
   }
 
   private async finished(run: RunScheduler, summary: RunSummary): Promise<void> {
@@ -310,6 +332,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     await this.redis?.publish(this.keys.control(), JSON.stringify({ type: 'finished', run_id: run.runId, status: summary.status })).catch(() => undefined);
     this.log.info({ runId: run.runId, status: summary.status, counts: summary.counts, active: this.runs.size }, 'service:run-finished');
     this.emit('run:finished', summary);
+    // After the run's lease is released (close): it counts as finished now.
+    this.retention?.request();
   }
 
   /** A run whose scheduler failed (its lease was taken, Redis gone for too long): left for a later leader. */
