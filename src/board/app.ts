@@ -13,7 +13,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE } from '../shared/payloads.js';
 import { createRedis } from '../shared/redis.js';
-import { maskSecretEnv } from '../shared/secrets.js';
+import { maskEnvDeep } from '../shared/secrets.js';
 import { apiRouter } from './api.js';
 import { basicAuth, type BasicCredentials } from './auth.js';
 import { BoardMetrics } from './metrics.js';
@@ -98,8 +98,9 @@ export function createBoardApp(options: BoardOptions): BoardApp {
   const bull = new ExpressAdapter();
   bull.setBasePath('/queues');
   const nodeQueue = new BullMQAdapter(queue, { readOnlyMode: !options.writable });
-  // Job data carries the node's env: shown with secret-looking values masked.
-  nodeQueue.setFormatter('data', (data: unknown) => (typeof data === 'object' && data !== null && 'env' in data ? { ...data, env: maskSecretEnv(data.env) } : data));
+  // Job data carries the node's env (also inside its cache key's parts): shown with secret-looking values masked.
+  nodeQueue.setFormatter('data', (data: unknown) => maskEnvDeep(data));
+  nodeQueue.setFormatter('returnValue', (value: unknown) => maskEnvDeep(value));
   createBullBoard({
     queues: [nodeQueue],
     serverAdapter: bull,

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 import { parseJsonOrUndefined } from './json.js';
-import { maskSecretEnv } from './secrets.js';
+import { maskEnvDeep, maskSecretEnv } from './secrets.js';
 
 export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 
@@ -332,7 +332,8 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   }
   const item = listItem(meta, nodes.map((n) => n.state), runId);
   const failures = listFailureViews(nodes);
-  await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = await readCrashRecord(f.crash_file))));
+  // Crash records and the summary are shown as stored: any env in them is masked too.
+  await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = maskEnvDeep(await readCrashRecord(f.crash_file)) as Record<string, unknown> | null)));
   const options = parseJsonOrUndefined(meta['options']);
   const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
   return {
@@ -343,7 +344,7 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     waiting: parseWaiting(waitingRaw),
     ledger: { budget: item.budget, rss_label: 'measured peak RSS', timeline: buildTimeline(nodes, item.finished_ms ?? now) },
     failures,
-    summary: isObject(summary) ? summary : null,
+    summary: isObject(summary) ? (maskEnvDeep(summary) as Record<string, unknown>) : null,
   };
 }
 

@@ -35,3 +35,19 @@ export function maskSecretEnv(env: unknown): Record<string, string> {
       .map(([name, value]) => [name, isSecretName(name) && value !== '' ? SECRET_MASK : value]),
   );
 }
+
+/** Nesting depth beyond which {@link maskEnvDeep} stops looking (stored JSON is shallow). */
+const MAX_DEPTH = 32;
+
+/**
+ * A copy of a JSON-like value in which every object under a key named `env`
+ * is masked with {@link maskSecretEnv}, at any depth: job data carries the
+ * node's env both at the top and inside its cache key's parts.
+ */
+export function maskEnvDeep(value: unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => maskEnvDeep(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, k === 'env' && typeof v === 'object' && v !== null && !Array.isArray(v) ? maskSecretEnv(v) : maskEnvDeep(v, depth + 1)]),
+  );
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSecretName, maskSecretEnv, SECRET_MASK } from '../../src/shared/secrets.js';
+import { isSecretName, maskEnvDeep, maskSecretEnv, SECRET_MASK } from '../../src/shared/secrets.js';
 
 describe('isSecretName', () => {
   it.each(['TOKEN', 'token', 'PASSWORD', 'Password', 'SECRET', 'GITHUB_TOKEN', 'db_password', 'AWS_SECRET', 'AWS_SECRET_ACCESS_KEY', 'API_KEY', 'api-key', 'smtp.password', 'x_Secret'])('%s looks secret', (name) => {
@@ -33,5 +33,16 @@ describe('maskSecretEnv', () => {
     expect(Object.getPrototypeOf(masked)).toBe(Object.prototype);
     expect(Object.keys(masked).sort()).toEqual(['X_TOKEN', '__proto__']);
     expect(masked['X_TOKEN']).toBe(SECRET_MASK);
+  });
+});
+
+describe('maskEnvDeep', () => {
+  it('masks every env object at any depth and leaves everything else alone', () => {
+    const data = { run_id: 'r', env: { API_TOKEN: 't1' }, cache: { parts: { definition: { env: { DB_PASSWORD: 'p1', MODE: 'fast' } } } }, list: [{ env: { SECRET: 's1' } }], n: 3, s: 'env' };
+    const masked = maskEnvDeep(data);
+    expect(masked).toEqual({ run_id: 'r', env: { API_TOKEN: SECRET_MASK }, cache: { parts: { definition: { env: { DB_PASSWORD: SECRET_MASK, MODE: 'fast' } } } }, list: [{ env: { SECRET: SECRET_MASK } }], n: 3, s: 'env' });
+    expect(JSON.stringify(masked)).not.toMatch(/t1|p1|s1/);
+    expect(data.env.API_TOKEN).toBe('t1');
+    for (const v of [null, 'x', 5, undefined]) expect(maskEnvDeep(v)).toBe(v);
   });
 });
