@@ -412,7 +412,7 @@ describe('docker-compose.board-auth.yml as a local process', () => {
     const secret = join(dir, 'board_password');
     const password = 'compose-secret-password';
     writeFileSync(secret, `${password}\n`);
-    const env = { ...environmentOf(board), REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix, FLOWGATE_BOARD_PORT: String(await freePort()), FLOWGATE_BOARD_PASSWORD_FILE: secret, FLOWGATE_WORK_DIR: dir };
+    const env: Record<string, string> = { ...environmentOf(board), REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix, FLOWGATE_BOARD_PORT: String(await freePort()), FLOWGATE_BOARD_PASSWORD_FILE: secret, FLOWGATE_WORK_DIR: dir };
     expect(environmentOf(board)['FLOWGATE_BOARD_PASSWORD_FILE']).toBe('/run/secrets/board_password');
     // Inside the container 0.0.0.0 is the container's own network; here it would be every interface.
     env['FLOWGATE_BOARD_HOST'] = '127.0.0.1';
