@@ -1,9 +1,11 @@
 /**
- * The board's JSON API: runs, one run, workers, the scheduler service.
- * Read-only; every answer is JSON, errors as `{error}`.
+ * The board's JSON API: runs, one run, workers, the scheduler service, and
+ * (write mode only) cancelling a run. Every answer is JSON, errors as `{error}`.
  */
 import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
+import { requestCancel, type CancelRequest } from '../shared/cancel-run.js';
+import type { Logger } from '../shared/logger.js';
 import { listRuns, readRun } from '../shared/run-view.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { readService } from './service.js';
@@ -18,9 +20,25 @@ export function parseLimit(raw: unknown): number | undefined | string {
   return Number(raw);
 }
 
+/** What the API may do. */
+export interface ApiOptions {
+  /** Write mode (`FLOWGATE_BOARD_WRITE=1`): runs may be cancelled. */
+  writable: boolean;
+  /** Whether Basic auth guards the board; writes need it too. */
+  authenticated: boolean;
+  log: Logger;
+}
+
+/** Longest cancel reason accepted. */
+const MAX_REASON_LENGTH = 500;
+
 /** The `/api` router. */
-export function apiRouter(redis: Redis, prefix: string): Router {
+export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Router {
   const router = Router();
+  const canWrite = options.writable && options.authenticated;
+  router.get('/board', (_req: Request, res: Response) => {
+    res.json({ writable: canWrite });
+  });
   router.get('/runs', async (req: Request, res: Response) => {
     const limit = parseLimit(req.query['limit']);
     if (typeof limit === 'string') {
@@ -42,6 +60,26 @@ export function apiRouter(redis: Redis, prefix: string): Router {
     }
     res.json(run);
   });
+  router.post('/runs/:id/cancel', async (req: Request, res: Response) => {
+    if (!canWrite) {
+      res.status(403).json({ error: 'the board is read-only: cancelling runs needs FLOWGATE_BOARD_WRITE=1 and authentication' });
+      return;
+    }
+    const id = req.params['id'] ?? '';
+    if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
+      res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
+      return;
+    }
+    const reason = parseReason(req.body);
+    if (reason.error !== undefined) {
+      res.status(400).json({ error: reason.error });
+      return;
+    }
+    const outcome = await requestCancel(redis, prefix, id, reason.value);
+    options.log.info({ runId: id, outcome: outcome.kind, client: req.ip }, 'board: cancel requested');
+    const { status, body } = cancelAnswer(id, prefix, outcome);
+    res.status(status).json(body);
+  });
   router.get('/workers', async (_req: Request, res: Response) => {
     res.json(await listWorkers(redis, prefix));
   });
@@ -52,4 +90,29 @@ export function apiRouter(redis: Redis, prefix: string): Router {
     res.status(404).json({ error: 'no such API route' });
   });
   return router;
+}
+
+/** The body of a cancel request: `{}` or `{"reason": "..."}`. */
+function parseReason(body: unknown): { value: string; error?: undefined } | { error: string } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'the body must be a JSON object, e.g. {} or {"reason": "..."}' };
+  const reason = (body as { reason?: unknown }).reason;
+  if (reason === undefined) return { value: 'cancelled from the board' };
+  if (typeof reason !== 'string' || reason.trim() === '' || reason.length > MAX_REASON_LENGTH) return { error: `reason must be a non-empty string of at most ${MAX_REASON_LENGTH} characters` };
+  return { value: reason };
+}
+
+/** The HTTP answer to a cancel request's outcome. */
+function cancelAnswer(id: string, prefix: string, outcome: CancelRequest): { status: number; body: Record<string, unknown> } {
+  switch (outcome.kind) {
+    case 'not_found':
+      return { status: 404, body: { error: `no run "${id}" under prefix ${prefix}` } };
+    case 'ended':
+      return { status: 409, body: { error: `run ${id} already ended (${outcome.status}); nothing to cancel`, status: outcome.status } };
+    case 'queued':
+      return { status: 202, body: { run_id: id, cancel: 'stored', message: outcome.serviceAlive ? 'the run is queued; the scheduler service cancels it as it takes it' : 'the run is queued and no scheduler service is alive; it is cancelled as soon as one takes it' } };
+    case 'signalled':
+      return { status: 202, body: { run_id: id, cancel: 'requested', scheduler: outcome.holder, message: `asked ${outcome.holder} to cancel the run` } };
+    case 'orphaned':
+      return { status: 202, body: { run_id: id, cancel: 'stored', message: 'no scheduler drives the run; the cancel is honoured when it is resumed (flowgate resume or flowgate cancel)' } };
+  }
 }

@@ -9,19 +9,21 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE } from '../shared/payloads.js';
 import { createRedis } from '../shared/redis.js';
+import { maskEnvDeep } from '../shared/secrets.js';
 import { apiRouter } from './api.js';
 import { basicAuth, type BasicCredentials } from './auth.js';
 import { BoardMetrics } from './metrics.js';
+import { BODY_LIMIT, bodyError, bullBoardCsp, sameOriginWrites, securityHeaders } from './security.js';
 
 /** What the board needs. */
 export interface BoardOptions {
   redisUrl: string;
   prefix: string;
-  /** Allow Bull Board's write actions (retry, clean, remove, ...). */
+  /** Allow Bull Board's write actions (retry, clean, remove, ...) and cancelling runs; callers require `auth` with it. */
   writable: boolean;
   /** HTTP Basic credentials for everything but `/healthz`; none: open. */
   auth?: BasicCredentials;
@@ -68,10 +70,7 @@ export function createBoardApp(options: BoardOptions): BoardApp {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    res.set('X-Content-Type-Options', 'nosniff');
-    next();
-  });
+  app.use(securityHeaders());
 
   app.get('/healthz', async (_req: Request, res: Response) => {
     let timer: NodeJS.Timeout | undefined;
@@ -91,11 +90,19 @@ export function createBoardApp(options: BoardOptions): BoardApp {
   });
 
   if (options.auth !== undefined) app.use(basicAuth(options.auth));
+  // Before any body is read: a cross-site write is refused unparsed.
+  app.use(sameOriginWrites());
+  // The one body parser for the board and Bull Board (whose own parser then skips the parsed body).
+  app.use(express.json({ limit: BODY_LIMIT }));
 
   const bull = new ExpressAdapter();
   bull.setBasePath('/queues');
+  const nodeQueue = new BullMQAdapter(queue, { readOnlyMode: !options.writable });
+  // Job data carries the node's env (also inside its cache key's parts): shown with secret-looking values masked.
+  nodeQueue.setFormatter('data', (data: unknown) => maskEnvDeep(data));
+  nodeQueue.setFormatter('returnValue', (value: unknown) => maskEnvDeep(value));
   createBullBoard({
-    queues: [new BullMQAdapter(queue, { readOnlyMode: !options.writable })],
+    queues: [nodeQueue],
     serverAdapter: bull,
     options: { uiConfig: { boardTitle: `flowgate ${prefix}` } },
   });
@@ -105,9 +112,12 @@ export function createBoardApp(options: BoardOptions): BoardApp {
     if (!redisDown) log.error({ err }, 'board: bull board request failed');
     return { status: 500, body: { error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' }, message: redisDown ? 'redis unavailable' : 'internal error' } };
   });
-  app.use('/queues', bull.getRouter() as Router);
+  const bullApp = bull.getRouter() as Express;
+  // Bull Board is an Express app of its own, with its own default settings.
+  bullApp.disable('x-powered-by');
+  app.use('/queues', bullBoardCsp(), bullApp);
 
-  app.use('/api', apiRouter(redis, prefix));
+  app.use('/api', apiRouter(redis, prefix, { writable: options.writable, authenticated: options.auth !== undefined, log }));
 
   app.get('/metrics', async (_req: Request, res: Response) => {
     const text = await metrics.text();
@@ -122,6 +132,11 @@ export function createBoardApp(options: BoardOptions): BoardApp {
   });
   // Express recognises error handlers by their four parameters.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const body = bodyError(err);
+    if (body !== undefined) {
+      res.status(body.status).json({ error: body.message });
+      return;
+    }
     const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 0;
     if (status >= 400 && status < 500) {
       res.status(status).json({ error: err instanceof Error && err.message !== '' ? err.message : 'bad request' });

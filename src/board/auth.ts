@@ -1,8 +1,10 @@
 /**
- * HTTP Basic authentication for the board, compared in constant time.
+ * HTTP Basic authentication for the board, compared in constant time, with a
+ * lock-out after repeated failures.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
+import { authWithLockout } from './security.js';
 
 /** Credentials the board requires. */
 export interface BasicCredentials {
@@ -28,13 +30,10 @@ export function checkBasic(header: string | undefined, expected: BasicCredential
   return colon >= 0 && userOk && passwordOk;
 }
 
-/** Middleware: 401 with a Basic challenge unless the request carries the credentials. */
+/**
+ * Middleware: 401 with a Basic challenge unless the request carries the
+ * credentials; 429 once an address failed too often ({@link authWithLockout}).
+ */
 export function basicAuth(expected: BasicCredentials): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (checkBasic(req.headers.authorization, expected)) {
-      next();
-      return;
-    }
-    res.set('WWW-Authenticate', 'Basic realm="flowgate"').status(401).json({ error: 'authentication required' });
-  };
+  return authWithLockout((req: Request) => checkBasic(req.headers.authorization, expected));
 }

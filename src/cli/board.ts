@@ -10,7 +10,8 @@ import { connectionWithIssues } from './connection.js';
 
 export const BOARD_FLAGS: readonly FlagSpec[] = [
   { name: 'port', type: 'int', min: 0, value: 'N', help: 'port to listen on (default $FLOWGATE_BOARD_PORT or 3000; 0: any free port)' },
-  { name: 'host', type: 'string', value: 'H', help: 'address to listen on (default $FLOWGATE_BOARD_HOST or 0.0.0.0)' },
+  { name: 'host', type: 'string', value: 'H', help: 'address to listen on (default $FLOWGATE_BOARD_HOST or 127.0.0.1; any other address needs auth or --insecure)' },
+  { name: 'insecure', type: 'boolean', help: 'allow listening beyond loopback without auth (also $FLOWGATE_BOARD_INSECURE=1); warns at every start' },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
 ];
@@ -24,13 +25,15 @@ export async function boardCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, BOARD_FLAGS));
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { connection, issues } = connectionWithIssues(flags);
-  const { boardSettings, describeConfig } = await import('../board/config.js');
-  const board = boardSettings({ port: flags.num('port'), host: flags.str('host') }, process.env);
+  const { boardSettings, describeConfig, exposureWarning } = await import('../board/config.js');
+  const board = boardSettings({ port: flags.num('port'), host: flags.str('host'), insecure: flags.bool('insecure', false) }, process.env);
   issues.push(...board.issues);
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
   const { settings } = board;
   const { redisUrl, prefix } = connection;
   process.stderr.write(`flowgate board: config ${describeConfig(settings, redisUrl, prefix)}\n`);
+  const warning = exposureWarning(settings);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
 
   const logger = createLogger(connection.logLevel).child({ component: 'board' });
   // Handlers go in first: a signal during start-up still ends in a clean exit 0.

@@ -5,13 +5,13 @@
  * workers kill the run's running nodes. If no scheduler drives the run any
  * more, this command resumes it just long enough to cancel it.
  */
-import type { ControlMessage } from '../shared/control.js';
+import { requestCancel } from '../shared/cancel-run.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
-import { holderIsDeadHere, loadStoredRun } from '../scheduler/run-store.js';
+import { loadStoredRun } from '../scheduler/run-store.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
@@ -38,13 +38,16 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   await redis.connect();
   try {
-    const stored = await loadStoredRun(redis, prefix, runId);
-    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
-    if (stored.meta['status'] === 'submitted') {
+    const request = await requestCancel(redis, prefix, runId, reason);
+    if (request.kind === 'not_found') throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+    if (request.kind === 'ended') {
+      process.stderr.write(`flowgate: run ${runId} already ended (${request.status}); nothing to cancel\n`);
+      printSummary(JSON.parse(request.summary ?? '{}') as RunSummary, json);
+      return 0;
+    }
+    if (request.kind === 'queued') {
       // Still queued for the scheduler service: it cancels the run as soon as it takes it.
-      await redis.hset(keys.runMeta(runId), 'cancel_requested', reason);
-      const beat = Number((await redis.hget(keys.service(), 'heartbeat_ms')) ?? 0);
-      if (Date.now() - beat > 30_000) {
+      if (!request.serviceAlive) {
         process.stderr.write(`flowgate: run ${runId} is queued and no scheduler service is alive; it will be cancelled as soon as one takes it\n`);
         return 0;
       }
@@ -53,16 +56,8 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
       printSummary(summary, json);
       return 0;
     }
-    if (stored.meta['status'] !== 'running') {
-      process.stderr.write(`flowgate: run ${runId} already ended (${stored.meta['status'] ?? 'unknown'}); nothing to cancel\n`);
-      printSummary(JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary, json);
-      return 0;
-    }
-    await redis.hset(keys.runMeta(runId), 'cancel_requested', reason);
-    const holder = await redis.get(keys.runLease(runId));
-    if (holder !== null && !holderIsDeadHere(holder)) {
-      const msg: ControlMessage = { type: 'cancel', run_id: runId, reason };
-      await redis.publish(keys.control(), JSON.stringify(msg));
+    if (request.kind === 'signalled') {
+      const { holder } = request;
       process.stderr.write(`flowgate: asked ${holder} to cancel run ${runId}\n`);
       const summary = await waitForEnd(redis, keys.runMeta(runId), flags.num('wait-ms') ?? 30_000);
       if (summary === undefined) {
@@ -71,6 +66,8 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
       printSummary(summary, json);
       return summary.status === 'cancelled' ? 0 : exitCodeFor(summary);
     }
+    const stored = await loadStoredRun(redis, prefix, runId);
+    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `run "${runId}" under prefix "${prefix}" vanished while being cancelled`);
     // No scheduler drives the run: take it over just to cancel it (nodes that
     // finished meanwhile keep their results).
     process.stderr.write(`flowgate: run ${runId} has no live scheduler; cancelling it here\n`);

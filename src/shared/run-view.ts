@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 import { parseJsonOrUndefined } from './json.js';
+import { maskEnvDeep, maskSecretEnv } from './secrets.js';
 
 export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 
@@ -71,6 +72,8 @@ export interface NodeView {
   node_dir: string | null;
   cpu_s: number | null;
   peak_rss_mb: number | null;
+  /** The node's extra environment, secret-looking values masked ({@link maskSecretEnv}). */
+  env: Record<string, string>;
   /** The cache check: taken from the cache (`hit`), or why the node ran; null before it was ready. */
   cache: { hit: boolean; reasons: string[] } | null;
 }
@@ -120,6 +123,8 @@ interface DefinitionNode {
   needs?: string[];
   n_procs?: number;
   mem_gb?: number;
+  /** Already masked. */
+  env?: Record<string, string>;
 }
 
 const LIST_FIELDS = ['run_id', 'workflow', 'status', 'started_ms', 'finished_ms', 'budget', 'mode'] as const;
@@ -173,6 +178,8 @@ export function definitionNodes(raw: string | null | undefined): DefinitionNode[
     needs: Array.isArray(n['needs']) ? n['needs'].map(String) : [],
     n_procs: num(n['n_procs']) ?? 1,
     mem_gb: num(n['mem_gb']) ?? 0,
+    // Masked here, where the definition is first read, so no view can show a secret.
+    env: maskSecretEnv(n['env']),
   }));
 }
 
@@ -221,6 +228,7 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     node_dir: str(rec['node_dir']),
     cpu_s: num(rec['cpu_s']),
     peak_rss_mb: num(rec['peak_rss_mb']),
+    env: def.env ?? {},
     cache: cacheOf(rec['cache']),
   };
 }
@@ -317,13 +325,15 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     const rec = parseJsonOrUndefined(records[String(i)]);
     const r = isObject(rec) ? rec : {};
     const id = str(r['id']) ?? `#${i}`;
-    nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0 }, states[String(i)], records[String(i)]));
     const parent = nodes.find((n) => n.id === str(r['element_of']));
+    // An element runs with its map node's environment (already masked).
+    nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0, env: parent?.env ?? {} }, states[String(i)], records[String(i)]));
     parent?.needs.push(id);
   }
   const item = listItem(meta, nodes.map((n) => n.state), runId);
   const failures = listFailureViews(nodes);
-  await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = await readCrashRecord(f.crash_file))));
+  // Crash records and the summary are shown as stored: any env in them is masked too.
+  await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = maskEnvDeep(await readCrashRecord(f.crash_file)) as Record<string, unknown> | null)));
   const options = parseJsonOrUndefined(meta['options']);
   const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
   return {
@@ -334,7 +344,7 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     waiting: parseWaiting(waitingRaw),
     ledger: { budget: item.budget, rss_label: 'measured peak RSS', timeline: buildTimeline(nodes, item.finished_ms ?? now) },
     failures,
-    summary: isObject(summary) ? summary : null,
+    summary: isObject(summary) ? (maskEnvDeep(summary) as Record<string, unknown>) : null,
   };
 }
 

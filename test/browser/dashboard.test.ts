@@ -1,9 +1,12 @@
 /**
  * The board's dashboard in a real browser: `flowgate run` and `flowgate board`
  * as processes on their own prefix, headless Chromium reading the page while
- * the run goes on and after it ended, Bull Board, and Basic auth.
+ * the run goes on and after it ended, Bull Board, Basic auth, and cancelling
+ * a run from a writable board (and not from another site).
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -217,9 +220,10 @@ describe('dashboard', () => {
     expect(errors).toEqual([]);
   });
 
-  it('links to Bull Board, which lists the run\'s jobs', async () => {
+  it('links to Bull Board, which lists the run\'s jobs (its scripts and styles allowed by its CSP)', async () => {
     if (board === undefined) throw new Error('no board');
     const page = await newPage();
+    const errors = pageErrors(page);
     await page.goto(board.url);
     await page.locator('#bull-board-link').click();
     await page.waitForURL('**/queues**', { timeout: 10_000 });
@@ -229,10 +233,12 @@ describe('dashboard', () => {
     await page.goto(`${board.url}queues/queue/nodes?status=completed`);
     await page.getByText(/big1 \[1 cpu \/ 3 GB\]/).first().waitFor({ timeout: 15_000 });
     await screenshot(page, 'bull-board');
+    // The only thing its CSP refuses is the web font it links from a CDN (no traffic leaves the host).
+    expect(errors.filter((e) => !e.includes('fonts.googleapis.com'))).toEqual([]);
   });
 
   it('enforces Basic auth when FLOWGATE_BOARD_USER and FLOWGATE_BOARD_PASSWORD are set', async () => {
-    const secured = await startBoard(prefix, { FLOWGATE_BOARD_USER: 'ada', FLOWGATE_BOARD_PASSWORD: 's3cret pass' });
+    const secured = await startBoard(prefix, { FLOWGATE_BOARD_USER: 'ada', FLOWGATE_BOARD_PASSWORD: 's3cret pass phrase' });
     extraProcs.push(secured.proc);
 
     // Without credentials the page load is answered 401 (Chromium then gives up the
@@ -257,12 +263,74 @@ describe('dashboard', () => {
     const wrong = await newPage({ httpCredentials: { username: 'ada', password: 'nope' } });
     expect(await statusOfPageLoad(wrong, secured.url)).toBe(401);
 
-    const page = await newPage({ httpCredentials: { username: 'ada', password: 's3cret pass' } });
+    const page = await newPage({ httpCredentials: { username: 'ada', password: 's3cret pass phrase' } });
     const errors = pageErrors(page);
     const ok = await page.goto(secured.url);
     expect(ok?.status()).toBe(200);
     // The page's own API calls carry the credentials too: the run is listed.
     await page.locator(`#runs tr[data-run-id="${runId}"]`).waitFor({ timeout: 10_000 });
+    expect(errors).toEqual([]);
+  });
+  it('cancels a running run with the "Cancel run" button, shown only on a writable board; another site cannot', async () => {
+    if (board === undefined) throw new Error('no board');
+    const credentials = { username: 'ada', password: 's3cret pass phrase' };
+    const writable = await startBoard(prefix, { FLOWGATE_BOARD_USER: credentials.username, FLOWGATE_BOARD_PASSWORD: credentials.password, FLOWGATE_BOARD_WRITE: '1' });
+    extraProcs.push(writable.proc);
+    const cancelId = `cancel-${prefix.slice(-8)}`;
+    const work = join(dir, 'work-cancel');
+    const path = writeWorkflow(dir, 'slow.json', { name: 'slow', nodes: [{ id: 'nap', command: 'echo $$ > pid; exec sleep 60', env: { API_TOKEN: 'tok-browser-secret', THREADS: '1' } }, { id: 'later', command: ['true'], needs: ['nap'] }] });
+    const slow = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--run-id', cancelId, '--n-procs', '1', '--memory-gb', '1', '--work-dir', work], { env: { REDIS_URL: redisUrl() }, cwd: dir });
+    extraProcs.push(slow);
+    const pidFile = join(work, 'slow', 'nap', 'pid');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 20_000, 'nap to start');
+
+    // The read-only board shows the running run without the button.
+    const viewer = await newPage();
+    await viewer.goto(`${board.url}#/runs/${cancelId}`);
+    await viewer.locator('#run-head [data-state="running"]').waitFor({ timeout: 10_000 });
+    await viewer.locator('#dag-svg [data-node-id="nap"]').waitFor({ timeout: 5000 });
+    expect(await viewer.locator('#cancel-run').count()).toBe(0);
+    // The node's env is in its tooltip, the token masked.
+    const tip = (await viewer.locator('#dag-svg [data-node-id="nap"] title').textContent()) ?? '';
+    expect(tip).toContain('API_TOKEN=••••••');
+    expect(tip).toContain('THREADS=1');
+    expect(await viewer.content()).not.toContain('tok-browser-secret');
+
+    // A page of another origin (same host, another port) posts a form at the signed-in board: refused.
+    const attacker = createServer((_req, res) => {
+      res.setHeader('Content-Type', 'text/html');
+      res.end(`<form id="f" method="POST" enctype="text/plain" action="${writable.url}api/runs/${cancelId}/cancel"><input name='{"reason":"' value='pwned"}'></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const victim = await newPage({ httpCredentials: credentials });
+      await victim.goto(`${writable.url}#/runs/${cancelId}`);
+      await victim.locator('#cancel-run').waitFor({ timeout: 10_000 });
+      const refused = victim.waitForResponse((r) => r.url().endsWith(`/api/runs/${cancelId}/cancel`), { timeout: 10_000 });
+      await victim.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+      expect((await refused).status()).toBe(403);
+    } finally {
+      attacker.close();
+    }
+    expect(slow.child.exitCode).toBeNull();
+
+    const page = await newPage({ httpCredentials: credentials });
+    const errors = pageErrors(page);
+    await page.goto(`${writable.url}#/runs/${cancelId}`);
+    const button = page.locator('#cancel-run');
+    await button.waitFor({ timeout: 10_000 });
+    page.once('dialog', (d) => void d.accept());
+    await button.click();
+    await page.locator('#run-head [data-state="cancelled"]').waitFor({ timeout: 20_000 });
+    expect(await page.locator('#cancel-status').textContent()).toMatch(/asked .* to cancel the run/);
+    expect(await page.locator('#cancel-run').count()).toBe(0);
+    await page.locator('#dag-svg [data-node-id="nap"][data-state="cancelled"]').waitFor({ timeout: 5000 });
+    await screenshot(page, 'dashboard-cancelled');
+    // Bull Board's write API from the board's own page, as its UI calls it (a PUT without a body): allowed.
+    expect(await page.evaluate(() => fetch('queues/api/queues/nodes/clean/completed', { method: 'PUT' }).then((r) => r.status))).toBe(200);
+    const result = await slow.done;
+    expect(result.code).toBe(130);
+    expect((JSON.parse(result.stdout) as RunSummary).status).toBe('cancelled');
     expect(errors).toEqual([]);
   });
 });

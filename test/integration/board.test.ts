@@ -1,7 +1,10 @@
 /**
  * `flowgate board` as a process against a real run: the JSON API, metrics,
- * health, Basic auth, Bull Board (read-only unless allowed) and config errors.
+ * health, Basic auth, Bull Board (read-only unless allowed), config errors,
+ * cancelling a live run from the board and masked secrets.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
@@ -187,29 +190,32 @@ describe('flowgate board', () => {
     expect(nodes?.jobs.map((j) => j.name).sort()).toEqual(['a', 'b', 'd'].map((id) => `${id} [1 cpu / ${id === 'd' ? 1.5 : 0.25} GB] run ${summary.run_id.slice(-4)}`));
     expect((await fetch(`${base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(405);
 
-    const writable = await startBoard({ FLOWGATE_BOARD_WRITE: '1' });
+    // Write mode needs authentication (the board refuses to start without it).
+    const writable = await startBoard({ FLOWGATE_BOARD_WRITE: '1', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD: 'a-long-enough-password' });
     expect(writable.proc.stderr()).toContain('"write":true');
-    expect((await getJson<Queues>(q, {}, writable.base)).body.queues[0]?.readOnlyMode).toBe(false);
-    expect((await fetch(`${writable.base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(200);
+    const auth = { headers: { Authorization: `Basic ${Buffer.from('admin:a-long-enough-password').toString('base64')}` } };
+    expect((await getJson<Queues>(q, auth, writable.base)).body.queues[0]?.readOnlyMode).toBe(false);
+    expect((await fetch(`${writable.base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(401);
+    expect((await fetch(`${writable.base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT', ...auth })).status).toBe(200);
     writable.proc.child.kill('SIGTERM');
     expect((await writable.proc.done).code).toBe(0);
   });
 
   it('requires Basic auth when configured, except for /healthz, and redacts the password', async () => {
-    const { proc, base: at } = await startBoard({ FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD: 's3cret-pw' });
+    const { proc, base: at } = await startBoard({ FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD: 's3cret-pw-long' });
     expect(proc.stderr()).toContain('"password":"***"');
-    expect(proc.stderr()).not.toContain('s3cret-pw');
+    expect(proc.stderr()).not.toContain('s3cret-pw-long');
     const auth = (user: string, pw: string): RequestInit => ({ headers: { Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` } });
     const denied = await fetch(`${at}/api/runs`);
     expect(denied.status).toBe(401);
-    expect(denied.headers.get('www-authenticate')).toBe('Basic realm="flowgate"');
+    expect(denied.headers.get('www-authenticate')).toBe('Basic realm="flowgate", charset="UTF-8"');
     expect((await fetch(`${at}/api/runs`, auth('admin', 'wrong'))).status).toBe(401);
-    expect((await fetch(`${at}/api/runs`, auth('root', 's3cret-pw'))).status).toBe(401);
+    expect((await fetch(`${at}/api/runs`, auth('root', 's3cret-pw-long'))).status).toBe(401);
     expect((await fetch(`${at}/metrics`)).status).toBe(401);
     expect((await fetch(`${at}/queues/`)).status).toBe(401);
     expect((await fetch(`${at}/`)).status).toBe(401);
-    expect((await fetch(`${at}/api/runs`, auth('admin', 's3cret-pw'))).status).toBe(200);
-    expect((await fetch(`${at}/queues/api/queues`, auth('admin', 's3cret-pw'))).status).toBe(200);
+    expect((await fetch(`${at}/api/runs`, auth('admin', 's3cret-pw-long'))).status).toBe(200);
+    expect((await fetch(`${at}/queues/api/queues`, auth('admin', 's3cret-pw-long'))).status).toBe(200);
     expect((await fetch(`${at}/healthz`)).status).toBe(200);
     proc.child.kill('SIGINT');
     expect((await proc.done).code).toBe(0);
@@ -273,10 +279,10 @@ describe('flowgate board', () => {
     const userOnly = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_USER: 'admin' } });
     expect(userOnly.code).toBe(2);
     expect(userOnly.stderr).toContain('FLOWGATE_BOARD_PASSWORD');
-    const passwordOnly = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_PASSWORD: 'hidden-pw' } });
+    const passwordOnly = await runCli(['board', '--port', '0'], { env: { ...env, FLOWGATE_BOARD_PASSWORD: 'hidden-password' } });
     expect(passwordOnly.code).toBe(2);
     expect(passwordOnly.stderr).toContain('FLOWGATE_BOARD_USER');
-    expect(passwordOnly.stderr).not.toContain('hidden-pw');
+    expect(passwordOnly.stderr).not.toContain('hidden-password');
     const badPort = await runCli(['board', '--port', 'abc'], { env });
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toContain('--port');
@@ -294,5 +300,73 @@ describe('flowgate board', () => {
     expect(res.stderr).toContain('flowgate board: config');
     expect(res.stderr).toContain('***');
     expect(res.stderr).not.toContain('topsecret');
+  });
+});
+
+describe('cancelling a run from the board', () => {
+  it('cancels a live `flowgate run` (POST /api/runs/:id/cancel) and shows its env with secrets masked', async () => {
+    const dir = tempDir('fg-boardcancel');
+    const work = join(dir, 'work');
+    const runId = `bc-${prefix.slice(-8)}`;
+    const secret = 'tok-very-secret-123';
+    const path = writeWorkflow(dir, 'wf.json', {
+      name: 'cancelme',
+      nodes: [
+        { id: 'slow', command: 'echo $$ > pid; exec sleep 60', env: { API_TOKEN: secret, db_password: 'pw-also-secret', THREADS: '2' } },
+        { id: 'after', command: ['true'], needs: ['slow'] },
+      ],
+    });
+    const run = startCli(['run', path, '--json', '--quiet', '--run-id', runId, '--prefix', prefix, '--work-dir', work, '--n-procs', '1', '--memory-gb', '1'], { env: { REDIS_URL: redisUrl() } });
+    started.push(run);
+    const credentials = { FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD: 'a-long-enough-password' };
+    const readOnly = await startBoard(credentials);
+    const { proc, base } = await startBoard({ ...credentials, FLOWGATE_BOARD_WRITE: '1' });
+    const AUTH = { Authorization: `Basic ${Buffer.from('admin:a-long-enough-password').toString('base64')}` };
+    const json = { ...AUTH, 'Content-Type': 'application/json' };
+    const pidFile = join(work, 'cancelme', 'slow', 'pid');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 20_000, 'slow to start');
+
+    // Masked everywhere the board shows the env: the run, the list, Bull Board's job data.
+    const detailText = await (await fetch(`${base}/api/runs/${runId}`, { headers: AUTH })).text();
+    expect(detailText).not.toContain(secret);
+    expect(detailText).not.toContain('pw-also-secret');
+    const detail = JSON.parse(detailText) as RunDetail;
+    expect(detail.nodes.find((n) => n.id === 'slow')?.env).toEqual({ API_TOKEN: '••••••', db_password: '••••••', THREADS: '2' });
+    expect(JSON.stringify((await (await fetch(`${base}/api/runs`, { headers: AUTH })).json()) as RunListItem[])).not.toContain(secret);
+    const jobs = await (await fetch(`${base}/queues/api/queues?activeQueue=nodes&status=active&page=1&jobsPerPage=50`, { headers: AUTH })).text();
+    expect(jobs).toContain('API_TOKEN');
+    expect(jobs).not.toContain(secret);
+    const statusJson = await runCli(['status', runId, '--json', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(statusJson.stdout).toContain('API_TOKEN');
+    expect(statusJson.stdout).not.toContain(secret);
+
+    // Read-only board: refused, nothing changes.
+    const refused = await fetch(`${readOnly.base}/api/runs/${runId}/cancel`, { method: 'POST', headers: json, body: '{}' });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/read-only/);
+    expect(await (await fetch(`${base}/api/board`, { headers: AUTH })).json()).toEqual({ writable: true });
+    expect(await (await fetch(`${readOnly.base}/api/board`, { headers: AUTH })).json()).toEqual({ writable: false });
+    expect((await fetch(`${base}/api/runs/${runId}/cancel`, { method: 'POST', headers: json, body: '{"reason": 7}' })).status).toBe(400);
+    expect((await fetch(`${base}/api/runs/no-such-run/cancel`, { method: 'POST', headers: json, body: '{}' })).status).toBe(404);
+    expect((await fetch(`${base}/api/runs/${runId}/cancel`, { method: 'POST', headers: AUTH, body: '{}' })).status).toBe(415);
+    expect(run.child.exitCode).toBeNull();
+
+    const res = await fetch(`${base}/api/runs/${runId}/cancel`, { method: 'POST', headers: json, body: JSON.stringify({ reason: 'stopped from the board' }) });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ run_id: runId, cancel: 'requested' });
+    const ended = await run.done;
+    expect(ended.code).toBe(130);
+    const summary = JSON.parse(ended.stdout) as RunSummary;
+    expect(summary.status).toBe('cancelled');
+    expect(summary.nodes.find((n) => n.id === 'slow')).toMatchObject({ status: 'cancelled', reason: expect.stringContaining('stopped from the board') });
+    expect(summary.nodes.find((n) => n.id === 'after')?.status).toBe('cancelled');
+
+    const again = await fetch(`${base}/api/runs/${runId}/cancel`, { method: 'POST', headers: json, body: '{}' });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ status: 'cancelled' });
+    for (const p of [proc, readOnly.proc]) {
+      p.child.kill('SIGTERM');
+      expect((await p.done).code).toBe(0);
+    }
   });
 });

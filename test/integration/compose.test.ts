@@ -27,6 +27,12 @@ import { waitFor } from '../helpers/wait-for.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const DOCKERFILE = join(ROOT, 'Dockerfile');
+const AUTH_OVERLAY = join(ROOT, 'docker-compose.board-auth.yml');
+
+/** The environment without flowgate's variables, as on a host where none is set. */
+function hostEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLOWGATE_')));
+}
 /** The services that run the flowgate image. */
 const FLOWGATE_SERVICES = ['scheduler', 'worker', 'board', 'demo'] as const;
 
@@ -234,10 +240,14 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
 
     const board = serviceOf(compose, 'board');
     expect(commandOf(board)).toEqual(['board']);
-    expect((board.ports ?? []).map((p) => withDefaults(String(p)))).toContainEqual(expect.stringMatching(/(^|:)3000:3000(\/tcp)?$/));
+    const boardPorts = (board.ports ?? []).map((p) => withDefaults(String(p)));
+    expect(boardPorts).toContainEqual(expect.stringMatching(/(^|:)3000:3000(\/tcp)?$/));
+    // Without auth the board is published on the host's loopback interface only, whatever the settings.
+    for (const p of boardPorts) expect(p).toMatch(/^127\.0\.0\.1:/);
     expect(JSON.stringify(board.healthcheck?.test)).toMatch(/\/healthz/);
-    // Auth is passed through from the host; unset means "" which means off.
-    expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_USER: '', FLOWGATE_BOARD_PASSWORD: '' });
+    // 0.0.0.0 inside the container needs auth or an explicit, warned --insecure.
+    expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '1' });
+    expect(Object.keys(environmentOf(board)).filter((k) => /USER|PASSWORD|WRITE/.test(k))).toEqual([]);
 
     const demo = serviceOf(compose, 'demo');
     expect(commandOf(demo).slice(0, 1)).toEqual(['submit']);
@@ -256,6 +266,18 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
       expect(dependsOn['redis']?.condition, `${name} waits for a healthy Redis`).toBe('service_healthy');
     }
     expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['redis-data', 'work']);
+  });
+
+  it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
+    const cli = composeCli();
+    const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
+    expect(res.status, res.stderr).toBe(0);
+    const board = serviceOf(parse(res.stdout) as ComposeFile, 'board') as ComposeService & { secrets?: Array<string | { source: string }> };
+    expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '0', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD_FILE: '/run/secrets/board_password', FLOWGATE_BOARD_WRITE: '0' });
+    expect((board.secrets ?? []).map((x) => (typeof x === 'string' ? x : x.source))).toEqual(['board_password']);
+    for (const p of board.ports ?? []) expect(typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p)).toMatch(/^127\.0\.0\.1/);
+    // The secret never reaches git or the image.
+    for (const ignore of ['.gitignore', '.dockerignore']) expect(readFileSync(join(ROOT, ignore), 'utf8').split(/\r?\n/), ignore).toContain('board_password.txt');
   });
 
   it('builds the image in two stages and runs it as a non-root user with production dependencies only', () => {
@@ -374,5 +396,43 @@ describe('docker-compose.yml services as local processes', () => {
       const exit = await exitWithin(p, 20_000, name);
       expect(exit.code, `${name}: ${exit.stderr.slice(-2000)}`).toBe(0);
     }
+  });
+});
+
+describe('docker-compose.board-auth.yml as a local process', () => {
+  it('the board reads its password from the secret: 401 without it, 200 with it; a missing secret file is exit 2', async () => {
+    const cli = composeCli();
+    const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
+    expect(res.status, res.stderr).toBe(0);
+    const board = serviceOf(parse(res.stdout) as ComposeFile, 'board');
+    const prefix = uniquePrefix('composeauth');
+    prefixes.push(prefix);
+    const dir = tempDir('fg-compose-secret');
+    dirs.push(dir);
+    const secret = join(dir, 'board_password');
+    const password = 'compose-secret-password';
+    writeFileSync(secret, `${password}\n`);
+    const env: Record<string, string> = { ...environmentOf(board), REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix, FLOWGATE_BOARD_PORT: String(await freePort()), FLOWGATE_BOARD_PASSWORD_FILE: secret, FLOWGATE_WORK_DIR: dir };
+    expect(environmentOf(board)['FLOWGATE_BOARD_PASSWORD_FILE']).toBe('/run/secrets/board_password');
+    // Inside the container 0.0.0.0 is the container's own network; here it would be every interface.
+    env['FLOWGATE_BOARD_HOST'] = '127.0.0.1';
+
+    const missing = await runCli(commandOf(board), { cwd: ROOT, env: { ...env, FLOWGATE_BOARD_PASSWORD_FILE: join(dir, 'absent') } });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('FLOWGATE_BOARD_PASSWORD_FILE');
+
+    const p = startCli(commandOf(board), { cwd: ROOT, env });
+    started.push(p);
+    const base = await waitFor(() => {
+      if (p.child.exitCode !== null) throw new Error(`board exited: ${p.stderr()}`);
+      return /board listening on (http:\/\/\S+)/.exec(p.stderr())?.[1];
+    }, 20_000, 'the board to listen');
+    expect(p.stderr()).not.toContain('WARNING');
+    expect(p.stderr()).not.toContain(password);
+    expect((await fetch(`${base}/api/runs`)).status).toBe(401);
+    expect((await fetch(`${base}/api/runs`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } })).status).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect((await exitWithin(p, 20_000, 'board')).code).toBe(0);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseService } from '../../src/board/service.js';
+import { SECRET_MASK } from '../../src/shared/secrets.js';
 import {
   buildTimeline,
   countStates,
@@ -36,10 +37,18 @@ describe('meta parsing', () => {
     expect(parseBudget('{"n_procs":4,"memory_gb":8.5}')).toEqual({ n_procs: 4, memory_gb: 8.5 });
     expect(parseBudget('not json')).toEqual({ n_procs: 0, memory_gb: 0 });
     expect(definitionNodes('{"name":"w","nodes":[{"id":"a","needs":[],"n_procs":2,"mem_gb":3},{"id":"b","needs":["a"]}]}')).toEqual([
-      { id: 'a', needs: [], n_procs: 2, mem_gb: 3 },
-      { id: 'b', needs: ['a'], n_procs: 1, mem_gb: 0 },
+      { id: 'a', needs: [], n_procs: 2, mem_gb: 3, env: {} },
+      { id: 'b', needs: ['a'], n_procs: 1, mem_gb: 0, env: {} },
     ]);
     expect(definitionNodes(undefined)).toEqual([]);
+  });
+
+  it('masks secret-looking env values of the definition, so no view can show them', () => {
+    const def = JSON.stringify({ name: 'w', nodes: [{ id: 'a', env: { API_TOKEN: 'tok-1', THREADS: '4', db_password: 'pw' } }] });
+    const [a] = definitionNodes(def);
+    expect(a?.env).toEqual({ API_TOKEN: SECRET_MASK, THREADS: '4', db_password: SECRET_MASK });
+    expect(nodeView(a ?? { id: 'a' }, 'waiting', undefined).env).toEqual(a?.env);
+    expect(JSON.stringify(nodeView(a ?? { id: 'a' }, 'waiting', undefined))).not.toMatch(/tok-1|"pw"/);
   });
 
   it('builds a list item: wall time once finished, mode run unless service', () => {

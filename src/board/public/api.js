@@ -13,6 +13,21 @@ export async function getJSON(path) {
   return res.json();
 }
 
+/**
+ * Sends a state-changing request as JSON (the board refuses any other body
+ * type for writes). Resolves with the status and the parsed answer.
+ */
+export async function postJSON(path, body) {
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body), cache: 'no-store' });
+  let answer = null;
+  try {
+    answer = await res.json();
+  } catch {
+    answer = null;
+  }
+  return { status: res.status, ok: res.ok, body: answer };
+}
+
 /** An optional endpoint: null when it fails. */
 export async function maybeJSON(path) {
   try {

@@ -16,8 +16,11 @@ import { renderRuns } from './runs.js';
 const REFRESH_MS = 1000;
 
 const conn = document.getElementById('conn');
-/** The page: its root element and the mounted view ({route, ...persistent elements}, or null). */
-const page = { root: document.getElementById('app'), view: null };
+/**
+ * The page: its root element, the mounted view ({route, ...persistent
+ * elements}, or null) and what the board allows (`GET api/board`).
+ */
+const page = { root: document.getElementById('app'), view: null, board: { writable: false }, refresh: () => undefined };
 let route = parseHash();
 
 function parseHash() {
@@ -40,8 +43,17 @@ function setConn(ok, text) {
   conn.classList.toggle('bad', !ok);
 }
 
+let boardKnown = false;
+
 async function load() {
   const r = route;
+  if (!boardKnown) {
+    const board = await maybeJSON('api/board');
+    if (board !== null) {
+      page.board = { writable: board.writable === true };
+      boardKnown = true;
+    }
+  }
   try {
     if (r.name === 'run') {
       const [run, workers] = await Promise.all([getJSON(`api/runs/${encodeURIComponent(r.id)}`), maybeJSON('api/workers')]);
@@ -62,6 +74,7 @@ async function load() {
 }
 
 const refresh = poller(load, REFRESH_MS);
+page.refresh = refresh;
 
 window.addEventListener('hashchange', () => {
   route = parseHash();

@@ -61,6 +61,9 @@ function nodeTitle(n) {
   if (g && (g.n_procs !== n.n_procs || g.mem_gb !== n.mem_gb)) lines.push(`granted (clamped to the budget): ${g.n_procs ?? '?'} procs, ${fmtGb(g.mem_gb)}`);
   const needs = list(n.needs);
   if (needs.length > 0) lines.push(`needs: ${needs.join(', ')}`);
+  // Secret-looking values arrive masked by the board.
+  const env = Object.entries(obj(n.env));
+  if (env.length > 0) lines.push(`env: ${env.map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   if (num(n.start_ms) !== null) lines.push(`ran ${fmtSeconds(span(n.start_ms, n.end_ms))}${n.worker ? ` on ${n.worker}` : ''}`);
   if (num(n.attempts) !== null && n.attempts > 1) lines.push(`attempts: ${n.attempts}`);
   if (num(n.exit_code) !== null) lines.push(`exit code ${n.exit_code}`);

@@ -1,6 +1,7 @@
 // flowgate board: the page of one run (head, graph, resources, ready queue,
 // timeline, failures, workers).
 
+import { postJSON } from './api.js';
 import { DONE_STATES, ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
 import { renderDag } from './dag.js';
 import { ledgerBlock } from './ledger.js';
@@ -43,7 +44,7 @@ function mountRun(root, r) {
     failures.el,
     workers.el,
   );
-  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null };
+  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null, cancel: { pending: false, message: null, failed: false } };
 }
 
 /**
@@ -57,7 +58,7 @@ export function renderRun(page, r, run0, workers) {
   const id = String(run.run_id ?? r.id);
   const nodes = withLiveStarts(list(run.nodes).map(obj), id, workers);
   document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
-  fill(view.head, runHead(run, id, nodes));
+  fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null);
   renderDag(view, id, nodes);
   fill(view.ledger, ledgerBlock(run, view.ledger.clientWidth));
   fill(view.waiting, waitingBlock(run, nodes));
@@ -86,6 +87,41 @@ function withLiveStarts(nodes, runId, workers) {
     // "running" is stored lazily by the scheduler; a worker running the node says so at once.
     return { ...n, state: n.state === 'queued' ? 'running' : n.state, start_ms: l.since, worker: n.worker ?? l.worker ?? null };
   });
+}
+
+/**
+ * "Cancel run" for a run that is queued or running, on a writable board only
+ * (the server refuses it otherwise anyway). Its state lives in the view, as
+ * the head is rebuilt at every refresh.
+ */
+function cancelControl(page, view, run, id) {
+  const c = view.cancel;
+  const active = ACTIVE_RUN.has(run.status);
+  if (!active && c.message === null) return null;
+  const onclick = async () => {
+    if (c.pending || !window.confirm(`Cancel run ${id}? Its running nodes are killed and the rest never start.`)) return;
+    c.pending = true;
+    c.failed = false;
+    c.message = 'cancelling…';
+    page.refresh();
+    try {
+      const res = await postJSON(`api/runs/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the board' });
+      c.failed = !res.ok;
+      c.message = res.ok ? String(res.body?.message ?? 'cancel requested') : `cancel refused: ${String(res.body?.error ?? `HTTP ${res.status}`)}`;
+    } catch (err) {
+      c.failed = true;
+      c.message = `cancel failed: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      c.pending = false;
+      page.refresh();
+    }
+  };
+  return h(
+    'p',
+    { class: 'run-actions' },
+    active ? h('button', { type: 'button', id: 'cancel-run', class: 'danger', disabled: c.pending, onclick }, 'Cancel run') : null,
+    c.message !== null ? h('span', { id: 'cancel-status', class: c.failed ? 'bad' : 'muted', role: 'status' }, ` ${c.message}`) : null,
+  );
 }
 
 function runHead(run, id, nodes) {
