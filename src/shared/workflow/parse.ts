@@ -185,6 +185,7 @@ function nodeIdAt(raw: unknown, path: readonly PropertyKey[]): string | undefine
 
 function keysFor(path: readonly PropertyKey[]): readonly string[] {
   if (path.length === 0) return KNOWN_KEYS.workflow;
+  if (path[path.length - 1] === 'shell') return ['path', 'flags'];
   if (path[0] === 'defaults') return KNOWN_KEYS.defaults;
   if (path[0] === 'nodes') return KNOWN_KEYS.node;
   return [];

@@ -82,6 +82,16 @@ type Ctx =
   | { k: 'arith'; parens: number }
   | { k: 'heredoc'; heredoc: number };
 
+/** The state of one scan: its range, open contexts (and where each opened), the word being read. */
+interface ScanState {
+  from: number;
+  to: number;
+  stack: Ctx[];
+  opened: number[];
+  word: string;
+  prevWord: string;
+}
+
 // Characters after which a new word (and so a comment or a keyword) can start.
 const WORD_BREAK = new Set([' ', '\t', '\n', ';', '&', '|', '(', ')', '<', '>']);
 // Words after which the next word is in command position.
@@ -129,137 +139,121 @@ class Scanner {
 
   /** Scans `[from, to)` starting in `root`; returns where it stopped. */
   private scan(from: number, to: number, root: Ctx): number {
-    const text = this.text;
-    const stack: Ctx[] = [root];
-    const opened: number[] = [from];
-    let word = '';
-    let prevWord = '';
+    const s: ScanState = { from, to, stack: [root], opened: [from], word: '', prevWord: '' };
     let i = from;
-    const push = (c: Ctx, at: number): void => {
-      stack.push(c);
-      opened.push(at);
-    };
     while (i < to && this.error === undefined) {
-      const ctx = stack[stack.length - 1];
+      const ctx = s.stack[s.stack.length - 1];
       if (ctx === undefined) break;
-      const ch = text[i] ?? '';
-      const next = text[i + 1] ?? '';
-      const templateHere = this.at.has(i);
-      switch (ctx.k) {
-        case 'sq':
-          if (templateHere) i = this.record(i, { kind: 'single' });
-          else if (ch === "'") (stack.pop(), opened.pop(), (i += 1));
-          else i += 1;
-          continue;
-        case 'ansi':
-        case 'bt':
-          if (templateHere) i = this.record(i, { kind: 'refused', why: ctx.k === 'bt' ? WHY.backtick : WHY.ansi });
-          else if (ch === '\\') i = this.escape(i, ctx.k === 'bt' ? WHY.backtick : WHY.ansi);
-          else if ((ctx.k === 'bt' && ch === '`') || (ctx.k === 'ansi' && ch === "'")) (stack.pop(), opened.pop(), (i += 1));
-          else i += 1;
-          continue;
-        case 'dq':
-        case 'heredoc':
-        case 'param':
-        case 'arith': {
-          const spot: TemplateSpot =
-            ctx.k === 'dq'
-              ? ctx.locale
-                ? { kind: 'refused', why: WHY.locale }
-                : { kind: 'double' }
-              : ctx.k === 'heredoc'
-                ? { kind: 'heredoc', heredoc: ctx.heredoc }
-                : { kind: 'refused', why: ctx.k === 'param' ? WHY.param : WHY.arith };
-          if (templateHere) i = this.record(i, spot);
-          else if (ch === '\\') i = this.escape(i, WHY.backslash);
-          else if (ch === '$') i = this.dollar(i, to, push, spot.kind === 'refused' ? spot : undefined);
-          else if (ch === '`') (push({ k: 'bt' }, i), (i += 1));
-          else if (ctx.k === 'dq' && ch === '"') (stack.pop(), opened.pop(), (i += 1));
-          else if ((ctx.k === 'param' || ctx.k === 'arith') && ch === '"') (push({ k: 'dq', locale: false }, i), (i += 1));
-          else if ((ctx.k === 'param' || ctx.k === 'arith') && ch === "'") (push({ k: 'sq' }, i), (i += 1));
-          else if (ctx.k === 'param' && ch === '{') (ctx.braces++, (i += 1));
-          else if (ctx.k === 'param' && ch === '}') {
-            if (ctx.braces === 0) (stack.pop(), opened.pop());
-            else ctx.braces--;
-            i += 1;
-          } else if (ctx.k === 'arith' && ch === '(') (ctx.parens++, (i += 1));
-          else if (ctx.k === 'arith' && ch === ')') {
-            if (ctx.parens > 0) (ctx.parens--, (i += 1));
-            else if (next === ')') (stack.pop(), opened.pop(), (i += 2));
-            else return (this.fail(`cannot follow the quoting: ")" closes an arithmetic expression at ${this.where(i)} without a second ")"`), i);
-          } else i += 1;
-          continue;
-        }
-        case 'script':
-          break;
-      }
-      // Unquoted script text.
-      const atWordStart = i === from || WORD_BREAK.has(text[i - 1] ?? '');
-      if (templateHere) {
-        i = this.record(i, { kind: 'word' });
-        word = '\0';
-        continue;
-      }
-      if (/[A-Za-z0-9_!{}]/.test(ch) && (atWordStart || word !== '')) {
-        word += ch;
-        i += 1;
-        continue;
-      }
-      if (word !== '') {
-        this.keyword(word, prevWord, ctx);
-        prevWord = word;
-        word = '';
-      }
-      if (ch === ';' || ch === '&' || ch === '|' || ch === '(' || ch === '\n') prevWord = '';
-      if (ch === '#' && atWordStart) {
-        while (i < to && text[i] !== '\n') i = this.at.has(i) ? this.record(i, { kind: 'comment' }) : i + 1;
-      } else if (ch === '\\') {
-        i = this.escape(i, WHY.backslash);
-      } else if (ch === "'") {
-        push({ k: 'sq' }, i);
-        i += 1;
-      } else if (ch === '"') {
-        push({ k: 'dq', locale: false }, i);
-        i += 1;
-      } else if (ch === '`') {
-        push({ k: 'bt' }, i);
-        i += 1;
-      } else if (ch === '$') {
-        i = this.dollar(i, to, push, undefined, true);
-      } else if (ch === '(' && next === '(') {
-        push({ k: 'arith', parens: 0 }, i);
-        i += 2;
-      } else if (ch === '(') {
-        ctx.parens++;
-        i += 1;
-      } else if (ch === ')') {
-        if (ctx.parens > 0) ctx.parens--;
-        else if (ctx.cases === 0 && ctx.closer) {
-          stack.pop();
-          opened.pop();
-        }
-        // Otherwise it closes a case pattern.
-        i += 1;
-      } else if (ch === '<' && next === '<' && text[i + 2] === '<') {
-        i += 3;
-      } else if (ch === '<' && next === '<') {
-        i = this.heredocOperator(i + 2);
-      } else if (ch === '\n') {
-        i = this.pending.length > 0 ? this.heredocBodies(i + 1) : i + 1;
-      } else {
-        i += 1;
-      }
-      if (stack.length === 0) return i;
+      i = ctx.k === 'script' ? this.unquoted(s, ctx, i) : this.quoted(s, ctx, i);
+      // A command substitution ends at its ")".
+      if (s.stack.length === 0) return i;
     }
-    if (word !== '') this.keyword(word, prevWord, stack[stack.length - 1]);
-    const open = stack[stack.length - 1];
-    if (this.error === undefined && (stack.length > 1 || (open?.k === 'script' && open.closer))) {
+    const top = s.stack[s.stack.length - 1];
+    if (s.word !== '') this.keyword(s.word, s.prevWord, top);
+    if (this.error === undefined && (s.stack.length > 1 || (top?.k === 'script' && top.closer))) {
       const names: Record<Ctx['k'], string> = { script: '$(…)', dq: '"…"', sq: "'…'", ansi: "$'…'", bt: '`…`', param: '${…}', arith: '$((…))', heredoc: 'here-document' };
-      const top = stack.length > 1 ? open : root;
-      if (top !== undefined) this.fail(`cannot follow the quoting: unterminated ${names[top.k]} opened at ${this.where(stack.length > 1 ? (opened[opened.length - 1] ?? from) : Math.max(0, from - 2))}`);
+      const at = s.stack.length > 1 ? (s.opened[s.opened.length - 1] ?? from) : Math.max(0, from - 2);
+      if (top !== undefined) this.fail(`cannot follow the quoting: unterminated ${names[top.k]} opened at ${this.where(at)}`);
     }
-    if (open?.k === 'script' && open.cases !== 0 && this.error === undefined) this.fail('cannot follow the quoting: a case statement without esac');
+    if (top?.k === 'script' && top.cases !== 0) this.fail('cannot follow the quoting: a case statement without esac');
     return i;
+  }
+
+  private enter(s: ScanState, c: Ctx, i: number, length: number): number {
+    s.stack.push(c);
+    s.opened.push(i);
+    return i + length;
+  }
+
+  private leave(s: ScanState, i: number, length: number): number {
+    s.stack.pop();
+    s.opened.pop();
+    return i + length;
+  }
+
+  /** One step inside quotes, an expansion or a here-document body. */
+  private quoted(s: ScanState, ctx: Exclude<Ctx, { k: 'script' }>, i: number): number {
+    const ch = this.text[i] ?? '';
+    const template = this.at.has(i);
+    if (ctx.k === 'sq') {
+      if (template) return this.record(i, { kind: 'single' });
+      return ch === "'" ? this.leave(s, i, 1) : i + 1;
+    }
+    if (ctx.k === 'ansi' || ctx.k === 'bt') {
+      const why = ctx.k === 'bt' ? WHY.backtick : WHY.ansi;
+      if (template) return this.record(i, { kind: 'refused', why });
+      if (ch === '\\') return this.escape(i, why);
+      return ch === (ctx.k === 'bt' ? '`' : "'") ? this.leave(s, i, 1) : i + 1;
+    }
+    const spot: TemplateSpot =
+      ctx.k === 'dq'
+        ? ctx.locale
+          ? { kind: 'refused', why: WHY.locale }
+          : { kind: 'double' }
+        : ctx.k === 'heredoc'
+          ? { kind: 'heredoc', heredoc: ctx.heredoc }
+          : { kind: 'refused', why: ctx.k === 'param' ? WHY.param : WHY.arith };
+    if (template) return this.record(i, spot);
+    if (ch === '\\') return this.escape(i, WHY.backslash);
+    if (ch === '$') return this.dollar(s, i, spot.kind === 'refused' ? spot : undefined);
+    if (ch === '`') return this.enter(s, { k: 'bt' }, i, 1);
+    if (ctx.k === 'dq') return ch === '"' ? this.leave(s, i, 1) : i + 1;
+    if (ctx.k === 'heredoc') return i + 1;
+    // ${…} and $((…)): quotes nest inside them.
+    if (ch === '"') return this.enter(s, { k: 'dq', locale: false }, i, 1);
+    if (ch === "'") return this.enter(s, { k: 'sq' }, i, 1);
+    if (ctx.k === 'param') {
+      if (ch === '{') ctx.braces++;
+      else if (ch === '}' && ctx.braces === 0) return this.leave(s, i, 1);
+      else if (ch === '}') ctx.braces--;
+      return i + 1;
+    }
+    if (ch === '(') ctx.parens++;
+    else if (ch === ')' && ctx.parens > 0) ctx.parens--;
+    else if (ch === ')' && this.text[i + 1] === ')') return this.leave(s, i, 2);
+    else if (ch === ')') this.fail(`cannot follow the quoting: ")" closes an arithmetic expression at ${this.where(i)} without a second ")"`);
+    return i + 1;
+  }
+
+  /** One step of unquoted script text. */
+  private unquoted(s: ScanState, ctx: Extract<Ctx, { k: 'script' }>, i: number): number {
+    const text = this.text;
+    const ch = text[i] ?? '';
+    const next = text[i + 1] ?? '';
+    const atWordStart = i === s.from || WORD_BREAK.has(text[i - 1] ?? '');
+    if (this.at.has(i)) {
+      // Not a keyword, whatever follows.
+      s.word = '\0';
+      return this.record(i, { kind: 'word' });
+    }
+    if (/[A-Za-z0-9_!{}]/.test(ch) && (atWordStart || s.word !== '')) {
+      s.word += ch;
+      return i + 1;
+    }
+    if (s.word !== '') {
+      this.keyword(s.word, s.prevWord, ctx);
+      s.prevWord = s.word;
+      s.word = '';
+    }
+    if (ch === ';' || ch === '&' || ch === '|' || ch === '(' || ch === '\n') s.prevWord = '';
+    if (ch === '#' && atWordStart) {
+      while (i < s.to && text[i] !== '\n') i = this.at.has(i) ? this.record(i, { kind: 'comment' }) : i + 1;
+      return i;
+    }
+    if (ch === '\\') return this.escape(i, WHY.backslash);
+    if (ch === "'") return this.enter(s, { k: 'sq' }, i, 1);
+    if (ch === '"') return this.enter(s, { k: 'dq', locale: false }, i, 1);
+    if (ch === '`') return this.enter(s, { k: 'bt' }, i, 1);
+    if (ch === '$') return this.dollar(s, i, undefined, true);
+    if (ch === '(' && next === '(') return this.enter(s, { k: 'arith', parens: 0 }, i, 2);
+    if (ch === '(') ctx.parens++;
+    else if (ch === ')' && ctx.parens > 0) ctx.parens--;
+    // At depth 0, ")" closes $(…) — unless it closes a case pattern.
+    else if (ch === ')' && ctx.cases === 0 && ctx.closer) return this.leave(s, i, 1);
+    else if (ch === '<' && next === '<' && text[i + 2] === '<') return i + 3;
+    else if (ch === '<' && next === '<') return this.heredocOperator(i + 2);
+    else if (ch === '\n' && this.pending.length > 0) return this.heredocBodies(i + 1);
+    return i + 1;
   }
 
   /** A word just ended in script text: follow case … esac, whose ")" patterns do not close $(…). */
@@ -280,28 +274,16 @@ class Scanner {
    * `$"…"` are quotes). A template right after it inherits the refusal of its
    * context, if any, else is refused for the `$`.
    */
-  private dollar(i: number, to: number, push: (c: Ctx, at: number) => void, refused: TemplateSpot | undefined, script = false): number {
+  private dollar(s: ScanState, i: number, refused: TemplateSpot | undefined, script = false): number {
     const t = this.text;
     const next = t[i + 1] ?? '';
     if (this.at.has(i + 1)) return this.record(i + 1, refused ?? { kind: 'refused', why: WHY.dollar });
-    if (next === '(' && t[i + 2] === '(') {
-      push({ k: 'arith', parens: 0 }, i);
-      return i + 3;
-    }
+    if (next === '(' && t[i + 2] === '(') return this.enter(s, { k: 'arith', parens: 0 }, i, 3);
     // A command substitution: a script of its own, ending at its ")".
-    if (next === '(') return this.scan(i + 2, to, { k: 'script', closer: true, parens: 0, cases: 0 });
-    if (next === '{') {
-      push({ k: 'param', braces: 0 }, i);
-      return i + 2;
-    }
-    if (script && next === "'") {
-      push({ k: 'ansi' }, i);
-      return i + 2;
-    }
-    if (script && next === '"') {
-      push({ k: 'dq', locale: true }, i);
-      return i + 2;
-    }
+    if (next === '(') return this.scan(i + 2, s.to, { k: 'script', closer: true, parens: 0, cases: 0 });
+    if (next === '{') return this.enter(s, { k: 'param', braces: 0 }, i, 2);
+    if (script && next === "'") return this.enter(s, { k: 'ansi' }, i, 2);
+    if (script && next === '"') return this.enter(s, { k: 'dq', locale: true }, i, 2);
     return i + 1;
   }
 
