@@ -189,3 +189,27 @@ describe('output paths', () => {
     expect(() => renderOutputs({ t: 'sub/{{inputs.v}}' }, ctx('../../etc/x'))).toThrow('output "t": the path "sub/../../etc/x" (from "sub/{{inputs.v}}") leaves the node directory');
   });
 });
+
+describe('the shell option', () => {
+  it('defaults string commands to bash strict mode; a node overrides defaults; argv and functions have none', () => {
+    const wf = validateWorkflow({
+      name: 'w',
+      defaults: { shell: { path: '/bin/bash', flags: ['-e'] } },
+      nodes: [
+        { id: 'a', command: 'true' },
+        { id: 'b', command: 'true', shell: '/bin/sh' },
+        { id: 'c', command: ['true'] },
+      ],
+    });
+    expect(wf.nodes.map((n) => n.shell)).toEqual([{ path: '/bin/bash', flags: ['-e'] }, { path: '/bin/sh', flags: [] }, null]);
+    expect(validateWorkflow({ name: 'w', nodes: [{ id: 'a', command: 'true' }] }).nodes[0]?.shell).toEqual({ path: '/bin/bash', flags: ['-e', '-u', '-o', 'pipefail'] });
+  });
+
+  it('says what a bad shell is', () => {
+    const messages = (shell: unknown): string[] => catchError(() => validateWorkflow({ name: 'w', defaults: { shell }, nodes: [{ id: 'a', command: 'true' }] }), ValidationError).issues.map((i) => `${i.field}: ${i.message}`);
+    expect(messages(3)).toEqual(['defaults.shell: expected a shell path (string) or {path, flags}, received number 3']);
+    expect(messages('./sh')).toEqual(['defaults.shell: must be an absolute path, or a program name looked up in PATH']);
+    expect(messages({ path: '/bin/sh', flags: ['-c'] })).toEqual(['defaults.shell.flags[0]: flowgate adds "-c SCRIPT" itself']);
+    expect(messages({ path: '/bin/sh', flag: [] })).toEqual(['defaults.shell.flag: unknown key "flag" (did you mean "flags"?)']);
+  });
+});
