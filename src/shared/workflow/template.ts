@@ -6,7 +6,7 @@
  */
 import { isAbsolute, join, posix } from 'node:path';
 import type { NodeInput, WorkflowNode } from './schema.js';
-import { scanShell, type ShellTemplate } from './shell-scan.js';
+import { scanShell, type ShellScan, type ShellTemplate } from './shell-scan.js';
 
 /** Node fields a template may name, besides `inputs.<name>`. */
 export const NODE_VARIABLES = ['node.id', 'node.dir', 'node.n_procs', 'node.mem_gb'] as const;
@@ -116,7 +116,7 @@ function fill(text: string, ctx: TemplateContext, one: (name: string, v: unknown
 }
 
 /** Programs whose `-c` argument is a shell script, so its templates are rendered as in a shell string. */
-const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'ksh', 'mksh', 'zsh', 'busybox-sh']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'ksh', 'mksh', 'zsh']);
 
 /**
  * The index of the script in an argv like `["bash", "-eu", "-c", SCRIPT, ...]`
@@ -151,8 +151,10 @@ export function shellScripts(command: string | readonly string[]): Array<{ index
 
 /** Why templates of a shell script cannot be rendered safely where they stand, one message each. */
 export function shellTemplateProblems(script: string): string[] {
-  if (!script.includes('{{')) return [];
-  const scan = scanShell(script);
+  return script.includes('{{') ? problemsOf(script, scanShell(script)) : [];
+}
+
+function problemsOf(script: string, scan: ShellScan): string[] {
   const out: string[] = [];
   if (scan.error !== undefined) out.push(`${scan.error}, so flowgate cannot tell how to quote its templates (fix the quoting of the script)`);
   else if (scan.templates.length !== [...script.matchAll(TOKEN)].length) out.push('cannot tell the quoting context of every template (fix the quoting of the script)');
@@ -191,9 +193,9 @@ function renderAt(t: ShellTemplate, v: unknown): string {
  */
 export function renderShell(script: string, ctx: TemplateContext): string {
   if (!script.includes('{{')) return script;
-  const problems = shellTemplateProblems(script);
-  if (problems.length > 0) throw new TemplateError(problems.join('; '));
   const scan = scanShell(script);
+  const problems = problemsOf(script, scan);
+  if (problems.length > 0) throw new TemplateError(problems.join('; '));
   const pieces: string[] = [];
   const shifts: Array<{ end: number; delta: number }> = [];
   let last = 0;
