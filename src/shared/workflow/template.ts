@@ -1,8 +1,11 @@
 /**
  * Data flow between nodes: `{{...}}` templates in commands and output paths,
  * and the values of a node's inputs. Pure functions, used to validate a
- * workflow (every template names something that exists) and, at admission,
- * to turn a node's definition plus its producers' outputs into what runs.
+ * workflow (every template names something that exists and, in a shell
+ * script, stands where it can be quoted) and, at admission, to turn a node's
+ * definition plus its producers' outputs into what runs — each value in a
+ * shell script written as literal text for its quoting context (see
+ * shell-scan.ts).
  */
 import { isAbsolute, join, posix } from 'node:path';
 import type { NodeInput, WorkflowNode } from './schema.js';
