@@ -7,8 +7,10 @@ import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
 
 /** A node as {@link WorkflowBuilder.node} takes it: the v1 node fields except `id`. */
 export interface NodeSpec {
-  /** An argv (run without a shell) or a string (run by `/bin/sh -c`). Exactly one of `command` and `function`. */
+  /** An argv (run without a shell) or a shell script (run by `shell`, default `/bin/bash -e -u -o pipefail -c`). Exactly one of `command` and `function`. */
   command?: string | readonly string[];
+  /** String commands: the shell, as a path (no options) or `{path, flags}` (default: the workflow's, else bash strict mode). */
+  shell?: ShellOption;
   /**
    * A JavaScript/TypeScript function `(inputs, ctx) => outputs` run in a recycled
    * worker child process. `module` is absolute, or relative to the current directory.
@@ -46,8 +48,12 @@ export interface NodeSpec {
   join?: { source: string | NodeRef; fields: readonly string[] };
 }
 
+/** The shell of string commands: a path alone (run as `path -c SCRIPT`) or a path with options before `-c`. */
+export type ShellOption = string | { path: string; flags?: string[] };
+
 /** Per-node defaults of a workflow. */
 export interface WorkflowDefaults {
+  shell?: ShellOption;
   n_procs?: number;
   mem_gb?: number;
   timeout_s?: number;

@@ -74,6 +74,8 @@ export class Fingerprints {
       command: data.command,
       function: data.function === null ? null : { ...data.function, source_sha256: this.module(data.function.module) },
       env: data.env,
+      // Only string commands have a shell (keeping other nodes' hashes as they were).
+      ...(typeof data.command === 'string' ? { shell: data.shell ?? null } : {}),
       outputs: data.outputs ?? null,
       stdout_json: data.stdout_json ?? false,
     };

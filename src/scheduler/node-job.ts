@@ -74,6 +74,7 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
       command,
       function: n.node.function === null ? null : { module: n.node.function.module, export: n.node.function.export },
       env: { ...n.node.env },
+      shell: typeof command === 'string' ? n.node.shell : null,
       n_procs: n.node.n_procs,
       mem_gb: n.node.mem_gb,
       granted_procs: grant.n_procs,

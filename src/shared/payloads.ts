@@ -50,6 +50,8 @@ export interface NodeJobData {
   /** A function node's module (absolute path) and export; null for a command node. */
   function: { module: string; export: string } | null;
   env: Record<string, string>;
+  /** A string command's shell (`path ...flags -c command`); null or absent: \`/bin/sh -c\`. */
+  shell?: { path: string; flags: readonly string[] } | null;
   /** Declared resources. */
   n_procs: number;
   mem_gb: number;
@@ -95,6 +97,10 @@ export function parseNodeJobData(value: unknown): NodeJobData {
     if (typeof fn !== 'object' || fn === null || typeof fn.module !== 'string' || typeof fn.export !== 'string') fail('function', '{module, export} when command is null');
   } else if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
     fail('command', 'a string or a non-empty array of strings');
+  }
+  const shell = v['shell'] as { path?: unknown; flags?: unknown } | null | undefined;
+  if (shell !== undefined && shell !== null && (typeof shell !== 'object' || typeof shell.path !== 'string' || !Array.isArray(shell.flags) || !shell.flags.every((f) => typeof f === 'string'))) {
+    fail('shell', 'null or {path: string, flags: string[]}');
   }
   const env = v['env'];
   if (typeof env !== 'object' || env === null || Object.values(env).some((x) => typeof x !== 'string')) fail('env', 'a map of strings');

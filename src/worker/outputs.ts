@@ -11,6 +11,14 @@ export const STDOUT_JSON_MAX_BYTES = 1024 * 1024;
 /** The outputs, or why the node fails despite its exit code 0. */
 export type CollectedOutputs = { ok: true; outputs: Record<string, unknown> | undefined } | { ok: false; reason: string };
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Collects what a succeeded command node produced. */
 export function collectOutputs(data: NodeJobData, stdoutPath: string): CollectedOutputs {
   const declared = data.outputs ?? {};
@@ -19,6 +27,10 @@ export function collectOutputs(data: NodeJobData, stdoutPath: string): Collected
   const missing = Object.entries(declared).filter(([, path]) => !existsSync(path));
   if (missing.length > 0) {
     return { ok: false, reason: `declared output${missing.length > 1 ? 's' : ''} not created: ${missing.map(([name, path]) => `${name} (${path})`).join(', ')}` };
+  }
+  const dirs = Object.entries(declared).filter(([, path]) => isDirectory(path));
+  if (dirs.length > 0) {
+    return { ok: false, reason: `declared output${dirs.length > 1 ? 's are directories' : ' is a directory'}, not ${dirs.length > 1 ? 'files' : 'a file'}: ${dirs.map(([name, path]) => `${name} (${path})`).join(', ')}` };
   }
   Object.assign(outputs, declared);
   if (data.stdout_json === true) {

@@ -47,9 +47,10 @@ export interface RunCommandOptions {
 
 let defaultSpawner: Spawner | undefined;
 
-/** The argv actually executed: a string runs through `/bin/sh -c`. */
-export function argvOf(command: string | readonly string[]): string[] {
-  return typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+/** The argv actually executed: a string runs through its shell (`/bin/sh -c` when the job names none). */
+export function argvOf(command: string | readonly string[], shell?: NodeJobData['shell']): string[] {
+  if (typeof command !== 'string') return [...command];
+  return shell === undefined || shell === null ? ['/bin/sh', '-c', command] : [shell.path, ...shell.flags, '-c', command];
 }
 
 function readTail(path: string, bytes: number): string {
@@ -89,7 +90,8 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
   const stdoutPath = join(dir, 'stdout.log');
   const stderrPath = join(dir, 'stderr.log');
   if (data.command === null) throw new TypeError('runCommand needs a command node');
-  const argv = argvOf(data.command);
+  const argv = argvOf(data.command, data.shell);
+  const what = typeof data.command === 'string' ? 'shell' : 'command';
   const base: Omit<NodeOutcome, 'ok' | 'exit_code' | 'signal' | 'end_ms' | 'reason' | 'failure' | 'stderr_tail' | 'pid' | 'cpu_s' | 'peak_rss_mb'> = {
     start_ms: Date.now(),
     worker: options.worker,
@@ -173,9 +175,9 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         failure = 'spawn';
         reason =
           spawnFailure.code === 'ENOENT'
-            ? `command not found: ${argv[0] ?? ''}`
+            ? `${what} not found: ${argv[0] ?? ''}${what === 'shell' ? ' (it runs string commands; choose another with "shell" in the node or in defaults)' : ''}`
             : spawnFailure.code === 'EACCES'
-              ? `command not executable: ${argv[0] ?? ''}`
+              ? `${what} not executable: ${argv[0] ?? ''}`
               : `cannot start command: ${spawnFailure.message}`;
       } else if (overMemory !== undefined) {
         failure = 'memory';

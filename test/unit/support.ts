@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import type { NodeOutcome } from '../../src/shared/payloads.js';
-import type { Workflow, WorkflowNode } from '../../src/shared/workflow/schema.js';
+import { DEFAULT_SHELL, type Workflow, type WorkflowNode } from '../../src/shared/workflow/schema.js';
 
 /** What a test says about a node; everything but the id is optional. */
 export interface NodeSpec {
@@ -25,6 +25,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         id: n.id,
         index,
         command: n.command ?? ['true'],
+        shell: typeof n.command === 'string' ? DEFAULT_SHELL : null,
         function: null,
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,

@@ -1,11 +1,12 @@
 /**
  * Validation of data flow in a workflow file: connections name existing
- * nodes and outputs, templates name existing inputs and node fields. Reports
- * through the same issue list as the rest of the validation.
+ * nodes and outputs, templates name existing inputs and node fields and
+ * stand where a shell script can quote them, output paths stay in the node
+ * directory. Reports through the same issue list as the rest of the validation.
  */
 import { didYouMean } from '../errors.js';
 import { CONNECTION_PATTERN, type NodeInput, type WorkflowFile } from './schema.js';
-import { checkTemplateName, nodeTemplates, templateNames } from './template.js';
+import { checkTemplateName, nodeTemplates, outputPathProblem, shellScripts, shellTemplateProblems, templateNames } from './template.js';
 
 type At = (node: string, field: string, message: string, path: PropertyKey[]) => void;
 type FileNode = WorkflowFile['nodes'][number];
@@ -90,6 +91,15 @@ export function checkDataflow(data: WorkflowFile, at: At): void {
         const problem = checkTemplateName(name, inputs);
         if (problem !== undefined) at(n.id, `nodes[${i}].${where}`, problem, ['nodes', i, ...where.replace(/\[(\d+)\]/g, '.$1').split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))]);
       }
+    }
+    // Shell scripts: every template must stand where its value can be quoted.
+    for (const { index, script } of n.command === undefined ? [] : shellScripts(n.command)) {
+      const field = index === null ? 'command' : `command[${index}]`;
+      for (const problem of shellTemplateProblems(script)) at(n.id, `nodes[${i}].${field}`, problem, ['nodes', i, 'command', ...(index === null ? [] : [index])]);
+    }
+    for (const [name, path] of Object.entries(n.outputs ?? {})) {
+      const problem = outputPathProblem(path);
+      if (problem !== undefined) at(n.id, `nodes[${i}].outputs.${name}`, problem, ['nodes', i, 'outputs', name]);
     }
   });
 }

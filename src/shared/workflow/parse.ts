@@ -12,6 +12,7 @@ import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
 import { checkIterables, expandIterables, hasIterables } from './expand.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import {
+  DEFAULT_SHELL,
   DEFAULT_MEM_GB,
   DEFAULT_N_PROCS,
   KNOWN_KEYS,
@@ -19,6 +20,7 @@ import {
   type Workflow,
   type WorkflowFile,
   type WorkflowNode,
+  type ShellSpec,
 } from './schema.js';
 
 type Format = 'json' | 'yaml';
@@ -194,6 +196,7 @@ function nodeIdAt(raw: unknown, path: readonly PropertyKey[]): string | undefine
 
 function keysFor(path: readonly PropertyKey[]): readonly string[] {
   if (path.length === 0) return KNOWN_KEYS.workflow;
+  if (path[path.length - 1] === 'shell') return ['path', 'flags'];
   if (path[0] === 'defaults') return KNOWN_KEYS.defaults;
   if (path[0] === 'nodes') return KNOWN_KEYS.node;
   return [];
@@ -240,10 +243,23 @@ function describeIssue(zi: z.core.$ZodIssue): string {
   if (zi.code === 'invalid_type') {
     return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
   }
+  if (zi.code === 'invalid_union' && zi.path[zi.path.length - 1] === 'shell') return describeShellUnion(zi);
   if (zi.code === 'invalid_union') return 'expected an argv array of strings or a shell command string';
   if (zi.code === 'custom') return zi.message;
   if (zi.code === 'invalid_value') return `${zi.message}, received ${describeValue(zi.input)}`;
   return `${zi.message}${'input' in zi && zi.input !== undefined ? `, received ${describeValue(zi.input)}` : ''}`;
+}
+
+/** A bad `shell`: the problem of the form it was written in (a path string or {path, flags}). */
+function describeShellUnion(zi: z.core.$ZodIssueInvalidUnion): string {
+  const expected = 'expected a shell path (string) or {path, flags}';
+  const input = zi.input;
+  const branch = typeof input === 'string' ? zi.errors[0] : typeof input === 'object' && input !== null && !Array.isArray(input) ? zi.errors[1] : undefined;
+  const first = branch?.[0];
+  if (first === undefined) return `${expected}, received ${describeValue(input)}`;
+  const where = first.path.length > 0 ? `${fieldName(first.path)}: ` : '';
+  if (first.code === 'unrecognized_keys') return `${where}unknown key${first.keys.length > 1 ? 's' : ''} ${first.keys.map((k) => `"${k}"`).join(', ')} (a shell is {path, flags})`;
+  return `${where}${describeIssue(first)}`;
 }
 
 function describeValue(value: unknown): string {
@@ -347,6 +363,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     timeout_s: d?.timeout_s ?? null,
     retries: d?.retries ?? 0,
     retry_delay_s: d?.retry_delay_s ?? 0,
+    shell: d?.shell === undefined ? DEFAULT_SHELL : shellSpec(d.shell),
   };
   return data.nodes.map((n, index) => ({
     id: n.id,
@@ -358,6 +375,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
     env: n.env ?? {},
+    shell: typeof n.command !== 'string' ? null : n.shell === undefined ? defaults.shell : shellSpec(n.shell),
     timeout_s: n.timeout_s ?? defaults.timeout_s,
     retries: n.retries ?? defaults.retries,
     retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
@@ -368,6 +386,11 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
     dir: dirs?.get(n.id) ?? n.id,
   }));
+}
+
+/** A `shell` as written: a bare path runs with no options. */
+function shellSpec(shell: string | { path: string; flags?: string[] | undefined }): ShellSpec {
+  return typeof shell === 'string' ? { path: shell, flags: [] } : { path: shell.path, flags: [...(shell.flags ?? [])] };
 }
 
 /** Function modules are relative to the workflow file (or to the working directory without one). */

@@ -54,6 +54,31 @@ const inputValue = z
   ])
   .describe('A literal value, or {from: "<node>.<output>"}.');
 
+const shellPath = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine(noNul, 'must not contain NUL characters')
+  .refine((p) => p.startsWith('/') || !p.includes('/'), 'must be an absolute path, or a program name looked up in PATH');
+
+/** How shell-string commands run: `PATH [FLAGS...] -c SCRIPT`. */
+export const shellSchema = z
+  .union([
+    shellPath.describe('The shell program alone: a string command runs as `<path> -c SCRIPT`, with no options.'),
+    z
+      .strictObject({
+        path: shellPath.describe('The shell program: an absolute path, or a name looked up in PATH.'),
+        flags: z
+          .array(z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').refine((f) => f !== '-c', 'flowgate adds "-c SCRIPT" itself'))
+          .optional()
+          .describe('Options given to the shell before `-c SCRIPT` (default none), e.g. ["-e", "-u", "-o", "pipefail"].'),
+      })
+      .describe('The shell program and the options it gets before `-c SCRIPT`.'),
+  ])
+  .describe('The shell that runs string commands (default: /bin/bash -e -u -o pipefail, i.e. bash strict mode).');
+
+/** What a string command runs under when neither the node nor the defaults say: bash strict mode. */
+export const DEFAULT_SHELL: ShellSpec = { path: '/bin/bash', flags: ['-e', '-u', '-o', 'pipefail'] };
+
 /** Per-node defaults; these are also the values used when a file gives none. */
 export const DEFAULT_N_PROCS = 1;
 export const DEFAULT_MEM_GB = 0.25;
@@ -65,6 +90,7 @@ export const defaultsSchema = z
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds (default: none).'),
     retries: retries.optional().describe('How many times a failed node is retried (default 0).'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before a retry (default 0).'),
+    shell: shellSchema.optional(),
   })
   .describe('Defaults applied to every node.');
 
@@ -79,7 +105,7 @@ export const nodeSchema = z
           // An empty string is reported once, by min().
           .refine((v) => v === '' || notBlank(v), 'must not be only whitespace')
           .refine(noNul, 'must not contain NUL characters')
-          .describe('Run through /bin/sh -c.'),
+          .describe('A shell script, run by the node\'s shell (default /bin/bash -euo pipefail).'),
         z
           .array(z.string().refine(noNul, 'must not contain NUL characters'))
           .min(1, 'must name a program')
@@ -87,7 +113,7 @@ export const nodeSchema = z
           .describe('argv, run without a shell.'),
       ])
       .optional()
-      .describe('What the node runs: an argv array (no shell) or a string (run by /bin/sh -c). Exactly one of command and function.'),
+      .describe('What the node runs: an argv array (no shell) or a string (a script run by the node\'s shell, default bash strict mode). Exactly one of command and function.'),
     function: z
       .strictObject({
         module: z.string().min(1, 'must not be empty').describe('Path of a JavaScript/TypeScript module, relative to the workflow file.'),
@@ -102,6 +128,7 @@ export const nodeSchema = z
       .record(z.string().regex(/^[^=\0]+$/, 'names must not be empty or contain "=" or NUL'), z.string().refine(noNul, 'must not contain NUL characters'))
       .optional()
       .describe('Extra environment variables.'),
+    shell: shellSchema.optional().describe('String commands: the shell that runs them (default: defaults.shell, else /bin/bash -e -u -o pipefail).'),
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds; the process group is killed when it expires.'),
     retries: retries.optional().describe('How many times the node is retried after a failure; it keeps its resources meanwhile.'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before each retry.'),
@@ -151,6 +178,9 @@ export const nodeSchema = z
     if (node.function !== undefined && node.outputs !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'function nodes return their outputs; "outputs" is for command nodes' });
     }
+    if (node.shell !== undefined && typeof node.command !== 'string') {
+      ctx.addIssue({ code: 'custom', path: ['shell'], message: `"shell" is for string commands; this node ${node.function !== undefined ? 'runs a function' : 'has an argv command, run without a shell'}` });
+    }
     if (node.function !== undefined && node.stdout_json !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['stdout_json'], message: 'function nodes return their outputs; "stdout_json" is for command nodes' });
     }
@@ -179,7 +209,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -201,6 +231,8 @@ export interface WorkflowNode {
   readonly mem_gb: number;
   /** Extra environment for the node's process. */
   readonly env: Readonly<Record<string, string>>;
+  /** String commands: the shell that runs them; null for argv commands and functions. */
+  readonly shell: ShellSpec | null;
   /** Wall-clock limit per attempt in seconds, or null for none. */
   readonly timeout_s: number | null;
   /** Retries after a failure (0: the first failure is final). */
@@ -219,6 +251,12 @@ export interface WorkflowNode {
   readonly map: NodeMap | null;
   /** The node's directory under `<work dir>/<workflow>/`: its id, or `_p_v/<node>` for a copy made by iterables. */
   readonly dir: string;
+}
+
+/** A shell: a string command runs as `path ...flags -c SCRIPT`. */
+export interface ShellSpec {
+  readonly path: string;
+  readonly flags: readonly string[];
 }
 
 /** How a map node's elements are made. */
