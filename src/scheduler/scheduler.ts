@@ -7,14 +7,14 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
-import type { Incoming } from './incoming.js';
+import type { Incoming, RanAs } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel } from './reconcile.js';
@@ -109,6 +109,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       runId: options.runId,
       workflow: options.workflow.name,
       memoryMargin: options.memoryMargin,
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
     });
@@ -215,8 +216,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         this.inbox = [];
         for (const ev of events) {
           if (ev.kind === 'failed' && ev.outcome === undefined) {
-            const outcome = await this.fetchOutcome(ev.index, ev.attempt);
+            const { outcome, ran } = await this.fetchOutcome(ev.index, ev.attempt);
             if (outcome !== undefined) ev.outcome = outcome;
+            if (ran !== undefined) ev.ran = ran;
           }
         }
         const notices: Array<() => void> = [];
@@ -300,7 +302,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
     // A failed map element: its siblings not yet started never start (running ones finish).
     const skipped = [...result.skipped, ...this.graph.stopSiblings(n)];
-    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped);
+    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped, ev.ran);
     this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
     for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
@@ -314,19 +316,22 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
-  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[]): string | null {
+  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
     try {
-      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped));
+      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran));
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;
     }
   }
 
-  private async fetchOutcome(index: number, attempt: number): Promise<NodeOutcome | undefined> {
+  /** A failed job's outcome, and the command and inputs it ran with (for the crash record). */
+  private async fetchOutcome(index: number, attempt: number): Promise<{ outcome?: NodeOutcome; ran?: RanAs }> {
     const job = await this.jobs?.getJob(nodeJobId(this.runId, index, attempt));
-    const outcome = (job?.data as NodeJobData | undefined)?.outcome;
-    return outcome === undefined ? undefined : (outcome as NodeOutcome);
+    const data = job?.data as NodeJobData | undefined;
+    if (data === undefined) return {};
+    const ran: RanAs = { command: data.command, inputs: data.inputs ?? {} };
+    return data.outcome === undefined ? { ran } : { outcome: data.outcome, ran };
   }
 
   private stageChanges(): void {

@@ -7,6 +7,13 @@ import type { CacheTicket } from './cache-record.js';
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
 
+/**
+ * Default limit on a node's outputs, in bytes of JSON (4 MB): outputs are
+ * stored in Redis several times over (job, event, node record, summary);
+ * large results belong in files.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
 /** Job data for one node attempt. */
 export interface NodeJobData {
   run_id: string;
@@ -37,6 +44,8 @@ export interface NodeJobData {
   outputs?: Record<string, string> | null;
   /** Command nodes: stdout is a JSON object of outputs. */
   stdout_json?: boolean;
+  /** Largest outputs accepted, in bytes of JSON (absent: {@link DEFAULT_MAX_OUTPUT_BYTES}). */
+  max_output_bytes?: number;
   /** What the node's cache record is computed from; the worker writes the record after a success. */
   cache?: CacheTicket;
   /** Filled in by the worker when the node fails, so the scheduler can read it. */
@@ -67,6 +76,8 @@ export function parseNodeJobData(value: unknown): NodeJobData {
   } else if (!(typeof cmd === 'string' || (Array.isArray(cmd) && cmd.length > 0 && cmd.every((a) => typeof a === 'string')))) {
     fail('command', 'a string or a non-empty array of strings');
   }
+  const max = v['max_output_bytes'];
+  if (max !== undefined && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) fail('max_output_bytes', 'a whole number >= 1');
   const env = v['env'];
   if (typeof env !== 'object' || env === null || Object.values(env).some((x) => typeof x !== 'string')) fail('env', 'a map of strings');
   return value as NodeJobData;
@@ -95,6 +106,8 @@ export interface NodeOutcome {
   failure: FailureKind | null;
   /** Last few KB of stderr (only on failure). */
   stderr_tail: string;
+  /** Last few KB of stdout (only on failure). */
+  stdout_tail?: string;
   stdout_path: string;
   stderr_path: string;
   /** User + system CPU seconds of the node's process tree (null: ended before the first sample). */
