@@ -24,9 +24,14 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
+/** `4 MB (4194304 bytes)`, or `12 bytes`. */
+export function sizeText(n: number): string {
+  return n < 1024 ? `${n} bytes` : `${formatBytes(n)} (${n} bytes)`;
+}
+
 function tooLarge(path: string, size: string, max: number): string {
   return (
-    `${path}: ${size} as JSON, more than the ${formatBytes(max)} (${max} bytes) allowed for a node's outputs ` +
+    `${path}: ${size} as JSON, over the ${sizeText(max)} allowed for a node's outputs ` +
     `(--max-output-bytes, max_output_bytes); write large results to a file in the node directory and return its path`
   );
 }
@@ -80,7 +85,7 @@ class Walker {
   check(v: unknown, path: string, inArray: boolean): string | undefined {
     if (typeof v === 'string') {
       this.chars += v.length;
-      return this.chars > this.max ? tooLarge('outputs', `more than ${formatBytes(this.max)}`, this.max) : undefined;
+      return this.chars > this.max ? tooLarge('outputs', `more than ${sizeText(this.max)}`, this.max) : undefined;
     }
     if (typeof v !== 'object') {
       const why = describePrimitive(v, inArray);
@@ -141,7 +146,7 @@ export function encodeOutputs(value: unknown, maxBytes: number): EncodedOutputs 
   // UTF-8 is at least one byte per UTF-16 unit: only long texts need counting.
   if (json.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > maxBytes) return { ok: false, reason: tooLarge('outputs', `${formatBytes(bytes)} (${bytes} bytes)`, maxBytes) };
+    if (bytes > maxBytes) return { ok: false, reason: tooLarge('outputs', sizeText(bytes), maxBytes) };
   }
   return { ok: true, json };
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { DEFAULT_MAX_OUTPUT_BYTES, type NodeJobData } from '../shared/payloads.js';
-import { formatBytes } from './output-encoding.js';
+import { sizeText } from './output-encoding.js';
 
 /** The outputs, or why the node fails despite its exit code 0. */
 export type CollectedOutputs = { ok: true; outputs: Record<string, unknown> | undefined } | { ok: false; reason: string };
@@ -29,7 +29,7 @@ export function collectOutputs(data: NodeJobData, stdoutPath: string): Collected
         return {
           ok: false,
           reason:
-            `stdout_json: stdout is ${formatBytes(size)} (${size} bytes), more than the ${formatBytes(max)} (${max} bytes) allowed for a node's outputs ` +
+            `stdout_json: stdout is ${sizeText(size)}, over the ${sizeText(max)} allowed for a node's outputs ` +
             `(--max-output-bytes, max_output_bytes); write large results to a file and declare it in outputs`,
         };
       }
