@@ -73,7 +73,7 @@ export function buildNodeJob(
       inputs: resolved.values,
       outputs,
       stdout_json: n.node.stdout_json,
-      max_output_bytes: maxOutputBytes,
+      max_output_bytes: n.node.max_output_bytes ?? maxOutputBytes,
     },
     opts: {
       jobId: nodeJobId(runId, n.index, n.attempt),

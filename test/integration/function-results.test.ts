@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { run as runApi, workflow } from 'flowgate';
 import type { CrashRecord } from '../../src/scheduler/crash-report.js';
 import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
@@ -55,6 +56,7 @@ describe('function outputs arrive as returned', () => {
         fn('nan', 'returnsNaN'),
         fn('big', 'returnsLarge', { inputs: { size: 3000 } }),
         fn('fits', 'returnsLarge', { inputs: { size: 900 } }),
+        fn('roomy', 'returnsLarge', { inputs: { size: 3000 }, max_output_bytes: 5000 }),
         fn('none', 'returnsNothing'),
         fn('after', 'returnsNothing', { needs: ['map'] }),
         { id: 'bigjson', command: `node -e "console.log(JSON.stringify({s: 'x'.repeat(3000)}))"`, stdout_json: true },
@@ -73,6 +75,7 @@ describe('function outputs arrive as returned', () => {
     expect(byId.get('big')?.reason).toMatch(/^outputs: more than 1000 bytes as JSON, over the 1000 bytes allowed for a node's outputs \(--max-output-bytes, max_output_bytes\); write large results to a file/);
     expect(byId.get('fits')).toMatchObject({ status: 'succeeded' });
     expect((byId.get('fits')?.outputs as { text: string }).text).toHaveLength(900);
+    expect(byId.get('roomy')).toMatchObject({ status: 'succeeded' });
     expect(byId.get('none')).toMatchObject({ status: 'succeeded', outputs: null });
     expect(byId.get('bigjson')?.reason).toMatch(/^stdout_json: stdout is 2.9 KB \(3009 bytes\), over the 1000 bytes allowed for a node's outputs/);
     // The refusal is also in the node's stderr.log and its crash record, with the node named.
@@ -196,5 +199,27 @@ describe('measured resources', () => {
       expect(n?.cpu_s, id).toBeGreaterThan(0);
       expect(n?.peak_rss_mb, id).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('the output limit as an option', () => {
+  it('applies the API\'s max_output_bytes and refuses bad values of it, of the flag and of the node field', async () => {
+    const prefix = uniquePrefix('fnresapi');
+    prefixes.push(prefix);
+    const dir = tempDir('fg-fnres');
+    const wf = workflow('api-limit');
+    wf.node('big', { function: { module: `${FIXTURES}/results.mjs`, export: 'returnsLarge' }, inputs: { size: 3000 } });
+    wf.node('small', { function: { module: `${FIXTURES}/results.mjs`, export: 'returnsLarge' }, inputs: { size: 10 } });
+    const summary = await runApi(wf, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, max_output_bytes: 1000 });
+    expect(Object.fromEntries(summary.nodes.map((n) => [n.id, n.status]))).toEqual({ big: 'failed', small: 'succeeded' });
+    expect(summary.nodes[0]?.reason).toContain('over the 1000 bytes allowed');
+
+    await expect(runApi(wf, { max_output_bytes: 0, redis_url: redisUrl(), prefix })).rejects.toMatchObject({ issues: [{ field: 'max_output_bytes', message: 'must be a whole number >= 1, received 0' }] });
+    const flag = await runCli(['run', writeWorkflow(dir, 'ok.json', { name: 'x', nodes: [{ id: 'a', command: ['true'] }] }), '--max-output-bytes', '0']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--max-output-bytes');
+    const field = await runCli(['validate', writeWorkflow(dir, 'bad.json', { name: 'x', nodes: [{ id: 'a', command: ['true'], max_output_bytes: 1.5 }] })]);
+    expect(field.code).toBe(2);
+    expect(field.stderr).toContain('node "a", field "nodes[0].max_output_bytes": must be a whole number');
   });
 });
