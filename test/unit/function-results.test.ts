@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { encodeOutputs } from '../../src/worker/output-encoding.js';
 import { describeThrown } from '../../src/worker/thrown.js';
 import { notFoundLine } from '../../src/worker/log-tail.js';
-import { lastLines } from '../../src/scheduler/summary.js';
+import { lastLines, type RunSummary } from '../../src/scheduler/summary.js';
+import { summaryText } from '../../src/cli/summary-text.js';
 
 const MB = 1024 * 1024;
 const refused = (value: unknown, max = 4 * MB): string => {
@@ -141,5 +142,40 @@ describe('log tails', () => {
   it('keeps the last 10 lines of stderr for the summary', () => {
     const text = `${Array.from({ length: 15 }, (_, i) => `line ${i + 1}`).join('\n')}\n\n`;
     expect(lastLines(text).split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 6}`));
+  });
+});
+
+describe('summaryText', () => {
+  const summary = (failure: Partial<RunSummary['failures'][number]>): RunSummary => ({
+    run_id: 'r1',
+    workflow: 'demo',
+    status: 'failed',
+    budget: { n_procs: 1, memory_gb: 1 },
+    scheduler: 'tsort',
+    started_ms: 0,
+    finished_ms: 1000,
+    wall_s: 1,
+    counts: { succeeded: 0, failed: 1, skipped: 1, cached: 0, cancelled: 0 },
+    failures: [{ node: 'b', reason: 'exit code 3', crash_file: '/c/crash-b.json', skipped: ['c'], node_dir: '/w/demo/b', stderr_tail: 'reading\nerror: truncated', ...failure }],
+    memory_warnings: [],
+    nodes: [],
+  });
+
+  it('shows a failed node\'s directory and the end of its stderr', () => {
+    expect(summaryText(summary({})).split('\n').slice(1)).toEqual([
+      'could not run node: demo.b: exit code 3',
+      '  node directory: /w/demo/b',
+      '  stderr (last 2 lines):',
+      '    reading',
+      '    error: truncated',
+      '  crashfile: /c/crash-b.json',
+      '  skipped because of it: c',
+    ]);
+  });
+
+  it('says nothing of stderr when there was none', () => {
+    const text = summaryText(summary({ stderr_tail: '' }));
+    expect(text).toContain('  node directory: /w/demo/b\n  crashfile: /c/crash-b.json');
+    expect(text).not.toContain('stderr');
   });
 });
