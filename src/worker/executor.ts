@@ -90,32 +90,33 @@ function onStray(what: string, error: unknown): void {
   process.exit(1);
 }
 
-type Settled = { kind: 'returned'; value: unknown } | { kind: 'stray'; stray: Stray };
-
-async function call(req: Extract<ExecutorRequest, { type: 'run' }>, ctx: FunctionContext): Promise<Settled> {
-  const mod = (await import(pathToFileURL(req.module).href)) as Record<string, unknown>;
-  const fn = mod[req.export];
-  if (typeof fn !== 'function') {
-    throw new TypeError(`module ${req.module} has no exported function "${req.export}" (exports: ${Object.keys(mod).join(', ') || 'none'})`);
-  }
-  return { kind: 'returned', value: await (fn as (inputs: unknown, ctx: FunctionContext) => unknown)(req.inputs, ctx) };
-}
-
 function failed(req: { id: number }, c: Current, failure: 'threw' | 'outputs', d: ThrownDescription, recycle: boolean): void {
   c.stderr.write(`${d.detail}\n`);
   send({ type: 'done', id: req.id, ok: false, failure, reason: d.summary, error: d.detail, recycle });
 }
 
+function finish(c: Current): void {
+  if (current === c) current = undefined;
+  c.stdout.close();
+  c.stderr.close();
+}
+
 async function run(req: Extract<ExecutorRequest, { type: 'run' }>): Promise<void> {
-  let onStrayError: (s: Stray) => void = () => undefined;
-  const strayed = new Promise<Settled>((resolve) => {
-    onStrayError = (stray) => resolve({ kind: 'stray', stray });
-  });
+  // Set once the node has its reply: a stray error answers for it, and
+  // whatever its function does afterwards is ignored (the pool replaces
+  // this process). No race of promises per call.
+  let answered = false;
   const c: Current = {
     controller: new AbortController(),
     stdout: new NodeLog(join(req.ctx.node_dir, 'stdout.log')),
     stderr: new NodeLog(join(req.ctx.node_dir, 'stderr.log')),
-    stray: (s) => onStrayError(s),
+    stray: ({ what, error }) => {
+      if (answered) return;
+      answered = true;
+      const d = describeThrown(error);
+      failed(req, c, 'threw', { summary: `${what}: ${d.summary}`, detail: `${what} in the node's code:\n${d.detail}` }, true);
+      finish(c);
+    },
   };
   current = c;
   const ctx: FunctionContext = {
@@ -125,21 +126,23 @@ async function run(req: Extract<ExecutorRequest, { type: 'run' }>): Promise<void
   };
   try {
     process.chdir(req.ctx.node_dir);
-    const settled = await Promise.race([call(req, ctx), strayed]);
-    if (settled.kind === 'stray') {
-      const d = describeThrown(settled.stray.error);
-      failed(req, c, 'threw', { summary: `${settled.stray.what}: ${d.summary}`, detail: `${settled.stray.what} in the node's code:\n${d.detail}` }, true);
-      return;
+    const mod = (await import(pathToFileURL(req.module).href)) as Record<string, unknown>;
+    const fn = mod[req.export];
+    if (typeof fn !== 'function') {
+      throw new TypeError(`module ${req.module} has no exported function "${req.export}" (exports: ${Object.keys(mod).join(', ') || 'none'})`);
     }
-    const encoded = encodeOutputs(settled.value, req.max_output_bytes);
+    const value: unknown = await (fn as (inputs: unknown, ctx: FunctionContext) => unknown)(req.inputs, ctx);
+    if (answered) return;
+    answered = true;
+    const encoded = encodeOutputs(value, req.max_output_bytes);
     if (encoded.ok) send({ type: 'done', id: req.id, ok: true, json: encoded.json });
     else failed(req, c, 'outputs', { summary: encoded.reason, detail: `flowgate: node ${req.ctx.node_id}: ${encoded.reason}` }, false);
   } catch (err) {
+    if (answered) return;
+    answered = true;
     failed(req, c, 'threw', describeThrown(err), false);
   } finally {
-    current = undefined;
-    c.stdout.close();
-    c.stderr.close();
+    if (answered) finish(c);
   }
 }
 
