@@ -65,6 +65,8 @@ export interface RunOptions {
   prefix?: string;
   /** The run id (default: generated). */
   run_id?: string;
+  /** Largest outputs a node may produce, in bytes of JSON (default 4194304 = 4 MB); larger results belong in files. */
+  max_output_bytes?: number;
   /** How input files are fingerprinted for the cache (default `timestamp`: size and mtime). */
   hash_method?: HashMethod;
   /** Accept the existing outputs of nodes whose inputs changed, rewriting their cache records. */
@@ -98,6 +100,7 @@ function checkOptions(o: RunOptions): void {
   }
   positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
   positiveInt(o.workers, 'workers');
+  positiveInt(o.max_output_bytes, 'max_output_bytes');
   if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
   if (o.hash_method !== undefined && !HASH_METHODS.includes(o.hash_method)) bad.push({ field: 'hash_method', message: `must be "timestamp" or "content", received "${String(o.hash_method)}"` });
   if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
@@ -151,6 +154,7 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     workDir,
     crashdumpDir,
     memoryMargin: null,
+    ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
     hashMethod: options.hash_method ?? 'timestamp',
     updateHash: options.update_hash ?? false,
     redisUrl,

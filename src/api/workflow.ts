@@ -36,6 +36,8 @@ export interface NodeSpec {
   outputs?: Readonly<Record<string, string>>;
   /** Command nodes: stdout is a JSON object of outputs. */
   stdout_json?: boolean;
+  /** Largest outputs of this node in bytes of JSON (default: the run's `max_output_bytes`, 4 MB). */
+  max_output_bytes?: number;
   /** Run even when the node's cache record matches. */
   overwrite?: boolean;
   /** nipype MapNode: one element per item of the listed list inputs, outputs collected into lists. */

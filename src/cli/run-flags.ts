@@ -24,6 +24,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'run-id', type: 'string', value: 'ID', help: 'choose the run id (default: generated)' },
   { name: 'enforce-memory', type: 'flag-or-number', bareValue: 0.1, min: 0, value: 'MARGIN', help: 'kill a node whose process tree exceeds its memory grant by MARGIN (default 0.1 = 10%)' },
+  { name: 'max-output-bytes', type: 'int', min: 1, value: 'N', help: 'largest outputs of a node, in bytes of JSON (default 4194304 = 4 MB); larger results belong in files' },
   { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'worker job lock: a killed worker is detected after this (default 30000)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'how often workers look for lost jobs (default 30000)' },

@@ -44,6 +44,7 @@ interface RunConfig {
   /** Flags passed through to every worker of the fleet. */
   workerArgs: string[];
   memoryMargin: number | null;
+  maxOutputBytes: number | undefined;
   redisOutageMs: number | undefined;
   hashMethod: HashMethod;
   updateHash: boolean;
@@ -94,6 +95,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: conn.connection.logLevel,
     memoryMargin: flags.num('enforce-memory') ?? null,
+    maxOutputBytes: flags.num('max-output-bytes'),
     redisOutageMs: flags.num('redis-outage-ms'),
     hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
     updateHash: flags.bool('update-hash', false),
@@ -158,6 +160,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       reconcileIntervalMs: cfg.reconcileIntervalMs,
       ...(cfg.redisOutageMs !== undefined ? { redisOutageMs: cfg.redisOutageMs } : {}),
       memoryMargin: cfg.memoryMargin,
+      ...(cfg.maxOutputBytes !== undefined ? { maxOutputBytes: cfg.maxOutputBytes } : {}),
       hashMethod: cfg.hashMethod,
       updateHash: cfg.updateHash,
       refuseWhilePreviousRun: !cfg.force,

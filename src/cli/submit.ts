@@ -77,6 +77,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
       throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
     }
     const now = Date.now();
+    const maxOutputBytes = flags.num('max-output-bytes');
     const meta = submissionMeta(
       {
         runId,
@@ -90,6 +91,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         workDir: workDir === undefined ? '' : resolve(workDir),
         crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
         memoryMargin: flags.num('enforce-memory') ?? null,
+        ...(maxOutputBytes !== undefined ? { maxOutputBytes } : {}),
         hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
         updateHash: flags.bool('update-hash', false),
       },

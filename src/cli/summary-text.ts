@@ -12,6 +12,14 @@ export function summaryText(s: RunSummary): string {
   ];
   for (const f of s.failures) {
     lines.push(`could not run node: ${s.workflow}.${f.node}: ${f.reason}`);
+    // As Nextflow does: where to look, and the end of what the node said.
+    // Summaries stored by older versions lack both fields.
+    if (f.node_dir !== undefined) lines.push(`  node directory: ${f.node_dir}`);
+    const tail = f.stderr_tail ?? '';
+    if (tail !== '') {
+      const shown = tail.split('\n');
+      lines.push(`  stderr (last ${shown.length === 1 ? 'line' : `${shown.length} lines`}):`, ...shown.map((l) => `    ${l}`));
+    }
     if (f.crash_file !== null) lines.push(`  crashfile: ${f.crash_file}`);
     if (f.skipped.length > 0) {
       const shown = f.skipped.slice(0, 20).join(', ');

@@ -7,19 +7,29 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeOutcome } from '../shared/payloads.js';
+import type { RanAs } from './incoming.js';
 import type { NodeRuntime } from './run-graph.js';
+
+/** Characters of inputs shown in the text form (the JSON form has them whole). */
+const TEXT_INPUTS_CHARS = 8192;
 
 /** Everything a crash record says about a failure. */
 export interface CrashRecord {
   run_id: string;
   workflow: string;
   node: string;
-  /** The command, or `function <export> of <module>` for a function node. */
+  /**
+   * The command as it ran (templates filled in; the workflow's template when
+   * the node never ran), or `function <export> of <module>` for a function node.
+   */
   command: string | readonly string[];
+  /** The node's resolved inputs (a map element's own); null when it never ran. */
+  inputs: Record<string, unknown> | null;
   reason: string;
   exit_code: number | null;
   signal: string | null;
   stderr_tail: string;
+  stdout_tail: string;
   node_dir: string;
   stdout_path: string | null;
   stderr_path: string | null;
@@ -54,6 +64,8 @@ function iso(ms: number | null): string {
 /** The text form of a crash record. */
 export function crashText(r: CrashRecord): string {
   const cmd = typeof r.command === 'string' ? r.command : r.command.map((a) => JSON.stringify(a)).join(' ');
+  const inputs = r.inputs === null || Object.keys(r.inputs).length === 0 ? '(none)' : JSON.stringify(r.inputs, null, 2);
+  const tail = (s: string): string => (s.length > 0 ? s.replace(/\n$/, '').replace(/^/gm, '\t') : '\t(empty)');
   const lines = [
     `Node: ${r.workflow}.${r.node}`,
     `Run: ${r.run_id} (attempt ${r.attempt})`,
@@ -72,8 +84,14 @@ export function crashText(r: CrashRecord): string {
     `Skipped descendants: ${r.skipped_descendants.length > 0 ? r.skipped_descendants.join(', ') : '(none)'}`,
     `Attempts: ${r.attempt_history.map((a) => `#${a.attempt} ${a.reason ?? 'ok'}`).join('; ') || String(r.attempt)}`,
     '',
+    'Inputs:',
+    tail(inputs.length > TEXT_INPUTS_CHARS ? `${inputs.slice(0, TEXT_INPUTS_CHARS)}\n… (${inputs.length} characters; see the .json record)` : inputs),
+    '',
+    'Stdout (tail):',
+    tail(r.stdout_tail),
+    '',
     'Stderr (tail):',
-    r.stderr_tail.length > 0 ? r.stderr_tail.replace(/^/gm, '\t') : '\t(empty)',
+    tail(r.stderr_tail),
     '',
   ];
   return lines.join('\n');
@@ -87,17 +105,20 @@ export function crashRecordFor(
   reason: string,
   outcome: NodeOutcome | undefined,
   skipped: readonly NodeRuntime[],
+  ran?: RanAs,
 ): CrashRecord {
   const fn = n.node.function;
   return {
     run_id: runId,
     workflow,
     node: n.node.id,
-    command: n.node.command ?? `function ${fn?.export ?? '?'} of ${fn?.module ?? '?'}`,
+    command: ran?.command ?? n.node.command ?? `function ${fn?.export ?? '?'} of ${fn?.module ?? '?'}`,
+    inputs: ran?.inputs ?? null,
     reason,
     exit_code: outcome?.exit_code ?? null,
     signal: outcome?.signal ?? null,
     stderr_tail: outcome?.stderr_tail ?? '',
+    stdout_tail: outcome?.stdout_tail ?? '',
     node_dir: n.record.node_dir,
     stdout_path: outcome?.stdout_path ?? null,
     stderr_path: outcome?.stderr_path ?? null,

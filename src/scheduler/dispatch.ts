@@ -15,6 +15,8 @@ export interface DispatchOptions {
   runId: string;
   workflow: string;
   memoryMargin: number | null;
+  /** Largest outputs a node may produce, in bytes of JSON. */
+  maxOutputBytes: number;
   hashMethod: HashMethod;
   updateHash: boolean;
   /**
@@ -52,7 +54,7 @@ export class Dispatcher {
   };
 
   private build(n: NodeRuntime): ReturnType<typeof buildNodeJob> {
-    return buildNodeJob(this.o.runId, this.o.workflow, n, this.o.memoryMargin, this.outputsOf);
+    return buildNodeJob(this.o.runId, this.o.workflow, n, this.o.memoryMargin, this.outputsOf, this.o.maxOutputBytes);
   }
 
   /**

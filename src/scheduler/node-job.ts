@@ -1,7 +1,7 @@
 /**
  * The BullMQ job for one node attempt: name, data and options. Pure.
  */
-import { nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { renderCommand, renderOutputs, resolveInputs, TemplateError, type Outputs } from '../shared/workflow/template.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -47,7 +47,14 @@ export type BuiltJob = { ok: true; job: NodeJob } | { ok: false; reason: string 
  * producers' outputs (`outputsOf`), templates filled in. The name reads like
  * `align [4 cpu / 6 GB] run 7f3a` in queue dashboards.
  */
-export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, memoryMargin: number | null, outputsOf: (node: string) => Outputs | undefined = () => undefined): BuiltJob {
+export function buildNodeJob(
+  runId: string,
+  workflow: string,
+  n: NodeRuntime,
+  memoryMargin: number | null,
+  outputsOf: (node: string) => Outputs | undefined = () => undefined,
+  maxOutputBytes = DEFAULT_MAX_OUTPUT_BYTES,
+): BuiltJob {
   const grant = n.candidate.grant;
   const resolved = resolveInputs(n.node.inputs, outputsOf);
   if (!resolved.ok) return resolved;
@@ -85,6 +92,7 @@ export function buildNodeJob(runId: string, workflow: string, n: NodeRuntime, me
       inputs: resolved.values,
       outputs,
       stdout_json: n.node.stdout_json,
+      max_output_bytes: n.node.max_output_bytes ?? maxOutputBytes,
     },
     opts: {
       jobId: nodeJobId(runId, n.index, n.attempt),

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { HashMethod } from '../shared/cache-record.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
 import type { Resources } from './ledger.js';
@@ -21,6 +22,8 @@ export interface RunDefinition {
   crashdumpDir: string;
   /** Memory enforcement: kill a node above its grant × (1 + margin); null: measure only. */
   memoryMargin: number | null;
+  /** Largest outputs a node may produce, in bytes of JSON (default 4 MB). */
+  maxOutputBytes?: number;
   /** How input files are fingerprinted for the cache (default timestamp). */
   hashMethod?: HashMethod;
   /** Accept existing outputs of nodes whose inputs changed, rewriting their cache records. */
@@ -43,6 +46,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       work_dir: d.workDir,
       crashdump_dir: d.crashdumpDir,
       memory_margin: d.memoryMargin,
+      max_output_bytes: d.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       hash_method: d.hashMethod ?? 'timestamp',
       update_hash: d.updateHash ?? false,
       ...d.extra,
@@ -61,10 +65,11 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     work_dir: string;
     crashdump_dir: string;
     memory_margin?: number | null;
+    max_output_bytes?: number;
     hash_method?: HashMethod;
     update_hash?: boolean;
   } & Record<string, unknown>;
-  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, hash_method, update_hash, ...extra } = options;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, max_output_bytes, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
@@ -77,6 +82,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
     memoryMargin: memory_margin ?? null,
+    maxOutputBytes: max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
     hashMethod: hash_method ?? 'timestamp',
     updateHash: update_hash ?? false,
     extra,

@@ -8,15 +8,16 @@ import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { isRefusal, readClaims, workerAlive } from '../shared/node-claim.js';
 import { Keys } from '../shared/keys.js';
+import { parseJsonOrUndefined } from '../shared/json.js';
 import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
-import type { Incoming } from './incoming.js';
+import type { Incoming, RanAs } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel, type ClaimView } from './reconcile.js';
@@ -117,6 +118,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       runId: options.runId,
       workflow: options.workflow.name,
       memoryMargin: options.memoryMargin,
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
       lockDirs: (nodes) => this.dirLocks.take(nodes),
@@ -240,9 +242,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         const events = this.inbox;
         this.inbox = [];
         for (const ev of events) {
-          if (ev.kind === 'failed' && ev.outcome === undefined && !isRefusal(ev.reason)) {
-            const outcome = await this.fetchOutcome(ev.index, ev.attempt);
+          if (ev.kind === 'failed' && (ev.outcome === undefined || ev.ran === undefined) && !isRefusal(ev.reason)) {
+            const { outcome, ran } = await this.fetchOutcome(ev.index, ev.attempt);
             if (outcome !== undefined) ev.outcome = outcome;
+            if (ran !== undefined) ev.ran = ran;
           }
         }
         const notices: Array<() => void> = [];
@@ -338,7 +341,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
     // A failed map element: its siblings not yet started never start (running ones finish).
     const skipped = [...result.skipped, ...this.graph.stopSiblings(n)];
-    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped);
+    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped, ev.ran);
     this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
     for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
@@ -352,19 +355,26 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
-  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[]): string | null {
+  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
     try {
-      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped));
+      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran));
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;
     }
   }
 
-  private async fetchOutcome(index: number, attempt: number): Promise<NodeOutcome | undefined> {
-    const job = await this.jobs?.getJob(nodeJobId(this.runId, index, attempt));
+  /** A failed job's outcome, and the command and inputs it ran with (for the crash record). */
+  private async fetchOutcome(index: number, attempt: number): Promise<{ outcome?: NodeOutcome; ran?: RanAs }> {
+    const [job, admission] = await Promise.all([
+      this.jobs?.getJob(nodeJobId(this.runId, index, attempt)),
+      this.redis?.hget(new Keys(this.options.prefix).runAdmits(this.runId), String(index)),
+    ]);
     const outcome = (job?.data as NodeJobRef | undefined)?.outcome;
-    return outcome === undefined ? undefined : (outcome as NodeOutcome);
+    // What ran: the admission the worker ran (it is withdrawn only once the node's end is applied).
+    const spec = parseJsonOrUndefined(admission ?? undefined) as { attempt?: number; spec?: NodeJobData } | undefined;
+    const ran: RanAs | undefined = spec?.attempt === attempt && spec.spec !== undefined ? { command: spec.spec.command, inputs: spec.spec.inputs ?? {} } : undefined;
+    return { ...(outcome !== undefined ? { outcome: outcome as NodeOutcome } : {}), ...(ran !== undefined ? { ran } : {}) };
   }
 
   private stageChanges(): void {

@@ -37,6 +37,8 @@ export interface NodeSummary {
   reason: string | null;
   /** The node's working directory. */
   node_dir: string;
+  /** A failed node: the last lines of its stderr (at most {@link SUMMARY_STDERR_LINES}). */
+  stderr_tail?: string;
   /** Every finished attempt, oldest first (a retried node has several). */
   attempt_history: AttemptSummary[];
   /** Times the node's worker was lost mid-run and its job was put back. */
@@ -87,12 +89,27 @@ export interface AttemptSummary {
   worker: string | null;
 }
 
+/** Lines of a failed node's stderr kept in its record and shown in the run summary. */
+export const SUMMARY_STDERR_LINES = 10;
+/** Characters of those lines kept at most (a single huge line is cut from its start). */
+const SUMMARY_STDERR_CHARS = 2048;
+
+/** The last {@link SUMMARY_STDERR_LINES} lines of a log tail, trailing blank space dropped. */
+export function lastLines(text: string): string {
+  const lines = text.replace(/\s+$/, '').split('\n').slice(-SUMMARY_STDERR_LINES).join('\n');
+  return lines.length > SUMMARY_STDERR_CHARS ? `…${lines.slice(-SUMMARY_STDERR_CHARS)}` : lines;
+}
+
 /** One failure and what it took down with it. */
 export interface FailureSummary {
   node: string;
   reason: string;
   crash_file: string | null;
   skipped: string[];
+  /** The failed node's working directory (its stdout.log and stderr.log are there). */
+  node_dir: string;
+  /** The last lines of its stderr ('' when it wrote none). */
+  stderr_tail: string;
 }
 
 /** The run summary. */
@@ -168,7 +185,7 @@ export function listFailures(nodes: readonly NodeSummary[]): FailureSummary[] {
   }
   return nodes
     .filter((n) => n.status === 'failed')
-    .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, skipped: skippedBy.get(n.id) ?? [] }));
+    .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, skipped: skippedBy.get(n.id) ?? [], node_dir: n.node_dir, stderr_tail: n.stderr_tail ?? '' }));
 }
 
 /** A node's record before anything happened to it. */
@@ -208,6 +225,9 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
   r.cpu_s = outcome?.cpu_s ?? null;
   r.peak_rss_mb = outcome?.peak_rss_mb ?? null;
   if (outcome?.outputs !== undefined) r.outputs = outcome.outputs;
+  const stderr = status === 'failed' && outcome !== undefined ? lastLines(outcome.stderr_tail) : '';
+  if (stderr !== '') r.stderr_tail = stderr;
+  else delete r.stderr_tail;
   r.attempt_history.push({
     attempt,
     status,

@@ -8,6 +8,13 @@ import type { CacheTicket } from './cache-record.js';
 export const NODE_QUEUE = 'nodes';
 
 /**
+ * Default limit on a node's outputs, in bytes of JSON (4 MB): outputs are
+ * stored in Redis several times over (job, event, node record, summary);
+ * large results belong in files.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+/**
  * The data of a node's BullMQ job: a pointer to an admitted attempt. What the
  * worker runs comes from the run store (see node-claim.ts), never from here,
  * so nothing added to the queue by anyone else can run a command.
@@ -70,6 +77,8 @@ export interface NodeJobData {
   outputs?: Record<string, string> | null;
   /** Command nodes: stdout is a JSON object of outputs. */
   stdout_json?: boolean;
+  /** Largest outputs accepted, in bytes of JSON (absent: {@link DEFAULT_MAX_OUTPUT_BYTES}). */
+  max_output_bytes?: number;
   /** What the node's cache record is computed from; the worker writes the record after a success. */
   cache?: CacheTicket;
 }
@@ -102,6 +111,8 @@ export function parseNodeJobData(value: unknown): NodeJobData {
   if (shell !== undefined && shell !== null && (typeof shell !== 'object' || typeof shell.path !== 'string' || !Array.isArray(shell.flags) || !shell.flags.every((f) => typeof f === 'string'))) {
     fail('shell', 'null or {path: string, flags: string[]}');
   }
+  const max = v['max_output_bytes'];
+  if (max !== undefined && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) fail('max_output_bytes', 'a whole number >= 1');
   const env = v['env'];
   if (typeof env !== 'object' || env === null || Object.values(env).some((x) => typeof x !== 'string')) fail('env', 'a map of strings');
   return value as NodeJobData;
@@ -130,6 +141,8 @@ export interface NodeOutcome {
   failure: FailureKind | null;
   /** Last few KB of stderr (only on failure). */
   stderr_tail: string;
+  /** Last few KB of stdout (only on failure). */
+  stdout_tail?: string;
   stdout_path: string;
   stderr_path: string;
   /** User + system CPU seconds of the node's process tree (null: ended before the first sample). */

@@ -22,8 +22,14 @@ export interface Executor {
   tasks: number;
 }
 
-/** A finished function call. */
-export type ExecResult = { ok: true; outputs: unknown } | { ok: false; error: string };
+/**
+ * A finished function call: the outputs as JSON text, or why it failed —
+ * `threw` and `outputs` as the executor reported them, `died` when the
+ * executor process ended (or could not be reached) before it replied.
+ */
+export type ExecResult =
+  | { ok: true; json: string }
+  | { ok: false; failure: 'threw' | 'outputs' | 'died'; reason: string; error: string; recycle?: boolean };
 
 function typescriptLoader(): string | undefined {
   try {
@@ -103,10 +109,11 @@ export class ExecutorPool {
     onStart(ex);
     const result = await new Promise<ExecResult>((resolve) => {
       const onMessage = (msg: ExecutorReply): void => {
-        if (msg.type === 'done' && msg.id === id) finish(msg.ok ? { ok: true, outputs: msg.outputs } : { ok: false, error: msg.error });
+        if (msg.type !== 'done' || msg.id !== id) return;
+        finish(msg.ok ? { ok: true, json: msg.json } : { ok: false, failure: msg.failure, reason: msg.reason, error: msg.error, recycle: msg.recycle });
       };
-      const onExit = (code: number | null, sig: string | null): void =>
-        finish({ ok: false, error: `the executor process died (${sig !== null ? `signal ${sig}` : `exit code ${String(code)}`})` });
+      const died = (why: string): ExecResult => ({ ok: false, failure: 'died', reason: why, error: why });
+      const onExit = (code: number | null, sig: string | null): void => finish(died(`the executor process died (${sig !== null ? `signal ${sig}` : `exit code ${String(code)}`})`));
       const onAbort = (): void => {
         ex.child.send({ type: 'abort' } satisfies ExecutorRequest, () => undefined);
         // Functions cannot be interrupted safely: the executor goes, with its group.
@@ -122,11 +129,12 @@ export class ExecutorPool {
       ex.child.once('exit', onExit);
       signal.addEventListener('abort', onAbort, { once: true });
       ex.child.send({ type: 'run', id, ...task } satisfies ExecutorRequest, (err) => {
-        if (err !== null) finish({ ok: false, error: `cannot reach the executor: ${err.message}` });
+        if (err !== null) finish(died(`cannot reach the executor: ${err.message}`));
       });
       if (signal.aborted) onAbort();
     });
-    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted;
+    // An error escaped the node's code: whatever it left running must not meet the next node.
+    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || (!result.ok && result.recycle === true);
     if (dead || ex.tasks >= this.maxTasksPerChild || this.closed) {
       // maxtasksperchild reached (or the process is gone): replace it.
       this.retire(ex, dead || signal.aborted);

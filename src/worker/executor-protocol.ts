@@ -28,11 +28,26 @@ export type ExecutorRequest =
       export: string;
       inputs: Record<string, unknown>;
       ctx: Omit<FunctionContext, 'signal' | 'log'>;
+      /** Largest outputs accepted, in bytes of JSON. */
+      max_output_bytes: number;
     }
   | { type: 'abort' };
 
 /** Executor → worker. */
 export type ExecutorReply =
   | { type: 'ready'; pid: number }
-  | { type: 'done'; id: number; ok: true; outputs: unknown }
-  | { type: 'done'; id: number; ok: false; error: string };
+  /** The outputs as JSON text (checked to survive JSON unchanged). */
+  | { type: 'done'; id: number; ok: true; json: string }
+  | {
+      type: 'done';
+      id: number;
+      ok: false;
+      /** `threw`: the function threw (or a stray rejection of its code); `outputs`: what it returned cannot be stored. */
+      failure: 'threw' | 'outputs';
+      /** One line. */
+      reason: string;
+      /** Everything known (stack, fields, causes), also appended to the node's stderr.log. */
+      error: string;
+      /** The executor's state is suspect (an uncaught error escaped the node's code): replace it. */
+      recycle: boolean;
+    };

@@ -3,10 +3,8 @@
  * (each must exist) and, with `stdout_json`, the JSON object it printed.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import type { NodeJobData } from '../shared/payloads.js';
-
-/** Largest stdout parsed as outputs; outputs travel through Redis and must stay small. */
-export const STDOUT_JSON_MAX_BYTES = 1024 * 1024;
+import { DEFAULT_MAX_OUTPUT_BYTES, type NodeJobData } from '../shared/payloads.js';
+import { sizeText } from './output-encoding.js';
 
 /** The outputs, or why the node fails despite its exit code 0. */
 export type CollectedOutputs = { ok: true; outputs: Record<string, unknown> | undefined } | { ok: false; reason: string };
@@ -36,8 +34,17 @@ export function collectOutputs(data: NodeJobData, stdoutPath: string): Collected
   if (data.stdout_json === true) {
     let text: string;
     try {
+      // Outputs travel through Redis and must stay small: the same limit as a function's.
+      const max = data.max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES;
       const size = statSync(stdoutPath).size;
-      if (size > STDOUT_JSON_MAX_BYTES) return { ok: false, reason: `stdout_json: stdout is ${size} bytes, more than the ${STDOUT_JSON_MAX_BYTES} allowed for outputs` };
+      if (size > max) {
+        return {
+          ok: false,
+          reason:
+            `stdout_json: stdout is ${sizeText(size)}, over the ${sizeText(max)} allowed for a node's outputs ` +
+            `(--max-output-bytes, max_output_bytes); write large results to a file and declare it in outputs`,
+        };
+      }
       text = readFileSync(stdoutPath, 'utf8');
     } catch (err) {
       return { ok: false, reason: `stdout_json: cannot read stdout: ${err instanceof Error ? err.message : String(err)}` };

@@ -18,6 +18,12 @@ const CHILDREN_SUPPORTED = (() => {
   }
 })();
 const TICKS_PER_S = 100;
+/**
+ * Delay of a node's first sample. Later samples follow at doubling gaps up to
+ * the sampling interval, so a node of a fraction of a second is measured
+ * several times, not never.
+ */
+export const FIRST_SAMPLE_MS = 10;
 const MB = 1024 * 1024;
 
 /** One sample of the tree. */
@@ -85,12 +91,13 @@ export class TreeSampler {
 
   /**
    * @param pgid the node's process group (its root pid)
-   * @param intervalMs sampling period; the first sample is taken after `firstMs`
+   * @param intervalMs sampling period; the first sample is taken after
+   *   `firstMs`, the next ones at doubling gaps until they reach `intervalMs`
    */
   constructor(
     private readonly pgid: number,
     private readonly intervalMs: number,
-    firstMs = 50,
+    firstMs = FIRST_SAMPLE_MS,
     /** Called after each sample with the peak RSS so far, in GB. */
     private readonly onSample?: (peakRssGb: number) => void,
     /**
@@ -111,11 +118,22 @@ export class TreeSampler {
     }
     this.available = process.platform === 'linux';
     if (!this.available) return;
+    this.rampUp(Math.min(firstMs, intervalMs));
+  }
+
+  /** Samples after `gapMs`, then again after twice that, until the gap is the interval. */
+  private rampUp(gapMs: number): void {
     this.timer = setTimeout(() => {
-      this.sample();
-      this.timer = setInterval(() => this.sample(), this.intervalMs);
-      this.timer.unref();
-    }, Math.min(firstMs, intervalMs));
+      if (gapMs >= this.intervalMs) {
+        this.sample();
+        this.timer = setInterval(() => this.sample(), this.intervalMs);
+        this.timer.unref();
+        return;
+      }
+      // Ramp samples are all cheap: full /proc scans are paced by the interval.
+      this.sample(false);
+      this.rampUp(Math.min(gapMs * 2, this.intervalMs));
+    }, gapMs);
     this.timer.unref();
   }
 
@@ -123,11 +141,10 @@ export class TreeSampler {
 
   /**
    * The tree's pids. Usually by walking /proc/<pid>/task/<tid>/children from
-   * the root (cheap: a few files); every fifth sample by scanning all of /proc
-   * for the process group, which also finds re-parented grandchildren.
+   * the root (cheap: a few files); with `full`, by scanning all of /proc for
+   * the process group, which also finds re-parented grandchildren.
    */
-  private members(): string[] {
-    const full = this.count++ % 5 === 4 || !CHILDREN_SUPPORTED;
+  private members(full: boolean): string[] {
     if (full) {
       try {
         return readdirSync('/proc').filter((p) => {
@@ -166,10 +183,14 @@ export class TreeSampler {
   /** Re-parented members found by the last full scan, rechecked on cheap samples. */
   private extra = new Set<string>();
 
-  /** Takes one sample now. */
-  sample(): void {
-    const candidates = this.members();
-    const fullScan = candidates.length > 0 && this.count % 5 === 0;
+  /**
+   * Takes one sample now. `scan`: whether this one may scan all of /proc
+   * (by default every fifth sample does).
+   */
+  sample(scan = true): void {
+    const full = !CHILDREN_SUPPORTED || (scan && this.count++ % 5 === 4);
+    const candidates = this.members(full);
+    const fullScan = full && candidates.length > 0;
     let rss = 0;
     let processes = 0;
     let ticks = 0;

@@ -3,17 +3,18 @@
  * tree can be killed), cwd = the node's directory, stdout/stderr to files
  * there, environment = worker env + node env + OMP_NUM_THREADS from n_procs.
  */
-import { closeSync, mkdirSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
 import { killGroup } from '../shared/process-group.js';
 import { collectOutputs } from './outputs.js';
-import { TreeSampler } from './resource-sampler.js';
+import { FIRST_SAMPLE_MS, TreeSampler } from './resource-sampler.js';
 import { nodeSpawner, type SpawnFailure, type Spawner } from './launcher.js';
+import { LOG_TAIL_BYTES, notFoundLine, readTail } from './log-tail.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
-export const STDERR_TAIL_BYTES = 4096;
+export const STDERR_TAIL_BYTES = LOG_TAIL_BYTES;
 /** Time between SIGTERM and SIGKILL when a node is stopped. */
 export const KILL_GRACE_MS = 2000;
 
@@ -51,22 +52,6 @@ let defaultSpawner: Spawner | undefined;
 export function argvOf(command: string | readonly string[], shell?: NodeJobData['shell']): string[] {
   if (typeof command !== 'string') return [...command];
   return shell === undefined || shell === null ? ['/bin/sh', '-c', command] : [shell.path, ...shell.flags, '-c', command];
-}
-
-function readTail(path: string, bytes: number): string {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const size = fstatSync(fd).size;
-    const length = Math.min(size, bytes);
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, size - length);
-    return buf.toString('utf8');
-  } catch {
-    return '';
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 function buildEnv(data: NodeJobData, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -166,6 +151,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       const exitedOk = spawnFailure === undefined && exitCode === 0 && !aborted;
       const collected = exitedOk ? collectOutputs(data, stdoutPath) : undefined;
       const ok = exitedOk && collected?.ok === true;
+      const stderrTail = ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES);
       let reason: string | null = null;
       let failure: NodeOutcome['failure'] = null;
       if (collected !== undefined && !collected.ok) {
@@ -194,6 +180,9 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       } else if (exitCode !== 0) {
         failure = 'exit';
         reason = `exit code ${String(exitCode)}`;
+        // 127 is the shell's "command not found": its own words say which command.
+        const said = exitCode === 127 ? notFoundLine(stderrTail) : undefined;
+        if (said !== undefined) reason += ` (${said})`;
       }
       resolve({
         ...base,
@@ -206,7 +195,8 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         failure,
         cpu_s: usage?.cpu_s ?? null,
         peak_rss_mb: usage?.peak_rss_mb ?? null,
-        stderr_tail: ok ? '' : readTail(stderrPath, STDERR_TAIL_BYTES),
+        stderr_tail: stderrTail,
+        ...(ok ? {} : { stdout_tail: readTail(stdoutPath, STDERR_TAIL_BYTES) }),
         ...(collected?.ok === true && collected.outputs !== undefined ? { outputs: collected.outputs } : {}),
       });
     };
@@ -220,7 +210,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         started: (p) => {
           pid = p;
           options.onSpawn?.(p);
-          sampler = new TreeSampler(p, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
+          sampler = new TreeSampler(p, options.sampleIntervalMs ?? 1000, FIRST_SAMPLE_MS, (peakGb) => {
             if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
               overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
               onAbort();

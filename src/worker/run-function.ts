@@ -3,12 +3,13 @@
  * event loop), with the same timeout, cancellation, measurement and memory
  * enforcement as command nodes.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
-import type { ExecutorPool } from './executor-pool.js';
-import { TreeSampler, type ResourceUsage } from './resource-sampler.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, type NodeJobData, type NodeOutcome } from '../shared/payloads.js';
+import type { ExecResult, ExecutorPool } from './executor-pool.js';
+import { readTail } from './log-tail.js';
+import { FIRST_SAMPLE_MS, TreeSampler, type ResourceUsage } from './resource-sampler.js';
 
 const HOST = hostname();
 
@@ -62,13 +63,14 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
         export: fn.export,
         inputs: data.inputs ?? {},
         ctx: { run_id: data.run_id, node_id: data.node_id, n_procs: data.granted_procs, mem_gb: data.granted_mem_gb, node_dir: dir },
+        max_output_bytes: data.max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       },
       controller.signal,
       (ex) => {
         pid = ex.pid;
         startMs = Date.now();
         options.onSpawn?.(ex.pid);
-        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? 1000, options.sampleIntervalMs ?? 1000, (peakGb) => {
+        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? 1000, FIRST_SAMPLE_MS, (peakGb) => {
           if (limitGb !== null && peakGb > limitGb) {
             abort('memory', `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`);
           }
@@ -78,11 +80,10 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
     const usage: ResourceUsage | undefined = sampler?.stop();
     const measured = { cpu_s: usage?.cpu_s ?? null, peak_rss_mb: usage?.peak_rss_mb ?? null };
     if (result.ok && why === undefined) {
-      writeFileSync(join(dir, 'outputs.json'), `${JSON.stringify(result.outputs)}\n`);
-      return { ...base, ...measured, ok: true, start_ms: startMs, end_ms: Date.now(), pid: result.pid, reason: null, failure: null, outputs: result.outputs, executor_pid: result.pid };
+      writeFileSync(join(dir, 'outputs.json'), `${result.json}\n`);
+      return { ...base, ...measured, ok: true, start_ms: startMs, end_ms: Date.now(), pid: result.pid, reason: null, failure: null, outputs: JSON.parse(result.json) as unknown, executor_pid: result.pid };
     }
-    const error = result.ok ? '' : result.error;
-    const firstLine = error.split('\n')[0] ?? 'failed';
+    const failed = describeFailure(result, why, base.stderr_path);
     return {
       ...base,
       ...measured,
@@ -90,9 +91,10 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
       start_ms: startMs,
       end_ms: Date.now(),
       pid: result.pid,
-      failure: why?.failure ?? 'exit',
-      reason: why?.reason ?? `function threw: ${firstLine}`,
-      stderr_tail: error.slice(-4096),
+      failure: failed.failure,
+      reason: failed.reason,
+      stderr_tail: readTail(base.stderr_path) || (result.ok ? '' : result.error.slice(-4096)),
+      stdout_tail: readTail(base.stdout_path),
       executor_pid: result.pid,
     };
   } catch (err) {
@@ -112,4 +114,27 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
     options.signal?.removeEventListener('abort', onOuterAbort);
     sampler?.stop();
   }
+}
+
+/**
+ * The failure kind and reason of a function call that did not succeed; an
+ * executor that died without a word gets its death written into stderr.log
+ * (the executor itself writes what the function threw).
+ */
+function describeFailure(
+  result: ExecResult,
+  why: { failure: NonNullable<NodeOutcome['failure']>; reason: string } | undefined,
+  stderrPath: string,
+): { failure: NonNullable<NodeOutcome['failure']>; reason: string } {
+  if (why !== undefined) return why;
+  if (result.ok) return { failure: 'exit', reason: 'failed' };
+  if (result.failure === 'died') {
+    try {
+      appendFileSync(stderrPath, `flowgate: ${result.error}\n`);
+    } catch {
+      // The node directory may be gone: the reason still says it.
+    }
+    return { failure: 'exit', reason: result.reason };
+  }
+  return result.failure === 'outputs' ? { failure: 'outputs', reason: result.reason } : { failure: 'exit', reason: `function threw: ${result.reason}` };
 }

@@ -181,7 +181,7 @@ describe('flowgate run', () => {
       expect(node(summary, id).start_ms).toBeNull();
     }
     expect(node(summary, 'f').status).toBe('succeeded');
-    expect(summary.failures).toEqual([{ node: 'b', reason: 'exit code 3', crash_file: b.crash_file, skipped: ['c', 'd'] }]);
+    expect(summary.failures).toEqual([{ node: 'b', reason: 'exit code 3', crash_file: b.crash_file, skipped: ['c', 'd'], node_dir: b.node_dir, stderr_tail: 'bad input in b' }]);
     const files = readdirSync(crashDir).sort();
     expect(files).toHaveLength(2);
     expect(files[0]).toMatch(/^crash-\d{8}-\d{6}-[^-]+-b-[0-9a-f-]{36}\.json$/);

@@ -17,10 +17,12 @@ function record(over: Partial<CrashRecord> = {}): CrashRecord {
     workflow: 'demo',
     node: 'count-a',
     command: ['sh', '-c', 'wc -l part-00 > counts.txt'],
+    inputs: { part: 'part-00', n: 3 },
     reason: 'exit code 2',
     exit_code: 2,
     signal: null,
     stderr_tail: 'wc: part-00: No such file or directory\nsecond line',
+    stdout_tail: 'counted 0\n',
     node_dir: '/tmp/x/demo/count-a',
     stdout_path: '/tmp/x/demo/count-a/_stdout.log',
     stderr_path: '/tmp/x/demo/count-a/_stderr.log',
@@ -113,6 +115,8 @@ describe('crashText', () => {
         stderr_path: null,
         skipped_descendants: [],
         stderr_tail: '',
+        stdout_tail: '',
+        inputs: null,
       }),
     );
     expect(text.split('\n')).toEqual([
@@ -133,10 +137,20 @@ describe('crashText', () => {
       'Skipped descendants: (none)',
       'Attempts: 1',
       '',
+      'Inputs:',
+      '\t(none)',
+      '',
+      'Stdout (tail):',
+      '\t(empty)',
+      '',
       'Stderr (tail):',
       '\t(empty)',
       '',
     ]);
+  });
+
+  it('shows the inputs and the tails of stdout and stderr', () => {
+    expect(crashText(record())).toContain('\nInputs:\n\t{\n\t  "part": "part-00",\n\t  "n": 3\n\t}\n\nStdout (tail):\n\tcounted 0\n\nStderr (tail):\n\twc: part-00');
   });
 
   it('shows an exit code of 0 as 0, not as unknown', () => {

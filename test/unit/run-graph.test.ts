@@ -227,7 +227,7 @@ describe('RunGraph: failure', () => {
     expect(ids(g.admit())).toEqual(['a']);
     expect(g.waiting()).toEqual([{ id: 'x', reason: 'needs 1 procs, 0 free' }]);
     g.markRunning(0, 1);
-    const skipped = skippedOf(g.fail(0, 1, 'exit code 3', outcome({ exit_code: 3, signal: null })));
+    const skipped = skippedOf(g.fail(0, 1, 'exit code 3', outcome({ exit_code: 3, signal: null, stderr_tail: `${Array.from({ length: 12 }, (_, i) => `e${i + 1}`).join('\n')}\n` })));
     expect(ids(skipped)).toEqual(['b', 'c']);
     expect(byId(g, 'a').record).toMatchObject({ status: 'failed', reason: 'exit code 3', exit_code: 3 });
     for (const id of ['b', 'c']) {
@@ -243,7 +243,10 @@ describe('RunGraph: failure', () => {
 
     const records = g.nodes.map((n) => n.record);
     expect(countStatuses(records)).toEqual({ succeeded: 2, failed: 1, skipped: 2, cached: 0, cancelled: 0 });
-    expect(listFailures(records)).toEqual([{ node: 'a', reason: 'exit code 3', crash_file: null, skipped: ['b', 'c'] }]);
+    // The failure keeps the node's directory and the last 10 lines of its stderr.
+    const tail = Array.from({ length: 10 }, (_, i) => `e${i + 3}`).join('\n');
+    expect(listFailures(records)).toEqual([{ node: 'a', reason: 'exit code 3', crash_file: null, skipped: ['b', 'c'], node_dir: byId(g, 'a').record.node_dir, stderr_tail: tail }]);
+    expect(byId(g, 'a').record.stderr_tail).toBe(tail);
   });
 
   it('skips a join when one branch fails, even after the other succeeds', () => {

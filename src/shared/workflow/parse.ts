@@ -382,6 +382,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     inputs: nodeInputs(n),
     outputs: n.outputs ?? {},
     stdout_json: n.stdout_json ?? false,
+    ...(n.max_output_bytes !== undefined ? { max_output_bytes: n.max_output_bytes } : {}),
     overwrite: n.overwrite ?? false,
     map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
     dir: dirs?.get(n.id) ?? n.id,

@@ -141,6 +141,12 @@ export const nodeSchema = z
       .optional()
       .describe('Command nodes: named output files (templates, relative to the node directory), checked to exist after success.'),
     stdout_json: z.boolean().optional().describe('Command nodes: parse stdout as a JSON object of outputs.'),
+    max_output_bytes: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .optional()
+      .describe("Largest outputs of this node in bytes of JSON (a function's return value, a command's stdout_json); default: the run's --max-output-bytes (4 MB)."),
     overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
     map: z
       .strictObject({
@@ -209,7 +215,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -245,6 +251,8 @@ export interface WorkflowNode {
   readonly outputs: Readonly<Record<string, string>>;
   /** Command nodes: stdout is a JSON object of outputs. */
   readonly stdout_json: boolean;
+  /** Largest outputs of this node in bytes of JSON; absent: the run's limit. */
+  readonly max_output_bytes?: number;
   /** Run even when the cache record matches. */
   readonly overwrite: boolean;
   /** MapNode: the inputs mapped over and how their items combine; null for a plain node. */
