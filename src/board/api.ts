@@ -4,7 +4,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
-import { listRuns, readRun } from '../shared/run-view.js';
+import { listRuns, readRun } from '../shared/run-reader.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { readService } from './service.js';
 

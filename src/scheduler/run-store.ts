@@ -12,6 +12,9 @@ import { Keys } from '../shared/keys.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
 import type { Admission } from '../shared/node-claim.js';
+import { holderIsDeadHere } from '../shared/lease-holder.js';
+
+export { holderIsDeadHere } from '../shared/lease-holder.js';
 
 
 /** Write-behind buffer for one run's keys. */
@@ -227,20 +230,6 @@ export class RunLease {
   async release(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, this.holder);
-  }
-}
-
-/** Whether a lease holder (`host:pid`) is a process on this host that no longer exists. */
-export function holderIsDeadHere(holder: string): boolean {
-  const at = holder.lastIndexOf(':');
-  const host = holder.slice(0, at);
-  const pid = Number(holder.slice(at + 1));
-  if (host !== hostname() || !Number.isInteger(pid)) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

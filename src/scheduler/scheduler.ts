@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
-import { FlowgateError } from '../shared/errors.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { isRefusal, readClaims, workerAlive } from '../shared/node-claim.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
@@ -26,7 +26,7 @@ import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { loadStoredRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
-import { WaitingPublisher, WorkerWatch } from './run-watchers.js';
+import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
 import { buildSummary, type RunSummary } from './summary.js';
 import { closeRunConnections, openRunConnections, type RunConnections } from './run-connections.js';
 import { describeFailedReason } from './scheduler-support.js';
@@ -88,7 +88,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.waiting = new WaitingPublisher(
       () => this.redis,
       new Keys(options.prefix).runWaiting(options.runId),
-      () => ({ budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: this.graph.waiting().slice(0, 200) }),
+      () => this.waitingSnapshot(),
       this.clock,
       this.log,
     );
@@ -139,6 +139,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         fatal: (err) => this.fail(err),
         // Anything missed while Redis was away is found by reconciling now.
         reconnected: () => void this.sweep(0),
+        pausedChanged: () => this.waiting.request(),
       },
       this.log,
     );
@@ -148,9 +149,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       await this.restore();
     } else {
       this.startedMs = this.clock();
-      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
+      // The lease first: a run stored as running without a lease reads as orphaned.
       const holder = await this.lease.acquire();
-      if (holder !== undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is driven by ${holder}`);
+      if (holder !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix (driven by ${holder})` }]);
+      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs);
       this.graph.start();
     }
     this.phase = 'running';
@@ -182,6 +184,17 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const stopped = stored.meta['stop_reason'];
     if (stopped !== undefined) this.graph.stopAdmitting(stopped);
     this.store?.setMeta('resumed_ms', String(this.clock()));
+  }
+
+  /**
+   * The ready queue for dashboards: ready nodes not admitted, with why; while
+   * the node queue is paused, admitted nodes that have not started come
+   * first, with that reason (they would otherwise look like a silent stall).
+   */
+  private waitingSnapshot(): WaitingSnapshotBody {
+    const paused = this.jobs?.paused === true;
+    const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
+    return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: [...stuck, ...this.graph.waiting()].slice(0, 200), queue_paused: paused };
   }
 
   /** Nodes of this run admitted by a shared admission pass started by another run. */
@@ -550,7 +563,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const counts = this.graph.counts();
     return {
       counts,
-      running: this.graph.inFlightNodes().map((n) => n.node.id),
+      running: this.graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
       free: this.graph.ledger.free,
       budget: this.graph.ledger.budget,
       waiting: this.graph.waiting().slice(0, 20),

@@ -2,6 +2,7 @@
  * Every Redis key flowgate itself writes, in one place. BullMQ's own keys live
  * under `<prefix>:<queue>:`; flowgate's under `<prefix>:fg:`.
  */
+import { NODE_QUEUE } from './payloads.js';
 
 /** Typed builder for flowgate's keys under one prefix. */
 export class Keys {
@@ -85,6 +86,13 @@ export class Keys {
   /** Hash: one worker's registration and heartbeat (expires if it stops beating). */
   worker(name: string): string {
     return `${this.workerPrefix()}${name}`;
+  }
+  /**
+   * Hash: BullMQ's meta hash of the node queue (BullMQ 6 keeps `paused` there
+   * while the queue is paused). flowgate only reads it.
+   */
+  nodeQueueMeta(): string {
+    return `${this.prefix}:${NODE_QUEUE}:meta`;
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {
