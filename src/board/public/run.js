@@ -116,7 +116,7 @@ function runHead(run, id, nodes) {
       ? h(
           'p',
           { class: 'orphaned-note', id: 'orphaned-note', role: 'status' },
-          'No scheduler drives this run any more (its lease expired). Continue it with ',
+          'No scheduler drives this run any more (its scheduler is gone). Continue it with ',
           h('code', null, String(run.continue_with ?? `flowgate resume ${id}`)),
           run.mode === 'service' ? ' or by starting the scheduler service.' : '.',
         )
