@@ -6,7 +6,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { requestCancel, type CancelRequest } from '../shared/cancel-run.js';
 import type { Logger } from '../shared/logger.js';
-import { listRuns, readRun } from '../shared/run-view.js';
+import { listRuns, readRun } from '../shared/run-reader.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { readService } from './service.js';
 

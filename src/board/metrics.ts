@@ -6,7 +6,9 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { Keys } from '../shared/keys.js';
-import { FINAL_NODE_STATES, NODE_STATE_NAMES, RUN_STATUSES, parseWaiting, readRunItems, runStatus, type RunListItem, type RunStatusName } from '../shared/run-view.js';
+import { readRunItems } from '../shared/run-reader.js';
+import { readLiveness } from '../shared/run-liveness.js';
+import { FINAL_NODE_STATES, NODE_STATE_NAMES, RUN_STATUSES, effectiveRunStatus, parseWaiting, type RunListItem, type RunStatusName } from '../shared/run-view.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { readService } from './service.js';
 
@@ -17,8 +19,9 @@ const RUNS_SCANNED = 1000;
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 const WORKER_STATUSES = ['alive', 'lost'] as const;
 
-function isLive(r: RunListItem): boolean {
-  return r.status === 'running' || r.status === 'submitted';
+/** Runs that may still change: driven, waiting for the service, or orphaned (until resumed). */
+function isLive(r: { status: RunStatusName }): boolean {
+  return r.status === 'running' || r.status === 'submitted' || r.status === 'orphaned';
 }
 
 /** The board's metrics and how to refresh them. */
@@ -31,6 +34,7 @@ export class BoardMetrics {
   private readonly budget: Gauge<'resource'>;
   private readonly queueJobs: Gauge<'state'>;
   private readonly workers: Gauge<'status'>;
+  private readonly queuePaused: Gauge;
   private readonly duration: Histogram<'status'>;
   private readonly keys: Keys;
   /** Nodes already observed in the histogram, `run/index`, for runs still being watched. */
@@ -51,6 +55,7 @@ export class BoardMetrics {
     this.reserved = new Gauge({ name: 'flowgate_ledger_reserved', help: 'Resources reserved by running runs', labelNames: ['resource'], registers });
     this.budget = new Gauge({ name: 'flowgate_ledger_budget', help: 'Budget of the scheduler service, else summed over running runs', labelNames: ['resource'], registers });
     this.queueJobs = new Gauge({ name: 'flowgate_queue_jobs', help: 'BullMQ jobs of the node queue by state', labelNames: ['state'], registers });
+    this.queuePaused = new Gauge({ name: 'flowgate_queue_paused', help: 'Whether the node queue is paused (1): admitted nodes wait until it is resumed', registers });
     this.workers = new Gauge({ name: 'flowgate_workers', help: 'Registered workers by status', labelNames: ['status'], registers });
     this.duration = new Histogram({
       name: 'flowgate_node_duration_seconds',
@@ -71,38 +76,45 @@ export class BoardMetrics {
 
   /** Reads everything once and sets every series. */
   async refresh(now = Date.now()): Promise<void> {
-    const [runs, jobCounts, workers] = await Promise.all([
+    const [{ runs, queuePaused }, jobCounts, workers] = await Promise.all([
       this.runStatuses(),
       this.queue.getJobCounts(...JOB_STATES),
       listWorkers(this.redis, this.prefix, now),
     ]);
     // Node counts only for the runs that matter now: one cheap pass over statuses first.
-    const recentIds = runs.filter((r) => r.status === 'running' || r.status === 'submitted' || (r.finished_ms !== null && now - r.finished_ms <= RECENT_MS)).map((r) => r.run_id);
+    const recentIds = runs.filter((r) => isLive(r) || (r.finished_ms !== null && now - r.finished_ms <= RECENT_MS)).map((r) => r.run_id);
     const recent = await readRunItems(this.redis, this.prefix, recentIds);
 
     for (const s of NODE_STATE_NAMES) this.nodes.set({ state: s }, recent.reduce((sum, r) => sum + r.counts[s], 0));
     for (const s of RUN_STATUSES) this.runs.set({ status: s }, runs.filter((r) => r.status === s).length);
     for (const s of JOB_STATES) this.queueJobs.set({ state: s }, jobCounts[s] ?? 0);
     for (const s of WORKER_STATUSES) this.workers.set({ status: s }, workers.filter((w) => w.status === s).length);
+    this.queuePaused.set(queuePaused ? 1 : 0);
     await this.refreshLedger(recent.filter((r) => r.status === 'running'));
     await this.observeDurations(recent);
   }
 
-  /** Status and finish time of the newest runs. */
-  private async runStatuses(): Promise<Array<{ run_id: string; status: RunStatusName; finished_ms: number | null }>> {
+  /** Shown status (orphaned included) and finish time of the newest runs, and whether the queue is paused. */
+  private async runStatuses(): Promise<{ runs: Array<{ run_id: string; status: RunStatusName; finished_ms: number | null }>; queuePaused: boolean }> {
     const ids = await this.redis.zrevrange(this.keys.runs(), 0, RUNS_SCANNED - 1);
-    if (ids.length === 0) return [];
     const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.hmget(this.keys.runMeta(id), 'run_id', 'status', 'finished_ms');
-    const replies = (await pipe.exec()) ?? [];
-    return ids.flatMap((id, i) => {
+    for (const id of ids) pipe.hmget(this.keys.runMeta(id), 'run_id', 'status', 'finished_ms', 'mode');
+    const replies = ids.length > 0 ? ((await pipe.exec()) ?? []) : [];
+    const rows = ids.flatMap((id, i) => {
       const [err, v] = replies[i] ?? [];
       if (err) throw err;
-      const [runId, status, finished] = (v ?? []) as Array<string | null>;
+      const [runId, status, finished, mode] = (v ?? []) as Array<string | null>;
       if (runId === null || runId === undefined) return [];
       const ms = finished === null || finished === undefined || finished === '' ? null : Number(finished);
-      return [{ run_id: id, status: runStatus(status), finished_ms: ms !== null && Number.isFinite(ms) ? ms : null }];
+      return [{ run_id: id, stored: status, mode: mode === 'service' ? ('service' as const) : ('run' as const), finished_ms: ms !== null && Number.isFinite(ms) ? ms : null }];
     });
+    const live = await readLiveness(this.redis, this.prefix, rows.filter((r) => r.stored === 'running').map((r) => r.run_id));
+    const runs = rows.map((r) => ({
+      run_id: r.run_id,
+      status: effectiveRunStatus(r.stored, { mode: r.mode, lease: live.leases.get(r.run_id) ?? null, leader: live.leader }),
+      finished_ms: r.finished_ms,
+    }));
+    return { runs, queuePaused: live.queuePaused };
   }
 
   private async refreshLedger(running: readonly RunListItem[]): Promise<void> {

@@ -9,36 +9,43 @@ import type { RunSummary } from '../scheduler/summary.js';
 import { subscribeControl } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { createRedis } from '../shared/redis.js';
+import { readRunProgress } from '../shared/run-reader.js';
+import { parseWaiting } from '../shared/run-view.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { ProgressReporter } from './progress.js';
 
 /** How a followed run ended. */
 export type FollowResult = { summary: RunSummary } | { error: string };
 
-/** Reads a progress picture of a run from Redis. */
-async function readProgress(redis: Redis, prefix: string, runId: string, ids: readonly string[]): Promise<RunProgress> {
+/** A progress picture and the run's node count (map elements included). */
+interface ProgressRead {
+  progress: RunProgress;
+  total: number;
+}
+
+/**
+ * Reads a progress picture of a run from Redis, through the same reader as
+ * `flowgate status` and the board (a node is running from the moment its
+ * worker claims it). The budget comes from the scheduler's snapshot, else
+ * from the run's stored budget (0 when no scheduler has taken the run yet).
+ */
+async function readProgress(redis: Redis, prefix: string, runId: string): Promise<ProgressRead | undefined> {
   const keys = new Keys(prefix);
-  const [states, waitingRaw, workers] = await Promise.all([
-    redis.hgetall(keys.runStates(runId)),
-    redis.get(keys.runWaiting(runId)),
-    listWorkers(redis, prefix),
-  ]);
-  const counts: Record<string, number> = {};
-  const running: string[] = [];
-  for (const [index, state] of Object.entries(states)) {
-    counts[state] = (counts[state] ?? 0) + 1;
-    if (state === 'running') running.push(ids[Number(index)] ?? index);
-  }
-  if (Object.keys(states).length === 0) counts['waiting'] = ids.length;
-  const snapshot = waitingRaw === null ? undefined : (JSON.parse(waitingRaw) as Pick<RunProgress, 'budget' | 'free' | 'waiting'>);
+  const [read, waitingRaw, workers] = await Promise.all([readRunProgress(redis, prefix, runId), redis.get(keys.runWaiting(runId)), listWorkers(redis, prefix)]);
+  if (read === undefined) return undefined;
+  const snapshot = parseWaiting(waitingRaw);
+  const stored = { n_procs: read.item.budget.n_procs, mem_gb: read.item.budget.memory_gb };
   const lost = workers.filter((w) => w.status === 'lost').length;
   return {
-    counts,
-    running,
-    budget: snapshot?.budget ?? { n_procs: 0, mem_gb: 0 },
-    free: snapshot?.free ?? { n_procs: 0, mem_gb: 0 },
-    waiting: snapshot?.waiting ?? [],
-    workers: { alive: workers.length - lost, lost },
+    progress: {
+      counts: { ...read.item.counts },
+      running: read.running,
+      budget: snapshot?.budget ?? stored,
+      free: snapshot?.free ?? stored,
+      waiting: snapshot?.waiting ?? [],
+      workers: { alive: workers.length - lost, lost },
+    },
+    total: read.item.total,
   };
 }
 
@@ -48,26 +55,36 @@ export async function followRun(redisUrl: string, prefix: string, runId: string,
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: null });
   let sub: Redis | undefined;
   redis.on('error', () => undefined);
-  let latest: RunProgress | undefined;
+  let latest: RunProgress = { counts: { waiting: nodeIds.length }, running: [], budget: { n_procs: 0, mem_gb: 0 }, free: { n_procs: 0, mem_gb: 0 }, waiting: [], workers: { alive: 0, lost: 0 } };
+  let total = nodeIds.length;
   const startedAt = Date.now();
-  const reporter = quiet ? undefined : new ProgressReporter(() => latest ?? { counts: { waiting: nodeIds.length }, running: [], budget: { n_procs: 0, mem_gb: 0 }, free: { n_procs: 0, mem_gb: 0 }, waiting: [], workers: { alive: 0, lost: 0 } }, nodeIds.length, startedAt);
+  const reporter = quiet ? undefined : new ProgressReporter(() => latest, () => total, startedAt);
+  const update = async (): Promise<void> => {
+    const read = await readProgress(redis, prefix, runId);
+    if (read === undefined) return;
+    latest = read.progress;
+    total = read.total;
+  };
   let timer: NodeJS.Timeout | undefined;
   try {
     await redis.connect();
+    // The first line shows the run as stored, not a blank picture.
+    if (!quiet) await update().catch(() => undefined);
     return await new Promise<FollowResult>((resolve, reject) => {
       let settled = false;
       const check = async (): Promise<void> => {
         if (settled) return;
         const [status, summary, error] = await redis.hmget(keys.runMeta(runId), 'status', 'summary', 'error');
         if (status === 'submitted' || status === 'running' || status === null) {
-          if (!quiet && status === 'running') latest = await readProgress(redis, prefix, runId, nodeIds);
+          if (!quiet) await update();
           return;
         }
         settled = true;
         if (summary !== null && summary !== undefined) {
           const final = JSON.parse(summary) as RunSummary;
           const budget = { n_procs: final.budget.n_procs, mem_gb: final.budget.memory_gb };
-          latest = { counts: { ...final.counts }, running: [], budget, free: budget, waiting: [], workers: latest?.workers ?? { alive: 0, lost: 0 } };
+          latest = { counts: { ...final.counts }, running: [], budget, free: budget, waiting: [], workers: latest.workers };
+          total = final.nodes.length;
           resolve({ summary: final });
         }
         else resolve({ error: error ?? `run ended ${status ?? 'unknown'} without a summary` });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, FlowgateError, ValidationError, didYouMean } from '../shared/errors.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
-import { readRun } from '../shared/run-view.js';
+import { readRun } from '../shared/run-reader.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom } from './connection.js';
 

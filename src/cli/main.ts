@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../sh
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'board', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -34,6 +34,7 @@ async function usage(): Promise<string> {
     '  logs RUN_ID NODE   print a node\'s stdout and stderr',
     '  worker             run a long-lived worker process',
     '  workers            list registered workers with their heartbeats',
+    '  queue pause|resume|status  pause or resume the node queue (admitted nodes wait while paused)',
     '  board              serve the web board: runs, workers, metrics, Bull Board',
     '  validate WORKFLOW  check a workflow file and print its summary',
     '  schema             print the JSON Schema of the workflow format',
@@ -96,6 +97,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./worker.js')).workerCommand(rest);
     case 'workers':
       return (await import('./workers.js')).workersCommand(rest);
+    case 'queue':
+      return (await import('./queue.js')).queueCommand(rest);
     case 'board':
       return (await import('./board.js')).boardCommand(rest);
     case 'validate': {

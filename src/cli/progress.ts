@@ -9,15 +9,21 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** One progress line. */
+/**
+ * One progress line. `total` counts every node of the run, map elements
+ * included (they are nodes of their own once their map node expands), and
+ * never less than the nodes counted; a budget not known yet (a submitted run
+ * no scheduler has taken) is said so, not shown as 0/0.
+ */
 export function progressLine(p: RunProgress, elapsedMs: number, total: number): string {
   const c = p.counts;
   const done = (c['succeeded'] ?? 0) + (c['failed'] ?? 0) + (c['skipped'] ?? 0) + (c['cached'] ?? 0) + (c['cancelled'] ?? 0);
+  const counted = Object.values(c).reduce((sum, n) => sum + n, 0);
   const parts = [
-    `[${(elapsedMs / 1000).toFixed(1)}s] ${done}/${total} done`,
-    `${c['succeeded'] ?? 0} ok, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped`,
-    `${p.running.length} running, ${c['ready'] ?? 0} ready, ${c['waiting'] ?? 0} waiting`,
-    `free ${p.free.n_procs}/${p.budget.n_procs} procs, ${round(p.free.mem_gb)}/${round(p.budget.mem_gb)} GB`,
+    `[${(elapsedMs / 1000).toFixed(1)}s] ${done}/${Math.max(total, counted)} done`,
+    `${c['succeeded'] ?? 0} ok, ${c['cached'] ?? 0} cached, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped${(c['cancelled'] ?? 0) > 0 ? `, ${c['cancelled'] ?? 0} cancelled` : ''}`,
+    `${p.running.length} running, ${c['queued'] ?? 0} queued, ${c['ready'] ?? 0} ready, ${c['waiting'] ?? 0} waiting`,
+    p.budget.n_procs > 0 ? `free ${p.free.n_procs}/${p.budget.n_procs} procs, ${round(p.free.mem_gb)}/${round(p.budget.mem_gb)} GB` : 'budget not known yet',
   ];
   if (p.workers.alive + p.workers.lost > 0) parts.push(`workers ${p.workers.alive}${p.workers.lost > 0 ? ` (+${p.workers.lost} lost)` : ''}`);
   let line = parts.join(' | ');

@@ -6,7 +6,8 @@
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
-import { FINAL_NODE_STATES, listRuns, readRun, type RunDetail, type RunListItem } from '../shared/run-view.js';
+import { listRuns, readRun } from '../shared/run-reader.js';
+import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom } from './connection.js';
 
@@ -36,7 +37,16 @@ export function runsTable(runs: readonly RunListItem[], now = Date.now()): strin
   const rows = [['RUN', 'WORKFLOW', 'STATUS', 'DONE', 'FAILED', 'STARTED (UTC)', 'DURATION']];
   for (const r of runs) rows.push([r.run_id, r.workflow, r.status, `${done(r)}/${r.total}`, String(r.counts.failed), when(r.started_ms), duration(r, now)]);
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  const table = rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  const orphaned = runs.filter((r) => r.continue_with !== null);
+  if (orphaned.length > 0) table.push('', `orphaned (no scheduler drives them): continue with ${orphaned.map((r) => `\`${r.continue_with ?? ''}\``).join(', ')}`);
+  return table.join('\n');
+}
+
+function inFlightText(n: RunDetail['nodes'][number]): string {
+  const where = n.worker !== null ? ` on ${n.worker}` : '';
+  if (n.state === 'queued') return `${n.id} (queued)`;
+  return `${n.id}${where}${n.finishing !== null ? ` (${n.finishing}, being recorded)` : ''}`;
 }
 
 /** One run in text. */
@@ -45,8 +55,15 @@ export function runText(r: RunDetail, now = Date.now()): string {
     `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${r.budget.n_procs} procs / ${r.budget.memory_gb} GB, scheduler ${r.scheduler}`,
     `  ${Object.entries(r.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ')}`,
   ];
-  const running = r.nodes.filter((n) => n.state === 'running' || n.state === 'queued');
-  if (running.length > 0) lines.push(`  in flight: ${running.map((n) => `${n.id}${n.worker !== null ? ` on ${n.worker}` : ''}`).join(', ')}`);
+  if (r.continue_with !== null) {
+    const service = r.mode === 'service' ? ' and no scheduler service leads that would adopt it' : '';
+    lines.push(`  orphaned: no scheduler drives this run any more (its scheduler is gone${service}); continue it with \`${r.continue_with}\`${r.mode === 'service' ? ' or by starting `flowgate scheduler`' : ''}`);
+  }
+  if (r.queue_paused && (r.status === 'running' || r.status === 'orphaned' || r.status === 'submitted')) {
+    lines.push('  queue paused: nodes are admitted but no worker takes them; resume the queue with `flowgate queue resume` (or in Bull Board)');
+  }
+  const inFlight = r.nodes.filter((n) => n.state === 'running' || n.state === 'queued');
+  if (inFlight.length > 0) lines.push(`  in flight: ${inFlight.map(inFlightText).join(', ')}`);
   if (r.waiting !== null && r.waiting.waiting.length > 0) {
     lines.push(`  ready, waiting (free ${r.waiting.free.n_procs} procs, ${Math.round(r.waiting.free.mem_gb * 100) / 100} GB):`);
     for (const w of r.waiting.waiting.slice(0, 20)) lines.push(`    ${w.id}: ${w.reason}`);
@@ -82,6 +99,9 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
         const age = Date.now() - Number(beat ?? 0);
         const alive = age <= Number(ttl ?? 10_000);
         process.stdout.write(`scheduler service: ${alive ? `led by ${holder}` : `none alive (last leader ${holder}, ${Math.round(age / 1000)} s ago)`}\n`);
+      }
+      if ((await redis.hexists(new Keys(prefix).nodeQueueMeta(), 'paused')) === 1) {
+        process.stdout.write('queue paused: nodes are admitted but no worker takes them; resume the queue with `flowgate queue resume` (or in Bull Board)\n');
       }
       process.stdout.write(runs.length === 0 ? `no runs under prefix "${prefix}"\n` : `${runsTable(runs)}\n`);
       return ExitCode.ok;

@@ -26,6 +26,8 @@ export interface ChannelListener {
   incoming(ev: Incoming): void;
   /** Resolves once the events handed over so far have been applied (admissions written, jobs added). */
   settled?(): Promise<void>;
+  /** The node queue was paused or resumed (BullMQ's `Queue.pause()` / `resume()`). */
+  pausedChanged?(paused: boolean): void;
 }
 
 /**
@@ -39,6 +41,7 @@ export class JobChannel {
   private events: Redis | undefined;
   private closing = false;
   private readonly listeners = new Map<string, ChannelListener>();
+  private pausedNow = false;
 
   constructor(
     private readonly redisUrl: string,
@@ -49,6 +52,15 @@ export class JobChannel {
   /** Routes events about the jobs of `runId` to `listener`. */
   subscribe(runId: string, listener: ChannelListener): void {
     this.listeners.set(runId, listener);
+  }
+
+  /**
+   * Whether the node queue is paused: no worker takes a job from it, so
+   * admitted nodes stay queued. Read when the channel opens, then followed
+   * through the queue's `paused`/`resumed` events.
+   */
+  get paused(): boolean {
+    return this.pausedNow;
   }
 
   unsubscribe(runId: string): void {
@@ -62,6 +74,8 @@ export class JobChannel {
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+    // Read after the stream position: a pause or resume after it is seen as an event.
+    this.pausedNow = (await redis.hexists(this.queue.keys['meta'] ?? `${this.prefix}:${NODE_QUEUE}:meta`, 'paused')) === 1;
     const events = createRedis(this.redisUrl, { maxRetriesPerRequest: null });
     events.on('error', (err: unknown) => this.log.debug({ err }, 'queue events connection error'));
     this.events = events;
@@ -105,13 +119,19 @@ export class JobChannel {
   private route(fields: string[]): ChannelListener | undefined {
     const f = new Map<string, string>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
+    const event = f.get('event');
+    if (event === 'paused' || event === 'resumed') {
+      this.pausedNow = event === 'paused';
+      for (const l of this.listeners.values()) l.pausedChanged?.(this.pausedNow);
+      return undefined;
+    }
     const parsed = parseNodeJobId(f.get('jobId') ?? '');
     if (parsed === undefined) return undefined;
     const listener = this.listeners.get(parsed.runId);
     if (listener === undefined) return undefined;
     const index = parsed.nodeIndex;
     const attempt = parsed.attempt;
-    switch (f.get('event')) {
+    switch (event) {
       case 'active':
         listener.incoming({ kind: 'active', index, attempt });
         return listener;

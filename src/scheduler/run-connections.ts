@@ -36,6 +36,8 @@ export interface ConnectionHandlers {
   fatal(err: FlowgateError): void;
   /** Redis answers again after an outage. */
   reconnected(): void;
+  /** The node queue was paused or resumed. */
+  pausedChanged?(paused: boolean): void;
 }
 
 /** The open connections of a run. */
@@ -71,7 +73,7 @@ export async function openRunConnections(o: ConnectionOptions, h: ConnectionHand
   );
   await redis.connect();
   const jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, log);
-  jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled });
+  jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled, ...(h.pausedChanged !== undefined ? { pausedChanged: h.pausedChanged } : {}) });
   const queue = await jobs.open(redis);
   const store = new RunStore(redis, o.prefix, o.runId);
   const lease = new RunLease(redis, o.prefix, o.runId, o.leaseTtlMs);

@@ -61,8 +61,6 @@ export class RunGraph {
   /** Ready node indices, kept sorted by admission priority. */
   private readonly ready = new ReadySet();
   private readonly changed = new Set<number>();
-  /** Changes worth persisting but not worth a write of their own (queued -> running). */
-  private readonly lazyChanged = new Set<number>();
   private terminal = 0;
   private inFlightCount = 0;
   private admitting = true;
@@ -170,14 +168,9 @@ export class RunGraph {
     return n;
   }
 
-  /**
-   * Indices changed since the last call, for persisting. Lazy changes ride
-   * along with the next real change instead of causing a write themselves.
-   */
+  /** Indices changed since the last call, for persisting. */
   takeChanged(): number[] {
     if (this.changed.size === 0) return [];
-    for (const i of this.lazyChanged) this.changed.add(i);
-    this.lazyChanged.clear();
     const out = [...this.changed];
     this.changed.clear();
     return out;
@@ -382,11 +375,9 @@ export class RunGraph {
   markRunning(index: number, attempt: number): boolean {
     const n = this.current(index, attempt);
     if (n === undefined || n.state !== 'queued') return false;
+    // Persisted at once (with the batch of events it came in): readers that
+    // show the stored state alone must not see a started node as queued.
     this.setState(n, 'running');
-    // "running" is informational (the job's own state is authoritative), so
-    // it is persisted with the next real change rather than on its own.
-    this.changed.delete(n.index);
-    this.lazyChanged.add(n.index);
     return true;
   }
 

@@ -14,6 +14,8 @@ import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
 import type { Admission } from '../shared/node-claim.js';
 
+export { holderIsDeadHere } from '../shared/lease-holder.js';
+
 
 /** Write-behind buffer for one run's keys. */
 export class RunStore {

@@ -8,6 +8,15 @@ import type { Logger } from '../shared/logger.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import type { RunProgress } from './scheduler-types.js';
 
+/** What the ready-queue snapshot holds besides its time. */
+export type WaitingSnapshotBody = Pick<RunProgress, 'budget' | 'free' | 'waiting'> & {
+  /** The node queue is paused: its admitted nodes are listed in `waiting` with that reason. */
+  queue_paused: boolean;
+};
+
+/** Why an admitted node does not start while the node queue is paused. */
+export const QUEUE_PAUSED_REASON = 'queue paused: the node is admitted but no worker takes jobs from a paused queue; resume it with `flowgate queue resume` (or in Bull Board)';
+
 /** Period of the ready-queue snapshot. */
 const WAITING_EVERY_MS = 500;
 
@@ -22,7 +31,7 @@ export class WaitingPublisher {
   constructor(
     private readonly redis: () => Redis | undefined,
     private readonly key: string,
-    private readonly snapshot: () => Pick<RunProgress, 'budget' | 'free' | 'waiting'>,
+    private readonly snapshot: () => WaitingSnapshotBody,
     private readonly clock: () => number,
     private readonly log: Logger,
   ) {}

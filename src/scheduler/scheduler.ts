@@ -29,7 +29,7 @@ import { RunDirLocks } from './run-dir-locks.js';
 import { DIR_LOCK_TTL_MS } from '../shared/dir-lock.js';
 import { loadStoredRun, unfinishedPreviousRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
-import { WaitingPublisher, WorkerWatch } from './run-watchers.js';
+import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
 import { buildSummary, type RunSummary } from './summary.js';
 import { closeRunConnections, openRunConnections, type RunConnections } from './run-connections.js';
 import { describeFailedReason } from './scheduler-support.js';
@@ -92,7 +92,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.waiting = new WaitingPublisher(
       () => this.redis,
       new Keys(options.prefix).runWaiting(options.runId),
-      () => ({ budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: this.graph.waiting().slice(0, 200) }),
+      () => this.waitingSnapshot(),
       this.clock,
       this.log,
     );
@@ -147,6 +147,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         fatal: (err) => this.fail(err),
         // Anything missed while Redis was away is found by reconciling now.
         reconnected: () => void this.sweep(0),
+        pausedChanged: () => this.waiting.request(),
       },
       this.log,
     );
@@ -158,9 +159,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.startedMs = this.clock();
       const workDirKey = new Keys(o.prefix).workDirRun(o.workDir, o.workflow.name);
       if (o.refuseWhilePreviousRun === true) await this.refuseIfPreviousRun(workDirKey);
-      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs, workDirKey);
+      // The lease first: a run stored as running without a lease reads as orphaned.
       const holder = await this.lease.acquire();
-      if (holder !== undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${this.runId} is driven by ${holder}`);
+      if (holder !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix (driven by ${holder})` }]);
+      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs, workDirKey);
       this.graph.start();
     }
     this.phase = 'running';
@@ -205,6 +207,17 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const stopped = stored.meta['stop_reason'];
     if (stopped !== undefined) this.graph.stopAdmitting(stopped);
     this.store?.setMeta('resumed_ms', String(this.clock()));
+  }
+
+  /**
+   * The ready queue for dashboards: ready nodes not admitted, with why; while
+   * the node queue is paused, admitted nodes that have not started come
+   * first, with that reason (they would otherwise look like a silent stall).
+   */
+  private waitingSnapshot(): WaitingSnapshotBody {
+    const paused = this.jobs?.paused === true;
+    const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
+    return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: [...stuck, ...this.graph.waiting()].slice(0, 200), queue_paused: paused };
   }
 
   /** Nodes of this run admitted by a shared admission pass started by another run. */
@@ -606,7 +619,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const counts = this.graph.counts();
     return {
       counts,
-      running: this.graph.inFlightNodes().map((n) => n.node.id),
+      running: this.graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
       free: this.graph.ledger.free,
       budget: this.graph.ledger.budget,
       waiting: this.graph.waiting().slice(0, 20),

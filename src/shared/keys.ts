@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
  * Every Redis key flowgate itself writes, in one place. BullMQ's own keys live
  * under `<prefix>:<queue>:`; flowgate's under `<prefix>:fg:`.
  */
+import { NODE_QUEUE } from './payloads.js';
 
 /** Typed builder for flowgate's keys under one prefix. */
 export class Keys {
@@ -98,6 +99,13 @@ export class Keys {
   /** String: the id of the latest run of workflow `workflow` in work dir `workDir` (by a hash of both). */
   workDirRun(workDir: string, workflow: string): string {
     return `${this.prefix}:fg:workdir:${createHash('sha256').update(`${workDir}\0${workflow}`).digest('hex').slice(0, 40)}`;
+  }
+  /**
+   * Hash: BullMQ's meta hash of the node queue (BullMQ 6 keeps `paused` there
+   * while the queue is paused). flowgate only reads it.
+   */
+  nodeQueueMeta(): string {
+    return `${this.prefix}:${NODE_QUEUE}:meta`;
   }
   /** All keys of a run, for deletion. */
   runKeys(runId: string): string[] {

@@ -1,7 +1,14 @@
 /**
- * Who holds a run's lease: `host:pid` of the scheduler driving it.
+ * Lease holders are `host:pid` strings (run leases, the service's leader
+ * lease). A holder on this host whose process is gone is known dead at once,
+ * without waiting for its lease to expire.
  */
 import { hostname } from 'node:os';
+
+/** The holder string of this process. */
+export function thisHolder(): string {
+  return `${hostname()}:${process.pid}`;
+}
 
 /** Whether a lease holder (`host:pid`) is a process on this host that no longer exists. */
 export function holderIsDeadHere(holder: string): boolean {

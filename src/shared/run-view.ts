@@ -1,26 +1,33 @@
 /**
  * Read-only views of runs as Redis holds them, for the board's JSON API and
- * `flowgate status`. Nothing here writes; every reader tolerates fields that
- * are missing (an older run, a run only submitted, a scheduler mid-write).
- * The pure parts (counting, the ledger timeline, failures) are exported for
- * tests.
+ * metrics, `flowgate status` and `submit --wait`: every one of them shows a
+ * node's state through {@link effectiveNodeState} and a run's status through
+ * {@link effectiveRunStatus}, so they all tell the same story (the readers
+ * that fetch what they need from Redis are in run-reader.ts). Nothing here
+ * writes; every reader tolerates fields that are missing (an older run, a
+ * run only submitted, a scheduler mid-write). The pure parts (counting, the
+ * effective states, the ledger timeline, failures) are exported for tests.
  */
-import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
-import type { Redis } from 'ioredis';
-import { Keys } from './keys.js';
-import { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
+import type { LedgerPoint } from './ledger-timeline.js';
 import { parseJsonOrUndefined } from './json.js';
-import { maskEnvDeep, maskSecretEnv } from './secrets.js';
+import { maskSecretEnv } from './secrets.js';
+import { holderIsDeadHere } from './lease-holder.js';
+import type { FailureView } from './run-failures.js';
 
 export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
+export { listFailureViews, readCrashRecord, type FailureView } from './run-failures.js';
 
 /** Every state a node can be in (the scheduler's state machine, mirrored). */
 export const NODE_STATE_NAMES = ['waiting', 'ready', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'cached', 'cancelled'] as const;
 /** A node state. */
 export type NodeStateName = (typeof NODE_STATE_NAMES)[number];
-/** Statuses a run is listed with. */
-export const RUN_STATUSES = ['submitted', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/** Statuses a run is stored with (`meta.status`). */
+const STORED_RUN_STATUSES = ['submitted', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/**
+ * Statuses a run is listed with: the stored ones, and `orphaned` — a run
+ * stored as running that no scheduler drives any more (derived, never stored).
+ */
+export const RUN_STATUSES = [...STORED_RUN_STATUSES, 'orphaned'] as const;
 /** A run's status. */
 export type RunStatusName = (typeof RUN_STATUSES)[number];
 /** Node states that will not change again. */
@@ -47,6 +54,8 @@ export interface RunListItem {
   budget: RunBudget;
   /** `run`: driven by `flowgate run`; `service`: submitted to the scheduler service. */
   mode: 'run' | 'service';
+  /** For an orphaned run, the command that continues it (`flowgate resume ID`); else null. */
+  continue_with: string | null;
 }
 
 /** One node of a run (`GET /api/runs/:id` → `nodes[]`). */
@@ -76,6 +85,11 @@ export interface NodeView {
   env: Record<string, string>;
   /** The cache check: taken from the cache (`hit`), or why the node ran; null before it was ready. */
   cache: { hit: boolean; reasons: string[] } | null;
+  /**
+   * How its worker says the node ended, while its scheduler has not applied
+   * it yet (the node is still `running`, holding its resources); else null.
+   */
+  finishing: 'succeeded' | 'failed' | null;
 }
 
 /** The scheduler's ready-queue snapshot (`<prefix>:fg:run:<id>:waiting`). */
@@ -84,6 +98,8 @@ export interface WaitingSnapshot {
   budget: { n_procs: number; mem_gb: number };
   free: { n_procs: number; mem_gb: number };
   waiting: Array<{ id: string; reason: string }>;
+  /** The node queue was paused when the snapshot was taken (its queued nodes are listed with that reason). */
+  queue_paused: boolean;
 }
 
 /** The run's resource ledger over time. */
@@ -92,17 +108,6 @@ export interface LedgerView {
   /** What `rss_gb` means, for chart legends. */
   rss_label: 'measured peak RSS';
   timeline: LedgerPoint[];
-}
-
-/** A failed node with its crash record and what it took down. */
-export interface FailureView {
-  node: string;
-  reason: string;
-  crash_file: string | null;
-  /** The crash record's JSON, when the file could be read; else null. */
-  crash: Record<string, unknown> | null;
-  /** Ids of the nodes skipped because this one failed. */
-  skipped: string[];
 }
 
 /** Everything about one run (`GET /api/runs/:id`). */
@@ -115,10 +120,12 @@ export interface RunDetail extends RunListItem {
   failures: FailureView[];
   /** The stored run summary once the run finished; else null. */
   summary: Record<string, unknown> | null;
+  /** Whether the node queue is paused: admitted nodes stay queued until it is resumed. */
+  queue_paused: boolean;
 }
 
 /** A node as the definition (`meta.definition`) holds it. */
-interface DefinitionNode {
+export interface DefinitionNode {
   id: string;
   needs?: string[];
   n_procs?: number;
@@ -127,24 +134,22 @@ interface DefinitionNode {
   env?: Record<string, string>;
 }
 
-const LIST_FIELDS = ['run_id', 'workflow', 'status', 'started_ms', 'finished_ms', 'budget', 'mode'] as const;
-/** Crash records larger than this are not parsed. */
-const MAX_CRASH_BYTES = 256 * 1024;
-/** Crash records read for one run at most. */
-const MAX_CRASH_READS = 50;
 
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** Whether `v` is a plain JSON object. */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function num(v: unknown): number | null {
+/** A finite number from a number or numeric string; else null. */
+export function num(v: unknown): number | null {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && v !== '' && Number.isFinite(Number(v))) return Number(v);
   return null;
 }
 
-function str(v: unknown): string | null {
+/** `v` when it is a string; else null. */
+export function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
@@ -158,9 +163,9 @@ export function countStates(states: readonly (string | undefined)[]): Record<Nod
   return counts;
 }
 
-/** The run status from `meta.status` (unknown values read as `running`). */
+/** The stored run status from `meta.status` (unknown values read as `running`). */
 export function runStatus(raw: string | null | undefined): RunStatusName {
-  return (RUN_STATUSES as readonly string[]).includes(raw ?? '') ? (raw as RunStatusName) : 'running';
+  return (STORED_RUN_STATUSES as readonly string[]).includes(raw ?? '') ? (raw as RunStatusName) : 'running';
 }
 
 /** The budget from `meta.budget`. */
@@ -183,14 +188,106 @@ export function definitionNodes(raw: string | null | undefined): DefinitionNode[
   }));
 }
 
-/** A list item from the meta fields and the node states. */
-export function listItem(meta: Readonly<Record<string, string | null | undefined>>, states: readonly (string | undefined)[], runId: string): RunListItem {
+/** What drives a run, for {@link effectiveRunStatus}. */
+export interface RunDrivers {
+  mode: 'run' | 'service';
+  /** Holder (`host:pid`) of the run's lease; null when the lease is absent or expired. */
+  lease: string | null;
+  /** Holder of the scheduler service's leader lease; null when no service leads. */
+  leader: string | null;
+}
+
+/**
+ * The status a run is shown with. A run stored as `running` is `orphaned`
+ * when nothing drives it: its lease expired (or its holder is a dead process
+ * on this host), and, for a run of the scheduler service, no service leads
+ * that would adopt it. Every other status is shown as stored; a submitted run
+ * waiting for the service is `submitted`.
+ */
+export function effectiveRunStatus(stored: string | null | undefined, drivers: RunDrivers, isDead: (holder: string) => boolean = holderIsDeadHere): RunStatusName {
+  const status = runStatus(stored);
+  if (status !== 'running') return status;
+  if (drivers.lease !== null && !isDead(drivers.lease)) return 'running';
+  // A leading service adopts its runs whose scheduler is gone.
+  if (drivers.mode === 'service' && drivers.leader !== null && !isDead(drivers.leader)) return 'running';
+  return 'orphaned';
+}
+
+/** The command that continues a run shown as `status`; null unless it is orphaned. */
+export function continueCommand(runId: string, status: RunStatusName): string | null {
+  return status === 'orphaned' ? `flowgate resume ${runId}` : null;
+}
+
+/** A node as it is shown: see {@link effectiveNodeState}. */
+export interface EffectiveNode {
+  state: NodeStateName;
+  start_ms: number | null;
+  end_ms: number | null;
+  worker: string | null;
+  finishing: 'succeeded' | 'failed' | null;
+}
+
+/** What {@link effectiveNodeState} needs of the node's stored record. */
+export interface RecordTimes {
+  /** The node's current attempt (0 before its first admission). */
+  attempts: number;
+  start_ms: number | null;
+  end_ms: number | null;
+  worker: string | null;
+}
+
+/**
+ * The one place a node's shown state is decided: its stored state (the
+ * scheduler's, written behind its in-memory graph) corrected by its worker's
+ * claim of the current attempt, which is written the moment the worker
+ * starts it. Only an in-flight node (`queued` or `running`) is corrected, and
+ * only by a claim of the attempt its record names:
+ * - claim `running`: the node is `running` since the claim's `start_ms`, on its worker;
+ * - claim `succeeded`/`failed`: the worker is done but the scheduler has not
+ *   applied the outcome yet. The node is still shown `running` (it holds its
+ *   resources and its dependents have not been released until then), with the
+ *   claim's `end_ms` and `finishing` set to the outcome;
+ * - claim `requeued`: the job went back to the queue, the node is `queued`.
+ * Claims of other attempts (an earlier attempt, or a run retried with
+ * `flowgate retry`) and malformed claims change nothing.
+ */
+export function effectiveNodeState(stored: string | undefined, record: RecordTimes, claimJson: string | null | undefined): EffectiveNode {
+  const state = (NODE_STATE_NAMES as readonly string[]).includes(stored ?? '') ? (stored as NodeStateName) : 'waiting';
+  const shown: EffectiveNode = { state, start_ms: record.start_ms, end_ms: record.end_ms, worker: record.worker, finishing: null };
+  if (state !== 'queued' && state !== 'running') return shown;
+  const c = parseJsonOrUndefined(claimJson ?? undefined);
+  if (!isObject(c) || num(c['attempt']) !== record.attempts || record.attempts === 0) return shown;
+  const start = num(c['start_ms']);
+  const worker = str(c['worker']);
+  switch (c['state']) {
+    case 'running':
+      return { state: 'running', start_ms: start, end_ms: null, worker, finishing: null };
+    case 'succeeded':
+    case 'failed':
+      return { state: 'running', start_ms: start, end_ms: num(c['end_ms']), worker, finishing: c['state'] };
+    case 'requeued':
+      return { ...shown, state: 'queued', start_ms: null, end_ms: null };
+    default:
+      return shown;
+  }
+}
+
+/** The record fields {@link effectiveNodeState} reads, from a record's JSON. */
+export function recordTimes(recordJson: string | null | undefined): RecordTimes {
+  const r = parseJsonOrUndefined(recordJson ?? undefined);
+  const rec = isObject(r) ? r : {};
+  return { attempts: num(rec['attempts']) ?? 0, start_ms: num(rec['start_ms']), end_ms: num(rec['end_ms']), worker: str(rec['worker']) };
+}
+
+/** A list item from the meta fields, the nodes' shown states and the run's shown status. */
+export function listItem(meta: Readonly<Record<string, string | null | undefined>>, states: readonly (string | undefined)[], runId: string, status: RunStatusName = runStatus(meta['status'])): RunListItem {
   const started = num(meta['started_ms']) ?? 0;
   const finished = num(meta['finished_ms']);
+  const id = meta['run_id'] ?? runId;
   return {
-    run_id: meta['run_id'] ?? runId,
+    run_id: id,
     workflow: meta['workflow'] ?? '',
-    status: runStatus(meta['status']),
+    status,
     started_ms: started,
     finished_ms: finished,
     wall_s: finished === null ? null : (finished - started) / 1000,
@@ -198,27 +295,29 @@ export function listItem(meta: Readonly<Record<string, string | null | undefined
     counts: countStates(states),
     budget: parseBudget(meta['budget']),
     mode: meta['mode'] === 'service' ? 'service' : 'run',
+    continue_with: continueCommand(id, status),
   };
 }
 
-/** One node's view from its definition, state and stored record (JSON). */
-export function nodeView(def: DefinitionNode, state: string | undefined, recordJson: string | undefined): NodeView {
+/** One node's view from its definition, stored state, stored record (JSON) and its worker's claim (JSON). */
+export function nodeView(def: DefinitionNode, state: string | undefined, recordJson: string | undefined, claimJson?: string): NodeView {
   const r = parseJsonOrUndefined(recordJson);
   const rec = isObject(r) ? r : {};
   const g = rec['granted'];
   const granted = isObject(g) && num(g['n_procs']) !== null && num(g['mem_gb']) !== null ? { n_procs: num(g['n_procs']) ?? 0, mem_gb: num(g['mem_gb']) ?? 0 } : null;
+  const shown = effectiveNodeState(state, recordTimes(recordJson), claimJson);
   return {
     id: def.id,
     needs: def.needs ?? [],
     n_procs: def.n_procs ?? 1,
     mem_gb: def.mem_gb ?? 0,
     granted,
-    state: (NODE_STATE_NAMES as readonly string[]).includes(state ?? '') ? (state as NodeStateName) : 'waiting',
+    state: shown.state,
     admitted_ms: num(rec['admitted_ms']),
     released_ms: num(rec['released_ms']),
-    start_ms: num(rec['start_ms']),
-    end_ms: num(rec['end_ms']),
-    worker: str(rec['worker']),
+    start_ms: shown.start_ms,
+    end_ms: shown.end_ms,
+    worker: shown.worker,
     exit_code: num(rec['exit_code']),
     signal: str(rec['signal']),
     attempts: num(rec['attempts']) ?? 0,
@@ -230,21 +329,8 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     peak_rss_mb: num(rec['peak_rss_mb']),
     env: def.env ?? {},
     cache: cacheOf(rec['cache']),
+    finishing: shown.finishing,
   };
-}
-
-/** Failed nodes with the nodes each one took down (crash records not read yet). */
-export function listFailureViews(nodes: readonly NodeView[]): FailureView[] {
-  const skippedBy = new Map<string, string[]>();
-  for (const n of nodes) {
-    if (n.state !== 'skipped' || n.skipped_because === null) continue;
-    const list = skippedBy.get(n.skipped_because) ?? [];
-    list.push(n.id);
-    skippedBy.set(n.skipped_because, list);
-  }
-  return nodes
-    .filter((n) => n.state === 'failed')
-    .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, crash: null, skipped: skippedBy.get(n.id) ?? [] }));
 }
 
 /** A waiting snapshot from its JSON; null when absent or malformed. */
@@ -258,93 +344,7 @@ export function parseWaiting(raw: string | null | undefined): WaitingSnapshot | 
     budget: res(w['budget']),
     free: res(w['free']),
     waiting: list.map((e) => ({ id: String(e['id']), reason: String(e['reason'] ?? '') })),
-  };
-}
-
-/** A crash record, best-effort: only a `crash-*.json` file of at most 256 KB; else null. */
-export async function readCrashRecord(path: string | null): Promise<Record<string, unknown> | null> {
-  if (path === null || !/^crash-.*\.json$/.test(basename(path))) return null;
-  try {
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      if (size > MAX_CRASH_BYTES) return null;
-      const record = parseJsonOrUndefined(await fh.readFile('utf8'));
-      return isObject(record) ? record : null;
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return null;
-  }
-}
-
-/** Runs, newest first (at most `limit`, default 50, capped at 1000). */
-export async function listRuns(redis: Redis, prefix: string, opts: { limit?: number } = {}): Promise<RunListItem[]> {
-  const limit = Math.max(1, Math.min(1000, Math.floor(opts.limit ?? 50)));
-  return readRunItems(redis, prefix, await redis.zrevrange(new Keys(prefix).runs(), 0, limit - 1));
-}
-
-/** List items of the given runs, in the same order; runs whose meta is gone are left out. */
-export async function readRunItems(redis: Redis, prefix: string, ids: readonly string[]): Promise<RunListItem[]> {
-  if (ids.length === 0) return [];
-  const keys = new Keys(prefix);
-  const pipe = redis.pipeline();
-  for (const id of ids) pipe.hmget(keys.runMeta(id), ...LIST_FIELDS).hvals(keys.runStates(id));
-  const replies = (await pipe.exec()) ?? [];
-  const found: Array<{ id: string; meta: Record<string, string | null>; states: string[] }> = [];
-  ids.forEach((id, i) => {
-    const [metaErr, metaValues] = replies[2 * i] ?? [];
-    const [statesErr, states] = replies[2 * i + 1] ?? [];
-    if (metaErr || statesErr) throw metaErr ?? statesErr;
-    const values = metaValues as Array<string | null>;
-    if (values[0] === null) return; // meta gone: the run was deleted
-    found.push({ id, meta: Object.fromEntries(LIST_FIELDS.map((f, j) => [f, values[j] ?? null])), states: states as string[] });
-  });
-  // A submitted run has no states yet: its nodes come from the definition, all waiting.
-  const bare = found.filter((r) => r.states.length === 0);
-  const defs = await Promise.all(bare.map((r) => redis.hget(keys.runMeta(r.id), 'definition')));
-  bare.forEach((r, i) => (r.states = definitionNodes(defs[i]).map(() => 'waiting')));
-  return found.map((r) => listItem(r.meta, r.states, r.id));
-}
-
-/** One run in full; undefined when there is no such run. */
-export async function readRun(redis: Redis, prefix: string, runId: string, now = Date.now()): Promise<RunDetail | undefined> {
-  const keys = new Keys(prefix);
-  const [meta, states, records, waitingRaw] = await Promise.all([
-    redis.hgetall(keys.runMeta(runId)),
-    redis.hgetall(keys.runStates(runId)),
-    redis.hgetall(keys.runNodes(runId)),
-    redis.get(keys.runWaiting(runId)),
-  ]);
-  if (meta['run_id'] === undefined) return undefined;
-  const defs = definitionNodes(meta['definition']);
-  const nodes = defs.map((d, i) => nodeView(d, states[String(i)], records[String(i)]));
-  // Elements of map nodes follow the definition's nodes; each feeds its map node.
-  for (let i = defs.length; records[String(i)] !== undefined; i++) {
-    const rec = parseJsonOrUndefined(records[String(i)]);
-    const r = isObject(rec) ? rec : {};
-    const id = str(r['id']) ?? `#${i}`;
-    const parent = nodes.find((n) => n.id === str(r['element_of']));
-    // An element runs with its map node's environment (already masked).
-    nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0, env: parent?.env ?? {} }, states[String(i)], records[String(i)]));
-    parent?.needs.push(id);
-  }
-  const item = listItem(meta, nodes.map((n) => n.state), runId);
-  const failures = listFailureViews(nodes);
-  // Crash records and the summary are shown as stored: any env in them is masked too.
-  await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = maskEnvDeep(await readCrashRecord(f.crash_file)) as Record<string, unknown> | null)));
-  const options = parseJsonOrUndefined(meta['options']);
-  const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
-  return {
-    ...item,
-    scheduler: meta['scheduler'] ?? 'tsort',
-    options: isObject(options) ? options : {},
-    nodes,
-    waiting: parseWaiting(waitingRaw),
-    ledger: { budget: item.budget, rss_label: 'measured peak RSS', timeline: buildTimeline(nodes, item.finished_ms ?? now) },
-    failures,
-    summary: isObject(summary) ? (maskEnvDeep(summary) as Record<string, unknown>) : null,
+    queue_paused: w['queue_paused'] === true,
   };
 }
 

@@ -234,6 +234,8 @@ describe('flowgate board', () => {
         .hset(k('live-1', 'states'), { 0: 'running', 1: 'waiting', 2: 'ready' })
         .hset(k('live-1', 'nodes'), { 0: JSON.stringify({ id: 'x', granted: { n_procs: 2, mem_gb: 1.5 }, admitted_ms: now - 4000, released_ms: null, start_ms: now - 3900, end_ms: null, attempts: 1 }) })
         .hset(k('live-1', 'holds'), { 0: '2 1.5' })
+        // Driven by a scheduler elsewhere (without a live lease the run would show orphaned).
+        .set(k('live-1', 'lease'), 'elsewhere:1', 'PX', 60_000)
         .set(k('live-1', 'waiting'), JSON.stringify({ at_ms: now - 100, budget: { n_procs: 4, mem_gb: 3 }, free: { n_procs: 2, mem_gb: 1.5 }, waiting: [{ id: 'z', reason: 'needs 4 procs, 2 free' }] }))
         .zadd(`${prefix}:fg:runs`, now - 5000, 'live-1')
         .hset(k('sub-1', 'meta'), { run_id: 'sub-1', workflow: 'live', status: 'submitted', mode: 'service', started_ms: String(now), budget, definition })

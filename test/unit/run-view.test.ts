@@ -132,7 +132,8 @@ describe('listFailureViews', () => {
 describe('parseWaiting and parseService', () => {
   it('reads the waiting snapshot; null when absent or malformed', () => {
     const raw = JSON.stringify({ at_ms: 7, budget: { n_procs: 4, mem_gb: 8 }, free: { n_procs: 1, mem_gb: 2 }, waiting: [{ id: 'x', reason: 'needs 4 procs' }] });
-    expect(parseWaiting(raw)).toEqual({ at_ms: 7, budget: { n_procs: 4, mem_gb: 8 }, free: { n_procs: 1, mem_gb: 2 }, waiting: [{ id: 'x', reason: 'needs 4 procs' }] });
+    expect(parseWaiting(raw)).toEqual({ at_ms: 7, budget: { n_procs: 4, mem_gb: 8 }, free: { n_procs: 1, mem_gb: 2 }, waiting: [{ id: 'x', reason: 'needs 4 procs' }], queue_paused: false });
+    expect(parseWaiting(JSON.stringify({ ...JSON.parse(raw), queue_paused: true }))?.queue_paused).toBe(true);
     expect(parseWaiting(null)).toBeNull();
     expect(parseWaiting('{"at_ms":1}')).toBeNull();
   });

@@ -6,7 +6,8 @@
 
 export const STATES = ['waiting', 'ready', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'cached', 'cancelled'];
 export const DONE_STATES = new Set(['succeeded', 'failed', 'skipped', 'cached', 'cancelled']);
-export const ACTIVE_RUN = new Set(['submitted', 'running']);
+// An orphaned run (no scheduler drives it) has not ended: it continues once resumed.
+export const ACTIVE_RUN = new Set(['submitted', 'running', 'orphaned']);
 export const STATE_HELP = {
   waiting: 'waiting for its dependencies',
   ready: 'dependencies done, waiting for resources or its turn',
@@ -17,6 +18,7 @@ export const STATE_HELP = {
   skipped: 'not run: a node it depends on failed',
   cached: 'result taken from the cache',
   cancelled: 'cancelled before it finished',
+  orphaned: 'no scheduler drives this run any more; continue it with flowgate resume',
 };
 const SVGNS = 'http://www.w3.org/2000/svg';
 

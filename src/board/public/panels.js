@@ -92,7 +92,7 @@ export function waitingBlock(run, nodes) {
   const items = snap ? list(snap.waiting).map(obj) : [];
   const byId = new Map(nodes.map((n) => [String(n.id), n]));
   const caption = snap
-    ? `${items.length} node${items.length === 1 ? '' : 's'} ready but not admitted (scheduler snapshot from ${fmtAge(snap.at_ms)})`
+    ? `${items.length} node${items.length === 1 ? '' : 's'} waiting${snap.queue_paused ? ' (the node queue is paused: admitted nodes wait too)' : ' for admission'} (scheduler snapshot from ${fmtAge(snap.at_ms)})`
     : ACTIVE_RUN.has(run.status)
       ? 'No ready-queue snapshot yet.'
       : 'The run has ended: nothing is waiting.';

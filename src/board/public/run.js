@@ -2,7 +2,7 @@
 // timeline, failures, workers).
 
 import { postJSON } from './api.js';
-import { DONE_STATES, ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
+import { ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
 import { renderDag } from './dag.js';
 import { ledgerBlock } from './ledger.js';
 import { ganttBlock } from './gantt.js';
@@ -56,7 +56,8 @@ export function renderRun(page, r, run0, workers) {
   const view = page.view;
   const run = obj(run0);
   const id = String(run.run_id ?? r.id);
-  const nodes = withLiveStarts(list(run.nodes).map(obj), id, workers);
+  // States come from the API as shown everywhere (a node runs from its worker's claim on).
+  const nodes = list(run.nodes).map(obj);
   document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
   fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null);
   renderDag(view, id, nodes);
@@ -65,28 +66,6 @@ export function renderRun(page, r, run0, workers) {
   fill(view.failures, failuresBlock(run));
   fill(view.gantt, ganttBlock(run, nodes, view.gantt.clientWidth));
   fill(view.workers, workersTable(workers, id));
-}
-
-/**
- * A node's start is stamped by its worker when it ends; while it runs, the
- * worker registry says since when it runs (and where).
- */
-function withLiveStarts(nodes, runId, workers) {
-  const live = new Map();
-  for (const w0 of list(workers)) {
-    const w = obj(w0);
-    for (const c0 of list(w.current)) {
-      const c = obj(c0);
-      if (c.run_id === runId && num(c.since_ms) !== null) live.set(String(c.node_id), { since: c.since_ms, worker: w.name });
-    }
-  }
-  if (live.size === 0) return nodes;
-  return nodes.map((n) => {
-    const l = live.get(String(n.id));
-    if (!l || num(n.start_ms) !== null || DONE_STATES.has(n.state)) return n;
-    // "running" is stored lazily by the scheduler; a worker running the node says so at once.
-    return { ...n, state: n.state === 'queued' ? 'running' : n.state, start_ms: l.since, worker: n.worker ?? l.worker ?? null };
-  });
 }
 
 /**
@@ -162,7 +141,21 @@ function runHead(run, id, nodes) {
         ]),
       ),
       h('dt', null, 'Queue'),
-      h('dd', null, h('a', { href: 'queues', title: 'BullMQ jobs of this prefix in Bull Board' }, 'Bull Board')),
+      h(
+        'dd',
+        null,
+        run.queue_paused ? h('span', { class: 'count state-text-failed', id: 'queue-paused' }, 'paused: admitted nodes wait (flowgate queue resume) · ') : null,
+        h('a', { href: 'queues', title: 'BullMQ jobs of this prefix in Bull Board' }, 'Bull Board'),
+      ),
     ),
+    run.status === 'orphaned'
+      ? h(
+          'p',
+          { class: 'orphaned-note', id: 'orphaned-note', role: 'status' },
+          'No scheduler drives this run any more (its scheduler is gone). Continue it with ',
+          h('code', null, String(run.continue_with ?? `flowgate resume ${id}`)),
+          run.mode === 'service' ? ' or by starting the scheduler service.' : '.',
+        )
+      : null,
   ];
 }
