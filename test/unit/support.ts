@@ -26,6 +26,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         index,
         command: n.command ?? ['true'],
         function: null,
+        code_version: null,
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,
