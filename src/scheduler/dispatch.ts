@@ -73,7 +73,8 @@ export class Dispatcher {
       upstream[pn.node.id] = pn.record.result ?? `unrecorded ${pn.record.end_ms ?? ''}`;
     }
     const paths = Object.values(n.node.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []));
-    return { upstream, paths, codeVersion: n.node.code_version };
+    // `?? null`: a workflow stored by an older version has no code_version field.
+    return { upstream, paths, codeVersion: n.node.code_version ?? null };
   }
 
   /**

@@ -14,7 +14,8 @@ const SYSTEM_PREFIXES = ['/bin/', '/sbin/', '/usr/', '/lib', '/etc/', '/dev/', '
 
 function isFile(path: string): boolean {
   try {
-    return statSync(path).isFile();
+    // Most words are not files: no thrown ENOENT for each of them.
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
     return false;
   }
