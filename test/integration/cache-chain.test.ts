@@ -35,7 +35,8 @@ interface Fixture {
 
 const LOG = 'echo $FLOWGATE_NODE_ID >> "$RAN_LOG"';
 
-function fixture(label: string, file = 'wf.json'): Fixture {
+/** `timeoutMs`: how long one run may take before it is killed (hashing gigabytes on a loaded machine is slow). */
+function fixture(label: string, file = 'wf.json', timeoutMs = 50_000): Fixture {
   const dir = tempDir(label);
   const prefix = uniquePrefix(label);
   prefixes.push(prefix);
@@ -48,7 +49,7 @@ function fixture(label: string, file = 'wf.json'): Fixture {
     run: async (wf, ...flags) => {
       writeFileSync(log, '');
       const path = typeof wf === 'string' ? wf : writeWorkflow(dir, file, wf);
-      const res = await runCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2', ...flags], { env: { REDIS_URL: redisUrl(), RAN_LOG: log } });
+      const res = await runCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2', ...flags], { env: { REDIS_URL: redisUrl(), RAN_LOG: log }, timeoutMs });
       expect(res.code, res.stderr).toBe(0);
       const summary = JSON.parse(res.stdout) as RunSummary;
       return { code: res.code, summary, stderr: res.stderr, statuses: Object.fromEntries(summary.nodes.map((n) => [n.id, n.status])) };
@@ -151,7 +152,7 @@ describe('hash methods and files', () => {
   });
 
   it('content-hashes a file over 2 GiB and sees a change that keeps its size and mtime', async () => {
-    const f = fixture('big');
+    const f = fixture('big', 'wf.json', 240_000);
     const big = join('/tmp', `flowgate-big-${process.pid}-${Date.now()}.bin`);
     try {
       execFileSync('truncate', ['-s', '3G', big]);
@@ -168,7 +169,7 @@ describe('hash methods and files', () => {
     } finally {
       rmSync(big, { force: true });
     }
-  }, 120_000);
+  }, 600_000);
 
   it('path inputs: a changed file or a file added to a directory reruns the node; undeclared files are warned about', async () => {
     const f = fixture('paths');
