@@ -9,7 +9,7 @@
  * const summary = await run(wf, { n_procs: 2, memory_gb: 4, status_callback: (e) => console.log(e.type, e.node) });
  * ```
  */
-export { workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults, type ShellOption } from './api/workflow.js';
+export { path, workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults, type ShellOption } from './api/workflow.js';
 export { run, type RunOptions, type StatusEvent } from './api/run.js';
 export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
 export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';

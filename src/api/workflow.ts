@@ -16,6 +16,8 @@ export interface NodeSpec {
    * worker child process. `module` is absolute, or relative to the current directory.
    */
   function?: { module: string; export?: string };
+  /** Function nodes: your version of the code; when given, it replaces the scan of the module's local imports in the cache key. */
+  code_version?: string;
   /** Nodes that must succeed first, by id or by the reference {@link WorkflowBuilder.node} returned. */
   needs?: ReadonlyArray<string | NodeRef>;
   /** Threads the node uses (default 1, or the workflow's default). */
@@ -30,7 +32,12 @@ export interface NodeSpec {
   retries?: number;
   /** Seconds before each retry. */
   retry_delay_s?: number;
-  /** Named inputs: literal values, or another node's output (`ref.out('name')` or `{from: 'node.output'}`). */
+  /**
+   * Named inputs: literal values, another node's output (`ref.out('name')` or
+   * `{from: 'node.output'}`), or a file or directory the node reads
+   * (`path('data/x.fq')` or `{path: ...}`, relative to the current directory):
+   * its fingerprint is part of the node's cache key.
+   */
   inputs?: Readonly<Record<string, unknown>>;
   /** Command nodes: named output files (templates, relative to the node directory). */
   outputs?: Readonly<Record<string, string>>;
@@ -120,4 +127,14 @@ export class WorkflowBuilder {
 /** Starts building a workflow named `name` (letters, digits, `.`, `_`, `-`). */
 export function workflow(name: string, defaults?: WorkflowDefaults): WorkflowBuilder {
   return new WorkflowBuilder(name, defaults);
+}
+
+/**
+ * A path input: a file or directory the node reads (absolute, or relative to
+ * the current directory). The node sees its absolute path; its fingerprint
+ * (size and mtime, or content; a directory by its listing) is part of the
+ * node's cache key, so changing it reruns the node.
+ */
+export function path(file: string): { path: string } {
+  return { path: file };
 }

@@ -105,6 +105,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
       const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
       const wf = loadWorkflowFile(rest[0] as string);
+      for (const w of wf.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       const edges = wf.nodes.reduce((sum, n) => sum + n.needs.length, 0);
       process.stdout.write(`${rest[0] ?? ''}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
       return ExitCode.ok;

@@ -132,6 +132,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { driveRun } = await import('./drive-run.js');
   try {
     workflow = loadWorkflowFile(cfg.file);
+    for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     if (cfg.raiseInsufficient) {
       assertFitsBudget(
         workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),

@@ -53,6 +53,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
   if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
   const file = resolve(flags.positionals[0] as string);
   const workflow = loadWorkflowFile(file);
+  for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   const raiseInsufficient = flags.bool('raise-insufficient', true);
   const workDir = flags.str('work-dir');
   const crashdumpDir = flags.str('crashdump-dir');

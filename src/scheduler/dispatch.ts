@@ -3,9 +3,11 @@
  * job of each admitted node, with its inputs resolved from the producers'
  * outputs and the cache ticket its worker turns into the node's record.
  */
-import { writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/cache-record.js';
+import { canonical, writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/cache-record.js';
+import { sha256 } from '../shared/fingerprint.js';
 import type { Outputs } from '../shared/workflow/template.js';
-import { decide, Fingerprints, hashOf } from './cache.js';
+import { decide, Fingerprints, hashOf, type KeyContext } from './cache.js';
+import { identifyElements } from './map-elements.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
 import { collectOutputs, planMap } from './map-node.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
@@ -33,6 +35,13 @@ export interface Dispatch {
   refused: Array<{ node: NodeRuntime; reason: string }>;
 }
 
+/** What the cache check did to a ready node without a job of its own. */
+export interface ReadyEvent {
+  node: NodeRuntime;
+  note: string | null;
+  status: 'started' | 'cached' | 'succeeded';
+}
+
 /** Cache checks and job building for one run. */
 export class Dispatcher {
   /** Cache tickets of nodes that will run: their workers leave the record. */
@@ -58,19 +67,41 @@ export class Dispatcher {
   }
 
   /**
+   * The cache key's context of a node: the result digests of every node it
+   * depends on (`needs` and connections alike; an element, those of its map
+   * node), its declared path inputs and its code version. Digests are kept in
+   * the nodes' records, so this reads no files.
+   */
+  private keyContext(n: NodeRuntime): KeyContext {
+    const base = n.record.element_of === undefined ? n.index : (this.graph.dag.indexOf(n.record.element_of) ?? n.index);
+    const upstream: Record<string, string> = {};
+    for (const p of this.graph.dag.preds[base] ?? []) {
+      const pn = this.graph.node(p);
+      if (pn.record.element_of !== undefined) continue;
+      upstream[pn.node.id] = pn.record.result ?? `unrecorded ${pn.record.end_ms ?? ''}`;
+    }
+    const paths = Object.values(n.node.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []));
+    // `?? null`: a workflow stored by an older version has no code_version field.
+    return { upstream, paths, codeVersion: n.node.code_version ?? null };
+  }
+
+  /**
    * Checks every node that became ready against its cache record: a match
    * ends it `cached` (its successors may become ready and are checked in
    * turn); otherwise the reasons it runs are recorded. A node whose
    * directory another run holds is checked only once that run let it go: it
-   * may then find that run's result in the cache. Returns the cached nodes.
+   * may then find that run's result in the cache. Returns what happened to
+   * nodes without a job: cached nodes, map nodes started (expanded) and map
+   * nodes completed.
    */
-  async checkReady(): Promise<Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }>> {
-    const cached: Array<{ node: NodeRuntime; note: string | null; status: 'cached' | 'succeeded' }> = [];
+  async checkReady(): Promise<ReadyEvent[]> {
+    const events: ReadyEvent[] = [];
     for (let fresh = this.graph.takeNewlyReady(); fresh.length > 0; fresh = this.graph.takeNewlyReady()) {
       const held = this.o.lockDirs === undefined ? undefined : await this.o.lockDirs(fresh.filter((n) => n.node.map === null));
       for (const n of fresh) {
         if (n.node.map !== null) {
-          if (this.mapStep(n)) cached.push({ node: n, note: null, status: 'succeeded' });
+          const step = this.mapStep(n);
+          if (step !== undefined) events.push({ node: n, note: null, status: step });
           continue;
         }
         const why = held?.get(n.index);
@@ -84,43 +115,46 @@ export class Dispatcher {
         const built = this.build(n);
         // Inputs that cannot be resolved fail the node when it is dispatched.
         if (!built.ok) continue;
-        const d = decide(built.job.data, this.fingerprints, {
+        const d = decide(built.job.data, this.fingerprints, this.keyContext(n), {
           overwrite: n.node.overwrite,
           updateHash: this.o.updateHash,
-          write: (ticket, outputs) => writeCacheRecord(n.record.node_dir, ticket, outputs),
+          write: (ticket, outputs, result) => writeCacheRecord(n.record.node_dir, ticket, outputs, result),
         });
         if (d.hit) {
-          this.graph.markCached(n.index, d.outputs, d.note);
-          cached.push({ node: n, note: d.note, status: 'cached' });
+          this.graph.markCached(n.index, d.outputs, d.note, d.result);
+          events.push({ node: n, note: d.note, status: 'cached' });
         } else {
           n.record.cache = { hit: false, reasons: d.reasons };
           this.tickets.set(n.index, d.ticket);
         }
       }
     }
-    return cached;
+    return events;
   }
 
   /**
    * A ready map node: expanded into its elements the first time (they become
-   * ready and are checked in turn), or, once they all succeeded, completed
-   * with their outputs collected. Returns true when it completed. A map node
-   * that cannot be expanded stays ready and is refused when dispatched.
+   * ready and are checked in turn; returns `started`), or, once they all
+   * finished, completed with their outputs collected (returns its final
+   * state: `cached` when every element was). A map node that cannot be
+   * expanded stays ready and is refused when dispatched (returns undefined).
    */
-  private mapStep(n: NodeRuntime): boolean {
+  private mapStep(n: NodeRuntime): ReadyEvent['status'] | undefined {
     if (n.record.map === undefined) {
       const plan = planMap(n, this.graph.nodes.length, this.outputsOf);
-      if (!plan.ok) return false;
-      const elements = this.graph.expandMap(n.index, plan.map);
+      if (!plan.ok) return undefined;
+      const map = identifyElements(n.node.id, n.record.node_dir, n.node.map?.over ?? [], plan.map);
+      const elements = this.graph.expandMap(n.index, map);
       if (elements.length > 0) {
         this.graph.startElements(n.index, elements);
-        return false;
+        return 'started';
       }
     }
     const first = n.record.map?.first ?? 0;
     const elements = (n.record.map?.elements ?? []).map((_, i) => this.graph.node(first + i));
-    this.graph.collectMap(n.index, collectOutputs(elements));
-    return true;
+    const result = sha256(canonical(elements.map((e) => e.record.result ?? `unrecorded ${e.record.end_ms ?? ''}`)));
+    this.graph.collectMap(n.index, collectOutputs(elements), result, elements.filter((e) => e.state !== 'cached').map((e) => e.node.id));
+    return n.state === 'cached' ? 'cached' : 'succeeded';
   }
 
   /**
@@ -145,7 +179,7 @@ export class Dispatcher {
       // A node in flight when its run was resumed was not checked by this scheduler: its ticket is made now.
       let ticket = this.tickets.get(n.index);
       if (ticket === undefined) {
-        const parts = this.fingerprints.parts(built.job.data);
+        const parts = this.fingerprints.parts(built.job.data, this.keyContext(n));
         ticket = { hash: hashOf(parts), parts };
         this.tickets.set(n.index, ticket);
       }

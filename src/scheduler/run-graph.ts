@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
-import type { Workflow, WorkflowNode } from '../shared/workflow/schema.js';
+import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
 import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
@@ -231,7 +231,9 @@ export class RunGraph {
     const p = this.ready.priorityOf(index);
     const created = map.elements.map((e, i) => {
       const at = this.dag.addElement(e.id, index);
-      const inputs = Object.fromEntries(Object.entries(e.inputs).map(([k, v]) => [k, { kind: 'value' as const, value: v }]));
+      // Unmapped path inputs stay path inputs: the element's key fingerprints them.
+      const pathInput = (k: string): boolean => parent.node.inputs[k]?.kind === 'path' && !(parent.node.map?.over ?? []).includes(k);
+      const inputs = Object.fromEntries(Object.entries(e.inputs).map(([k, v]): [string, NodeInput] => [k, pathInput(k) && typeof v === 'string' ? { kind: 'path', path: v } : { kind: 'value', value: v }]));
       const rt = this.makeRuntime({ ...parent.node, id: e.id, index: at, needs: [], map: null, inputs }, at, 0, e.dir);
       rt.record.element_of = parent.node.id;
       this.nodes.push(rt);
@@ -251,12 +253,19 @@ export class RunGraph {
     for (const e of elements) this.setState(e, 'ready');
   }
 
-  /** A map node whose elements all succeeded ends succeeded with their outputs collected (it has no job of its own). */
-  collectMap(index: number, outputs: unknown): void {
+  /**
+   * A map node whose elements all finished ends with their outputs collected
+   * (it has no job of its own): `cached` when every element was, else
+   * `succeeded`. `result` is its result digest (from the elements').
+   */
+  collectMap(index: number, outputs: unknown, result: string, ran: readonly string[]): void {
     const n = this.node(index);
     if (n.state !== 'ready') return;
     n.record.outputs = outputs;
-    this.setState(n, 'succeeded');
+    n.record.result = result;
+    const cached = ran.length === 0 && (n.record.map?.elements.length ?? 0) > 0;
+    n.record.cache = { hit: cached, reasons: cached ? [] : [ran.length === 0 ? 'no elements' : `elements ran: ${ran.join(', ')}`] };
+    this.setState(n, cached ? 'cached' : 'succeeded');
     this.countOff(index);
   }
 
@@ -324,10 +333,11 @@ export class RunGraph {
    * A ready node's result is taken from its cache record: it ends `cached`
    * without holding resources, and counts as done for its successors.
    */
-  markCached(index: number, outputs: unknown, note: string | null): void {
+  markCached(index: number, outputs: unknown, note: string | null, result: string): void {
     const n = this.node(index);
     if (n.state !== 'ready') return;
     n.record.outputs = outputs;
+    n.record.result = result;
     n.record.cache = { hit: true, reasons: note === null ? [] : [note] };
     this.setState(n, 'cached');
     this.countOff(index);
@@ -400,6 +410,9 @@ export class RunGraph {
     if (n === undefined) return false;
     recordAttempt(n.record, n.attempt, 'succeeded', null, outcome);
     n.record.reason = null;
+    // Without a digest from the worker (its record could not be written) the
+    // result counts as new: successors rerun rather than risk a stale result.
+    n.record.result = outcome.result_digest ?? `unrecorded ${outcome.end_ms} ${n.attempt}`;
     this.setState(n, 'succeeded');
     this.countOff(index);
     return true;

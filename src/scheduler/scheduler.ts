@@ -263,7 +263,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         }
         const notices: Array<() => void> = [];
         for (const ev of events) this.apply(ev, notices);
-        for (const { node: c, note, status } of await this.dispatch.checkReady()) notices.push(() => this.emit('node:finished', { id: c.node.id, status, reason: note }));
+        for (const { node: c, note, status } of await this.dispatch.checkReady()) {
+          // A map node starts when it is expanded (its elements run), and finishes when they all did.
+          notices.push(status === 'started' ? () => this.emit('node:started', { id: c.node.id }) : () => this.emit('node:finished', { id: c.node.id, status, reason: note }));
+        }
         const shared = this.options.admission;
         const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
         const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');

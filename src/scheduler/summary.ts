@@ -49,6 +49,8 @@ export interface NodeSummary {
   peak_rss_mb: number | null;
   /** The node's outputs: what a function returned, a command's declared files and stdout JSON. */
   outputs?: unknown;
+  /** Digest of the node's result (from its cache record), chained into its successors' cache keys. */
+  result?: string;
   /** The cache check: taken from the cache record (`hit`), or why the node ran. */
   cache?: { hit: boolean; reasons: string[] };
   /** A map node: its elements (ids, inputs, directories) and the index of the first. */

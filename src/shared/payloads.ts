@@ -153,6 +153,8 @@ export interface NodeOutcome {
   outputs?: unknown;
   /** pid of the child process that ran a function node. */
   executor_pid?: number;
+  /** Digest of the node's result (written to its cache record), chained into its successors' cache keys. */
+  result_digest?: string;
 }
 
 /** Job id for a node attempt. Ids never contain ':' and are never all digits. */

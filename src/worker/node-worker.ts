@@ -17,7 +17,7 @@ import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
-import { removeCacheRecord, writeCacheRecord } from '../shared/cache-record.js';
+import { removeCacheRecord, resultDigest, writeCacheRecord } from '../shared/cache-record.js';
 import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
@@ -304,7 +304,9 @@ export class NodeWorker {
       if (data.command !== null && outcome.outputs !== undefined) writeNodeFile(data.node_dir, 'outputs.json', outcome.outputs);
       if (data.cache !== undefined) {
         try {
-          writeCacheRecord(data.node_dir, data.cache, outcome.outputs);
+          const now = Date.now();
+          outcome.result_digest = resultDigest(data.cache, outcome.outputs, Object.values(data.outputs ?? {}), now);
+          writeCacheRecord(data.node_dir, data.cache, outcome.outputs, outcome.result_digest, now);
         } catch (err) {
           // The node succeeded; without its record it only runs again next time.
           this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');

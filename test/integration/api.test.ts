@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { run, ValidationError, workflow, type StatusEvent } from 'flowgate';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { path, run, ValidationError, workflow, type RunSummary, type StatusEvent } from 'flowgate';
 import { tempDir } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { peakUsage } from '../helpers/summary.js';
@@ -69,6 +70,32 @@ describe('workflow() + run()', () => {
     const summary = await run(wf, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, status_callback: (e) => events.push(e) });
     expect(summary.status).toBe('succeeded');
     expect(events.map((e) => (e.type === 'exception' ? `exception:${String(e.final)}` : e.type))).toEqual(['start', 'exception:false', 'start', 'end']);
+  });
+
+  it('a map node starts before it ends, and is cached like its elements on an unchanged rerun; path inputs are tracked', async () => {
+    const { prefix, dir } = fresh('apimap');
+    const input = join(dir, 'in.txt');
+    writeFileSync(input, 'x\n');
+    const build = () => {
+      const wf = workflow('api-map');
+      wf.node('m', { map: { over: ['s'] }, inputs: { s: ['a', 'b'], f: path(input) }, command: 'cat {{inputs.f}} > out.txt; echo {{inputs.s}} >> out.txt', outputs: { out: 'out.txt' } });
+      return wf;
+    };
+    const go = async (): Promise<{ events: StatusEvent[]; summary: RunSummary }> => {
+      const events: StatusEvent[] = [];
+      const summary = await run(build(), { n_procs: 2, memory_gb: 2, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, status_callback: (e) => events.push(e) });
+      return { events, summary };
+    };
+    const of = (events: StatusEvent[], node: string): string[] => events.filter((e) => e.node === node).map((e) => e.type);
+    const first = await go();
+    expect(of(first.events, 'm')).toEqual(['start', 'end']);
+    const again = await go();
+    expect(of(again.events, 'm')).toEqual(['start', 'cached']);
+    expect(again.summary.nodes.find((n) => n.id === 'm')?.status).toBe('cached');
+    writeFileSync(input, 'changed\n');
+    const changed = await go();
+    expect(of(changed.events, '_m0')).toEqual(['start', 'end']);
+    expect(readFileSync(join(dir, 'work', 'api-map', 'm', 'mapflow', '_m0', 'out.txt'), 'utf8')).toBe('changed\na\n');
   });
 
   it('refuses an invalid graph with the file format\'s errors, before anything is written', async () => {

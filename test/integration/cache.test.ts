@@ -69,13 +69,13 @@ describe('the node cache', () => {
     expect(f.ran()).toEqual([]);
     expect(again.summary.nodes.every((n) => n.start_ms === null && n.admitted_ms === null)).toBe(true);
 
-    // A new value for a: a reruns; with size+mtime fingerprints its rewritten file reruns b and c; d stays cached.
+    // A new value for a: a reruns; with timestamps its result is new (and its file rewritten), so b and c rerun; d stays cached.
     const changed = await f.run(chain(2), '--explain-cache');
     expect(changed.statuses).toEqual({ a: 'succeeded', b: 'succeeded', c: 'succeeded', d: 'cached' });
     expect(f.ran().sort()).toEqual(['a', 'b', 'c']);
     expect(changed.stderr).toContain('a: ran (succeeded) because definition changed: command was');
     expect(changed.stderr).toContain('input v changed: 1 -> 2');
-    expect(changed.stderr).toMatch(/b: ran \(succeeded\) because file \S+a\.txt changed: size:2 mtime:\d+ -> size:2 mtime:\d+/);
+    expect(changed.stderr).toMatch(/b: ran \(succeeded\) because upstream a changed; file \S+a\.txt changed: size:2 mtime:\d+ -> size:2 mtime:\d+/);
     expect(changed.stderr).toContain('d: cached');
   });
 
@@ -88,7 +88,7 @@ describe('the node cache', () => {
     expect(f.ran()).toEqual(['a']);
     const other = await f.run(chain(25), '--hash-method', 'content', '--explain-cache');
     expect(other.statuses).toEqual({ a: 'succeeded', b: 'succeeded', c: 'succeeded', d: 'cached' });
-    expect(other.stderr).toMatch(/b: ran \(succeeded\) because file \S+a\.txt changed: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64}/);
+    expect(other.stderr).toMatch(/b: ran \(succeeded\) because upstream a changed; file \S+a\.txt changed: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64}/);
   });
 
   it('--update-hash keeps the outputs and leaves records the next plain run hits; overwrite always runs', async () => {

@@ -72,7 +72,9 @@ describe('expansion in the run graph', () => {
     expect(g.admit().map((n) => n.node.id)).toEqual(['_m2']);
     if (elements[2] !== undefined) g.complete(elements[2].index, 1, { ok: true } as never);
     expect(g.node(0).state).toBe('ready');
-    g.collectMap(0, collectOutputs(elements));
+    g.collectMap(0, collectOutputs(elements), 'digest', ['_m0', '_m1', '_m2']);
+    expect(g.node(0).state).toBe('succeeded');
+    expect(g.node(0).record.result).toBe('digest');
     expect(g.node(0).record.outputs).toEqual({ o: ['_m0', '_m1', null] });
     expect(g.node(1).state).toBe('ready');
   });

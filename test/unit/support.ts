@@ -27,6 +27,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         command: n.command ?? ['true'],
         shell: typeof n.command === 'string' ? DEFAULT_SHELL : null,
         function: null,
+        code_version: null,
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,

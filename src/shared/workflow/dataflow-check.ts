@@ -16,11 +16,20 @@ export function nodeInputs(n: FileNode): Record<string, NodeInput> {
   const out: Record<string, NodeInput> = {};
   for (const [name, v] of Object.entries(n.inputs ?? {})) {
     const from = connectionsOf(v);
-    if (from === undefined) out[name] = { kind: 'value', value: v };
+    const path = pathOf(v);
+    if (path !== undefined) out[name] = { kind: 'path', path };
+    else if (from === undefined) out[name] = { kind: 'value', value: v };
     else if (from.list) out[name] = { kind: 'gather', sources: from.sources };
     else out[name] = { kind: 'from', node: from.sources[0]?.node ?? '', output: from.sources[0]?.output ?? '' };
   }
   return out;
+}
+
+/** The path of a path input `{path: "<file or directory>"}`, as written. */
+function pathOf(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length !== 1) return undefined;
+  const path = (v as { path?: unknown }).path;
+  return typeof path === 'string' ? path : undefined;
 }
 
 /** The connections of an input value: `{from: "n.o"}` or `{from: ["n.o", ...]}`. */

@@ -146,6 +146,10 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
         inputs[name] = input.value;
         continue;
       }
+      if (input.kind === 'path') {
+        inputs[name] = { path: input.path };
+        continue;
+      }
       const from = sourcesOf(input).flatMap((s) => copiesOf(s.node).map((c) => `${c}.${s.output}`));
       const gathered = input.kind === 'gather' || from.length > 1 || (joined !== undefined && (n.join?.fields ?? []).includes(name));
       inputs[name] = { from: gathered ? from : from[0] };

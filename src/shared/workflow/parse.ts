@@ -11,12 +11,14 @@ import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
 import { checkIterables, expandIterables, hasIterables } from './expand.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
+import { untrackedFileWarnings } from './untracked-files.js';
 import {
   DEFAULT_SHELL,
   DEFAULT_MEM_GB,
   DEFAULT_N_PROCS,
   KNOWN_KEYS,
   workflowSchema,
+  type NodeInput,
   type Workflow,
   type WorkflowFile,
   type WorkflowNode,
@@ -349,9 +351,9 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
   // Iterables: one node per copy, in file order.
-  if (!hasIterables(data)) return { name: data.name, nodes };
-  const expanded = expandIterables(data);
-  return { name: data.name, nodes: toNodes(expanded.data, file, expanded.dirs) };
+  const all = hasIterables(data) ? ((e) => toNodes(e.data, file, e.dirs))(expandIterables(data)) : nodes;
+  const warnings = untrackedFileWarnings(all, baseDirOf(file), file);
+  return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
 }
 
 /** File nodes as scheduled nodes, with defaults applied. */
@@ -370,6 +372,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     index,
     command: n.command ?? null,
     function: n.function === undefined ? null : { module: resolveModule(n.function.module, file), export: n.function.export },
+    code_version: n.code_version ?? null,
     // Connections imply their dependencies.
     needs: impliedNeeds(n),
     n_procs: n.n_procs ?? defaults.n_procs,
@@ -379,7 +382,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     timeout_s: n.timeout_s ?? defaults.timeout_s,
     retries: n.retries ?? defaults.retries,
     retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
-    inputs: nodeInputs(n),
+    inputs: absolutePaths(nodeInputs(n), file),
     outputs: n.outputs ?? {},
     stdout_json: n.stdout_json ?? false,
     ...(n.max_output_bytes !== undefined ? { max_output_bytes: n.max_output_bytes } : {}),
@@ -394,9 +397,22 @@ function shellSpec(shell: string | { path: string; flags?: string[] | undefined 
   return typeof shell === 'string' ? { path: shell, flags: [] } : { path: shell.path, flags: [...(shell.flags ?? [])] };
 }
 
+/** The directory relative paths in a workflow are resolved against: the file's, or the working directory without one. */
+function baseDirOf(file: string | undefined): string {
+  return file !== undefined ? dirname(resolvePath(file)) : process.cwd();
+}
+
 /** Function modules are relative to the workflow file (or to the working directory without one). */
 function resolveModule(module: string, file: string | undefined): string {
-  return isAbsolute(module) ? module : resolvePath(file !== undefined ? dirname(resolvePath(file)) : process.cwd(), module);
+  return isAbsolute(module) ? module : resolvePath(baseDirOf(file), module);
+}
+
+/** Path inputs as absolute paths (relative ones are relative to the workflow file, like modules). */
+function absolutePaths(inputs: Record<string, NodeInput>, file: string | undefined): Record<string, NodeInput> {
+  for (const [name, input] of Object.entries(inputs)) {
+    if (input.kind === 'path') inputs[name] = { kind: 'path', path: resolveModule(input.path, file) };
+  }
+  return inputs;
 }
 
 /**

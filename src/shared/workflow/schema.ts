@@ -50,9 +50,14 @@ const inputValue = z
           .describe('Another node\'s output, or a list of outputs gathered into a list; implies a dependency on those nodes.'),
       })
       .describe('A connection: the value of another node\'s output (or a list of them).'),
+    z
+      .strictObject({
+        path: z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').describe('A file or directory, relative to the workflow file\'s directory or absolute.'),
+      })
+      .describe('A file or directory the node reads: its value is the absolute path, and its fingerprint (size and mtime, or content; a directory by its listing) is part of the node\'s cache key.'),
     jsonValue.describe('A literal value (string, number, boolean, null, list or object).'),
   ])
-  .describe('A literal value, or {from: "<node>.<output>"}.');
+  .describe('A literal value, {from: "<node>.<output>"} or {path: "<file or directory>"}.');
 
 const shellPath = z
   .string()
@@ -121,6 +126,11 @@ export const nodeSchema = z
       })
       .optional()
       .describe('A JavaScript/TypeScript function run in a recycled worker child process: (inputs, ctx) => outputs.'),
+    code_version: z
+      .string()
+      .min(1, 'must not be empty')
+      .optional()
+      .describe('Function nodes: a version string of the code; when given, it replaces the scan of the module\'s local imports in the cache key (the module\'s own source is still hashed).'),
     needs: z.array(idString).optional().describe('Ids of nodes that must succeed first.'),
     n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
     mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
@@ -187,6 +197,9 @@ export const nodeSchema = z
     if (node.shell !== undefined && typeof node.command !== 'string') {
       ctx.addIssue({ code: 'custom', path: ['shell'], message: `"shell" is for string commands; this node ${node.function !== undefined ? 'runs a function' : 'has an argv command, run without a shell'}` });
     }
+    if (node.function === undefined && node.code_version !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['code_version'], message: '"code_version" is for function nodes (a command node\'s key is its rendered command)' });
+    }
     if (node.function !== undefined && node.stdout_json !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['stdout_json'], message: 'function nodes return their outputs; "stdout_json" is for command nodes' });
     }
@@ -215,7 +228,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'code_version', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -229,6 +242,8 @@ export interface WorkflowNode {
   readonly command: readonly string[] | string | null;
   /** The function a function node runs (module resolved to an absolute path); null for a command node. */
   readonly function: NodeFunction | null;
+  /** Function nodes: the user's version of the code, replacing the import scan in the cache key; null when not given. */
+  readonly code_version: string | null;
   /** Ids of the nodes that must succeed first. */
   readonly needs: readonly string[];
   /** Threads reserved for this node. */
@@ -277,6 +292,8 @@ export interface NodeMap {
 export type NodeInput =
   | { readonly kind: 'value'; readonly value: unknown }
   | { readonly kind: 'from'; readonly node: string; readonly output: string }
+  /** A file or directory the node reads (absolute once validated; as written before): fingerprinted for the cache. */
+  | { readonly kind: 'path'; readonly path: string }
   /** Several outputs gathered into a list, in order (also what a join collects). */
   | { readonly kind: 'gather'; readonly sources: ReadonlyArray<{ readonly node: string; readonly output: string }> };
 
@@ -292,6 +309,8 @@ export interface NodeFunction {
 export interface Workflow {
   readonly name: string;
   readonly nodes: readonly WorkflowNode[];
+  /** Validation warnings (not errors): e.g. files a command names that the cache does not track. */
+  readonly warnings?: readonly string[];
 }
 
 /** The JSON Schema of format v1, for editors. */

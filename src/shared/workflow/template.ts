@@ -54,8 +54,8 @@ export type ResolvedInputs = { ok: true; values: Record<string, unknown> } | { o
 export function resolveInputs(inputs: Readonly<Record<string, NodeInput>>, outputsOf: (node: string) => Outputs | undefined): ResolvedInputs {
   const values: Record<string, unknown> = {};
   for (const [name, input] of Object.entries(inputs)) {
-    if (input.kind === 'value') {
-      values[name] = input.value;
+    if (input.kind === 'value' || input.kind === 'path') {
+      values[name] = input.kind === 'value' ? input.value : input.path;
       continue;
     }
     const got: unknown[] = [];
