@@ -119,7 +119,7 @@ describe('flowgate prune', () => {
     const wf = writeWorkflow(e.dir, 'slow.json', { name: 'slow', nodes: [{ id: 's', command: ['sleep', '30'] }] });
     const live = startCli(['run', wf, '--quiet', '--run-id', 'live', '--work-dir', join(e.dir, 'live')], { env: e.env });
     started.push(live);
-    await waitFor(async () => (await redis.hget(e.keys.runStates('live'), '0')) === 'queued' && (await redis.exists(e.keys.runLease('live'))) === 1, 30_000, 'the live run to be under way');
+    await waitFor(async () => ['queued', 'running'].includes((await redis.hget(e.keys.runStates('live'), '0')) ?? '') && (await redis.exists(e.keys.runLease('live'))) === 1, 30_000, 'the live run to be under way');
     // Even if it looked old, a running run is not finished.
     await redis.hset(e.keys.runMeta('live'), 'started_ms', String(Date.now() - 10 * DAY));
     // A run whose scheduler died (status running, lease expired) waits for `resume`: not finished either.
