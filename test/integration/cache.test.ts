@@ -131,7 +131,9 @@ describe('the node cache', () => {
     const firstNodePid = readFileSync(join(nodeDir, 'node.pid'), 'utf8').trim();
     const record = join(nodeDir, '_flowgate_cache.json');
     expect(existsSync(record)).toBe(true);
-    const p = startCli(['run', writeWorkflow(slow.dir, 'wf2.json', slowWf(30)), '--quiet', '--prefix', uniquePrefix('slow2'), '--work-dir', join(slow.dir, 'work')], { env: { REDIS_URL: redisUrl() } });
+    const killedPrefix = uniquePrefix('slow2');
+    prefixes.push(killedPrefix);
+    const p = startCli(['run', writeWorkflow(slow.dir, 'wf2.json', slowWf(30)), '--quiet', '--prefix', killedPrefix, '--work-dir', join(slow.dir, 'work')], { env: { REDIS_URL: redisUrl() } });
     const pids = await waitFor(() => {
       if (existsSync(record)) return undefined;
       const [worker, node] = ['worker.pid', 'node.pid'].map((f) => (existsSync(join(nodeDir, f)) ? Number(readFileSync(join(nodeDir, f), 'utf8').trim()) : 0));
