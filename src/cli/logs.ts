@@ -1,17 +1,21 @@
 /**
- * `flowgate logs RUN_ID NODE`: a node's stdout and stderr, from the files its
- * worker wrote in the node's directory (the last attempt's).
+ * `flowgate logs RUN_ID NODE [--attempt N]`: what one attempt of a node
+ * printed in that run — kept under the run by its worker when the attempt
+ * ended, so a later run that reran the node does not replace it. A running
+ * attempt's output is read from the node's directory as it grows.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, FlowgateError, ValidationError, didYouMean } from '../shared/errors.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { readRun } from '../shared/run-reader.js';
+import { attemptLogPath, attemptLogsDir } from '../shared/attempt-logs.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom } from './connection.js';
 
 export const LOGS_FLAGS: readonly FlagSpec[] = [
   { name: 'stream', type: 'enum', choices: ['stdout', 'stderr', 'both'], value: 'stdout|stderr|both', help: 'which output (default both)' },
+  { name: 'attempt', type: 'int', min: 1, value: 'N', help: 'which attempt (default the last)' },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
 ];
@@ -19,7 +23,7 @@ export const LOGS_FLAGS: readonly FlagSpec[] = [
 /** Prints a node's logs; returns the exit code. */
 export async function logsCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, LOGS_FLAGS));
-  if (flags.positionals.length !== 2) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate logs RUN_ID NODE [--stream stdout|stderr|both]' }]);
+  if (flags.positionals.length !== 2) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate logs RUN_ID NODE [--attempt N] [--stream stdout|stderr|both]' }]);
   const [runId, nodeId] = flags.positionals as [string, string];
   const { redisUrl, prefix } = connectionFrom(flags);
   await checkRedis(redisUrl);
@@ -41,12 +45,20 @@ export async function logsCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`flowgate: node ${nodeId} of run ${runId} has not started (${node.state}${node.reason !== null ? `: ${node.reason}` : ''}); no logs\n`);
     return ExitCode.ok;
   }
+  const attempt = flags.num('attempt') ?? node.attempts;
+  if (attempt > node.attempts) {
+    throw new ValidationError('OPTIONS_INVALID', [{ field: '--attempt', node: nodeId, message: `node ${nodeId} of run ${runId} has ${node.attempts} attempt(s); there is no attempt ${attempt}` }]);
+  }
+  const workDir = typeof run.options['work_dir'] === 'string' ? run.options['work_dir'] : '';
+  const live = attempt === node.attempts && (node.state === 'running' || node.state === 'queued');
   const which = flags.str('stream') ?? 'both';
-  const streams = which === 'both' ? ['stdout', 'stderr'] : [which];
+  const streams = (which === 'both' ? ['stdout', 'stderr'] : [which]) as Array<'stdout' | 'stderr'>;
   for (const s of streams) {
-    const path = join(node.node_dir, `${s}.log`);
-    if (!existsSync(path)) {
-      process.stderr.write(`flowgate: ${path} does not exist (the work dir may be on another host or volume)\n`);
+    const kept = workDir === '' ? undefined : attemptLogPath(attemptLogsDir(workDir, runId), nodeId, attempt, s);
+    // A running attempt writes in the node's directory; an ended one was kept under its run.
+    const path = live || kept === undefined || !existsSync(kept) ? join(node.node_dir, `${s}.log`) : kept;
+    if (!existsSync(path) || (!live && path !== kept)) {
+      process.stderr.write(`flowgate: no ${s} kept for attempt ${attempt} of node ${nodeId} in run ${runId}${kept !== undefined ? ` (${kept} does not exist; the work dir may be on another host or volume, or the run was pruned)` : ''}\n`);
       continue;
     }
     if (streams.length > 1) process.stdout.write(`==> ${s} (${path}) <==\n`);

@@ -21,6 +21,8 @@ export interface DispatchOptions {
   maxOutputBytes: number;
   hashMethod: HashMethod;
   updateHash: boolean;
+  /** Where each attempt's stdout and stderr are kept (`<work dir>/_runs/<run>.logs`); absent: not kept. */
+  logsDir?: string;
   /**
    * Takes the node directory locks of nodes that became ready; returns why
    * each node that cannot have its directory now must wait (by index).
@@ -184,6 +186,7 @@ export class Dispatcher {
         this.tickets.set(n.index, ticket);
       }
       built.job.data.cache = ticket;
+      if (this.o.logsDir !== undefined) built.job.data.logs_dir = this.o.logsDir;
       out.jobs.push(built.job);
     }
     return out;

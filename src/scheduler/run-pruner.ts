@@ -16,6 +16,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { attemptLogsDir } from '../shared/attempt-logs.js';
 import { Keys } from '../shared/keys.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 import { nodeJobId } from '../shared/payloads.js';
@@ -59,7 +60,7 @@ interface RunFacts {
   workDir: string;
   jobIds: string[];
   nodeDirs: string[];
-  /** Crash records and `_runs/<id>*.json` files: the run's own, never shared. */
+  /** Crash records, `_runs/<id>*.json` files and the run's attempt logs: the run's own, never shared. */
   files: string[];
 }
 
@@ -114,7 +115,7 @@ async function readFacts(redis: Redis, keys: Keys, entry: RunEntry, defaultWorkD
     if (typeof rec?.node_dir === 'string' && rec.node_dir !== '') facts.nodeDirs.push(rec.node_dir);
     if (typeof rec?.crash_file === 'string' && rec.crash_file !== '') facts.files.push(rec.crash_file);
   }
-  if (workDir !== '') facts.files.push(join(workDir, '_runs', `${entry.runId}.json`), join(workDir, '_runs', `${entry.runId}.resource_monitor.json`));
+  if (workDir !== '') facts.files.push(join(workDir, '_runs', `${entry.runId}.json`), join(workDir, '_runs', `${entry.runId}.resource_monitor.json`), attemptLogsDir(workDir, entry.runId));
   return facts;
 }
 
@@ -184,7 +185,7 @@ export async function pruneRuns(o: PruneOptions): Promise<PruneReport> {
     }
     if (o.workDirs === true) {
       for (const d of dirs) await rm(d, { recursive: true, force: true });
-      for (const file of f.files) await rm(file, { force: true });
+      for (const file of f.files) await rm(file, { recursive: true, force: true });
       report.removed_dirs.push(...dirs);
     }
     const id = f.entry.runId;

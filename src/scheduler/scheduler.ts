@@ -27,6 +27,7 @@ import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { RunDirLocks } from './run-dir-locks.js';
 import { DIR_LOCK_TTL_MS } from '../shared/dir-lock.js';
+import { attemptLogsDir } from '../shared/attempt-logs.js';
 import { loadStoredRun, unfinishedPreviousRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
 import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
@@ -121,6 +122,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
+      logsDir: attemptLogsDir(options.workDir, options.runId),
       lockDirs: (nodes) => this.dirLocks.take(nodes),
     });
     this.dirLocks = new RunDirLocks(options.prefix, options.runId, () => this.redis, this.log);

@@ -89,6 +89,9 @@ export interface AttemptSummary {
   start_ms: number | null;
   end_ms: number | null;
   worker: string | null;
+  /** This attempt's own stdout and stderr: kept under the run (`<work dir>/_runs/<run>.logs/`), else in the node directory. */
+  stdout_path?: string;
+  stderr_path?: string;
 }
 
 /** Lines of a failed node's stderr kept in its record and shown in the run summary. */
@@ -239,5 +242,7 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
     start_ms: r.start_ms,
     end_ms: r.end_ms,
     worker: r.worker,
+    ...(outcome !== undefined && outcome.stdout_path !== '' ? { stdout_path: outcome.stdout_path } : {}),
+    ...(outcome !== undefined && outcome.stderr_path !== '' ? { stderr_path: outcome.stderr_path } : {}),
   });
 }

@@ -81,6 +81,8 @@ export interface NodeJobData {
   max_output_bytes?: number;
   /** What the node's cache record is computed from; the worker writes the record after a success. */
   cache?: CacheTicket;
+  /** Where the worker keeps this attempt's stdout and stderr once it ended (see attempt-logs.ts). */
+  logs_dir?: string;
 }
 
 /**

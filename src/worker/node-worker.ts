@@ -14,6 +14,7 @@ import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd } from '../shared/node-claim.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
+import { keepAttemptLogs, releaseNodeLogs } from '../shared/attempt-logs.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
@@ -280,11 +281,18 @@ export class NodeWorker {
         },
       };
       const dirReady = prepareDir(data.node_dir);
+      // The earlier attempt's logs (kept under its run) are not truncated by this one.
+      if (data.logs_dir !== undefined && dirReady) releaseNodeLogs(data.node_dir);
       // No record may claim a result while the node runs (or after it was killed).
       if (data.cache !== undefined) removeCacheRecord(data.node_dir);
       if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
       else removeNodeFile(data.node_dir, 'inputs.json');
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, { ...common, dirReady });
+      if (data.logs_dir !== undefined) {
+        const kept = keepAttemptLogs(data.node_dir, data.logs_dir, data.node_id, data.attempt);
+        if (kept.stdout !== undefined) outcome.stdout_path = kept.stdout;
+        if (kept.stderr !== undefined) outcome.stderr_path = kept.stderr;
+      }
       if (entry.cancelled !== undefined && outcome.failure === 'stopped') {
         outcome.reason = `cancelled: ${entry.cancelled}`;
       } else if (outcome.failure === 'stopped' && this.forced) {

@@ -1,0 +1,70 @@
+/**
+ * Every attempt's stdout and stderr, kept per run: a node writes `stdout.log`
+ * and `stderr.log` in its directory (shared between runs, for the cache);
+ * when the attempt ends, its worker links both into the run's own logs
+ * directory, `<work dir>/_runs/<run>.logs/<node>.<attempt>.stdout.log`. A
+ * later run that reruns the node starts new files (the old ones are
+ * unlinked from the node directory first, never truncated), so what a run's
+ * attempt printed stays readable (`flowgate logs RUN NODE --attempt N`).
+ */
+import { copyFileSync, existsSync, linkSync, mkdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The run's attempt logs directory under its work dir. */
+export function attemptLogsDir(workDir: string, runId: string): string {
+  return join(workDir, '_runs', `${runId}.logs`);
+}
+
+/** The path of one attempt's stream in a run's logs directory. */
+export function attemptLogPath(logsDir: string, nodeId: string, attempt: number, stream: 'stdout' | 'stderr'): string {
+  return join(logsDir, `${nodeId}.${attempt}.${stream}.log`);
+}
+
+/**
+ * Before an attempt starts: the node directory's log files of an earlier
+ * attempt (of any run) are unlinked, so that the new ones are new files and
+ * the kept copies (hard links) stay as they were.
+ */
+export function releaseNodeLogs(nodeDir: string): void {
+  for (const name of ['stdout.log', 'stderr.log']) {
+    const path = join(nodeDir, name);
+    if (!existsSync(path)) continue;
+    try {
+      unlinkSync(path);
+    } catch {
+      // Opened with truncation below; the earlier attempt's copy may then be lost, never the run.
+    }
+  }
+}
+
+const madeDirs = new Set<string>();
+
+/**
+ * After an attempt ended: its logs are kept under the run (hard links; a copy
+ * where links cannot be made). Returns the kept paths, or undefined for a
+ * stream the attempt did not write or that could not be kept.
+ */
+export function keepAttemptLogs(nodeDir: string, logsDir: string, nodeId: string, attempt: number): { stdout?: string; stderr?: string } {
+  const kept: { stdout?: string; stderr?: string } = {};
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const from = join(nodeDir, `${stream}.log`);
+    if (!existsSync(from)) continue;
+    const to = attemptLogPath(logsDir, nodeId, attempt, stream);
+    try {
+      if (!madeDirs.has(logsDir)) {
+        mkdirSync(logsDir, { recursive: true });
+        madeDirs.add(logsDir);
+      }
+      if (existsSync(to)) unlinkSync(to);
+      try {
+        linkSync(from, to);
+      } catch {
+        copyFileSync(from, to);
+      }
+      kept[stream] = to;
+    } catch {
+      // The node's own files remain; only the per-run copy is missing.
+    }
+  }
+  return kept;
+}
