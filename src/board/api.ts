@@ -1,10 +1,11 @@
 /**
  * The board's JSON API: runs, one run, workers, the scheduler service, and
- * (write mode only) cancelling a run. Every answer is JSON, errors as `{error}`.
+ * (write mode only) cancelling a run and retrying a failed service run's nodes. Every answer is JSON, errors as `{error}`.
  */
 import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { requestCancel, type CancelRequest } from '../shared/cancel-run.js';
+import { requestRetry, type RetryRequest } from '../shared/retry-request.js';
 import type { Logger } from '../shared/logger.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { listWorkers } from '../shared/worker-registry.js';
@@ -80,6 +81,26 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
     const { status, body } = cancelAnswer(id, prefix, outcome);
     res.status(status).json(body);
   });
+  router.post('/runs/:id/retry', async (req: Request, res: Response) => {
+    if (!canWrite) {
+      res.status(403).json({ error: 'the board is read-only: retrying runs needs FLOWGATE_BOARD_WRITE=1 and authentication' });
+      return;
+    }
+    const id = req.params['id'] ?? '';
+    if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
+      res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
+      return;
+    }
+    const nodes = parseRetryBody(req.body);
+    if (nodes.error !== undefined) {
+      res.status(400).json({ error: nodes.error });
+      return;
+    }
+    const outcome = await requestRetry(redis, prefix, id, nodes.value);
+    options.log.info({ runId: id, outcome: outcome.kind, client: req.ip }, 'board: retry requested');
+    const { status, body } = retryAnswer(id, outcome);
+    res.status(status).json(body);
+  });
   router.get('/workers', async (_req: Request, res: Response) => {
     res.json(await listWorkers(redis, prefix));
   });
@@ -90,6 +111,31 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
     res.status(404).json({ error: 'no such API route' });
   });
   return router;
+}
+
+/** The body of a retry request: `{}` or `{"nodes": ["id", ...]}`. */
+function parseRetryBody(body: unknown): { value: string[]; error?: undefined } | { error: string } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'the body must be a JSON object, e.g. {} or {"nodes": ["align"]}' };
+  const nodes = (body as { nodes?: unknown }).nodes;
+  if (nodes === undefined) return { value: [] };
+  if (!Array.isArray(nodes) || nodes.length > 10_000 || !nodes.every((n) => typeof n === 'string' && RUN_ID_PARAM.test(n))) return { error: 'nodes must be a list of node ids' };
+  return { value: nodes as string[] };
+}
+
+/** The HTTP answer to a retry request's outcome. */
+function retryAnswer(id: string, outcome: RetryRequest): { status: number; body: Record<string, unknown> } {
+  switch (outcome.kind) {
+    case 'not_found':
+      return { status: 404, body: { error: `no run "${id}"` } };
+    case 'not_service':
+      return { status: 409, body: { error: `run ${id} was started by flowgate run; retry it where it can run: flowgate retry ${id}` } };
+    case 'not_retryable':
+      return { status: 409, body: { error: `run ${id} is ${outcome.status}; only a failed or cancelled run can be retried`, status: outcome.status } };
+    case 'no_service':
+      return { status: 409, body: { error: `no scheduler service is running to retry run ${id}; start flowgate scheduler` } };
+    case 'requested':
+      return { status: 202, body: { run_id: id, retry: 'requested', message: 'the scheduler service retries the failed nodes within its budget' } };
+  }
 }
 
 /** The body of a cancel request: `{}` or `{"reason": "..."}`. */

@@ -4,7 +4,7 @@
  * rerun, and the budget holds of running nodes are restored as they were.
  */
 import type { SpawnerChoice } from '../worker/launcher.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
@@ -17,6 +17,8 @@ import { loadStoredRun } from '../scheduler/run-store.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import { prepareRetry } from '../scheduler/retry.js';
+import { requestRetry } from '../shared/retry-request.js';
+import { Keys } from '../shared/keys.js';
 import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
 
@@ -36,10 +38,38 @@ export async function retryCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
   const [runId, ...nodes] = flags.positionals;
   if (runId === undefined) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate retry RUN_ID [NODE...] [options]' }]);
+  // A run of the scheduler service is retried by the service, within its shared budget.
+  const serviceRun = await retryThroughService(runId, nodes, flags);
+  if (serviceRun !== undefined) return serviceRun;
   return continueRun(runId, flags, async (redis, prefix) => {
     const plan = await prepareRetry(redis, prefix, runId, nodes);
     if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: retrying ${plan.reset.length} node(s) of run ${runId}: ${plan.reset.join(', ')}\n`);
   });
+}
+
+/** Hands the retry of a service run to the scheduler service; undefined for a run of `flowgate run`. */
+async function retryThroughService(runId: string, nodes: readonly string[], flags: Flags): Promise<number | undefined> {
+  const { redisUrl, prefix } = connectionFrom(flags);
+  await checkRedis(redisUrl);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    if ((await redis.hget(new Keys(prefix).runMeta(runId), 'mode')) !== 'service') return undefined;
+    const res = await requestRetry(redis, prefix, runId, nodes);
+    switch (res.kind) {
+      case 'requested':
+        if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: retry of run ${runId} handed to the scheduler service; follow it with \`flowgate status ${runId}\`\n`);
+        return ExitCode.ok;
+      case 'no_service':
+        throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} belongs to the scheduler service, and no service is running to retry it; start \`flowgate scheduler\`` }]);
+      case 'not_retryable':
+        throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} is ${res.status}; only a failed or cancelled run can be retried` }]);
+      default:
+        return undefined;
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Continues a run from Redis with a local worker fleet, after `prepare` (a retry resets nodes there). */

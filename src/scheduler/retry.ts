@@ -77,7 +77,7 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
       const fresh: Partial<NodeSummary> = { ...record, status: 'waiting', reason: null, skipped_because: null, crash_file: null, exit_code: null, signal: null, released_ms: null, admitted_ms: null };
       multi.hset(k.runStates(runId), String(i), 'waiting').hset(k.runNodes(runId), String(i), JSON.stringify(fresh));
     }
-    multi.hset(metaKey, { status: 'running', retried_ms: String(now) }).hdel(metaKey, 'summary', 'finished_ms', 'cancel_requested', 'stop_reason');
+    multi.hset(metaKey, { status: 'running', retried_ms: String(now) }).hdel(metaKey, 'summary', 'finished_ms', 'cancel_requested', 'stop_reason', 'retry_requested', 'retry_refused');
     const result = await multi.exec();
     if (result === null) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} changed while the retry was prepared (another retry or scheduler); nothing was changed` }]);
     for (const [err] of result) if (err) throw err;

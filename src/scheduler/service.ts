@@ -11,6 +11,8 @@ import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
+import { parseRetryNodes } from '../shared/retry-request.js';
+import { prepareRetry } from './retry.js';
 import type { Logger } from '../shared/logger.js';
 import { createRedis } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
@@ -235,7 +237,14 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.pending.add(runId);
     const redis = this.redis as Redis;
     try {
-      const meta = await redis.hgetall(this.keys.runMeta(runId));
+      let meta = await redis.hgetall(this.keys.runMeta(runId));
+      if (meta['retry_requested'] !== undefined && (meta['status'] === 'failed' || meta['status'] === 'cancelled')) {
+        if (!(await this.prepareRetry(runId, meta['retry_requested']))) {
+          this.pending.delete(runId);
+          return;
+        }
+        meta = await redis.hgetall(this.keys.runMeta(runId));
+      }
       const status = meta['status'];
       if (meta['mode'] !== 'service' || (status !== 'submitted' && status !== 'running')) {
         this.pending.delete(runId);
@@ -288,6 +297,34 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         await run.close().catch(() => undefined);
       }
       await this.reject(runId, err);
+    }
+  }
+
+  /**
+   * A retry asked for from the board or `flowgate retry`: the run's nodes are
+   * reset (on a connection of its own: the reset is a watched transaction)
+   * and the run is resumed like any other. A request that cannot be honoured
+   * is dropped with the reason in the run's meta (`retry_refused`).
+   */
+  private async prepareRetry(runId: string, raw: string): Promise<boolean> {
+    const conn = (this.redis as Redis).duplicate();
+    try {
+      const nodes = parseRetryNodes(raw);
+      if (nodes === undefined) throw new Error(`malformed retry request ${JSON.stringify(raw)}`);
+      const plan = await prepareRetry(conn, this.options.prefix, runId, nodes);
+      this.log.info({ runId, nodes: plan.reset }, 'service:retrying nodes');
+      return true;
+    } catch (err) {
+      this.log.warn({ err, runId }, 'service:retry request refused');
+      await conn
+        .multi()
+        .hdel(this.keys.runMeta(runId), 'retry_requested')
+        .hset(this.keys.runMeta(runId), 'retry_refused', err instanceof Error ? err.message : String(err))
+        .exec()
+        .catch(() => undefined);
+      return false;
+    } finally {
+      conn.disconnect();
     }
   }
 

@@ -141,4 +141,48 @@ describe('the worker claim path', () => {
     expect(summary.status).toBe('succeeded');
     expect(count(run.ledger(), 'after')).toBe(1);
   });
+
+  it('promoting a delayed retry runs only that admitted attempt, once; retrying the failed attempt and cleaning finished jobs run nothing', async () => {
+    const dir = tempDir('fg-claim');
+    const prefix = uniquePrefix('claim');
+    const ledgerPath = join(dir, 'ledger');
+    const marker = join(dir, 'failed-once');
+    const wf = {
+      name: 'promote',
+      nodes: [
+        // Fails its first attempt; the retry waits 60 s in BullMQ's delayed set.
+        { id: 'flaky', retries: 1, retry_delay_s: 60, command: `echo "$FLOWGATE_NODE_ID" >> ${ledgerPath}; test -e ${marker} || { touch ${marker}; exit 3; }` },
+        { id: 'quick', command: `echo "$FLOWGATE_NODE_ID" >> ${ledgerPath}` },
+      ],
+    };
+    const path = writeWorkflow(dir, 'wf.json', wf);
+    const p = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '500'], { env: { REDIS_URL: redisUrl() } });
+    const queue = new Queue('nodes', { connection: { url: redisUrl() }, prefix });
+    const redis = new Redis(redisUrl());
+    cleanups.push(async () => {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      await queue.close();
+      redis.disconnect();
+      await deletePrefix(prefix);
+    });
+    const runId = await waitFor(async () => (await redis.zrange(`${prefix}:fg:runs`, 0, -1))[0], 20_000, 'the run id');
+    const delayed = await waitFor(async () => {
+      const job = await queue.getJob(`${runId}.0.2`);
+      return job !== undefined && (await job.getState()) === 'delayed' ? job : undefined;
+    }, 20_000, 'the delayed retry');
+    await waitFor(async () => (await queue.getJob(`${runId}.1.1`))?.finishedOn !== undefined, 10_000, 'quick to finish');
+    // Bull Board's "clean" of completed jobs, and "retry" of the failed first attempt.
+    await queue.clean(0, 1000, 'completed');
+    const failedFirst = await queue.getJob(`${runId}.0.1`);
+    await failedFirst?.retry('failed');
+    expect(await failedReason(queue, `${runId}.0.1`)).toBe('refused by worker: not admitted by the scheduler (attempt 1 is not the admitted attempt (2))');
+    // "Promote": the admitted second attempt runs now instead of in 60 s.
+    await delayed.promote();
+    const res = await p.done;
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(nodeOf(summary, 'flaky')).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const lines = readFileSync(ledgerPath, 'utf8').trim().split('\n');
+    expect([count(lines, 'flaky'), count(lines, 'quick')]).toEqual([2, 1]);
+  });
 });

@@ -44,7 +44,7 @@ function mountRun(root, r) {
     failures.el,
     workers.el,
   );
-  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null, cancel: { pending: false, message: null, failed: false } };
+  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null, cancel: { pending: false, message: null, failed: false }, retry: { pending: false, message: null, failed: false } };
 }
 
 /**
@@ -59,7 +59,7 @@ export function renderRun(page, r, run0, workers) {
   // States come from the API as shown everywhere (a node runs from its worker's claim on).
   const nodes = list(run.nodes).map(obj);
   document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
-  fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null);
+  fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null, page.board.writable ? retryControl(page, view, run, id) : null);
   renderDag(view, id, nodes);
   fill(view.ledger, ledgerBlock(run, view.ledger.clientWidth));
   fill(view.waiting, waitingBlock(run, nodes));
@@ -100,6 +100,42 @@ function cancelControl(page, view, run, id) {
     { class: 'run-actions' },
     active ? h('button', { type: 'button', id: 'cancel-run', class: 'danger', disabled: c.pending, onclick }, 'Cancel run') : null,
     c.message !== null ? h('span', { id: 'cancel-status', class: c.failed ? 'bad' : 'muted', role: 'status' }, ` ${c.message}`) : null,
+  );
+}
+
+/**
+ * "Retry failed nodes" for a failed or cancelled run of the scheduler
+ * service, on a writable board only: the service resets them (and what they
+ * skipped) and runs them within its budget. Runs of `flowgate run` are
+ * retried with `flowgate retry` where they can run.
+ */
+function retryControl(page, view, run, id) {
+  const c = view.retry;
+  const retryable = (run.status === 'failed' || run.status === 'cancelled') && run.mode === 'service';
+  if (!retryable && c.message === null) return null;
+  const onclick = async () => {
+    if (c.pending || !window.confirm(`Retry the failed nodes of run ${id}?`)) return;
+    c.pending = true;
+    c.failed = false;
+    c.message = 'asking the scheduler service…';
+    page.refresh();
+    try {
+      const res = await postJSON(`api/runs/${encodeURIComponent(id)}/retry`, {});
+      c.failed = !res.ok;
+      c.message = res.ok ? String(res.body?.message ?? 'retry requested') : `retry refused: ${String(res.body?.error ?? `HTTP ${res.status}`)}`;
+    } catch (err) {
+      c.failed = true;
+      c.message = `retry failed: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      c.pending = false;
+      page.refresh();
+    }
+  };
+  return h(
+    'p',
+    { class: 'run-actions' },
+    retryable ? h('button', { type: 'button', id: 'retry-run', disabled: c.pending, onclick }, 'Retry failed nodes') : null,
+    c.message !== null ? h('span', { id: 'retry-status', class: c.failed ? 'bad' : 'muted', role: 'status' }, ` ${c.message}`) : null,
   );
 }
 
