@@ -61,45 +61,37 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
     }
     res.json(run);
   });
-  router.post('/runs/:id/cancel', async (req: Request, res: Response) => {
-    if (!canWrite) {
-      res.status(403).json({ error: 'the board is read-only: cancelling runs needs FLOWGATE_BOARD_WRITE=1 and authentication' });
-      return;
-    }
-    const id = req.params['id'] ?? '';
-    if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
-      res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
-      return;
-    }
-    const reason = parseReason(req.body);
-    if (reason.error !== undefined) {
-      res.status(400).json({ error: reason.error });
-      return;
-    }
-    const outcome = await requestCancel(redis, prefix, id, reason.value);
-    options.log.info({ runId: id, outcome: outcome.kind, client: req.ip }, 'board: cancel requested');
-    const { status, body } = cancelAnswer(id, prefix, outcome);
-    res.status(status).json(body);
+  /**
+   * A run action (write mode only): the run id is checked, the body parsed by
+   * `parse`, then `act` answers with a status and a JSON body.
+   */
+  const runAction = <T>(action: string, doing: string, parse: (body: unknown) => { value: T; error?: undefined } | { error: string }, act: (id: string, value: T) => Promise<{ status: number; body: Record<string, unknown>; outcome: string }>) =>
+    router.post(`/runs/:id/${action}`, async (req: Request, res: Response) => {
+      if (!canWrite) {
+        res.status(403).json({ error: `the board is read-only: ${doing} runs needs FLOWGATE_BOARD_WRITE=1 and authentication` });
+        return;
+      }
+      const id = req.params['id'] ?? '';
+      if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
+        res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
+        return;
+      }
+      const parsed = parse(req.body);
+      if (parsed.error !== undefined) {
+        res.status(400).json({ error: parsed.error });
+        return;
+      }
+      const { status, body, outcome } = await act(id, parsed.value);
+      options.log.info({ runId: id, outcome, client: req.ip }, `board: ${action} requested`);
+      res.status(status).json(body);
+    });
+  runAction('cancel', 'cancelling', parseReason, async (id, reason) => {
+    const outcome = await requestCancel(redis, prefix, id, reason);
+    return { ...cancelAnswer(id, prefix, outcome), outcome: outcome.kind };
   });
-  router.post('/runs/:id/retry', async (req: Request, res: Response) => {
-    if (!canWrite) {
-      res.status(403).json({ error: 'the board is read-only: retrying runs needs FLOWGATE_BOARD_WRITE=1 and authentication' });
-      return;
-    }
-    const id = req.params['id'] ?? '';
-    if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
-      res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
-      return;
-    }
-    const nodes = parseRetryBody(req.body);
-    if (nodes.error !== undefined) {
-      res.status(400).json({ error: nodes.error });
-      return;
-    }
-    const outcome = await requestRetry(redis, prefix, id, nodes.value);
-    options.log.info({ runId: id, outcome: outcome.kind, client: req.ip }, 'board: retry requested');
-    const { status, body } = retryAnswer(id, outcome);
-    res.status(status).json(body);
+  runAction('retry', 'retrying', parseRetryBody, async (id, nodes) => {
+    const outcome = await requestRetry(redis, prefix, id, nodes);
+    return { ...retryAnswer(id, outcome), outcome: outcome.kind };
   });
   router.get('/workers', async (_req: Request, res: Response) => {
     res.json(await listWorkers(redis, prefix));

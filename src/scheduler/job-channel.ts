@@ -153,12 +153,19 @@ export class JobChannel {
     }
   }
 
-  /** Adds jobs; a single job is one script call (addBulk wraps even one in MULTI). */
-  async add(jobs: ReadonlyArray<ReturnType<typeof queueEntry>>): Promise<void> {
+  /**
+   * Adds jobs, each after its admission: `admissions` (hash key and fields)
+   * is written on the queue's own connection just before the jobs, so Redis
+   * applies it first (one connection's commands run in order) without a round
+   * trip of its own. A single job is one script call (addBulk wraps even one
+   * in MULTI).
+   */
+  async add(jobs: ReadonlyArray<ReturnType<typeof queueEntry>>, admissions?: { key: string; fields: Record<string, string> }): Promise<void> {
     const queue = this.queue;
     if (queue === undefined || jobs.length === 0) return;
-    if (jobs.length === 1 && jobs[0] !== undefined) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
-    else await queue.addBulk([...jobs]);
+    const admitted = admissions === undefined ? undefined : (await queue.getBackend().client).hset(admissions.key, admissions.fields);
+    const added = jobs.length === 1 && jobs[0] !== undefined ? queue.add(jobs[0].name, jobs[0].data, jobs[0].opts) : queue.addBulk([...jobs]);
+    await Promise.all([admitted, added]);
   }
 
   /** A job by id. */

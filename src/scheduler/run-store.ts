@@ -12,7 +12,6 @@ import { Keys } from '../shared/keys.js';
 import { holderIsDeadHere } from '../shared/lease-holder.js';
 import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
-import type { Admission } from '../shared/node-claim.js';
 
 export { holderIsDeadHere } from '../shared/lease-holder.js';
 
@@ -99,11 +98,6 @@ export class RunStore {
 
   release(index: number): void {
     this.hdel(this.keys.runHolds(this.runId), String(index));
-  }
-
-  /** Stores what a worker may run for the node's admitted attempt (see node-claim.ts). */
-  admit(index: number, admission: Admission): void {
-    this.hset(this.keys.runAdmits(this.runId), String(index), JSON.stringify(admission));
   }
 
   /** Withdraws the node's admission: no attempt of it may start any more. */

@@ -45,12 +45,16 @@ export interface SchedulerOptions extends RunDefinition {
 export interface SharedAdmission {
   readonly ledger: ResourceLedger;
   admit(run: AdmissionRun): NodeRuntime[];
+  /** True while runs are being adopted: nothing is admitted until every adopted run's holds are back in the ledger. */
+  readonly paused: boolean;
 }
 
 /** What shared admission needs of a run: its graph, and a way to hand it admitted nodes. */
 export interface AdmissionRun {
   readonly graph: RunGraph;
   hand(nodes: NodeRuntime[]): void;
+  /** Asks the run for a step (admission runs in it). */
+  kick(): void;
 }
 
 /** Events a scheduler emits. */

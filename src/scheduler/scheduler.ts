@@ -12,7 +12,7 @@ import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef,
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
-import { isRefusal, readClaims, workerAlive } from '../shared/node-claim.js';
+import { isRefusal, readClaims, workerAlive, type Admission } from '../shared/node-claim.js';
 import { Keys } from '../shared/keys.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 import { assertFitsBudget } from './admission.js';
@@ -425,14 +425,15 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.again = true;
     }
     if (jobs.length === 0) return;
+    const fields: Record<string, string> = {};
     const entries = jobs.map((job) => {
       const token = this.tokenFor(job.index, job.data.attempt);
       const lock = this.dirLocks.lockOf(this.graph.node(job.index));
-      this.store?.admit(job.index, { attempt: job.data.attempt, token, lock: { ...lock, ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data });
+      const admission: Admission = { attempt: job.data.attempt, token, lock: { ...lock, ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data };
+      fields[String(job.index)] = JSON.stringify(admission);
       return queueEntry(job, token);
     });
-    await this.store?.flush();
-    await this.jobs?.add(entries);
+    await this.jobs?.add(entries, { key: new Keys(this.options.prefix).runAdmits(this.runId), fields });
   }
 
   /** Admission tokens by node index: one per attempt, so a job added again (reconciling) keeps its token. */
@@ -510,11 +511,15 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */
   private checkStuck(): void {
+    // Another step was asked for while this one ran (admission resumed, resources freed): judge after it.
+    if (this.again) return;
     if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
     // Sharing a budget: other runs' nodes hold it; this run gets its turn when they release.
     if (this.graph.ledger.holdCount > 0 || this.handed.length > 0) return;
     // Waiting for another run to let go of a node directory.
     if (this.graph.blockedCount > 0) return;
+    // The service is adopting runs: admission resumes once their holds are restored.
+    if (this.options.admission?.paused === true) return;
     const waiting = this.graph.waiting();
     this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
     this.graph.stopAdmitting(`no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`);

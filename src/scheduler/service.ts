@@ -212,9 +212,16 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     for (const id of ids) pipe.hmget(this.keys.runMeta(id), ...PICKUP_FIELDS);
     const rows = (await pipe.exec()) ?? [];
     // One after the other, oldest first: admission order follows submission order.
-    for (const [i, id] of ids.entries()) {
-      const [mode, status] = (rows[i]?.[1] as Array<string | null> | undefined) ?? [];
-      if (mode === 'service' && (status === 'submitted' || status === 'running')) await this.startRun(id);
+    // Nothing is admitted until every adopted run has put its running nodes'
+    // holds back into the ledger: the budget holds across a takeover.
+    this.admission.pause();
+    try {
+      for (const [i, id] of ids.entries()) {
+        const [mode, status] = (rows[i]?.[1] as Array<string | null> | undefined) ?? [];
+        if (mode === 'service' && (status === 'submitted' || status === 'running')) await this.startRun(id);
+      }
+    } finally {
+      this.admission.resume();
     }
   }
 
@@ -232,7 +239,27 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     }
   }
 
+  /**
+   * Runs still leased by a previous scheduler, waited for before they are
+   * adopted: admission stays paused meanwhile, since their running nodes'
+   * holds are not in the ledger yet.
+   */
+  private readonly awaitingAdoption = new Set<string>();
+
   private async startRun(runId: string): Promise<void> {
+    try {
+      await this.startRunNow(runId);
+    } finally {
+      // Adopted, refused or gone: either way, it no longer keeps admission waiting.
+      if (!this.deferred.has(runId) && this.awaitingAdoption.delete(runId)) this.admission.resume();
+    }
+  }
+
+  /** Runs deferred until their previous scheduler's lease runs out. */
+  private readonly deferred = new Set<string>();
+
+  private async startRunNow(runId: string): Promise<void> {
+    this.deferred.delete(runId);
     if (!this.leading || this.runs.has(runId) || this.pending.has(runId)) return;
     this.pending.add(runId);
     const redis = this.redis as Redis;
@@ -256,7 +283,12 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         const left = await redis.pttl(this.keys.runLease(runId));
         const holder = await redis.get(this.keys.runLease(runId));
         if (left > 0 && holder !== this.holder) {
-          this.log.info({ runId, holder, waitMs: left }, 'run still leased by its previous scheduler; adopting it when the lease ends');
+          this.log.info({ runId, holder, waitMs: left }, 'run still leased by its previous scheduler; adopting it when the lease ends (admission waits for it)');
+          this.deferred.add(runId);
+          if (!this.awaitingAdoption.has(runId)) {
+            this.awaitingAdoption.add(runId);
+            this.admission.pause();
+          }
           this.retryLater(runId, left + 100);
           return;
         }
@@ -278,6 +310,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         ...(this.channel !== undefined ? { channel: this.channel } : {}),
         admission: this.admission,
       });
+      // A resumed run's running nodes are in the ledger only once it restored them.
+      if (resume) this.admission.pause();
       this.admission.add(run, submittedMs);
       this.runs.set(runId, run);
       this.pending.delete(runId);
@@ -285,7 +319,11 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         (summary) => void this.finished(run, summary),
         (err: unknown) => void this.dropped(run, err),
       );
-      await run.start();
+      try {
+        await run.start();
+      } finally {
+        if (resume) this.admission.resume();
+      }
       this.log.info({ runId, resumed: resume, active: this.runs.size }, 'service:run-started');
       this.emit('run:started', { runId, resumed: resume });
     } catch (err) {

@@ -40,11 +40,35 @@ export class ServiceAdmission implements SharedAdmission {
     return this.runs.length;
   }
 
+  private pauses = 0;
+
+  /**
+   * Stops admission while runs are adopted (a new leader taking over, a run
+   * resumed): a resumed run's running nodes hold resources that are in the
+   * ledger only once the run restored them, so nothing may be admitted for
+   * anyone before then. Calls nest; admission resumes at the last
+   * {@link resume}, which asks every run for a step.
+   */
+  pause(): void {
+    this.pauses++;
+  }
+
+  resume(): void {
+    if (this.pauses === 0) return;
+    this.pauses--;
+    if (this.pauses === 0) for (const run of this.runs) run.kick();
+  }
+
+  get paused(): boolean {
+    return this.pauses > 0;
+  }
+
   /**
    * One admission pass over every run, oldest first. Returns what `requester`
    * was admitted; nodes admitted for other runs are handed to them.
    */
   admit(requester: AdmissionRun): NodeRuntime[] {
+    if (this.pauses > 0) return [];
     let mine: NodeRuntime[] = [];
     let seen = false;
     for (const run of this.runs) {

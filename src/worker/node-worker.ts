@@ -304,9 +304,8 @@ export class NodeWorker {
       }
       this.completed++;
       if (!outcome.ok) {
-        await this.endClaim(ref, { state: 'failed', outcome }, lock);
-        // The scheduler reads the structured outcome from the job's data.
-        await job.updateData({ ...ref, outcome });
+        // The run store and the job's data (where the scheduler reads the structured outcome) together.
+        await Promise.all([this.endClaim(ref, { state: 'failed', outcome }, lock), job.updateData({ ...ref, outcome })]);
         throw new NodeFailedError(outcome);
       }
       if (data.command !== null && outcome.outputs !== undefined) writeNodeFile(data.node_dir, 'outputs.json', outcome.outputs);
@@ -320,7 +319,10 @@ export class NodeWorker {
           this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');
         }
       }
-      await this.endClaim(ref, { state: 'succeeded', outcome }, lock);
+      // Sent before the job completes, on another connection, and not waited
+      // for: the completion reaches the scheduler as fast as before, and a job
+      // removed meanwhile still leaves its outcome in the run store.
+      void this.endClaim(ref, { state: 'succeeded', outcome }, lock);
       return outcome;
     } finally {
       this.running.delete(jobId);

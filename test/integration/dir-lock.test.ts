@@ -86,7 +86,8 @@ describe('node directory locks', () => {
     });
     const started = join(dir, 'started');
     // The node records its process group and its worker: killing `flowgate run` leaves both (they are cleaned up here).
-    const path = writeWorkflow(dir, 'wf.json', { name: 'once', nodes: [{ id: 'long', command: `echo "$$ $FLOWGATE_WORKER_PID" > ${started}; sleep 30` }] });
+    // The first execution waits; any later one ends at once.
+    const path = writeWorkflow(dir, 'wf.json', { name: 'once', nodes: [{ id: 'long', command: `if [ -e ${started} ]; then exit 0; fi; echo "$$ $FLOWGATE_WORKER_PID" > ${started}; sleep 30` }] });
     cleanups.push(async () => {
       const [group, worker] = readFileSync(started, 'utf8').trim().split(' ').map(Number);
       for (const kill of [() => process.kill(-(group as number), 'SIGKILL'), () => process.kill(worker as number, 'SIGKILL')]) {
@@ -127,5 +128,25 @@ describe('node directory locks', () => {
     const rc = await c.done;
     expect(rc.code).toBe(2);
     expect(rc.stderr).toContain(`continue it with \`flowgate resume ${runA}\``);
+
+    // --force starts a new run, whose node waits: A's orphaned worker still runs it there.
+    const d = startCli([...args, '--force', '--json'], { env });
+    procs.push(d);
+    const redis = new Redis(redisUrl());
+    try {
+      const runD = await waitFor(async () => (await redis.zrange(`${prefix}:fg:runs`, 0, -1)).find((id) => id !== runA), 20_000, 'run D to start');
+      await waitFor(async () => (await redis.get(`${prefix}:fg:run:${runD}:waiting`))?.includes(`node directory held by run ${runA}`), 20_000, 'D to wait for the directory');
+    } finally {
+      redis.disconnect();
+    }
+    // The orphan's node ends: its worker lets the directory go, and D runs the node.
+    const killedAt = Date.now();
+    const [group] = readFileSync(started, 'utf8').trim().split(' ').map(Number);
+    process.kill(-(group as number), 'SIGKILL');
+    const rd = await d.done;
+    expect(rd.code, rd.stderr).toBe(0);
+    const summary = JSON.parse(rd.stdout) as RunSummary;
+    expect(nodeOf(summary, 'long').status).toBe('succeeded');
+    expect(nodeOf(summary, 'long').start_ms ?? 0).toBeGreaterThanOrEqual(killedAt);
   });
 });

@@ -14,6 +14,7 @@ import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../he
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { peakUsage } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { nodeOf } from '../helpers/summary.js';
 
 const prefixes: string[] = [];
 const started: CliProcess[] = [];
@@ -172,6 +173,55 @@ describe('flowgate scheduler + submit', () => {
     expect(ran).toEqual(Array.from({ length: 6 }, (_, i) => `step${i}`).sort());
     standby.child.kill('SIGTERM');
     expect((await standby.done).code).toBe(0);
+  });
+
+  it('never over-commits at a takeover: every adopted run\'s holds are back before anything is admitted', async () => {
+    const s = service('takeover', { n_procs: 4, memory_gb: 8 });
+    const flags = ['--leader-ttl-ms', '1500', '--reconcile-interval-ms', '500'];
+    const leader = s.scheduler(flags);
+    await leading(leader);
+    const standby = s.scheduler(flags);
+    await waitFor(() => standby.stderr().includes('standby;'), 20_000, 'the second scheduler to stand by');
+    s.worker(8);
+    const marks = join(s.dir, 'marks');
+    const gate = (name: string) => `while [ ! -e ${join(s.dir, name)} ]; do sleep 0.05; done`;
+    const mark = 'echo "$FLOWGATE_RUN_ID $FLOWGATE_NODE_ID" >> ' + marks;
+    // A is older; its a1 needs the whole budget once a0 is done. B then holds all 4 procs.
+    const a = writeWorkflow(s.dir, 'a.json', { name: 'a', nodes: [{ id: 'a0', command: `${mark}; ${gate('release-a0')}` }, { id: 'a1', n_procs: 4, needs: ['a0'], command: mark }] });
+    const b = writeWorkflow(s.dir, 'b.json', { name: 'b', nodes: [0, 1, 2, 3].map((i) => ({ id: `b${i}`, command: `${mark}; ${gate('release-b')}` })) });
+    const fa = startCli(['submit', a, '--wait', '--json', '--run-id', 'older-a'], { env: s.env });
+    started.push(fa);
+    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').includes('a0'), 20_000, 'a0 to start');
+    const fb = startCli(['submit', b, '--wait', '--json', '--run-id', 'younger-b'], { env: s.env });
+    started.push(fb);
+    const count = (prefix: string) => (existsSync(marks) ? readFileSync(marks, 'utf8').split('\n').filter((l) => l.startsWith(prefix)).length : 0);
+    await waitFor(() => count('younger-b') === 3, 20_000, 'three of B\'s nodes to start');
+    writeWorkflow(s.dir, 'release-a0', '1');
+    await waitFor(() => count('younger-b') === 4, 20_000, 'B to hold all 4 procs');
+    const redis = new Redis(redisUrl());
+    leader.child.kill('SIGKILL');
+    // B's run lease outlives the dead leader by a few seconds (as when its lease was renewed
+    // last, or its scheduler is on another host): the new leader adopts A first, and must not
+    // admit a1 into the procs B's running nodes still hold.
+    await redis.set(`${s.prefix}:fg:run:younger-b:lease`, 'elsewhere:1', 'PX', 4000);
+    await leading(standby);
+    try {
+      await waitFor(async () => {
+        const runs = JSON.parse((await redis.hget(`${s.prefix}:fg:service`, 'runs')) ?? '[]') as string[];
+        return runs.includes('younger-b');
+      }, 20_000, 'the standby to adopt B once its lease ran out');
+    } finally {
+      redis.disconnect();
+    }
+    // B still holds the budget: a1 has not started, and starts only after B's nodes ended.
+    expect(count('older-a a1')).toBe(0);
+    writeWorkflow(s.dir, 'release-b', '1');
+    const [ra, rb] = await Promise.all([fa.done, fb.done]);
+    const sa = JSON.parse(ra.stdout) as RunSummary;
+    const sb = JSON.parse(rb.stdout) as RunSummary;
+    expect([sa.status, sb.status]).toEqual(['succeeded', 'succeeded']);
+    const bEnd = Math.max(...sb.nodes.map((n) => n.end_ms ?? Infinity));
+    expect(nodeOf(sa, 'a1').start_ms ?? 0).toBeGreaterThanOrEqual(bEnd);
   });
 
   it('a run the service cannot take ends failed with the reason, and submit --wait exits 2', async () => {

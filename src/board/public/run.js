@@ -69,38 +69,54 @@ export function renderRun(page, r, run0, workers) {
 }
 
 /**
- * "Cancel run" for a run that is queued or running, on a writable board only
- * (the server refuses it otherwise anyway). Its state lives in the view, as
- * the head is rebuilt at every refresh.
+ * A button that asks the server for something about the run, with its
+ * pending state and answer kept in the view (the head is rebuilt at every
+ * refresh). Shown while `shown`, or while an answer is on display.
  */
-function cancelControl(page, view, run, id) {
-  const c = view.cancel;
-  const active = ACTIVE_RUN.has(run.status);
-  if (!active && c.message === null) return null;
+function runAction(page, state, { shown, id, label, danger, confirm, busy, url, body, what }) {
+  if (!shown && state.message === null) return null;
   const onclick = async () => {
-    if (c.pending || !window.confirm(`Cancel run ${id}? Its running nodes are killed and the rest never start.`)) return;
-    c.pending = true;
-    c.failed = false;
-    c.message = 'cancelling…';
+    if (state.pending || !window.confirm(confirm)) return;
+    state.pending = true;
+    state.failed = false;
+    state.message = busy;
     page.refresh();
     try {
-      const res = await postJSON(`api/runs/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the board' });
-      c.failed = !res.ok;
-      c.message = res.ok ? String(res.body?.message ?? 'cancel requested') : `cancel refused: ${String(res.body?.error ?? `HTTP ${res.status}`)}`;
+      const res = await postJSON(url, body);
+      state.failed = !res.ok;
+      state.message = res.ok ? String(res.body?.message ?? `${what} requested`) : `${what} refused: ${String(res.body?.error ?? `HTTP ${res.status}`)}`;
     } catch (err) {
-      c.failed = true;
-      c.message = `cancel failed: ${err instanceof Error ? err.message : String(err)}`;
+      state.failed = true;
+      state.message = `${what} failed: ${err instanceof Error ? err.message : String(err)}`;
     } finally {
-      c.pending = false;
+      state.pending = false;
       page.refresh();
     }
   };
   return h(
     'p',
     { class: 'run-actions' },
-    active ? h('button', { type: 'button', id: 'cancel-run', class: 'danger', disabled: c.pending, onclick }, 'Cancel run') : null,
-    c.message !== null ? h('span', { id: 'cancel-status', class: c.failed ? 'bad' : 'muted', role: 'status' }, ` ${c.message}`) : null,
+    shown ? h('button', { type: 'button', id: `${id}-run`, class: danger ? 'danger' : undefined, disabled: state.pending, onclick }, label) : null,
+    state.message !== null ? h('span', { id: `${id}-status`, class: state.failed ? 'bad' : 'muted', role: 'status' }, ` ${state.message}`) : null,
   );
+}
+
+/**
+ * "Cancel run" for a run that is queued or running, on a writable board only
+ * (the server refuses it otherwise anyway).
+ */
+function cancelControl(page, view, run, id) {
+  return runAction(page, view.cancel, {
+    shown: ACTIVE_RUN.has(run.status),
+    id: 'cancel',
+    label: 'Cancel run',
+    danger: true,
+    confirm: `Cancel run ${id}? Its running nodes are killed and the rest never start.`,
+    busy: 'cancelling…',
+    url: `api/runs/${encodeURIComponent(id)}/cancel`,
+    body: { reason: 'cancelled from the board' },
+    what: 'cancel',
+  });
 }
 
 /**
@@ -110,33 +126,17 @@ function cancelControl(page, view, run, id) {
  * retried with `flowgate retry` where they can run.
  */
 function retryControl(page, view, run, id) {
-  const c = view.retry;
-  const retryable = (run.status === 'failed' || run.status === 'cancelled') && run.mode === 'service';
-  if (!retryable && c.message === null) return null;
-  const onclick = async () => {
-    if (c.pending || !window.confirm(`Retry the failed nodes of run ${id}?`)) return;
-    c.pending = true;
-    c.failed = false;
-    c.message = 'asking the scheduler service…';
-    page.refresh();
-    try {
-      const res = await postJSON(`api/runs/${encodeURIComponent(id)}/retry`, {});
-      c.failed = !res.ok;
-      c.message = res.ok ? String(res.body?.message ?? 'retry requested') : `retry refused: ${String(res.body?.error ?? `HTTP ${res.status}`)}`;
-    } catch (err) {
-      c.failed = true;
-      c.message = `retry failed: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      c.pending = false;
-      page.refresh();
-    }
-  };
-  return h(
-    'p',
-    { class: 'run-actions' },
-    retryable ? h('button', { type: 'button', id: 'retry-run', disabled: c.pending, onclick }, 'Retry failed nodes') : null,
-    c.message !== null ? h('span', { id: 'retry-status', class: c.failed ? 'bad' : 'muted', role: 'status' }, ` ${c.message}`) : null,
-  );
+  return runAction(page, view.retry, {
+    shown: (run.status === 'failed' || run.status === 'cancelled') && run.mode === 'service',
+    id: 'retry',
+    label: 'Retry failed nodes',
+    danger: false,
+    confirm: `Retry the failed nodes of run ${id}?`,
+    busy: 'asking the scheduler service…',
+    url: `api/runs/${encodeURIComponent(id)}/retry`,
+    body: {},
+    what: 'retry',
+  });
 }
 
 function runHead(run, id, nodes) {
