@@ -48,6 +48,9 @@ export function explainCache(summary: RunSummary): string {
   return `cache:\n${lines.join('\n')}\n`;
 }
 
+/** How long a second interrupt waits for the run to be stored as cancelled before exiting. */
+const ABANDON_MS = 2000;
+
 /** Runs the scheduler to the end with the fleet; returns the exit code. */
 export async function driveRun(o: DriveOptions): Promise<number> {
   const { scheduler, fleet } = o;
@@ -62,7 +65,11 @@ export async function driveRun(o: DriveOptions): Promise<number> {
     if (interrupts > 1) {
       process.stderr.write(`flowgate: second ${signal}, killing every node and exiting now\n`);
       fleet.kill();
-      process.exit(ExitCode.interrupted);
+      // The run is stored as cancelled before the exit (at most 2 s), so no view shows it running.
+      const exit = (): never => process.exit(ExitCode.interrupted);
+      setTimeout(exit, ABANDON_MS).unref();
+      void scheduler.abandon(`interrupted twice by ${signal}: every node process killed`).then(exit, exit);
+      return;
     }
     process.stderr.write(`flowgate: ${signal} received, cancelling run ${scheduler.runId} (again to exit at once)\n`);
     void scheduler.cancel(`interrupted by ${signal}`);

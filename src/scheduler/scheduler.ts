@@ -572,6 +572,21 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.kick();
   }
 
+  /**
+   * Ends the run at once, cancelled, after its nodes' processes were killed
+   * (a second interrupt): every unfinished node is stored `cancelled` and the
+   * summary written, so no view shows the run as running. The caller bounds
+   * how long it waits for this.
+   */
+  async abandon(reason: string): Promise<void> {
+    if (this.phase !== 'running') return;
+    this.cancelReason ??= reason;
+    this.graph.stopAdmitting(reason);
+    for (const n of this.graph.inFlightNodes()) this.graph.cancelInFlight(n.index, reason);
+    this.stageChanges();
+    await this.finish();
+  }
+
   private async finish(): Promise<void> {
     if (this.phase === 'finished' || this.phase === 'closed') return;
     this.phase = 'finished';

@@ -82,7 +82,12 @@ export interface MapRecord {
 /** One attempt of a node. */
 export interface AttemptSummary {
   attempt: number;
-  status: 'succeeded' | 'failed';
+  /**
+   * How the execution ended. `killed`: it did not finish — its worker was lost
+   * (`reason: killed: worker lost`) or shut down by force (`killed: shutdown`) —
+   * and the same attempt ran again (the next entry).
+   */
+  status: 'succeeded' | 'failed' | 'killed';
   reason: string | null;
   exit_code: number | null;
   signal: string | null;
@@ -233,6 +238,9 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
   const stderr = status === 'failed' && outcome !== undefined ? lastLines(outcome.stderr_tail) : '';
   if (stderr !== '') r.stderr_tail = stderr;
   else delete r.stderr_tail;
+  for (const e of outcome?.earlier ?? []) {
+    r.attempt_history.push({ attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker });
+  }
   r.attempt_history.push({
     attempt,
     status,

@@ -62,7 +62,7 @@ const scripts = {
 };
 
 type ClaimCommands = {
-  fgClaimNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<[number, string]>;
+  fgClaimNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<[number, string, string?]>;
   fgFinishNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<number>;
 };
 
@@ -75,7 +75,7 @@ function withScripts(redis: Redis): Redis & ClaimCommands {
 }
 
 /** A claim granted (with what to run) or refused (with why). */
-export type ClaimResult = { ok: true; admission: Admission } | { ok: false; reason: string };
+export type ClaimResult = { ok: true; admission: Admission; earlier: ClaimHistoryEntry[] } | { ok: false; reason: string };
 
 /** A worker as it claims: its registered name and the instance id its heartbeat publishes. */
 export interface ClaimingWorker {
@@ -86,7 +86,7 @@ export interface ClaimingWorker {
 /** Claims an attempt for `worker`; see claim-node.lua for the checks. */
 export async function claimNode(redis: Redis, prefix: string, ref: { run_id: string; node_index: number; attempt: number; token: string }, worker: ClaimingWorker, now = Date.now()): Promise<ClaimResult> {
   const k = new Keys(prefix);
-  const [ok, payload] = await withScripts(redis).fgClaimNode(
+  const [ok, payload, earlier] = await withScripts(redis).fgClaimNode(
     k.runMeta(ref.run_id),
     k.runAdmits(ref.run_id),
     k.runClaims(ref.run_id),
@@ -99,7 +99,7 @@ export async function claimNode(redis: Redis, prefix: string, ref: { run_id: str
     worker.instance,
   );
   if (ok !== 1) return { ok: false, reason: payload };
-  return { ok: true, admission: JSON.parse(payload) as Admission };
+  return { ok: true, admission: JSON.parse(payload) as Admission, earlier: earlier === undefined || earlier === '' ? [] : (JSON.parse(earlier) as ClaimHistoryEntry[]) };
 }
 
 /** How a claimed attempt ended, for {@link finishClaim}. */

@@ -155,6 +155,11 @@ export interface NodeOutcome {
   outputs?: unknown;
   /** pid of the child process that ran a function node. */
   executor_pid?: number;
+  /**
+   * Earlier executions of the same attempt that did not finish: killed with a
+   * lost worker, or by a forced shutdown and requeued (from the claim's history).
+   */
+  earlier?: Array<{ worker: string; start_ms: number; end_ms?: number; ended: string }>;
   /** Digest of the node's result (written to its cache record), chained into its successors' cache keys. */
   result_digest?: string;
 }

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
-import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd } from '../shared/node-claim.js';
+import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd, type ClaimHistoryEntry } from '../shared/node-claim.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
 import { keepAttemptLogs, releaseNodeLogs } from '../shared/attempt-logs.js';
 import { parseControlMessage } from '../shared/control.js';
@@ -190,7 +190,7 @@ export class NodeWorker {
    * after it ran, a copy of one running elsewhere) runs nothing and fails
    * as refused.
    */
-  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined }> {
+  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined; earlier: ClaimHistoryEntry[] }> {
     const refuse = (why: string): never => {
       this.options.logger.warn({ jobId: job.id, reason: why }, 'worker:job-refused');
       throw new UnrecoverableError(`${REFUSED_PREFIX}${why}`);
@@ -217,7 +217,7 @@ export class NodeWorker {
     }
     if (data.run_id !== ref.run_id || data.attempt !== ref.attempt) refuse('the stored admission is not this attempt');
     const lock = claimed.admission.lock;
-    return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value } };
+    return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value }, earlier: claimed.earlier };
   }
 
   private lockRenewal: NodeJS.Timeout | undefined;
@@ -257,7 +257,7 @@ export class NodeWorker {
   }
 
   private async process(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
-    const { ref, data, lock } = await this.claim(job);
+    const { ref, data, lock, earlier } = await this.claim(job);
     const jobId = job.id ?? '';
     const entry: Running = {
       controller: new AbortController(),
@@ -288,6 +288,7 @@ export class NodeWorker {
       if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
       else removeNodeFile(data.node_dir, 'inputs.json');
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, { ...common, dirReady });
+      if (earlier.length > 0) outcome.earlier = earlier;
       if (data.logs_dir !== undefined) {
         const kept = keepAttemptLogs(data.node_dir, data.logs_dir, data.node_id, data.attempt);
         if (kept.stdout !== undefined) outcome.stdout_path = kept.stdout;

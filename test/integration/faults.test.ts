@@ -74,6 +74,11 @@ describe('a worker killed with SIGKILL mid-node', () => {
     const { code, summary, grandchild } = await killWorkerDuringRun(['--spawner', spawner]);
     expect(code).toBe(0);
     expect(node(summary, 'victim')).toMatchObject({ status: 'succeeded', stalls: 1 });
+    // The killed execution is in the node's history.
+    expect(node(summary, 'victim').attempt_history.map((a) => [a.status, a.reason])).toEqual([
+      ['killed', 'killed: worker lost'],
+      ['succeeded', null],
+    ]);
     expect(node(summary, 'after').status).toBe('succeeded');
     expect(node(summary, 'independent').status).toBe('succeeded');
     expect(alive(grandchild)).toBe(false);

@@ -306,4 +306,26 @@ describe('flowgate run', () => {
     expect(node(summary, 'after').status).toBe('cancelled');
     await waitFor(() => !isAlive(pid), 10_000, 'the node process to be killed');
   });
+
+  it('on a second SIGINT exits at once, with the run stored as cancelled (never left running)', async () => {
+    const dir = tempDir('fg-sigint2');
+    const prefix = uniquePrefix('sigint2');
+    prefixes.push(prefix);
+    const path = writeWorkflow(dir, 'wf.json', { name: 'twice', nodes: [{ id: 'slow', command: ['sh', '-c', 'echo $$ > pid; trap "" INT TERM; sleep 30'] }, { id: 'after', command: ['true'], needs: ['slow'] }] });
+    const env = { REDIS_URL: redisUrl() };
+    const p = startCli(['run', path, '--prefix', prefix, '--work-dir', join(dir, 'work'), '--run-id', 'twice-run'], { env });
+    const pidFile = join(dir, 'work', 'twice', 'slow', 'pid');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 20_000, 'the slow node to start');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    p.child.kill('SIGINT');
+    await waitFor(() => p.stderr().includes('SIGINT received'), 10_000, 'the first SIGINT to be taken');
+    p.child.kill('SIGINT');
+    const res = await p.done;
+    expect(res.code).toBe(130);
+    const status = await runCli(['status', 'twice-run', '--json', '--prefix', prefix], { env });
+    const run = JSON.parse(status.stdout) as { status: string; nodes: Array<{ id: string; state: string }> };
+    expect(run.status).toBe('cancelled');
+    expect(run.nodes.map((n) => n.state)).toEqual(['cancelled', 'cancelled']);
+    await waitFor(() => !isAlive(pid), 10_000, 'the node process to be killed');
+  });
 });

@@ -21,7 +21,8 @@
   ttl_ms}`): the claim takes it, or renews it for this run, and is refused
   while another run holds it.
 
-  Returns {1, admission JSON} when claimed; {0, reason} when refused.
+  Returns {1, admission JSON, earlier executions JSON ('' when none)} when
+  claimed; {0, reason} when refused.
   A claim may be taken over only when the attempt was requeued, or when the
   worker holding it stopped beating (lost): the earlier execution is kept in
   the claim's history so that it shows in the run's attempt history.
@@ -77,4 +78,5 @@ end
 local claim = {attempt = tonumber(ARGV[2]), worker = ARGV[4], instance = ARGV[7], state = 'running', start_ms = now}
 if #history > 0 then claim.history = history end
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(claim))
-return {1, raw}
+if #history > 0 then return {1, raw, cjson.encode(history)} end
+return {1, raw, ''}
