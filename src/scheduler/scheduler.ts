@@ -4,7 +4,6 @@
  * milliseconds. A slow safety sweep reconciles against job state, so a missed
  * event can delay a node but never hang the run.
  */
-import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
@@ -12,7 +11,8 @@ import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef,
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
-import { isRefusal, readClaims, workerAlive, type Admission } from '../shared/node-claim.js';
+import { isRefusal } from '../shared/node-claim.js';
+import { claimViewOf, RunAdmissions } from './admissions.js';
 import { Keys } from '../shared/keys.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 import { assertFitsBudget } from './admission.js';
@@ -20,13 +20,12 @@ import { crashRecordFor, writeCrashRecord } from './crash-report.js';
 import type { Incoming, RanAs } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
 import type { JobChannel } from './job-channel.js';
-import { reconcileInFlight, triageForCancel, type ClaimView } from './reconcile.js';
-import { inputsFailure, queueEntry } from './node-job.js';
+import { reconcileInFlight, triageForCancel } from './reconcile.js';
+import { inputsFailure } from './node-job.js';
 import { Dispatcher } from './dispatch.js';
 import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { RunDirLocks } from './run-dir-locks.js';
-import { DIR_LOCK_TTL_MS } from '../shared/dir-lock.js';
 import { attemptLogsDir } from '../shared/attempt-logs.js';
 import { loadStoredRun, unfinishedPreviousRun, type RunLease, type RunStore } from './run-store.js';
 import { writeRunFiles } from './resource-monitor.js';
@@ -82,6 +81,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private conn: RunConnections | undefined;
   private readonly dispatch: Dispatcher;
   private readonly dirLocks: RunDirLocks;
+  private readonly admissions = new RunAdmissions();
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
 
@@ -425,26 +425,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.again = true;
     }
     if (jobs.length === 0) return;
-    const fields: Record<string, string> = {};
-    const entries = jobs.map((job) => {
-      const token = this.tokenFor(job.index, job.data.attempt);
-      const lock = this.dirLocks.lockOf(this.graph.node(job.index));
-      const admission: Admission = { attempt: job.data.attempt, token, lock: { ...lock, ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data };
-      fields[String(job.index)] = JSON.stringify(admission);
-      return queueEntry(job, token);
-    });
+    const { entries, fields } = this.admissions.admit(jobs, (index) => this.dirLocks.lockOf(this.graph.node(index)));
     await this.jobs?.add(entries, { key: new Keys(this.options.prefix).runAdmits(this.runId), fields });
-  }
-
-  /** Admission tokens by node index: one per attempt, so a job added again (reconciling) keeps its token. */
-  private readonly tokens = new Map<number, { attempt: number; token: string }>();
-
-  private tokenFor(index: number, attempt: number): string {
-    const known = this.tokens.get(index);
-    if (known !== undefined && known.attempt === attempt) return known.token;
-    const token = randomBytes(12).toString('base64url');
-    this.tokens.set(index, { attempt, token });
-    return token;
   }
 
   /**
@@ -466,7 +448,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,
         now,
         intervalMs,
-        (nodes) => this.claimView(nodes, now),
+        (nodes) => claimViewOf(this.redis as Redis, this.options.prefix, this.runId, nodes, now),
       );
       for (const n of found.checked) this.lastEventAt.set(n.index, now);
       if (found.missing.length > 0 && this.cancelReason === undefined) {
@@ -487,26 +469,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** Nodes waiting for a node directory another run held are checked again (lock, then cache). */
   private retryBlocked(): void {
     if (this.graph.recheckBlocked() > 0) this.kick();
-  }
-
-  /** The run store's claims of some nodes, with the liveness of the workers holding them. */
-  private async claimView(nodes: readonly NodeRuntime[], now: number): Promise<ClaimView> {
-    const redis = this.redis as Redis;
-    const prefix = this.options.prefix;
-    const claims = await readClaims(redis, prefix, this.runId, nodes.map((n) => n.index));
-    const known = new Map<string, Promise<boolean>>();
-    return {
-      claims,
-      alive: (claim) => {
-        const id = `${claim.worker}#${claim.instance}`;
-        let p = known.get(id);
-        if (p === undefined) {
-          p = workerAlive(redis, prefix, claim, now);
-          known.set(id, p);
-        }
-        return p;
-      },
-    };
   }
 
   /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */

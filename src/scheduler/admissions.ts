@@ -1,0 +1,60 @@
+/**
+ * The scheduler's side of the worker claim path (see shared/node-claim.ts):
+ * the admissions it stores for admitted attempts — what to run, the node
+ * directory's lock and a random token per attempt — with the pointer jobs
+ * that carry the tokens, and the claims it reads back when reconciling.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { DIR_LOCK_TTL_MS, type DirLock } from '../shared/dir-lock.js';
+import { readClaims, workerAlive, type Admission } from '../shared/node-claim.js';
+import { queueEntry, type NodeJob } from './node-job.js';
+import type { ClaimView } from './reconcile.js';
+import type { NodeRuntime } from './run-graph.js';
+
+/** Admissions of one run's attempts. */
+export class RunAdmissions {
+  /** Tokens by node index: one per attempt, so a job added again (reconciling) keeps its token. */
+  private readonly tokens = new Map<number, { attempt: number; token: string }>();
+
+  private tokenFor(index: number, attempt: number): string {
+    const known = this.tokens.get(index);
+    if (known !== undefined && known.attempt === attempt) return known.token;
+    const token = randomBytes(12).toString('base64url');
+    this.tokens.set(index, { attempt, token });
+    return token;
+  }
+
+  /**
+   * The queue entries of `jobs` and the admissions to store with them (hash
+   * fields by node index), each attempt's token in both.
+   */
+  admit(jobs: readonly NodeJob[], lockOf: (index: number) => DirLock): { entries: Array<ReturnType<typeof queueEntry>>; fields: Record<string, string> } {
+    const fields: Record<string, string> = {};
+    const entries = jobs.map((job) => {
+      const token = this.tokenFor(job.index, job.data.attempt);
+      const admission: Admission = { attempt: job.data.attempt, token, lock: { ...lockOf(job.index), ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data };
+      fields[String(job.index)] = JSON.stringify(admission);
+      return queueEntry(job, token);
+    });
+    return { entries, fields };
+  }
+}
+
+/** The run store's claims of some nodes, with the liveness of the worker instances holding them (each looked up once). */
+export async function claimViewOf(redis: Redis, prefix: string, runId: string, nodes: readonly NodeRuntime[], now: number): Promise<ClaimView> {
+  const claims = await readClaims(redis, prefix, runId, nodes.map((n) => n.index));
+  const known = new Map<string, Promise<boolean>>();
+  return {
+    claims,
+    alive: (claim) => {
+      const id = `${claim.worker}#${claim.instance}`;
+      let p = known.get(id);
+      if (p === undefined) {
+        p = workerAlive(redis, prefix, claim, now);
+        known.set(id, p);
+      }
+      return p;
+    },
+  };
+}
