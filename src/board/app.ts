@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE } from '../shared/payloads.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, reconnectDelay } from '../shared/redis.js';
 import { maskEnvDeep } from '../shared/secrets.js';
 import { apiRouter } from './api.js';
 import { basicAuth, type BasicCredentials } from './auth.js';
@@ -64,7 +64,7 @@ export function createBoardApp(options: BoardOptions): BoardApp {
   const { logger: log, prefix, redisUrl } = options;
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000, commandTimeout: 10_000 });
   redis.on('error', (err: unknown) => log.debug({ err }, 'board redis error'));
-  const queue = new Queue(NODE_QUEUE, { connection: { url: redisUrl, maxRetriesPerRequest: 1, connectTimeout: 5000 }, prefix, skipMetasUpdate: true });
+  const queue = new Queue(NODE_QUEUE, { connection: { url: redisUrl, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: reconnectDelay }, prefix, skipMetasUpdate: true });
   queue.on('error', (err: unknown) => log.debug({ err }, 'board queue error'));
   const metrics = new BoardMetrics(redis, prefix, queue);
 

@@ -19,7 +19,10 @@ type Redis = InstanceType<typeof Redis>;
  * scheduler's outage deadline), not by a retry count.
  */
 export function bullConnection(url: string): ConnectionOptions {
-  return { url, maxRetriesPerRequest: null, enableReadyCheck: true };
+  // BullMQ's own default backs off up to 20 s between reconnection attempts: after an outage
+  // of more than ~10 s a worker would find the restarted Redis up to 20 s late, and its
+  // running jobs' locks could expire meanwhile. Every connection reconnects within 1 s.
+  return { url, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnectDelay };
 }
 
 /** Reconnection delay: quick at first, at most 1 s, so a restarted Redis is found fast. */

@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
@@ -265,4 +266,34 @@ describe('Redis stopped for good in the middle of a run', () => {
       expect(() => process.kill(pid, 0), `worker ${pid} still alive`).toThrow();
     }
   });
+});
+
+describe('a worker after a long Redis outage', () => {
+  it('finds the restarted Redis within seconds (every connection retries at least once a second)', async () => {
+    const redis = await PrivateRedis.create();
+    redises.push(redis);
+    await redis.start();
+    const prefix = uniquePrefix('reconnect');
+    runPrefixes.push(prefix);
+    const worker = startCli(['worker', '--concurrency', '1', '--heartbeat-ms', '500', '--prefix', prefix], { env: { REDIS_URL: redis.url, FLOWGATE_LOG_LEVEL: 'info' } });
+    runs.push(worker);
+    await waitFor(() => worker.stderr().includes('worker:started'), 20_000, 'the worker to start');
+    await redis.stop();
+    // The outage is the fault injected: long enough for BullMQ's own back-off to reach 20 s.
+    const stoppedAt = Date.now();
+    await waitFor(() => Date.now() - stoppedAt >= 20_000, 25_000, 'a 20 s outage');
+    await redis.start();
+    // A job nobody admitted: the worker refuses it as soon as its connections are back.
+    const queue = new Queue('nodes', { connection: { url: redis.url }, prefix });
+    try {
+      const job = await queue.add('probe', { run_id: 'none', workflow: 'x', node_id: 'x', node_index: 0, attempt: 1, token: 't' });
+      const reason = await waitFor(async () => {
+        const j = await queue.getJob(job.id ?? '');
+        return j !== undefined && (await j.getState()) === 'failed' ? j.failedReason : undefined;
+      }, 5000, 'the worker to take a job after Redis came back');
+      expect(reason).toContain('refused by worker');
+    } finally {
+      await queue.close();
+    }
+  }, 60_000);
 });
