@@ -211,7 +211,12 @@ export class RunLease {
   /** Called when the lease turned out to be someone else's (it expired during an outage and was taken). */
   onLost: (holder: string | null) => void = () => undefined;
 
+  /** A renewal under way: during an outage renewals queue up, and must not race each other when Redis returns. */
+  private renewing = false;
+
   private async renew(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
     try {
       const renewed = await this.redis.eval(
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
@@ -224,11 +229,16 @@ export class RunLease {
         // Expired (a long Redis outage) but nobody took it: take it back.
         const retaken = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
         if (retaken === 'OK') return;
+        const holder = await this.redis.get(this.key);
+        // Our own lease after all (taken back a moment ago): not lost.
+        if (holder === this.holder) return;
         if (this.timer !== undefined) clearInterval(this.timer);
-        this.onLost(await this.redis.get(this.key));
+        this.onLost(holder);
       }
     } catch {
       // Redis unreachable: the outage deadline decides.
+    } finally {
+      this.renewing = false;
     }
   }
 

@@ -125,8 +125,14 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
           this.holder,
           String(this.ttl),
         );
-        if (renewed === 0) await this.stepDown('the leader lease was lost (Redis unreachable for longer than the lease?)');
-        else await this.writeServiceInfo();
+        if (renewed === 0) {
+          // Expired during an outage but taken by nobody: take it back rather than hand every run over.
+          const retaken = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
+          if (retaken === 'OK') {
+            this.log.warn('the leader lease expired while Redis was unreachable; nobody took it, taken back');
+            await this.writeServiceInfo();
+          } else await this.stepDown('the leader lease was lost (Redis unreachable for longer than the lease, and another scheduler leads now)');
+        } else await this.writeServiceInfo();
       } else {
         const ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
         if (ok === 'OK') await this.lead();

@@ -297,3 +297,25 @@ describe('a worker after a long Redis outage', () => {
     }
   }, 60_000);
 });
+
+describe('Redis away for longer than the run lease', () => {
+  it('the run keeps its own lease (renewals queued during the outage do not race), finishes with exit 0, and nothing runs twice', async () => {
+    const redis = await PrivateRedis.create();
+    redises.push(redis);
+    await redis.start();
+    const { run, work } = await startDiamond(redis);
+    await redis.stop('SIGTERM');
+    // Longer than the run lease (15 s): it expires meanwhile; shorter than the job lock (30 s).
+    const stoppedAt = Date.now();
+    await waitFor(() => Date.now() - stoppedAt >= 20_000, 25_000, 'a 20 s outage');
+    await redis.start();
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain('lost its lease');
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    for (const n of summary.nodes) {
+      expect(readFileSync(join(work, 'outage', n.id, 'runs'), 'utf8'), `${n.id} ran more than once`).toBe('run\n');
+    }
+  }, 90_000);
+});
