@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
 import { FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
+import { holderIsDeadHere } from '../shared/lease-holder.js';
 import { parseRetryNodes } from '../shared/retry-request.js';
 import { prepareRetry } from './retry.js';
 import type { Logger } from '../shared/logger.js';
@@ -25,6 +26,9 @@ import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
 import type { RunSummary } from './summary.js';
 
+
+/** A standby looks at the leader lease at least this often. */
+const STANDBY_POLL_MS = 1000;
 /** Options of a {@link SchedulerService}. */
 export interface ServiceOptions {
   redisUrl: string;
@@ -116,6 +120,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   /** One lease step: take, renew or lose leadership; reschedules itself. */
   private async tick(): Promise<void> {
     if (this.stopped) return;
+    let nextMs: number | undefined;
     try {
       if (this.leading) {
         const renewed = await this.redis?.eval(
@@ -134,22 +139,32 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
           } else await this.stepDown('the leader lease was lost (Redis unreachable for longer than the lease, and another scheduler leads now)');
         } else await this.writeServiceInfo();
       } else {
-        const ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
+        let ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
+        const leader = ok === 'OK' ? this.holder : ((await this.redis?.get(this.keys.leader())) ?? 'unknown');
+        if (ok !== 'OK' && holderIsDeadHere(leader)) {
+          // The leader was a process on this host that is gone: take over now, not when its lease runs out.
+          await this.redis?.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.keys.leader(), leader);
+          ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
+        }
         if (ok === 'OK') await this.lead();
         else {
-          const leader = (await this.redis?.get(this.keys.leader())) ?? 'unknown';
           if (this.passiveLogged !== leader) {
             this.passiveLogged = leader;
             this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
             this.emit('passive', { leader });
           }
+          // Try again as the leader's lease runs out, and at least every second (a leader on
+          // this host that died is seen then): a standby takes over within one lease of the
+          // leader's last renewal, and within a second of a local leader's death.
+          const left = (await this.redis?.pttl(this.keys.leader())) ?? -1;
+          nextMs = Math.min(STANDBY_POLL_MS, this.ttl / 2, left > 0 ? left + 20 : STANDBY_POLL_MS);
         }
       }
     } catch (err) {
       this.log.warn({ err }, 'leader lease step failed; retrying');
     }
     if (this.stopped) return;
-    this.leaseTimer = setTimeout(() => void this.tick(), this.leading ? this.ttl / 3 : this.ttl / 2);
+    this.leaseTimer = setTimeout(() => void this.tick(), nextMs ?? (this.leading ? this.ttl / 3 : this.ttl / 2));
     this.leaseTimer.unref();
   }
 
@@ -288,7 +303,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         // A previous leader's lease on the run must run out first.
         const left = await redis.pttl(this.keys.runLease(runId));
         const holder = await redis.get(this.keys.runLease(runId));
-        if (left > 0 && holder !== this.holder) {
+        // (A holder that was a process on this host and is gone is not waited for.)
+        if (left > 0 && holder !== this.holder && !(holder !== null && holderIsDeadHere(holder))) {
           this.log.info({ runId, holder, waitMs: left }, 'run still leased by its previous scheduler; adopting it when the lease ends (admission waits for it)');
           this.deferred.add(runId);
           if (!this.awaitingAdoption.has(runId)) {
