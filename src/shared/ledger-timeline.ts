@@ -26,9 +26,13 @@ export interface TimedNode {
   peak_rss_mb: number | null;
 }
 
-/** Rounds away float noise (0.1 + 0.2) so sums compare cleanly with budgets. */
+/**
+ * Rounds away float noise (0.1 + 0.2) so sums compare cleanly with budgets.
+ * To the kilobyte (1e-6 GB): after many nodes' measured RSS were added and taken
+ * away again, noise of a few 1e-9 remains, which would show as a level above zero.
+ */
 function tidy(v: number): number {
-  return Math.round(v * 1e9) / 1e9 + 0; // + 0 turns -0 into 0
+  return Math.round(v * 1e6) / 1e6 + 0; // + 0 turns -0 into 0
 }
 
 /**
