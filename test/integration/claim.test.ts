@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import { startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { nodeOf } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -20,6 +20,23 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** Starts `flowgate run` of `wf` under `prefix`, with a queue and a Redis client on the same prefix; all cleaned up after the test. */
+function startRun(dir: string, prefix: string, wf: object): { p: CliProcess; queue: Queue; redis: Redis } {
+  const path = writeWorkflow(dir, 'wf.json', wf);
+  const p = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '2', '--reconcile-interval-ms', '500'], {
+    env: { REDIS_URL: redisUrl() },
+  });
+  const queue = new Queue('nodes', { connection: { url: redisUrl() }, prefix });
+  const redis = new Redis(redisUrl());
+  cleanups.push(async () => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await queue.close();
+    redis.disconnect();
+    await deletePrefix(prefix);
+  });
+  return { p, queue, redis };
+}
 
 /** A live run: `quick` finishes at once, `slow` waits for a release file, `after` needs `slow`. */
 async function startLiveRun(): Promise<{ dir: string; prefix: string; queue: Queue; redis: Redis; runId: string; release: () => void; done: Promise<RunSummary>; ledger: () => string[] }> {
@@ -36,18 +53,7 @@ async function startLiveRun(): Promise<{ dir: string; prefix: string; queue: Que
       { id: 'after', command: append, needs: ['slow'] },
     ],
   };
-  const path = writeWorkflow(dir, 'wf.json', wf);
-  const p = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '2', '--reconcile-interval-ms', '500'], {
-    env: { REDIS_URL: redisUrl() },
-  });
-  const queue = new Queue('nodes', { connection: { url: redisUrl() }, prefix });
-  const redis = new Redis(redisUrl());
-  cleanups.push(async () => {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await queue.close();
-    redis.disconnect();
-    await deletePrefix(prefix);
-  });
+  const { p, queue, redis } = startRun(dir, prefix, wf);
   const ledger = (): string[] => (existsSync(ledgerPath) ? readFileSync(ledgerPath, 'utf8').trim().split('\n').filter((l) => l !== '') : []);
   await waitFor(() => ledger().includes('slow') && ledger().includes('quick'), 20_000, 'quick and slow to start');
   const runId = await waitFor(async () => (await redis.zrange(`${prefix}:fg:runs`, 0, -1))[0], 5000, 'the run id');
@@ -155,16 +161,7 @@ describe('the worker claim path', () => {
         { id: 'quick', command: `echo "$FLOWGATE_NODE_ID" >> ${ledgerPath}` },
       ],
     };
-    const path = writeWorkflow(dir, 'wf.json', wf);
-    const p = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '500'], { env: { REDIS_URL: redisUrl() } });
-    const queue = new Queue('nodes', { connection: { url: redisUrl() }, prefix });
-    const redis = new Redis(redisUrl());
-    cleanups.push(async () => {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      await queue.close();
-      redis.disconnect();
-      await deletePrefix(prefix);
-    });
+    const { p, queue, redis } = startRun(dir, prefix, wf);
     const runId = await waitFor(async () => (await redis.zrange(`${prefix}:fg:runs`, 0, -1))[0], 20_000, 'the run id');
     const delayed = await waitFor(async () => {
       const job = await queue.getJob(`${runId}.0.2`);
