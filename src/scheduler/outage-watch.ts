@@ -9,6 +9,8 @@ import type { Logger } from '../shared/logger.js';
 export class OutageWatch {
   private timer: NodeJS.Timeout | undefined;
   private downSince: number | undefined;
+  /** When Redis last became reachable (or the watch started). */
+  private upSince = Date.now();
   private stopped = false;
 
   constructor(
@@ -27,6 +29,11 @@ export class OutageWatch {
     return this.downSince !== undefined;
   }
 
+  /** How long Redis has been reachable without a break (0 while it is down). */
+  connectedForMs(now = Date.now()): number {
+    return this.downSince !== undefined ? 0 : now - this.upSince;
+  }
+
   private down(): void {
     if (this.downSince !== undefined || this.stopped) return;
     this.downSince = Date.now();
@@ -39,6 +46,7 @@ export class OutageWatch {
     if (this.downSince === undefined) return;
     this.log.warn({ downMs: Date.now() - this.downSince }, 'redis reachable again');
     this.downSince = undefined;
+    this.upSince = Date.now();
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (!this.stopped) this.onRecovered();
   }

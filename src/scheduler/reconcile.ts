@@ -59,6 +59,11 @@ export async function reconcileInFlight(
       else out.incoming.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: recorded.reason ?? 'failed', outcome: recorded });
       continue;
     }
+    if (claim !== undefined && claim.claim.state === 'failed' && claim.claim.ended !== undefined) {
+      // Ended by the scheduler: its worker was lost more often than its queue allows.
+      out.incoming.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: `worker lost: ${claim.claim.ended}` });
+      continue;
+    }
     const runningElsewhere = claim?.claim.state === 'running' && (await view.alive(claim.claim));
     if (runningElsewhere && n.state === 'queued') out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
     const jobId = nodeJobId(runId, n.index, n.attempt);

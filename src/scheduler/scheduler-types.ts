@@ -23,6 +23,8 @@ export interface SchedulerOptions extends RunDefinition {
   refuseWhilePreviousRun?: boolean;
   /** Period of the safety sweep that reconciles with job state; default 5000. */
   reconcileIntervalMs?: number;
+  /** Period of the check for workers that stopped beating while they hold this run's nodes; default 1000. */
+  lostCheckIntervalMs?: number;
   /** After a cancel, nodes whose processes never report are cancelled after this; default 10000. */
   cancelGraceMs?: number;
   /** Redis unreachable for longer than this ends the run with an infrastructure error; default 60000. */

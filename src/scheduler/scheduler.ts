@@ -19,6 +19,7 @@ import { assertFitsBudget } from './admission.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
 import type { Incoming, RanAs } from './incoming.js';
 import type { OutageWatch } from './outage-watch.js';
+import { LostWorkerCheck } from './lost-workers.js';
 import type { JobChannel } from './job-channel.js';
 import { reconcileInFlight, triageForCancel } from './reconcile.js';
 import { inputsFailure } from './node-job.js';
@@ -55,6 +56,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private queue: Queue<NodeJobRef> | undefined;
   private jobs: JobChannel | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private lostTimer: NodeJS.Timeout | undefined;
+  private lostCheck: LostWorkerCheck | undefined;
   private inbox: Incoming[] = [];
   /** Nodes whose next attempt must be enqueued in this step. */
   private retrying: NodeRuntime[] = [];
@@ -172,6 +175,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const interval = o.reconcileIntervalMs ?? 5000;
     this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
     this.sweepTimer.unref();
+    this.lostCheck = new LostWorkerCheck(c.redis, c.queue, o.prefix, this.runId, this.log);
+    this.lostTimer = setInterval(() => void this.findLost(), o.lostCheckIntervalMs ?? 1000);
+    this.lostTimer.unref();
     this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
     // After a restart every in-flight node is checked against its job at once:
     // nodes that finished while no scheduler was watching are adopted.
@@ -466,6 +472,23 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
+  /** In-flight nodes whose worker stopped beating go back to the queue (or fail) at once; see lost-workers.ts. */
+  private async findLost(): Promise<void> {
+    if (this.phase !== 'running' || this.lostCheck === undefined || this.outage === undefined) return;
+    try {
+      const nodes = this.graph.inFlightNodes().map((n) => ({ index: n.index, attempt: n.attempt, stalls: n.record.stalls }));
+      const lost = await this.lostCheck.check(nodes, this.outage.connectedForMs(), this.cancelReason !== undefined, this.clock());
+      for (const l of lost) {
+        // A job BullMQ put back itself was reported stalled by BullMQ already.
+        if (l.as === 'requeued' && l.moved) this.inbox.push({ kind: 'stalled', index: l.index, attempt: l.attempt });
+        if (l.as === 'failed') this.inbox.push({ kind: 'failed', index: l.index, attempt: l.attempt, reason: l.reason });
+      }
+      if (lost.length > 0) this.kick();
+    } catch (err) {
+      this.log.warn({ err }, 'lost-worker check failed; will retry');
+    }
+  }
+
   /** Nodes waiting for a node directory another run held are checked again (lock, then cache). */
   private retryBlocked(): void {
     if (this.graph.recheckBlocked() > 0) this.kick();
@@ -553,6 +576,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.phase === 'finished' || this.phase === 'closed') return;
     this.phase = 'finished';
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
     if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
     this.dirLocks.stop();
     await this.dirLocks.releaseAll().catch((err: unknown) => this.log.warn({ err }, 'cannot release node directory locks'));
@@ -589,6 +613,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.fatalError !== undefined) return;
     this.fatalError = err;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
     this.dirLocks.stop();
     this.log.error({ err }, 'scheduler failed');
     for (const w of this.finishedWaiters.splice(0)) w.reject(err);
@@ -620,6 +645,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.closing !== undefined) return this.closing;
     this.closing = (async () => {
       if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
       this.dirLocks.stop();
       if (this.phase !== 'finished') this.phase = 'closed';
       if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);

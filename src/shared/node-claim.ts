@@ -46,6 +46,12 @@ export interface Claim {
   ended?: string;
   /** Earlier executions of the same attempt (requeued, or whose worker was lost). */
   history?: ClaimHistoryEntry[];
+  /** The job's BullMQ lock token as the claiming worker holds it (to requeue the job at once if the worker is lost). */
+  job_token?: string;
+  /** The claiming worker's host name. */
+  host?: string;
+  /** How many times the claiming worker's queue runs a lost job again (its `maxStalledCount`). */
+  max_lost?: number;
 }
 
 /** The reason prefix of a job a worker refused: not an outcome of the node. */
@@ -59,11 +65,13 @@ export function isRefusal(reason: string | undefined): boolean {
 const scripts = {
   claim: readFileSync(new URL('./lua/claim-node.lua', import.meta.url), 'utf8'),
   finish: readFileSync(new URL('./lua/finish-node.lua', import.meta.url), 'utf8'),
+  requeueLost: readFileSync(new URL('./lua/requeue-lost.lua', import.meta.url), 'utf8'),
 };
 
 type ClaimCommands = {
   fgClaimNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<[number, string, string?]>;
   fgFinishNode(k1: string, k2: string, k3: string, ...args: string[]): Promise<number>;
+  fgRequeueLost(k1: string, ...args: string[]): Promise<number>;
 };
 
 /** The client with flowgate's claim scripts defined (EVALSHA, loaded on first use). */
@@ -71,6 +79,7 @@ function withScripts(redis: Redis): Redis & ClaimCommands {
   const r = redis as Redis & Partial<ClaimCommands>;
   if (typeof r.fgClaimNode !== 'function') redis.defineCommand('fgClaimNode', { numberOfKeys: 3, lua: scripts.claim });
   if (typeof r.fgFinishNode !== 'function') redis.defineCommand('fgFinishNode', { numberOfKeys: 3, lua: scripts.finish });
+  if (typeof r.fgRequeueLost !== 'function') redis.defineCommand('fgRequeueLost', { numberOfKeys: 1, lua: scripts.requeueLost });
   return redis as Redis & ClaimCommands;
 }
 
@@ -81,10 +90,21 @@ export type ClaimResult = { ok: true; admission: Admission; earlier: ClaimHistor
 export interface ClaimingWorker {
   name: string;
   instance: string;
+  /** Its host name (default: none recorded). */
+  host?: string;
+  /** Its queue's `maxStalledCount` (default 1). */
+  maxLost?: number;
 }
 
 /** Claims an attempt for `worker`; see claim-node.lua for the checks. */
-export async function claimNode(redis: Redis, prefix: string, ref: { run_id: string; node_index: number; attempt: number; token: string }, worker: ClaimingWorker, now = Date.now()): Promise<ClaimResult> {
+export async function claimNode(
+  redis: Redis,
+  prefix: string,
+  ref: { run_id: string; node_index: number; attempt: number; token: string },
+  worker: ClaimingWorker,
+  jobToken: string | undefined,
+  now = Date.now(),
+): Promise<ClaimResult> {
   const k = new Keys(prefix);
   const [ok, payload, earlier] = await withScripts(redis).fgClaimNode(
     k.runMeta(ref.run_id),
@@ -97,6 +117,9 @@ export async function claimNode(redis: Redis, prefix: string, ref: { run_id: str
     String(now),
     k.workerPrefix(),
     worker.instance,
+    jobToken ?? '',
+    worker.host ?? '',
+    String(worker.maxLost ?? 1),
   );
   if (ok !== 1) return { ok: false, reason: payload };
   return { ok: true, admission: JSON.parse(payload) as Admission, earlier: earlier === undefined || earlier === '' ? [] : (JSON.parse(earlier) as ClaimHistoryEntry[]) };
@@ -133,6 +156,27 @@ export async function finishClaim(
   );
   return done === 1;
 }
+
+/**
+ * Ends the running claim of a lost worker instance (see requeue-lost.lua):
+ * `requeued` lets the attempt run again, `failed` ends it. False when the
+ * claim was not the lost instance's any more, or the instance beat again.
+ */
+export async function endLostClaim(
+  redis: Redis,
+  prefix: string,
+  ref: { run_id: string; node_index: number; attempt: number },
+  instance: string,
+  as: 'requeued' | 'failed',
+  now = Date.now(),
+): Promise<boolean> {
+  const k = new Keys(prefix);
+  const done = await withScripts(redis).fgRequeueLost(k.runClaims(ref.run_id), String(ref.node_index), String(ref.attempt), instance, String(now), k.workerPrefix(), WORKER_LOST, as);
+  return done === 1;
+}
+
+/** How an execution whose worker stopped beating ended. */
+export const WORKER_LOST = 'killed: worker lost';
 
 /** A claim with its outcome, as the scheduler reads it back. */
 export interface ClaimRecord {

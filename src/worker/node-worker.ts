@@ -25,6 +25,7 @@ import { runFunction } from './run-function.js';
 import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
 import { nodeBaseEnv } from './node-env.js';
 import { requireCjs } from '../shared/cjs.js';
+import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
 type Worker<D, R> = import('bullmq').Worker<D, R>;
@@ -110,7 +111,9 @@ export class NodeWorker {
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
     // Copied once: copying process.env is slow, and it does not change.
-    this.baseEnv = nodeBaseEnv(process.env, options.cleanEnv === true);
+    // The instance id marks every process this worker starts, so that they can
+    // be found and killed if the worker dies without killing them (orphan-reaper.ts).
+    this.baseEnv = { ...nodeBaseEnv(process.env, options.cleanEnv === true), [WORKER_INSTANCE_ENV]: this.instance };
     this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger, this.baseEnv);
     this.spawner = createSpawner(options.spawner ?? 'auto');
   }
@@ -190,7 +193,7 @@ export class NodeWorker {
    * after it ran, a copy of one running elsewhere) runs nothing and fails
    * as refused.
    */
-  private async claim(job: Job<NodeJobRef, NodeOutcome>): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined; earlier: ClaimHistoryEntry[] }> {
+  private async claim(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined; earlier: ClaimHistoryEntry[] }> {
     const refuse = (why: string): never => {
       this.options.logger.warn({ jobId: job.id, reason: why }, 'worker:job-refused');
       throw new UnrecoverableError(`${REFUSED_PREFIX}${why}`);
@@ -203,7 +206,7 @@ export class NodeWorker {
     }
     let claimed: Awaited<ReturnType<typeof claimNode>>;
     try {
-      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance });
+      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: hostname(), maxLost: this.options.maxStalledCount ?? 1 }, token);
     } catch (err) {
       // Nothing was started: the scheduler's sweep adds the job again.
       return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);
@@ -257,7 +260,7 @@ export class NodeWorker {
   }
 
   private async process(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
-    const { ref, data, lock, earlier } = await this.claim(job);
+    const { ref, data, lock, earlier } = await this.claim(job, token);
     const jobId = job.id ?? '';
     const entry: Running = {
       controller: new AbortController(),

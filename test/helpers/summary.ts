@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Checks over run summaries: the resource invariant computed from the
  * worker-stamped process times.
@@ -58,7 +60,13 @@ export function nodeOf<T extends { id: string }>(summary: { nodes: readonly T[] 
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  // A killed orphan nobody has reaped yet is a zombie: dead, only not buried.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

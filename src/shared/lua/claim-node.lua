@@ -16,6 +16,12 @@
           whether an earlier claimer of the same attempt is still alive
   ARGV[7] the worker's instance id (a worker restarted under the same name
           is another instance: it does not keep the old one's claims alive)
+  ARGV[8] the BullMQ lock token of the job as this worker holds it ('' when
+          unknown): the scheduler uses it to put the job back at once when
+          this worker is lost (see requeue-lost.lua)
+  ARGV[9] the worker's host name (its orphans are reaped there)
+  ARGV[10] how many times this worker's queue runs a lost job again
+           (its maxStalledCount): the scheduler requeues no more than that
 
   The admission names the node directory's lock (`lock: {key, value,
   ttl_ms}`): the claim takes it, or renews it for this run, and is refused
@@ -75,7 +81,9 @@ if type(lock) == 'table' then
   redis.call('SET', lock.key, lock.value, 'PX', tonumber(lock.ttl_ms))
 end
 
-local claim = {attempt = tonumber(ARGV[2]), worker = ARGV[4], instance = ARGV[7], state = 'running', start_ms = now}
+local claim = {attempt = tonumber(ARGV[2]), worker = ARGV[4], instance = ARGV[7], state = 'running', start_ms = now,
+  host = ARGV[9], max_lost = tonumber(ARGV[10]) or 1}
+if ARGV[8] ~= '' then claim.job_token = ARGV[8] end
 if #history > 0 then claim.history = history end
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(claim))
 if #history > 0 then return {1, raw, cjson.encode(history)} end
