@@ -10,7 +10,7 @@ import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schem
 import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
-import { emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
+import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
 import { ReadySet } from './ready-set.js';
 
 /** One node's live state. */
@@ -352,7 +352,7 @@ export class RunGraph {
       const n = this.node(c.index);
       this.setState(n, 'queued');
       n.attempt++;
-      n.record.attempts = n.attempt;
+      n.record.attempts = countAttempts(n.record, n.attempt);
       n.record.admitted_ms = now;
       n.record.released_ms = null;
       return n;
@@ -433,7 +433,7 @@ export class RunGraph {
       // The hold stays: a retried node never has to queue for resources again.
       if (n.state === 'running') this.setState(n, 'queued');
       n.attempt++;
-      n.record.attempts = n.attempt;
+      n.record.attempts = countAttempts(n.record, n.attempt);
       this.changed.add(n.index);
       return { retry: true, node: n };
     }

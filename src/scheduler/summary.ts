@@ -225,6 +225,14 @@ export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number 
   };
 }
 
+/**
+ * A node's `attempts`: its admissions (`attempt`) plus the executions that
+ * were killed before they finished and ran again within one admission.
+ */
+export function countAttempts(r: Pick<NodeSummary, 'attempt_history'>, attempt: number): number {
+  return attempt + r.attempt_history.filter((a) => a.status === 'killed').length;
+}
+
 /** Copies an attempt's outcome into the node's record and its attempt history. */
 export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, outcome: NodeOutcome | undefined): void {
   r.start_ms = outcome?.start_ms ?? null;
@@ -253,4 +261,5 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
     ...(outcome !== undefined && outcome.stdout_path !== '' ? { stdout_path: outcome.stdout_path } : {}),
     ...(outcome !== undefined && outcome.stderr_path !== '' ? { stderr_path: outcome.stderr_path } : {}),
   });
+  r.attempts = countAttempts(r, attempt);
 }

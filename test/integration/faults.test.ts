@@ -73,7 +73,7 @@ describe('a worker killed with SIGKILL mid-node', () => {
   it.each(['launcher', 'node'])('is detected, its orphans are killed (%s spawner), and the node runs again on another worker', async (spawner) => {
     const { code, summary, grandchild } = await killWorkerDuringRun(['--spawner', spawner]);
     expect(code).toBe(0);
-    expect(node(summary, 'victim')).toMatchObject({ status: 'succeeded', stalls: 1 });
+    expect(node(summary, 'victim')).toMatchObject({ status: 'succeeded', stalls: 1, attempts: 2 });
     // The killed execution is in the node's history.
     expect(node(summary, 'victim').attempt_history.map((a) => [a.status, a.reason])).toEqual([
       ['killed', 'killed: worker lost'],

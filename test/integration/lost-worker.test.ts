@@ -92,7 +92,7 @@ describe('a standalone worker killed with SIGKILL, default settings', () => {
     expect((starts[1] as number) - killedAtMs).toBeLessThan(BULLMQ_LOCK_MS / 2);
     for (const pid of orphans) expect(isAlive(pid)).toBe(false);
     const victim = nodeOf(summary, 'victim');
-    expect(victim).toMatchObject({ status: 'succeeded', stalls: 1 });
+    expect(victim).toMatchObject({ status: 'succeeded', stalls: 1, attempts: 2 });
     expect(victim.attempt_history.map((a) => [a.status, a.reason])).toEqual([
       ['killed', 'killed: worker lost'],
       ['succeeded', null],

@@ -150,9 +150,9 @@ describe('a worker of `flowgate run` sent SIGTERM', () => {
     expect(summary.status).toBe('succeeded');
     const long = node(summary, 'long');
     // Requeued by its worker, not failed and not found lost by stall
-    // detection: one attempt, no stall, no failed attempt — and the killed
-    // execution is in its history, so nothing ran twice unseen.
-    expect(long).toMatchObject({ status: 'succeeded', attempts: 1, stalls: 0, exit_code: 0, crash_file: null });
+    // detection: one admission, no stall, no failed attempt — and the killed
+    // execution is in its history and counted, so nothing ran twice unseen.
+    expect(long).toMatchObject({ status: 'succeeded', attempts: 2, stalls: 0, exit_code: 0, crash_file: null });
     expect(long.attempt_history.map((a) => [a.attempt, a.status, a.reason])).toEqual([
       [1, 'killed', 'killed: shutdown'],
       [1, 'succeeded', null],
