@@ -4,6 +4,7 @@
  * directory's lock and a random token per attempt — with the pointer jobs
  * that carry the tokens, and the claims it reads back when reconciling.
  */
+import { readPendingOutcome } from '../shared/attempt-logs.js';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DIR_LOCK_TTL_MS, type DirLock } from '../shared/dir-lock.js';
@@ -42,11 +43,12 @@ export class RunAdmissions {
 }
 
 /** The run store's claims of some nodes, with the liveness of the worker instances holding them (each looked up once). */
-export async function claimViewOf(redis: Redis, prefix: string, runId: string, nodes: readonly NodeRuntime[], now: number): Promise<ClaimView> {
+export async function claimViewOf(redis: Redis, prefix: string, runId: string, nodes: readonly NodeRuntime[], now: number, logsDir: string | undefined): Promise<ClaimView> {
   const claims = await readClaims(redis, prefix, runId, nodes.map((n) => n.index));
   const known = new Map<string, Promise<boolean>>();
   return {
     claims,
+    pending: (n) => (logsDir === undefined ? undefined : readPendingOutcome(logsDir, n.node.id, n.attempt)),
     alive: (claim) => {
       const id = `${claim.worker}#${claim.instance}`;
       let p = known.get(id);

@@ -7,6 +7,7 @@ import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads
 import type { Incoming } from './incoming.js';
 import { isRefusal, type Claim, type ClaimRecord } from '../shared/node-claim.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
+import type { PendingOutcome } from '../shared/attempt-logs.js';
 import type { JobChannel } from './job-channel.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -26,6 +27,8 @@ export interface ClaimView {
   claims: ReadonlyMap<number, ClaimRecord>;
   /** Whether the worker instance that holds a claim is alive. */
   alive(claim: Claim): Promise<boolean>;
+  /** The outcome a worker kept on disk because it could not reach Redis (attempt-logs.ts). */
+  pending(n: NodeRuntime): PendingOutcome | undefined;
 }
 
 /**
@@ -65,6 +68,14 @@ export async function reconcileInFlight(
       continue;
     }
     const runningElsewhere = claim?.claim.state === 'running' && (await view.alive(claim.claim));
+    const kept = runningElsewhere ? undefined : view.pending(n);
+    if (kept !== undefined) {
+      // It finished while Redis was away and its worker gave up before it could say so.
+      const outcome = kept.outcome as NodeOutcome;
+      if (kept.state === 'succeeded') out.incoming.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome });
+      else out.incoming.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: outcome.reason ?? 'failed', outcome });
+      continue;
+    }
     if (runningElsewhere && n.state === 'queued') out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
     const jobId = nodeJobId(runId, n.index, n.attempt);
     const job = await queue.getJob(jobId);

@@ -454,7 +454,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,
         now,
         intervalMs,
-        (nodes) => claimViewOf(this.redis as Redis, this.options.prefix, this.runId, nodes, now),
+        (nodes) => claimViewOf(this.redis as Redis, this.options.prefix, this.runId, nodes, now, attemptLogsDir(this.options.workDir, this.runId)),
       );
       for (const n of found.checked) this.lastEventAt.set(n.index, now);
       if (found.missing.length > 0 && this.cancelReason === undefined) {

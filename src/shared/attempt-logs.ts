@@ -7,7 +7,7 @@
  * unlinked from the node directory first, never truncated), so what a run's
  * attempt printed stays readable (`flowgate logs RUN NODE --attempt N`).
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The run's attempt logs directory under its work dir. */
@@ -67,4 +67,38 @@ export function keepAttemptLogs(nodeDir: string, logsDir: string, nodeId: string
     }
   }
   return kept;
+}
+
+/** How an attempt ended, kept on disk when its worker could not reach Redis as it ended. */
+export interface PendingOutcome {
+  state: 'succeeded' | 'failed';
+  outcome: unknown;
+}
+
+/** Where a {@link PendingOutcome} is kept: next to the attempt's logs. */
+export function pendingOutcomePath(logsDir: string, nodeId: string, attempt: number): string {
+  return join(logsDir, `${nodeId}.${attempt}.outcome.json`);
+}
+
+/**
+ * Keeps an attempt's outcome on disk (written whole, then renamed into
+ * place): a node that finished while Redis was away is not run again by a
+ * scheduler that resumes the run after its workers gave up.
+ */
+export function writePendingOutcome(logsDir: string, nodeId: string, attempt: number, pending: PendingOutcome): void {
+  const path = pendingOutcomePath(logsDir, nodeId, attempt);
+  mkdirSync(logsDir, { recursive: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(pending));
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The kept outcome of an attempt, if its worker kept one. */
+export function readPendingOutcome(logsDir: string, nodeId: string, attempt: number): PendingOutcome | undefined {
+  try {
+    const v = JSON.parse(readFileSync(pendingOutcomePath(logsDir, nodeId, attempt), 'utf8')) as Partial<PendingOutcome>;
+    if ((v.state === 'succeeded' || v.state === 'failed') && typeof v.outcome === 'object' && v.outcome !== null) return { state: v.state, outcome: v.outcome };
+  } catch {
+    // None, or unreadable: the attempt runs again.
+  }
+  return undefined;
 }

@@ -14,7 +14,7 @@ import { bullConnection, createRedis } from '../shared/redis.js';
 import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd, type ClaimHistoryEntry } from '../shared/node-claim.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
-import { keepAttemptLogs, releaseNodeLogs } from '../shared/attempt-logs.js';
+import { keepAttemptLogs, releaseNodeLogs, writePendingOutcome } from '../shared/attempt-logs.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
@@ -223,6 +223,14 @@ export class NodeWorker {
     return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value }, earlier: claimed.earlier };
   }
 
+  private keepPending(data: NodeJobData, outcome: NodeOutcome): void {
+    try {
+      writePendingOutcome(data.logs_dir as string, data.node_id, data.attempt, { state: outcome.ok ? 'succeeded' : 'failed', outcome });
+    } catch (err) {
+      this.options.logger.warn({ err, node: data.node_id }, 'worker:cannot keep the outcome on disk');
+    }
+  }
+
   private lockRenewal: NodeJS.Timeout | undefined;
 
   /** Renews the node directory locks of running nodes: a node's directory stays its run's while its processes run. */
@@ -307,6 +315,9 @@ export class NodeWorker {
         throw new WaitingError();
       }
       this.completed++;
+      // Redis is away: the outcome is kept on disk too, for a scheduler that
+      // resumes the run after this worker gave up waiting (attempt-logs.ts).
+      if (data.logs_dir !== undefined && this.redis?.status !== 'ready') this.keepPending(data, outcome);
       if (!outcome.ok) {
         // The run store and the job's data (where the scheduler reads the structured outcome) together.
         await Promise.all([this.endClaim(ref, { state: 'failed', outcome }, lock), job.updateData({ ...ref, outcome })]);

@@ -20,7 +20,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import { startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -264,6 +264,32 @@ describe('Redis stopped for good in the middle of a run', () => {
     await waitFor(() => workersUnder(prefix).length === 0, 10_000, 'the workers to exit');
     for (const pid of workers) {
       expect(() => process.kill(pid, 0), `worker ${pid} still alive`).toThrow();
+    }
+  });
+});
+
+describe('Redis back after the run gave up', () => {
+  it('flowgate resume finishes the run without running again the nodes that finished while Redis was away', async () => {
+    const redis = await PrivateRedis.create();
+    redises.push(redis);
+    await redis.start();
+    const { run, work, prefix } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
+
+    await redis.stop('SIGTERM');
+    await waitFor(() => MIDDLE.every((id) => existsSync(join(work, 'outage', id, 'finished'))), 20_000, 'b1, b2 and b3 to finish during the outage');
+    await waitFor(() => run.child.exitCode !== null || run.child.signalCode !== null, 30_000, 'the run to give up on Redis');
+    expect(run.child.exitCode, run.stderr()).toBe(3);
+    const runId = /flowgate resume ([\w.-]+)/.exec(run.stderr())?.[1];
+    expect(runId).toBeDefined();
+    await waitFor(() => workersUnder(prefix).length === 0, 10_000, 'the workers to exit');
+
+    await redis.start();
+    const res = await runCli(['resume', runId as string, '--json', '--quiet', '--redis-url', redis.url, '--prefix', prefix], { env: { REDIS_URL: redis.url } });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.counts).toMatchObject({ succeeded: 8, failed: 0, skipped: 0, cancelled: 0 });
+    for (const n of summary.nodes) {
+      expect(readFileSync(join(work, 'outage', n.id, 'runs'), 'utf8'), `${n.id} ran more than once`).toBe('run\n');
     }
   });
 });
