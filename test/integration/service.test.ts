@@ -12,9 +12,8 @@ import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { peakUsage } from '../helpers/summary.js';
+import { nodeOf, peakUsage } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { nodeOf } from '../helpers/summary.js';
 
 const prefixes: string[] = [];
 const started: CliProcess[] = [];
@@ -175,7 +174,7 @@ describe('flowgate scheduler + submit', () => {
     expect((await standby.done).code).toBe(0);
   });
 
-  it('never over-commits at a takeover: every adopted run\'s holds are back before anything is admitted', async () => {
+  it.each(['SIGKILL', 'SIGTERM'] as const)('never over-commits at a takeover (%s): every adopted run\'s holds are back before anything is admitted', async (signal) => {
     const s = service('takeover', { n_procs: 4, memory_gb: 8 });
     const flags = ['--leader-ttl-ms', '1500', '--reconcile-interval-ms', '500'];
     const leader = s.scheduler(flags);
@@ -199,7 +198,7 @@ describe('flowgate scheduler + submit', () => {
     writeWorkflow(s.dir, 'release-a0', '1');
     await waitFor(() => count('younger-b') === 4, 20_000, 'B to hold all 4 procs');
     const redis = new Redis(redisUrl());
-    leader.child.kill('SIGKILL');
+    leader.child.kill(signal);
     // B's run lease outlives the dead leader by a few seconds (as when its lease was renewed
     // last, or its scheduler is on another host): the new leader adopts A first, and must not
     // admit a1 into the procs B's running nodes still hold.
@@ -222,6 +221,8 @@ describe('flowgate scheduler + submit', () => {
     expect([sa.status, sb.status]).toEqual(['succeeded', 'succeeded']);
     const bEnd = Math.max(...sb.nodes.map((n) => n.end_ms ?? Infinity));
     expect(nodeOf(sa, 'a1').start_ms ?? 0).toBeGreaterThanOrEqual(bEnd);
+    // Per instant, on the workers' clocks: never more than the 4 procs of the budget.
+    expect(peakUsage([...sa.nodes, ...sb.nodes]).n_procs).toBeLessThanOrEqual(4);
   });
 
   it('a run the service cannot take ends failed with the reason, and submit --wait exits 2', async () => {
