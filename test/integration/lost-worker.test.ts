@@ -5,8 +5,11 @@
  * and the processes it left behind are killed whatever the spawner, before
  * the node runs again.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
@@ -110,5 +113,31 @@ describe('a standalone worker killed with SIGKILL, default settings', () => {
     expect(endedAtMs - killedAtMs).toBeLessThan(BULLMQ_LOCK_MS / 2);
     expect(nodeOf(summary, 'after')).toMatchObject({ status: 'skipped', skipped_because: 'victim' });
     for (const pid of orphans) expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describe('a worker of the same host', () => {
+  it('kills the processes a lost worker of its host left running (for a scheduler on another host)', async () => {
+    const prefix = uniquePrefix('reap');
+    prefixes.push(prefix);
+    const instance = 'deadbeef00112233';
+    // What a worker killed with SIGKILL leaves: its registration, beating no more, and a node.
+    const orphan = spawn('sh', ['-c', 'sleep 120 & wait'], { detached: true, stdio: 'ignore', env: { ...process.env, FLOWGATE_WORKER_INSTANCE: instance } });
+    orphan.unref();
+    strays.push(orphan.pid as number);
+    const redis = new Redis(redisUrl());
+    try {
+      const beat = Date.now() - 60_000;
+      const info = { name: 'gone', instance, host: hostname(), pid: 999_999, concurrency: 1, max_tasks_per_child: 10, started_ms: beat, heartbeat_ms: beat, heartbeat_interval_ms: 2000, nodes_done: 0, current: [] };
+      await redis.multi().set(`${prefix}:fg:worker:gone`, JSON.stringify(info), 'PX', 60_000).zadd(`${prefix}:fg:workers`, beat, 'gone').exec();
+    } finally {
+      redis.disconnect();
+    }
+    expect(isAlive(orphan.pid as number)).toBe(true);
+    const worker = startCli(['worker', '--name', 'alive', '--concurrency', '1', '--heartbeat-ms', '200'], { env: { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix } });
+    started.push(worker);
+    await waitFor(() => !isAlive(orphan.pid as number), 20_000, 'the lost worker\'s orphan to be killed');
+    worker.child.kill('SIGTERM');
+    await worker.done;
   });
 });
