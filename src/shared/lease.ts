@@ -112,6 +112,12 @@ export class Lease extends TypedEmitter<LeaseEvents> {
    * process on this host is displaced at once rather than waited out.
    * Otherwise reports who holds it and for how much longer. Once taken, the
    * lease renews itself (unless `renewEveryMs` is 0).
+   *
+   * A holder names a process, so a lease already held under this holder is
+   * this process's own (say, a run it dropped during an outage whose last
+   * renewal landed after it was closed) and is taken again: a process must
+   * not drive one thing twice at once, which its callers guarantee (the
+   * service keeps one scheduler per run).
    */
   async acquire(): Promise<AcquireResult> {
     let [ok, holder, ttl] = await this.redis.fgLeaseAcquire(this.key, this.holder, String(this.ttlMs), '');
@@ -122,9 +128,9 @@ export class Lease extends TypedEmitter<LeaseEvents> {
   }
 
   /**
-   * Renews the lease (see lease-renew.lua). Never overlaps another renewal:
-   * while one is in flight, this returns it. Rejects when Redis cannot be
-   * reached; a lost lease stops renewing itself.
+   * Renews the lease (see lease-renew.lua); only for a holder that took it.
+   * Never overlaps another renewal: while one is in flight, this returns it.
+   * Rejects when Redis cannot be reached; a lost lease stops renewing itself.
    */
   renew(): Promise<RenewResult> {
     this.inFlight ??= this.renewOnce().finally(() => {

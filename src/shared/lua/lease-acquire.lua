@@ -12,7 +12,8 @@
           gone), or '' for none
 
   Returns {1, ARGV[1], ttl} when the lease is the caller's now: it was free,
-  already the caller's (its time to live is reset), or held by ARGV[3];
+  already the caller's (its time to live is reset: a holder names a process,
+  and a process does not drive one thing twice), or held by ARGV[3];
   {0, holder, ttl left (ms)} when another holder has it.
 ]]
 local current = redis.call('GET', KEYS[1])
