@@ -13,4 +13,4 @@ export { path, workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type Work
 export { run, type RunOptions, type StatusEvent } from './api/run.js';
 export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
 export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';
-export { FlowgateError, ValidationError, type ValidationIssue, type ErrorCode } from './shared/errors.js';
+export { ERROR_CODES, FlowgateError, ValidationError, type ErrorCodeSpec, type ValidationIssue, type ErrorCode } from './shared/errors.js';

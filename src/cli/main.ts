@@ -4,7 +4,7 @@
  * messages and documented exit codes.
  */
 import { readFileSync } from 'node:fs';
-import { ExitCode, FlowgateError, ValidationError, toFlowgateError } from '../shared/errors.js';
+import { ExitCode, FlowgateError, ValidationError, causeLines, toFlowgateError } from '../shared/errors.js';
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
@@ -62,8 +62,8 @@ async function usage(): Promise<string> {
     '   FLOWGATE_BOARD_USER + FLOWGATE_BOARD_PASSWORD_FILE (or _PASSWORD, 12+ characters) for Basic auth;',
     '   FLOWGATE_BOARD_WRITE=1 (needs auth) to cancel runs and allow Bull Board write actions)',
     '',
-    'exit codes: 0 success, 1 run finished with failed nodes, 2 invalid workflow or options,',
-    '            3 infrastructure error (e.g. Redis unreachable), 130 interrupted',
+    'exit codes: 0 success, 1 run finished with failed nodes, 2 invalid workflow or options (or a run id',
+    '            in use), 3 infrastructure error (e.g. Redis unreachable) or internal error, 130 interrupted',
   ].join('\n');
 }
 
@@ -147,8 +147,9 @@ async function main(): Promise<void> {
     const e: FlowgateError = toFlowgateError(err);
     const lines = e instanceof ValidationError ? e.issues.length : 1;
     process.stderr.write(`flowgate: error${lines > 1 ? 's' : ''}:${lines > 1 ? '\n' : ' '}${e.message}\n`);
+    for (const line of causeLines(e)) process.stderr.write(`  caused by: ${line}\n`);
     if (e.code === 'INTERNAL' && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
-    code = e.code === 'INTERNAL' ? ExitCode.infrastructure : e.exitCode;
+    code = e.exitCode;
   }
   process.exitCode = code;
   // A finished command exits now: sockets still being torn down must not keep

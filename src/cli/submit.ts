@@ -75,7 +75,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
       );
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {
-      throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
+      throw new ValidationError('RUN_EXISTS', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
     }
     const now = Date.now();
     const maxOutputBytes = flags.num('max-output-bytes');

@@ -40,7 +40,7 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
       const hint = status === 'running' || status === 'submitted' ? ' (wait for it to end, or cancel it first)' : '';
       throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} is ${status}; only a failed or cancelled run can be retried${hint}` }]);
     }
-    if (lease !== null) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} is still held by scheduler ${lease}` }]);
+    if (lease !== null) throw new ValidationError('RUN_CONFLICT', [{ field: 'RUN_ID', message: `run ${runId} is still held by scheduler ${lease}` }]);
 
     const definition = definitionFromMeta(runId, meta);
     const graph = new RunGraph({ workflow: definition.workflow, budget: definition.budget, order: definition.order, raiseInsufficient: false, workDir: definition.workDir, clock: () => now });
@@ -79,7 +79,7 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
     }
     multi.hset(metaKey, { status: 'running', retried_ms: String(now) }).hdel(metaKey, 'summary', 'finished_ms', 'cancel_requested', 'stop_reason', 'retry_requested', 'retry_refused');
     const result = await multi.exec();
-    if (result === null) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} changed while the retry was prepared (another retry or scheduler); nothing was changed` }]);
+    if (result === null) throw new ValidationError('RUN_CONFLICT', [{ field: 'RUN_ID', message: `run ${runId} changed while the retry was prepared (another retry or scheduler); nothing was changed` }]);
     for (const [err] of result) if (err) throw err;
     return { reset: order.map((i) => graph.node(i).node.id) };
   } finally {

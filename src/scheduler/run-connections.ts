@@ -6,14 +6,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
-import { FlowgateError } from '../shared/errors.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import { Lease } from '../shared/lease.js';
 import type { Logger } from '../shared/logger.js';
 import type { NodeJobRef } from '../shared/payloads.js';
 import { createRedis, redactUrl } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { JobChannel } from './job-channel.js';
 import { OutageWatch } from './outage-watch.js';
-import { RunLease, RunStore } from './run-store.js';
+import { RunStore } from './run-store.js';
 import { CLOSE_STEP_MS, releaseInTurn } from './scheduler-support.js';
 
 /** Where and how to connect. */
@@ -48,7 +50,8 @@ export interface RunConnections {
   jobs: JobChannel;
   queue: Queue<NodeJobRef>;
   store: RunStore;
-  lease: RunLease;
+  /** The run's lease: one scheduler drives a run at a time (taken by {@link takeRunLease}). */
+  lease: Lease;
 }
 
 /** Opens everything a run's scheduler talks to. */
@@ -76,11 +79,26 @@ export async function openRunConnections(o: ConnectionOptions, h: ConnectionHand
   jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled, ...(h.pausedChanged !== undefined ? { pausedChanged: h.pausedChanged } : {}) });
   const queue = await jobs.open(redis);
   const store = new RunStore(redis, o.prefix, o.runId);
-  const lease = new RunLease(redis, o.prefix, o.runId, o.leaseTtlMs);
-  lease.onLost = (holder) =>
-    h.fatal(new FlowgateError('INFRASTRUCTURE', `run ${o.runId} is now driven by ${holder ?? 'nobody'}: this scheduler lost its lease (Redis was out of reach for too long) and stops`));
+  const lease = new Lease(redis, new Keys(o.prefix).runLease(o.runId), { ttlMs: o.leaseTtlMs ?? 15_000 }, (err, event) => log.error({ err, event }, 'listener failed'));
+  lease.on('lease:lost', ({ holder }) =>
+    h.fatal(new FlowgateError('LEASE_LOST', `run ${o.runId} is now driven by ${holder}: this scheduler lost its lease (Redis was out of reach for too long) and stops`)),
+  );
+  lease.on('lease:retaken', () => log.warn({ runId: o.runId }, 'the run lease expired while Redis was unreachable; nobody took it, taken back'));
+  lease.on('lease:unreachable', ({ err }) => log.debug({ err, runId: o.runId }, 'cannot renew the run lease; trying again'));
   const subscriber = await subscribeControl(o.redisUrl, o.prefix, h.control, (err) => log.warn({ err }, 'redis subscriber error'));
   return { redis, subscriber, outage, jobs, queue, store, lease };
+}
+
+/**
+ * Takes the run's lease (renewed from then on until the connections close),
+ * or refuses: `RUN_CONFLICT`, naming the live scheduler that holds it (a
+ * holder that is a dead process on this host is displaced).
+ */
+export async function takeRunLease(lease: Lease, runId: string, resume: boolean): Promise<void> {
+  const taken = await lease.acquire();
+  if (taken.held) return;
+  if (resume) throw new FlowgateError('RUN_CONFLICT', `run ${runId} is still being scheduled by ${taken.holder}; refusing to resume it twice`);
+  throw new ValidationError('RUN_CONFLICT', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix (driven by ${taken.holder})` }]);
 }
 
 /**
@@ -91,6 +109,9 @@ export async function openRunConnections(o: ConnectionOptions, h: ConnectionHand
 export async function closeRunConnections(c: Partial<RunConnections>, runId: string, ownChannel: boolean): Promise<unknown[]> {
   const down = c.outage?.isDown === true;
   c.outage?.stop();
+  // Whether or not it can be released now, the lease is no longer renewed:
+  // a renewal after Redis returned would keep a closed run leased.
+  c.lease?.stopRenewing();
   c.jobs?.unsubscribe(runId);
   if (down && ownChannel) void c.jobs?.close(true);
   const steps = down

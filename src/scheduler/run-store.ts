@@ -4,7 +4,6 @@
  * effect that depends on them (enqueueing a job), so Redis always holds a
  * state the run can be resumed from.
  */
-import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../shared/errors.js';
 import type { RunSummary } from './summary.js';
@@ -14,7 +13,6 @@ import type { Resources } from './ledger.js';
 import type { NodeState } from './node-state.js';
 
 export { holderIsDeadHere } from '../shared/lease-holder.js';
-
 
 /** Write-behind buffer for one run's keys. */
 export class RunStore {
@@ -40,7 +38,7 @@ export class RunStore {
     const k = this.keys;
     // A submitted run's meta exists already (with its run_id); creation is claimed once.
     const created = await this.redis.hsetnx(k.runMeta(this.runId), 'created_ms', String(startedMs));
-    if (created === 0) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix` }]);
+    if (created === 0) throw new ValidationError('RUN_EXISTS', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix` }]);
     const stateArgs: string[] = [];
     states.forEach((s, i) => stateArgs.push(String(i), s));
     const remainingArgs: string[] = [];
@@ -166,87 +164,6 @@ export async function loadStoredRun(redis: Redis, prefix: string, runId: string)
   if (meta['run_id'] === undefined) return undefined;
   const toMap = (h: Record<string, string>): Map<number, string> => new Map(Object.entries(h).map(([f, v]) => [Number(f), v]));
   return { meta, states: toMap(states), records: toMap(records) };
-}
-
-/**
- * The run lease: one scheduler drives a run at a time. The holder renews it;
- * a holder that died lets it expire, or is recognised as dead on its own host.
- */
-export class RunLease {
-  private timer: NodeJS.Timeout | undefined;
-  private readonly key: string;
-  readonly holder: string;
-
-  constructor(
-    private readonly redis: Redis,
-    prefix: string,
-    runId: string,
-    private readonly ttlMs = 15_000,
-  ) {
-    this.key = new Keys(prefix).runLease(runId);
-    this.holder = `${hostname()}:${process.pid}`;
-  }
-
-  /**
-   * Takes the lease. If another holder has it, it is taken over only when
-   * that holder is a dead process on this host; otherwise returns the holder.
-   */
-  async acquire(): Promise<string | undefined> {
-    for (let tries = 0; tries < 2; tries++) {
-      const ok = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
-      if (ok === 'OK') {
-        this.timer = setInterval(() => void this.renew(), this.ttlMs / 3);
-        this.timer.unref();
-        return undefined;
-      }
-      const current = await this.redis.get(this.key);
-      if (current === null) continue;
-      if (!holderIsDeadHere(current)) return current;
-      // Delete only if it is still that dead holder's lease.
-      await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, current);
-    }
-    return (await this.redis.get(this.key)) ?? 'unknown';
-  }
-
-  /** Called when the lease turned out to be someone else's (it expired during an outage and was taken). */
-  onLost: (holder: string | null) => void = () => undefined;
-
-  /** A renewal under way: during an outage renewals queue up, and must not race each other when Redis returns. */
-  private renewing = false;
-
-  private async renew(): Promise<void> {
-    if (this.renewing) return;
-    this.renewing = true;
-    try {
-      const renewed = await this.redis.eval(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
-        1,
-        this.key,
-        this.holder,
-        String(this.ttlMs),
-      );
-      if (renewed === 0) {
-        // Expired (a long Redis outage) but nobody took it: take it back.
-        const retaken = await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX');
-        if (retaken === 'OK') return;
-        const holder = await this.redis.get(this.key);
-        // Our own lease after all (taken back a moment ago): not lost.
-        if (holder === this.holder) return;
-        if (this.timer !== undefined) clearInterval(this.timer);
-        this.onLost(holder);
-      }
-    } catch {
-      // Redis unreachable: the outage deadline decides.
-    } finally {
-      this.renewing = false;
-    }
-  }
-
-  /** Gives the lease up. */
-  async release(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, this.holder);
-  }
 }
 
 async function exec(multi: ReturnType<Redis['multi']>): Promise<void> {

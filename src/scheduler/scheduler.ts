@@ -28,11 +28,12 @@ import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { RunDirLocks } from './run-dir-locks.js';
 import { attemptLogsDir } from '../shared/attempt-logs.js';
-import { loadStoredRun, unfinishedPreviousRun, type RunLease, type RunStore } from './run-store.js';
+import { loadStoredRun, unfinishedPreviousRun, type RunStore } from './run-store.js';
+import type { Lease } from '../shared/lease.js';
 import { writeRunFiles } from './resource-monitor.js';
 import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
 import { buildSummary, type RunSummary } from './summary.js';
-import { closeRunConnections, openRunConnections, type RunConnections } from './run-connections.js';
+import { closeRunConnections, openRunConnections, takeRunLease, type RunConnections } from './run-connections.js';
 import { describeFailedReason } from './scheduler-support.js';
 import type { RunProgress, SchedulerEvents, SchedulerOptions } from './scheduler-types.js';
 
@@ -73,7 +74,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private fatalError: unknown;
   private lastEventAt = new Map<number, number>();
   private closing: Promise<void> | undefined;
-  private lease: RunLease | undefined;
+  private lease: Lease | undefined;
   /** A cancel asked for before the run had started. */
   private pendingCancel: string | undefined;
   /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run). */
@@ -165,8 +166,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const workDirKey = new Keys(o.prefix).workDirRun(o.workDir, o.workflow.name);
       if (o.refuseWhilePreviousRun === true) await this.refuseIfPreviousRun(workDirKey);
       // The lease first: a run stored as running without a lease reads as orphaned.
-      const holder = await this.lease.acquire();
-      if (holder !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix (driven by ${holder})` }]);
+      await takeRunLease(this.lease, this.runId, false);
       await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs, workDirKey);
       this.graph.start();
     }
@@ -206,10 +206,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private async restore(): Promise<void> {
     const stored = await loadStoredRun(this.redis as Redis, this.options.prefix, this.runId);
     if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${this.runId}" under prefix "${this.options.prefix}"`);
-    const holder = await this.lease?.acquire();
-    if (holder !== undefined) {
-      throw new FlowgateError('RUN_NOT_FOUND', `run ${this.runId} is still being scheduled by ${holder}; refusing to resume it twice`);
-    }
+    if (this.lease !== undefined) await takeRunLease(this.lease, this.runId, true);
     this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
     this.graph.restore(stored.states, stored.records);
     const stopped = stored.meta['stop_reason'];

@@ -5,19 +5,20 @@
  * passive and take over, resuming the leader's runs from their durable state,
  * when it stops renewing.
  */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { FlowgateError, toFlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
-import { holderIsDeadHere } from '../shared/lease-holder.js';
+import { readLease } from '../shared/lease.js';
+import { holderIsDeadHere, thisHolder } from '../shared/lease-holder.js';
 import { parseRetryNodes } from '../shared/retry-request.js';
 import { prepareRetry } from './retry.js';
 import type { Logger } from '../shared/logger.js';
 import { createRedis } from '../shared/redis.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { JobChannel } from './job-channel.js';
+import { LeaderElection } from './leader-election.js';
 import type { Resources } from './ledger.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from './prune-plan.js';
 import { RetentionTask } from './retention.js';
@@ -27,8 +28,6 @@ import { ServiceAdmission } from './shared-admission.js';
 import type { RunSummary } from './summary.js';
 
 
-/** A standby looks at the leader lease at least this often. */
-const STANDBY_POLL_MS = 1000;
 /** Options of a {@link SchedulerService}. */
 export interface ServiceOptions {
   redisUrl: string;
@@ -65,11 +64,12 @@ const PICKUP_FIELDS = ['mode', 'status'] as const;
 
 /** The scheduler service. */
 export class SchedulerService extends TypedEmitter<ServiceEvents> {
-  readonly holder = `${hostname()}:${process.pid}`;
+  readonly holder = thisHolder();
   private readonly keys: Keys;
   private readonly log: Logger;
   private readonly ttl: number;
   private redis: Redis | undefined;
+  private election: LeaderElection | undefined;
   private subscriber: Redis | undefined;
   private channel: JobChannel | undefined;
   private retention: RetentionTask | undefined;
@@ -77,12 +77,9 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private readonly runs = new Map<string, RunScheduler>();
   /** Runs being started or waiting for a dead leader's run lease to expire. */
   private readonly pending = new Set<string>();
-  private leading = false;
   private stopped = false;
-  private leaseTimer: NodeJS.Timeout | undefined;
   private pickupTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private passiveLogged: string | undefined;
   private startedMs = 0;
 
   constructor(private readonly options: ServiceOptions) {
@@ -95,7 +92,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
 
   /** Whether this replica leads. */
   get isLeader(): boolean {
-    return this.leading;
+    return this.election?.isLeader === true;
   }
 
   /** Ids of the runs this replica drives. */
@@ -110,67 +107,30 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
     await this.redis.connect();
     this.subscriber = await subscribeControl(this.options.redisUrl, this.options.prefix, (msg) => this.onControl(msg), (err) => this.log.debug({ err }, 'redis subscriber error'));
-    await this.tick();
+    this.election = new LeaderElection(
+      this.redis,
+      this.keys.leader(),
+      this.holder,
+      this.ttl,
+      {
+        lead: () => this.lead(),
+        renewed: () => this.writeServiceInfo(),
+        lost: (why) => this.stepDown(why),
+        passive: (leader) => {
+          this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
+          this.emit('passive', { leader });
+        },
+      },
+      this.log,
+    );
+    await this.election.start();
   }
 
   private onControl(msg: ControlMessage): void {
-    if (msg.type === 'submitted' && this.leading) void this.pickUp();
-  }
-
-  /** One lease step: take, renew or lose leadership; reschedules itself. */
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    let nextMs: number | undefined;
-    try {
-      if (this.leading) {
-        const renewed = await this.redis?.eval(
-          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
-          1,
-          this.keys.leader(),
-          this.holder,
-          String(this.ttl),
-        );
-        if (renewed === 0) {
-          // Expired during an outage but taken by nobody: take it back rather than hand every run over.
-          const retaken = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
-          if (retaken === 'OK') {
-            this.log.warn('the leader lease expired while Redis was unreachable; nobody took it, taken back');
-            await this.writeServiceInfo();
-          } else await this.stepDown('the leader lease was lost (Redis unreachable for longer than the lease, and another scheduler leads now)');
-        } else await this.writeServiceInfo();
-      } else {
-        let ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
-        const leader = ok === 'OK' ? this.holder : ((await this.redis?.get(this.keys.leader())) ?? 'unknown');
-        if (ok !== 'OK' && holderIsDeadHere(leader)) {
-          // The leader was a process on this host that is gone: take over now, not when its lease runs out.
-          await this.redis?.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.keys.leader(), leader);
-          ok = await this.redis?.set(this.keys.leader(), this.holder, 'PX', this.ttl, 'NX');
-        }
-        if (ok === 'OK') await this.lead();
-        else {
-          if (this.passiveLogged !== leader) {
-            this.passiveLogged = leader;
-            this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
-            this.emit('passive', { leader });
-          }
-          // Try again as the leader's lease runs out, and at least every second (a leader on
-          // this host that died is seen then): a standby takes over within one lease of the
-          // leader's last renewal, and within a second of a local leader's death.
-          const left = (await this.redis?.pttl(this.keys.leader())) ?? -1;
-          nextMs = Math.min(STANDBY_POLL_MS, this.ttl / 2, left > 0 ? left + 20 : STANDBY_POLL_MS);
-        }
-      }
-    } catch (err) {
-      this.log.warn({ err }, 'leader lease step failed; retrying');
-    }
-    if (this.stopped) return;
-    this.leaseTimer = setTimeout(() => void this.tick(), nextMs ?? (this.leading ? this.ttl / 3 : this.ttl / 2));
-    this.leaseTimer.unref();
+    if (msg.type === 'submitted' && this.isLeader) void this.pickUp();
   }
 
   private async lead(): Promise<void> {
-    this.leading = true;
-    this.passiveLogged = undefined;
     this.log.info({ holder: this.holder, budget: this.options.budget }, 'service:leading');
     this.channel = new JobChannel(this.options.redisUrl, this.options.prefix, this.log);
     await this.channel.open(this.redis as Redis);
@@ -194,11 +154,9 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.pickupTimer.unref();
   }
 
-  /** Gives up leadership: stops driving runs (their state stays in Redis for the next leader). */
+  /** Gives up leadership (no longer {@link isLeader}): stops driving runs (their state stays in Redis for the next leader). */
   private async stepDown(why: string): Promise<void> {
-    if (!this.leading) return;
     this.log[this.stopped ? 'info' : 'warn']({ why }, 'service:stepping down');
-    this.leading = false;
     if (this.pickupTimer !== undefined) clearInterval(this.pickupTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
@@ -248,7 +206,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
 
   /** Takes newly submitted runs off the submitted list, in submission order. */
   private async pickUp(): Promise<void> {
-    if (!this.leading) return;
+    if (!this.isLeader) return;
     try {
       for (;;) {
         const id = await this.redis?.lpop(this.keys.submitted());
@@ -281,14 +239,17 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
 
   private async startRunNow(runId: string): Promise<void> {
     this.deferred.delete(runId);
-    if (!this.leading || this.runs.has(runId) || this.pending.has(runId)) return;
+    if (!this.isLeader || this.runs.has(runId) || this.pending.has(runId)) return;
     this.pending.add(runId);
     const redis = this.redis as Redis;
+    let resume = false;
     try {
       let meta = await redis.hgetall(this.keys.runMeta(runId));
       if (meta['retry_requested'] !== undefined && (meta['status'] === 'failed' || meta['status'] === 'cancelled')) {
-        if (!(await this.prepareRetry(runId, meta['retry_requested']))) {
+        const retry = await this.prepareRetry(runId, meta['retry_requested']);
+        if (retry !== 'ready') {
           this.pending.delete(runId);
+          if (retry === 'later') this.retryLater(runId, 2000);
           return;
         }
         meta = await redis.hgetall(this.keys.runMeta(runId));
@@ -298,22 +259,15 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         this.pending.delete(runId);
         return;
       }
-      const resume = status === 'running';
-      if (resume) {
-        // A previous leader's lease on the run must run out first.
-        const left = await redis.pttl(this.keys.runLease(runId));
-        const holder = await redis.get(this.keys.runLease(runId));
-        // (A holder that was a process on this host and is gone is not waited for.)
-        if (left > 0 && holder !== this.holder && !(holder !== null && holderIsDeadHere(holder))) {
-          this.log.info({ runId, holder, waitMs: left }, 'run still leased by its previous scheduler; adopting it when the lease ends (admission waits for it)');
-          this.deferred.add(runId);
-          if (!this.awaitingAdoption.has(runId)) {
-            this.awaitingAdoption.add(runId);
-            this.admission.pause();
-          }
-          this.retryLater(runId, left + 100);
-          return;
-        }
+      resume = status === 'running';
+      // A run another live scheduler holds (a previous leader's, or one it is
+      // starting) is taken when that lease runs out. A holder that was a
+      // process on this host and is gone is not waited for.
+      const lease = await readLease(redis, this.keys.runLease(runId));
+      if (lease !== undefined && lease.ttlLeftMs > 0 && lease.holder !== this.holder && !holderIsDeadHere(lease.holder)) {
+        this.log.info({ runId, holder: lease.holder, waitMs: lease.ttlLeftMs }, `run still leased by another scheduler; taking it when the lease ends${resume ? ' (admission waits for it)' : ''}`);
+        this.deferStart(runId, resume, lease.ttlLeftMs + 100);
+        return;
       }
       const def = definitionFromMeta(runId, meta);
       // Submitted without --work-dir: the service's own (the shared volume).
@@ -356,33 +310,61 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         this.admission.remove(run);
         await run.close().catch(() => undefined);
       }
-      await this.reject(runId, err);
+      // Decided by the error's code: a lease held elsewhere or Redis trouble
+      // is tried again later and never fails a healthy run; anything else
+      // (a definition that cannot run, a bug) rejects it.
+      const e = toFlowgateError(err);
+      if (e.retryable) {
+        this.log.warn({ runId, err, code: e.code }, 'cannot start run now; trying again later');
+        this.deferStart(runId, resume, 2000);
+      } else await this.reject(runId, e);
     }
+  }
+
+  /**
+   * Starts the run again after `ms`. Until a resumed run is adopted, nothing
+   * is admitted: its running nodes' holds are not in the ledger yet.
+   */
+  private deferStart(runId: string, resume: boolean, ms: number): void {
+    if (resume) {
+      this.deferred.add(runId);
+      if (!this.awaitingAdoption.has(runId)) {
+        this.awaitingAdoption.add(runId);
+        this.admission.pause();
+      }
+    }
+    this.retryLater(runId, ms);
   }
 
   /**
    * A retry asked for from the board or `flowgate retry`: the run's nodes are
    * reset (on a connection of its own: the reset is a watched transaction)
    * and the run is resumed like any other. A request that cannot be honoured
-   * is dropped with the reason in the run's meta (`retry_refused`).
+   * is dropped with the reason in the run's meta (`retry_refused`); one that
+   * may succeed later (the run's lease still held, Redis trouble) is kept.
    */
-  private async prepareRetry(runId: string, raw: string): Promise<boolean> {
+  private async prepareRetry(runId: string, raw: string): Promise<'ready' | 'refused' | 'later'> {
     const conn = (this.redis as Redis).duplicate();
     try {
       const nodes = parseRetryNodes(raw);
-      if (nodes === undefined) throw new Error(`malformed retry request ${JSON.stringify(raw)}`);
+      if (nodes === undefined) throw new FlowgateError('OPTIONS_INVALID', `malformed retry request ${JSON.stringify(raw)}`);
       const plan = await prepareRetry(conn, this.options.prefix, runId, nodes);
       this.log.info({ runId, nodes: plan.reset }, 'service:retrying nodes');
-      return true;
+      return 'ready';
     } catch (err) {
+      const e = toFlowgateError(err);
+      if (e.retryable) {
+        this.log.warn({ err, runId, code: e.code }, 'service:retry request cannot be honoured now; trying again later');
+        return 'later';
+      }
       this.log.warn({ err, runId }, 'service:retry request refused');
       await conn
         .multi()
         .hdel(this.keys.runMeta(runId), 'retry_requested')
-        .hset(this.keys.runMeta(runId), 'retry_refused', err instanceof Error ? err.message : String(err))
+        .hset(this.keys.runMeta(runId), 'retry_refused', e.message)
         .exec()
         .catch(() => undefined);
-      return false;
+      return 'refused';
     } finally {
       conn.disconnect();
     }
@@ -398,16 +380,10 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.retryTimers.add(t);
   }
 
-  /** A run that cannot be started ends failed, with the reason stored for `status` and `submit --wait`. */
-  private async reject(runId: string, err: unknown): Promise<void> {
-    const error = err instanceof Error ? err.message : String(err);
-    if (!(err instanceof ValidationError) && !(err instanceof FlowgateError)) {
-      // Not the run's fault (Redis trouble): try again later.
-      this.log.warn({ runId, err }, 'cannot start run; retrying');
-      this.retryLater(runId, 2000);
-      return;
-    }
-    this.log.warn({ runId, error }, 'service:run-rejected');
+  /** A run that cannot be started (a non-retryable error) ends failed, with the reason stored for `status` and `submit --wait`. */
+  private async reject(runId: string, err: FlowgateError): Promise<void> {
+    const error = err.message;
+    this.log.warn({ runId, error, code: err.code }, 'service:run-rejected');
     try {
       await this.redis
         ?.multi()
@@ -433,14 +409,21 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.retention?.request();
   }
 
-  /** A run whose scheduler failed (its lease was taken, Redis gone for too long): left for a later leader. */
+  /**
+   * A run whose scheduler stopped with an error. Its lease taken, Redis gone
+   * for too long (retryable): its state stays in Redis and it is adopted
+   * again later. Anything else (a bug) would only repeat: the run is rejected.
+   */
   private async dropped(run: RunScheduler, err: unknown): Promise<void> {
     if (this.runs.get(run.runId) !== run) return;
     this.runs.delete(run.runId);
     this.admission.remove(run);
-    this.log.error({ err, runId: run.runId }, 'run stopped; its state stays in Redis and it is adopted again when possible');
+    const e = toFlowgateError(err);
+    this.log.error({ err, code: e.code, runId: run.runId }, e.retryable ? 'run stopped; its state stays in Redis and it is adopted again when possible' : 'run stopped');
     await run.close().catch(() => undefined);
-    if (this.leading) this.retryLater(run.runId, this.ttl);
+    if (!this.isLeader) return;
+    if (e.retryable) this.retryLater(run.runId, this.ttl);
+    else await this.reject(run.runId, e);
   }
 
   /**
@@ -450,13 +433,9 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.leaseTimer !== undefined) clearTimeout(this.leaseTimer);
-    const wasLeading = this.leading;
-    await this.stepDown('service stopping');
-    if (wasLeading) {
-      await this.redis
-        ?.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.keys.leader(), this.holder)
-        .catch(() => undefined);
+    if (this.election?.stop() === true) {
+      await this.stepDown('service stopping');
+      await this.election.release().catch(() => undefined);
     }
     await this.subscriber?.quit().catch(() => undefined);
     await this.redis?.quit().catch(() => undefined);

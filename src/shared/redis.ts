@@ -69,7 +69,8 @@ export async function checkRedis(url: string, timeoutMs = 4000): Promise<void> {
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     const detail = lastError instanceof Error && !why.includes(lastError.message) ? ` (${lastError.message})` : '';
-    throw new FlowgateError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactUrl(url)}: ${why}${detail}`, { cause: err });
+    // The socket's own error (connect ECONNREFUSED …) says more than the client's `Connection is closed.`.
+    throw new FlowgateError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactUrl(url)}: ${why}${detail}`, { cause: lastError instanceof Error ? lastError : err });
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     client.disconnect();

@@ -186,6 +186,8 @@ describe('bad input', () => {
     const res = await runCli(['run', path, '--redis-url', 'redis://127.0.0.1:1', '--work-dir', work], { cwd: dir, timeoutMs: 8000 });
     expect(res.code).toBe(3);
     expect(res.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    // The error underneath is printed as its cause.
+    expect(res.stderr).toMatch(/\n {2}caused by: connect ECONNREFUSED 127\.0\.0\.1:1\n/);
     expect(existsSync(work)).toBe(false);
   });
 

@@ -282,6 +282,40 @@ describe('flowgate scheduler + submit', () => {
     expect(await keysUnder(s.prefix)).toEqual([]);
   });
 
+  it('a run whose lease another scheduler holds is tried again later, never failed, and runs once that lease is gone', async () => {
+    const s = service('conflict', { n_procs: 2, memory_gb: 4 });
+    const redis = new Redis(redisUrl());
+    try {
+      const lease = (id: string): string => `${s.prefix}:fg:run:${id}:lease`;
+      const meta = (id: string): string => `${s.prefix}:fg:run:${id}:meta`;
+      // Held by schedulers on another host: one lease with a few seconds left
+      // (waited out before starting) and one without expiry, so the start
+      // itself meets it (RUN_CONFLICT, a retryable code) until it is deleted.
+      await redis.set(lease('held-ttl'), 'elsewhere:1', 'PX', 6000);
+      await redis.set(lease('held-hard'), 'elsewhere:2');
+      const wf = writeWorkflow(s.dir, 'wf.json', { name: 'held', nodes: [{ id: 'a', command: 'true' }] });
+      for (const id of ['held-ttl', 'held-hard']) expect((await runCli(['submit', wf, '--run-id', id], { env: s.env })).code).toBe(0);
+      const sched = s.scheduler();
+      s.worker(1);
+      await leading(sched);
+      // Runs are taken in submission order: once the second was tried, so was the first.
+      await waitFor(
+        async () => sched.stderr().includes('cannot start run now; trying again later') || (await redis.hget(meta('held-hard'), 'status')) === 'failed',
+        20_000,
+        'the service to try the held run',
+      );
+      expect(sched.stderr()).toContain('"code":"RUN_CONFLICT"');
+      expect(await redis.hget(meta('held-ttl'), 'status')).not.toBe('failed');
+      expect(await redis.hmget(meta('held-hard'), 'status', 'error')).toEqual(['submitted', null]);
+      // The other scheduler lets go: both runs run.
+      await redis.del(lease('held-hard'));
+      const [a, b] = await Promise.all([waitForRun(s, 'held-ttl'), waitForRun(s, 'held-hard')]);
+      expect([a.status, b.status]).toEqual(['succeeded', 'succeeded']);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('prints its configuration with the Redis password redacted and stops cleanly on SIGTERM', async () => {
     const s = service('redact', { n_procs: 1, memory_gb: 1 });
     const url = new URL(redisUrl());

@@ -3,31 +3,61 @@
  * "did you mean" helper every validator uses.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import {
+  ERROR_CODES,
   ExitCode,
   FlowgateError,
   ValidationError,
+  causeLines,
   didYouMean,
   editDistance,
+  isRetryable,
   formatIssue,
   toFlowgateError,
   type ErrorCode,
 } from '../../src/shared/errors.js';
 
+/** The README's error code table: code -> exit code and retryability. */
+function documentedCodes(): Map<string, { exitCode: number; retryable: boolean }> {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const rows = new Map<string, { exitCode: number; retryable: boolean }>();
+  for (const m of readme.matchAll(/^\| `([A-Z_]+)` \| (\d+) \| (yes|no) \|/gm)) {
+    rows.set(m[1] as string, { exitCode: Number(m[2]), retryable: m[3] === 'yes' });
+  }
+  return rows;
+}
+
 describe('FlowgateError', () => {
   it.each([
-    ['WORKFLOW_INVALID', 2],
-    ['WORKFLOW_CYCLE', 2],
-    ['OPTIONS_INVALID', 2],
-    ['NODE_EXCEEDS_BUDGET', 2],
-    ['RUN_NOT_FOUND', 2],
-    ['REDIS_UNREACHABLE', 3],
-    ['INFRASTRUCTURE', 3],
-    ['COMMAND_FAILED', 1],
-    ['WORKER_LOST', 1],
-    ['INTERNAL', 1],
-  ] as Array<[ErrorCode, number]>)('%s exits with %i', (code, exit) => {
-    expect(new FlowgateError(code, 'x').exitCode).toBe(exit);
+    ['WORKFLOW_INVALID', 2, false],
+    ['WORKFLOW_CYCLE', 2, false],
+    ['OPTIONS_INVALID', 2, false],
+    ['NODE_EXCEEDS_BUDGET', 2, false],
+    ['RUN_NOT_FOUND', 2, false],
+    ['RUN_EXISTS', 2, false],
+    ['RUN_CONFLICT', 2, true],
+    ['RUN_REJECTED', 2, false],
+    ['REDIS_UNREACHABLE', 3, true],
+    ['INFRASTRUCTURE', 3, true],
+    ['LEASE_LOST', 3, true],
+    ['COMMAND_FAILED', 1, false],
+    ['WORKER_LOST', 1, true],
+    ['INTERNAL', 3, false],
+  ] as Array<[ErrorCode, number, boolean]>)('%s exits with %i (retryable: %s)', (code, exit, retryable) => {
+    const err = new FlowgateError(code, 'x');
+    expect(err.exitCode).toBe(exit);
+    expect(err.retryable).toBe(retryable);
+    expect(new ValidationError(code, [{ message: 'x' }]).exitCode).toBe(exit);
+  });
+
+  it('has one table entry per code, each exit code a documented one, and the README lists exactly that table', () => {
+    const exitCodes = new Set<number>(Object.values(ExitCode));
+    for (const [code, spec] of Object.entries(ERROR_CODES)) {
+      expect(exitCodes.has(spec.exitCode), code).toBe(true);
+      expect(typeof spec.retryable, code).toBe('boolean');
+    }
+    expect(Object.fromEntries(documentedCodes())).toEqual(ERROR_CODES);
   });
 
   it('documents the exit codes', () => {
@@ -50,6 +80,48 @@ describe('FlowgateError', () => {
     expect(wrapped.message).toBe('bad');
     expect(wrapped.cause).toBeInstanceOf(TypeError);
     expect(toFlowgateError('a string').message).toBe('a string');
+  });
+});
+
+describe('normalisation and retryability', () => {
+  it('takes Redis and network trouble for infrastructure (retryable), anything else for a bug', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(toFlowgateError(refused).code).toBe('INFRASTRUCTURE');
+    expect(toFlowgateError(new Error('Connection is closed.')).code).toBe('INFRASTRUCTURE');
+    expect(toFlowgateError(Object.assign(new Error('Reached the max retries per request limit'), { name: 'MaxRetriesPerRequestError' })).code).toBe('INFRASTRUCTURE');
+    expect(toFlowgateError(Object.assign(new Error('LOADING Redis is loading the dataset in memory'), { name: 'ReplyError' })).code).toBe('INFRASTRUCTURE');
+    expect(toFlowgateError(new Error('step failed', { cause: refused })).code).toBe('INFRASTRUCTURE');
+    expect(toFlowgateError(Object.assign(new Error('WRONGTYPE Operation against a key'), { name: 'ReplyError' })).code).toBe('INTERNAL');
+    expect(toFlowgateError(new TypeError('x is undefined')).code).toBe('INTERNAL');
+    expect(isRetryable(refused)).toBe(true);
+    expect(isRetryable(new TypeError('x'))).toBe(false);
+    expect(isRetryable(new FlowgateError('RUN_CONFLICT', 'held'))).toBe(true);
+    expect(isRetryable(new ValidationError('RUN_EXISTS', [{ message: 'exists' }]))).toBe(false);
+  });
+});
+
+describe('causeLines', () => {
+  it('lists the causes outermost first, skipping one that only repeats its parent', () => {
+    const root = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const mid = new TypeError('cannot open the queue', { cause: root });
+    const top = new FlowgateError('INFRASTRUCTURE', 'the run stops here', { cause: mid });
+    expect(causeLines(top)).toEqual(['TypeError: cannot open the queue', 'connect ECONNREFUSED 127.0.0.1:1']);
+    expect(causeLines(toFlowgateError(root))).toEqual([]);
+    expect(causeLines(new FlowgateError('INTERNAL', 'x'))).toEqual([]);
+    expect(causeLines(new FlowgateError('INTERNAL', 'x', { cause: { code: 'E_BAD' } }))).toEqual(['{"code":"E_BAD"}']);
+    expect(causeLines(new FlowgateError('INTERNAL', 'x', { cause: 'plain words' }))).toEqual(['plain words']);
+  });
+
+  it('lists the errors of an AggregateError, survives a cycle and stops at max', () => {
+    const agg = new AggregateError([new Error('one'), new Error('two')], 'errors while closing');
+    expect(causeLines(toFlowgateError(agg))).toEqual(['one', 'two']);
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    expect(causeLines(new FlowgateError('INTERNAL', 'top', { cause: a }))).toEqual(['a', 'b']);
+    let deep: Error = new Error('0');
+    for (let i = 1; i < 30; i++) deep = new Error(String(i), { cause: deep });
+    expect(causeLines(new FlowgateError('INTERNAL', 'top', { cause: deep }), 5)).toHaveLength(5);
   });
 });
 
