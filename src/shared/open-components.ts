@@ -30,3 +30,8 @@ export function unregisterOpen(component: object): void {
 export function openComponents(): string[] {
   return [...registry().values()];
 }
+
+/** Forgets every registration (tests: after reporting a leak, so the next test starts clean). */
+export function forgetOpen(): void {
+  registry().clear();
+}

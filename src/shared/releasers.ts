@@ -16,6 +16,8 @@ export type ReleaseFn = () => unknown;
 interface Step {
   name: string;
   release: ReleaseFn;
+  /** Its own time cap (Infinity: none), instead of the default. */
+  stepMs: number | undefined;
 }
 
 /** `p`, or `onTimeout()` once `ms` have passed. */
@@ -43,9 +45,13 @@ export class Releasers {
   /** @param stepMs how long each release may take before it is abandoned (default {@link RELEASE_STEP_MS}). */
   constructor(private readonly stepMs = RELEASE_STEP_MS) {}
 
-  /** Registers the release of a resource just acquired; `name` appears in errors. */
-  add(name: string, release: ReleaseFn): void {
-    this.steps.push({ name, release });
+  /**
+   * Registers the release of a resource just acquired; `name` appears in
+   * errors. `stepMs` overrides the time cap for this step (`Infinity` for a
+   * release that bounds itself, such as a graceful stop waiting for work).
+   */
+  add(name: string, release: ReleaseFn, stepMs?: number): void {
+    this.steps.push({ name, release, stepMs });
   }
 
   /** Releases still registered. */
@@ -65,10 +71,14 @@ export class Releasers {
     const failed: Step[] = [];
     for (let i = steps.length - 1; i >= 0; i--) {
       const step = steps[i] as Step;
+      const ms = step.stepMs ?? this.stepMs;
       try {
-        await withTimeout(Promise.resolve().then(step.release), this.stepMs, () => {
-          throw new FlowgateError('INFRASTRUCTURE', `releasing ${step.name} took longer than ${this.stepMs} ms; abandoned`);
-        });
+        const released = Promise.resolve().then(step.release);
+        await (ms === Infinity
+          ? released
+          : withTimeout(released, ms, () => {
+              throw new FlowgateError('INFRASTRUCTURE', `releasing ${step.name} took longer than ${ms} ms; abandoned`);
+            }));
       } catch (err) {
         errors.push(err);
         failed.unshift(step);
