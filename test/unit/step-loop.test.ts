@@ -86,11 +86,10 @@ describe('StepLoop', () => {
   });
 
   it('requestAgain() during a step makes another pass even without events', async () => {
-    let loopRef: StepLoop<number> | undefined;
     let steps = 0;
-    loopRef = new StepLoop<number>(async () => {
+    const loopRef: StepLoop<number> = new StepLoop<number>(async () => {
       steps++;
-      if (steps === 1) loopRef?.requestAgain();
+      if (steps === 1) loopRef.requestAgain();
       return 'more';
     }, () => undefined);
     loopRef.kick();
