@@ -14,6 +14,7 @@ import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
 import { readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { Releasers } from '../shared/releasers.js';
 import { checkRedis } from '../shared/redis.js';
 import { writableDirProblem } from '../shared/work-dir.js';
 import { validateWorkflow } from '../shared/workflow/parse.js';
@@ -142,51 +143,61 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     logger,
     ...(options.clean_env === true ? { extraArgs: ['--clean-env=true'] } : {}),
   });
-  fleet.start();
-  fleet.go();
-  const scheduler = new RunScheduler({
-    runId,
-    workflow,
-    budget,
-    order: options.scheduler ?? 'tsort',
-    raiseInsufficient,
-    stopOnFirstCrash: options.stop_on_first_crash ?? false,
-    workDir,
-    crashdumpDir,
-    memoryMargin: null,
-    ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
-    hashMethod: options.hash_method ?? 'timestamp',
-    updateHash: options.update_hash ?? false,
-    redisUrl,
-    prefix,
-    extra: { workers, max_tasks_per_child: maxTasksPerChild },
-    logger,
-  });
-  const cb = options.status_callback;
-  if (cb !== undefined) {
-    const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void =>
-      cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
-    scheduler.on('node:started', ({ id }) => tell('start', id, null));
-    scheduler.on('node:retrying', ({ id, reason }) => tell('exception', id, reason, false));
-    scheduler.on('node:finished', ({ id, status, reason }) => {
-      if (status === 'succeeded') tell('end', id, null);
-      else if (status === 'failed') tell('exception', id, reason, true);
-      else if (status === 'skipped' || status === 'cancelled' || status === 'cached') tell(status, id, reason);
-    });
-  }
-  const onAbort = (): void => void scheduler.cancel('cancelled by the caller (AbortSignal)');
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // Whatever happens from here on, what was started is stopped again, the last first.
+  const releasers = new Releasers();
   let summary: RunSummary | undefined;
+  const onAbort = (): void => void scheduler?.cancel('cancelled by the caller (AbortSignal)');
+  let scheduler: RunScheduler | undefined;
   try {
+    fleet.start();
+    // Without a summary the run failed (e.g. Redis gone): the fleet is not waited for long.
+    releasers.add('the worker fleet', () => fleet.close(summary === undefined, summary === undefined ? 3000 : 15_000), Infinity);
+    fleet.go();
+    const s = new RunScheduler({
+      runId,
+      workflow,
+      budget,
+      order: options.scheduler ?? 'tsort',
+      raiseInsufficient,
+      stopOnFirstCrash: options.stop_on_first_crash ?? false,
+      workDir,
+      crashdumpDir,
+      memoryMargin: null,
+      ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
+      hashMethod: options.hash_method ?? 'timestamp',
+      updateHash: options.update_hash ?? false,
+      redisUrl,
+      prefix,
+      extra: { workers, max_tasks_per_child: maxTasksPerChild },
+      logger,
+    });
+    scheduler = s;
+    releasers.add('the scheduler', () => s.close());
+    if (options.status_callback !== undefined) tellStatus(s, runId, options.status_callback);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    releasers.add('the abort listener', () => options.signal?.removeEventListener('abort', onAbort));
     await fleet.whenReady();
-    await scheduler.start();
+    await s.start();
     if (options.signal?.aborted === true) onAbort();
-    summary = await scheduler.whenFinished();
+    summary = await s.whenFinished();
     return summary;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    await Promise.all([fleet.close(summary === undefined, summary === undefined ? 3000 : 15_000), scheduler.close().catch((err: unknown) => logger.warn({ err }, 'close failed'))]);
+    const errors = await releasers.releaseAll();
+    if (errors.length > 0) logger.warn({ errors }, 'close failed');
   }
+}
+
+/** Tells the status callback about every node's start, end, failure, skip, cancel. */
+function tellStatus(scheduler: RunScheduler, runId: string, cb: (event: StatusEvent) => void): void {
+  const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void =>
+    cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
+  scheduler.on('node:started', ({ id }) => tell('start', id, null));
+  scheduler.on('node:retrying', ({ id, reason }) => tell('exception', id, reason, false));
+  scheduler.on('node:finished', ({ id, status, reason }) => {
+    if (status === 'succeeded') tell('end', id, null);
+    else if (status === 'failed') tell('exception', id, reason, true);
+    else if (status === 'skipped' || status === 'cancelled' || status === 'cached') tell(status, id, reason);
+  });
 }
 
 function isValidated(wf: Workflow | WorkflowFile): wf is Workflow {

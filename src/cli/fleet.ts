@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/logger.js';
 import { availableCpus } from '../shared/capacity.js';
 import { killGroup } from '../shared/process-group.js';
+import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { launcherBuilt, type SpawnerChoice } from '../worker/launcher.js';
 
 /** Options of a {@link LocalFleet}. */
@@ -78,6 +79,7 @@ export class LocalFleet {
    * started before the run's input has been validated.
    */
   start(): void {
+    registerOpen(this, `local worker fleet ${this.options.name}`);
     for (let i = 0; i < this.options.workers; i++) this.spawnWorker(i);
   }
 
@@ -173,7 +175,7 @@ export class LocalFleet {
             });
           }),
       ),
-    ).then(() => undefined);
+    ).then(() => unregisterOpen(this));
     return this.closing;
   }
 }

@@ -7,7 +7,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, parseNodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection, createRedis } from '../shared/redis.js';
+import { bullConnection, connectionName, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { EVENTS_MAX_LEN, type queueEntry } from './node-job.js';
 import { requireCjs } from '../shared/cjs.js';
@@ -70,13 +70,13 @@ export class JobChannel {
   /** Opens the queue and starts listening from the events stream's current end. */
   async open(redis: Redis): Promise<Queue<NodeJobRef>> {
     if (this.queue !== undefined) return this.queue;
-    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
+    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl, connectionName(this.prefix, 'queue')), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
     this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
     // Read after the stream position: a pause or resume after it is seen as an event.
     this.pausedNow = (await redis.hexists(this.queue.keys['meta'] ?? `${this.prefix}:${NODE_QUEUE}:meta`, 'paused')) === 1;
-    const events = createRedis(this.redisUrl, { maxRetriesPerRequest: null });
+    const events = createRedis(this.redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(this.prefix, 'events') });
     events.on('error', (err: unknown) => this.log.debug({ err }, 'queue events connection error'));
     this.events = events;
     await events.connect();

@@ -11,12 +11,15 @@ import { Keys } from '../shared/keys.js';
 import { Lease } from '../shared/lease.js';
 import type { Logger } from '../shared/logger.js';
 import type { NodeJobRef } from '../shared/payloads.js';
-import { createRedis, redactUrl } from '../shared/redis.js';
+import { closeRedis, connectionName, createRedis, redactUrl } from '../shared/redis.js';
+import { SingleFlight } from '../shared/lifecycle.js';
+import { registerOpen, unregisterOpen } from '../shared/open-components.js';
+import { Releasers, withReleasers } from '../shared/releasers.js';
 import type { Incoming } from './incoming.js';
 import { JobChannel } from './job-channel.js';
 import { OutageWatch } from './outage-watch.js';
 import { RunStore } from './run-store.js';
-import { CLOSE_STEP_MS, releaseInTurn } from './scheduler-support.js';
+import { CLOSE_STEP_MS } from './scheduler-support.js';
 
 /** Where and how to connect. */
 export interface ConnectionOptions {
@@ -42,51 +45,94 @@ export interface ConnectionHandlers {
   pausedChanged?(paused: boolean): void;
 }
 
-/** The open connections of a run. */
-export interface RunConnections {
-  redis: Redis;
-  subscriber: Redis;
-  outage: OutageWatch;
-  jobs: JobChannel;
-  queue: Queue<NodeJobRef>;
-  store: RunStore;
-  /** The run's lease: one scheduler drives a run at a time (taken by {@link takeRunLease}). */
-  lease: Lease;
+/**
+ * The open connections of a run. Everything is opened by {@link openRunConnections}
+ * and released, in reverse order, by {@link close}.
+ */
+export class RunConnections {
+  private readonly closing = new SingleFlight(true);
+
+  constructor(
+    readonly redis: Redis,
+    readonly outage: OutageWatch,
+    readonly jobs: JobChannel,
+    readonly queue: Queue<NodeJobRef>,
+    readonly store: RunStore,
+    /** The run's lease: one scheduler drives a run at a time (taken by {@link takeRunLease}). */
+    readonly lease: Lease,
+    readonly subscriber: Redis,
+    private readonly releasers: Releasers,
+  ) {}
+
+  /**
+   * Closes everything, the last opened first, each step bounded: with Redis
+   * gone there is nobody to say goodbye to, so connections are just dropped.
+   * A shared channel belongs to the service and is left open. Throws one
+   * `AggregateError`; a failed close can be called again (it retries the
+   * steps that failed).
+   */
+  close(): Promise<void> {
+    return this.closing.run(async () => {
+      await this.releasers.release(`errors while closing the connections of run ${this.store.runId}`);
+      unregisterOpen(this);
+    });
+  }
 }
 
-/** Opens everything a run's scheduler talks to. */
+/**
+ * Opens everything a run's scheduler talks to. If a step fails, what was
+ * opened before it is closed again before the error is thrown.
+ */
 export async function openRunConnections(o: ConnectionOptions, h: ConnectionHandlers, log: Logger): Promise<RunConnections> {
-  // Run state has its own connection: BullMQ defines its Lua scripts on the
-  // queue's connection, and every MULTI on such a client copies them all.
-  const redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
-  redis.on('error', (err: unknown) => log.debug({ err }, 'redis error'));
-  const limit = o.redisOutageMs ?? 60_000;
-  const outage = new OutageWatch(
-    redis,
-    limit,
-    log,
-    () =>
-      h.fatal(
-        new FlowgateError(
-          'INFRASTRUCTURE',
-          `Redis at ${redactUrl(o.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${o.runId}\` once Redis is back)`,
+  const r = new Releasers(CLOSE_STEP_MS);
+  return withReleasers(r, async () => {
+    // Run state has its own connection: BullMQ defines its Lua scripts on the
+    // queue's connection, and every MULTI on such a client copies them all.
+    const redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(o.prefix, 'run') });
+    redis.on('error', (err: unknown) => log.debug({ err }, 'redis error'));
+    const limit = o.redisOutageMs ?? 60_000;
+    const outage = new OutageWatch(
+      redis,
+      limit,
+      log,
+      () =>
+        h.fatal(
+          new FlowgateError(
+            'INFRASTRUCTURE',
+            `Redis at ${redactUrl(o.redisUrl)} has been unreachable for ${limit / 1000} s; the run stops here (resume it with \`flowgate resume ${o.runId}\` once Redis is back)`,
+          ),
         ),
-      ),
-    h.reconnected,
-  );
-  await redis.connect();
-  const jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, log);
-  jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled, ...(h.pausedChanged !== undefined ? { pausedChanged: h.pausedChanged } : {}) });
-  const queue = await jobs.open(redis);
-  const store = new RunStore(redis, o.prefix, o.runId);
-  const lease = new Lease(redis, new Keys(o.prefix).runLease(o.runId), { ttlMs: o.leaseTtlMs ?? 15_000 }, (err, event) => log.error({ err, event }, 'listener failed'));
-  lease.on('lease:lost', ({ holder }) =>
-    h.fatal(new FlowgateError('LEASE_LOST', `run ${o.runId} is now driven by ${holder}: this scheduler lost its lease (Redis was out of reach for too long) and stops`)),
-  );
-  lease.on('lease:retaken', () => log.warn({ runId: o.runId }, 'the run lease expired while Redis was unreachable; nobody took it, taken back'));
-  lease.on('lease:unreachable', ({ err }) => log.debug({ err, runId: o.runId }, 'cannot renew the run lease; trying again'));
-  const subscriber = await subscribeControl(o.redisUrl, o.prefix, h.control, (err) => log.warn({ err }, 'redis subscriber error'));
-  return { redis, subscriber, outage, jobs, queue, store, lease };
+      h.reconnected,
+    );
+    const down = (): boolean => outage.isDown;
+    r.add('the run-state connection', () => closeRedis(redis, down()));
+    r.add('the outage watch', () => outage.stop());
+    await redis.connect();
+    const jobs = o.channel ?? new JobChannel(o.redisUrl, o.prefix, log);
+    // A shared channel belongs to the service.
+    if (o.channel === undefined) r.add('the queue channel', () => jobs.close(down()));
+    jobs.subscribe(o.runId, { incoming: h.incoming, settled: h.settled, ...(h.pausedChanged !== undefined ? { pausedChanged: h.pausedChanged } : {}) });
+    r.add('the queue events subscription', () => jobs.unsubscribe(o.runId));
+    const queue = await jobs.open(redis);
+    const store = new RunStore(redis, o.prefix, o.runId);
+    const lease = new Lease(redis, new Keys(o.prefix).runLease(o.runId), { ttlMs: o.leaseTtlMs ?? 15_000 }, (err, event) => log.error({ err, event }, 'listener failed'));
+    lease.on('lease:lost', ({ holder }) =>
+      h.fatal(new FlowgateError('LEASE_LOST', `run ${o.runId} is now driven by ${holder}: this scheduler lost its lease (Redis was out of reach for too long) and stops`)),
+    );
+    lease.on('lease:retaken', () => log.warn({ runId: o.runId }, 'the run lease expired while Redis was unreachable; nobody took it, taken back'));
+    lease.on('lease:unreachable', ({ err }) => log.debug({ err, runId: o.runId }, 'cannot renew the run lease; trying again'));
+    // Whether or not it can be released now, the lease is no longer renewed:
+    // a renewal after Redis returned would keep a closed run leased.
+    r.add('the run lease', () => {
+      lease.stopRenewing();
+      return down() ? undefined : lease.release();
+    });
+    const subscriber = await subscribeControl(o.redisUrl, o.prefix, h.control, (err) => log.warn({ err }, 'redis subscriber error'));
+    r.add('the control subscriber', () => closeRedis(subscriber, down()));
+    const c = new RunConnections(redis, outage, jobs, queue, store, lease, subscriber, r);
+    registerOpen(c, `connections of run ${o.runId}`);
+    return c;
+  });
 }
 
 /**
@@ -99,26 +145,4 @@ export async function takeRunLease(lease: Lease, runId: string, resume: boolean)
   if (taken.held) return;
   if (resume) throw new FlowgateError('RUN_CONFLICT', `run ${runId} is still being scheduled by ${taken.holder}; refusing to resume it twice`);
   throw new ValidationError('RUN_CONFLICT', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix (driven by ${taken.holder})` }]);
-}
-
-/**
- * Closes a run's connections, each step bounded: with Redis gone there is
- * nobody to say goodbye to, so the connections are just dropped. A shared
- * channel belongs to the service and is left open. Returns the errors.
- */
-export async function closeRunConnections(c: Partial<RunConnections>, runId: string, ownChannel: boolean): Promise<unknown[]> {
-  const down = c.outage?.isDown === true;
-  c.outage?.stop();
-  // Whether or not it can be released now, the lease is no longer renewed:
-  // a renewal after Redis returned would keep a closed run leased.
-  c.lease?.stopRenewing();
-  c.jobs?.unsubscribe(runId);
-  if (down && ownChannel) void c.jobs?.close(true);
-  const steps = down
-    ? []
-    : [() => c.subscriber?.quit(), () => c.lease?.release(), () => (ownChannel ? c.jobs?.close(false) : undefined), () => c.redis?.quit()];
-  const errors = await releaseInTurn(steps, CLOSE_STEP_MS);
-  c.subscriber?.disconnect();
-  c.redis?.disconnect();
-  return errors;
 }

@@ -3,104 +3,79 @@
  * admitted nodes as BullMQ jobs and reacts to queue events within
  * milliseconds. A slow safety sweep reconciles against job state, so a missed
  * event can delay a node but never hang the run.
+ *
+ * This class is the run's lifecycle and I/O shell: its phase (run-phase.ts)
+ * changes only through one checked setter; job events are applied by the pure
+ * job-events.ts, one step at a time (step-loop.ts); what it acquires is
+ * released in reverse order on close.
  */
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
-import { isRefusal } from '../shared/node-claim.js';
-import { claimViewOf, RunAdmissions } from './admissions.js';
+import { FlowgateError } from '../shared/errors.js';
+import { Outcome, PhaseMachine, SingleFlight } from '../shared/lifecycle.js';
+import { registerOpen, unregisterOpen } from '../shared/open-components.js';
+import { Releasers } from '../shared/releasers.js';
 import { Keys } from '../shared/keys.js';
-import { parseJsonOrUndefined } from '../shared/json.js';
 import { assertFitsBudget } from './admission.js';
-import { crashRecordFor, writeCrashRecord } from './crash-report.js';
-import type { Incoming, RanAs } from './incoming.js';
-import type { OutageWatch } from './outage-watch.js';
-import { LostWorkerCheck } from './lost-workers.js';
-import type { JobChannel } from './job-channel.js';
-import { reconcileInFlight, triageForCancel } from './reconcile.js';
-import { inputsFailure } from './node-job.js';
+import type { Incoming } from './incoming.js';
+import type { Notice } from './job-events.js';
+import { triageForCancel } from './reconcile.js';
 import { Dispatcher } from './dispatch.js';
-import { metaFields } from './run-definition.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { RunDirLocks } from './run-dir-locks.js';
+import { LostWorkerCheck } from './lost-workers.js';
 import { attemptLogsDir } from '../shared/attempt-logs.js';
-import { loadStoredRun, unfinishedPreviousRun, type RunStore } from './run-store.js';
-import type { Lease } from '../shared/lease.js';
-import { writeRunFiles } from './resource-monitor.js';
 import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
-import { buildSummary, type RunSummary } from './summary.js';
-import { closeRunConnections, openRunConnections, takeRunLease, type RunConnections } from './run-connections.js';
-import { describeFailedReason } from './scheduler-support.js';
+import type { RunSummary } from './summary.js';
+import { openRunConnections, type RunConnections } from './run-connections.js';
+import { ACTIVE_PHASES, RUN_PHASES, type RunPhase } from './run-phase.js';
+import { createRun, recordRunEnd, restoreRun } from './run-records.js';
+import { RunSteps, type StepHost } from './run-steps.js';
+import { CLOSE_STEP_MS } from './scheduler-support.js';
+import { StepLoop } from './step-loop.js';
 import type { RunProgress, SchedulerEvents, SchedulerOptions } from './scheduler-types.js';
 
 export type { AdmissionRun, RunProgress, SchedulerEvents, SchedulerOptions, SharedAdmission } from './scheduler-types.js';
 export { describeFailedReason } from './scheduler-support.js';
-
-type Phase = 'new' | 'starting' | 'running' | 'finished' | 'closed';
-
-/** Node states after which no attempt of the node may start. */
-const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'cached', 'cancelled']);
+export type { RunPhase } from './run-phase.js';
 
 /** Schedules one run. */
 export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   readonly runId: string;
   readonly graph: RunGraph;
-  private phase: Phase = 'new';
+  private readonly phase: PhaseMachine<RunPhase>;
   private readonly clock: () => number;
   private readonly log: Logger;
-  private redis: Redis | undefined;
-  private store: RunStore | undefined;
-  private queue: Queue<NodeJobRef> | undefined;
-  private jobs: JobChannel | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private lostTimer: NodeJS.Timeout | undefined;
-  private lostCheck: LostWorkerCheck | undefined;
-  private inbox: Incoming[] = [];
-  /** Nodes whose next attempt must be enqueued in this step. */
-  private retrying: NodeRuntime[] = [];
-  private draining = false;
-  /** Resolves when the current drain has ended (see {@link JobChannel}: the next events are read after it). */
-  private drained: Promise<void> | undefined;
-  private endDrain: (() => void) | undefined;
-  private again = false;
-  private startedMs = 0;
-  private cancelReason: string | undefined;
-  private summary: RunSummary | undefined;
-  private finishedWaiters: Array<{ resolve: (s: RunSummary) => void; reject: (e: unknown) => void }> = [];
-  private fatalError: unknown;
-  private lastEventAt = new Map<number, number>();
-  private closing: Promise<void> | undefined;
-  private lease: Lease | undefined;
-  /** A cancel asked for before the run had started. */
-  private pendingCancel: string | undefined;
-  /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run). */
-  private toRemove: string[] = [];
-  private outage: OutageWatch | undefined;
-  private subscriber: Redis | undefined;
-  private cancelTimer: NodeJS.Timeout | undefined;
-  private conn: RunConnections | undefined;
-  private readonly dispatch: Dispatcher;
+  private readonly loop: StepLoop<Incoming>;
+  private readonly outcome = new Outcome<RunSummary>();
+  private readonly releasers = new Releasers(CLOSE_STEP_MS);
+  private readonly starting = new SingleFlight(false);
+  private readonly closing = new SingleFlight(true);
+  private readonly steps: RunSteps;
   private readonly dirLocks: RunDirLocks;
-  private readonly admissions = new RunAdmissions();
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
+  /** The Redis side, once started. */
+  private conn: RunConnections | undefined;
+  private startedMs = 0;
+  /** Why the run is being cancelled (set with the `cancelling` phase, or by abandon). */
+  private cancelReason: string | undefined;
+  /** A cancel asked for before the run had started. */
+  private pendingCancel: string | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lostTimer: NodeJS.Timeout | undefined;
+  private cancelTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
     this.runId = options.runId;
     this.clock = options.clock ?? Date.now;
     this.log = options.logger.child({ runId: options.runId });
-    this.waiting = new WaitingPublisher(
-      () => this.redis,
-      new Keys(options.prefix).runWaiting(options.runId),
-      () => this.waitingSnapshot(),
-      this.clock,
-      this.log,
-    );
+    this.phase = new PhaseMachine<RunPhase>(`scheduler of run ${options.runId}`, 'new', RUN_PHASES, this.log);
+    this.loop = new StepLoop((events) => this.steps.step(events), (err) => this.fail(err));
+    this.waiting = new WaitingPublisher(() => this.conn?.redis, new Keys(options.prefix).runWaiting(options.runId), () => this.waitingSnapshot(), this.clock, this.log);
     this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
 
     if (options.raiseInsufficient) {
@@ -119,7 +94,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       clock: this.clock,
       ...(options.admission !== undefined ? { ledger: options.admission.ledger, holdPrefix: `${options.runId}/` } : {}),
     });
-    this.dispatch = new Dispatcher(this.graph, {
+    this.dirLocks = new RunDirLocks(options.prefix, options.runId, () => this.conn?.redis, this.log);
+    const dispatch = new Dispatcher(this.graph, {
       runId: options.runId,
       workflow: options.workflow.name,
       memoryMargin: options.memoryMargin,
@@ -129,89 +105,109 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       logsDir: attemptLogsDir(options.workDir, options.runId),
       lockDirs: (nodes) => this.dirLocks.take(nodes),
     });
-    this.dirLocks = new RunDirLocks(options.prefix, options.runId, () => this.redis, this.log);
-  }
-
-  /** Creates the run in Redis, starts listening and admits the first nodes. */
-  async start(): Promise<void> {
-    if (this.phase !== 'new') return;
-    this.phase = 'starting';
-    const o = this.options;
-    const c = await openRunConnections(
-      o,
-      {
-        incoming: (ev) => {
-          this.lastEventAt.set(ev.index, this.clock());
-          this.inbox.push(ev);
-          this.kick();
-        },
-        settled: () => this.drained ?? Promise.resolve(),
-        control: (msg) => {
-          if (msg.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
-          if (msg.type === 'dirs-released') this.retryBlocked();
-        },
-        fatal: (err) => this.fail(err),
-        // Anything missed while Redis was away is found by reconciling now.
-        reconnected: () => void this.sweep(0),
-        pausedChanged: () => this.waiting.request(),
+    // The steps see the scheduler through this narrow view.
+    const self = (): RunScheduler => this;
+    const host: StepHost = {
+      get active() {
+        return self().active;
       },
-      this.log,
-    );
-    this.conn = c;
-    ({ redis: this.redis, subscriber: this.subscriber, outage: this.outage, jobs: this.jobs, queue: this.queue, store: this.store, lease: this.lease } = c);
-    if (o.resume === true) {
-      await this.restore();
-    } else {
-      this.startedMs = this.clock();
-      const workDirKey = new Keys(o.prefix).workDirRun(o.workDir, o.workflow.name);
-      if (o.refuseWhilePreviousRun === true) await this.refuseIfPreviousRun(workDirKey);
-      // The lease first: a run stored as running without a lease reads as orphaned.
-      await takeRunLease(this.lease, this.runId, false);
-      await this.store.create(metaFields(o, this.startedMs), this.graph.nodes.map(() => 'waiting'), this.graph.nodes.map((n) => n.remaining), this.startedMs, workDirKey);
-      this.graph.start();
+      get cancelReason() {
+        return self().cancelReason;
+      },
+      get conn() {
+        return self().c;
+      },
+      notify: (n) => this.notify(n),
+      finish: () => this.finish(),
+      cancel: (reason) => this.cancel(reason),
+      kick: () => this.kick(),
+      waitingChanged: () => this.waiting.request(),
+    };
+    this.steps = new RunSteps({ options, graph: this.graph, dispatch, dirLocks: this.dirLocks, loop: this.loop, clock: this.clock, log: this.log, host, run: this });
+  }
+
+  /** The scheduler's phase (see run-phase.ts). */
+  get state(): RunPhase {
+    return this.phase.phase;
+  }
+
+  /** Whether the run admits nodes, enqueues jobs and applies their events. */
+  private get active(): boolean {
+    return this.phase.is(...ACTIVE_PHASES);
+  }
+
+  private get c(): RunConnections {
+    if (this.conn === undefined) throw new FlowgateError('INTERNAL', `scheduler of run ${this.runId} used before it started`);
+    return this.conn;
+  }
+
+  /**
+   * Creates the run in Redis (or restores it), starts listening and admits
+   * the first nodes. A second call returns the first; a failed start releases
+   * what it opened and leaves the scheduler `failed`.
+   */
+  start(): Promise<void> {
+    return this.starting.run(() => this.doStart());
+  }
+
+  private async doStart(): Promise<void> {
+    if (!this.phase.is('new')) return;
+    this.phase.set('starting');
+    registerOpen(this, `scheduler of run ${this.runId}`);
+    const o = this.options;
+    try {
+      this.conn = await openRunConnections(o, this.connectionHandlers(), this.log);
+      const conn = this.conn;
+      this.releasers.add('the run connections', () => conn.close());
+      this.startedMs = o.resume === true ? await restoreRun(o, conn, this.graph, this.clock()) : await createRun(o, conn, this.graph, this.clock());
+      // A fatal error while starting (Redis gone, the lease taken) made the run failed already.
+      if (!this.phase.is('starting')) throw this.fatalError();
+      this.phase.set('running');
+      this.releasers.add('the timers', () => this.stopTimers());
+      this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order, resumed: o.resume === true }, 'run:started');
+      const interval = o.reconcileIntervalMs ?? 5000;
+      this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
+      this.sweepTimer.unref();
+      const lost = new LostWorkerCheck(conn.redis, conn.queue, o.prefix, this.runId, this.log);
+      this.lostTimer = setInterval(() => void this.findLost(lost), o.lostCheckIntervalMs ?? 1000);
+      this.lostTimer.unref();
+      this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
+      // After a restart every in-flight node is checked against its job at once:
+      // nodes that finished while no scheduler was watching are adopted.
+      if (o.resume === true) await this.sweep(0);
+      // A cancel requested while no scheduler was listening (a submitted run
+      // cancelled in the queue, or before start finished) is honoured before
+      // anything new is admitted, after in-flight nodes were reconciled.
+      const pending = this.pendingCancel ?? (await conn.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested'));
+      if (pending !== null && pending !== undefined) await this.cancel(pending);
+      this.loop.kick();
+    } catch (err) {
+      if (err !== this.failure) this.fail(err);
+      // Everything opened so far is released now: a caller that never calls close() leaks nothing.
+      const errors = await this.releasers.releaseAll();
+      if (errors.length > 0) this.log.warn({ errors }, 'errors while releasing after a failed start');
+      else unregisterOpen(this);
+      throw err;
     }
-    this.phase = 'running';
-    this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order, resumed: o.resume === true }, 'run:started');
-    const interval = o.reconcileIntervalMs ?? 5000;
-    this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
-    this.sweepTimer.unref();
-    this.lostCheck = new LostWorkerCheck(c.redis, c.queue, o.prefix, this.runId, this.log);
-    this.lostTimer = setInterval(() => void this.findLost(), o.lostCheckIntervalMs ?? 1000);
-    this.lostTimer.unref();
-    this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
-    // After a restart every in-flight node is checked against its job at once:
-    // nodes that finished while no scheduler was watching are adopted.
-    if (o.resume === true) await this.sweep(0);
-    // A cancel requested while no scheduler was listening (a submitted run
-    // cancelled in the queue, or before start finished) is honoured before
-    // anything new is admitted, after in-flight nodes were reconciled.
-    const pending = this.pendingCancel ?? (await this.redis.hget(new Keys(o.prefix).runMeta(this.runId), 'cancel_requested'));
-    if (pending !== null && pending !== undefined) await this.cancel(pending);
-    this.kick();
   }
 
-  /** Refuses to start next to an unfinished run of the same workflow and work dir (exit 2, nothing written). */
-  private async refuseIfPreviousRun(workDirKey: string): Promise<void> {
-    const previous = await unfinishedPreviousRun(this.redis as Redis, this.options.prefix, workDirKey);
-    if (previous === undefined) return;
-    const where = `workflow "${this.options.workflow.name}" in work dir ${this.options.workDir}`;
-    const message =
-      previous.state === 'running'
-        ? `run ${previous.runId} of ${where} is still running (driven by ${previous.holder ?? 'another scheduler'}); wait for it, cancel it (flowgate cancel ${previous.runId}), or start another run that waits for its node directories with --force`
-        : `run ${previous.runId} of ${where} ended without finishing (its scheduler is gone); continue it with \`flowgate resume ${previous.runId}\`, or start a new run with --force`;
-    throw new ValidationError('OPTIONS_INVALID', [{ field: 'WORKFLOW', message }]);
-  }
-
-  /** Loads the run's durable state (resume). Refuses a run another live scheduler drives. */
-  private async restore(): Promise<void> {
-    const stored = await loadStoredRun(this.redis as Redis, this.options.prefix, this.runId);
-    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${this.runId}" under prefix "${this.options.prefix}"`);
-    if (this.lease !== undefined) await takeRunLease(this.lease, this.runId, true);
-    this.startedMs = Number(stored.meta['started_ms'] ?? this.clock());
-    this.graph.restore(stored.states, stored.records);
-    const stopped = stored.meta['stop_reason'];
-    if (stopped !== undefined) this.graph.stopAdmitting(stopped);
-    this.store?.setMeta('resumed_ms', String(this.clock()));
+  private connectionHandlers(): Parameters<typeof openRunConnections>[1] {
+    return {
+      incoming: (ev) => {
+        this.steps.lastEventAt.set(ev.index, this.clock());
+        this.loop.push(ev);
+        this.kick();
+      },
+      settled: () => this.loop.settled(),
+      control: (msg: ControlMessage) => {
+        if (msg.type === 'cancel' && msg.run_id === this.runId) void this.cancel(msg.reason);
+        if (msg.type === 'dirs-released') this.retryBlocked();
+      },
+      fatal: (err) => this.fail(err),
+      // Anything missed while Redis was away is found by reconciling now.
+      reconnected: () => void this.sweep(0),
+      pausedChanged: () => this.waiting.request(),
+    };
   }
 
   /**
@@ -220,265 +216,50 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * first, with that reason (they would otherwise look like a silent stall).
    */
   private waitingSnapshot(): WaitingSnapshotBody {
-    const paused = this.jobs?.paused === true;
+    const paused = this.conn?.jobs.paused === true;
     const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
     return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: [...stuck, ...this.graph.waiting()].slice(0, 200), queue_paused: paused };
   }
 
-  /** Nodes of this run admitted by a shared admission pass started by another run. */
-  private handed: NodeRuntime[] = [];
-
   /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */
   hand(nodes: NodeRuntime[]): void {
     if (nodes.length === 0) return;
-    this.handed.push(...nodes);
+    this.steps.hand(nodes);
     this.kick();
   }
 
   /** Asks for a step: events are applied and admission runs (the service calls it when resources free up). */
   kick(): void {
-    if (this.phase !== 'running') return;
-    if (this.draining) {
-      this.again = true;
-      return;
-    }
-    // Deferred to a microtask so that a batch of events read in one XREAD is
-    // applied, persisted and answered together.
-    this.draining = true;
-    this.drained = new Promise((resolve) => {
-      this.endDrain = resolve;
-    });
-    queueMicrotask(() => void this.drain());
+    if (this.active) this.loop.kick();
   }
 
-  /** Applies queued events, admits what fits, persists, enqueues; repeats while there is work. */
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      do {
-        this.again = false;
-        const events = this.inbox;
-        this.inbox = [];
-        for (const ev of events) {
-          if (ev.kind === 'failed' && (ev.outcome === undefined || ev.ran === undefined) && !isRefusal(ev.reason)) {
-            const { outcome, ran } = await this.fetchOutcome(ev.index, ev.attempt);
-            if (outcome !== undefined) ev.outcome = outcome;
-            if (ran !== undefined) ev.ran = ran;
-          }
-        }
-        const notices: Array<() => void> = [];
-        for (const ev of events) this.apply(ev, notices);
-        for (const { node: c, note, status } of await this.dispatch.checkReady()) {
-          // A map node starts when it is expanded (its elements run), and finishes when they all did.
-          notices.push(status === 'started' ? () => this.emit('node:started', { id: c.node.id }) : () => this.emit('node:finished', { id: c.node.id, status, reason: note }));
-        }
-        const shared = this.options.admission;
-        const admitted = [...this.handed.splice(0), ...(shared !== undefined ? shared.admit(this) : this.graph.admit())];
-        const retries = this.retrying.splice(0).filter((n) => n.state === 'queued');
-        this.stageChanges();
-        // State and jobs are written concurrently: job ids are deterministic,
-        // so a job whose admission was not persisted is found and adopted on
-        // resume, and adding it again is a no-op.
-        const removals = this.toRemove.splice(0);
-        await Promise.all([
-          ...removals.map((id) => this.jobs?.remove(id)),
-          this.store?.flush(),
-          this.dirLocks.flushReleases(),
-          admitted.length > 0 ? this.enqueue(admitted) : undefined,
-          retries.length > 0 ? this.enqueue(retries) : undefined,
-        ]);
-        for (const n of admitted) notices.push(() => this.emit('node:admitted', { id: n.node.id, attempt: n.attempt }));
-        for (const notify of notices) notify();
-        if (this.graph.done) {
-          await this.finish();
-          return;
-        }
-        this.checkStuck();
-        this.waiting.request();
-      } while (this.again || this.inbox.length > 0);
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      this.draining = false;
-      this.drained = undefined;
-      this.endDrain?.();
-      this.endDrain = undefined;
-    }
+  private notify(n: Notice): void {
+    this.emit(n.event, n.data);
   }
 
-  private apply(ev: Incoming, notices: Array<() => void>): void {
-    const n = this.graph.nodes[ev.index];
-    if (n === undefined) return;
-    if (ev.kind === 'active') {
-      if (this.graph.markRunning(ev.index, ev.attempt)) notices.push(() => this.emit('node:started', { id: n.node.id }));
-      return;
-    }
-    if (this.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
-      // The run is being cancelled: a node stopped now ends cancelled.
-      if (this.graph.cancelInFlight(ev.index, this.cancelReason, ev.attempt)) {
-        // A worker that stopped the node released its directory; a stalled job's lock expires.
-        if (ev.kind === 'stalled' || !isRefusal(ev.reason)) this.dirLocks.workerReleased(ev.index);
-        // A stalled job is back in the queue: take it out so nobody runs it.
-        if (ev.kind === 'stalled') this.toRemove.push(nodeJobId(this.runId, ev.index, ev.attempt));
-        const reason = this.cancelReason;
-        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
-      }
-      return;
-    }
-    if (ev.kind === 'failed' && isRefusal(ev.reason)) {
-      // A job no worker would run (not this attempt's, or a copy of one that
-      // is running or has run): not an outcome of the node. The sweep finds
-      // the real one in the run store.
-      this.log.warn({ node: n.node.id, attempt: ev.attempt, reason: ev.reason }, 'node:job-refused');
-      return;
-    }
-    if (ev.kind === 'stalled') {
-      // Its worker stopped renewing the lock (killed, frozen): BullMQ has put
-      // the job back to run again; the node keeps its hold meanwhile.
-      if (this.graph.markLost(ev.index, ev.attempt)) {
-        this.log.warn({ node: n.node.id, attempt: ev.attempt }, 'node:worker-lost (job requeued)');
-        notices.push(() => this.emit('node:retrying', { id: n.node.id, attempt: n.attempt, reason: 'worker lost; job requeued' }));
-      }
-      return;
-    }
-    if (ev.kind === 'completed') {
-      if (this.graph.complete(ev.index, ev.attempt, ev.outcome)) {
-        this.dirLocks.workerReleased(ev.index);
-        this.lastEventAt.delete(ev.index);
-        notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'succeeded', reason: null }));
-      }
-      return;
-    }
-    const reason = ev.outcome?.reason ?? describeFailedReason(ev.reason, n.record.stalls);
-    const result = this.graph.fail(ev.index, ev.attempt, reason, ev.outcome);
-    if (result === undefined) return;
-    if (ev.outcome?.worker !== 'scheduler') this.dirLocks.workerReleased(ev.index);
-    this.lastEventAt.delete(ev.index);
-    if (result.retry) {
-      this.log.info({ node: n.node.id, reason, nextAttempt: n.attempt }, 'node:retrying');
-      this.retrying.push(n);
-      notices.push(() => this.emit('node:retrying', { id: n.node.id, attempt: n.attempt, reason }));
-      return;
-    }
-    // A failed map element: its siblings not yet started never start (running ones finish).
-    const skipped = [...result.skipped, ...this.graph.stopSiblings(n)];
-    n.record.crash_file = this.writeCrash(n, reason, ev.outcome, skipped, ev.ran);
-    this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
-    notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
-    for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
-    if (this.options.stopOnFirstCrash && this.graph.isAdmitting) {
-      const stop = `stop-on-first-crash: node "${n.node.id}" failed`;
-      // Stored, so a resumed run does not start admitting (or retrying) again.
-      this.store?.setMeta('stop_reason', stop);
-      for (const c of this.graph.stopAdmitting(stop)) {
-        notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason: c.record.reason }));
-      }
-    }
-  }
-
-  private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
-    try {
-      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran));
-    } catch (err) {
-      this.log.error({ err, node: n.node.id }, 'cannot write crash record');
-      return null;
-    }
-  }
-
-  /** A failed job's outcome, and the command and inputs it ran with (for the crash record). */
-  private async fetchOutcome(index: number, attempt: number): Promise<{ outcome?: NodeOutcome; ran?: RanAs }> {
-    const [job, admission] = await Promise.all([
-      this.jobs?.getJob(nodeJobId(this.runId, index, attempt)),
-      this.redis?.hget(new Keys(this.options.prefix).runAdmits(this.runId), String(index)),
-    ]);
-    const outcome = (job?.data as NodeJobRef | undefined)?.outcome;
-    // What ran: the admission the worker ran (it is withdrawn only once the node's end is applied).
-    const spec = parseJsonOrUndefined(admission ?? undefined) as { attempt?: number; spec?: NodeJobData } | undefined;
-    const ran: RanAs | undefined = spec?.attempt === attempt && spec.spec !== undefined ? { command: spec.spec.command, inputs: spec.spec.inputs ?? {} } : undefined;
-    return { ...(outcome !== undefined ? { outcome: outcome as NodeOutcome } : {}), ...(ran !== undefined ? { ran } : {}) };
-  }
-
-  private stageChanges(): void {
-    const store = this.store;
-    if (store === undefined) return;
-    for (const index of this.graph.takeChanged()) {
-      const n = this.graph.node(index);
-      store.setState(index, n.state);
-      store.setRemaining(index, n.remaining);
-      store.setRecord(index, n.record);
-      if (n.state === 'queued' || n.state === 'running') store.hold(index, n.candidate.grant);
-      else store.release(index);
-      if (TERMINAL.has(n.state)) {
-        store.withdraw(index);
-        this.dirLocks.settle(n);
-      }
-    }
-  }
-
-  /**
-   * Adds the jobs of admitted nodes; a node refused for its inputs fails at
-   * once, with a crash record. Each attempt's admission (what its worker
-   * runs, and the token its job carries) is in Redis before its job exists.
-   */
-  private async enqueue(nodes: NodeRuntime[]): Promise<void> {
-    const { jobs, refused } = this.dispatch.jobsFor(nodes);
-    for (const { node: n, reason } of refused) {
-      this.lastEventAt.set(n.index, this.clock());
-      this.inbox.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason, outcome: inputsFailure(n, reason, this.clock()) });
-      this.again = true;
-    }
-    if (jobs.length === 0) return;
-    const { entries, fields } = this.admissions.admit(jobs, (index) => this.dirLocks.lockOf(this.graph.node(index)));
-    await this.jobs?.add(entries, { key: new Keys(this.options.prefix).runAdmits(this.runId), fields });
-  }
-
-  /**
-   * Safety net: a node in flight with no event for a whole interval is
-   * checked against its job. Finished jobs are fed in as if their event had
-   * arrived; a job that vanished is added again under the same id.
-   */
+  /** The safety sweep (see {@link RunSteps.sweep}); a failed one is tried again at the next interval. */
   private async sweep(intervalMs: number): Promise<void> {
-    if (this.phase !== 'running' || this.queue === undefined) return;
-    const now = this.clock();
+    if (!this.active || this.conn === undefined) return;
     try {
-      if (this.redis !== undefined) await this.workerWatch.check(this.redis);
+      await this.workerWatch.check(this.conn.redis);
       // A lock that expired (its holder died) wakes nobody: look again here.
       this.retryBlocked();
-      const found = await reconcileInFlight(
-        this.queue,
-        this.runId,
-        this.graph.inFlightNodes(),
-        (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,
-        now,
-        intervalMs,
-        (nodes) => claimViewOf(this.redis as Redis, this.options.prefix, this.runId, nodes, now, attemptLogsDir(this.options.workDir, this.runId)),
-      );
-      for (const n of found.checked) this.lastEventAt.set(n.index, now);
-      if (found.missing.length > 0 && this.cancelReason === undefined) {
-        this.log.warn({ nodes: found.missing.map((n) => n.node.id) }, 'jobs missing; enqueueing them again');
-        await this.enqueue(found.missing);
-      }
-      this.inbox.push(...found.incoming);
-      this.kick();
-      if (this.cancelReason === undefined) {
-        const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
-        if (requested !== null && requested !== undefined) await this.cancel(requested);
-      }
+      await this.steps.sweep(intervalMs);
     } catch (err) {
       this.log.warn({ err }, 'reconcile sweep failed; will retry');
     }
   }
 
   /** In-flight nodes whose worker stopped beating go back to the queue (or fail) at once; see lost-workers.ts. */
-  private async findLost(): Promise<void> {
-    if (this.phase !== 'running' || this.lostCheck === undefined || this.outage === undefined) return;
+  private async findLost(check: LostWorkerCheck): Promise<void> {
+    if (!this.active || this.conn === undefined) return;
     try {
       const nodes = this.graph.inFlightNodes().map((n) => ({ index: n.index, attempt: n.attempt, stalls: n.record.stalls }));
-      const lost = await this.lostCheck.check(nodes, this.outage.connectedForMs(), this.cancelReason !== undefined, this.clock());
+      const lost = await check.check(nodes, this.conn.outage.connectedForMs(), this.cancelReason !== undefined, this.clock());
       for (const l of lost) {
         // A job BullMQ put back itself was reported stalled by BullMQ already.
-        if (l.as === 'requeued' && l.moved) this.inbox.push({ kind: 'stalled', index: l.index, attempt: l.attempt });
-        if (l.as === 'failed') this.inbox.push({ kind: 'failed', index: l.index, attempt: l.attempt, reason: l.reason });
+        if (l.as === 'requeued' && l.moved) this.loop.push({ kind: 'stalled', index: l.index, attempt: l.attempt });
+        if (l.as === 'failed') this.loop.push({ kind: 'failed', index: l.index, attempt: l.attempt, reason: l.reason });
       }
       if (lost.length > 0) this.kick();
     } catch (err) {
@@ -491,23 +272,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.graph.recheckBlocked() > 0) this.kick();
   }
 
-  /** Defensive: nothing in flight, nothing admitted, yet nodes remain. Must not happen; never hang if it does. */
-  private checkStuck(): void {
-    // Another step was asked for while this one ran (admission resumed, resources freed): judge after it.
-    if (this.again) return;
-    if (this.graph.inFlight > 0 || this.graph.done || this.inbox.length > 0) return;
-    // Sharing a budget: other runs' nodes hold it; this run gets its turn when they release.
-    if (this.graph.ledger.holdCount > 0 || this.handed.length > 0) return;
-    // Waiting for another run to let go of a node directory.
-    if (this.graph.blockedCount > 0) return;
-    // The service is adopting runs: admission resumes once their holds are restored.
-    if (this.options.admission?.paused === true) return;
-    const waiting = this.graph.waiting();
-    this.log.error({ waiting }, 'no node can ever be admitted; stopping the run');
-    this.graph.stopAdmitting(`no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`);
-    this.again = true;
-  }
-
   /**
    * Cancels the run: nothing new is admitted, jobs not yet started are
    * removed, workers are told to kill the run's running nodes. Every node ends
@@ -516,30 +280,29 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * that never report are cancelled after `cancelGraceMs`.
    */
   async cancel(reason = 'cancelled by user'): Promise<void> {
-    if (this.phase === 'new' || this.phase === 'starting') {
+    if (this.phase.is('new', 'starting')) {
       // Not started yet: honoured as soon as start() has the run in hand.
       this.pendingCancel ??= reason;
       return;
     }
-    if (this.phase !== 'running' || this.cancelReason !== undefined) return;
+    if (!this.phase.is('running')) return;
+    this.phase.set('cancelling');
     this.cancelReason = reason;
     this.log.info({ reason }, 'run:cancelling');
-    const notices: Array<() => void> = [];
-    for (const c of this.graph.stopAdmitting(reason)) {
-      notices.push(() => this.emit('node:finished', { id: c.node.id, status: 'cancelled', reason }));
+    const c = this.c;
+    const notices: Notice[] = [];
+    const cancelled = (n: NodeRuntime, why: string | null): Notice => ({ event: 'node:finished', data: { id: n.node.id, status: 'cancelled', reason: why } });
+    for (const n of this.graph.stopAdmitting(reason)) notices.push(cancelled(n, reason));
+    const triage = await triageForCancel(c.jobs, this.runId, this.graph.inFlightNodes());
+    // Finished before the cancel: they keep their real outcome.
+    this.loop.push(...triage.finished);
+    for (const n of triage.unstarted) {
+      if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(cancelled(n, reason));
     }
-    if (this.jobs !== undefined) {
-      const triage = await triageForCancel(this.jobs, this.runId, this.graph.inFlightNodes());
-      // Finished before the cancel: they keep their real outcome.
-      this.inbox.push(...triage.finished);
-      for (const n of triage.unstarted) {
-        if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
-      }
-    }
-    this.store?.setMeta('cancel_requested', reason);
-    if (this.graph.inFlight > 0) {
+    c.store.setMeta('cancel_requested', reason);
+    if (this.graph.inFlight > 0 && this.active) {
       const msg: ControlMessage = { type: 'abort', run_id: this.runId, reason };
-      await this.redis?.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg)).catch((err: unknown) => this.log.warn({ err }, 'cannot announce the cancel'));
+      await c.redis.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg)).catch((err: unknown) => this.log.warn({ err }, 'cannot announce the cancel'));
       this.cancelTimer = setTimeout(() => {
         for (const n of this.graph.inFlightNodes()) {
           // Its processes may still run: the directory stays locked until its worker lets it go (or the lock expires).
@@ -550,7 +313,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       }, this.options.cancelGraceMs ?? 10_000);
       this.cancelTimer.unref();
     }
-    for (const notify of notices) notify();
+    for (const n of notices) this.notify(n);
     this.kick();
   }
 
@@ -561,66 +324,67 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * how long it waits for this.
    */
   async abandon(reason: string): Promise<void> {
-    if (this.phase !== 'running') return;
+    if (!this.active) return;
     this.cancelReason ??= reason;
     this.graph.stopAdmitting(reason);
     for (const n of this.graph.inFlightNodes()) this.graph.cancelInFlight(n.index, reason);
-    this.stageChanges();
+    this.steps.stage();
     await this.finish();
   }
 
   private async finish(): Promise<void> {
-    if (this.phase === 'finished' || this.phase === 'closed') return;
-    this.phase = 'finished';
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
-    if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
-    this.dirLocks.stop();
+    if (!this.active) return;
+    this.phase.set('finished');
+    this.loop.stop();
+    this.stopTimers();
     await this.dirLocks.releaseAll().catch((err: unknown) => this.log.warn({ err }, 'cannot release node directory locks'));
     await this.waiting.stop(true);
-    const finishedMs = this.clock();
-    const summary = buildSummary({
-      runId: this.runId,
-      workflow: this.options.workflow.name,
-      cancelled: this.cancelReason !== undefined,
-      budget: this.options.budget,
-      order: this.options.order,
-      startedMs: this.startedMs,
-      finishedMs,
-      nodes: this.graph.nodes.map((n) => ({ ...n.record })),
-    });
+    const summary = await recordRunEnd(this.options, this.c, this.graph, { cancelled: this.cancelReason !== undefined, startedMs: this.startedMs, finishedMs: this.clock() }, this.log);
     const { status, counts } = summary;
-    this.summary = summary;
-    try {
-      await this.store?.recordEnd(summary);
-    } catch (err) {
-      this.log.error({ err }, 'cannot store the run summary in Redis');
-    }
-    try {
-      writeRunFiles(this.options.workDir, summary);
-    } catch (err) {
-      this.log.error({ err }, 'cannot write the run summary file');
-    }
     this.log.info({ status, counts, wallS: summary.wall_s }, 'run:finished');
     this.emit('run:finished', summary);
-    for (const w of this.finishedWaiters.splice(0)) w.resolve(summary);
+    this.outcome.resolve(summary);
   }
 
+  /**
+   * A fatal error (Redis gone for too long, the lease lost, a failed step or
+   * start): the run stops here — nothing more is admitted, enqueued or
+   * applied — and whoever waits for its end hears the error. Its state stays
+   * in Redis for a resume.
+   */
   private fail(err: unknown): void {
-    if (this.fatalError !== undefined) return;
-    this.fatalError = err;
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
-    this.dirLocks.stop();
+    const during = this.phase.phase;
+    if (!this.phase.is('starting', ...ACTIVE_PHASES) && !(during === 'finished' && !this.outcome.settled)) {
+      this.log.warn({ err, phase: during }, 'error after the run ended; ignored');
+      return;
+    }
+    this.phase.set('failed');
+    this.failure = err;
+    this.loop.stop();
+    this.stopTimers();
     this.log.error({ err }, 'scheduler failed');
-    for (const w of this.finishedWaiters.splice(0)) w.reject(err);
+    this.outcome.reject(err);
   }
 
-  /** Resolves with the summary when the run has finished (at once if it has). */
+  private failure: unknown;
+
+  private fatalError(): unknown {
+    return this.failure ?? new FlowgateError('INTERNAL', `scheduler of run ${this.runId} failed`);
+  }
+
+  private stopTimers(): void {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
+    if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+    this.sweepTimer = undefined;
+    this.lostTimer = undefined;
+    this.cancelTimer = undefined;
+    this.dirLocks.stop();
+  }
+
+  /** Resolves with the summary when the run has finished (at once if it has); rejects if the scheduler failed. */
   whenFinished(): Promise<RunSummary> {
-    if (this.summary !== undefined) return Promise.resolve(this.summary);
-    if (this.fatalError !== undefined) return Promise.reject(this.fatalError as Error);
-    return new Promise((resolve, reject) => this.finishedWaiters.push({ resolve, reject }));
+    return this.outcome.promise;
   }
 
   /** Live counts, running nodes and free resources. */
@@ -636,21 +400,20 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     };
   }
 
-
-  /** Releases connections. Idempotent. */
+  /**
+   * Stops driving the run and releases what it holds, in reverse order of
+   * acquisition. A start under way is waited for. Concurrent calls share one
+   * close; a close that failed (one `AggregateError`) can be called again.
+   */
   close(): Promise<void> {
-    if (this.closing !== undefined) return this.closing;
-    this.closing = (async () => {
-      if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-      if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
-      this.dirLocks.stop();
-      if (this.phase !== 'finished') this.phase = 'closed';
-      if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
+    return this.closing.run(async () => {
+      await this.starting.pending?.catch(() => undefined);
+      if (!this.phase.is('closing')) this.phase.set('closing');
+      this.loop.stop();
       void this.waiting.stop(false);
-      const errors = await closeRunConnections(this.conn ?? {}, this.runId, this.options.channel === undefined);
-      if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the scheduler');
-    })();
-    return this.closing;
+      await this.releasers.release(`errors while closing the scheduler of run ${this.runId}`);
+      this.phase.set('closed');
+      unregisterOpen(this);
+    });
   }
 }
-

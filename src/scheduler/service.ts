@@ -15,7 +15,10 @@ import { holderIsDeadHere, thisHolder } from '../shared/lease-holder.js';
 import { parseRetryNodes } from '../shared/retry-request.js';
 import { prepareRetry } from './retry.js';
 import type { Logger } from '../shared/logger.js';
-import { createRedis } from '../shared/redis.js';
+import { closeRedis, connectionName, createRedis } from '../shared/redis.js';
+import { SingleFlight } from '../shared/lifecycle.js';
+import { registerOpen, unregisterOpen } from '../shared/open-components.js';
+import { Releasers, withReleasers } from '../shared/releasers.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { JobChannel } from './job-channel.js';
 import { LeaderElection } from './leader-election.js';
@@ -81,6 +84,9 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private pickupTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private startedMs = 0;
+  private readonly releasers = new Releasers();
+  private readonly starting = new SingleFlight(false);
+  private readonly stopping = new SingleFlight(true);
 
   constructor(private readonly options: ServiceOptions) {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
@@ -100,30 +106,47 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     return [...this.runs.keys()];
   }
 
-  /** Connects and starts competing for leadership. */
-  async start(): Promise<void> {
-    this.startedMs = Date.now();
-    this.redis = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
-    this.redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
-    await this.redis.connect();
-    this.subscriber = await subscribeControl(this.options.redisUrl, this.options.prefix, (msg) => this.onControl(msg), (err) => this.log.debug({ err }, 'redis subscriber error'));
-    this.election = new LeaderElection(
-      this.redis,
-      this.keys.leader(),
-      this.holder,
-      this.ttl,
-      {
-        lead: () => this.lead(),
-        renewed: () => this.writeServiceInfo(),
-        lost: (why) => this.stepDown(why),
-        passive: (leader) => {
-          this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
-          this.emit('passive', { leader });
-        },
-      },
-      this.log,
+  /**
+   * Connects and starts competing for leadership. A second call returns the
+   * first; if a step fails, what was opened before it is closed again.
+   */
+  start(): Promise<void> {
+    return this.starting.run(() =>
+      withReleasers(this.releasers, async (r) => {
+        if (this.stopped) return;
+        registerOpen(this, `scheduler service ${this.holder} (prefix ${this.options.prefix})`);
+        this.startedMs = Date.now();
+        const redis = createRedis(this.options.redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(this.options.prefix, 'service') });
+        this.redis = redis;
+        redis.on('error', (err: unknown) => this.log.debug({ err }, 'redis error'));
+        r.add('the service connection', () => closeRedis(redis));
+        await redis.connect();
+        const subscriber = await subscribeControl(this.options.redisUrl, this.options.prefix, (msg) => this.onControl(msg), (err) => this.log.debug({ err }, 'redis subscriber error'));
+        this.subscriber = subscriber;
+        r.add('the control subscriber', () => closeRedis(subscriber));
+        r.add('leadership', () => this.leaveLeadership());
+        this.election = new LeaderElection(
+          redis,
+          this.keys.leader(),
+          this.holder,
+          this.ttl,
+          {
+            lead: () => this.lead(),
+            renewed: () => this.writeServiceInfo(),
+            lost: (why) => this.stepDown(why),
+            passive: (leader) => {
+              this.log.info({ leader }, 'service:passive (another scheduler leads; taking over if it stops)');
+              this.emit('passive', { leader });
+            },
+          },
+          this.log,
+        );
+        await this.election.start();
+      }).catch((err: unknown) => {
+        if (this.releasers.size === 0) unregisterOpen(this);
+        throw err;
+      }),
     );
-    await this.election.start();
   }
 
   private onControl(msg: ControlMessage): void {
@@ -291,15 +314,16 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       this.admission.add(run, submittedMs);
       this.runs.set(runId, run);
       this.pending.delete(runId);
-      run.whenFinished().then(
-        (summary) => void this.finished(run, summary),
-        (err: unknown) => void this.dropped(run, err),
-      );
       try {
         await run.start();
       } finally {
         if (resume) this.admission.resume();
       }
+      // Only a started run is followed: a failed start is handled below (its end rejects too).
+      run.whenFinished().then(
+        (summary) => void this.finished(run, summary),
+        (err: unknown) => void this.dropped(run, err),
+      );
       this.log.info({ runId, resumed: resume, active: this.runs.size }, 'service:run-started');
       this.emit('run:started', { runId, resumed: resume });
     } catch (err) {
@@ -429,17 +453,23 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   /**
    * Stops the service: runs stop being driven but keep their state (a standby
    * or the next start resumes them); the leader lease is handed back at once.
+   * A start under way is waited for; concurrent calls share one stop, and a
+   * stop that failed (one `AggregateError`) can be called again.
    */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  stop(): Promise<void> {
+    return this.stopping.run(async () => {
+      this.stopped = true;
+      await this.starting.pending?.catch(() => undefined);
+      await this.releasers.release('errors while stopping the scheduler service');
+      unregisterOpen(this);
+    });
+  }
+
+  /** Stops competing for leadership; if leading, steps down and hands the leader lease back. */
+  private async leaveLeadership(): Promise<void> {
     if (this.election?.stop() === true) {
       await this.stepDown('service stopping');
       await this.election.release().catch(() => undefined);
     }
-    await this.subscriber?.quit().catch(() => undefined);
-    await this.redis?.quit().catch(() => undefined);
-    this.subscriber?.disconnect();
-    this.redis?.disconnect();
   }
 }

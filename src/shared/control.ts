@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
-import { createRedis } from './redis.js';
+import { connectionName, createRedis } from './redis.js';
 
 /** Messages on the control channel. */
 export type ControlMessage =
@@ -42,13 +42,19 @@ export function parseControlMessage(raw: string): ControlMessage | undefined {
  * (the connection reconnects by itself).
  */
 export async function subscribeControl(redisUrl: string, prefix: string, onMessage: (msg: ControlMessage) => void, onError: (err: unknown) => void): Promise<Redis> {
-  const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
+  const sub = createRedis(redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(prefix, 'control') });
   sub.on('error', onError);
   sub.on('message', (_channel: string, raw: string) => {
     const msg = parseControlMessage(raw);
     if (msg !== undefined) onMessage(msg);
   });
-  await sub.connect();
-  await sub.subscribe(new Keys(prefix).control());
+  try {
+    await sub.connect();
+    await sub.subscribe(new Keys(prefix).control());
+  } catch (err) {
+    // Nobody else holds the client yet: drop it here, or it would linger.
+    sub.disconnect();
+    throw err;
+  }
   return sub;
 }

@@ -18,11 +18,37 @@ type Redis = InstanceType<typeof Redis>;
  * reconnection. How long an outage may last is decided by the caller (the
  * scheduler's outage deadline), not by a retry count.
  */
-export function bullConnection(url: string): ConnectionOptions {
+export function bullConnection(url: string, name?: string): ConnectionOptions {
   // BullMQ's own default backs off up to 20 s between reconnection attempts: after an outage
   // of more than ~10 s a worker would find the restarted Redis up to 20 s late, and its
   // running jobs' locks could expire meanwhile. Every connection reconnects within 1 s.
-  return { url, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnectDelay };
+  return { url, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnectDelay, ...(name !== undefined ? { connectionName: name } : {}) };
+}
+
+/**
+ * The client name (CLIENT SETNAME) of one of flowgate's connections:
+ * `flowgate:<prefix>:<role>`, so `CLIENT LIST` tells who holds what.
+ */
+export function connectionName(prefix: string, role: string): string {
+  return `flowgate:${prefix}:${role}`.replace(/[^\w:.-]/g, '_');
+}
+
+/** How long a QUIT may take before the connection is just dropped. */
+const QUIT_MS = 2000;
+
+/**
+ * Closes a client: says goodbye (QUIT) when it is connected and Redis is
+ * reachable, then drops the connection either way, so nothing lingers.
+ */
+export async function closeRedis(client: Redis, redisDown = false): Promise<void> {
+  try {
+    if (!redisDown && client.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([client.quit(), new Promise((resolve) => (timer = setTimeout(resolve, QUIT_MS)))]).finally(() => clearTimeout(timer));
+    }
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Reconnection delay: quick at first, at most 1 s, so a restarted Redis is found fast. */

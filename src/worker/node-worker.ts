@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { bullConnection, createRedis } from '../shared/redis.js';
+import { bullConnection, closeRedis, createRedis } from '../shared/redis.js';
+import { registerOpen, unregisterOpen } from '../shared/open-components.js';
+import { Releasers } from '../shared/releasers.js';
 import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd, type ClaimHistoryEntry } from '../shared/node-claim.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
@@ -99,6 +101,8 @@ export class NodeWorker {
   private heartbeat: WorkerHeartbeat | undefined;
   private closing: Promise<void> | undefined;
   private forced = false;
+  /** What the worker acquired, released in reverse order on close. */
+  private readonly releasers = new Releasers();
   private readonly running = new Map<string, Running>();
   private completed = 0;
   /** Child processes that run function nodes, recycled after maxTasksPerChild nodes. */
@@ -131,9 +135,12 @@ export class NodeWorker {
     if (this.state !== 'new') return;
     this.state = 'running';
     const o = this.options;
+    const rel = this.releasers;
+    registerOpen(this, `node worker ${this.id}`);
     this.redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', (err: unknown) => o.logger.warn({ err }, 'redis error'));
     const redis = this.redis;
+    rel.add('the worker connection', () => closeRedis(redis));
     this.heartbeat = new WorkerHeartbeat(
       redis,
       o.prefix,
@@ -149,8 +156,7 @@ export class NodeWorker {
       o.logger,
     );
     const heartbeat = this.heartbeat;
-    this.lockRenewal = setInterval(() => void this.renewLocks(), DIR_LOCK_TTL_MS / 3);
-    this.lockRenewal.unref();
+    rel.add('the heartbeat', () => heartbeat.stop(this.id));
     this.subscriber = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
     this.subscriber.on('error', (err: unknown) => o.logger.warn({ err }, 'redis subscriber error'));
     this.subscriber.on('message', (_channel: string, raw: string) => {
@@ -158,6 +164,12 @@ export class NodeWorker {
       if (msg?.type === 'abort') this.abortRun(msg.run_id, msg.reason);
     });
     const subscriber = this.subscriber;
+    rel.add('the control subscriber', () => closeRedis(subscriber));
+    rel.add('the node launcher', () => this.spawner.close());
+    rel.add('the function executors', () => this.executors.close());
+    const lockRenewal = setInterval(() => void this.renewLocks(), DIR_LOCK_TTL_MS / 3);
+    lockRenewal.unref();
+    rel.add('the node directory lock renewal', () => clearInterval(lockRenewal));
     this.worker = new Worker<NodeJobRef, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
       connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
@@ -168,6 +180,9 @@ export class NodeWorker {
       name: this.id,
       autorun: false,
     });
+    const bullWorker = this.worker;
+    // Graceful: waits for running nodes to finish (a forced close cuts it short).
+    rel.add('the queue worker', () => bullWorker.close(), Infinity);
     this.worker.on('error', (err) => o.logger.error({ err }, 'worker error'));
     const worker = this.worker;
     // The connections come up together; jobs are taken only once the worker
@@ -230,8 +245,6 @@ export class NodeWorker {
       this.options.logger.warn({ err, node: data.node_id }, 'worker:cannot keep the outcome on disk');
     }
   }
-
-  private lockRenewal: NodeJS.Timeout | undefined;
 
   /** Renews the node directory locks of running nodes: a node's directory stays its run's while its processes run. */
   private async renewLocks(): Promise<void> {
@@ -383,17 +396,21 @@ export class NodeWorker {
       // A stop that arrives while the worker is still connecting waits for
       // the connection, so nothing is left running behind it.
       await this.starting?.catch(() => undefined);
-      const errors: unknown[] = [];
-      for (const release of [() => this.worker?.close(), () => clearInterval(this.lockRenewal), () => this.executors.close(), () => this.spawner.close(), () => this.subscriber?.quit(), () => this.heartbeat?.stop(this.id), () => this.redis?.quit()]) {
-        try {
-          await release();
-        } catch (err) {
-          errors.push(err);
-        }
+      // Never started: what the constructor made is released all the same.
+      if (this.state === 'closing' && this.releasers.size === 0) {
+        this.releasers.add('the node launcher', () => this.spawner.close());
+        this.releasers.add('the function executors', () => this.executors.close());
+      }
+      try {
+        await this.releasers.release('errors while closing the worker');
+      } catch (err) {
+        // A failed close can be tried again.
+        this.closing = undefined;
+        throw err;
       }
       this.state = 'closed';
+      unregisterOpen(this);
       this.options.logger.info({ worker: this.id }, 'worker:closed');
-      if (errors.length > 0) throw new AggregateError(errors, 'errors while closing the worker');
     })();
     return this.closing;
   }

@@ -1,0 +1,77 @@
+/**
+ * A run's records at its two ends. When its scheduler starts: creating it in
+ * Redis (refusing to start next to an unfinished run of the same workflow and
+ * work dir), or restoring it from its durable state (resume). When it ends:
+ * its summary, in Redis and in the work dir.
+ */
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { Keys } from '../shared/keys.js';
+import { metaFields } from './run-definition.js';
+import { takeRunLease, type RunConnections } from './run-connections.js';
+import type { RunGraph } from './run-graph.js';
+import { loadStoredRun, unfinishedPreviousRun } from './run-store.js';
+import type { Logger } from '../shared/logger.js';
+import { writeRunFiles } from './resource-monitor.js';
+import type { SchedulerOptions } from './scheduler-types.js';
+import { buildSummary, type RunSummary } from './summary.js';
+
+/** Creates the run in Redis under its lease; returns its start time. */
+export async function createRun(o: SchedulerOptions, c: RunConnections, graph: RunGraph, nowMs: number): Promise<number> {
+  const workDirKey = new Keys(o.prefix).workDirRun(o.workDir, o.workflow.name);
+  if (o.refuseWhilePreviousRun === true) await refuseIfPreviousRun(o, c, workDirKey);
+  // The lease first: a run stored as running without a lease reads as orphaned.
+  await takeRunLease(c.lease, o.runId, false);
+  await c.store.create(metaFields(o, nowMs), graph.nodes.map(() => 'waiting'), graph.nodes.map((n) => n.remaining), nowMs, workDirKey);
+  graph.start();
+  return nowMs;
+}
+
+/** Refuses to start next to an unfinished run of the same workflow and work dir (exit 2, nothing written). */
+async function refuseIfPreviousRun(o: SchedulerOptions, c: RunConnections, workDirKey: string): Promise<void> {
+  const previous = await unfinishedPreviousRun(c.redis, o.prefix, workDirKey);
+  if (previous === undefined) return;
+  const where = `workflow "${o.workflow.name}" in work dir ${o.workDir}`;
+  const message =
+    previous.state === 'running'
+      ? `run ${previous.runId} of ${where} is still running (driven by ${previous.holder ?? 'another scheduler'}); wait for it, cancel it (flowgate cancel ${previous.runId}), or start another run that waits for its node directories with --force`
+      : `run ${previous.runId} of ${where} ended without finishing (its scheduler is gone); continue it with \`flowgate resume ${previous.runId}\`, or start a new run with --force`;
+  throw new ValidationError('OPTIONS_INVALID', [{ field: 'WORKFLOW', message }]);
+}
+
+/** Loads the run's durable state (resume); returns its start time. Refuses a run another live scheduler drives. */
+export async function restoreRun(o: SchedulerOptions, c: RunConnections, graph: RunGraph, nowMs: number): Promise<number> {
+  const stored = await loadStoredRun(c.redis, o.prefix, o.runId);
+  if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${o.runId}" under prefix "${o.prefix}"`);
+  await takeRunLease(c.lease, o.runId, true);
+  const startedMs = Number(stored.meta['started_ms'] ?? nowMs);
+  graph.restore(stored.states, stored.records);
+  const stopped = stored.meta['stop_reason'];
+  if (stopped !== undefined) graph.stopAdmitting(stopped);
+  c.store.setMeta('resumed_ms', String(nowMs));
+  return startedMs;
+}
+
+/** Builds the run's summary and stores it in Redis and in the work dir; a failure to store is logged, not thrown. */
+export async function recordRunEnd(o: SchedulerOptions, c: RunConnections, graph: RunGraph, run: { cancelled: boolean; startedMs: number; finishedMs: number }, log: Logger): Promise<RunSummary> {
+  const summary = buildSummary({
+    runId: o.runId,
+    workflow: o.workflow.name,
+    cancelled: run.cancelled,
+    budget: o.budget,
+    order: o.order,
+    startedMs: run.startedMs,
+    finishedMs: run.finishedMs,
+    nodes: graph.nodes.map((n) => ({ ...n.record })),
+  });
+  try {
+    await c.store.recordEnd(summary);
+  } catch (err) {
+    log.error({ err }, 'cannot store the run summary in Redis');
+  }
+  try {
+    writeRunFiles(o.workDir, summary);
+  } catch (err) {
+    log.error({ err }, 'cannot write the run summary file');
+  }
+  return summary;
+}
