@@ -9,13 +9,14 @@ import { requestCancel } from '../shared/cancel-run.js';
 import { FlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
-import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { createRedis, redactUrl } from '../shared/redis.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { loadStoredRun } from '../scheduler/run-store.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionFrom, runIdArgument } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG, runIdArgument } from './connection.js';
+import { redisForCommand } from './private-redis.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 
 export const CANCEL_FLAGS: readonly FlagSpec[] = [
@@ -24,20 +25,21 @@ export const CANCEL_FLAGS: readonly FlagSpec[] = [
   { name: 'wait-ms', type: 'int', min: 0, value: 'MS', help: 'how long to wait for the run to end (default 30000)' },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  LOOKUP_WORK_DIR_FLAG,
 ];
 
 /** Cancels a run; prints its final summary. Exit 0 once it has ended. */
 export async function cancelCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, CANCEL_FLAGS));
   const runId = runIdArgument(flags, 'flowgate cancel RUN_ID [options]');
-  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const chosen = await redisForCommand(flags);
+  const { url: redisUrl, conn: { prefix, logLevel } } = chosen;
   const reason = flags.str('reason') ?? 'cancelled by user';
   const json = flags.bool('json', false);
-  await checkRedis(redisUrl);
   const keys = new Keys(prefix);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
-  await redis.connect();
   try {
+    await redis.connect();
     const request = await requestCancel(redis, prefix, runId, reason);
     if (request.kind === 'not_found') throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
     if (request.kind === 'ended') {
@@ -83,6 +85,7 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
     }
   } finally {
     redis.disconnect();
+    await chosen.private?.releaseIfStarted();
   }
 }
 

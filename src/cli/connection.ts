@@ -4,13 +4,15 @@
  */
 import { PREFIX_PATTERN, readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
-import type { Flags } from './args.js';
+import type { FlagSpec, Flags } from './args.js';
 
 /** A command's connection settings. */
 export interface Connection {
   redisUrl: string;
   prefix: string;
   logLevel: string;
+  /** Whether the URL was given (`--redis-url` or `REDIS_URL`); else it is the default and a private Redis may stand in (private-redis.ts). */
+  explicit: boolean;
 }
 
 /** Resolves the connection and lists what is wrong with it (nothing thrown). */
@@ -23,7 +25,7 @@ export function connectionWithIssues(flags: Flags): { connection: Connection; is
   const problem = redisUrlProblem(redisUrl);
   // Name where the bad URL came from: the flag, or the variable.
   if (problem !== undefined) issues.push({ field: flags.str('redis-url') !== undefined ? '--redis-url' : 'env REDIS_URL', message: problem });
-  return { connection: { redisUrl, prefix, logLevel: env.logLevel }, issues };
+  return { connection: { redisUrl, prefix, logLevel: env.logLevel, explicit: flags.str('redis-url') !== undefined || env.redisUrlGiven }, issues };
 }
 
 /** Resolves the connection; throws a validation error (exit 2) if it is invalid. */
@@ -38,3 +40,11 @@ export function runIdArgument(flags: Flags, usage: string): string {
   if (flags.positionals.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: `usage: ${usage}` }]);
   return flags.positionals[0] as string;
 }
+
+/** `--work-dir` of commands that read runs: where `flowgate run` keeps its private Redis. */
+export const LOOKUP_WORK_DIR_FLAG: FlagSpec = {
+  name: 'work-dir',
+  type: 'string',
+  value: 'DIR',
+  help: 'when no Redis is configured and none answers on 127.0.0.1:6379: the work dir whose private Redis to use (default ./flowgate-work)',
+};

@@ -78,19 +78,22 @@ export class LocalFleet {
    * code at once but touch Redis only after {@link go}, so the fleet can be
    * started before the run's input has been validated.
    */
+  private redisUrl: string | undefined;
+
   start(): void {
     registerOpen(this, `local worker fleet ${this.options.name}`);
     for (let i = 0; i < this.options.workers; i++) this.spawnWorker(i);
   }
 
-  /** Lets the workers connect and take jobs. */
-  go(): void {
+  /** Lets the workers connect and take jobs (on `redisUrl` when given: the Redis chosen after the workers started loading). */
+  go(redisUrl?: string): void {
+    if (redisUrl !== undefined) this.redisUrl = redisUrl;
     this.released = true;
     for (const child of this.children.values()) if (child.connected) child.send(this.goMessage(), () => undefined);
   }
 
   private goMessage(): FleetMessage {
-    return { type: 'go', redisUrl: this.options.redisUrl };
+    return { type: 'go', redisUrl: this.redisUrl ?? this.options.redisUrl };
   }
 
   /** Resolves once every worker has reported ready. */

@@ -7,17 +7,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, FlowgateError, ValidationError, didYouMean } from '../shared/errors.js';
-import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { createRedis, redactUrl } from '../shared/redis.js';
 import { readRun } from '../shared/run-reader.js';
 import { attemptLogPath, attemptLogsDir } from '../shared/attempt-logs.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionFrom } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
+import { redisForCommand } from './private-redis.js';
 
 export const LOGS_FLAGS: readonly FlagSpec[] = [
   { name: 'stream', type: 'enum', choices: ['stdout', 'stderr', 'both'], value: 'stdout|stderr|both', help: 'which output (default both)' },
   { name: 'attempt', type: 'int', min: 1, value: 'N', help: 'which attempt (default the last)' },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  LOOKUP_WORK_DIR_FLAG,
 ];
 
 /** Prints a node's logs; returns the exit code. */
@@ -25,15 +27,16 @@ export async function logsCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, LOGS_FLAGS));
   if (flags.positionals.length !== 2) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate logs RUN_ID NODE [--attempt N] [--stream stdout|stderr|both]' }]);
   const [runId, nodeId] = flags.positionals as [string, string];
-  const { redisUrl, prefix } = connectionFrom(flags);
-  await checkRedis(redisUrl);
+  const chosen = await redisForCommand(flags);
+  const { url: redisUrl, conn: { prefix } } = chosen;
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
-  await redis.connect();
   let run;
   try {
+    await redis.connect();
     run = await readRun(redis, prefix, runId);
   } finally {
     redis.disconnect();
+    await chosen.private?.releaseIfStarted();
   }
   if (run === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
   const node = run.nodes.find((n) => n.id === nodeId);
@@ -45,12 +48,12 @@ export async function logsCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`flowgate: node ${nodeId} of run ${runId} has not started (${node.state}${node.reason !== null ? `: ${node.reason}` : ''}); no logs\n`);
     return ExitCode.ok;
   }
-  const attempt = flags.num('attempt') ?? node.attempts;
-  if (attempt > node.attempts) {
-    throw new ValidationError('OPTIONS_INVALID', [{ field: '--attempt', node: nodeId, message: `node ${nodeId} of run ${runId} has ${node.attempts} attempt(s); there is no attempt ${attempt}` }]);
+  const attempt = flags.num('attempt') ?? node.attempt;
+  if (attempt > node.attempt) {
+    throw new ValidationError('OPTIONS_INVALID', [{ field: '--attempt', node: nodeId, message: `node ${nodeId} of run ${runId} has ${node.attempt} attempt(s); there is no attempt ${attempt}` }]);
   }
   const workDir = typeof run.options['work_dir'] === 'string' ? run.options['work_dir'] : '';
-  const live = attempt === node.attempts && (node.state === 'running' || node.state === 'queued');
+  const live = attempt === node.attempt && (node.state === 'running' || node.state === 'queued');
   const which = flags.str('stream') ?? 'both';
   const streams = (which === 'both' ? ['stdout', 'stderr'] : [which]) as Array<'stdout' | 'stderr'>;
   for (const s of streams) {

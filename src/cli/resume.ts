@@ -6,9 +6,11 @@
 import type { SpawnerChoice } from '../worker/launcher.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionFrom, runIdArgument } from './connection.js';
+import { redisForCommand, type RedisChoice } from './private-redis.js';
+import type { Logger } from '../shared/logger.js';
 import { defaultWorkers } from './fleet.js';
 import { driveRun, exitCodeFor, printSummary } from './drive-run.js';
 import { LocalFleet } from './fleet.js';
@@ -49,8 +51,8 @@ export async function retryCommand(argv: readonly string[]): Promise<number> {
 
 /** Hands the retry of a service run to the scheduler service; undefined for a run of `flowgate run`. */
 async function retryThroughService(runId: string, nodes: readonly string[], flags: Flags): Promise<number | undefined> {
-  const { redisUrl, prefix } = connectionFrom(flags);
-  await checkRedis(redisUrl);
+  const chosen = await redisForCommand(flags);
+  const { url: redisUrl, conn: { prefix } } = chosen;
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
@@ -74,9 +76,20 @@ async function retryThroughService(runId: string, nodes: readonly string[], flag
 
 /** Continues a run from Redis with a local worker fleet, after `prepare` (a retry resets nodes there). */
 async function continueRun(runId: string, flags: Flags, prepare: (redis: Redis, prefix: string) => Promise<void>): Promise<number> {
-  const { redisUrl, prefix, logLevel } = connectionFrom(flags);
+  const chosen = await redisForCommand(flags);
+  const logLevel = chosen.conn.logLevel;
   const logger = createLogger(logLevel).child({ component: 'resume' });
-  await checkRedis(redisUrl);
+  try {
+    return await continueOn(chosen, runId, flags, prepare, logger);
+  } finally {
+    // The run has ended (or could not continue): its private Redis is stopped, as after flowgate run.
+    await chosen.private?.stopIfIdle();
+  }
+}
+
+async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prepare: (redis: Redis, prefix: string) => Promise<void>, logger: Logger): Promise<number> {
+  const { url: redisUrl } = chosen;
+  const { prefix } = connectionFrom(flags);
 
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   let stored;
@@ -129,7 +142,7 @@ async function continueRun(runId: string, flags: Flags, prepare: (redis: Redis, 
     json,
     quiet: flags.bool('quiet', false),
     logger,
-    header: `flowgate: resuming run ${runId} of ${definition.workflow.name} (${done}/${definition.workflow.nodes.length} nodes already final) on ${redactUrl(redisUrl)} prefix ${prefix}`,
+    header: `flowgate: resuming run ${runId} of ${definition.workflow.name} (${done}/${definition.workflow.nodes.length} nodes already final) on ${chosen.label} prefix ${prefix}`,
   });
 }
 

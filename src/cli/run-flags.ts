@@ -4,6 +4,7 @@
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import type { FlagSpec, Flags } from './args.js';
 import { RETENTION_SETTINGS } from './retention-flags.js';
+import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
 
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
@@ -46,7 +47,7 @@ export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
   ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms', 'clean-env'].includes(
     f.name,
   ),
-);
+).concat(LOOKUP_WORK_DIR_FLAG);
 
 /** Worker flags `run` and `resume` pass through to their fleet. */
 export const FLEET_PASSTHROUGH = ['lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'clean-env'] as const;

@@ -38,6 +38,8 @@ interface RunConfig {
   json: boolean;
   quiet: boolean;
   redisUrl: string;
+  /** Whether the Redis URL was given; else a private Redis may stand in for the default. */
+  redisExplicit: boolean;
   prefix: string;
   reconcileIntervalMs: number;
   logLevel: string;
@@ -91,6 +93,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     json: flags.bool('json', false),
     quiet: flags.bool('quiet', false),
     redisUrl,
+    redisExplicit: conn.connection.explicit,
     prefix,
     reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
     logLevel: conn.connection.logLevel,
@@ -127,7 +130,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   let workflow: Workflow;
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
   const { assertFitsBudget } = await import('../scheduler/admission.js');
-  const { checkRedis, redactUrl } = await import('../shared/redis.js');
+  const { chooseRedis } = await import('./private-redis.js');
+  let redis: import('./private-redis.js').RedisChoice | undefined;
   const { writableDirProblem } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
   try {
@@ -143,8 +147,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag)].filter((i) => i !== undefined);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
     // Everything is valid and nothing has touched Redis or the disk yet.
-    await checkRedis(cfg.redisUrl);
-    fleet.go();
+    redis = await chooseRedis({ redisUrl: cfg.redisUrl, prefix: cfg.prefix, logLevel: cfg.logLevel, explicit: cfg.redisExplicit }, cfg.workDir, 'start');
+    cfg.redisUrl = redis.url;
+    fleet.go(redis.url);
     const { RunScheduler } = await import('../scheduler/scheduler.js');
     scheduler = new RunScheduler({
       runId: cfg.runId,
@@ -170,6 +175,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     });
   } catch (err) {
     await fleet.close(true);
+    // A private Redis started for a run that could not start holds nothing.
+    if (redis?.private?.started === true) await redis.private.stopIfIdle();
     throw err;
   }
   const code = await driveRun({
@@ -180,7 +187,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     explainCache: cfg.explainCache,
     logger,
     header:
-      `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redactUrl(cfg.redisUrl)} prefix ${cfg.prefix}; ` +
+      `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redis.label} prefix ${cfg.prefix}; ` +
       `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`,
   });
   // The run is finished and its lease released: it counts for retention too.
@@ -192,5 +199,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   } catch (err) {
     logger.warn({ err }, 'retention could not be applied; it is tried again after the next run');
   }
+  // The run has ended: its private Redis (kept on disk) is stopped; resume and status start it again.
+  await redis.private?.stopIfIdle();
   return code;
 }

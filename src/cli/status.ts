@@ -5,17 +5,19 @@
  */
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
-import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { createRedis, redactUrl } from '../shared/redis.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionFrom } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
+import { redisForCommand } from './private-redis.js';
 
 export const STATUS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'print JSON (the list, or the run with every node)' },
   { name: 'limit', type: 'int', min: 1, value: 'N', help: 'runs listed, newest first (default 20)' },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  LOOKUP_WORK_DIR_FLAG,
 ];
 
 function when(ms: number | null): string {
@@ -80,12 +82,12 @@ export function runText(r: RunDetail, now = Date.now()): string {
 export async function statusCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, STATUS_FLAGS));
   if (flags.positionals.length > 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate status [RUN_ID] [options]' }]);
-  const { redisUrl, prefix } = connectionFrom(flags);
+  const chosen = await redisForCommand(flags);
+  const { url: redisUrl, conn: { prefix } } = chosen;
   const json = flags.bool('json', false);
-  await checkRedis(redisUrl);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
-  await redis.connect();
   try {
+    await redis.connect();
     const runId = flags.positionals[0];
     if (runId === undefined) {
       const runs = await listRuns(redis, prefix, { limit: flags.num('limit') ?? 20 });
@@ -112,5 +114,6 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
     return ExitCode.ok;
   } finally {
     redis.disconnect();
+    await chosen.private?.releaseIfStarted();
   }
 }

@@ -117,7 +117,8 @@ export class RunGraph {
       const state = (states.get(n.index) ?? 'waiting') as NodeState;
       n.state = state;
       n.record.status = state;
-      n.attempt = n.record.attempts;
+      // Records written before `attempt` existed counted admissions in `attempts`.
+      n.attempt = n.record.attempt ?? n.record.attempts;
       if (HOLDING_STATES.has(state)) {
         this.ledger.restore(this.holdKey(n.index), n.candidate.grant);
         this.inFlightCount++;
@@ -353,6 +354,7 @@ export class RunGraph {
       this.setState(n, 'queued');
       n.attempt++;
       n.record.attempts = countAttempts(n.record, n.attempt);
+      n.record.attempt = n.attempt;
       n.record.admitted_ms = now;
       n.record.released_ms = null;
       return n;
@@ -434,6 +436,7 @@ export class RunGraph {
       if (n.state === 'running') this.setState(n, 'queued');
       n.attempt++;
       n.record.attempts = countAttempts(n.record, n.attempt);
+      n.record.attempt = n.attempt;
       this.changed.add(n.index);
       return { retry: true, node: n };
     }

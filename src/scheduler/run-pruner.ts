@@ -109,8 +109,8 @@ async function readFacts(redis: Redis, keys: Keys, entry: RunEntry, defaultWorkD
   const workDir = typeof options?.work_dir === 'string' && options.work_dir !== '' ? options.work_dir : defaultWorkDir;
   const facts: RunFacts = { entry, workflow: meta[0] ?? '', workDir, jobIds: [], nodeDirs: [], files: [] };
   for (const [field, json] of Object.entries(records)) {
-    const rec = parseJsonOrUndefined(json) as { attempts?: unknown; node_dir?: unknown; crash_file?: unknown } | undefined;
-    const attempts = typeof rec?.attempts === 'number' ? rec.attempts : 0;
+    const rec = parseJsonOrUndefined(json) as { attempt?: unknown; attempts?: unknown; node_dir?: unknown; crash_file?: unknown } | undefined;
+    const attempts = typeof rec?.attempt === 'number' ? rec.attempt : typeof rec?.attempts === 'number' ? rec.attempts : 0;
     for (let a = 1; a <= attempts; a++) facts.jobIds.push(nodeJobId(entry.runId, Number(field), a));
     if (typeof rec?.node_dir === 'string' && rec.node_dir !== '') facts.nodeDirs.push(rec.node_dir);
     if (typeof rec?.crash_file === 'string' && rec.crash_file !== '') facts.files.push(rec.crash_file);

@@ -29,7 +29,10 @@ export interface NodeSummary {
   worker: string | null;
   exit_code: number | null;
   signal: string | null;
+  /** Executions, killed ones included (see {@link countAttempts}). */
   attempts: number;
+  /** The current attempt (admission) number, 0 before the first: attempt logs and jobs are numbered by it. */
+  attempt: number;
   crash_file: string | null;
   /** For skipped nodes: the failed node that caused it. */
   skipped_because: string | null;
@@ -214,6 +217,7 @@ export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number 
     exit_code: null,
     signal: null,
     attempts: 0,
+    attempt: 0,
     crash_file: null,
     skipped_because: null,
     reason: null,
@@ -262,4 +266,5 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
     ...(outcome !== undefined && outcome.stderr_path !== '' ? { stderr_path: outcome.stderr_path } : {}),
   });
   r.attempts = countAttempts(r, attempt);
+  r.attempt = attempt;
 }

@@ -13,7 +13,7 @@ export const DEFAULT_PREFIX = 'flowgate';
 /** Prefixes become part of Redis keys; keep them to a safe alphabet. */
 export const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Redis URLs flowgate accepts start so; {@link redisUrlProblem} checks the rest. */
-export const REDIS_URL_PATTERN = /^rediss?:\/\//;
+export const REDIS_URL_PATTERN = /^(rediss?:\/\/|unix:)/;
 
 /**
  * The URL with its password replaced by `***`, for messages and logs. Also
@@ -44,7 +44,8 @@ export function redactUrl(url: string): string {
  */
 export function redisUrlProblem(url: string): string | undefined {
   const shown = `"${redactUrl(url)}"`;
-  if (!REDIS_URL_PATTERN.test(url)) return `must start with redis:// or rediss://, received ${shown}`;
+  if (!REDIS_URL_PATTERN.test(url)) return `must start with redis://, rediss:// or unix: (a socket path), received ${shown}`;
+  if (url.startsWith('unix:')) return /^unix:(\/\/)?\/[^?#]+$/.test(url) ? undefined : `a socket URL is unix:/absolute/path/to/redis.sock, received ${shown}`;
   let u: URL;
   try {
     u = new URL(url);
@@ -66,6 +67,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export interface EnvConfig {
   /** `REDIS_URL`; default {@link DEFAULT_REDIS_URL}. */
   redisUrl: string;
+  /** Whether `REDIS_URL` was set (else `redisUrl` is the default, and a private Redis may be used). */
+  redisUrlGiven: boolean;
   /** `FLOWGATE_PREFIX`; default {@link DEFAULT_PREFIX}. */
   prefix: string;
   /** `FLOWGATE_LOG_LEVEL`: pino level for diagnostic logs on stderr; default `warn`. */
@@ -88,8 +91,12 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const redisUrl = value(env, 'REDIS_URL');
   const urlProblem = redisUrl === undefined ? undefined : redisUrlProblem(redisUrl);
   if (urlProblem !== undefined) issues.push({ field: 'env REDIS_URL', message: urlProblem });
+  // Set but empty is a mistake (a shell default that expanded to nothing), not a request for the default.
+  if (env['REDIS_URL'] !== undefined && env['REDIS_URL'].trim() === '') {
+    issues.push({ field: 'env REDIS_URL', message: 'is set but empty; unset it to use the default (a Redis on 127.0.0.1:6379, else a private one), or give a URL' });
+  }
   const prefix = check('FLOWGATE_PREFIX', (v) => PREFIX_PATTERN.test(v), 'must be 1-64 letters, digits, ".", "_" or "-"');
   const logLevel = check('FLOWGATE_LOG_LEVEL', (v) => (LOG_LEVELS as readonly string[]).includes(v), `must be one of ${LOG_LEVELS.join(', ')}`);
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
-  return { redisUrl: redisUrl ?? DEFAULT_REDIS_URL, prefix: prefix ?? DEFAULT_PREFIX, logLevel: logLevel ?? 'warn' };
+  return { redisUrl: redisUrl ?? DEFAULT_REDIS_URL, redisUrlGiven: redisUrl !== undefined, prefix: prefix ?? DEFAULT_PREFIX, logLevel: logLevel ?? 'warn' };
 }

@@ -74,7 +74,10 @@ export interface NodeView {
   worker: string | null;
   exit_code: number | null;
   signal: string | null;
+  /** Executions, killed ones included. */
   attempts: number;
+  /** The current attempt (admission) number; attempt logs are numbered by it. */
+  attempt: number;
   crash_file: string | null;
   skipped_because: string | null;
   reason: string | null;
@@ -230,7 +233,7 @@ export interface EffectiveNode {
 /** What {@link effectiveNodeState} needs of the node's stored record. */
 export interface RecordTimes {
   /** The node's current attempt (0 before its first admission). */
-  attempts: number;
+  attempt: number;
   start_ms: number | null;
   end_ms: number | null;
   worker: string | null;
@@ -256,7 +259,7 @@ export function effectiveNodeState(stored: string | undefined, record: RecordTim
   const shown: EffectiveNode = { state, start_ms: record.start_ms, end_ms: record.end_ms, worker: record.worker, finishing: null };
   if (state !== 'queued' && state !== 'running') return shown;
   const c = parseJsonOrUndefined(claimJson ?? undefined);
-  if (!isObject(c) || num(c['attempt']) !== record.attempts || record.attempts === 0) return shown;
+  if (!isObject(c) || num(c['attempt']) !== record.attempt || record.attempt === 0) return shown;
   const start = num(c['start_ms']);
   const worker = str(c['worker']);
   switch (c['state']) {
@@ -276,7 +279,7 @@ export function effectiveNodeState(stored: string | undefined, record: RecordTim
 export function recordTimes(recordJson: string | null | undefined): RecordTimes {
   const r = parseJsonOrUndefined(recordJson ?? undefined);
   const rec = isObject(r) ? r : {};
-  return { attempts: num(rec['attempts']) ?? 0, start_ms: num(rec['start_ms']), end_ms: num(rec['end_ms']), worker: str(rec['worker']) };
+  return { attempt: num(rec['attempt']) ?? num(rec['attempts']) ?? 0, start_ms: num(rec['start_ms']), end_ms: num(rec['end_ms']), worker: str(rec['worker']) };
 }
 
 /** A list item from the meta fields, the nodes' shown states and the run's shown status. */
@@ -321,6 +324,7 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     exit_code: num(rec['exit_code']),
     signal: str(rec['signal']),
     attempts: num(rec['attempts']) ?? 0,
+    attempt: num(rec['attempt']) ?? num(rec['attempts']) ?? 0,
     crash_file: str(rec['crash_file']),
     skipped_because: str(rec['skipped_because']),
     reason: str(rec['reason']),

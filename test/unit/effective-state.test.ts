@@ -7,7 +7,7 @@ import { progressLine } from '../../src/cli/progress.js';
 import type { RunProgress } from '../../src/scheduler/scheduler.js';
 import { effectiveNodeState, effectiveRunStatus, listItem, nodeView, recordTimes, RUN_STATUSES } from '../../src/shared/run-view.js';
 
-const rec = (attempts: number, over: object = {}): ReturnType<typeof recordTimes> => ({ attempts, start_ms: null, end_ms: null, worker: null, ...over });
+const rec = (attempt: number, over: object = {}): ReturnType<typeof recordTimes> => ({ attempt, start_ms: null, end_ms: null, worker: null, ...over });
 const claim = (over: object): string => JSON.stringify({ attempt: 1, worker: 'h:w-0', instance: 'i1', state: 'running', start_ms: 1000, ...over });
 
 describe('effectiveNodeState', () => {
@@ -41,9 +41,13 @@ describe('effectiveNodeState', () => {
   });
 
   it('is what nodeView shows', () => {
-    const v = nodeView({ id: 'a' }, 'queued', JSON.stringify({ id: 'a', attempts: 1, admitted_ms: 900 }), claim({}));
+    const v = nodeView({ id: 'a' }, 'queued', JSON.stringify({ id: 'a', attempt: 1, admitted_ms: 900 }), claim({}));
     expect(v).toMatchObject({ state: 'running', start_ms: 1000, worker: 'h:w-0', admitted_ms: 900, finishing: null });
-    expect(recordTimes('{"attempts":3,"start_ms":"7","worker":"w"}')).toEqual({ attempts: 3, start_ms: 7, end_ms: null, worker: 'w' });
+    // Records written before `attempt` existed: `attempts` counted admissions.
+    expect(recordTimes('{"attempts":3,"start_ms":"7","worker":"w"}')).toEqual({ attempt: 3, start_ms: 7, end_ms: null, worker: 'w' });
+    // A killed execution counts in `attempts`, not in the attempt a claim names.
+    expect(recordTimes('{"attempt":1,"attempts":2}')).toMatchObject({ attempt: 1 });
+    expect(nodeView({ id: 'a' }, 'queued', JSON.stringify({ id: 'a', attempt: 1, attempts: 2 }), claim({})).state).toBe('running');
   });
 });
 
