@@ -8,7 +8,7 @@ import { ExitCode, FlowgateError, ValidationError, causeLines, toFlowgateError }
 import { didYouMean } from '../shared/errors.js';
 import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'dag', 'schema', 'help', 'version'] as const;
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
@@ -37,6 +37,7 @@ async function usage(): Promise<string> {
     '  queue pause|resume|status  pause or resume the node queue (admitted nodes wait while paused)',
     '  board              serve the web board: runs, workers, metrics, Bull Board',
     '  validate WORKFLOW  check a workflow file and print its summary',
+    '  dag WORKFLOW       print its graph: --format dot (Graphviz, default), mermaid or json',
     '  schema             print the JSON Schema of the workflow format',
     '  version            print the version',
     '',
@@ -110,6 +111,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${rest[0] ?? ''}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
       return ExitCode.ok;
     }
+    case 'dag':
+      return (await import('./dag.js')).dagCommand(rest);
     case 'schema':
       process.stdout.write(`${JSON.stringify((await import('../shared/workflow/schema.js')).workflowJsonSchema(), null, 2)}\n`);
       return ExitCode.ok;
