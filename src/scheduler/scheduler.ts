@@ -120,6 +120,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       workflow: options.workflow.name,
       memoryMargin: options.memoryMargin,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      ...(options.maxNodes !== undefined ? { maxNodes: options.maxNodes } : {}),
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
       logsDir: attemptLogsDir(options.workDir, options.runId),

@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'WORKFLOW_INVALID'
   | 'WORKFLOW_CYCLE'
+  | 'WORKFLOW_TOO_LARGE'
   | 'OPTIONS_INVALID'
   | 'NODE_EXCEEDS_BUDGET'
   | 'REDIS_UNREACHABLE'
@@ -40,6 +41,7 @@ export class FlowgateError extends Error {
     switch (this.code) {
       case 'WORKFLOW_INVALID':
       case 'WORKFLOW_CYCLE':
+      case 'WORKFLOW_TOO_LARGE':
       case 'OPTIONS_INVALID':
       case 'NODE_EXCEEDS_BUDGET':
       case 'RUN_NOT_FOUND':

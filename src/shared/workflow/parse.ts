@@ -9,7 +9,10 @@ import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
-import { checkIterables, expandIterables, hasIterables } from './expand.js';
+import { checkIterables, expandIterables, expansionProblem, hasIterables } from './expand.js';
+import { checkMapSizes } from './map-check.js';
+import { maxNodesOf, type ValidateOptions, type ValidationPhase } from './max-nodes.js';
+import { JsonLocator } from './json-locate.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
 import {
@@ -91,7 +94,8 @@ export function findDuplicateJsonKey(text: string): { key: string; offset: numbe
       while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
       const top = stack[stack.length - 1];
       if (top?.keys !== undefined && top.expectKey) {
-        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        const raw = text.slice(start + 1, i);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(start, i + 1)) as string) : raw;
         if (top.keys.has(key)) return { key, offset: start };
         top.keys.add(key);
         top.expectKey = false;
@@ -126,6 +130,7 @@ function parseYaml(text: string, file: string): unknown {
   // own per-anchor count, which refuses honest files that reuse an anchor often).
   const tooBig = checkYamlExpansion(doc, lineCounter, file);
   if (tooBig !== undefined) throw new ValidationError('WORKFLOW_INVALID', [tooBig]);
+  locateCache = { text, doc, lineCounter };
   try {
     return doc.toJS({ maxAliasCount: -1 }) as unknown;
   } catch (err) {
@@ -134,9 +139,10 @@ function parseYaml(text: string, file: string): unknown {
   }
 }
 
-// One parse per source text, however many issues need locating.
-let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | undefined;
-function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } {
+// One parse per source text, however many issues need locating: the
+// document the file was read into (YAML), or a scanner of the text (JSON).
+let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | { text: string; json: JsonLocator } | undefined;
+function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } | { json: JsonLocator } {
   if (locateCache?.text !== text) {
     const lineCounter = new LineCounter();
     locateCache = { text, doc: parseDocument(text, { lineCounter, merge: true }), lineCounter };
@@ -150,7 +156,9 @@ function parsedForLocating(text: string): { doc: Document; lineCounter: LineCoun
  */
 function locate(text: string, path: readonly PropertyKey[], atKey = false): { line: number; column: number } | undefined {
   try {
-    const { doc, lineCounter } = parsedForLocating(text);
+    const parsed = parsedForLocating(text);
+    if ('json' in parsed) return parsed.json.locate(path, atKey);
+    const { doc, lineCounter } = parsed;
     if (atKey && path.length > 0) {
       const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
       if (isMap(parent)) {
@@ -276,7 +284,7 @@ function describeValue(value: unknown): string {
  * Validates a parsed workflow document (from a file or built in code) and
  * applies defaults. Throws {@link ValidationError} listing every problem found.
  */
-export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }): Workflow {
+export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }, options?: ValidateOptions): Workflow {
   const file = source?.file;
   const shape = checkDocumentShape(raw);
   if (shape !== undefined) {
@@ -290,21 +298,36 @@ export function validateWorkflow(raw: unknown, source?: { file?: string; text?: 
     if (pos !== undefined) Object.assign(issue, pos);
     throw new ValidationError('WORKFLOW_INVALID', [issue]);
   }
+  progress(options, 'schema', raw);
   const parsed = workflowSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));
   }
-  return checkGraph(parsed.data, file, source?.text);
+  return checkGraph(parsed.data, file, source?.text, options);
 }
 
-function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined): Workflow {
+/** Reports a validation phase to `options.onPhase`, with the node count as written. */
+function progress(options: ValidateOptions | undefined, phase: ValidationPhase, raw: unknown): void {
+  if (options?.onPhase === undefined) return;
+  const nodes = (raw as { nodes?: unknown }).nodes;
+  options.onPhase(phase, Array.isArray(nodes) ? nodes.length : 0);
+}
+
+function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined, options: ValidateOptions | undefined): Workflow {
+  progress(options, 'graph', data);
+  const maxNodes = maxNodesOf(options);
   const issues: ValidationIssue[] = [];
+  let tooLarge = false;
   const at = (node: string, field: string, message: string, path: PropertyKey[]): void => {
     const issue: ValidationIssue = { node, field, message };
     if (file !== undefined) issue.file = file;
     const pos = text !== undefined ? locate(text, path) : undefined;
     if (pos !== undefined) Object.assign(issue, pos);
     issues.push(issue);
+  };
+  const atSize = (node: string, field: string, message: string, path: PropertyKey[]): void => {
+    tooLarge = true;
+    at(node, field, message, path);
   };
   const seen = new Map<string, number>();
   data.nodes.forEach((n, i) => {
@@ -318,6 +341,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   const ids = [...seen.keys()];
   data.nodes.forEach((n, i) => {
     const needs = n.needs ?? [];
+    const listed = new Set<string>();
     needs.forEach((dep, j) => {
       const path = ['nodes', i, 'needs', j];
       if (dep === n.id) {
@@ -325,15 +349,18 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
       } else if (!seen.has(dep)) {
         const hint = didYouMean(dep, ids);
         at(n.id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
-      } else if (needs.indexOf(dep) !== j) {
+      } else if (listed.has(dep)) {
         at(n.id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
       }
+      listed.add(dep);
     });
   });
   checkDataflow(data, at);
-  checkIterables(data, at);
-  if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
+  checkIterables(data, at, atSize, maxNodes);
+  checkMapSizes(data, atSize, maxNodes);
+  if (issues.length > 0) throw new ValidationError(tooLarge ? 'WORKFLOW_TOO_LARGE' : 'WORKFLOW_INVALID', issues);
   const nodes = toNodes(data, file);
+  progress(options, 'cycles', data);
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {
     // Point at the `needs` entry of the first node that leads into the cycle.
@@ -343,17 +370,42 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     const issue: ValidationIssue = {
       node: first,
       field: j >= 0 ? `nodes[${index}].needs[${j}]` : 'needs',
-      message: `dependency cycle: ${cycle.join(' -> ')}`,
+      message: cycleMessage(cycle),
     };
     if (file !== undefined) issue.file = file;
     const pos = text !== undefined && j >= 0 ? locate(text, ['nodes', index, 'needs', j]) : undefined;
     if (pos !== undefined) Object.assign(issue, pos);
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
-  // Iterables: one node per copy, in file order.
-  const all = hasIterables(data) ? ((e) => toNodes(e.data, file, e.dirs))(expandIterables(data)) : nodes;
+  // Iterables: one node per copy, in file order, once their number is known to be within bounds.
+  let all = nodes;
+  if (hasIterables(data)) {
+    const problem = expansionProblem(data, maxNodes);
+    if (problem !== undefined) {
+      const issue: ValidationIssue = { message: problem.message };
+      if (file !== undefined) issue.file = file;
+      if (problem.node !== undefined) Object.assign(issue, { node: problem.node, field: `nodes[${problem.index ?? 0}]` });
+      throw new ValidationError('WORKFLOW_TOO_LARGE', [issue]);
+    }
+    progress(options, 'expand', data);
+    const expanded = expandIterables(data);
+    all = toNodes(expanded.data, file, expanded.dirs);
+  }
+  progress(options, 'files', data);
   const warnings = untrackedFileWarnings(all, baseDirOf(file), file);
   return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
+}
+
+/** The longest cycle spelt out in full; a longer one shows its start and end. */
+const CYCLE_SHOWN = 20;
+
+/** `dependency cycle: a -> b -> a`, shortened for a cycle of thousands of nodes. */
+function cycleMessage(cycle: readonly string[]): string {
+  const nodes = cycle.length - 1;
+  if (cycle.length <= CYCLE_SHOWN) return `dependency cycle: ${cycle.join(' -> ')}`;
+  const head = cycle.slice(0, CYCLE_SHOWN - 4).join(' -> ');
+  const tail = cycle.slice(-3).join(' -> ');
+  return `dependency cycle of ${nodes.toLocaleString('en-US')} nodes: ${head} -> … (${(cycle.length - CYCLE_SHOWN + 1).toLocaleString('en-US')} more) … -> ${tail}`;
 }
 
 /** File nodes as scheduled nodes, with defaults applied. */
@@ -419,7 +471,7 @@ function absolutePaths(inputs: Record<string, NodeInput>, file: string | undefin
  * Reads a workflow file (JSON or YAML, chosen by extension) and validates it.
  * Every failure is a {@link ValidationError} naming the file.
  */
-export function loadWorkflowFile(file: string): Workflow {
+export function loadWorkflowFile(file: string, options?: ValidateOptions): Workflow {
   const format = formatOf(file);
   if (format === undefined) {
     throw new ValidationError('WORKFLOW_INVALID', [
@@ -436,9 +488,11 @@ export function loadWorkflowFile(file: string): Workflow {
   }
   // A byte-order mark is not part of the document.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  options?.onPhase?.('parse', 0);
   const raw = format === 'json' ? parseJson(text, file) : parseYaml(text, file);
+  if (format === 'json') locateCache = { text, json: new JsonLocator(text) };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);
   }
-  return validateWorkflow(raw, { file, text });
+  return validateWorkflow(raw, { file, text }, options);
 }
