@@ -229,7 +229,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */
   hand(nodes: NodeRuntime[]): void {
     if (nodes.length === 0) return;
-    this.handed.push(...nodes);
+    for (const n of nodes) this.handed.push(n);
     this.kick();
   }
 
@@ -456,7 +456,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         this.log.warn({ nodes: found.missing.map((n) => n.node.id) }, 'jobs missing; enqueueing them again');
         await this.enqueue(found.missing);
       }
-      this.inbox.push(...found.incoming);
+      for (const ev of found.incoming) this.inbox.push(ev);
       this.kick();
       if (this.cancelReason === undefined) {
         const requested = await this.redis?.hget(new Keys(this.options.prefix).runMeta(this.runId), 'cancel_requested');
@@ -512,7 +512,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     if (this.jobs !== undefined) {
       const triage = await triageForCancel(this.jobs, this.runId, this.graph.inFlightNodes());
       // Finished before the cancel: they keep their real outcome.
-      this.inbox.push(...triage.finished);
+      for (const ev of triage.finished) this.inbox.push(ev);
       for (const n of triage.unstarted) {
         if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'cancelled', reason }));
       }
