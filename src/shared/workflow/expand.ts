@@ -133,11 +133,11 @@ function iterationSources(data: WorkflowFile): Map<string, string[]> {
 }
 
 /**
- * Why the workflow cannot be expanded within `maxNodes` (the copies of one
- * node, or all nodes together), computed from list lengths alone; undefined
- * when it can. The file is valid and acyclic.
+ * How many nodes the workflow expands to, and why that is too many for
+ * `maxNodes` (the copies of one node, or all nodes together), computed from
+ * list lengths alone. The file is valid and acyclic.
  */
-export function expansionProblem(data: WorkflowFile, maxNodes: number): { node?: string; index?: number; message: string } | undefined {
+export function expansionSize(data: WorkflowFile, maxNodes: number): { total: number; problem?: { node?: string; index?: number; message: string } } {
   const over = iterationSources(data);
   const sizes = new Map(data.nodes.filter((n) => n.iterables !== undefined).map((n) => [n.id, factorsOf(n).reduce((a, b) => a * b, 1)]));
   let total = 0;
@@ -145,16 +145,16 @@ export function expansionProblem(data: WorkflowFile, maxNodes: number): { node?:
     const sources = over.get(n.id) ?? [];
     const factors = sources.map((s) => sizes.get(s) ?? 1);
     const copies = productProblem(`one copy per value of ${sources.map((s) => `"${s}"`).join(' and ')}:`, factors, maxNodes);
-    if (copies !== undefined) return { node: n.id, index: i, message: copies };
+    if (copies !== undefined) return { total: Infinity, problem: { node: n.id, index: i, message: copies } };
     total += factors.reduce((a, b) => a * b, 1);
   }
-  if (total > maxNodes) return { message: `iterables expand the workflow to ${formatCount(total)} nodes, which exceeds --max-nodes ${formatCount(maxNodes)}` };
-  return undefined;
+  if (total > maxNodes) return { total, problem: { message: `iterables expand the workflow to ${formatCount(total)} nodes, which exceeds --max-nodes ${formatCount(maxNodes)}` } };
+  return { total };
 }
 
 /**
  * The workflow with iterables expanded (the file is valid, acyclic and
- * within the node limit: see {@link expansionProblem}). Node copies are
+ * within the node limit: see {@link expansionSize}). Node copies are
  * named `<node>.<label>` per source, e.g. `stats._subject_s1`.
  */
 export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs: Map<string, string> } {

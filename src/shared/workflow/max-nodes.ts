@@ -25,7 +25,11 @@ export interface ValidateOptions {
    * are expanded, a map node's elements (default {@link DEFAULT_MAX_NODES}).
    */
   maxNodes?: number;
-  /** Told as each phase starts, with the number of nodes as written (0 before parsing). Default: nothing. */
+  /**
+   * Told as each phase starts, with the number of nodes: as written (0
+   * before parsing), or once iterables are counted (`expand`, `files`), as
+   * expanded. Default: nothing.
+   */
   onPhase?: (phase: ValidationPhase, nodes: number) => void;
 }
 

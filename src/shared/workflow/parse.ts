@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
-import { checkIterables, expandIterables, expansionProblem, hasIterables } from './expand.js';
+import { checkIterables, expandIterables, expansionSize, hasIterables } from './expand.js';
 import { checkMapSizes } from './map-check.js';
 import { maxNodesOf, type ValidateOptions, type ValidationPhase } from './max-nodes.js';
 import { JsonLocator } from './json-locate.js';
@@ -380,18 +380,18 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   // Iterables: one node per copy, in file order, once their number is known to be within bounds.
   let all = nodes;
   if (hasIterables(data)) {
-    const problem = expansionProblem(data, maxNodes);
+    const { total, problem } = expansionSize(data, maxNodes);
     if (problem !== undefined) {
       const issue: ValidationIssue = { message: problem.message };
       if (file !== undefined) issue.file = file;
       if (problem.node !== undefined) Object.assign(issue, { node: problem.node, field: `nodes[${problem.index ?? 0}]` });
       throw new ValidationError('WORKFLOW_TOO_LARGE', [issue]);
     }
-    progress(options, 'expand', data);
+    options?.onPhase?.('expand', total);
     const expanded = expandIterables(data);
     all = toNodes(expanded.data, file, expanded.dirs);
   }
-  progress(options, 'files', data);
+  options?.onPhase?.('files', all.length);
   const warnings = untrackedFileWarnings(all, baseDirOf(file), file);
   return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
 }
