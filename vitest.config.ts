@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Minutes long: `npm run test:slow` (vitest.slow.config.ts).
+    exclude: ['test/slow/**', 'node_modules/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     setupFiles: ['test/helpers/temp-dirs.ts'],
     testTimeout: 60_000,

@@ -86,7 +86,10 @@ function measure(shape: ScaleShape, mode: 'plan' | 'cli', file: string, root: st
       : spawnSync(process.execPath, ['--max-old-space-size=4096', '--import', PEAK_HOOK, join(dist, 'cli/main.js'), 'validate', file], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   const wallS = round((performance.now() - t0) / 1000);
   const base = { bench: 'scale', shape, mode, build: root, wall_s: wallS };
-  if (res.error !== undefined || res.signal !== null) return { ...base, outcome: res.signal === 'SIGTERM' ? `killed after ${args['timeout-s']} s` : `killed (${String(res.signal ?? res.error)})` };
+  if (res.error !== undefined || res.signal !== null) {
+    const why = res.signal === 'SIGTERM' ? `killed after ${args['timeout-s']} s` : res.stderr.includes('heap out of memory') ? 'out of memory (4 GB heap)' : `killed (${String(res.signal ?? res.error)})`;
+    return { ...base, outcome: why };
+  }
   const stderrTail = res.stderr.trim().split('\n').filter((l) => !l.startsWith('BENCH_PEAK_MB')).slice(-1)[0] ?? '';
   if (mode === 'cli') {
     const peak = /BENCH_PEAK_MB (\d+)/.exec(res.stderr)?.[1];
