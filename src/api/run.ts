@@ -68,6 +68,13 @@ export interface RunOptions {
   run_id?: string;
   /** Largest outputs a node may produce, in bytes of JSON (default 4194304 = 4 MB); larger results belong in files. */
   max_output_bytes?: number;
+  /**
+   * The most nodes one expansion may create — an iterables product, the
+   * copies of a node under iterables, the whole expanded workflow, a map
+   * node's elements (default 1000000, like `--max-nodes`). Larger ones are
+   * refused (`WORKFLOW_TOO_LARGE`) before anything is made.
+   */
+  max_nodes?: number;
   /** How input files are fingerprinted for the cache (default `timestamp`: size and mtime). */
   hash_method?: HashMethod;
   /** Accept the existing outputs of nodes whose inputs changed, rewriting their cache records. */
@@ -102,6 +109,7 @@ function checkOptions(o: RunOptions): void {
   positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
   positiveInt(o.workers, 'workers');
   positiveInt(o.max_output_bytes, 'max_output_bytes');
+  positiveInt(o.max_nodes, 'max_nodes');
   if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
   if (o.hash_method !== undefined && !HASH_METHODS.includes(o.hash_method)) bad.push({ field: 'hash_method', message: `must be "timestamp" or "content", received "${String(o.hash_method)}"` });
   if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
@@ -117,7 +125,8 @@ function checkOptions(o: RunOptions): void {
  */
 export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions = {}): Promise<RunSummary> {
   checkOptions(options);
-  const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build() : isValidated(wf) ? wf : validateWorkflow(wf);
+  const limits = options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {};
+  const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build(limits.maxNodes !== undefined ? { max_nodes: limits.maxNodes } : {}) : isValidated(wf) ? wf : validateWorkflow(wf, undefined, limits);
   const env = readEnv();
   const budget = { n_procs: options.n_procs ?? availableCpus(), mem_gb: options.memory_gb ?? defaultMemoryBudgetGb() };
   const raiseInsufficient = options.raise_insufficient ?? true;
@@ -164,6 +173,7 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
       crashdumpDir,
       memoryMargin: null,
       ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
+      ...(limits.maxNodes !== undefined ? { maxNodes: limits.maxNodes } : {}),
       hashMethod: options.hash_method ?? 'timestamp',
       updateHash: options.update_hash ?? false,
       redisUrl,

@@ -118,9 +118,13 @@ export class WorkflowBuilder {
    * Validates the workflow exactly as a file is validated (unknown fields,
    * duplicate ids, unknown `needs`, cycles, bad resources) and applies the
    * defaults. Throws a `ValidationError` listing every problem.
+   *
+   * `max_nodes`: the most nodes one expansion (iterables, a map over literal
+   * lists) may create, default 1000000; larger ones are refused with code
+   * `WORKFLOW_TOO_LARGE` before anything is made.
    */
-  build(): Workflow {
-    return validateWorkflow(this.toJSON(), { file: `<workflow ${this.name}>` });
+  build(options: { max_nodes?: number } = {}): Workflow {
+    return validateWorkflow(this.toJSON(), { file: `<workflow ${this.name}>` }, options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {});
   }
 }
 

@@ -19,6 +19,7 @@ async function usage(): Promise<string> {
   const { SUBMIT_FLAGS } = await import('./submit-flags.js');
   const { BOARD_FLAGS } = await import('./board.js');
   const { PRUNE_FLAGS } = await import('./prune-flags.js');
+  const { VALIDATE_FLAGS } = await import('./validate.js');
   return [
     'usage: flowgate <command> [options]',
     '',
@@ -53,6 +54,9 @@ async function usage(): Promise<string> {
     '',
     'prune options:',
     formatFlags(PRUNE_FLAGS),
+    '',
+    'validate options:',
+    formatFlags(VALIDATE_FLAGS),
     '',
     'worker options:',
     formatFlags(WORKER_FLAGS),
@@ -102,15 +106,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./queue.js')).queueCommand(rest);
     case 'board':
       return (await import('./board.js')).boardCommand(rest);
-    case 'validate': {
-      if (rest.length !== 1) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate validate WORKFLOW' }]);
-      const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
-      const wf = loadWorkflowFile(rest[0] as string);
-      for (const w of wf.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-      const edges = wf.nodes.reduce((sum, n) => sum + n.needs.length, 0);
-      process.stdout.write(`${rest[0] ?? ''}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
-      return ExitCode.ok;
-    }
+    case 'validate':
+      return (await import('./validate.js')).validateCommand(rest);
     case 'dag':
       return (await import('./dag.js')).dagCommand(rest);
     case 'schema':

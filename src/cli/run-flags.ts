@@ -9,6 +9,15 @@ import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
 /** Ready-node orders accepted by --scheduler. */
 export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
 
+/** `--max-nodes`, shared by run, submit and validate. */
+export const MAX_NODES_FLAG: FlagSpec = {
+  name: 'max-nodes',
+  type: 'int',
+  min: 1,
+  value: 'N',
+  help: 'the most nodes one expansion may create: an iterables product, the copies of a node, the expanded workflow, a map node\'s elements (default 1000000)',
+};
+
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'n-procs', type: 'int', min: 1, max: MAX_N_PROCS, value: 'N', help: 'thread budget, at most 1000000 (default: CPUs available to this process)' },
   { name: 'memory-gb', type: 'number', positive: true, max: MAX_MEM_GB, value: 'G', help: 'memory budget in GB, at most 1048576 (default: 90% of available memory)' },
@@ -26,6 +35,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'run-id', type: 'string', value: 'ID', help: 'choose the run id (default: generated)' },
   { name: 'enforce-memory', type: 'flag-or-number', bareValue: 0.1, min: 0, value: 'MARGIN', help: 'kill a node whose process tree exceeds its memory grant by MARGIN (default 0.1 = 10%)' },
   { name: 'max-output-bytes', type: 'int', min: 1, value: 'N', help: 'largest outputs of a node, in bytes of JSON (default 4194304 = 4 MB); larger results belong in files' },
+  MAX_NODES_FLAG,
   { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'worker job lock: a killed worker is detected after this (default 30000)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'how often workers look for lost jobs (default 30000)' },

@@ -16,6 +16,7 @@ import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
 import { retentionFrom } from './retention-flags.js';
+import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 
 // Only what is needed to start the worker fleet is imported statically; the
@@ -47,6 +48,7 @@ interface RunConfig {
   workerArgs: string[];
   memoryMargin: number | null;
   maxOutputBytes: number | undefined;
+  maxNodes: number | undefined;
   redisOutageMs: number | undefined;
   hashMethod: HashMethod;
   updateHash: boolean;
@@ -99,6 +101,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     logLevel: conn.connection.logLevel,
     memoryMargin: flags.num('enforce-memory') ?? null,
     maxOutputBytes: flags.num('max-output-bytes'),
+    maxNodes: flags.num('max-nodes'),
     redisOutageMs: flags.num('redis-outage-ms'),
     hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
     updateHash: flags.bool('update-hash', false),
@@ -134,8 +137,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   let redis: import('./private-redis.js').RedisChoice | undefined;
   const { writableDirProblem } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
+  const progress = new ValidationProgress(cfg.file, !cfg.quiet && !cfg.json);
   try {
-    workflow = loadWorkflowFile(cfg.file);
+    try {
+      workflow = loadWorkflowFile(cfg.file, { onPhase: progress.onPhase, ...(cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {}) });
+    } finally {
+      progress.done();
+    }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     if (cfg.raiseInsufficient) {
       assertFitsBudget(
@@ -151,6 +159,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     cfg.redisUrl = redis.url;
     fleet.go(redis.url);
     const { RunScheduler } = await import('../scheduler/scheduler.js');
+    progress.onPhase('plan');
     scheduler = new RunScheduler({
       runId: cfg.runId,
       workflow,
@@ -167,6 +176,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       ...(cfg.redisOutageMs !== undefined ? { redisOutageMs: cfg.redisOutageMs } : {}),
       memoryMargin: cfg.memoryMargin,
       ...(cfg.maxOutputBytes !== undefined ? { maxOutputBytes: cfg.maxOutputBytes } : {}),
+      ...(cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {}),
       hashMethod: cfg.hashMethod,
       updateHash: cfg.updateHash,
       refuseWhilePreviousRun: !cfg.force,
@@ -178,6 +188,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // A private Redis started for a run that could not start holds nothing.
     if (redis?.private?.started === true) await redis.private.stopIfIdle();
     throw err;
+  } finally {
+    progress.done();
   }
   const code = await driveRun({
     scheduler,

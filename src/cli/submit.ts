@@ -20,6 +20,7 @@ import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
 import { SUBMIT_FLAGS } from './submit-flags.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { ValidationProgress } from './validation-progress.js';
 
 /** The meta hash of a run submitted to the service (an empty work dir: the service's own). */
 export function submissionMeta(def: RunDefinition, nowMs: number): Record<string, string> {
@@ -52,7 +53,14 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
   const file = resolve(flags.positionals[0] as string);
-  const workflow = loadWorkflowFile(file);
+  const maxNodes = flags.num('max-nodes');
+  const progress = new ValidationProgress(flags.positionals[0] as string, !flags.bool('quiet', false) && !flags.bool('json', false));
+  let workflow;
+  try {
+    workflow = loadWorkflowFile(file, { onPhase: progress.onPhase, ...(maxNodes !== undefined ? { maxNodes } : {}) });
+  } finally {
+    progress.done();
+  }
   for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   const raiseInsufficient = flags.bool('raise-insufficient', true);
   const workDir = flags.str('work-dir');
@@ -93,6 +101,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
         memoryMargin: flags.num('enforce-memory') ?? null,
         ...(maxOutputBytes !== undefined ? { maxOutputBytes } : {}),
+        ...(maxNodes !== undefined ? { maxNodes } : {}),
         hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
         updateHash: flags.bool('update-hash', false),
       },

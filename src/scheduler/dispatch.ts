@@ -19,6 +19,8 @@ export interface DispatchOptions {
   memoryMargin: number | null;
   /** Largest outputs a node may produce, in bytes of JSON. */
   maxOutputBytes: number;
+  /** The most elements a map node may expand to (default 1,000,000). */
+  maxNodes?: number;
   hashMethod: HashMethod;
   updateHash: boolean;
   /** Where each attempt's stdout and stderr are kept (`<work dir>/_runs/<run>.logs`); absent: not kept. */
@@ -143,7 +145,7 @@ export class Dispatcher {
    */
   private mapStep(n: NodeRuntime): ReadyEvent['status'] | undefined {
     if (n.record.map === undefined) {
-      const plan = planMap(n, this.graph.nodes.length, this.outputsOf);
+      const plan = planMap(n, this.graph.nodes.length, this.outputsOf, this.o.maxNodes);
       if (!plan.ok) return undefined;
       const map = identifyElements(n.node.id, n.record.node_dir, n.node.map?.over ?? [], plan.map);
       const elements = this.graph.expandMap(n.index, map);
@@ -169,7 +171,7 @@ export class Dispatcher {
     for (const n of nodes) {
       if (n.node.map !== null) {
         // Only a map node that could not be expanded is ever admitted.
-        const plan = planMap(n, this.graph.nodes.length, this.outputsOf);
+        const plan = planMap(n, this.graph.nodes.length, this.outputsOf, this.o.maxNodes);
         out.refused.push({ node: n, reason: plan.ok ? 'map node admitted before it was expanded' : plan.reason });
         continue;
       }

@@ -6,6 +6,8 @@
  * parent then collects their outputs into lists, in element order. Pure.
  */
 import { join } from 'node:path';
+import { mapSizeProblem } from '../shared/workflow/map-check.js';
+import { DEFAULT_MAX_NODES } from '../shared/workflow/max-nodes.js';
 import { resolveInputs, type Outputs } from '../shared/workflow/template.js';
 import type { NodeRuntime } from './run-graph.js';
 import type { MapRecord } from './summary.js';
@@ -13,8 +15,11 @@ import type { MapRecord } from './summary.js';
 /** The elements of a map node, or why it cannot be expanded. */
 export type MapPlan = { ok: true; map: MapRecord } | { ok: false; reason: string };
 
-/** Plans the elements of a ready map node; `first` is the index the first element will get. */
-export function planMap(n: NodeRuntime, first: number, outputsOf: (node: string) => Outputs | undefined): MapPlan {
+/**
+ * Plans the elements of a ready map node; `first` is the index the first
+ * element will get. More than `maxNodes` elements are refused before any is made.
+ */
+export function planMap(n: NodeRuntime, first: number, outputsOf: (node: string) => Outputs | undefined, maxNodes = DEFAULT_MAX_NODES): MapPlan {
   const spec = n.node.map;
   if (spec === null) return { ok: false, reason: 'not a map node' };
   const resolved = resolveInputs(n.node.inputs, outputsOf);
@@ -25,6 +30,8 @@ export function planMap(n: NodeRuntime, first: number, outputsOf: (node: string)
     if (!Array.isArray(v)) return { ok: false, reason: `map: input "${name}" must be a list, got ${v === null ? 'null' : typeof v}` };
     lists.push([name, v]);
   }
+  const tooMany = mapSizeProblem(spec.mode, lists.map(([, v]) => v.length), maxNodes);
+  if (tooMany !== undefined) return { ok: false, reason: tooMany };
   let items: Array<Record<string, unknown>>;
   if (spec.mode === 'zip') {
     const lengths = new Set(lists.map(([, v]) => v.length));

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import type { HashMethod } from '../shared/cache-record.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
+import { DEFAULT_MAX_NODES } from '../shared/workflow/max-nodes.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
 import type { Resources } from './ledger.js';
@@ -24,6 +25,8 @@ export interface RunDefinition {
   memoryMargin: number | null;
   /** Largest outputs a node may produce, in bytes of JSON (default 4 MB). */
   maxOutputBytes?: number;
+  /** The most elements a map node may expand to (default {@link DEFAULT_MAX_NODES}, 1,000,000). */
+  maxNodes?: number;
   /** How input files are fingerprinted for the cache (default timestamp). */
   hashMethod?: HashMethod;
   /** Accept existing outputs of nodes whose inputs changed, rewriting their cache records. */
@@ -47,6 +50,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       crashdump_dir: d.crashdumpDir,
       memory_margin: d.memoryMargin,
       max_output_bytes: d.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      max_nodes: d.maxNodes ?? DEFAULT_MAX_NODES,
       hash_method: d.hashMethod ?? 'timestamp',
       update_hash: d.updateHash ?? false,
       ...d.extra,
@@ -66,10 +70,11 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     crashdump_dir: string;
     memory_margin?: number | null;
     max_output_bytes?: number;
+    max_nodes?: number;
     hash_method?: HashMethod;
     update_hash?: boolean;
   } & Record<string, unknown>;
-  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, max_output_bytes, hash_method, update_hash, ...extra } = options;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, max_output_bytes, max_nodes, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
@@ -83,6 +88,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     crashdumpDir: crashdump_dir,
     memoryMargin: memory_margin ?? null,
     maxOutputBytes: max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    maxNodes: max_nodes ?? DEFAULT_MAX_NODES,
     hashMethod: hash_method ?? 'timestamp',
     updateHash: update_hash ?? false,
     extra,

@@ -74,7 +74,9 @@ export class RunGraph {
     this.dag = new Dag(workflow.nodes);
     this.ledger = options.ledger ?? new ResourceLedger(budget);
     this.holdPrefix = options.holdPrefix ?? '';
-    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, join(options.workDir, workflow.name, node.dir ?? node.id)));
+    // Node directories need no normalising: ids and iterable labels are plain names, never `.` or `..`.
+    const base = join(options.workDir, workflow.name);
+    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, `${base}/${node.dir ?? node.id}`));
     const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
     ordered.forEach((c, pos) => this.ready.setPriority(c.index, pos));
   }

@@ -186,7 +186,7 @@ export async function pruneRuns(o: PruneOptions): Promise<PruneReport> {
     if (o.workDirs === true) {
       for (const d of dirs) await rm(d, { recursive: true, force: true });
       for (const file of f.files) await rm(file, { recursive: true, force: true });
-      report.removed_dirs.push(...dirs);
+      for (const d of dirs) report.removed_dirs.push(d);
     }
     const id = f.entry.runId;
     const deleted = await o.redis.eval(DELETE_RUN_LUA, 3 + keys.runKeys(id).length, keys.runs(), keys.runMeta(id), keys.runLease(id), ...keys.runKeys(id), id);

@@ -74,7 +74,7 @@ export class RunSteps {
 
   /** Takes nodes admitted for this run by a shared admission pass; they are enqueued in the next step. */
   hand(nodes: NodeRuntime[]): void {
-    this.handed.push(...nodes);
+    for (const n of nodes) this.handed.push(n);
   }
 
   /** One step: applies queued events, admits what fits, persists, enqueues. */
@@ -212,7 +212,7 @@ export class RunSteps {
       this.d.log.warn({ nodes: found.missing.map((n) => n.node.id) }, 'jobs missing; enqueueing them again');
       await this.enqueue(found.missing);
     }
-    this.d.loop.push(...found.incoming);
+    for (const ev of found.incoming) this.d.loop.push(ev);
     host.kick();
     if (host.cancelReason === undefined && host.active) {
       const requested = await c.redis.hget(new Keys(options.prefix).runMeta(options.runId), 'cancel_requested');

@@ -5,7 +5,7 @@
  * state the run can be resumed from.
  */
 import type { Redis } from 'ioredis';
-import { ValidationError } from '../shared/errors.js';
+import { createRun, CREATE_CHUNK } from './run-create.js';
 import type { RunSummary } from './summary.js';
 import { Keys } from '../shared/keys.js';
 import { holderIsDeadHere } from '../shared/lease-holder.js';
@@ -31,23 +31,12 @@ export class RunStore {
   }
 
   /**
-   * Creates the run's keys in one transaction. Fails if a run with this id
-   * already exists, so a reused `--run-id` cannot mix two runs.
+   * Creates the run's keys, whole or not at all (see {@link createRun}).
+   * Fails if a run with this id already exists, so a reused `--run-id`
+   * cannot mix two runs; a failed create leaves nothing and the id free.
    */
   async create(meta: Record<string, string>, states: readonly NodeState[], remaining: readonly number[], startedMs: number, workDirKey?: string): Promise<void> {
-    const k = this.keys;
-    // A submitted run's meta exists already (with its run_id); creation is claimed once.
-    const created = await this.redis.hsetnx(k.runMeta(this.runId), 'created_ms', String(startedMs));
-    if (created === 0) throw new ValidationError('RUN_EXISTS', [{ field: '--run-id', message: `a run with id "${this.runId}" already exists under this prefix` }]);
-    const stateArgs: string[] = [];
-    states.forEach((s, i) => stateArgs.push(String(i), s));
-    const remainingArgs: string[] = [];
-    remaining.forEach((r, i) => remainingArgs.push(String(i), String(r)));
-    const multi = this.redis.multi().hset(k.runMeta(this.runId), { ...meta, run_id: this.runId }).hset(k.runStates(this.runId), ...stateArgs);
-    if (remainingArgs.length > 0) multi.hset(k.runRemaining(this.runId), ...remainingArgs);
-    multi.zadd(k.runs(), startedMs, this.runId);
-    if (workDirKey !== undefined) multi.set(workDirKey, this.runId);
-    await exec(multi);
+    await createRun(this.redis, this.keys.prefix, { runId: this.runId, meta, states, remaining, startedMs, ...(workDirKey !== undefined ? { workDirKey } : {}) });
   }
 
   /** Stores how the run ended: status, finish time and summary, with every staged change. */
@@ -121,15 +110,23 @@ export class RunStore {
     const dels = this.dels;
     this.sets = new Map();
     this.dels = new Map();
+    // Still one transaction, in commands of bounded size: a change of every
+    // node of a large run (all roots becoming ready) is many commands.
     const multi = this.redis.multi();
     for (const [key, fields] of sets) {
-      if (fields.size === 0) continue;
-      const args: string[] = [];
-      for (const [f, v] of fields) args.push(f, v);
-      multi.hset(key, ...args);
+      let chunk = new Map<string, string>();
+      for (const [f, v] of fields) {
+        chunk.set(f, v);
+        if (chunk.size >= CREATE_CHUNK) {
+          multi.hset(key, chunk);
+          chunk = new Map();
+        }
+      }
+      if (chunk.size > 0) multi.hset(key, chunk);
     }
     for (const [key, fields] of dels) {
-      if (fields.size > 0) multi.hdel(key, ...fields);
+      const all = [...fields];
+      for (let i = 0; i < all.length; i += CREATE_CHUNK) multi.hdel(key, ...all.slice(i, i + CREATE_CHUNK));
     }
     await exec(multi);
   }

@@ -100,6 +100,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       workflow: options.workflow.name,
       memoryMargin: options.memoryMargin,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      ...(options.maxNodes !== undefined ? { maxNodes: options.maxNodes } : {}),
       hashMethod: options.hashMethod ?? 'timestamp',
       updateHash: options.updateHash === true,
       logsDir: attemptLogsDir(options.workDir, options.runId),
@@ -295,7 +296,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     for (const n of this.graph.stopAdmitting(reason)) notices.push(cancelled(n, reason));
     const triage = await triageForCancel(c.jobs, this.runId, this.graph.inFlightNodes());
     // Finished before the cancel: they keep their real outcome.
-    this.loop.push(...triage.finished);
+    for (const ev of triage.finished) this.loop.push(ev);
     for (const n of triage.unstarted) {
       if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(cancelled(n, reason));
     }

@@ -29,7 +29,8 @@ export class StepLoop<E> {
 
   /** Queues events for the next step (does not ask for one: see {@link kick}). */
   push(...events: E[]): void {
-    this.inbox.push(...events);
+    // One by one: a spread of a whole run's events would overflow the call stack.
+    for (const e of events) this.inbox.push(e);
   }
 
   /** Whether more work is due: events queued, or another step asked for during this one. */

@@ -53,12 +53,25 @@ function withScripts(redis: Redis): Redis & LockCommands {
  * ('-' when a renewed lock had gone).
  */
 export async function lockDirs(redis: Redis, runId: string, locks: readonly DirLock[], mode: 'take' | 'renew', ttlMs = DIR_LOCK_TTL_MS): Promise<string[]> {
-  if (locks.length === 0) return [];
-  return withScripts(redis).fgLockDirs(locks.length, ...locks.map((l) => l.key), String(ttlMs), runId, ...locks.map((l) => l.value), mode);
+  const out: string[] = [];
+  // Each lock is taken on its own, so a large set goes in bounded chunks (a run's roots can be 100 000 nodes).
+  for (let at = 0; at < locks.length; at += LOCK_CHUNK) {
+    const chunk = locks.slice(at, at + LOCK_CHUNK);
+    const result = await withScripts(redis).fgLockDirs(chunk.length, ...chunk.map((l) => l.key), String(ttlMs), runId, ...chunk.map((l) => l.value), mode);
+    for (const r of result) out.push(r);
+  }
+  return out;
 }
 
 /** Releases the locks still held with these values; waiting runs hear of it. Returns how many were released. */
 export async function unlockDirs(redis: Redis, prefix: string, locks: readonly DirLock[]): Promise<number> {
-  if (locks.length === 0) return 0;
-  return withScripts(redis).fgUnlockDirs(locks.length, ...locks.map((l) => l.key), ...locks.map((l) => l.value), new Keys(prefix).control());
+  let released = 0;
+  for (let at = 0; at < locks.length; at += LOCK_CHUNK) {
+    const chunk = locks.slice(at, at + LOCK_CHUNK);
+    released += await withScripts(redis).fgUnlockDirs(chunk.length, ...chunk.map((l) => l.key), ...chunk.map((l) => l.value), new Keys(prefix).control());
+  }
+  return released;
 }
+
+/** Locks per script call. */
+const LOCK_CHUNK = 1000;

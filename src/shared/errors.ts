@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   WORKFLOW_INVALID: { exitCode: ExitCode.invalidInput, retryable: false },
   /** A dependency cycle in a workflow. */
   WORKFLOW_CYCLE: { exitCode: ExitCode.invalidInput, retryable: false },
+  /** A workflow that would expand to more nodes than `--max-nodes` allows. */
+  WORKFLOW_TOO_LARGE: { exitCode: ExitCode.invalidInput, retryable: false },
   /** Bad flags, environment or request. */
   OPTIONS_INVALID: { exitCode: ExitCode.invalidInput, retryable: false },
   /** A node asks for more than the whole budget (with `raise_insufficient`). */

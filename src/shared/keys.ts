@@ -50,6 +50,14 @@ export class Keys {
   runOutcomes(runId: string): string {
     return `${this.prefix}:fg:run:${runId}:outcomes`;
   }
+  /**
+   * Hash: a per-node table of a run being created (`states` or `remaining`),
+   * written in chunks by one creator (`token`) and renamed into place when the
+   * run is created; expires on its own if the creator dies first.
+   */
+  runStaging(runId: string, token: string, table: 'states' | 'remaining'): string {
+    return `${this.prefix}:fg:run:${runId}:creating:${token}:${table}`;
+  }
   /** Prefix of worker registration keys (`worker(name)` without the name). */
   workerPrefix(): string {
     return `${this.prefix}:fg:worker:`;

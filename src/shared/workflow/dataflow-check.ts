@@ -58,7 +58,15 @@ export function sourcesOf(input: NodeInput): Array<{ node: string; output: strin
 /** `needs` plus the nodes the inputs are connected to, without repeats. */
 export function impliedNeeds(n: FileNode): string[] {
   const needs = [...(n.needs ?? [])];
-  for (const input of Object.values(nodeInputs(n))) for (const s of sourcesOf(input)) if (!needs.includes(s.node)) needs.push(s.node);
+  if (n.inputs === undefined) return needs;
+  const seen = new Set(needs);
+  for (const input of Object.values(nodeInputs(n))) {
+    for (const s of sourcesOf(input)) {
+      if (seen.has(s.node)) continue;
+      seen.add(s.node);
+      needs.push(s.node);
+    }
+  }
   return needs;
 }
 

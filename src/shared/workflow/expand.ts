@@ -4,7 +4,9 @@
  * so is every descendant, until a node that `join`s that source; the join
  * node receives the copies' outputs as lists, in value order. Pure.
  */
-import { impliedNeeds, nodeInputs, sourcesOf } from './dataflow-check.js';
+import { nodeInputs, sourcesOf } from './dataflow-check.js';
+import { FileGraph } from './file-graph.js';
+import { formatCount, productProblem } from './max-nodes.js';
 import type { WorkflowFile } from './schema.js';
 
 type FileNode = WorkflowFile['nodes'][number];
@@ -39,53 +41,62 @@ export function combosOf(n: FileNode): Combo[] {
   return combos;
 }
 
-/** Checks iterables and joins (before expansion, so errors point at the file). */
-export function checkIterables(data: WorkflowFile, at: At): void {
-  const ids = new Set(data.nodes.map((n) => n.id));
-  const ancestors = ancestorSets(data);
+/** The sizes of a node's iterables product: the list lengths, or one length in lockstep. */
+function factorsOf(n: FileNode): number[] {
+  const lengths = Object.values(n.iterables ?? {}).map((vs) => vs.length);
+  return n.synchronize === true ? lengths.slice(0, 1) : lengths;
+}
+
+/**
+ * Checks iterables and joins (before expansion, so errors point at the
+ * file). An iterables product above `maxNodes` is refused (through
+ * `atSize`) from its list lengths alone, before any combination is made. The work is done where
+ * iterables and joins are: one walk downstream of each joined source.
+ */
+export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes: number): void {
+  let graph: FileGraph | undefined;
+  const downstream = new Map<number, Uint8Array>();
   data.nodes.forEach((n, i) => {
+    if (n.iterables === undefined && n.synchronize === undefined && n.join === undefined) return;
     const params = Object.entries(n.iterables ?? {});
     for (const [p] of params) {
       if (Object.hasOwn(n.inputs ?? {}, p)) at(n.id, `nodes[${i}].iterables.${p}`, `"${p}" is both an input and an iterable`, ['nodes', i, 'iterables', p]);
     }
-    if (n.synchronize === true && new Set(params.map(([, vs]) => vs.length)).size > 1) {
+    const lockstepBroken = n.synchronize === true && new Set(params.map(([, vs]) => vs.length)).size > 1;
+    if (lockstepBroken) {
       at(n.id, `nodes[${i}].synchronize`, `synchronized iterables need lists of one length (${params.map(([p, vs]) => `${p}: ${vs.length}`).join(', ')})`, ['nodes', i, 'synchronize']);
     }
     if (n.synchronize !== undefined && params.length === 0) at(n.id, `nodes[${i}].synchronize`, 'only meaningful with iterables', ['nodes', i, 'synchronize']);
-    const labels = combosOf(n).map((c) => c.label);
-    const dup = labels.find((l, k) => labels.indexOf(l) !== k);
-    if (dup !== undefined) at(n.id, `nodes[${i}].iterables`, `two values give the same directory name "${dup}"`, ['nodes', i, 'iterables']);
+    const tooMany = params.length === 0 ? undefined : productProblem('iterables product', factorsOf(n), maxNodes);
+    if (tooMany !== undefined) atSize(n.id, `nodes[${i}].iterables`, tooMany, ['nodes', i, 'iterables']);
+    else if (params.length > 0 && !lockstepBroken) {
+      const labels = new Set<string>();
+      for (const c of combosOf(n)) {
+        if (labels.has(c.label)) {
+          at(n.id, `nodes[${i}].iterables`, `two values give the same directory name "${c.label}"`, ['nodes', i, 'iterables']);
+          break;
+        }
+        labels.add(c.label);
+      }
+    }
     if (n.join === undefined) return;
-    const src = data.nodes.find((m) => m.id === n.join?.source);
-    if (!ids.has(n.join.source)) at(n.id, `nodes[${i}].join.source`, `unknown node "${n.join.source}"`, ['nodes', i, 'join', 'source']);
+    graph ??= new FileGraph(data);
+    const source = graph.indexOf(n.join.source);
+    const src = source === undefined ? undefined : data.nodes[source];
+    if (source === undefined) at(n.id, `nodes[${i}].join.source`, `unknown node "${n.join.source}"`, ['nodes', i, 'join', 'source']);
     else if (src?.iterables === undefined) at(n.id, `nodes[${i}].join.source`, `"${n.join.source}" has no iterables to join`, ['nodes', i, 'join', 'source']);
-    else if (!ancestors.get(n.id)?.has(n.join.source)) at(n.id, `nodes[${i}].join.source`, `"${n.join.source}" is not upstream of this node`, ['nodes', i, 'join', 'source']);
+    else {
+      let below = downstream.get(source);
+      if (below === undefined) {
+        below = graph.reachableFrom(source);
+        downstream.set(source, below);
+      }
+      if (below[i] !== 1) at(n.id, `nodes[${i}].join.source`, `"${n.join.source}" is not upstream of this node`, ['nodes', i, 'join', 'source']);
+    }
     n.join.fields.forEach((f, j) => {
       if (!Object.hasOwn(n.inputs ?? {}, f)) at(n.id, `nodes[${i}].join.fields[${j}]`, `no input "${f}" to collect`, ['nodes', i, 'join', 'fields', j]);
     });
   });
-}
-
-/** Each node's ancestors (by needs and connections). */
-function ancestorSets(data: WorkflowFile): Map<string, Set<string>> {
-  const preds = new Map(data.nodes.map((n) => [n.id, impliedNeeds(n)]));
-  const memo = new Map<string, Set<string>>();
-  const visit = (id: string, stack: Set<string>): Set<string> => {
-    const known = memo.get(id);
-    if (known !== undefined) return known;
-    const out = new Set<string>();
-    if (stack.has(id)) return out; // a cycle: reported by the cycle check
-    stack.add(id);
-    for (const p of preds.get(id) ?? []) {
-      out.add(p);
-      for (const a of visit(p, stack)) out.add(a);
-    }
-    stack.delete(id);
-    memo.set(id, out);
-    return out;
-  };
-  for (const n of data.nodes) visit(n.id, new Set());
-  return memo;
 }
 
 /** Whether the workflow uses iterables at all. */
@@ -94,22 +105,60 @@ export function hasIterables(data: WorkflowFile): boolean {
 }
 
 /**
- * The workflow with iterables expanded (the file is valid and acyclic). Node
- * copies are named `<node>.<label>` per source, e.g. `stats._subject_s1`.
+ * The iterable sources each node is copied over, in topological order (the
+ * file is valid and acyclic): a node inherits its predecessors' sources,
+ * adds its own iterables and drops the source it joins.
+ */
+function iterationSources(data: WorkflowFile): Map<string, string[]> {
+  const graph = new FileGraph(data);
+  const order = graph.postOrder();
+  const rank = new Int32Array(order.length);
+  order.forEach((node, pos) => {
+    rank[node] = pos;
+  });
+  const over: string[][] = data.nodes.map(() => []);
+  const byRank = (a: number, b: number): number => (rank[a] ?? 0) - (rank[b] ?? 0);
+  for (const i of order) {
+    const n = data.nodes[i] as FileNode;
+    const set = new Set<number>();
+    for (const p of graph.preds[i] ?? []) for (const s of over[p] ?? []) set.add(graph.indexOf(s) as number);
+    if (n.iterables !== undefined) set.add(i);
+    if (n.join !== undefined) {
+      const joined = graph.indexOf(n.join.source);
+      if (joined !== undefined) set.delete(joined);
+    }
+    over[i] = [...set].sort(byRank).map((s) => graph.ids[s] as string);
+  }
+  return new Map(data.nodes.map((n, i) => [n.id, over[i] ?? []]));
+}
+
+/**
+ * How many nodes the workflow expands to, and why that is too many for
+ * `maxNodes` (the copies of one node, or all nodes together), computed from
+ * list lengths alone. The file is valid and acyclic.
+ */
+export function expansionSize(data: WorkflowFile, maxNodes: number): { total: number; problem?: { node?: string; index?: number; message: string } } {
+  const over = iterationSources(data);
+  const sizes = new Map(data.nodes.filter((n) => n.iterables !== undefined).map((n) => [n.id, factorsOf(n).reduce((a, b) => a * b, 1)]));
+  let total = 0;
+  for (const [i, n] of data.nodes.entries()) {
+    const sources = over.get(n.id) ?? [];
+    const factors = sources.map((s) => sizes.get(s) ?? 1);
+    const copies = productProblem(`one copy per value of ${sources.map((s) => `"${s}"`).join(' and ')}:`, factors, maxNodes);
+    if (copies !== undefined) return { total: Infinity, problem: { node: n.id, index: i, message: copies } };
+    total += factors.reduce((a, b) => a * b, 1);
+  }
+  if (total > maxNodes) return { total, problem: { message: `iterables expand the workflow to ${formatCount(total)} nodes, which exceeds --max-nodes ${formatCount(maxNodes)}` } };
+  return { total };
+}
+
+/**
+ * The workflow with iterables expanded (the file is valid, acyclic and
+ * within the node limit: see {@link expansionSize}). Node copies are
+ * named `<node>.<label>` per source, e.g. `stats._subject_s1`.
  */
 export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs: Map<string, string> } {
-  const byId = new Map(data.nodes.map((n) => [n.id, n]));
-  const order = topoOrder(data);
-  // The iterable sources each node is copied over, in topological order.
-  const over = new Map<string, string[]>();
-  for (const id of order) {
-    const n = byId.get(id) as FileNode;
-    const set = new Set<string>();
-    for (const p of impliedNeeds(n)) for (const s of over.get(p) ?? []) set.add(s);
-    if (n.iterables !== undefined) set.add(id);
-    if (n.join !== undefined) set.delete(n.join.source);
-    over.set(id, order.filter((s) => set.has(s)));
-  }
+  const over = iterationSources(data);
   const combos = new Map(data.nodes.filter((n) => n.iterables !== undefined).map((n) => [n.id, combosOf(n)]));
   const labelsOf = (id: string, a: ReadonlyMap<string, number>): string[] => (over.get(id) ?? []).map((s) => combos.get(s)?.[a.get(s) ?? 0]?.label ?? '');
   const copyId = (id: string, a: ReadonlyMap<string, number>): string => {
@@ -122,7 +171,7 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
   for (const n of data.nodes) {
     const sources = over.get(n.id) ?? [];
     let assignments: Array<Map<string, number>> = [new Map()];
-    for (const s of sources) assignments = assignments.flatMap((a) => (combos.get(s) ?? []).map((_, k) => new Map([...a, [s, k]])));
+    for (const s of sources) assignments = assignments.flatMap((a) => (combos.get(s) ?? []).map((_, k) => new Map(a).set(s, k)));
     for (const a of assignments) {
       out.push(copyNode(n, a));
       const labels = labelsOf(n.id, a);
@@ -136,7 +185,7 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
     // Copies of `p` this copy of `n` reads from: one, or all of the joined source's values.
     const copiesOf = (p: string): string[] => {
       if (joined !== undefined && (over.get(p) ?? []).includes(joined)) {
-        return (combos.get(joined) ?? []).map((_, k) => copyId(p, new Map([...a, [joined, k]])));
+        return (combos.get(joined) ?? []).map((_, k) => copyId(p, new Map(a).set(joined, k)));
       }
       return [copyId(p, a)];
     };
@@ -163,18 +212,4 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
     if (needs.length > 0) copy['needs'] = needs;
     return copy as FileNode;
   }
-}
-
-function topoOrder(data: WorkflowFile): string[] {
-  const preds = new Map(data.nodes.map((n) => [n.id, impliedNeeds(n)]));
-  const done = new Set<string>();
-  const order: string[] = [];
-  const visit = (id: string): void => {
-    if (done.has(id)) return;
-    done.add(id);
-    for (const p of preds.get(id) ?? []) visit(p);
-    order.push(id);
-  };
-  for (const n of data.nodes) visit(n.id);
-  return order;
 }

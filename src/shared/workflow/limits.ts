@@ -132,24 +132,43 @@ export function checkYamlExpansion(doc: Document, lines: LineCounter, file: stri
  * depth bound. Returns the path of the first problem, or undefined.
  */
 export function checkDocumentShape(raw: unknown): { path: PropertyKey[]; message: string; atKey?: boolean } | undefined {
-  const work: Array<{ value: unknown; path: PropertyKey[] }> = [{ value: raw, path: [] }];
+  // Each entry links to its parent: the path is spelt out only for a problem,
+  // not copied for every value of a document with a million nodes.
+  interface Entry {
+    value: unknown;
+    key: PropertyKey;
+    parent: Entry | undefined;
+    depth: number;
+  }
+  const pathOf = (e: Entry | undefined, last?: PropertyKey): PropertyKey[] => {
+    const path: PropertyKey[] = last === undefined ? [] : [last];
+    for (let at = e; at?.parent !== undefined; at = at.parent) path.push(at.key);
+    return path.reverse();
+  };
+  const work: Entry[] = [{ value: raw, key: '', parent: undefined, depth: 0 }];
   while (work.length > 0) {
-    const { value, path } = work.pop() as { value: unknown; path: PropertyKey[] };
+    const entry = work.pop() as Entry;
+    const value = entry.value;
     if (typeof value !== 'object' || value === null) continue;
-    if (path.length >= MAX_NESTING) return { path, message: `maps and lists nest more than ${MAX_NESTING} levels deep` };
+    if (entry.depth >= MAX_NESTING) return { path: pathOf(entry), message: `maps and lists nest more than ${MAX_NESTING} levels deep` };
+    const depth = entry.depth + 1;
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) work.push({ value: value[i] as unknown, path: [...path, i] });
+      for (let i = value.length - 1; i >= 0; i--) {
+        const item = value[i] as unknown;
+        if (typeof item === 'object' && item !== null) work.push({ value: item, key: i, parent: entry, depth });
+      }
       continue;
     }
     const keys = Object.keys(value);
     for (const key of keys) {
       if (FORBIDDEN_KEYS.has(key)) {
-        return { path: [...path, key], atKey: true, message: `the key "${key}" is not allowed (it cannot be stored as a plain value)` };
+        return { path: pathOf(entry, key), atKey: true, message: `the key "${key}" is not allowed (it cannot be stored as a plain value)` };
       }
     }
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i] as string;
-      work.push({ value: (value as Record<string, unknown>)[key], path: [...path, key] });
+      const item = (value as Record<string, unknown>)[key];
+      if (typeof item === 'object' && item !== null) work.push({ value: item, key, parent: entry, depth });
     }
   }
   return undefined;

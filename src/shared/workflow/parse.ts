@@ -9,7 +9,11 @@ import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow, impliedNeeds, nodeInputs } from './dataflow-check.js';
-import { checkIterables, expandIterables, hasIterables } from './expand.js';
+import { checkIterables, expandIterables, expansionSize, hasIterables } from './expand.js';
+import { checkMapSizes } from './map-check.js';
+import { maxNodesOf, type ValidateOptions, type ValidationPhase } from './max-nodes.js';
+import { JsonLocator } from './json-locate.js';
+import { parseJson } from './json-text.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
 import {
@@ -34,83 +38,6 @@ function formatOf(file: string): Format | undefined {
   return undefined;
 }
 
-/** Converts a 0-based character offset to 1-based line and column. */
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text[i] === '\n') {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, column: offset - lineStart + 1 };
-}
-
-function parseJson(text: string, file: string): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(text) as unknown;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const pos = /position (\d+)/.exec(message);
-    const lc = /line (\d+) column (\d+)/.exec(message);
-    const issue: ValidationIssue = { file, message: `JSON syntax error: ${message}` };
-    if (lc?.[1] !== undefined && lc[2] !== undefined) {
-      issue.line = Number(lc[1]);
-      issue.column = Number(lc[2]);
-    } else if (pos?.[1] !== undefined) {
-      Object.assign(issue, lineColumn(text, Number(pos[1])));
-    } else if (text.trim().length === 0) {
-      issue.message = 'JSON syntax error: the file is empty';
-    }
-    throw new ValidationError('WORKFLOW_INVALID', [issue], { cause: err });
-  }
-  const dup = findDuplicateJsonKey(text);
-  if (dup !== undefined) {
-    throw new ValidationError('WORKFLOW_INVALID', [
-      { file, ...lineColumn(text, dup.offset), message: `JSON syntax error: duplicate key "${dup.key}" in one object (keys must be unique)` },
-    ]);
-  }
-  return value;
-}
-
-/**
- * Finds the first key that appears twice in one JSON object (JSON.parse keeps
- * the last silently). The text is already known to be valid JSON, so a small
- * scanner suffices: it tracks, per open object, the keys seen so far.
- */
-export function findDuplicateJsonKey(text: string): { key: string; offset: number } | undefined {
-  const stack: Array<{ keys: Set<string> | undefined; expectKey: boolean }> = [];
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i];
-    if (ch === '"') {
-      const start = i;
-      i++;
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-      const top = stack[stack.length - 1];
-      if (top?.keys !== undefined && top.expectKey) {
-        const key = JSON.parse(text.slice(start, i + 1)) as string;
-        if (top.keys.has(key)) return { key, offset: start };
-        top.keys.add(key);
-        top.expectKey = false;
-      }
-    } else if (ch === '{') {
-      stack.push({ keys: new Set(), expectKey: true });
-    } else if (ch === '[') {
-      stack.push({ keys: undefined, expectKey: false });
-    } else if (ch === '}' || ch === ']') {
-      stack.pop();
-    } else if (ch === ',') {
-      const top = stack[stack.length - 1];
-      if (top?.keys !== undefined) top.expectKey = true;
-    }
-    i++;
-  }
-  return undefined;
-}
-
 function parseYaml(text: string, file: string): unknown {
   const lineCounter = new LineCounter();
   // Merge keys (`<<: *defaults`) are YAML 1.1, but workflow files use them widely.
@@ -126,6 +53,7 @@ function parseYaml(text: string, file: string): unknown {
   // own per-anchor count, which refuses honest files that reuse an anchor often).
   const tooBig = checkYamlExpansion(doc, lineCounter, file);
   if (tooBig !== undefined) throw new ValidationError('WORKFLOW_INVALID', [tooBig]);
+  locateCache = { text, doc, lineCounter };
   try {
     return doc.toJS({ maxAliasCount: -1 }) as unknown;
   } catch (err) {
@@ -134,9 +62,10 @@ function parseYaml(text: string, file: string): unknown {
   }
 }
 
-// One parse per source text, however many issues need locating.
-let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | undefined;
-function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } {
+// One parse per source text, however many issues need locating: the
+// document the file was read into (YAML), or a scanner of the text (JSON).
+let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | { text: string; json: JsonLocator } | undefined;
+function parsedForLocating(text: string): { doc: Document; lineCounter: LineCounter } | { json: JsonLocator } {
   if (locateCache?.text !== text) {
     const lineCounter = new LineCounter();
     locateCache = { text, doc: parseDocument(text, { lineCounter, merge: true }), lineCounter };
@@ -150,7 +79,9 @@ function parsedForLocating(text: string): { doc: Document; lineCounter: LineCoun
  */
 function locate(text: string, path: readonly PropertyKey[], atKey = false): { line: number; column: number } | undefined {
   try {
-    const { doc, lineCounter } = parsedForLocating(text);
+    const parsed = parsedForLocating(text);
+    if ('json' in parsed) return parsed.json.locate(path, atKey);
+    const { doc, lineCounter } = parsed;
     if (atKey && path.length > 0) {
       const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
       if (isMap(parent)) {
@@ -276,7 +207,7 @@ function describeValue(value: unknown): string {
  * Validates a parsed workflow document (from a file or built in code) and
  * applies defaults. Throws {@link ValidationError} listing every problem found.
  */
-export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }): Workflow {
+export function validateWorkflow(raw: unknown, source?: { file?: string; text?: string }, options?: ValidateOptions): Workflow {
   const file = source?.file;
   const shape = checkDocumentShape(raw);
   if (shape !== undefined) {
@@ -290,21 +221,36 @@ export function validateWorkflow(raw: unknown, source?: { file?: string; text?: 
     if (pos !== undefined) Object.assign(issue, pos);
     throw new ValidationError('WORKFLOW_INVALID', [issue]);
   }
+  progress(options, 'schema', raw);
   const parsed = workflowSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));
   }
-  return checkGraph(parsed.data, file, source?.text);
+  return checkGraph(parsed.data, file, source?.text, options);
 }
 
-function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined): Workflow {
+/** Reports a validation phase to `options.onPhase`, with the node count as written. */
+function progress(options: ValidateOptions | undefined, phase: ValidationPhase, raw: unknown): void {
+  if (options?.onPhase === undefined) return;
+  const nodes = (raw as { nodes?: unknown }).nodes;
+  options.onPhase(phase, Array.isArray(nodes) ? nodes.length : 0);
+}
+
+function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined, options: ValidateOptions | undefined): Workflow {
+  progress(options, 'graph', data);
+  const maxNodes = maxNodesOf(options);
   const issues: ValidationIssue[] = [];
+  let tooLarge = false;
   const at = (node: string, field: string, message: string, path: PropertyKey[]): void => {
     const issue: ValidationIssue = { node, field, message };
     if (file !== undefined) issue.file = file;
     const pos = text !== undefined ? locate(text, path) : undefined;
     if (pos !== undefined) Object.assign(issue, pos);
     issues.push(issue);
+  };
+  const atSize = (node: string, field: string, message: string, path: PropertyKey[]): void => {
+    tooLarge = true;
+    at(node, field, message, path);
   };
   const seen = new Map<string, number>();
   data.nodes.forEach((n, i) => {
@@ -318,6 +264,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   const ids = [...seen.keys()];
   data.nodes.forEach((n, i) => {
     const needs = n.needs ?? [];
+    const listed = new Set<string>();
     needs.forEach((dep, j) => {
       const path = ['nodes', i, 'needs', j];
       if (dep === n.id) {
@@ -325,15 +272,18 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
       } else if (!seen.has(dep)) {
         const hint = didYouMean(dep, ids);
         at(n.id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
-      } else if (needs.indexOf(dep) !== j) {
+      } else if (listed.has(dep)) {
         at(n.id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
       }
+      listed.add(dep);
     });
   });
   checkDataflow(data, at);
-  checkIterables(data, at);
-  if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
+  checkIterables(data, at, atSize, maxNodes);
+  checkMapSizes(data, atSize, maxNodes);
+  if (issues.length > 0) throw new ValidationError(tooLarge ? 'WORKFLOW_TOO_LARGE' : 'WORKFLOW_INVALID', issues);
   const nodes = toNodes(data, file);
+  progress(options, 'cycles', data);
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {
     // Point at the `needs` entry of the first node that leads into the cycle.
@@ -343,17 +293,42 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     const issue: ValidationIssue = {
       node: first,
       field: j >= 0 ? `nodes[${index}].needs[${j}]` : 'needs',
-      message: `dependency cycle: ${cycle.join(' -> ')}`,
+      message: cycleMessage(cycle),
     };
     if (file !== undefined) issue.file = file;
     const pos = text !== undefined && j >= 0 ? locate(text, ['nodes', index, 'needs', j]) : undefined;
     if (pos !== undefined) Object.assign(issue, pos);
     throw new ValidationError('WORKFLOW_CYCLE', [issue]);
   }
-  // Iterables: one node per copy, in file order.
-  const all = hasIterables(data) ? ((e) => toNodes(e.data, file, e.dirs))(expandIterables(data)) : nodes;
+  // Iterables: one node per copy, in file order, once their number is known to be within bounds.
+  let all = nodes;
+  if (hasIterables(data)) {
+    const { total, problem } = expansionSize(data, maxNodes);
+    if (problem !== undefined) {
+      const issue: ValidationIssue = { message: problem.message };
+      if (file !== undefined) issue.file = file;
+      if (problem.node !== undefined) Object.assign(issue, { node: problem.node, field: `nodes[${problem.index ?? 0}]` });
+      throw new ValidationError('WORKFLOW_TOO_LARGE', [issue]);
+    }
+    options?.onPhase?.('expand', total);
+    const expanded = expandIterables(data);
+    all = toNodes(expanded.data, file, expanded.dirs);
+  }
+  options?.onPhase?.('files', all.length);
   const warnings = untrackedFileWarnings(all, baseDirOf(file), file);
   return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
+}
+
+/** The longest cycle spelt out in full; a longer one shows its start and end. */
+const CYCLE_SHOWN = 20;
+
+/** `dependency cycle: a -> b -> a`, shortened for a cycle of thousands of nodes. */
+function cycleMessage(cycle: readonly string[]): string {
+  const nodes = cycle.length - 1;
+  if (cycle.length <= CYCLE_SHOWN) return `dependency cycle: ${cycle.join(' -> ')}`;
+  const head = cycle.slice(0, CYCLE_SHOWN - 4).join(' -> ');
+  const tail = cycle.slice(-3).join(' -> ');
+  return `dependency cycle of ${nodes.toLocaleString('en-US')} nodes: ${head} -> … (${(cycle.length - CYCLE_SHOWN + 1).toLocaleString('en-US')} more) … -> ${tail}`;
 }
 
 /** File nodes as scheduled nodes, with defaults applied. */
@@ -419,7 +394,7 @@ function absolutePaths(inputs: Record<string, NodeInput>, file: string | undefin
  * Reads a workflow file (JSON or YAML, chosen by extension) and validates it.
  * Every failure is a {@link ValidationError} naming the file.
  */
-export function loadWorkflowFile(file: string): Workflow {
+export function loadWorkflowFile(file: string, options?: ValidateOptions): Workflow {
   const format = formatOf(file);
   if (format === undefined) {
     throw new ValidationError('WORKFLOW_INVALID', [
@@ -436,9 +411,11 @@ export function loadWorkflowFile(file: string): Workflow {
   }
   // A byte-order mark is not part of the document.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  options?.onPhase?.('parse', 0);
   const raw = format === 'json' ? parseJson(text, file) : parseYaml(text, file);
+  if (format === 'json') locateCache = { text, json: new JsonLocator(text) };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);
   }
-  return validateWorkflow(raw, { file, text });
+  return validateWorkflow(raw, { file, text }, options);
 }

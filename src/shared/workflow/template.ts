@@ -243,7 +243,7 @@ export function renderCommand(command: string | readonly string[], ctx: Template
     }
     const whole = /^\{\{\s*([^{}]*?)\s*\}\}$/.exec(arg)?.[1];
     const value = whole !== undefined ? lookup(whole, ctx) : undefined;
-    if (whole !== undefined && Array.isArray(value)) argv.push(...value.map((x, i) => scalar(`${whole}[${i}]`, x)));
+    if (whole !== undefined && Array.isArray(value)) value.forEach((x: unknown, i) => argv.push(scalar(`${whole}[${i}]`, x)));
     else argv.push(fill(arg, ctx, scalar));
   });
   return argv;

@@ -1,0 +1,31 @@
+/**
+ * Map nodes whose mapped inputs are literal lists: their number of elements
+ * is known before the run, so one above the node limit is refused with the
+ * workflow (a map over connected outputs is bounded when it is expanded).
+ */
+import { formatCount, productProblem } from './max-nodes.js';
+import type { WorkflowFile } from './schema.js';
+
+type At = (node: string, field: string, message: string, path: PropertyKey[]) => void;
+
+/** Reports, through `at`, every map node whose literal lists make more than `maxNodes` elements. */
+export function checkMapSizes(data: WorkflowFile, at: At, maxNodes: number): void {
+  data.nodes.forEach((n, i) => {
+    if (n.map === undefined) return;
+    const lengths: number[] = [];
+    for (const name of n.map.over) {
+      const v: unknown = n.inputs?.[name];
+      if (!Array.isArray(v)) return;
+      lengths.push(v.length);
+    }
+    const problem = mapSizeProblem(n.map.mode ?? 'zip', lengths, maxNodes);
+    if (problem !== undefined) at(n.id, `nodes[${i}].map`, problem, ['nodes', i, 'map']);
+  });
+}
+
+/** Why a map over lists of these lengths would make more than `maxNodes` elements, or undefined. */
+export function mapSizeProblem(mode: 'zip' | 'product', lengths: readonly number[], maxNodes: number): string | undefined {
+  if (mode === 'product') return productProblem('map product', lengths, maxNodes);
+  const most = lengths.reduce((a, b) => Math.max(a, b), 0);
+  return most > maxNodes ? `map over lists of ${formatCount(most)} items = ${formatCount(most)} nodes exceeds --max-nodes ${formatCount(maxNodes)}` : undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * The bound on what a workflow may expand to: an iterables product, the
+ * copies of a node downstream of iterables, the whole expanded workflow and a
+ * map node's elements each count at most `maxNodes` nodes. Sizes are computed
+ * from list lengths before anything is allocated, so a three-line product of
+ * a billion nodes is refused in microseconds instead of exhausting memory.
+ */
+
+/** Default of `--max-nodes` (and the `max_nodes` option): the most nodes one expansion may create. */
+export const DEFAULT_MAX_NODES = 1_000_000;
+
+/**
+ * The phases of validating a workflow file, in order (`expand` only with
+ * iterables): reading and parsing the text, the schema, the graph checks
+ * (ids, needs, connections, iterables), cycle detection, iterables
+ * expansion, the scan of commands for untracked files.
+ */
+export type ValidationPhase = 'parse' | 'schema' | 'graph' | 'cycles' | 'expand' | 'files';
+
+/** Options of workflow validation. */
+export interface ValidateOptions {
+  /**
+   * The most nodes an expansion may create: one node's iterables product,
+   * the copies of a node under iterables, the whole workflow once iterables
+   * are expanded, a map node's elements (default {@link DEFAULT_MAX_NODES}).
+   */
+  maxNodes?: number;
+  /**
+   * Told as each phase starts, with the number of nodes: as written (0
+   * before parsing), or once iterables are counted (`expand`, `files`), as
+   * expanded. Default: nothing.
+   */
+  onPhase?: (phase: ValidationPhase, nodes: number) => void;
+}
+
+/** A count as people read it: `1,000,000`. */
+export function formatCount(n: number): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US') : String(n);
+}
+
+/**
+ * The product of `factors`, or `undefined` when it stays within `max`;
+ * otherwise the message `<what> 1000 × 1000 = 1,000,000 nodes exceeds --max-nodes 10`.
+ */
+export function productProblem(what: string, factors: readonly number[], max: number, unit = 'nodes'): string | undefined {
+  let product = 1;
+  for (const f of factors) product *= f;
+  if (product <= max) return undefined;
+  const shown = factors.length <= 8 ? factors.join(' × ') : `${factors.slice(0, 8).join(' × ')} × …`;
+  return `${what} ${shown} = ${formatCount(product)} ${unit} exceeds --max-nodes ${formatCount(max)}`;
+}
+
+/** The `maxNodes` of validation options, defaulted. */
+export function maxNodesOf(options: ValidateOptions | undefined): number {
+  return options?.maxNodes ?? DEFAULT_MAX_NODES;
+}
