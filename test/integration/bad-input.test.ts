@@ -61,7 +61,7 @@ const cases: Case[] = [
   { name: 'input named __proto__', file: 'wf.json', content: '{"name": "x", "nodes": [{"id": "a", "command": ["true"], "inputs": {"__proto__": {"x": 1}}}]}', expect: [/wf\.json:1:\d+: node "a", field "nodes\[0\]\.inputs\.__proto__": the key "__proto__" is not allowed/] },
   { name: 'Redis URL with a port that is not a number', file: 'wf.json', content: ok, flags: ['--redis-url', 'redis://:hunter2@127.0.0.1:notaport'], expect: [/field "--redis-url": port must be a number from 1 to 65535, received "redis:\/\/:\*\*\*@127\.0\.0\.1:notaport"/] },
   { name: 'Redis URL with a port out of range', file: 'wf.json', content: ok, flags: ['--redis-url', 'redis://u:hunter2@127.0.0.1:65536'], expect: [/field "--redis-url": port must be at most 65535, received "redis:\/\/u:\*\*\*@/] },
-  { name: 'Redis URL with a bad scheme', file: 'wf.json', content: ok, flags: ['--redis-url', 'http://u:hunter2@127.0.0.1:6379'], expect: [/field "--redis-url": must start with redis:\/\/ or rediss:\/\/, received "http:\/\/u:\*\*\*@127\.0\.0\.1:6379\/"/] },
+  { name: 'Redis URL with a bad scheme', file: 'wf.json', content: ok, flags: ['--redis-url', 'http://u:hunter2@127.0.0.1:6379'], expect: [/field "--redis-url": must start with redis:\/\/, rediss:\/\/ or unix: \(a socket path\), received "http:\/\/u:\*\*\*@127\.0\.0\.1:6379\/"/] },
   { name: 'unknown flag with hint', file: 'wf.json', content: ok, flags: ['--nprocs', '2'], expect: [/--nprocs.*unknown option \(did you mean --n-procs\?\)/] },
   { name: 'bad flag value', file: 'wf.json', content: ok, flags: ['--n-procs', '0'], expect: [/--n-procs.*must be at least 1, received 0/] },
   { name: 'bad scheduler', file: 'wf.json', content: ok, flags: ['--scheduler', 'fifo'], expect: [/--scheduler.*expected one of tsort, mem_thread, received "fifo"/] },
@@ -96,7 +96,7 @@ describe('bad input', () => {
     const path = writeWorkflow(dir, 'wf.json', ok);
     const res = await runCli(['run', path, '--work-dir', join(dir, 'work')], { env: { REDIS_URL: 'http://nope' }, cwd: dir });
     expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/env REDIS_URL.*must start with redis:\/\/ or rediss:\/\/, received "http:\/\/nope"/);
+    expect(res.stderr).toMatch(/env REDIS_URL.*must start with redis:\/\/, rediss:\/\/ or unix: \(a socket path\), received "http:\/\/nope"/);
   });
 
   it('malformed REDIS_URL: exit 2 naming the variable, without its password', async () => {

@@ -206,7 +206,7 @@ describe('--clean-env', () => {
       env: { REDIS_URL: url, SECRET_TOKEN: 'do-not-leak', LC_ALL: 'C', TZ: 'UTC', FLOWGATE_BOARD_PASSWORD: 'board-secret' },
     });
     expect(res.code, res.stderr).toBe(0);
-    const allowed = (name: string): boolean => ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'OMP_NUM_THREADS', 'MINE'].includes(name) || name.startsWith('LC_') || ['FLOWGATE_RUN_ID', 'FLOWGATE_NODE_ID', 'FLOWGATE_N_PROCS', 'FLOWGATE_MEM_GB', 'FLOWGATE_NODE_DIR', 'FLOWGATE_WORKER_PID'].includes(name);
+    const allowed = (name: string): boolean => ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'OMP_NUM_THREADS', 'MINE'].includes(name) || name.startsWith('LC_') || ['FLOWGATE_RUN_ID', 'FLOWGATE_NODE_ID', 'FLOWGATE_N_PROCS', 'FLOWGATE_MEM_GB', 'FLOWGATE_NODE_DIR', 'FLOWGATE_WORKER_PID', 'FLOWGATE_WORKER_INSTANCE'].includes(name);
     const names = envNames(readFileSync(join(work, 'clean', 'env', 'stdout.log'), 'utf8'));
     expect(names.filter((n) => !allowed(n))).toEqual([]);
     expect(names).toEqual(expect.arrayContaining(['PATH', 'MINE', 'OMP_NUM_THREADS', 'FLOWGATE_NODE_ID', 'LC_ALL', 'TZ']));

@@ -27,7 +27,10 @@ describe('Redis URLs', () => {
   });
 
   it('names what is wrong: scheme, port, database path', () => {
-    expect(redisUrlProblem('http://h:1')).toBe('must start with redis:// or rediss://, received "http://h:1"');
+    expect(redisUrlProblem('http://h:1')).toBe('must start with redis://, rediss:// or unix: (a socket path), received "http://h:1"');
+    expect(redisUrlProblem('unix:/run/redis.sock')).toBeUndefined();
+    expect(redisUrlProblem('unix:///run/redis.sock')).toBeUndefined();
+    expect(redisUrlProblem('unix:relative.sock')).toBe('a socket URL is unix:/absolute/path/to/redis.sock, received "unix:relative.sock"');
     expect(redisUrlProblem('redis://host:notaport')).toBe('port must be a number from 1 to 65535, received "redis://host:notaport"');
     expect(redisUrlProblem('redis://host:70000')).toBe('port must be at most 65535, received "redis://host:70000"');
     expect(redisUrlProblem('redis://host:0')).toBe('port must be a number from 1 to 65535, received "redis://host:0"');

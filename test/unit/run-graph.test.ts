@@ -74,6 +74,7 @@ describe('RunGraph: construction', () => {
       exit_code: null,
       signal: null,
       attempts: 0,
+      attempt: 0,
       crash_file: null,
       skipped_because: null,
       reason: null,
