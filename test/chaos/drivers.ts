@@ -57,10 +57,10 @@ async function redisUp(redis: PrivateRedis): Promise<void> {
   }
 }
 
-/** The stored status of run `id`, or undefined when Redis cannot say now. */
+/** The stored status of run `id`: `missing` when it was never stored, undefined when Redis cannot say now. */
 async function storedStatus(client: Redis, prefix: string, id: string): Promise<string | undefined> {
   try {
-    return (await client.hget(`${prefix}:fg:run:${id}:meta`, 'status')) ?? undefined;
+    return (await client.hget(`${prefix}:fg:run:${id}:meta`, 'status')) ?? 'missing';
   } catch {
     return undefined;
   }
@@ -93,6 +93,7 @@ export class RunDriver implements Driver {
   }
 
   private launch(command: 'run' | 'resume' | 'retry'): FlowgateProcess {
+    // `run` again after a `run` killed before it stored anything: the same id, which was never taken.
     const s = this.s;
     const what = command === 'run' ? [this.run.workflow, '--run-id', this.run.id, '--n-procs', String(s.budget.n_procs), '--memory-gb', String(s.budget.memory_gb), '--work-dir', s.workDir] : [this.run.id];
     const p = startFlowgate(command, [command, ...what, '--json', '--quiet', '--prefix', s.prefix, '--workers', '2', ...s.runFlags], { REDIS_URL: s.proxyUrl });
@@ -119,7 +120,8 @@ export class RunDriver implements Driver {
       if ((status === 'failed' || status === 'cancelled') && retries >= this.s.maxRetries) return;
       // A continuation refused at once (a lease still held): give the holder a moment.
       if (Date.now() - startedAt < 2000) await delay(1000);
-      const next = status === 'failed' || status === 'cancelled' ? 'retry' : 'resume';
+      // Killed before it stored the run (a run is stored whole or not at all): start it again.
+      const next = status === 'failed' || status === 'cancelled' ? 'retry' : status === 'missing' ? 'run' : 'resume';
       if (next === 'retry') retries++;
       this.continuations.push(`${next} after ${proc.label} ${exit.signal ?? `exit ${exit.code}`}`);
       this.s.log(`${how}: ${next}`);

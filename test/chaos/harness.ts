@@ -188,6 +188,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     const timeoutMs = options.timeoutMs ?? 240_000;
     await Promise.race([finished, sleep(timeoutMs)]);
     if (!done) violations.push({ kind: 'run-stuck', detail: `runs not ended ${timeoutMs} ms after the last fault` });
+    settings.log(`runs ended after ${Date.now() - started} ms`);
 
     // Node processes and fleet workers must be gone once the runs ended.
     const leftovers = await waitFor(() => nodeProcesses(tag).length === 0, 10_000).then(() => [], () => nodeProcesses(tag));
@@ -201,6 +202,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
       killFleet(prefix);
     }
 
+    settings.log(`processes checked after ${Date.now() - started} ms`);
     await client.connect();
     let snapshot = await snapshotRedis(client, prefix, runs.map((r) => r.id));
     // The last writes of a run that just ended may be a moment behind its status.

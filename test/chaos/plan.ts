@@ -89,14 +89,22 @@ export interface PlanOptions {
   mode?: Mode;
   /** Only these kinds (those that fit the mode). */
   kinds?: readonly FaultKind[];
+  /** Exactly these faults, in this order (parameters still drawn from the seed); overrides `kinds`. */
+  sequence?: readonly FaultKind[];
   /** At most this many faults per episode (default 3). */
   maxFaults?: number;
+  /** Longest wait before a fault, after the previous one or the start (default 4000 ms). */
+  maxGapMs?: number;
+  /** Most nodes per workflow (default 14; at least 6). */
+  maxNodes?: number;
+  /** Longest node (default 2500 ms). */
+  maxSleepMs?: number;
 }
 
 const MEMS = [0.25, 0.5, 1, 1.5];
 
-function planWorkflow(rng: Random, name: string, budget: EpisodePlan['budget']): PlannedWorkflow {
-  const count = rng.int(6, 14);
+function planWorkflow(rng: Random, name: string, budget: EpisodePlan['budget'], options: PlanOptions): PlannedWorkflow {
+  const count = rng.int(6, Math.max(6, options.maxNodes ?? 14));
   const nodes: PlannedNode[] = [];
   for (let i = 0; i < count; i++) {
     const needs: string[] = [];
@@ -110,7 +118,7 @@ function planWorkflow(rng: Random, name: string, budget: EpisodePlan['budget']):
       needs,
       n_procs: rng.int(1, Math.min(2, budget.n_procs)),
       mem_gb: rng.pick(MEMS.filter((m) => m <= budget.memory_gb)),
-      sleepMs: rng.int(200, 2500),
+      sleepMs: rng.int(200, Math.max(200, options.maxSleepMs ?? 2500)),
       flaky: false,
     });
   }
@@ -121,8 +129,8 @@ function planWorkflow(rng: Random, name: string, budget: EpisodePlan['budget']):
   return { name, nodes };
 }
 
-function planFault(rng: Random, kind: FaultKind, mode: Mode, limits: PlanLimits): PlannedFault {
-  const fault: PlannedFault = { kind, afterMs: rng.int(300, 4000), durationMs: 0, signal: rng.chance(0.5) ? 'SIGTERM' : 'SIGKILL', delayMs: 0 };
+function planFault(rng: Random, kind: FaultKind, mode: Mode, limits: PlanLimits, maxGapMs: number): PlannedFault {
+  const fault: PlannedFault = { kind, afterMs: rng.int(300, Math.max(300, maxGapMs)), durationMs: 0, signal: rng.chance(0.5) ? 'SIGTERM' : 'SIGKILL', delayMs: 0 };
   switch (kind) {
     case 'redis-restart':
       fault.durationMs = rng.int(500, Math.min(5000, limits.redisOutageMs - 1000));
@@ -154,10 +162,10 @@ export function planEpisode(seed: number, limits: PlanLimits, options: PlanOptio
   const mode = options.mode ?? (rng.chance(0.5) ? 'run' : 'service');
   const budget = { n_procs: rng.int(2, 4), memory_gb: rng.pick([2, 3, 4]) };
   const runs = mode === 'service' ? rng.int(1, 2) : 1;
-  const workflows = Array.from({ length: runs }, (_, i) => planWorkflow(rng, `chaos${i}`, budget));
+  const workflows = Array.from({ length: runs }, (_, i) => planWorkflow(rng, `chaos${i}`, budget, options));
   const kinds = (options.kinds ?? FAULT_KINDS).filter((k) => kindFits(k, mode));
-  const faults: PlannedFault[] = [];
   const count = kinds.length === 0 ? 0 : rng.int(1, options.maxFaults ?? 3);
-  for (let i = 0; i < count; i++) faults.push(planFault(rng, rng.pick(kinds), mode, limits));
+  const chosen = options.sequence?.filter((k) => kindFits(k, mode)) ?? Array.from({ length: count }, () => rng.pick(kinds));
+  const faults = chosen.map((kind) => planFault(rng, kind, mode, limits, options.maxGapMs ?? 4000));
   return { seed, mode, budget, workflows, faults };
 }
