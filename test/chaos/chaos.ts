@@ -66,6 +66,12 @@ for (const episodeSeed of seeds) {
   results.push(result);
   process.stderr.write(`${JSON.stringify({ episode: results.length, ...result })}\n`);
 }
-const report = summarize(seed, results, Date.now() - started);
+// An episode's plan depends on these options too: a repro passes them again.
+const reproFlags = [
+  ...(mode !== undefined ? [` --mode ${mode}`] : []),
+  ...(kinds !== undefined ? [` --kinds ${kinds.join(',')}`] : []),
+  ...(values['fast-locks'] ? [' --fast-locks'] : []),
+].join('');
+const report = summarize(seed, results, Date.now() - started, reproFlags);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 process.exit(report.failing.length > 0 ? 1 : 0);

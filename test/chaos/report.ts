@@ -30,8 +30,8 @@ export interface SoakReport {
   faults_skipped: number;
   violations: Partial<Record<ViolationKind, number>>;
   recovery: Partial<Record<FaultKind, RecoveryFigures>>;
-  /** Episodes with a violation: seed and the violations, to reproduce with `--episode-seed`. */
-  failing: Array<{ seed: number; mode: string; faults: string[]; violations: string[]; dir?: string }>;
+  /** Episodes with a violation: seed, faults, violations and the command that runs the episode again. */
+  failing: Array<{ seed: number; mode: string; faults: string[]; violations: string[]; repro: string; dir?: string }>;
 }
 
 function median(xs: number[]): number | null {
@@ -41,7 +41,7 @@ function median(xs: number[]): number | null {
 }
 
 /** Adds up the episodes of a soak. */
-export function summarize(seed: number, results: readonly EpisodeResult[], wallMs: number): SoakReport {
+export function summarize(seed: number, results: readonly EpisodeResult[], wallMs: number, reproFlags = ''): SoakReport {
   const faults: Partial<Record<FaultKind, number>> = {};
   const violations: Partial<Record<ViolationKind, number>> = {};
   const reruns = new Map<FaultKind, number[]>();
@@ -89,6 +89,7 @@ export function summarize(seed: number, results: readonly EpisodeResult[], wallM
         mode: r.mode,
         faults: r.faults.map((f) => f.kind + (f.skipped !== undefined ? ' (skipped)' : '')),
         violations: r.violations.map((v) => `${v.kind}: ${v.detail}`),
+        repro: `npm run chaos -- --episode-seed ${r.seed}${reproFlags}`,
         ...(r.dir !== undefined ? { dir: r.dir } : {}),
       })),
   };
