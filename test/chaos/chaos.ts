@@ -52,10 +52,19 @@ for (const k of kinds ?? []) if (!FAULT_KINDS.includes(k)) fail(`--kinds: unknow
 const deadline = values.minutes !== undefined ? Date.now() + Number(values.minutes) * 60_000 : Infinity;
 
 const seeds = values['episode-seed'] !== undefined ? [Number(values['episode-seed'])] : Array.from({ length: episodes }, (_, i) => Random.episodeSeed(seed, i));
+// First SIGINT/SIGTERM: finish the episode under way (it cleans up after itself) and report; second: exit at once.
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`chaos: ${signal}: finishing the current episode (again to exit at once)\n`);
+  });
+}
 const started = Date.now();
 const results: EpisodeResult[] = [];
 for (const episodeSeed of seeds) {
-  if (Date.now() > deadline) break;
+  if (Date.now() > deadline || stopping) break;
   const result = await runEpisode(episodeSeed, {
     ...(mode !== undefined ? { mode } : {}),
     ...(kinds !== undefined ? { kinds } : {}),

@@ -113,18 +113,22 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
 
 /**
  * How long the work a fault interrupted took to come back: for every
- * execution in flight when the fault hit that never wrote its ledger line
- * (it was killed), the time from the fault to its node's next start; the
- * largest of those. Undefined when the fault killed no execution.
+ * execution that died during the fault (last seen alive between the fault and
+ * its healing, give or take a watch period) without writing its ledger line,
+ * the time from the fault to its node's next start; the largest of those.
+ * Undefined when the fault killed no execution.
  */
 export function rerunDelayMs(
   fault: FaultRecord,
   begins: readonly BeginLine[],
   ledger: readonly LedgerLine[],
-  lastSeenMs: (pid: number) => number | undefined = () => undefined,
+  lastSeenMs: (pid: number) => number | undefined,
+  slackMs = 1000,
 ): number | undefined {
-  // Killed around this fault, not by a later one: last seen alive by the time it was healed (give or take a watch period).
-  const killed = openExecutions(begins, ledger).filter((b) => b.startMs <= fault.atMs && (lastSeenMs(b.pid) ?? 0) <= fault.healedMs + 1000);
+  const killed = openExecutions(begins, ledger).filter((b) => {
+    const last = lastSeenMs(b.pid);
+    return b.startMs <= fault.atMs && last !== undefined && last >= fault.atMs - slackMs && last <= fault.healedMs + slackMs;
+  });
   let worst: number | undefined;
   for (const k of killed) {
     const next = begins.filter((b) => b.run === k.run && b.node === k.node && b.startMs > fault.atMs).sort((a, b) => a.startMs - b.startMs)[0];

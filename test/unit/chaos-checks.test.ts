@@ -140,10 +140,11 @@ describe('recovery figures', () => {
     const begins = [begin('a', 1, 50), begin('b', 2, 60), begin('a', 3, 5000)];
     const ledger = [line('b', 2, 60, 400), line('a', 3, 5000, 5200)];
     expect(openExecutions(begins, ledger)).toEqual([begin('a', 1, 50)]);
-    expect(rerunDelayMs(fault, begins, ledger)).toBe(4900);
+    expect(rerunDelayMs(fault, begins, ledger, () => 120)).toBe(4900);
     expect(resumeDelayMs(fault, begins, ledger)).toBe(300);
-    // An execution killed later, by another fault, is not this fault's.
+    // An execution that died later (another fault's) or earlier (a fault before) is not this fault's.
     expect(rerunDelayMs(fault, begins, ledger, () => 3000)).toBeUndefined();
+    expect(rerunDelayMs({ ...fault, atMs: 4000, healedMs: 4000 }, begins, ledger, () => 120)).toBeUndefined();
   });
 });
 
