@@ -112,30 +112,34 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
 }
 
 /**
- * How long the work a fault interrupted took to come back: for every
- * execution that died during the fault (last seen alive between the fault and
- * its healing, give or take a watch period) without writing its ledger line,
- * the time from the fault to its node's next start; the largest of those.
- * Undefined when the fault killed no execution.
+ * How long the work each fault interrupted took to come back. Every execution
+ * that never wrote its ledger line died during the last fault injected before
+ * it was last seen alive (give or take a watch period); a fault's figure is
+ * the largest delay from the fault to the next start of the node of an
+ * execution that died during it. Undefined for a fault that killed none.
  */
-export function rerunDelayMs(
-  fault: FaultRecord,
+export function rerunDelays(
+  faults: readonly FaultRecord[],
   begins: readonly BeginLine[],
   ledger: readonly LedgerLine[],
   lastSeenMs: (pid: number) => number | undefined,
-  slackMs = 1000,
-): number | undefined {
-  const killed = openExecutions(begins, ledger).filter((b) => {
-    const last = lastSeenMs(b.pid);
-    return b.startMs <= fault.atMs && last !== undefined && last >= fault.atMs - slackMs && last <= fault.healedMs + slackMs;
-  });
-  let worst: number | undefined;
-  for (const k of killed) {
+  watchPeriodMs = 250,
+): Array<number | undefined> {
+  const delays: Array<number | undefined> = faults.map(() => undefined);
+  for (const k of openExecutions(begins, ledger)) {
+    const last = lastSeenMs(k.pid);
+    if (last === undefined) continue;
+    let at = -1;
+    faults.forEach((f, i) => {
+      if (f.skipped === undefined && f.atMs >= k.startMs && f.atMs <= last + watchPeriodMs) at = i;
+    });
+    const fault = faults[at];
+    if (fault === undefined) continue;
     const next = begins.filter((b) => b.run === k.run && b.node === k.node && b.startMs > fault.atMs).sort((a, b) => a.startMs - b.startMs)[0];
     if (next === undefined) continue;
-    worst = Math.max(worst ?? 0, next.startMs - fault.atMs);
+    delays[at] = Math.max(delays[at] ?? 0, next.startMs - fault.atMs);
   }
-  return worst;
+  return delays;
 }
 
 /** Time from the fault's healing to the next node starting or finishing (undefined: nothing happened after it). */

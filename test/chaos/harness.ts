@@ -23,7 +23,7 @@ import {
   type Violation,
 } from './checks.js';
 import { killFleet, RunDriver, ServiceDriver, type Driver } from './drivers.js';
-import { injectFault, openExecutions, rerunDelayMs, resumeDelayMs, type FaultRecord } from './faults.js';
+import { injectFault, openExecutions, rerunDelays, resumeDelayMs, type FaultRecord } from './faults.js';
 import { planEpisode, type EpisodePlan, type PlanLimits, type PlanOptions, type PlannedNode } from './plan.js';
 import { nodeProcesses, ProcessWatch, signalPid, startFlowgate, workersUnder } from './processes.js';
 import { RedisProxy } from './proxy.js';
@@ -247,10 +247,10 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     const budget = checkBudget(held, plan.budget);
     violations.push(...budget.violations);
 
-    const lastSeen = (pid: number): number | undefined => watch.lastSeenMs(pid);
-    const outcomes: FaultOutcome[] = faults.map((f) => {
+    const reruns = rerunDelays(faults, beginText.lines, ledgerText.lines, (pid) => watch.lastSeenMs(pid));
+    const outcomes: FaultOutcome[] = faults.map((f, i) => {
       if (f.skipped !== undefined) return f;
-      const rerun = rerunDelayMs(f, beginText.lines, ledgerText.lines, lastSeen);
+      const rerun = reruns[i];
       const resume = resumeDelayMs(f, beginText.lines, ledgerText.lines);
       return { ...f, ...(rerun !== undefined ? { rerun_ms: rerun } : {}), ...(resume !== undefined ? { resume_ms: resume } : {}) };
     });

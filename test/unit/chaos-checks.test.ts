@@ -15,7 +15,7 @@ import {
   type LedgerLine,
   type NodeAccount,
 } from '../chaos/checks.js';
-import { openExecutions, rerunDelayMs, resumeDelayMs, type FaultRecord } from '../chaos/faults.js';
+import { openExecutions, rerunDelays, resumeDelayMs, type FaultRecord } from '../chaos/faults.js';
 import { kindFits, planEpisode } from '../chaos/plan.js';
 import { Random } from '../chaos/random.js';
 
@@ -135,16 +135,20 @@ describe('final states', () => {
 });
 
 describe('recovery figures', () => {
-  const fault: FaultRecord = { kind: 'worker-kill', atMs: 100, healedMs: 100, target: 'worker 10' };
-  it('measures from the fault to the next start of the nodes whose execution it killed', () => {
-    const begins = [begin('a', 1, 50), begin('b', 2, 60), begin('a', 3, 5000)];
-    const ledger = [line('b', 2, 60, 400), line('a', 3, 5000, 5200)];
-    expect(openExecutions(begins, ledger)).toEqual([begin('a', 1, 50)]);
-    expect(rerunDelayMs(fault, begins, ledger, () => 120)).toBe(4900);
-    expect(resumeDelayMs(fault, begins, ledger)).toBe(300);
-    // An execution that died later (another fault's) or earlier (a fault before) is not this fault's.
-    expect(rerunDelayMs(fault, begins, ledger, () => 3000)).toBeUndefined();
-    expect(rerunDelayMs({ ...fault, atMs: 4000, healedMs: 4000 }, begins, ledger, () => 120)).toBeUndefined();
+  const kill: FaultRecord = { kind: 'worker-kill', atMs: 100, healedMs: 100, target: 'worker 10' };
+  const outage: FaultRecord = { kind: 'redis-restart', atMs: 1000, healedMs: 2000, target: 'redis' };
+  const begins = [begin('a', 1, 50), begin('b', 2, 60), begin('c', 4, 500), begin('a', 3, 5000), begin('c', 5, 3000)];
+  const ledger = [line('b', 2, 60, 400), line('a', 3, 5000, 5200), line('c', 5, 3000, 3100)];
+  it('measures from a fault to the next start of the nodes whose execution died during it', () => {
+    expect(openExecutions(begins, ledger)).toEqual([begin('a', 1, 50), begin('c', 4, 500)]);
+    // a died at the kill (last seen at 120), c during the outage (last seen at 1500).
+    const lastSeen = (pid: number): number | undefined => ({ 1: 120, 4: 1500 })[pid];
+    expect(rerunDelays([kill, outage], begins, ledger, lastSeen)).toEqual([4900, 2000]);
+    // A skipped fault kills nothing; an execution never seen alive is not counted.
+    expect(rerunDelays([kill, { ...outage, skipped: 'runs over' }], begins, ledger, lastSeen)).toEqual([4900, undefined]);
+    expect(rerunDelays([kill], begins, ledger, () => undefined)).toEqual([undefined]);
+    expect(resumeDelayMs(kill, begins, ledger)).toBe(300);
+    expect(resumeDelayMs(outage, begins, ledger)).toBe(1000);
   });
 });
 
