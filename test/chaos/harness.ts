@@ -247,7 +247,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     const budget = checkBudget(held, plan.budget);
     violations.push(...budget.violations);
 
-    const reruns = rerunDelays(faults, beginText.lines, ledgerText.lines, (pid) => watch.lastSeenMs(pid));
+    const reruns = rerunDelays(faults, beginText.lines, ledgerText.lines, (pid) => watch.lastSeenMs(pid), watch.periodMs);
     const outcomes: FaultOutcome[] = faults.map((f, i) => {
       if (f.skipped !== undefined) return f;
       const rerun = reruns[i];
