@@ -233,7 +233,13 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     const ledgerText = parseLedger(readFileSync(ledgerPath, 'utf8'));
     const beginText = parseBegins(readFileSync(beginsPath, 'utf8'));
     for (const line of [...ledgerText.malformed, ...beginText.malformed]) violations.push({ kind: 'double-run', detail: `torn line (two writers at once?): ${line}` });
-    const executions = checkExecutions(accounts, ledgerText.lines, beginText.lines);
+    // A run that never ended has no summary to hold its executions against (it is reported as not final).
+    const summarized = new Set(accounts.map((a) => a.run));
+    const executions = checkExecutions(
+      accounts,
+      ledgerText.lines.filter((l) => summarized.has(l.run)),
+      beginText.lines.filter((b) => summarized.has(b.run)),
+    );
     violations.push(...executions.violations);
 
     const sizes = new Map(plan.workflows.flatMap((wf, i) => wf.nodes.map((n) => [`${runs[i]?.id} ${n.id}`, n] as const)));
