@@ -1,17 +1,15 @@
 /**
- * A redis-server of one test's own, on a free port, for what the shared test
- * Redis must not be put through (a memory limit, a restart). Started with
- * `extraArgs` (e.g. `--maxmemory 8mb`), stopped and its directory removed
- * by {@link PrivateRedis.stop}.
+ * A redis-server of a test's own, on a free port with AOF on (fsync on every
+ * write) in its own directory, so a test can stop and restart it without
+ * disturbing the shared Redis. Used by the Redis-outage tests and the chaos
+ * suite; imports nothing from vitest, so plain scripts can use it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import { tempDir } from './cli.js';
 import { waitFor } from './wait-for.js';
 
-/** The redis-server binary (the one .ci/run starts). */
-export const REDIS_SERVER = '/usr/bin/redis-server';
+const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** A port nothing listens on right now, chosen by the OS. */
 export function freePort(): Promise<number> {
@@ -25,52 +23,78 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A running redis-server of this test's own. */
+/** Whether a Redis answers PING on `port` (false while it is down or still loading). */
+export async function answersPing(port: number): Promise<boolean> {
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A private redis-server: AOF on, in directory `dir`. */
 export class PrivateRedis {
   readonly url: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
   private output = '';
-  private readonly exited: Promise<void>;
 
   private constructor(
     readonly port: number,
-    private readonly proc: ChildProcess,
+    readonly dir: string,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  /** A server on a free port keeping its files in `dir` (not started). */
+  static async create(dir: string): Promise<PrivateRedis> {
+    return new PrivateRedis(await freePort(), dir);
+  }
+
+  /** Whether the server process is running. */
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Starts redis-server (reloading the AOF in `dir` if there is one; `extraArgs` win over the defaults) and waits until it answers PING. */
+  async start(extraArgs: readonly string[] = []): Promise<void> {
+    const proc = spawn(
+      REDIS_SERVER,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always',
+       '--dir', this.dir, '--save', '', '--daemonize', 'no', '--maxmemory-policy', 'noeviction', ...extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.proc = proc;
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-  }
-
-  /** Starts redis-server (no persistence) and waits until it answers PING. */
-  static async start(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
-    const port = await freePort();
-    const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir('fg-redis'), '--daemonize', 'no', ...extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const redis = new PrivateRedis(port, proc);
     await waitFor(
       async () => {
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`redis-server exited:\n${redis.output}`);
-        const client = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-        client.on('error', () => undefined);
-        try {
-          await client.connect();
-          return (await client.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          client.disconnect();
-        }
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`redis-server exited:\n${this.output}`);
+        return answersPing(this.port);
       },
       10_000,
-      `redis-server on port ${port} to answer PING`,
+      `redis-server on port ${this.port} to answer PING`,
     );
-    return redis;
   }
 
-  /** Stops redis-server and waits for it to exit. */
-  async stop(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+  /** Stops redis-server and waits for it to exit (SIGTERM: it syncs the AOF first). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
     await this.exited;
   }
 }

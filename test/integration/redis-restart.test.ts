@@ -12,101 +12,16 @@
  *   Redis has been unreachable longer than `--redis-outage-ms`, and leaves no
  *   worker behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { answersPing, PrivateRedis } from '../helpers/private-redis.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const REDIS_SERVER = '/usr/bin/redis-server';
-
-/** A port nothing listens on right now, chosen by the OS. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether a Redis answers PING on `port` (false while it is down or still loading). */
-async function answersPing(port: number): Promise<boolean> {
-  const client = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    connectTimeout: 1000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** A redis-server of this test file's own: AOF on, in its own directory. */
-class PrivateRedis {
-  readonly url: string;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private output = '';
-
-  private constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {
-    this.url = `redis://127.0.0.1:${port}`;
-  }
-
-  static async create(): Promise<PrivateRedis> {
-    return new PrivateRedis(await freePort(), tempDir('fg-redis'));
-  }
-
-  /** Starts redis-server (reloading the AOF in `dir` if there is one) and waits until it answers PING. */
-  async start(): Promise<void> {
-    const proc = spawn(
-      REDIS_SERVER,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always',
-       '--dir', this.dir, '--save', '', '--daemonize', 'no', '--maxmemory-policy', 'noeviction'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.proc = proc;
-    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`redis-server exited:\n${this.output}`);
-        return answersPing(this.port);
-      },
-      10_000,
-      `redis-server on port ${this.port} to answer PING`,
-    );
-  }
-
-  /** Stops redis-server and waits for it to exit (SIGTERM: it syncs the AOF first). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const proc = this.proc;
-    if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-    await this.exited;
-  }
-}
 
 /**
  * pids of `flowgate worker` processes of the runs under `prefix`. The prefix
@@ -209,7 +124,7 @@ async function startDiamond(redis: PrivateRedis, extraFlags: string[] = []): Pro
 
 describe('Redis restarted with its AOF in the middle of a run', () => {
   it('the run carries on: exit 0, every node succeeded exactly once, nodes that finished during the outage included', async () => {
-    const redis = await PrivateRedis.create();
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
     redises.push(redis);
     await redis.start();
     const { run, work, prefix } = await startDiamond(redis);
@@ -247,7 +162,7 @@ describe('Redis restarted with its AOF in the middle of a run', () => {
 
 describe('Redis stopped for good in the middle of a run', () => {
   it('ends the run with an infrastructure error (exit 3) once Redis has been unreachable past --redis-outage-ms', async () => {
-    const redis = await PrivateRedis.create();
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
     redises.push(redis);
     await redis.start();
     const { run, work, prefix } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
@@ -270,7 +185,7 @@ describe('Redis stopped for good in the middle of a run', () => {
 
 describe('Redis back after the run gave up', () => {
   it('flowgate resume finishes the run without running again the nodes that finished while Redis was away', async () => {
-    const redis = await PrivateRedis.create();
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
     redises.push(redis);
     await redis.start();
     const { run, work, prefix } = await startDiamond(redis, ['--redis-outage-ms', '3000']);
@@ -296,7 +211,7 @@ describe('Redis back after the run gave up', () => {
 
 describe('a worker after a long Redis outage', () => {
   it('finds the restarted Redis within seconds (every connection retries at least once a second)', async () => {
-    const redis = await PrivateRedis.create();
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
     redises.push(redis);
     await redis.start();
     const prefix = uniquePrefix('reconnect');
@@ -326,7 +241,7 @@ describe('a worker after a long Redis outage', () => {
 
 describe('Redis away for longer than the run lease', () => {
   it('the run keeps its own lease (renewals queued during the outage do not race), finishes with exit 0, and nothing runs twice', async () => {
-    const redis = await PrivateRedis.create();
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
     redises.push(redis);
     await redis.start();
     const { run, work } = await startDiamond(redis);

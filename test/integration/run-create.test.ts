@@ -12,6 +12,7 @@ import { loadStoredRun, RunStore } from '../../src/scheduler/run-store.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import { Keys } from '../../src/shared/keys.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
+import { tempDir } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -83,7 +84,8 @@ describe('creating a run', () => {
     'leaves nothing behind when Redis refuses it half-way, and the same run id can be created afterwards',
     async () => {
       // 50 000 nodes' tables do not fit in 4 MB: the writes fail part-way with OOM.
-      const server = await PrivateRedis.start(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
+      const server = await PrivateRedis.create(tempDir('fg-redis'));
+      await server.start(['--maxmemory', '4mb', '--appendonly', 'no']);
       cleanups.push(() => server.stop());
       const redis = client(server.url);
       const prefix = uniquePrefix('create-oom');
