@@ -117,9 +117,18 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   });
   // Started by `flowgate run` and that process died: finish what is running
   // (its results stay in Redis for `flowgate resume`), take nothing new.
-  process.on('disconnect', () => stop(false, 'parent process gone'));
+  let parentGone = false;
+  const onParentGone = (): void => {
+    if (parentGone) return;
+    parentGone = true;
+    stop(false, 'parent process gone');
+  };
+  process.on('disconnect', onParentGone);
+  // It may have died already, while this worker was being set up: the event was missed.
+  if (!standalone && !process.connected) onParentGone();
 
   await worker.start();
+  if (!standalone && !process.connected) onParentGone();
   sendToParent({ type: 'ready', name: worker.id, pid: process.pid });
   return finished;
 }

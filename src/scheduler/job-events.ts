@@ -62,7 +62,7 @@ export function applyJobEvent(ev: Incoming, cx: ApplyContext): void {
   }
   if (cx.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
     // The run is being cancelled: a node stopped now ends cancelled.
-    if (graph.cancelInFlight(ev.index, cx.cancelReason, ev.attempt)) {
+    if (graph.cancelInFlight(ev.index, cx.cancelReason, ev.attempt, ev.kind === 'failed' ? ev.outcome : undefined)) {
       // A worker that stopped the node released its directory; a stalled job's lock expires.
       if (ev.kind === 'stalled' || !isRefusal(ev.reason)) sink.workerReleased(ev.index);
       // A stalled job is back in the queue: take it out so nobody runs it.

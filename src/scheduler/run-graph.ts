@@ -478,9 +478,26 @@ export class RunGraph {
    * Cancels one in-flight node: its process has been stopped (or its job was
    * removed before it started). With `attempt`, a stale event is ignored.
    */
-  cancelInFlight(index: number, reason: string, attempt?: number): boolean {
+  cancelInFlight(index: number, reason: string, attempt?: number, outcome?: NodeOutcome): boolean {
     const n = this.node(index);
     if (!HOLDING_STATES.has(n.state) || (attempt !== undefined && attempt !== n.attempt)) return false;
+    // An execution that had started is in the history (a retry of the run counts on from it).
+    if (n.state === 'running' || outcome !== undefined) {
+      for (const e of outcome?.earlier ?? []) {
+        n.record.attempt_history.push({ attempt: n.attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker });
+      }
+      n.record.attempt_history.push({
+        attempt: n.attempt,
+        status: 'cancelled',
+        reason,
+        exit_code: outcome?.exit_code ?? null,
+        signal: outcome?.signal ?? null,
+        start_ms: outcome?.start_ms ?? n.record.start_ms,
+        end_ms: outcome?.end_ms ?? null,
+        worker: outcome?.worker ?? n.record.worker,
+      });
+      n.record.attempts = countAttempts(n.record, n.attempt);
+    }
     n.record.reason = reason;
     this.setState(n, 'cancelled');
     return true;

@@ -88,9 +88,10 @@ export interface AttemptSummary {
   /**
    * How the execution ended. `killed`: it did not finish — its worker was lost
    * (`reason: killed: worker lost`) or shut down by force (`killed: shutdown`) —
-   * and the same attempt ran again (the next entry).
+   * and the same attempt ran again (the next entry). `cancelled`: the run was
+   * cancelled while it ran (its processes were stopped).
    */
-  status: 'succeeded' | 'failed' | 'killed';
+  status: 'succeeded' | 'failed' | 'killed' | 'cancelled';
   reason: string | null;
   exit_code: number | null;
   signal: string | null;

@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { nodeOf } from '../helpers/summary.js';
 
@@ -101,5 +102,36 @@ describe('flowgate retry', () => {
     const missing = await t.cli(['retry', runId, 'nope']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`run ${runId} has no node "nope"`);
+  });
+});
+
+describe('a cancelled execution', () => {
+  it('is in attempt_history as cancelled, and a retry of the run counts on from it', async () => {
+    const dir = tempDir('fg-retry');
+    const prefix = uniquePrefix('retry-cancel');
+    prefixes.push(prefix);
+    const started = join(dir, 'started');
+    const path = writeWorkflow(dir, 'wf.json', {
+      name: 'cancelled',
+      // The first execution waits to be cancelled; the retry finishes at once.
+      nodes: [{ id: 'long', command: `if [ -e ${started} ]; then exit 0; fi; touch ${started}; sleep 60` }],
+    });
+    const env = { REDIS_URL: redisUrl() };
+    const run = startCli(['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work')], { env });
+    await waitFor(() => existsSync(started), 20_000, 'long to start');
+    run.child.kill('SIGINT');
+    const res = await run.done;
+    expect(res.code).toBe(130);
+    const cancelled = nodeOf(JSON.parse(res.stdout) as RunSummary, 'long');
+    expect(cancelled).toMatchObject({ status: 'cancelled', attempts: 1, attempt: 1 });
+    expect(cancelled.attempt_history.map((a) => [a.attempt, a.status])).toEqual([[1, 'cancelled']]);
+    const retried = await runCli(['retry', (JSON.parse(res.stdout) as RunSummary).run_id, '--json', '--quiet', '--prefix', prefix], { env });
+    expect(retried.code, retried.stderr).toBe(0);
+    const long = nodeOf(JSON.parse(retried.stdout) as RunSummary, 'long');
+    expect(long).toMatchObject({ status: 'succeeded', attempts: 2, attempt: 2 });
+    expect(long.attempt_history.map((a) => [a.attempt, a.status])).toEqual([
+      [1, 'cancelled'],
+      [2, 'succeeded'],
+    ]);
   });
 });
