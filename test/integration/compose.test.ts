@@ -22,6 +22,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { CLI, runCli, startCli, tempDir, type CliProcess, type CliResult } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { composeCli as findComposeCli, needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -141,13 +142,11 @@ function imageWorkdir(): string {
   return workdir.split(/\s+/)[1] as string;
 }
 
-/** A compose CLI: docker-compose v1 (CI installs it) or the `docker compose` plugin. */
+/** A compose CLI: docker-compose v1 (scripts/setup.sh installs it) or the `docker compose` plugin. */
 function composeCli(): string[] {
-  for (const cli of [['docker-compose'], ['docker', 'compose']]) {
-    const res = spawnSync(cli[0] as string, [...cli.slice(1), 'version'], { encoding: 'utf8' });
-    if (res.status === 0) return cli;
-  }
-  throw new Error('neither docker-compose nor `docker compose` is installed (CI installs docker-compose: apt-get install docker-compose)');
+  const cli = findComposeCli();
+  if (cli === undefined) throw new Error('neither docker-compose nor `docker compose` is installed (apt-get install docker-compose)');
+  return cli;
 }
 
 function composeConfig(cli: string[], file: string): { status: number | null; output: string } {
@@ -189,23 +188,38 @@ afterEach(async () => {
 });
 
 describe('docker-compose.yml and Dockerfile (static)', () => {
-  it('is accepted by docker-compose config, and a broken copy is not', () => {
-    const cli = composeCli();
-    const ok = composeConfig(cli, COMPOSE_FILE);
-    expect(ok.status, ok.output).toBe(0);
+  describe('docker-compose config', () => {
+    needTool('docker-compose');
+    it('is accepted by docker-compose config, and a broken copy is not', () => {
+      const cli = composeCli();
+      const ok = composeConfig(cli, COMPOSE_FILE);
+      expect(ok.status, ok.output).toBe(0);
 
-    const dir = tempDir('fg-compose-static');
-    dirs.push(dir);
-    const copy = join(dir, 'docker-compose.yml');
-    copyFileSync(COMPOSE_FILE, copy);
-    const control = composeConfig(cli, copy);
-    expect(control.status, `an unmodified copy must pass too: ${control.output}`).toBe(0);
-    const text = readFileSync(copy, 'utf8');
-    expect(text).toContain('stop_grace_period:');
-    writeFileSync(copy, text.replace('stop_grace_period:', 'stop_grace_periods:'));
-    const broken = composeConfig(cli, copy);
-    expect(broken.status).not.toBe(0);
-    expect(broken.output).toMatch(/stop_grace_periods/);
+      const dir = tempDir('fg-compose-static');
+      dirs.push(dir);
+      const copy = join(dir, 'docker-compose.yml');
+      copyFileSync(COMPOSE_FILE, copy);
+      const control = composeConfig(cli, copy);
+      expect(control.status, `an unmodified copy must pass too: ${control.output}`).toBe(0);
+      const text = readFileSync(copy, 'utf8');
+      expect(text).toContain('stop_grace_period:');
+      writeFileSync(copy, text.replace('stop_grace_period:', 'stop_grace_periods:'));
+      const broken = composeConfig(cli, copy);
+      expect(broken.status).not.toBe(0);
+      expect(broken.output).toMatch(/stop_grace_periods/);
+    });
+
+    it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
+      const cli = composeCli();
+      const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
+      expect(res.status, res.stderr).toBe(0);
+      const board = serviceOf(parse(res.stdout) as ComposeFile, 'board') as ComposeService & { secrets?: Array<string | { source: string }> };
+      expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '0', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD_FILE: '/run/secrets/board_password', FLOWGATE_BOARD_WRITE: '0' });
+      expect((board.secrets ?? []).map((x) => (typeof x === 'string' ? x : x.source))).toEqual(['board_password']);
+      for (const p of board.ports ?? []) expect(typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p)).toMatch(/^127\.0\.0\.1/);
+      // The secret never reaches git or the image.
+      for (const ignore of ['.gitignore', '.dockerignore']) expect(readFileSync(join(ROOT, ignore), 'utf8').split(/\r?\n/), ignore).toContain('board_password.txt');
+    });
   });
 
   it('runs Redis with AOF, noeviction and a health check, and every flowgate service as the spec says', () => {
@@ -266,18 +280,6 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
       expect(dependsOn['redis']?.condition, `${name} waits for a healthy Redis`).toBe('service_healthy');
     }
     expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['redis-data', 'work']);
-  });
-
-  it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
-    const cli = composeCli();
-    const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
-    expect(res.status, res.stderr).toBe(0);
-    const board = serviceOf(parse(res.stdout) as ComposeFile, 'board') as ComposeService & { secrets?: Array<string | { source: string }> };
-    expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '0', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD_FILE: '/run/secrets/board_password', FLOWGATE_BOARD_WRITE: '0' });
-    expect((board.secrets ?? []).map((x) => (typeof x === 'string' ? x : x.source))).toEqual(['board_password']);
-    for (const p of board.ports ?? []) expect(typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p)).toMatch(/^127\.0\.0\.1/);
-    // The secret never reaches git or the image.
-    for (const ignore of ['.gitignore', '.dockerignore']) expect(readFileSync(join(ROOT, ignore), 'utf8').split(/\r?\n/), ignore).toContain('board_password.txt');
   });
 
   it('builds the image in two stages and runs it as a non-root user with production dependencies only', () => {
@@ -400,6 +402,7 @@ describe('docker-compose.yml services as local processes', () => {
 });
 
 describe('docker-compose.board-auth.yml as a local process', () => {
+  needTool('docker-compose');
   it('the board reads its password from the secret: 401 without it, 200 with it; a missing secret file is exit 2', async () => {
     const cli = composeCli();
     const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
