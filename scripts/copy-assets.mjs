@@ -20,3 +20,6 @@ const cFrom = fileURLToPath(new URL('../src/worker/launcher/', import.meta.url))
 const cTo = fileURLToPath(new URL('../dist/worker/launcher/', import.meta.url));
 rmSync(cTo, { recursive: true, force: true });
 cpSync(cFrom, cTo, { recursive: true });
+
+// The `require` entry point (package.json exports → require).
+cpSync(fileURLToPath(new URL('./index.cjs', import.meta.url)), fileURLToPath(new URL('../dist/index.cjs', import.meta.url)));
