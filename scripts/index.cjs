@@ -4,6 +4,7 @@
 // require(), so this hands over the very same module that `import` loads.
 // Older Node versions cannot: the error says what to do instead.
 try {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the one require() this entry point exists for
   module.exports = require('./index.js');
 } catch (err) {
   if (err !== null && typeof err === 'object' && err.code === 'ERR_REQUIRE_ESM') {
