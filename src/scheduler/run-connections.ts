@@ -9,7 +9,7 @@ import { subscribeControl, type ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { NodeJobRef } from '../shared/payloads.js';
-import { createRedis, redactUrl } from '../shared/redis.js';
+import { createRedis, dropConnection, redactUrl } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { JobChannel } from './job-channel.js';
 import { OutageWatch } from './outage-watch.js';
@@ -97,7 +97,7 @@ export async function closeRunConnections(c: Partial<RunConnections>, runId: str
     ? []
     : [() => c.subscriber?.quit(), () => c.lease?.release(), () => (ownChannel ? c.jobs?.close(false) : undefined), () => c.redis?.quit()];
   const errors = await releaseInTurn(steps, CLOSE_STEP_MS);
-  c.subscriber?.disconnect();
-  c.redis?.disconnect();
+  dropConnection(c.subscriber);
+  dropConnection(c.redis);
   return errors;
 }
