@@ -3,10 +3,12 @@
  * tree (no scripts) holds dist, the launcher's source, README and licence and
  * nothing else; unpacked into a consumer project it loads with `import` and
  * with `require`, and its types resolve under moduleResolution node16,
- * nodenext and bundler (the repo's own tsc, strict).
+ * nodenext and bundler (the repo's own tsc, strict). The Docker image's
+ * production install (its own `npm ci` line) leaves TypeScript out and still
+ * runs the CLI and TypeScript function nodes' loader.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
@@ -87,4 +89,26 @@ describe('the npm package', () => {
       expect(res.status).toBe(0);
     });
   });
+});
+
+describe('the production install of the Docker image', () => {
+  it("its npm ci line installs no typescript, and the built CLI runs on what it installs", () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\r?\n/g, ' ');
+    const stages = dockerfile.split(/^FROM\s/m);
+    const line = /^RUN (npm ci [^&\n]*)/m.exec(stages.at(-1) ?? '')?.[1];
+    expect(line, 'the runtime stage runs npm ci').toBeDefined();
+    const args = (line ?? '').trim().split(/\s+/).slice(1);
+    const dir = tempDir('fg-prod-install');
+    for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(dir, f));
+    const install = sh('npm', [...args, '--prefer-offline'], dir);
+    expect(install.status, install.out).toBe(0);
+    expect(existsSync(join(dir, 'node_modules', 'typescript')), 'typescript is not installed').toBe(false);
+    for (const dep of ['tsx', 'bullmq', '@bull-board/api', 'valibot']) expect(existsSync(join(dir, 'node_modules', dep)), dep).toBe(true);
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    const version = sh(process.execPath, ['dist/cli/main.js', 'version'], dir);
+    expect(version.out.trim()).toMatch(/^flowgate \d+\.\d+\.\d+$/);
+    // The board's modules (bull-board, valibot) and tsx's loader load without typescript.
+    const load = sh(process.execPath, ['--input-type=module', '-e', "await import('./dist/board/app.js'); await import('tsx/esm/api'); console.log('loaded')"], dir);
+    expect(load.out.trim()).toBe('loaded');
+  }, 180_000);
 });
