@@ -31,11 +31,17 @@ fi
 say "node $(node --version), npm $(npm --version)"
 
 # --- system packages ----------------------------------------------------------
-# tool on PATH -> apt package, brew formula
-declare -A APT=([redis-server]=redis-server [cc]="gcc libc6-dev" [chromium]=chromium [docker-compose]=docker-compose)
-declare -A BREW=([redis-server]=redis [cc]="" [chromium]="--cask chromium" [docker-compose]=docker-compose)
-declare -A WHY=([redis-server]="the demo and the integration tests" [cc]="the process launcher (faster node starts; Linux)" \
-  [chromium]="the dashboard tests" [docker-compose]="the static docker-compose.yml check")
+# tool on PATH -> apt packages, brew formula, what it is for (bash 3 on macOS: no associative arrays)
+apt_pkgs() { case "$1" in cc) echo "gcc libc6-dev" ;; *) echo "$1" ;; esac; }
+brew_pkg() { case "$1" in redis-server) echo redis ;; cc) echo "" ;; chromium) echo "--cask chromium" ;; *) echo "$1" ;; esac; }
+why() {
+  case "$1" in
+    redis-server) echo "the demo and the integration tests" ;;
+    cc) echo "the process launcher (faster node starts; Linux)" ;;
+    chromium) echo "the dashboard tests" ;;
+    docker-compose) echo "the static docker-compose.yml check" ;;
+  esac
+}
 
 have() {
   case "$1" in
@@ -47,13 +53,14 @@ have() {
 }
 
 missing=()
+tried=0
 for tool in redis-server cc chromium docker-compose; do have "$tool" || missing+=("$tool"); done
 
 if [ "${FLOWGATE_SETUP_SYSTEM:-1}" = 0 ] || [ "${#missing[@]}" -eq 0 ]; then
   [ "${#missing[@]}" -eq 0 ] && say "system packages: all there (redis-server, cc, chromium, docker-compose)"
 elif command -v apt-get >/dev/null 2>&1; then
   pkgs=()
-  for tool in "${missing[@]}"; do read -r -a p <<<"${APT[$tool]}"; pkgs+=("${p[@]}"); done
+  for tool in "${missing[@]}"; do read -r -a p <<<"$(apt_pkgs "$tool")"; pkgs+=("${p[@]}"); done
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n)
@@ -65,24 +72,27 @@ elif command -v apt-get >/dev/null 2>&1; then
     warn "  apt-get install -y --no-install-recommends ${pkgs[*]}"
   else
     say "installing with apt-get: ${pkgs[*]}"
+    tried=1
     apt_install() { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" >/dev/null; }
     apt_install || { "${sudo[@]}" apt-get update >/dev/null && apt_install; } \
       || warn "apt-get could not install ${pkgs[*]} (see above); the tests that need them will be skipped"
   fi
 elif command -v brew >/dev/null 2>&1; then
   for tool in "${missing[@]}"; do
-    if [ -z "${BREW[$tool]}" ]; then continue; fi
-    say "installing with brew: ${BREW[$tool]}"
+    formula="$(brew_pkg "$tool")"
+    if [ -z "$formula" ]; then continue; fi
+    say "installing with brew: $formula"
+    tried=1
     # shellcheck disable=SC2086 # "--cask chromium" is two words on purpose
-    brew install ${BREW[$tool]} || warn "brew could not install ${BREW[$tool]}"
+    brew install $formula || warn "brew could not install $formula"
   done
 else
   warn "neither apt-get nor brew is here: install these yourself, or their tests are skipped:"
-  for tool in "${missing[@]}"; do warn "  $tool — for ${WHY[$tool]}"; done
+  for tool in "${missing[@]}"; do warn "  $tool — for $(why "$tool")"; done
 fi
 still=()
-for tool in "${missing[@]}"; do have "$tool" || still+=("$tool"); done
-for tool in "${still[@]}"; do warn "still missing: $tool — needed for ${WHY[$tool]}"; done
+[ "$tried" = 1 ] && for tool in ${missing[@]+"${missing[@]}"}; do have "$tool" || still+=("$tool"); done
+for tool in ${still[@]+"${still[@]}"}; do warn "still missing: $tool — needed for $(why "$tool")"; done
 
 # --- npm dependencies ---------------------------------------------------------
 if [ "${CI:-}" = true ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -52,13 +52,17 @@ export function containerService(procDir = '/proc'): string | undefined {
   return undefined;
 }
 
-/** Whether a worker of this host beat within {@link STALE_MS}. */
-export async function workerHealth(redis: Redis, prefix: string, host = hostname(), now = Date.now()): Promise<Health> {
+/**
+ * Whether this container's worker beat within {@link STALE_MS}: the worker
+ * named `name` (FLOWGATE_WORKER_NAME) when given, else any worker named
+ * `<this host>:<pid>` (the default name).
+ */
+export async function workerHealth(redis: Redis, prefix: string, name?: string, host = hostname(), now = Date.now()): Promise<Health> {
   const beats = await redis.zrangebyscore(new Keys(prefix).workers(), now - STALE_MS, '+inf');
-  const mine = beats.filter((name) => name.startsWith(`${host}:`));
+  const mine = beats.filter((n) => (name !== undefined ? n === name : n.startsWith(`${host}:`)));
   return mine.length > 0
     ? { healthy: true, message: `worker ${mine.join(', ')} beating` }
-    : { healthy: false, message: `no worker of host ${host} beat in the last ${STALE_MS / 1000} s under prefix ${prefix}` };
+    : { healthy: false, message: `no worker ${name !== undefined ? `named ${name}` : `of host ${host}`} beat in the last ${STALE_MS / 1000} s under prefix ${prefix}` };
 }
 
 /** Whether a scheduler service leads, and when it is this host's, whether it beats. */
@@ -96,7 +100,8 @@ export async function checkHealth(service: string | undefined, env: NodeJS.Proce
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    return (which as Service) === 'worker' ? await workerHealth(redis, prefix) : await schedulerHealth(redis, prefix);
+    const workerName = env['FLOWGATE_WORKER_NAME'];
+    return (which as Service) === 'worker' ? await workerHealth(redis, prefix, workerName === '' ? undefined : workerName) : await schedulerHealth(redis, prefix);
   } catch (err) {
     return { healthy: false, message: `Redis at ${redactUrl(redisUrl)}: ${err instanceof Error ? err.message : String(err)}` };
   } finally {
