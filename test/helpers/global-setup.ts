@@ -6,9 +6,9 @@
  * run fails with what to install (`scripts/setup.sh`).
  *
  * Every test prefix of this run starts with `fgtest-<token>-`; at the end the
- * run fails if any key under it is left in Redis (after deleting them), so a
- * test that leaks keys — or leaves a process that writes some after its file
- * ended — is caught.
+ * run fails (exit code 1) if any key under it is left in Redis (after deleting
+ * them): test-hygiene.ts cleans up after each file, so these were written
+ * later, by a process nobody stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -127,7 +127,9 @@ export async function teardown(): Promise<void> {
       const p = k.split(':')[0] ?? k;
       byPrefix.set(p, (byPrefix.get(p) ?? 0) + 1);
     }
-    const list = [...byPrefix].map(([p, n]) => `  ${p}: ${n} keys`).join('\n');
-    throw new Error(`tests left ${leaked.length} Redis keys behind (now deleted):\n${list}`);
+    const list = [...byPrefix].map(([p, n]) => `!!   ${p}: ${n} keys`).join('\n');
+    // Written after their test file ended, by a process nobody stopped: the run fails.
+    process.stderr.write(`\n!! FAILED: tests left ${leaked.length} Redis keys behind (now deleted):\n${list}\n`);
+    process.exitCode = 1;
   }
 }
