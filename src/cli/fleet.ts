@@ -11,7 +11,8 @@ import type { Logger } from '../shared/logger.js';
 import { availableCpus } from '../shared/capacity.js';
 import { killGroup } from '../shared/process-group.js';
 import { registerOpen, unregisterOpen } from '../shared/open-components.js';
-import { launcherBuilt, type SpawnerChoice } from '../worker/launcher.js';
+import { launcherAvailable, type SpawnerChoice } from '../worker/launcher.js';
+import { findLauncher } from '../worker/launcher-binary.js';
 
 /** Options of a {@link LocalFleet}. */
 export interface FleetOptions {
@@ -54,7 +55,7 @@ const MAX_RESTARTS = 20;
  * dies is replaced at once.
  */
 export function defaultWorkers(nProcs: number, spawner: SpawnerChoice = 'auto'): number {
-  if (spawner !== 'node' && launcherBuilt()) return 1;
+  if (spawner !== 'node' && launcherAvailable()) return 1;
   return Math.max(1, Math.min(availableCpus(), 4, nProcs));
 }
 
@@ -82,7 +83,27 @@ export class LocalFleet {
 
   start(): void {
     registerOpen(this, `local worker fleet ${this.options.name}`);
+    this.workerArgs = this.resolveSpawner();
     for (let i = 0; i < this.options.workers; i++) this.spawnWorker(i);
+  }
+
+  private workerArgs: string[] = [];
+
+  /**
+   * With `--spawner auto` (the default) and no launcher that runs here, says
+   * so once for the whole fleet and starts the workers with `--spawner node`,
+   * so that none of them tries (and warns) again.
+   */
+  private resolveSpawner(): string[] {
+    const args = [...(this.options.extraArgs ?? [])];
+    const at = args.indexOf('--spawner');
+    const choice = at >= 0 ? args[at + 1] : 'auto';
+    if (choice !== 'auto') return args;
+    const check = findLauncher();
+    if (check.ok) return args;
+    if (process.platform === 'linux') this.options.logger.warn({ problem: check.problem }, `the process launcher cannot be used (${check.problem}); starting nodes with Node's spawn, slower per node`);
+    if (at >= 0) args.splice(at, 2);
+    return [...args, '--spawner', 'node'];
   }
 
   /** Lets the workers connect and take jobs (on `redisUrl` when given: the Redis chosen after the workers started loading). */
@@ -113,7 +134,7 @@ export class LocalFleet {
       '--prefix', o.prefix,
       '--name', name,
       '--wait-for-go',
-      ...(o.extraArgs ?? []),
+      ...this.workerArgs,
     ];
     const child = fork(MAIN, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.children.set(slot, child);

@@ -40,7 +40,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'lock-duration-ms', type: 'int', min: 1000, value: 'MS', help: 'worker job lock: a killed worker is detected after this (default 30000)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'how often workers look for lost jobs (default 30000)' },
   { name: 'max-stalled-count', type: 'int', min: 0, value: 'N', help: 'times a lost job is run again before it fails as "worker lost" (default 1)' },
-  { name: 'spawner', type: 'enum', choices: ['auto', 'launcher', 'node'], value: 'auto|launcher|node', help: 'how workers start node processes (default auto: the compiled launcher when built, else Node spawn)' },
+  { name: 'spawner', type: 'enum', choices: ['auto', 'launcher', 'node'], value: 'auto|launcher|node', help: 'how workers start node processes (default auto: the compiled launcher when one passes its self-test, else Node spawn)' },
   { name: 'redis-outage-ms', type: 'int', min: 1000, value: 'MS', help: 'Redis unreachable longer than this ends the run with exit code 3 (default 60000)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
   { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },

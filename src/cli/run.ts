@@ -2,7 +2,7 @@
  * `flowgate run WORKFLOW`: an embedded scheduler plus a local fleet of worker
  * processes, like nipype's `wf.run(plugin='MultiProc')`.
  */
-import { launcherBuilt, type SpawnerChoice } from '../worker/launcher.js';
+import { launcherProblem, type SpawnerChoice } from '../worker/launcher.js';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import type { HashMethod } from '../shared/cache-record.js';
@@ -70,7 +70,8 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   const { prefix, redisUrl } = conn.connection;
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
-  if (flags.str('spawner') === 'launcher' && !launcherBuilt()) issues.push({ field: '--spawner', message: 'the process launcher was not built (no C compiler at build time); use --spawner node or auto' });
+  const noLauncher = flags.str('spawner') === 'launcher' ? launcherProblem() : undefined;
+  if (noLauncher !== undefined) issues.push({ field: '--spawner', message: noLauncher });
   let retention: RetentionPolicy | undefined;
   try {
     retention = retentionFrom(flags);

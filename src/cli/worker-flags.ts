@@ -17,7 +17,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'shutdown-deadline-ms', type: 'int', min: 0, value: 'MS', help: 'after a graceful stop request, kill and requeue running nodes after this long (default: wait)' },
   { name: 'sample-interval-ms', type: 'int', min: 50, value: 'MS', help: 'resource sampling period of node process trees (default 1000)' },
   { name: 'wait-for-go', type: 'boolean', help: 'with an IPC parent: connect only when the parent says go (used by flowgate run)' },
-  { name: 'spawner', type: 'enum', choices: SPAWNER_CHOICES, value: 'auto|launcher|node', help: 'how node processes are started: the compiled launcher (posix_spawn), Node spawn, or auto = the launcher when built (default auto)' },
+  { name: 'spawner', type: 'enum', choices: SPAWNER_CHOICES, value: 'auto|launcher|node', help: 'how node processes are started: the compiled launcher (posix_spawn), Node spawn, or auto = the launcher when one passes its self-test (default auto)' },
   { name: 'stalled-interval-ms', type: 'int', min: 500, value: 'MS', help: 'stalled-job check period (default 30000)' },
   { name: 'clean-env', type: 'boolean', help: 'nodes get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, FLOWGATE_* of the node, OMP_NUM_THREADS and their env (default: this worker\'s environment)' },
 ];

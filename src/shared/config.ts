@@ -4,6 +4,8 @@
  * what was received. (Hand-written rather than zod: worker processes read
  * their configuration here and their start-up time matters.)
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { ValidationError, type ValidationIssue } from './errors.js';
 
 /** Default Redis URL when neither a flag nor REDIS_URL gives one. */
@@ -99,4 +101,20 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const logLevel = check('FLOWGATE_LOG_LEVEL', (v) => (LOG_LEVELS as readonly string[]).includes(v), `must be one of ${LOG_LEVELS.join(', ')}`);
   if (issues.length > 0) throw new ValidationError('OPTIONS_INVALID', issues);
   return { redisUrl: redisUrl ?? DEFAULT_REDIS_URL, redisUrlGiven: redisUrl !== undefined, prefix: prefix ?? DEFAULT_PREFIX, logLevel: logLevel ?? 'warn' };
+}
+
+/** Where the process launcher comes from (see src/worker/launcher-binary.ts). */
+export interface LauncherEnv {
+  /** `FLOWGATE_LAUNCHER`: use this launcher binary and no other; default none (the built one, else one compiled on first use). */
+  path: string | undefined;
+  /** `CC`: the C compiler for a launcher compiled on first use; default `cc`. */
+  cc: string;
+  /** `XDG_CACHE_HOME`/flowgate: where a launcher compiled on first use is kept; default `~/.cache/flowgate`. */
+  cacheDir: string;
+}
+
+/** Reads the variables of {@link LauncherEnv}. */
+export function readLauncherEnv(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): LauncherEnv {
+  const cacheRoot = value(env, 'XDG_CACHE_HOME') ?? join(home, '.cache');
+  return { path: value(env, 'FLOWGATE_LAUNCHER'), cc: value(env, 'CC') ?? 'cc', cacheDir: join(cacheRoot, 'flowgate') };
 }

@@ -47,13 +47,25 @@ export async function closeRedis(client: Redis, redisDown = false): Promise<void
       await Promise.race([client.quit(), new Promise((resolve) => (timer = setTimeout(resolve, QUIT_MS)))]).finally(() => clearTimeout(timer));
     }
   } finally {
-    client.disconnect();
+    // Not disconnect() on a client that quit: see dropConnection.
+    dropConnection(client);
   }
 }
 
 /** Reconnection delay: quick at first, at most 1 s, so a restarted Redis is found fast. */
 export function reconnectDelay(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 5), 1000);
+}
+
+/**
+ * Drops the client's connection unless it is closed already. ioredis's
+ * `disconnect()` ends the socket and arms a 2 s timer (not unref'd) that is
+ * cleared by the socket's `close` event; on a client whose socket has closed
+ * already (after `quit()`, say) that event has fired before, so the timer
+ * runs its full 2 s and keeps the process alive that long.
+ */
+export function dropConnection(client: Pick<Redis, 'status' | 'disconnect'> | undefined): void {
+  if (client !== undefined && client.status !== 'end') client.disconnect();
 }
 
 /** Creates a client for `url`. */

@@ -10,11 +10,11 @@
  * /dev/null, stdout/stderr to files, the command looked up in the node's PATH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { ValidationError } from '../shared/errors.js';
 import { killGroup } from '../shared/process-group.js';
+import { BUILT_LAUNCHER, findLauncher } from './launcher-binary.js';
 
 /** What to start. */
 export interface SpawnSpec {
@@ -47,30 +47,37 @@ export interface Spawner {
   close(): void;
 }
 
-/**
- * Where the build puts the compiled launcher: next to this module in `dist/`
- * (also found from `src/` when running the TypeScript directly).
- */
-export const LAUNCHER_PATH = [new URL('./flowgate-launcher', import.meta.url), new URL('../../dist/worker/flowgate-launcher', import.meta.url)]
-  .map((u) => fileURLToPath(u))
-  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('./flowgate-launcher', import.meta.url));
+/** Where `npm run build` puts the compiled launcher (see launcher-binary.ts for the others). */
+export const LAUNCHER_PATH = BUILT_LAUNCHER;
 
-/** Which spawner a worker uses: `auto` = the launcher when it was built, else Node's spawn. */
+/** Which spawner a worker uses: `auto` = the launcher when one runs here, else Node's spawn. */
 export type SpawnerChoice = 'auto' | 'launcher' | 'node';
 export const SPAWNER_CHOICES: readonly SpawnerChoice[] = ['auto', 'launcher', 'node'];
 
-/** Whether the build made the launcher (and it can run here). */
-export function launcherBuilt(): boolean {
-  return process.platform === 'linux' && existsSync(LAUNCHER_PATH);
+/** Whether a process launcher runs here (built, or compiled now, and self-tested). */
+export function launcherAvailable(): boolean {
+  return findLauncher().ok;
 }
 
-/** Makes the spawner a worker asked for; `launcher` without a built launcher is an error. */
-export function createSpawner(choice: SpawnerChoice): Spawner {
-  const built = launcherBuilt();
-  if (choice === 'launcher' && !built) {
-    throw new ValidationError('OPTIONS_INVALID', [{ field: 'spawner', message: `the process launcher was not built (${LAUNCHER_PATH}); build with a C compiler, or use --spawner node` }]);
-  }
-  return choice === 'node' || !built ? nodeSpawner() : new Launcher(LAUNCHER_PATH);
+/** What `--spawner launcher` says when no launcher runs here. */
+export function launcherProblem(): string | undefined {
+  const check = findLauncher();
+  return check.ok ? undefined : `the process launcher cannot run here: ${check.problem}; use --spawner node or auto`;
+}
+
+/**
+ * Makes the spawner a worker asked for. `launcher` without a launcher that
+ * passes its self-test is an error; `auto` then uses Node's spawn and calls
+ * `onFallback` with the reason (not on other systems than Linux, where that
+ * is expected).
+ */
+export function createSpawner(choice: SpawnerChoice, onFallback?: (problem: string) => void): Spawner {
+  if (choice === 'node') return nodeSpawner();
+  const check = findLauncher();
+  if (check.ok) return new Launcher(check.path);
+  if (choice === 'launcher') throw new ValidationError('OPTIONS_INVALID', [{ field: 'spawner', message: launcherProblem() ?? check.problem }]);
+  if (process.platform === 'linux') onFallback?.(check.problem);
+  return nodeSpawner();
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));

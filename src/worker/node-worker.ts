@@ -119,7 +119,9 @@ export class NodeWorker {
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
     this.baseEnv = { ...nodeBaseEnv(process.env, options.cleanEnv === true), [WORKER_INSTANCE_ENV]: this.instance };
     this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger, this.baseEnv);
-    this.spawner = createSpawner(options.spawner ?? 'auto');
+    this.spawner = createSpawner(options.spawner ?? 'auto', (problem) =>
+      options.logger.warn({ problem }, `the process launcher cannot be used (${problem}); starting nodes with Node's spawn, slower per node`),
+    );
   }
 
 

@@ -14,6 +14,7 @@ import type { RunSummary } from '../../src/scheduler/summary.js';
 import { launchBrowser, pageErrors, screenshot, VIEWPORT } from '../helpers/browser.js';
 import { startCli, tempDir, writeWorkflow, type CliProcess, type CliResult } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** Set FLOWGATE_UPDATE_DOCS=1 to refresh docs/dashboard.png from the after-run screenshot. */
@@ -94,8 +95,14 @@ describe('dashboard', () => {
     return context.newPage();
   }
 
+  const haveChromium = needTool('chromium');
+
   beforeAll(async () => {
-    [board, browser] = await Promise.all([startBoard(prefix), launchBrowser()]);
+    if (!haveChromium) return;
+    // Each is kept as soon as it is there, so that afterAll stops the board
+    // even when the browser failed to start (and the other way round).
+    const started = await Promise.allSettled([startBoard(prefix).then((b) => (board = b)), launchBrowser().then((b) => (browser = b))]);
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
   });
 
   afterEach(async () => {

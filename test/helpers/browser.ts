@@ -5,9 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-
-/** The Chromium binary: `FLOWGATE_CHROMIUM`, else Debian's. */
-export const CHROMIUM = process.env['FLOWGATE_CHROMIUM'] ?? '/usr/bin/chromium';
+import { chromiumPath } from './tools.js';
 
 /** Where screenshots go (git-ignored). */
 export const SCREENSHOT_DIR = resolve(import.meta.dirname, '../../test-artifacts/screenshots');
@@ -15,10 +13,12 @@ export const SCREENSHOT_DIR = resolve(import.meta.dirname, '../../test-artifacts
 /** Viewport of every page: small enough for a README image. */
 export const VIEWPORT = { width: 1280, height: 800 } as const;
 
-/** Launches headless Chromium with a fresh profile (playwright makes a temporary user-data-dir). */
+/** Launches headless Chromium (`FLOWGATE_CHROMIUM`, else `chromium` on PATH) with a fresh profile (playwright makes a temporary user-data-dir). */
 export function launchBrowser(): Promise<Browser> {
+  const executablePath = chromiumPath();
+  if (executablePath === undefined) return Promise.reject(new Error('no Chromium: install chromium or set FLOWGATE_CHROMIUM'));
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     timeout: 30_000,
   });

@@ -28,12 +28,24 @@ export interface CliProcess {
   done: Promise<CliResult>;
 }
 
-/** Starts `flowgate ...args`. */
+const started: CliProcess[] = [];
+
+/** The CLI processes started in this test file so far, forgotten (see test-hygiene.ts). */
+export function takeStarted(): CliProcess[] {
+  return started.splice(0);
+}
+
+/**
+ * Starts `flowgate ...args` in a process group of its own, so that whatever
+ * it started (its worker fleet, their node processes) can be stopped with it
+ * if the test leaves it running (see test-hygiene.ts).
+ */
 export function startCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: { ...process.env, FLOWGATE_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   let stdout = '';
   let stderr = '';
@@ -42,7 +54,9 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
   const done = new Promise<CliResult>((resolvePromise) => {
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
   });
-  return { child, stderr: () => stderr, stdout: () => stdout, done };
+  const p = { child, stderr: () => stderr, stdout: () => stdout, done };
+  started.push(p);
+  return p;
 }
 
 /** Runs `flowgate ...args` to completion (killed after `timeoutMs`). */

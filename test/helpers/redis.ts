@@ -11,9 +11,22 @@ export function redisUrl(): string {
   return inject('redisUrl');
 }
 
-/** A prefix no other test uses. */
+const made: string[] = [];
+
+/**
+ * A prefix no other test uses: `fgtest-<run token>-<label>-<8 hex>`. Every
+ * prefix is remembered, and whatever a test file left under its prefixes is
+ * deleted after the file (test/helpers/test-hygiene.ts).
+ */
 export function uniquePrefix(label = 't'): string {
-  return `fgtest-${label}-${randomBytes(4).toString('hex')}`;
+  const prefix = `fgtest-${inject('testRunToken')}-${label}-${randomBytes(4).toString('hex')}`;
+  made.push(prefix);
+  return prefix;
+}
+
+/** The prefixes made by {@link uniquePrefix} in this test file so far, forgotten. */
+export function takePrefixes(): string[] {
+  return made.splice(0);
 }
 
 /** Keys under `prefix` (SCAN, so it is safe on a shared Redis). */

@@ -13,7 +13,7 @@
  * every node succeeded, the board must list it, and every service must stop
  * cleanly on SIGTERM.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { CLI, runCli, startCli, tempDir, type CliProcess, type CliResult } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { composeCli as findComposeCli, needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -141,13 +142,11 @@ function imageWorkdir(): string {
   return workdir.split(/\s+/)[1] as string;
 }
 
-/** A compose CLI: docker-compose v1 (CI installs it) or the `docker compose` plugin. */
+/** A compose CLI: docker-compose v1 (scripts/setup.sh installs it) or the `docker compose` plugin. */
 function composeCli(): string[] {
-  for (const cli of [['docker-compose'], ['docker', 'compose']]) {
-    const res = spawnSync(cli[0] as string, [...cli.slice(1), 'version'], { encoding: 'utf8' });
-    if (res.status === 0) return cli;
-  }
-  throw new Error('neither docker-compose nor `docker compose` is installed (CI installs docker-compose: apt-get install docker-compose)');
+  const cli = findComposeCli();
+  if (cli === undefined) throw new Error('neither docker-compose nor `docker compose` is installed (apt-get install docker-compose)');
+  return cli;
 }
 
 function composeConfig(cli: string[], file: string): { status: number | null; output: string } {
@@ -188,24 +187,52 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-describe('docker-compose.yml and Dockerfile (static)', () => {
-  it('is accepted by docker-compose config, and a broken copy is not', () => {
-    const cli = composeCli();
-    const ok = composeConfig(cli, COMPOSE_FILE);
-    expect(ok.status, ok.output).toBe(0);
+/**
+ * The arguments after the health check script of a flowgate service's compose
+ * healthcheck (`["CMD", "node", "/app/dist/cli/healthcheck.js", ...args]`),
+ * after checking that the script is the one the build makes.
+ */
+function healthcheckArgs(svc: ComposeService): string[] {
+  const raw = svc.healthcheck?.test ?? [];
+  const test = Array.isArray(raw) ? raw : [raw];
+  expect(test.slice(0, 2), 'a flowgate health check runs node').toEqual(['CMD', 'node']);
+  expect(resolve(ROOT, (test[2] ?? '').replace(new RegExp(`^${imageWorkdir()}/`), ''))).toBe(join(ROOT, 'dist', 'cli', 'healthcheck.js'));
+  return test.slice(3);
+}
 
-    const dir = tempDir('fg-compose-static');
-    dirs.push(dir);
-    const copy = join(dir, 'docker-compose.yml');
-    copyFileSync(COMPOSE_FILE, copy);
-    const control = composeConfig(cli, copy);
-    expect(control.status, `an unmodified copy must pass too: ${control.output}`).toBe(0);
-    const text = readFileSync(copy, 'utf8');
-    expect(text).toContain('stop_grace_period:');
-    writeFileSync(copy, text.replace('stop_grace_period:', 'stop_grace_periods:'));
-    const broken = composeConfig(cli, copy);
-    expect(broken.status).not.toBe(0);
-    expect(broken.output).toMatch(/stop_grace_periods/);
+describe('docker-compose.yml and Dockerfile (static)', () => {
+  describe('docker-compose config', () => {
+    needTool('docker-compose');
+    it('is accepted by docker-compose config, and a broken copy is not', () => {
+      const cli = composeCli();
+      const ok = composeConfig(cli, COMPOSE_FILE);
+      expect(ok.status, ok.output).toBe(0);
+
+      const dir = tempDir('fg-compose-static');
+      dirs.push(dir);
+      const copy = join(dir, 'docker-compose.yml');
+      copyFileSync(COMPOSE_FILE, copy);
+      const control = composeConfig(cli, copy);
+      expect(control.status, `an unmodified copy must pass too: ${control.output}`).toBe(0);
+      const text = readFileSync(copy, 'utf8');
+      expect(text).toContain('stop_grace_period:');
+      writeFileSync(copy, text.replace('stop_grace_period:', 'stop_grace_periods:'));
+      const broken = composeConfig(cli, copy);
+      expect(broken.status).not.toBe(0);
+      expect(broken.output).toMatch(/stop_grace_periods/);
+    });
+
+    it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
+      const cli = composeCli();
+      const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
+      expect(res.status, res.stderr).toBe(0);
+      const board = serviceOf(parse(res.stdout) as ComposeFile, 'board') as ComposeService & { secrets?: Array<string | { source: string }> };
+      expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '0', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD_FILE: '/run/secrets/board_password', FLOWGATE_BOARD_WRITE: '0' });
+      expect((board.secrets ?? []).map((x) => (typeof x === 'string' ? x : x.source))).toEqual(['board_password']);
+      for (const p of board.ports ?? []) expect(typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p)).toMatch(/^127\.0\.0\.1/);
+      // The secret never reaches git or the image.
+      for (const ignore of ['.gitignore', '.dockerignore']) expect(readFileSync(join(ROOT, ignore), 'utf8').split(/\r?\n/), ignore).toContain('board_password.txt');
+    });
   });
 
   it('runs Redis with AOF, noeviction and a health check, and every flowgate service as the spec says', () => {
@@ -244,7 +271,7 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
     expect(boardPorts).toContainEqual(expect.stringMatching(/(^|:)3000:3000(\/tcp)?$/));
     // Without auth the board is published on the host's loopback interface only, whatever the settings.
     for (const p of boardPorts) expect(p).toMatch(/^127\.0\.0\.1:/);
-    expect(JSON.stringify(board.healthcheck?.test)).toMatch(/\/healthz/);
+    expect(healthcheckArgs(board)).toEqual(['board']);
     // 0.0.0.0 inside the container needs auth or an explicit, warned --insecure.
     expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '1' });
     expect(Object.keys(environmentOf(board)).filter((k) => /USER|PASSWORD|WRITE/.test(k))).toEqual([]);
@@ -266,24 +293,20 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
       expect(dependsOn['redis']?.condition, `${name} waits for a healthy Redis`).toBe('service_healthy');
     }
     expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['redis-data', 'work']);
-  });
 
-  it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
-    const cli = composeCli();
-    const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });
-    expect(res.status, res.stderr).toBe(0);
-    const board = serviceOf(parse(res.stdout) as ComposeFile, 'board') as ComposeService & { secrets?: Array<string | { source: string }> };
-    expect(environmentOf(board)).toMatchObject({ FLOWGATE_BOARD_HOST: '0.0.0.0', FLOWGATE_BOARD_INSECURE: '0', FLOWGATE_BOARD_USER: 'admin', FLOWGATE_BOARD_PASSWORD_FILE: '/run/secrets/board_password', FLOWGATE_BOARD_WRITE: '0' });
-    expect((board.secrets ?? []).map((x) => (typeof x === 'string' ? x : x.source))).toEqual(['board_password']);
-    for (const p of board.ports ?? []) expect(typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p)).toMatch(/^127\.0\.0\.1/);
-    // The secret never reaches git or the image.
-    for (const ignore of ['.gitignore', '.dockerignore']) expect(readFileSync(join(ROOT, ignore), 'utf8').split(/\r?\n/), ignore).toContain('board_password.txt');
+    // Every long-running service has a health check; each flowgate one checks its own service.
+    const longRunning = Object.entries(compose.services).filter(([, svc]) => svc.restart !== 'no');
+    expect(longRunning.map(([name]) => name).sort()).toEqual(['board', 'redis', 'scheduler', 'worker']);
+    for (const [name, svc] of longRunning) expect(svc.healthcheck?.test, `${name} has a health check`).toBeDefined();
+    expect(healthcheckArgs(scheduler)).toEqual(['scheduler']);
+    expect(healthcheckArgs(worker)).toEqual(['worker']);
   });
 
   it('builds the image in two stages and runs it as a non-root user with production dependencies only', () => {
     const stages = dockerStages(readFileSync(DOCKERFILE, 'utf8'));
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:20-bookworm-slim\b/);
+    // Node LTS lines supported in December 2026: 22 (to April 2027) and 24 (to April 2028); 20 ended in April 2026.
+    for (const stage of stages) expect(['22', '24'], stage[0]).toContain(/^FROM node:(\d+)-bookworm-slim\b/.exec(stage[0] ?? '')?.[1]);
     const build = stages.slice(0, -1).flat();
     expect(build).toContainEqual(expect.stringMatching(/^RUN .*npm ci\b/));
     expect(build).toContainEqual(expect.stringMatching(/^RUN .*npm run build\b/));
@@ -292,6 +315,14 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
     expect(final).toContainEqual(expect.stringMatching(/^RUN .*npm ci\b.*--omit=dev/));
     expect(final.filter((l) => /^RUN .*npm (ci|install)\b/.test(l)).every((l) => l.includes('--omit=dev'))).toBe(true);
     expect(final).toContainEqual(expect.stringMatching(/^COPY --from=\S+ \S*dist\S* /));
+    // Without the optional peers only the dev tree satisfies (typescript, through @bull-board/api → valibot).
+    expect(final.filter((l) => /^RUN .*npm ci\b/.test(l)).every((l) => l.includes('--legacy-peer-deps'))).toBe(true);
+    // One HEALTHCHECK for every service of the image: the script finds the container's own.
+    const healthcheck = final.find((l) => /^HEALTHCHECK\s/i.test(l));
+    expect(healthcheck, 'the final stage has a HEALTHCHECK').toBeDefined();
+    const probe = JSON.parse(/\bCMD\s+(\[.*\])$/.exec(healthcheck ?? '')?.[1] ?? '[]') as string[];
+    expect(probe[0]).toBe('node');
+    expect(existsSync(resolve(ROOT, (probe[1] ?? '').replace(new RegExp(`^${imageWorkdir()}/`), ''))), `${probe[1] ?? ''} is in the build`).toBe(true);
     const user = final.filter((l) => /^USER\s/i.test(l)).at(-1);
     expect(user, 'the final stage sets a USER').toBeDefined();
     expect(user?.split(/\s+/)[1]).not.toMatch(/^(root|0)(:|$)/);
@@ -390,16 +421,38 @@ describe('docker-compose.yml services as local processes', () => {
     }, 10_000, `the board to list run ${summary.run_id} as succeeded`);
     expect(listed.status).toBe('succeeded');
 
+    // Each service's health check, run as Docker runs it in the container (same command and environment): healthy now.
+    const probe = async (name: string): Promise<{ code: number | null; out: string }> => {
+      const args = healthcheckArgs(serviceOf(compose, name));
+      return new Promise((resolveProbe) => {
+        execFile(process.execPath, [join(ROOT, 'dist', 'cli', 'healthcheck.js'), ...args], { env: { ...process.env, ...local(name).env }, timeout: 20_000 }, (err, stdout, stderr) =>
+          resolveProbe({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, out: `${stdout}${stderr}` }),
+        );
+      });
+    };
+    for (const name of ['scheduler', 'worker', 'board']) {
+      const r = await probe(name);
+      expect(r.code, `${name}: ${r.out}`).toBe(0);
+      expect(r.out).toMatch(/^healthy: /);
+    }
+
     // `docker compose stop`: SIGTERM to every service; each exits 0 (idle workers at once).
     for (const [, p] of services) p.child.kill('SIGTERM');
     for (const [name, p] of services) {
       const exit = await exitWithin(p, 20_000, name);
       expect(exit.code, `${name}: ${exit.stderr.slice(-2000)}`).toBe(0);
     }
+    // Stopped, each is unhealthy: no worker beats, no scheduler leads, the board does not answer.
+    for (const name of ['scheduler', 'worker', 'board']) {
+      const r = await probe(name);
+      expect(r.code, `${name}: ${r.out}`).toBe(1);
+      expect(r.out).toMatch(/^unhealthy: /);
+    }
   });
 });
 
 describe('docker-compose.board-auth.yml as a local process', () => {
+  needTool('docker-compose');
   it('the board reads its password from the secret: 401 without it, 200 with it; a missing secret file is exit 2', async () => {
     const cli = composeCli();
     const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });

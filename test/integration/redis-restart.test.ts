@@ -21,7 +21,11 @@ import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { answersPing, PrivateRedis } from '../helpers/private-redis.js';
 import { uniquePrefix } from '../helpers/redis.js';
+import { needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
+
+/** redis-server from PATH; without it this file's tests are skipped (CI=true: they fail). */
+needTool('redis-server');
 
 /**
  * pids of `flowgate worker` processes of the runs under `prefix`. The prefix

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { needTool } from '../helpers/tools.js';
 
 const PASSWORD = `pw-${Math.random().toString(36).slice(2, 12)}`;
 let server: ChildProcess | undefined;
@@ -36,7 +37,10 @@ function client(): Redis {
   return new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
 }
 
+const haveRedisServer = needTool('redis-server');
+
 beforeAll(async () => {
+  if (!haveRedisServer) return;
   port = await freePort();
   url = `redis://:${PASSWORD}@127.0.0.1:${port}`;
   server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', PASSWORD, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
