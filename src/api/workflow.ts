@@ -22,7 +22,7 @@ export interface NodeSpec {
   needs?: ReadonlyArray<string | NodeRef>;
   /** Threads the node uses (default 1, or the workflow's default). */
   n_procs?: number;
-  /** Peak memory in GB (default 0.25, or the workflow's default). */
+  /** Peak memory in GB (default 0.2 as in nipype, or the workflow's default). */
   mem_gb?: number;
   /** Extra environment variables. */
   env?: Readonly<Record<string, string>>;

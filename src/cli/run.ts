@@ -5,6 +5,7 @@
 import { launcherBuilt, type SpawnerChoice } from '../worker/launcher.js';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
+import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
@@ -33,6 +34,7 @@ interface RunConfig {
   workers: number;
   workDir: string;
   crashdumpDir: string;
+  crashfileFormat: CrashfileFormat;
   /** Where the crash dump dir came from, for messages. */
   crashdumpFlag: string;
   json: boolean;
@@ -87,6 +89,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
+    crashfileFormat: (flags.str('crashfile-format') ?? 'both') as CrashfileFormat,
     crashdumpFlag: flags.has('crashdump-dir') ? '--crashdump-dir' : '--work-dir',
     json: flags.bool('json', false),
     quiet: flags.bool('quiet', false),
@@ -126,20 +129,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
   let workflow: Workflow;
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
-  const { assertFitsBudget } = await import('../scheduler/admission.js');
+  const { assertFitsBudget, clampWarnings } = await import('../scheduler/admission.js');
   const { checkRedis, redactUrl } = await import('../shared/redis.js');
   const { writableDirProblem } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
   try {
     workflow = loadWorkflowFile(cfg.file);
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    if (cfg.raiseInsufficient) {
-      assertFitsBudget(
-        workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
-        cfg.budget,
-        resolve(cfg.file),
-      );
-    }
+    const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
+    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, resolve(cfg.file));
+    else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag)].filter((i) => i !== undefined);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
     // Everything is valid and nothing has touched Redis or the disk yet.
@@ -156,6 +155,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       stopOnFirstCrash: cfg.stopOnFirstCrash,
       workDir: cfg.workDir,
       crashdumpDir: cfg.crashdumpDir,
+      crashfileFormat: cfg.crashfileFormat,
       redisUrl: cfg.redisUrl,
       prefix: cfg.prefix,
       reconcileIntervalMs: cfg.reconcileIntervalMs,

@@ -1,6 +1,7 @@
 /**
  * Crash records: one per failed node, as a JSON document plus a human-readable
- * text file with the same base name, `crash-<YYYYMMDD-HHMMSS>-<user>-<node>-<uuid>`.
+ * text file with the same base name, `crash-<YYYYMMDD-HHMMSS>-<user>-<node>-<uuid>`
+ * (or only one of the two: {@link CrashfileFormat}).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -133,11 +134,19 @@ export function crashRecordFor(
   };
 }
 
-/** Writes the JSON and text crash files; returns the JSON file's path. */
-export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date()): string {
+/**
+ * Which crash files a failure gets: `both` (default) a JSON record and its
+ * text twin; `json` or `txt` one file only, as nipype writes one crash file
+ * per failure (its `crashfile_format`).
+ */
+export type CrashfileFormat = 'json' | 'txt' | 'both';
+export const CRASHFILE_FORMATS: readonly CrashfileFormat[] = ['json', 'txt', 'both'];
+
+/** Writes the crash files of `format`; returns the path of the JSON file, or of the text file with `txt`. */
+export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date(), format: CrashfileFormat = 'both'): string {
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `crash-${stamp(now)}-${loginName()}-${record.node}-${randomUUID()}`);
-  writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
-  writeFileSync(`${base}.txt`, crashText(record));
-  return `${base}.json`;
+  if (format !== 'txt') writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
+  if (format !== 'json') writeFileSync(`${base}.txt`, crashText(record));
+  return format === 'txt' ? `${base}.txt` : `${base}.json`;
 }

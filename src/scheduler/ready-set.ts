@@ -1,32 +1,23 @@
 /**
- * The ready nodes of a run, kept sorted by admission priority (the position
- * in `tsort` or `mem_thread` order; map elements get fractional priorities
- * right after their map node). Pure.
+ * The ready nodes of a run, kept sorted by admission order (`tsort` or
+ * `mem_thread`, given as a comparator over node indices). Pure.
  */
 export class ReadySet implements Iterable<number> {
   private readonly items: number[] = [];
-  private readonly priority: number[] = [];
 
-  /** Sets a node's priority; priorities are unique. */
-  setPriority(index: number, priority: number): void {
-    this.priority[index] = priority;
-  }
-
-  priorityOf(index: number): number {
-    return this.priority[index] ?? 0;
-  }
+  /** `compare` orders two node indices; it must be a total order (no ties between two nodes). */
+  constructor(private readonly compare: (a: number, b: number) => number) {}
 
   get size(): number {
     return this.items.length;
   }
 
   private position(index: number): number {
-    const p = this.priorityOf(index);
     let lo = 0;
     let hi = this.items.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.priorityOf(this.items[mid] as number) < p) lo = mid + 1;
+      if (this.compare(this.items[mid] as number, index) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -37,7 +28,7 @@ export class ReadySet implements Iterable<number> {
   }
 
   delete(index: number): void {
-    // Priorities are unique, so binary search finds the node's slot.
+    // The order is total, so binary search finds the node's slot.
     const at = this.position(index);
     if (this.items[at] === index) this.items.splice(at, 1);
   }

@@ -378,7 +378,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
     try {
-      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran));
+      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran), new Date(), this.options.crashfileFormat);
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;

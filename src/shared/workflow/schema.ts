@@ -86,12 +86,12 @@ export const DEFAULT_SHELL: ShellSpec = { path: '/bin/bash', flags: ['-e', '-u',
 
 /** Per-node defaults; these are also the values used when a file gives none. */
 export const DEFAULT_N_PROCS = 1;
-export const DEFAULT_MEM_GB = 0.25;
+export const DEFAULT_MEM_GB = 0.2;
 
 export const defaultsSchema = z
   .strictObject({
     n_procs: nProcs.optional().describe('Threads a node uses unless it says otherwise (default 1).'),
-    mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.25).'),
+    mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.2, as in nipype).'),
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds (default: none).'),
     retries: retries.optional().describe('How many times a failed node is retried (default 0).'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before a retry (default 0).'),
