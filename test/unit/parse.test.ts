@@ -90,7 +90,7 @@ describe('loadWorkflowFile: valid files', () => {
     expect(wf.nodes[5]?.env).toEqual({ REPORT_TITLE: 'flowgate demo' });
   });
 
-  it('uses n_procs 1 and mem_gb 0.2 (the default in nipype's code) when neither node nor defaults set them', () => {
+  it('uses n_procs 1 and mem_gb 0.2 (the default in the code of nipype) when neither node nor defaults set them', () => {
     expect(DEFAULT_N_PROCS).toBe(1);
     expect(DEFAULT_MEM_GB).toBe(0.2);
     const wf = loadWorkflowFile(file('plain.yaml', 'name: plain\nnodes:\n  - id: a\n    command: "true"\n'));
