@@ -141,7 +141,12 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   const prefix = options.prefix ?? env.prefix;
   const workDir = resolve(options.work_dir ?? 'flowgate-work');
   const crashdumpDir = resolve(options.crashdump_dir ?? resolve(workDir, '_crashes'));
-  const dirIssues = [writableDirProblem(workDir, 'work_dir'), writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir')].filter((i) => i !== undefined);
+  const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
+  const dirIssues = [
+    writableDirProblem(workDir, 'work_dir'),
+    writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'),
+    ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir')),
+  ].filter((i) => i !== undefined);
   if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
   await checkRedis(redisUrl);
   const runId = options.run_id ?? newRunId();

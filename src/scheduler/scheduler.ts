@@ -366,7 +366,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
     notices.push(() => this.emit('node:finished', { id: n.node.id, status: 'failed', reason }));
     for (const s of skipped) notices.push(() => this.emit('node:finished', { id: s.node.id, status: 'skipped', reason: s.record.reason }));
-    if (this.options.stopOnFirstCrash && this.graph.isAdmitting) {
+    if ((this.options.stopOnFirstCrash || n.node.config?.stop_on_first_crash === true) && this.graph.isAdmitting) {
       const stop = `stop-on-first-crash: node "${n.node.id}" failed`;
       // Stored, so a resumed run does not start admitting (or retrying) again.
       this.store?.setMeta('stop_reason', stop);
@@ -378,7 +378,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
     try {
-      return writeCrashRecord(this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran), new Date(), this.options.crashfileFormat);
+      return writeCrashRecord(n.node.config?.crashdump_dir ?? this.options.crashdumpDir, crashRecordFor(this.runId, this.options.workflow.name, n, reason, outcome, skipped, ran), new Date(), this.options.crashfileFormat);
     } catch (err) {
       this.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;

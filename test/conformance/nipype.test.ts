@@ -7,12 +7,12 @@
  * under CI=true. Where flowgate keeps a behaviour of its own, the case says so
  * and checks both sides' actual behaviour.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { run, type StatusEvent } from 'flowgate';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { maxHeld, maxRunning, NIPYPE_MISSING, nipypeAvailable, runFlowgate, runNipype, startOrder, toFlowgate, type Case } from './side-by-side.js';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 
@@ -35,6 +35,9 @@ function sideBySide<T>(title: string, c: Case, expected: T, sides: { flowgate: (
     });
   });
 }
+
+/** Node names of crash files `crash-<date>-<time>-<user>-<node>-<uuid>.<ext>` (JSON and text twins counted once). */
+const crashNodes = (files: readonly string[]): string[] => [...new Set(files.map((f) => /^crash-\d+-\d+-[^-]+-(.+)-[0-9a-f]{8}-[0-9a-f]{4}-/.exec(f)?.[1] ?? f))].sort();
 
 const mapNodes = (c: Case): Set<string> => new Set(c.nodes.filter((n) => n.map_over !== undefined).map((n) => n.id));
 /** Start order of nodes that run a process (a map node itself runs none in flowgate; nipype's collects last). */
@@ -118,7 +121,7 @@ describe('nipype conformance', () => {
       },
       nipype: (c) => {
         const r = runNipype(c);
-        return { crashed: r.crashfiles.map((f) => /-root-(.+)-[0-9a-f]{8}-/.exec(f)?.[1] ?? f.replace(/^crash-\d+-\d+-[^-]+-/, '').split('-')[0]), ran: r.starts.sort() };
+        return { crashed: crashNodes(r.crashfiles), ran: r.starts.sort() };
       },
     },
   );
@@ -162,6 +165,56 @@ describe('nipype conformance', () => {
       const text = readFileSync(join(r.crashdump_dir, r.crashfiles[0] ?? ''), 'utf8');
       return { files: r.crashfiles.map((f) => f.slice(f.lastIndexOf('.'))), names_input: text.includes('in_a') };
     },
+  });
+
+  // 10. Per-node config: a node's crashdump_dir.
+  const ownCrashDir = tempDir('conform-own-crash');
+  const perNode: Case = { n_procs: 1, memory_gb: 4, nodes: [{ id: 'mine', fail: true, config: { crashdump_dir: ownCrashDir } }, { id: 'theirs', fail: true }] };
+  sideBySide("10. a node's config.crashdump_dir takes its crash file; other nodes' go to the run's", perNode, { own: ['mine'], run: ['theirs'] }, {
+    flowgate: async (c) => {
+      const r = await runFlowgate(c);
+      return { own: crashNodes(readdirSync(ownCrashDir).filter((f) => f.endsWith('.json'))), run: crashNodes(r.crashfiles) };
+    },
+    nipype: (c) => {
+      const r = runNipype(c);
+      return { own: crashNodes(readdirSync(ownCrashDir).filter((f) => f.endsWith('.pklz'))), run: crashNodes(r.crashfiles) };
+    },
+  });
+
+  // 10. Per-node config: stop_on_first_crash. nipype 1.8.5's MultiProc reads it from the workflow's config only.
+  const stopper: Case = { n_procs: 1, memory_gb: 4, nodes: [{ id: 'bad', fail: true, config: { stop_on_first_crash: true } }, { id: 'x' }, { id: 'y' }] };
+  it("10. flowgate: a node's config.stop_on_first_crash stops admitting when it fails", async () => {
+    const r = await runFlowgate(stopper);
+    expect(r.code).toBe(1);
+    expect(r.summary.nodes.map((n) => [n.id, n.status])).toEqual([['bad', 'failed'], ['x', 'cancelled'], ['y', 'cancelled']]);
+    expect(r.summary.nodes.find((n) => n.id === 'x')?.reason).toBe('stop-on-first-crash: node "bad" failed');
+  });
+  it("10. nipype 1.8.5: MultiProc ignores a node's own stop_on_first_crash (a documented difference)", (ctx) => {
+    needNipype(ctx);
+    expect(runNipype(stopper).starts).toEqual(['bad', 'x', 'y']);
+  });
+
+  // 10. Per-node config: hash_method.
+  it("10. flowgate: a node's config.hash_method content keeps it cached when only its input file's mtime changed", async () => {
+    const dir = tempDir('conform-hash');
+    const data = join(dir, 'data.txt');
+    writeFileSync(data, 'same');
+    const wf = { name: 'wf', nodes: ['by_content', 'by_time'].map((id) => ({ id, command: ['true'], inputs: { f: { path: data } }, ...(id === 'by_content' ? { config: { hash_method: 'content' } } : {}) })) };
+    const file = writeWorkflow(dir, 'wf.json', wf);
+    const prefix = uniquePrefix('conform-hash');
+    const once = async (): Promise<RunSummary> => {
+      const r = await runCli(['run', file, '--json', '--quiet', '--n-procs', '2', '--memory-gb', '4', '--work-dir', join(dir, 'work'), '--prefix', prefix, '--redis-url', redisUrl()]);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout) as RunSummary;
+    };
+    try {
+      await once();
+      utimesSync(data, new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+      const second = await once();
+      expect(Object.fromEntries(second.nodes.map((n) => [n.id, n.status]))).toEqual({ by_content: 'cached', by_time: 'succeeded' });
+    } finally {
+      await deletePrefix(prefix);
+    }
   });
 
   // 7. A status callback that throws aborts the run with its error (callback_errors: 'abort', the default).

@@ -5,7 +5,7 @@ Reads a spec on stdin:
    "callback_raises_on": node name or null,
    "nodes": [{"id", "needs": [...], "mem_gb", "n_procs", "iterables": {k: [v...]},
               "synchronize", "map_over": [field...], "value": JSON returned as `out`,
-              "fail": bool, "join": {"source", "fields"}}]}
+              "fail": bool, "config": {execution option: value}}]}
 A node's function takes one input per `needs` entry (`in_<parent>`, fed from the
 parent's `out`), its iterable fields and returns `value` (or its inputs) as `out`.
 Prints {"starts": [...], "events": [[name, status]...], "error": str|null,
@@ -64,6 +64,8 @@ for n in spec["nodes"]:
         node._mem_gb = n["mem_gb"]
     if "n_procs" in n:
         node._n_procs = n["n_procs"]
+    if n.get("config"):
+        node.config = {"execution": {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in n["config"].items()}}
     if n.get("iterables"):
         items = list(n["iterables"].items())
         node.iterables = items

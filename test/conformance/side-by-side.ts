@@ -36,6 +36,8 @@ export interface CaseNode {
   /** JSON value the node outputs as `out` (its successors get it as `in_<id>`). */
   value?: unknown;
   fail?: boolean;
+  /** nipype's node `config` (its `execution` section) / flowgate's node `config`. */
+  config?: { crashdump_dir?: string; stop_on_first_crash?: boolean; hash_method?: 'timestamp' | 'content' };
 }
 
 /** A case: nodes plus the plugin arguments of both runs. */
@@ -105,6 +107,7 @@ export function toFlowgate(c: Case, name = 'wf'): object {
         ...(n.iterables !== undefined ? { iterables: n.iterables } : {}),
         ...(n.synchronize !== undefined ? { synchronize: n.synchronize } : {}),
         ...(n.map_over !== undefined ? { map: { over: n.map_over.map((p) => `in_${p}`) } } : {}),
+        ...(n.config !== undefined ? { config: n.config } : {}),
       };
     }),
   };
