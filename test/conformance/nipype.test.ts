@@ -117,6 +117,9 @@ describe('nipype conformance', () => {
         const r = await runFlowgate(c);
         expect(r.summary.nodes.find((n) => n.id === 'after')).toMatchObject({ status: 'skipped', skipped_because: 'm' });
         expect(r.code).toBe(1);
+        // The map node never ran: its crash record holds its inputs as declared.
+        const crashFile = r.summary.nodes.find((n) => n.id === 'm')?.crash_file ?? '';
+        expect(JSON.parse(readFileSync(crashFile, 'utf8'))).toMatchObject({ inputs: { in_src: { from: 'src.out' } }, reason: 'map: input "in_src" is an empty list; a map node needs at least one item' });
         return { crashed: r.summary.nodes.filter((n) => n.crash_file !== null).map((n) => n.id), ran: startOrder(r.summary).sort() };
       },
       nipype: (c) => {
