@@ -10,7 +10,7 @@
  * ```
  */
 export { path, workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults, type ShellOption } from './api/workflow.js';
-export { run, type RunOptions, type StatusEvent } from './api/run.js';
+export { run, type CallbackErrors, type RunOptions, type StatusEvent } from './api/run.js';
 export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
 export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';
 export { ERROR_CODES, FlowgateError, ValidationError, type ErrorCodeSpec, type ValidationIssue, type ErrorCode } from './shared/errors.js';

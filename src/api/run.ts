@@ -4,7 +4,8 @@
  * local fleet of worker processes; resolves with the run summary.
  */
 import { resolve } from 'node:path';
-import { assertFitsBudget, type SchedulerOrder } from '../scheduler/admission.js';
+import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
+import { CRASHFILE_FORMATS, type CrashfileFormat } from '../scheduler/crash-report.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { defaultWorkers, LocalFleet } from '../cli/fleet.js';
@@ -13,7 +14,7 @@ import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from '.
 import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
 import { readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { Releasers } from '../shared/releasers.js';
 import { checkRedis } from '../shared/redis.js';
 import { writableDirProblem } from '../shared/work-dir.js';
@@ -60,6 +61,8 @@ export interface RunOptions {
   work_dir?: string;
   /** Crash records (default `<work_dir>/_crashes`). */
   crashdump_dir?: string;
+  /** Crash files per failure: `json`, `txt` (one file, as nipype) or `both` (default). */
+  crashfile_format?: CrashfileFormat;
   /** Redis URL (default `$REDIS_URL` or `redis://127.0.0.1:6379`). */
   redis_url?: string;
   /** Key and queue prefix (default `$FLOWGATE_PREFIX` or `flowgate`). */
@@ -87,9 +90,19 @@ export interface RunOptions {
   clean_env?: boolean;
   /** Told about every node's start, end, failure, skip, cancel (nipype's status_callback). */
   status_callback?: (event: StatusEvent) => void;
+  /**
+   * What an exception thrown by `status_callback` does. `abort` (default, as
+   * nipype): the run is cancelled (running nodes are killed, nothing more
+   * starts), the callback hears nothing more, and `run` rejects with that
+   * exception once the run has stopped. `log`: it is logged and the run goes on.
+   */
+  callback_errors?: CallbackErrors;
   /** Aborting cancels the run: running nodes are killed, the summary says which ended how. */
   signal?: AbortSignal;
 }
+
+/** What an exception thrown by the status callback does (see {@link RunOptions.callback_errors}). */
+export type CallbackErrors = 'abort' | 'log';
 
 const ORDERS: readonly string[] = ['tsort', 'mem_thread'];
 
@@ -113,6 +126,8 @@ function checkOptions(o: RunOptions): void {
   if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
   if (o.hash_method !== undefined && !HASH_METHODS.includes(o.hash_method)) bad.push({ field: 'hash_method', message: `must be "timestamp" or "content", received "${String(o.hash_method)}"` });
   if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
+  if (o.crashfile_format !== undefined && !CRASHFILE_FORMATS.includes(o.crashfile_format)) bad.push({ field: 'crashfile_format', message: `must be "json", "txt" or "both", received "${String(o.crashfile_format)}"` });
+  if (o.callback_errors !== undefined && o.callback_errors !== 'abort' && o.callback_errors !== 'log') bad.push({ field: 'callback_errors', message: `must be "abort" or "log", received "${String(o.callback_errors)}"` });
   if (o.run_id !== undefined && !RUN_ID_PATTERN.test(o.run_id)) bad.push({ field: 'run_id', message: `must be 1-64 letters, digits, "_" or "-", received "${o.run_id}"` });
   if (bad.length > 0) throw new ValidationError('OPTIONS_INVALID', bad);
 }
@@ -130,16 +145,23 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   const env = readEnv();
   const budget = { n_procs: options.n_procs ?? availableCpus(), mem_gb: options.memory_gb ?? defaultMemoryBudgetGb() };
   const raiseInsufficient = options.raise_insufficient ?? true;
-  if (raiseInsufficient) assertFitsBudget(workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })), budget);
+  const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
+  if (raiseInsufficient) assertFitsBudget(requests, budget);
   const redisUrl = options.redis_url ?? env.redisUrl;
   const prefix = options.prefix ?? env.prefix;
   const workDir = resolve(options.work_dir ?? 'flowgate-work');
   const crashdumpDir = resolve(options.crashdump_dir ?? resolve(workDir, '_crashes'));
-  const dirIssues = [writableDirProblem(workDir, 'work_dir'), writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir')].filter((i) => i !== undefined);
+  const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
+  const dirIssues = [
+    writableDirProblem(workDir, 'work_dir'),
+    writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'),
+    ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir')),
+  ].filter((i) => i !== undefined);
   if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
   await checkRedis(redisUrl);
   const runId = options.run_id ?? newRunId();
   const logger = createLogger(env.logLevel).child({ component: 'api' });
+  if (!raiseInsufficient) for (const w of clampWarnings(requests, budget)) logger.warn(w);
   const workers = options.workers ?? defaultWorkers(budget.n_procs);
   const maxTasksPerChild = options.max_tasks_per_child ?? 10;
   const fleet = new LocalFleet({
@@ -154,6 +176,8 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   });
   // Whatever happens from here on, what was started is stopped again, the last first.
   const releasers = new Releasers();
+  /** The exception the status callback threw, when it aborted the run (callback_errors: abort). */
+  const callback: { error?: { err: unknown } } = {};
   let summary: RunSummary | undefined;
   const onAbort = (): void => void scheduler?.cancel('cancelled by the caller (AbortSignal)');
   let scheduler: RunScheduler | undefined;
@@ -171,6 +195,7 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
       stopOnFirstCrash: options.stop_on_first_crash ?? false,
       workDir,
       crashdumpDir,
+      crashfileFormat: options.crashfile_format ?? 'both',
       memoryMargin: null,
       ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
       ...(limits.maxNodes !== undefined ? { maxNodes: limits.maxNodes } : {}),
@@ -183,13 +208,15 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     });
     scheduler = s;
     releasers.add('the scheduler', () => s.close());
-    if (options.status_callback !== undefined) tellStatus(s, runId, options.status_callback);
+    if (options.status_callback !== undefined) tellStatus(s, runId, options.status_callback, options.callback_errors ?? 'abort', callback, logger);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     releasers.add('the abort listener', () => options.signal?.removeEventListener('abort', onAbort));
     await fleet.whenReady();
     await s.start();
     if (options.signal?.aborted === true) onAbort();
     summary = await s.whenFinished();
+    // As nipype: the callback's exception is the run's outcome (the summary, stored as cancelled, says which nodes ended how).
+    if (callback.error !== undefined) throw callback.error.err;
     return summary;
   } finally {
     const errors = await releasers.releaseAll();
@@ -197,10 +224,25 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   }
 }
 
-/** Tells the status callback about every node's start, end, failure, skip, cancel. */
-function tellStatus(scheduler: RunScheduler, runId: string, cb: (event: StatusEvent) => void): void {
-  const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void =>
-    cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
+/**
+ * Tells the status callback about every node's start, end, failure, skip,
+ * cancel. A callback that throws cancels the run and its exception becomes
+ * `run()`'s (`abort`, nipype's behaviour), or is logged (`log`).
+ */
+function tellStatus(scheduler: RunScheduler, runId: string, cb: (event: StatusEvent) => void, onError: 'abort' | 'log', callback: { error?: { err: unknown } }, logger: Logger): void {
+  const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void => {
+    if (callback.error !== undefined) return;
+    try {
+      cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
+    } catch (err) {
+      if (onError === 'log') {
+        logger.warn({ err, node, event: type }, 'the status callback threw; going on (callback_errors: log)');
+        return;
+      }
+      callback.error = { err };
+      void scheduler.cancel(`status callback threw on ${type} of ${node}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   scheduler.on('node:started', ({ id }) => tell('start', id, null));
   scheduler.on('node:retrying', ({ id, reason }) => tell('exception', id, reason, false));
   scheduler.on('node:finished', ({ id, status, reason }) => {

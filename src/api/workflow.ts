@@ -22,7 +22,7 @@ export interface NodeSpec {
   needs?: ReadonlyArray<string | NodeRef>;
   /** Threads the node uses (default 1, or the workflow's default). */
   n_procs?: number;
-  /** Peak memory in GB (default 0.25, or the workflow's default). */
+  /** Peak memory in GB (default 0.2 as in nipype, or the workflow's default). */
   mem_gb?: number;
   /** Extra environment variables. */
   env?: Readonly<Record<string, string>>;
@@ -47,6 +47,12 @@ export interface NodeSpec {
   max_output_bytes?: number;
   /** Run even when the node's cache record matches. */
   overwrite?: boolean;
+  /**
+   * nipype's per-node config: this node's crash records go to `crashdump_dir`
+   * (default: the run's), its failure stops admitting with `stop_on_first_crash`
+   * (default false), its input files are hashed with `hash_method` (default: the run's).
+   */
+  config?: { crashdump_dir?: string; stop_on_first_crash?: boolean; hash_method?: 'timestamp' | 'content' };
   /** nipype MapNode: one element per item of the listed list inputs, outputs collected into lists. */
   map?: { over: readonly string[]; mode?: 'zip' | 'product' };
   /** nipype iterables: one copy of the node (and its descendants) per value, set as the input of that name. */

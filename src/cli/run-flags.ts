@@ -43,6 +43,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'spawner', type: 'enum', choices: ['auto', 'launcher', 'node'], value: 'auto|launcher|node', help: 'how workers start node processes (default auto: the compiled launcher when one passes its self-test, else Node spawn)' },
   { name: 'redis-outage-ms', type: 'int', min: 1000, value: 'MS', help: 'Redis unreachable longer than this ends the run with exit code 3 (default 60000)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
+  { name: 'crashfile-format', type: 'enum', choices: ['json', 'txt', 'both'], value: 'json|txt|both', help: 'crash files per failure: a JSON record, its text twin, or both (default both; nipype writes one)' },
   { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
   { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },

@@ -5,6 +5,7 @@
 import { launcherProblem, type SpawnerChoice } from '../worker/launcher.js';
 import { resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
+import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
 import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
@@ -34,6 +35,7 @@ interface RunConfig {
   workers: number;
   workDir: string;
   crashdumpDir: string;
+  crashfileFormat: CrashfileFormat;
   /** Where the crash dump dir came from, for messages. */
   crashdumpFlag: string;
   json: boolean;
@@ -92,6 +94,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
+    crashfileFormat: (flags.str('crashfile-format') ?? 'both') as CrashfileFormat,
     crashdumpFlag: flags.has('crashdump-dir') ? '--crashdump-dir' : '--work-dir',
     json: flags.bool('json', false),
     quiet: flags.bool('quiet', false),
@@ -133,7 +136,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
   let workflow: Workflow;
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
-  const { assertFitsBudget } = await import('../scheduler/admission.js');
+  const { assertFitsBudget, clampWarnings } = await import('../scheduler/admission.js');
   const { chooseRedis } = await import('./private-redis.js');
   let redis: import('./private-redis.js').RedisChoice | undefined;
   const { writableDirProblem } = await import('../shared/work-dir.js');
@@ -146,14 +149,11 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       progress.done();
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    if (cfg.raiseInsufficient) {
-      assertFitsBudget(
-        workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
-        cfg.budget,
-        resolve(cfg.file),
-      );
-    }
-    const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag)].filter((i) => i !== undefined);
+    const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
+    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, resolve(cfg.file));
+    else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
+    const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
+    const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
     // Everything is valid and nothing has touched Redis or the disk yet.
     redis = await chooseRedis({ redisUrl: cfg.redisUrl, prefix: cfg.prefix, logLevel: cfg.logLevel, explicit: cfg.redisExplicit }, cfg.workDir, 'start');
@@ -171,6 +171,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       stopOnFirstCrash: cfg.stopOnFirstCrash,
       workDir: cfg.workDir,
       crashdumpDir: cfg.crashdumpDir,
+      crashfileFormat: cfg.crashfileFormat,
       redisUrl: cfg.redisUrl,
       prefix: cfg.prefix,
       reconcileIntervalMs: cfg.reconcileIntervalMs,

@@ -7,8 +7,9 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { SchedulerOrder } from '../scheduler/admission.js';
+import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
-import { assertFitsBudget } from '../scheduler/admission.js';
+import { assertFitsBudget, clampWarnings } from '../scheduler/admission.js';
 import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
@@ -75,12 +76,11 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     // requests now rather than after the run was queued.
     const budgetRaw = await redis.hget(keys.service(), 'budget');
     const budget = budgetRaw === null ? undefined : (JSON.parse(budgetRaw) as { n_procs: number; memory_gb: number });
-    if (budget !== undefined && raiseInsufficient) {
-      assertFitsBudget(
-        workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
-        { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-        file,
-      );
+    if (budget !== undefined) {
+      const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
+      const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb };
+      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file);
+      else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {
       throw new ValidationError('RUN_EXISTS', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
@@ -103,6 +103,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         ...(maxOutputBytes !== undefined ? { maxOutputBytes } : {}),
         ...(maxNodes !== undefined ? { maxNodes } : {}),
         hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
+        crashfileFormat: (flags.str('crashfile-format') ?? 'both') as CrashfileFormat,
         updateHash: flags.bool('update-hash', false),
       },
       now,

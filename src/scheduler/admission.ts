@@ -13,7 +13,10 @@ export const SCHEDULER_ORDERS: readonly SchedulerOrder[] = ['tsort', 'mem_thread
 export interface AdmissionCandidate {
   readonly index: number;
   readonly id: string;
-  /** Position in the topological order. */
+  /**
+   * Position in nipype's job list: the topological order (networkx's, layer
+   * by layer), map elements after every other node in creation order.
+   */
   readonly topoRank: number;
   /** What the node declared. */
   readonly request: Resources;
@@ -22,18 +25,21 @@ export interface AdmissionCandidate {
 }
 
 /**
- * Sorts ready candidates in place. `tsort`: topological order. `mem_thread`:
- * ascending by (mem_gb, n_procs), ties in topological order: the smallest
- * requests go first, exactly as nipype does (despite its docstring).
+ * The admission order of two candidates. `tsort`: by rank — nipype's job
+ * index: the topological order, then map elements in the order they were
+ * created. `mem_thread`: ascending by (mem_gb, n_procs), ties by rank: the
+ * smallest requests go first, exactly as nipype does (despite its docstring).
  */
-export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): AdmissionCandidate[] {
+export function compareCandidates(order: SchedulerOrder): (a: AdmissionCandidate, b: AdmissionCandidate) => number {
   if (order === 'mem_thread') {
-    return ready.sort(
-      (a, b) =>
-        a.request.mem_gb - b.request.mem_gb || a.request.n_procs - b.request.n_procs || a.topoRank - b.topoRank,
-    );
+    return (a, b) => a.request.mem_gb - b.request.mem_gb || a.request.n_procs - b.request.n_procs || a.topoRank - b.topoRank;
   }
-  return ready.sort((a, b) => a.topoRank - b.topoRank);
+  return (a, b) => a.topoRank - b.topoRank;
+}
+
+/** Sorts ready candidates in place in admission order (see {@link compareCandidates}). */
+export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): AdmissionCandidate[] {
+  return ready.sort(compareCandidates(order));
 }
 
 /**
@@ -77,6 +83,21 @@ export interface OversizedNode {
 /** Nodes whose request exceeds the budget in procs or memory (strict `>`). */
 export function findOversized(nodes: readonly OversizedNode[], budget: Resources): OversizedNode[] {
   return nodes.filter((n) => n.request.n_procs > budget.n_procs || n.request.mem_gb > budget.mem_gb);
+}
+
+/**
+ * With `raise_insufficient` off: one warning per oversized node, naming it,
+ * what it asked for and what it is clamped to (nipype warns too, though only
+ * in general: "Some nodes exceed the total amount of memory available").
+ */
+export function clampWarnings(nodes: readonly OversizedNode[], budget: Resources): string[] {
+  return findOversized(nodes, budget).map((n) => {
+    const grant = clampToBudget(n.request, budget);
+    const asked: string[] = [];
+    if (n.request.n_procs > budget.n_procs) asked.push(`${n.request.n_procs} procs (budget ${budget.n_procs})`);
+    if (n.request.mem_gb > budget.mem_gb) asked.push(`${round(n.request.mem_gb)} GB (budget ${round(budget.mem_gb)} GB)`);
+    return `node "${n.id}" needs ${asked.join(' and ')}: clamped to ${grant.n_procs} procs / ${round(grant.mem_gb)} GB, it runs alone`;
+  });
 }
 
 /**

@@ -1,12 +1,14 @@
 /**
  * Crash records: one per failed node, as a JSON document plus a human-readable
- * text file with the same base name, `crash-<YYYYMMDD-HHMMSS>-<user>-<node>-<uuid>`.
+ * text file with the same base name, `crash-<YYYYMMDD-HHMMSS>-<user>-<node>-<uuid>`
+ * (or only one of the two: {@link CrashfileFormat}).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeOutcome } from '../shared/payloads.js';
+import type { NodeInput } from '../shared/workflow/schema.js';
 import type { RanAs } from './incoming.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -23,7 +25,10 @@ export interface CrashRecord {
    * the node never ran), or `function <export> of <module>` for a function node.
    */
   command: string | readonly string[];
-  /** The node's resolved inputs (a map element's own); null when it never ran. */
+  /**
+   * The node's resolved inputs (a map element's own); for a node that never
+   * ran, its inputs as declared (connections as `{from: "node.output"}`).
+   */
   inputs: Record<string, unknown> | null;
   reason: string;
   exit_code: number | null;
@@ -97,6 +102,18 @@ export function crashText(r: CrashRecord): string {
   return lines.join('\n');
 }
 
+/** A node's inputs as declared: literal values and paths as they are, connections by name (as nipype's crash files list a node's inputs). */
+function declaredInputs(inputs: Readonly<Record<string, NodeInput>>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(inputs).map(([k, i]) => {
+      if (i.kind === 'value') return [k, i.value];
+      if (i.kind === 'path') return [k, i.path];
+      if (i.kind === 'from') return [k, { from: `${i.node}.${i.output}` }];
+      return [k, { from: i.sources.map((s) => `${s.node}.${s.output}`) }];
+    }),
+  );
+}
+
 /** The crash record of a node's final failure. */
 export function crashRecordFor(
   runId: string,
@@ -113,7 +130,7 @@ export function crashRecordFor(
     workflow,
     node: n.node.id,
     command: ran?.command ?? n.node.command ?? `function ${fn?.export ?? '?'} of ${fn?.module ?? '?'}`,
-    inputs: ran?.inputs ?? null,
+    inputs: ran?.inputs ?? declaredInputs(n.node.inputs),
     reason,
     exit_code: outcome?.exit_code ?? null,
     signal: outcome?.signal ?? null,
@@ -133,11 +150,19 @@ export function crashRecordFor(
   };
 }
 
-/** Writes the JSON and text crash files; returns the JSON file's path. */
-export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date()): string {
+/**
+ * Which crash files a failure gets: `both` (default) a JSON record and its
+ * text twin; `json` or `txt` one file only, as nipype writes one crash file
+ * per failure (its `crashfile_format`).
+ */
+export type CrashfileFormat = 'json' | 'txt' | 'both';
+export const CRASHFILE_FORMATS: readonly CrashfileFormat[] = ['json', 'txt', 'both'];
+
+/** Writes the crash files of `format`; returns the path of the JSON file, or of the text file with `txt`. */
+export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date(), format: CrashfileFormat = 'both'): string {
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `crash-${stamp(now)}-${loginName()}-${record.node}-${randomUUID()}`);
-  writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
-  writeFileSync(`${base}.txt`, crashText(record));
-  return `${base}.json`;
+  if (format !== 'txt') writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
+  if (format !== 'json') writeFileSync(`${base}.txt`, crashText(record));
+  return format === 'txt' ? `${base}.txt` : `${base}.json`;
 }

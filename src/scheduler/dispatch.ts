@@ -50,13 +50,25 @@ export interface ReadyEvent {
 export class Dispatcher {
   /** Cache tickets of nodes that will run: their workers leave the record. */
   private readonly tickets = new Map<number, CacheTicket>();
-  private readonly fingerprints: Fingerprints;
+  /** One per hash method: the run's, and a node's own (`config.hash_method`). */
+  private readonly fingerprints = new Map<HashMethod, Fingerprints>();
 
   constructor(
     private readonly graph: RunGraph,
     private readonly o: DispatchOptions,
   ) {
-    this.fingerprints = new Fingerprints(o.hashMethod);
+    this.fingerprints.set(o.hashMethod, new Fingerprints(o.hashMethod));
+  }
+
+  /** The fingerprints of a node's hash method (its `config.hash_method`, else the run's). */
+  private fingerprintsOf(n: NodeRuntime): Fingerprints {
+    const method = n.node.config?.hash_method ?? this.o.hashMethod;
+    let fp = this.fingerprints.get(method);
+    if (fp === undefined) {
+      fp = new Fingerprints(method);
+      this.fingerprints.set(method, fp);
+    }
+    return fp;
   }
 
   /** A finished node's outputs, for its successors' inputs. */
@@ -119,7 +131,7 @@ export class Dispatcher {
         const built = this.build(n);
         // Inputs that cannot be resolved fail the node when it is dispatched.
         if (!built.ok) continue;
-        const d = decide(built.job.data, this.fingerprints, this.keyContext(n), {
+        const d = decide(built.job.data, this.fingerprintsOf(n), this.keyContext(n), {
           overwrite: n.node.overwrite,
           updateHash: this.o.updateHash,
           write: (ticket, outputs, result) => writeCacheRecord(n.record.node_dir, ticket, outputs, result),
@@ -183,7 +195,7 @@ export class Dispatcher {
       // A node in flight when its run was resumed was not checked by this scheduler: its ticket is made now.
       let ticket = this.tickets.get(n.index);
       if (ticket === undefined) {
-        const parts = this.fingerprints.parts(built.job.data, this.keyContext(n));
+        const parts = this.fingerprintsOf(n).parts(built.job.data, this.keyContext(n));
         ticket = { hash: hashOf(parts), parts };
         this.tickets.set(n.index, ticket);
       }

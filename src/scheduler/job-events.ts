@@ -118,7 +118,8 @@ function applyFailure(ev: Extract<Incoming, { kind: 'failed' }>, n: NodeRuntime,
   log.info({ node: n.node.id, reason, crashFile: n.record.crash_file }, 'node:failed');
   sink.notice(finished(n, 'failed', reason));
   for (const s of skipped) sink.notice(finished(s, 'skipped', s.record.reason));
-  if (cx.stopOnFirstCrash && graph.isAdmitting) {
+  // The run's flag, or the failed node's own config (nipype's node.config).
+  if ((cx.stopOnFirstCrash || n.node.config?.stop_on_first_crash === true) && graph.isAdmitting) {
     const stop = `stop-on-first-crash: node "${n.node.id}" failed`;
     sink.stopReason(stop);
     for (const c of graph.stopAdmitting(stop)) sink.notice(finished(c, 'cancelled', c.record.reason));

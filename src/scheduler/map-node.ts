@@ -28,6 +28,8 @@ export function planMap(n: NodeRuntime, first: number, outputsOf: (node: string)
   for (const name of spec.over) {
     const v = resolved.values[name];
     if (!Array.isArray(v)) return { ok: false, reason: `map: input "${name}" must be a list, got ${v === null ? 'null' : typeof v}` };
+    // nipype fails a MapNode with nothing to iterate over: so does flowgate, rather than succeed with empty lists.
+    if (v.length === 0) return { ok: false, reason: `map: input "${name}" is an empty list; a map node needs at least one item` };
     lists.push([name, v]);
   }
   const tooMany = mapSizeProblem(spec.mode, lists.map(([, v]) => v.length), maxNodes);

@@ -1,7 +1,6 @@
 /**
- * The ready nodes of a run, kept sorted by admission priority (the position
- * in `tsort` or `mem_thread` order; map elements get fractional priorities
- * right after their map node). Pure.
+ * The ready nodes of a run, kept sorted by admission order (`tsort` or
+ * `mem_thread`, given as a comparator over node indices). Pure.
  *
  * A sorted list in blocks of at most {@link BLOCK} * 2 entries: adding or
  * deleting costs a binary search over the blocks and a splice within one
@@ -14,55 +13,47 @@ export class ReadySet implements Iterable<number> {
   /** Sorted blocks, none empty. */
   private blocks: number[][] = [];
   private count = 0;
-  private readonly priority: number[] = [];
 
-  /** Sets a node's priority; priorities are unique. */
-  setPriority(index: number, priority: number): void {
-    this.priority[index] = priority;
-  }
-
-  priorityOf(index: number): number {
-    return this.priority[index] ?? 0;
-  }
+  /** `compare` orders two node indices; it must be a total order (no ties between two nodes). */
+  constructor(private readonly compare: (a: number, b: number) => number) {}
 
   get size(): number {
     return this.count;
   }
 
-  /** The first block whose last entry has a priority >= p (or the last block). */
-  private blockFor(p: number): number {
+  /** The first block whose last entry does not come before `index` (or the last block). */
+  private blockFor(index: number): number {
     let lo = 0;
     let hi = this.blocks.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const block = this.blocks[mid] as number[];
-      if (this.priorityOf(block[block.length - 1] as number) < p) lo = mid + 1;
+      if (this.compare(block[block.length - 1] as number, index) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
-  private positionIn(block: readonly number[], p: number): number {
+  private positionIn(block: readonly number[], index: number): number {
     let lo = 0;
     let hi = block.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.priorityOf(block[mid] as number) < p) lo = mid + 1;
+      if (this.compare(block[mid] as number, index) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
   add(index: number): void {
-    const p = this.priorityOf(index);
     if (this.blocks.length === 0) {
       this.blocks.push([index]);
       this.count = 1;
       return;
     }
-    const b = this.blockFor(p);
+    const b = this.blockFor(index);
     const block = this.blocks[b] as number[];
-    const at = this.positionIn(block, p);
+    const at = this.positionIn(block, index);
     if (block[at] === index) return;
     block.splice(at, 0, index);
     this.count++;
@@ -71,11 +62,10 @@ export class ReadySet implements Iterable<number> {
 
   delete(index: number): void {
     if (this.blocks.length === 0) return;
-    const p = this.priorityOf(index);
-    const b = this.blockFor(p);
+    const b = this.blockFor(index);
     const block = this.blocks[b] as number[];
-    // Priorities are unique, so binary search finds the node's slot.
-    const at = this.positionIn(block, p);
+    // The order is total, so binary search finds the node's slot.
+    const at = this.positionIn(block, index);
     if (block[at] !== index) return;
     block.splice(at, 1);
     this.count--;

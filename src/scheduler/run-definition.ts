@@ -8,6 +8,7 @@ import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
 import { DEFAULT_MAX_NODES } from '../shared/workflow/max-nodes.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
+import type { CrashfileFormat } from './crash-report.js';
 import type { Resources } from './ledger.js';
 
 /** The parts of a run's configuration that decide its behaviour. */
@@ -21,6 +22,8 @@ export interface RunDefinition {
   stopOnFirstCrash: boolean;
   workDir: string;
   crashdumpDir: string;
+  /** Crash files per failure: JSON, text or both (default both). */
+  crashfileFormat?: CrashfileFormat;
   /** Memory enforcement: kill a node above its grant × (1 + margin); null: measure only. */
   memoryMargin: number | null;
   /** Largest outputs a node may produce, in bytes of JSON (default 4 MB). */
@@ -48,6 +51,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       stop_on_first_crash: d.stopOnFirstCrash,
       work_dir: d.workDir,
       crashdump_dir: d.crashdumpDir,
+      crashfile_format: d.crashfileFormat ?? 'both',
       memory_margin: d.memoryMargin,
       max_output_bytes: d.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       max_nodes: d.maxNodes ?? DEFAULT_MAX_NODES,
@@ -68,13 +72,14 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     stop_on_first_crash: boolean;
     work_dir: string;
     crashdump_dir: string;
+    crashfile_format?: CrashfileFormat;
     memory_margin?: number | null;
     max_output_bytes?: number;
     max_nodes?: number;
     hash_method?: HashMethod;
     update_hash?: boolean;
   } & Record<string, unknown>;
-  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, memory_margin, max_output_bytes, max_nodes, hash_method, update_hash, ...extra } = options;
+  const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, crashfile_format, memory_margin, max_output_bytes, max_nodes, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
@@ -86,6 +91,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     stopOnFirstCrash: stop_on_first_crash,
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
+    crashfileFormat: crashfile_format ?? 'both',
     memoryMargin: memory_margin ?? null,
     maxOutputBytes: max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
     maxNodes: max_nodes ?? DEFAULT_MAX_NODES,

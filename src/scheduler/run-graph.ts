@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
-import { admitFirstFit, clampToBudget, sortReady, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
+import { admitFirstFit, clampToBudget, compareCandidates, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
 import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
@@ -58,8 +58,8 @@ export class RunGraph {
   readonly ledger: ResourceLedger;
   readonly nodes: NodeRuntime[];
   private readonly clock: () => number;
-  /** Ready node indices, kept sorted by admission priority. */
-  private readonly ready = new ReadySet();
+  /** Ready node indices, kept in admission order. */
+  private readonly ready: ReadySet;
   private readonly changed = new Set<number>();
   private terminal = 0;
   private inFlightCount = 0;
@@ -77,8 +77,8 @@ export class RunGraph {
     // Node directories need no normalising: ids and iterable labels are plain names, never `.` or `..`.
     const base = join(options.workDir, workflow.name);
     this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, `${base}/${node.dir ?? node.id}`));
-    const ordered = sortReady(this.nodes.map((n) => n.candidate), options.order);
-    ordered.forEach((c, pos) => this.ready.setPriority(c.index, pos));
+    const compare = compareCandidates(options.order);
+    this.ready = new ReadySet((a, b) => compare(this.node(a).candidate, this.node(b).candidate));
   }
 
 
@@ -231,8 +231,7 @@ export class RunGraph {
    */
   expandMap(index: number, map: MapRecord): NodeRuntime[] {
     const parent = this.node(index);
-    const p = this.ready.priorityOf(index);
-    const created = map.elements.map((e, i) => {
+    const created = map.elements.map((e) => {
       const at = this.dag.addElement(e.id, index);
       // Unmapped path inputs stay path inputs: the element's key fingerprints them.
       const pathInput = (k: string): boolean => parent.node.inputs[k]?.kind === 'path' && !(parent.node.map?.over ?? []).includes(k);
@@ -240,7 +239,6 @@ export class RunGraph {
       const rt = this.makeRuntime({ ...parent.node, id: e.id, index: at, needs: [], map: null, inputs }, at, 0, e.dir);
       rt.record.element_of = parent.node.id;
       this.nodes.push(rt);
-      this.ready.setPriority(at, p + (i + 1) / (map.elements.length + 1));
       return rt;
     });
     parent.record.map = map;

@@ -150,7 +150,7 @@ export class RunSteps {
   private writeCrash(n: NodeRuntime, reason: string, outcome: NodeOutcome | undefined, skipped: NodeRuntime[], ran: RanAs | undefined): string | null {
     const o = this.d.options;
     try {
-      return writeCrashRecord(o.crashdumpDir, crashRecordFor(o.runId, o.workflow.name, n, reason, outcome, skipped, ran));
+      return writeCrashRecord(n.node.config?.crashdump_dir ?? o.crashdumpDir, crashRecordFor(o.runId, o.workflow.name, n, reason, outcome, skipped, ran), new Date(), o.crashfileFormat);
     } catch (err) {
       this.d.log.error({ err, node: n.node.id }, 'cannot write crash record');
       return null;

@@ -9,50 +9,6 @@ export interface DagNodeInput {
   readonly needs: readonly string[];
 }
 
-/** A binary min-heap of numbers, for deterministic Kahn ordering. */
-class MinHeap {
-  private readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(value: number): void {
-    const a = this.items;
-    a.push(value);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = a[parent] as number;
-      if (p <= value) break;
-      a[i] = p;
-      i = parent;
-    }
-    a[i] = value;
-  }
-  pop(): number | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || last === undefined) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      let mv = last;
-      if (l < a.length && (a[l] as number) < mv) {
-        m = l;
-        mv = a[l] as number;
-      }
-      if (r < a.length && (a[r] as number) < mv) m = r;
-      if (m === i) break;
-      a[i] = a[m] as number;
-      i = m;
-    }
-    a[i] = last;
-    return top;
-  }
-}
-
 /** Immutable dependency graph with O(1) successor lookup. */
 export class Dag {
   /** Node ids by index. */
@@ -61,7 +17,13 @@ export class Dag {
   readonly preds: readonly (readonly number[])[];
   /** Successor indices by node index. */
   readonly succs: readonly (readonly number[])[];
-  /** Node indices in topological order; ties broken by file order. */
+  /**
+   * Node indices in topological order as nipype has it (networkx's
+   * `topological_sort`): layer by layer — first every node without
+   * predecessors in file order, then the nodes those release, in the order
+   * they are released (each releasing node's successors in file order), and
+   * so on.
+   */
   readonly topoOrder: readonly number[];
   /** Position of each node in {@link topoOrder} ("job id" in nipype terms). */
   readonly topoRank: readonly number[];
@@ -82,7 +44,7 @@ export class Dag {
     });
     this.preds = preds;
     this.succs = succs;
-    const order = kahn(preds, succs);
+    const order = generations(preds, succs);
     if (order.length !== nodes.length) throw new Error('the graph has a cycle');
     this.topoOrder = order;
     const rank = new Array<number>(nodes.length).fill(0);
@@ -99,6 +61,9 @@ export class Dag {
   /**
    * Adds a node that `parent` depends on and that depends on nothing (the
    * elements of a map node, created when it becomes ready). Returns its index.
+   * Its rank is its index: elements come after every node there already is,
+   * in the order they were added, as nipype appends a MapNode's sub-jobs to
+   * the end of its job list.
    */
   addElement(id: string, parent: number): number {
     const index = this.ids.length;
@@ -108,7 +73,7 @@ export class Dag {
     (this.succs as number[][]).push([parent]);
     (this.preds[parent] as number[]).push(index);
     (this.topoOrder as number[]).push(index);
-    (this.topoRank as number[]).push(this.topoRank[parent] ?? index);
+    (this.topoRank as number[]).push(index);
     return index;
   }
 
@@ -150,21 +115,25 @@ export class Dag {
   }
 }
 
-function kahn(preds: readonly (readonly number[])[], succs: readonly (readonly number[])[]): number[] {
+/** networkx's topological generations, flattened (see {@link Dag.topoOrder}). */
+function generations(preds: readonly (readonly number[])[], succs: readonly (readonly number[])[]): number[] {
   const indegree = preds.map((p) => p.length);
-  const heap = new MinHeap();
+  let layer: number[] = [];
   indegree.forEach((d, i) => {
-    if (d === 0) heap.push(i);
+    if (d === 0) layer.push(i);
   });
   const order: number[] = [];
-  while (heap.size > 0) {
-    const n = heap.pop() as number;
-    order.push(n);
-    for (const s of succs[n] ?? []) {
-      const d = (indegree[s] ?? 0) - 1;
-      indegree[s] = d;
-      if (d === 0) heap.push(s);
+  while (layer.length > 0) {
+    const next: number[] = [];
+    for (const n of layer) {
+      order.push(n);
+      for (const s of succs[n] ?? []) {
+        const d = (indegree[s] ?? 0) - 1;
+        indegree[s] = d;
+        if (d === 0) next.push(s);
+      }
     }
+    layer = next;
   }
   return order;
 }

@@ -94,7 +94,7 @@ describe('flowgate board', () => {
     expect(run).toMatchObject({ run_id: summary.run_id, scheduler: 'tsort', waiting: null, options: { stop_on_first_crash: false } });
     expect(run.nodes.map((n) => [n.id, n.state])).toEqual([['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped'], ['d', 'succeeded']]);
     const b = run.nodes.find((n) => n.id === 'b');
-    expect(b).toMatchObject({ needs: ['a'], n_procs: 1, mem_gb: 0.25, exit_code: 3, reason: 'exit code 3', attempts: 1 });
+    expect(b).toMatchObject({ needs: ['a'], n_procs: 1, mem_gb: 0.2, exit_code: 3, reason: 'exit code 3', attempts: 1 });
     expect(b?.worker).toEqual(expect.any(String));
     expect(run.nodes.find((n) => n.id === 'c')).toMatchObject({ skipped_because: 'b', admitted_ms: null, start_ms: null });
 
@@ -106,7 +106,7 @@ describe('flowgate board', () => {
       expect(p.n_procs).toBeLessThanOrEqual(budget.n_procs);
       expect(p.mem_gb).toBeLessThanOrEqual(budget.memory_gb);
     }
-    expect(Math.max(...timeline.map((p) => p.mem_gb))).toBe(1.75); // a or b (0.25) beside d (1.5)
+    expect(Math.max(...timeline.map((p) => p.mem_gb))).toBe(1.7); // a or b (0.2, the default) beside d (1.5)
     expect(timeline.at(-1)).toMatchObject({ n_procs: 0, mem_gb: 0, rss_gb: 0 });
     expect(timeline.map((p) => p.t_ms)).toEqual([...timeline.map((p) => p.t_ms)].sort((x, y) => x - y));
 
@@ -187,7 +187,7 @@ describe('flowgate board', () => {
     expect(status).toBe(200);
     const nodes = body.queues.find((x) => x.name === 'nodes');
     expect(nodes?.readOnlyMode).toBe(true);
-    expect(nodes?.jobs.map((j) => j.name).sort()).toEqual(['a', 'b', 'd'].map((id) => `${id} [1 cpu / ${id === 'd' ? 1.5 : 0.25} GB] run ${summary.run_id.slice(-4)}`));
+    expect(nodes?.jobs.map((j) => j.name).sort()).toEqual(['a', 'b', 'd'].map((id) => `${id} [1 cpu / ${id === 'd' ? 1.5 : 0.2} GB] run ${summary.run_id.slice(-4)}`));
     expect((await fetch(`${base}/queues/api/queues/nodes/clean/completed`, { method: 'PUT' })).status).toBe(405);
 
     // Write mode needs authentication (the board refuses to start without it).

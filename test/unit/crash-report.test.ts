@@ -63,6 +63,16 @@ describe('writeCrashRecord', () => {
     expect(dirname(path)).toBe(dir);
   });
 
+  it('writes one file only with format json or txt (nipype writes one crash file per failure)', () => {
+    const txt = writeCrashRecord(join(dir, 'txt'), record(), now, 'txt');
+    expect(readdirSync(join(dir, 'txt'))).toEqual([basename(txt)]);
+    expect(txt).toMatch(/\.txt$/);
+    expect(readFileSync(txt, 'utf8')).toContain('Inputs:');
+    const json = writeCrashRecord(join(dir, 'json'), record(), now, 'json');
+    expect(readdirSync(join(dir, 'json'))).toEqual([basename(json)]);
+    expect(json).toMatch(/\.json$/);
+  });
+
   it('stores the whole record as JSON', () => {
     const r = record();
     const path = writeCrashRecord(dir, r, now);

@@ -1,5 +1,5 @@
 /**
- * The DAG: topological order with file-order tie-breaks, descendants in
+ * The DAG: topological order as networkx (and so nipype) has it, descendants in
  * depth-first pre-order, roots, and cycle detection.
  */
 import { describe, expect, it } from 'vitest';
@@ -8,16 +8,33 @@ import { seededRandom } from './support.js';
 
 const n = (id: string, ...needs: string[]): DagNodeInput => ({ id, needs });
 
-/** Reference topological order: repeatedly take the lowest file index whose predecessors are done. */
+/** Reference topological order, computed another way than the Dag does. */
 function referenceOrder(nodes: readonly DagNodeInput[]): number[] {
+  // networkx's topological_sort (nipype's tsort), stated differently: by
+  // generation (longest path from a root), then by the rank of the node's last
+  // predecessor in the order, then by its place among that one's successors.
   const index = new Map(nodes.map((node, i) => [node.id, i]));
-  const done = new Set<number>();
+  const preds = nodes.map((node) => node.needs.map((d) => index.get(d) as number));
+  const succs: number[][] = nodes.map(() => []);
+  preds.forEach((ps, i) => ps.forEach((p) => succs[p]?.push(i)));
+  const gen: number[] = [];
+  const genOf = (i: number): number => (gen[i] ??= Math.max(-1, ...(preds[i] ?? []).map(genOf)) + 1);
+  nodes.forEach((_, i) => genOf(i));
+  const rank: number[] = [];
   const order: number[] = [];
-  while (order.length < nodes.length) {
-    const next = nodes.findIndex((node, i) => !done.has(i) && node.needs.every((d) => done.has(index.get(d) as number)));
-    if (next < 0) throw new Error('cycle');
-    done.add(next);
-    order.push(next);
+  for (let g = 0; order.length < nodes.length; g++) {
+    const layer = nodes.map((_, i) => i).filter((i) => gen[i] === g);
+    const key = (i: number): [number, number] => {
+      const ps = preds[i] ?? [];
+      if (ps.length === 0) return [-1, i];
+      const last = ps.reduce((a, b) => ((rank[a] as number) > (rank[b] as number) ? a : b));
+      return [rank[last] as number, (succs[last] ?? []).indexOf(i)];
+    };
+    layer.sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
+    for (const i of layer) {
+      rank[i] = order.length;
+      order.push(i);
+    }
   }
   return order;
 }
@@ -46,19 +63,25 @@ describe('Dag', () => {
     expect(dag.topoRank).toEqual([2, 0, 1]);
   });
 
-  it('breaks ties by file order', () => {
-    // Roots y and z are both available first; y comes first in the file.
+  it('takes every root first, in file order, then the next layer (networkx, as nipype)', () => {
+    // Roots y, z and w come before x, which needs z.
     const dag = new Dag([n('x', 'z'), n('y'), n('z'), n('w')]);
-    expect(dag.topoOrder.map((i) => dag.idOf(i))).toEqual(['y', 'z', 'x', 'w']);
+    expect(dag.topoOrder.map((i) => dag.idOf(i))).toEqual(['y', 'z', 'w', 'x']);
+    // The brief's case: a, c(a), b, x(b), y runs a b y c x in nipype.
+    const nip = new Dag([n('a'), n('c', 'a'), n('b'), n('x', 'b'), n('y')]);
+    expect(nip.topoOrder.map((i) => nip.idOf(i))).toEqual(['a', 'b', 'y', 'c', 'x']);
     // Independent nodes keep file order exactly.
     const flat = new Dag([n('f'), n('e'), n('d'), n('c'), n('b'), n('a')]);
     expect(flat.topoOrder).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
-  it('prefers the lowest file index among newly released nodes', () => {
-    // After r finishes, its successors q (index 1) and p (index 3) become ready; q first, then s (index 2) as soon as q is done.
+  it('orders a layer by release: the releasing nodes in order, each one\'s successors in file order', () => {
+    // r releases q and p (layer 1); s, released by q, is in layer 2 although it comes before p in the file.
     const dag = new Dag([n('r'), n('q', 'r'), n('s', 'q'), n('p', 'r')]);
-    expect(dag.topoOrder.map((i) => dag.idOf(i))).toEqual(['r', 'q', 's', 'p']);
+    expect(dag.topoOrder.map((i) => dag.idOf(i))).toEqual(['r', 'q', 'p', 's']);
+    // u is released by its last predecessor in the order (k), not its first (j).
+    const late = new Dag([n('j'), n('k'), n('u', 'k', 'j'), n('v', 'j')]);
+    expect(late.topoOrder.map((i) => late.idOf(i))).toEqual(['j', 'k', 'v', 'u']);
   });
 
   it.each([1, 2, 3, 4, 5])('matches the reference order on a random 300-node DAG (seed %i)', (seed) => {

@@ -30,6 +30,34 @@ describe('iterables', () => {
     expect(ids([{ id: 'n', command: 'true', iterables: { a: ['p', 'q'], b: [1, 2] }, synchronize: true }])).toEqual(['n._a_p_b_1', 'n._a_q_b_2']);
   });
 
+  it('names copies by the sorted field names, as nipype (`_fwhm_4_subject_s1`)', () => {
+    expect(ids([{ id: 's', command: 'true', iterables: { subject: ['s1'], fwhm: [4, 8] } }])).toEqual(['s._fwhm_4_subject_s1', 's._fwhm_8_subject_s1']);
+  });
+
+  it('synchronize with lists of different lengths: as many copies as the longest, later copies without the shorter lists (nipype)', () => {
+    const w = wf([{ id: 's', command: 'true', iterables: { a: [1, 2], b: [3], c: [4, 5, 6] }, synchronize: true }]);
+    expect(w.nodes.map((n) => n.id)).toEqual(['s._a_1_b_3_c_4', 's._a_2_c_5', 's._c_6']);
+    expect(w.nodes.map((n) => Object.keys(n.inputs).sort())).toEqual([['a', 'b', 'c'], ['a', 'c'], ['c']]);
+  });
+
+  it('nests a copy\'s directories by the longest path from each iterable source, then by name (nipype)', () => {
+    // Z reaches D through M (2 steps), A directly (1): _zeta_ is the outer directory although _alpha_ sorts first.
+    const w = wf([
+      { id: 'A', command: 'true', iterables: { alpha: [1] } },
+      { id: 'Z', command: 'true', iterables: { zeta: [1] } },
+      { id: 'M', command: 'true', needs: ['Z'] },
+      { id: 'D', command: 'true', needs: ['A', 'M'] },
+    ]);
+    expect(w.nodes.find((n) => n.id.startsWith('D'))?.dir).toBe('_zeta_1/_alpha_1/D');
+    // At equal depth, by name.
+    const v = wf([
+      { id: 'Z', command: 'true', iterables: { zeta: [1] } },
+      { id: 'A', command: 'true', iterables: { alpha: [1] } },
+      { id: 'D', command: 'true', needs: ['Z', 'A'] },
+    ]);
+    expect(v.nodes.find((n) => n.id.startsWith('D'))?.dir).toBe('_alpha_1/_zeta_1/D');
+  });
+
   it('multiplies chained iterables and makes directory-safe names', () => {
     expect(
       ids([
@@ -70,7 +98,6 @@ describe('join', () => {
     );
     expect(err.issues.map((i) => `${i.field ?? ''}: ${i.message}`)).toEqual([
       'nodes[0].iterables.x: "x" is both an input and an iterable',
-      'nodes[0].synchronize: synchronized iterables need lists of one length (x: 2, y: 1)',
       'nodes[2].join.source: "plain" has no iterables to join',
       'nodes[3].join.source: "it" is not upstream of this node',
       'nodes[3].join.fields[0]: no input "nope" to collect',

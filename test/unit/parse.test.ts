@@ -59,10 +59,10 @@ describe('loadWorkflowFile: valid files', () => {
   const expected: Workflow = {
     name: 'fixture-valid',
     nodes: [
-      { id: 'fetch', index: 0, command: ['sh', '-c', 'echo fetch'], needs: [], n_procs: 2, mem_gb: 0.25, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'fetch' },
+      { id: 'fetch', index: 0, command: ['sh', '-c', 'echo fetch'], needs: [], n_procs: 2, mem_gb: 0.2, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'fetch' },
       { id: 'align', index: 1, command: 'echo align', needs: ['fetch'], n_procs: 2, mem_gb: 3, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'align' },
-      { id: 'stats', index: 2, command: ['true'], needs: ['fetch'], n_procs: 1, mem_gb: 0.25, env: { MODE: 'fast' }, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'stats' },
-      { id: 'report', index: 3, command: 'echo report', needs: ['align', 'stats'], n_procs: 2, mem_gb: 0.25, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'report' },
+      { id: 'stats', index: 2, command: ['true'], needs: ['fetch'], n_procs: 1, mem_gb: 0.2, env: { MODE: 'fast' }, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'stats' },
+      { id: 'report', index: 3, command: 'echo report', needs: ['align', 'stats'], n_procs: 2, mem_gb: 0.2, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'report' },
     ],
   };
 
@@ -90,11 +90,11 @@ describe('loadWorkflowFile: valid files', () => {
     expect(wf.nodes[5]?.env).toEqual({ REPORT_TITLE: 'flowgate demo' });
   });
 
-  it('uses n_procs 1 and mem_gb 0.25 when neither node nor defaults set them', () => {
+  it('uses n_procs 1 and mem_gb 0.2 (the default in the code of nipype) when neither node nor defaults set them', () => {
     expect(DEFAULT_N_PROCS).toBe(1);
-    expect(DEFAULT_MEM_GB).toBe(0.25);
+    expect(DEFAULT_MEM_GB).toBe(0.2);
     const wf = loadWorkflowFile(file('plain.yaml', 'name: plain\nnodes:\n  - id: a\n    command: "true"\n'));
-    expect(wf.nodes[0]).toEqual({ id: 'a', index: 0, command: 'true', needs: [], n_procs: 1, mem_gb: 0.25, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'a' });
+    expect(wf.nodes[0]).toEqual({ id: 'a', index: 0, command: 'true', needs: [], n_procs: 1, mem_gb: 0.2, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'a' });
   });
 
   it('lets `defaults:` override both defaults, and a node override `defaults:`', () => {

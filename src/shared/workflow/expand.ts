@@ -23,28 +23,34 @@ function safe(v: string | number | boolean): string {
   return String(v).replace(/[^A-Za-z0-9.-]/g, '_');
 }
 
-/** The value combinations of a node's iterables: every combination, or lockstep with `synchronize`. */
+type Scalar = string | number | boolean;
+
+/**
+ * The value combinations of a node's iterables: every combination, or
+ * lockstep with `synchronize` — as many copies as the longest list, a copy
+ * past the end of a shorter list getting no value of it (nipype's
+ * `synchronize_iterables`). Labels name the fields in sorted order, as
+ * nipype's parameterisation does (`_fwhm_4_subject_s1`).
+ */
 export function combosOf(n: FileNode): Combo[] {
   const params = Object.entries(n.iterables ?? {});
   if (params.length === 0) return [];
+  let values: Array<Record<string, Scalar>>;
   if (n.synchronize === true) {
-    const len = params[0]?.[1].length ?? 0;
-    return Array.from({ length: len }, (_, i) => {
-      const values = Object.fromEntries(params.map(([p, vs]) => [p, vs[i] as string | number | boolean]));
-      return { label: params.map(([p, vs]) => `_${p}_${safe(vs[i] as string | number | boolean)}`).join(''), values };
-    });
+    const len = params.reduce((m, [, vs]) => Math.max(m, vs.length), 0);
+    values = Array.from({ length: len }, (_, i) => Object.fromEntries(params.filter(([, vs]) => i < vs.length).map(([p, vs]) => [p, vs[i] as Scalar])));
+  } else {
+    values = [{}];
+    for (const [p, vs] of params) values = values.flatMap((c) => vs.map((v) => ({ ...c, [p]: v })));
   }
-  let combos: Combo[] = [{ label: '', values: {} }];
-  for (const [p, vs] of params) {
-    combos = combos.flatMap((c) => vs.map((v) => ({ label: `${c.label}_${p}_${safe(v)}`, values: { ...c.values, [p]: v } })));
-  }
-  return combos;
+  return values.map((v) => ({ label: Object.keys(v).sort().map((p) => `_${p}_${safe(v[p] as Scalar)}`).join(''), values: v }));
 }
 
-/** The sizes of a node's iterables product: the list lengths, or one length in lockstep. */
+/** The sizes of a node's iterables product: the list lengths, or the longest one in lockstep. */
 function factorsOf(n: FileNode): number[] {
   const lengths = Object.values(n.iterables ?? {}).map((vs) => vs.length);
-  return n.synchronize === true ? lengths.slice(0, 1) : lengths;
+  // In lockstep, as many copies as the longest list.
+  return n.synchronize === true ? [lengths.reduce((a, b) => Math.max(a, b), 0)] : lengths;
 }
 
 /**
@@ -62,14 +68,10 @@ export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes:
     for (const [p] of params) {
       if (Object.hasOwn(n.inputs ?? {}, p)) at(n.id, `nodes[${i}].iterables.${p}`, `"${p}" is both an input and an iterable`, ['nodes', i, 'iterables', p]);
     }
-    const lockstepBroken = n.synchronize === true && new Set(params.map(([, vs]) => vs.length)).size > 1;
-    if (lockstepBroken) {
-      at(n.id, `nodes[${i}].synchronize`, `synchronized iterables need lists of one length (${params.map(([p, vs]) => `${p}: ${vs.length}`).join(', ')})`, ['nodes', i, 'synchronize']);
-    }
     if (n.synchronize !== undefined && params.length === 0) at(n.id, `nodes[${i}].synchronize`, 'only meaningful with iterables', ['nodes', i, 'synchronize']);
     const tooMany = params.length === 0 ? undefined : productProblem('iterables product', factorsOf(n), maxNodes);
     if (tooMany !== undefined) atSize(n.id, `nodes[${i}].iterables`, tooMany, ['nodes', i, 'iterables']);
-    else if (params.length > 0 && !lockstepBroken) {
+    else if (params.length > 0) {
       const labels = new Set<string>();
       for (const c of combosOf(n)) {
         if (labels.has(c.label)) {
@@ -160,7 +162,14 @@ export function expansionSize(data: WorkflowFile, maxNodes: number): { total: nu
 export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs: Map<string, string> } {
   const over = iterationSources(data);
   const combos = new Map(data.nodes.filter((n) => n.iterables !== undefined).map((n) => [n.id, combosOf(n)]));
-  const labelsOf = (id: string, a: ReadonlyMap<string, number>): string[] => (over.get(id) ?? []).map((s) => combos.get(s)?.[a.get(s) ?? 0]?.label ?? '');
+  const graph = new FileGraph(data);
+  const depth = sourceDepths(data, graph, graph.postOrder(), over);
+  // nipype nests a copy's directories by the longest path from each source (farthest outside), then by label.
+  const labelsOf = (id: string, a: ReadonlyMap<string, number>): string[] =>
+    (over.get(id) ?? [])
+      .map((s) => ({ d: depth.get(id)?.get(s) ?? 0, label: combos.get(s)?.[a.get(s) ?? 0]?.label ?? '' }))
+      .sort((x, y) => y.d - x.d || (x.label < y.label ? -1 : x.label > y.label ? 1 : 0))
+      .map((x) => x.label);
   const copyId = (id: string, a: ReadonlyMap<string, number>): string => {
     const labels = labelsOf(id, a);
     return labels.length === 0 ? id : `${id}.${labels.join('.')}`;
@@ -212,4 +221,33 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
     if (needs.length > 0) copy['needs'] = needs;
     return copy as FileNode;
   }
+}
+
+/**
+ * For each node, the longest path to it from each iterable source it is
+ * copied over (nipype's `get_levels` in the source's subgraph), in one pass
+ * over the topological order: a predecessor counts for source `s` when it is
+ * `s` or is itself copied over `s`.
+ */
+function sourceDepths(data: WorkflowFile, graph: FileGraph, order: readonly number[], over: ReadonlyMap<string, readonly string[]>): Map<string, Map<string, number>> {
+  const depth = new Map<string, Map<string, number>>();
+  for (const i of order) {
+    const id = data.nodes[i]?.id as string;
+    const mine = new Map<string, number>();
+    for (const s of over.get(id) ?? []) {
+      if (s === id) {
+        mine.set(s, 0);
+        continue;
+      }
+      let best = 0;
+      for (const p of graph.preds[i] ?? []) {
+        const pid = graph.ids[p] as string;
+        const dp = pid === s ? 0 : depth.get(pid)?.get(s);
+        if (dp !== undefined) best = Math.max(best, dp + 1);
+      }
+      mine.set(s, best);
+    }
+    depth.set(id, mine);
+  }
+  return depth;
 }

@@ -25,6 +25,7 @@ import {
   type NodeInput,
   type Workflow,
   type WorkflowFile,
+  type NodeConfig,
   type WorkflowNode,
   type ShellSpec,
 } from './schema.js';
@@ -364,7 +365,17 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     overwrite: n.overwrite ?? false,
     map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
     dir: dirs?.get(n.id) ?? n.id,
+    ...(n.config !== undefined ? { config: nodeConfig(n.config, file) } : {}),
   }));
+}
+
+/** A node's `config` with its crashdump_dir made absolute (relative to the workflow file). */
+function nodeConfig(c: NonNullable<WorkflowFile['nodes'][number]['config']>, file: string | undefined): NodeConfig {
+  return {
+    ...(c.crashdump_dir !== undefined ? { crashdump_dir: resolvePath(baseDirOf(file), c.crashdump_dir) } : {}),
+    ...(c.stop_on_first_crash !== undefined ? { stop_on_first_crash: c.stop_on_first_crash } : {}),
+    ...(c.hash_method !== undefined ? { hash_method: c.hash_method } : {}),
+  };
 }
 
 /** A `shell` as written: a bare path runs with no options. */

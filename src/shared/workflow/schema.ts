@@ -86,12 +86,12 @@ export const DEFAULT_SHELL: ShellSpec = { path: '/bin/bash', flags: ['-e', '-u',
 
 /** Per-node defaults; these are also the values used when a file gives none. */
 export const DEFAULT_N_PROCS = 1;
-export const DEFAULT_MEM_GB = 0.25;
+export const DEFAULT_MEM_GB = 0.2;
 
 export const defaultsSchema = z
   .strictObject({
     n_procs: nProcs.optional().describe('Threads a node uses unless it says otherwise (default 1).'),
-    mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.25).'),
+    mem_gb: memGb.optional().describe('Memory in GB a node uses unless it says otherwise (default 0.2, as in nipype).'),
     timeout_s: timeoutS.optional().describe('Wall-clock limit per attempt in seconds (default: none).'),
     retries: retries.optional().describe('How many times a failed node is retried (default 0).'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before a retry (default 0).'),
@@ -158,6 +158,14 @@ export const nodeSchema = z
       .optional()
       .describe("Largest outputs of this node in bytes of JSON (a function's return value, a command's stdout_json); default: the run's --max-output-bytes (4 MB)."),
     overwrite: z.boolean().optional().describe('Always run the node, even when its cache record matches.'),
+    config: z
+      .strictObject({
+        crashdump_dir: z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').optional().describe("This node's crash records go here (relative to the workflow file) instead of the run's --crashdump-dir."),
+        stop_on_first_crash: z.boolean().optional().describe("This node's failure stops admitting, as --stop-on-first-crash does for every node."),
+        hash_method: z.enum(['timestamp', 'content']).optional().describe("How this node's input files are fingerprinted for the cache, instead of the run's --hash-method."),
+      })
+      .optional()
+      .describe("nipype's per-node config (its [execution] section): overrides of the run's options for this node."),
     map: z
       .strictObject({
         over: z.array(nameKey).min(1, 'name at least one input').describe('Inputs holding lists: one element per item.'),
@@ -228,7 +236,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'code_version', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'map', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'code_version', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'config', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -274,6 +282,15 @@ export interface WorkflowNode {
   readonly map: NodeMap | null;
   /** The node's directory under `<work dir>/<workflow>/`: its id, or `_p_v/<node>` for a copy made by iterables. */
   readonly dir: string;
+  /** Per-node overrides of run options (nipype's node `config`); absent: none. Map elements inherit it. */
+  readonly config?: NodeConfig;
+}
+
+/** A node's overrides of run options (crashdump_dir absolute once validated). */
+export interface NodeConfig {
+  readonly crashdump_dir?: string;
+  readonly stop_on_first_crash?: boolean;
+  readonly hash_method?: 'timestamp' | 'content';
 }
 
 /** A shell: a string command runs as `path ...flags -c SCRIPT`. */
