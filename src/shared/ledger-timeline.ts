@@ -27,13 +27,13 @@ export interface TimedNode {
 }
 
 /**
- * Rounds away float noise (0.1 + 0.2) so sums compare cleanly with budgets.
- * To the kilobyte (1e-6 GB): after many nodes' measured RSS were added and taken
- * away again, noise of a few 1e-9 remains, which would show as a level above zero.
+ * Amounts are summed in whole micro-units (1e-6: a kilobyte of a GB): a node's
+ * amount is rounded once, and taking it away again cancels it exactly, so no
+ * float noise (0.1 + 0.2, many nodes' measured RSS) shows as a level above zero.
  */
-function tidy(v: number): number {
-  return Math.round(v * 1e6) / 1e6 + 0; // + 0 turns -0 into 0
-}
+const MICRO = 1e6;
+const micro = (v: number): number => Math.round(v * MICRO);
+const unit = (v: number): number => v / MICRO + 0; // + 0 turns -0 into 0
 
 /**
  * The ledger as a step function. A node holds its granted (else declared)
@@ -45,9 +45,9 @@ export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerP
   const deltas = new Map<number, { n_procs: number; mem_gb: number; rss_gb: number }>();
   const add = (t: number, p: number, m: number, r: number): void => {
     const d = deltas.get(t) ?? { n_procs: 0, mem_gb: 0, rss_gb: 0 };
-    d.n_procs += p;
-    d.mem_gb += m;
-    d.rss_gb += r;
+    d.n_procs += micro(p);
+    d.mem_gb += micro(m);
+    d.rss_gb += micro(r);
     deltas.set(t, d);
   };
   let open = false;
@@ -73,15 +73,16 @@ export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerP
   for (const t of [...deltas.keys()].sort((a, b) => a - b)) {
     const d = deltas.get(t);
     if (d === undefined) continue;
-    level.n_procs = tidy(level.n_procs + d.n_procs);
-    level.mem_gb = tidy(level.mem_gb + d.mem_gb);
-    level.rss_gb = tidy(level.rss_gb + d.rss_gb);
+    level.n_procs += d.n_procs;
+    level.mem_gb += d.mem_gb;
+    level.rss_gb += d.rss_gb;
+    const point = { t_ms: t, n_procs: unit(level.n_procs), mem_gb: unit(level.mem_gb), rss_gb: unit(level.rss_gb) };
     const prev = out[out.length - 1];
     // A release and an admission at the same instant can cancel out: no step.
-    if (prev !== undefined && prev.n_procs === level.n_procs && prev.mem_gb === level.mem_gb && prev.rss_gb === level.rss_gb) continue;
-    out.push({ t_ms: t, ...level });
+    if (prev !== undefined && prev.n_procs === point.n_procs && prev.mem_gb === point.mem_gb && prev.rss_gb === point.rss_gb) continue;
+    out.push(point);
   }
   const last = out[out.length - 1];
-  if (open && last !== undefined && now > last.t_ms) out.push({ t_ms: now, ...level });
+  if (open && last !== undefined && now > last.t_ms) out.push({ ...last, t_ms: now });
   return out;
 }

@@ -90,6 +90,19 @@ describe('buildTimeline', () => {
     ]);
   });
 
+  it('returns to exactly zero after many nodes\' measured RSS came and went (no rounding drift)', () => {
+    // Two nodes start at one instant and end at two (10.3 micro-GB of RSS each): rounding the
+    // running level at every step keeps 1 micro-GB (21 up, 10 and 10 down).
+    const rss = 10.3e-6 * 1024;
+    const nodes = [0, 1, 2, 3].flatMap((k) => [
+      node(`a${k}`, { admitted_ms: k * 100, released_ms: k * 100 + 50, start_ms: k * 100 + 1, end_ms: k * 100 + 10, peak_rss_mb: rss, mem_gb: 0.2 }),
+      node(`b${k}`, { admitted_ms: k * 100, released_ms: k * 100 + 60, start_ms: k * 100 + 1, end_ms: k * 100 + 20, peak_rss_mb: rss, mem_gb: 0.2 }),
+    ]);
+    const timeline = buildTimeline(nodes, 100_000);
+    expect(timeline.at(-1)).toMatchObject({ n_procs: 0, mem_gb: 0, rss_gb: 0 });
+    for (const p of timeline) expect(p.rss_gb).toBeGreaterThanOrEqual(0);
+  });
+
   it('a release and an admission at the same instant make no step; float noise is rounded', () => {
     const nodes = [
       node('a', { mem_gb: 0.1, admitted_ms: 0, released_ms: 10 }),
