@@ -96,7 +96,7 @@ async function detect(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'fgbench-wf-'));
     const marker = join(dir, 'killed');
     const wf = join(dir, 'victim.json');
-    writeFileSync(wf, JSON.stringify({ name: 'victim', nodes: [{ id: 'victim', command: `if [ -e ${marker} ]; then exit 0; fi; echo $PPID > worker; exec sleep 300` }] }));
+    writeFileSync(wf, JSON.stringify({ name: 'victim', nodes: [{ id: 'victim', command: `if [ -e ${marker} ]; then exit 0; fi; echo $FLOWGATE_WORKER_PID > worker; exec sleep 300` }] }));
     let killedAt = 0;
     const { summary } = await runFlowgate([wf, '--n-procs', '1', '--memory-gb', '1', ...flags], async (runDir) => {
       const pidFile = join(runDir, 'work', 'victim', 'victim', 'worker');
