@@ -59,6 +59,6 @@ describe('join unique', () => {
     const j = g.nodes.find((n) => n.node.id === 'j');
     if (j === undefined) throw new Error('no join node');
     const built = buildNodeJob('run1', 'w', j, null, (id) => ({ out: id.includes('_a_1') ? 'one' : 'two' }));
-    expect(built.ok && built.job.data.inputs['as']).toEqual(['one', 'two']);
+    expect(built.ok && built.job.data.inputs?.['as']).toEqual(['one', 'two']);
   });
 });
