@@ -9,7 +9,7 @@ import type { Outputs } from '../shared/workflow/template.js';
 import { decide, Fingerprints, hashOf, type KeyContext } from './cache.js';
 import { identifyElements } from './map-elements.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
-import { collectOutputs, planMap } from './map-node.js';
+import { collectOutputs, mapShape, planMap } from './map-node.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 
 /** What the dispatcher needs to know about its run. */
@@ -169,7 +169,7 @@ export class Dispatcher {
     const first = n.record.map?.first ?? 0;
     const elements = (n.record.map?.elements ?? []).map((_, i) => this.graph.node(first + i));
     const result = sha256(canonical(elements.map((e) => e.record.result ?? `unrecorded ${e.record.end_ms ?? ''}`)));
-    this.graph.collectMap(n.index, collectOutputs(elements), result, elements.filter((e) => e.state !== 'cached').map((e) => e.node.id));
+    this.graph.collectMap(n.index, collectOutputs(elements, mapShape(n, this.outputsOf)), result, elements.filter((e) => e.state !== 'cached').map((e) => e.node.id));
     return n.state === 'cached' ? 'cached' : 'succeeded';
   }
 

@@ -262,4 +262,55 @@ describe('nipype conformance', () => {
     expect(r.starts).toEqual(['a', 'b', 'c']);
     expect(r.summary?.status).toBe('succeeded');
   });
+
+  // 11. JoinNode(unique=True): repeats dropped, first occurrence kept, in iterables order.
+  const outputsOf = (s: RunSummary, ids: readonly string[]): Record<string, unknown> => Object.fromEntries(ids.map((id) => [id, s.nodes.find((n) => n.id === id)?.outputs]));
+  sideBySide(
+    '11. a unique join collects each value once, in iterables order',
+    {
+      n_procs: 2,
+      memory_gb: 4,
+      report: ['uniq', 'all'],
+      nodes: [
+        { id: 'src', iterables: { a: [2, 1], b: ['x', 'y'] }, echo: 'a' },
+        { id: 'uniq', needs: ['src'], join: { source: 'src', fields: ['in_src'], unique: true }, echo: 'in_src' },
+        { id: 'all', needs: ['src'], join: { source: 'src', fields: ['in_src'] }, echo: 'in_src' },
+      ],
+    },
+    { uniq: [2, 1], all: [2, 2, 1, 1] },
+    {
+      flowgate: async (c) => {
+        const s = (await runFlowgate(c)).summary;
+        const o = outputsOf(s, ['uniq', 'all']) as Record<string, { out?: unknown } | undefined>;
+        return { uniq: o['uniq']?.out, all: o['all']?.out };
+      },
+      nipype: (c) => runNipype(c).outputs,
+    },
+  );
+
+  // 12. MapNode(nested=True): one element per flattened item, outputs nested back to the input's shape.
+  sideBySide(
+    '12. a nested map runs one element per item and nests its outputs like its input',
+    {
+      n_procs: 2,
+      memory_gb: 4,
+      report: ['m'],
+      nodes: [
+        { id: 'src', value: [[1, 2], [3]] },
+        { id: 'm', needs: ['src'], map_over: ['src'], nested: true, echo: 'in_src', wrap: true },
+      ],
+    },
+    { out: [[{ v: 1 }, { v: 2 }], [{ v: 3 }]], dirs: ['m/mapflow/_m0', 'm/mapflow/_m1', 'm/mapflow/_m2', 'src'] },
+    {
+      flowgate: async (c) => {
+        const r = await runFlowgate(c);
+        return { out: (outputsOf(r.summary, ['m'])['m'] as { out?: unknown } | undefined)?.out, dirs: r.dirs };
+      },
+      // nipype also leaves the map node's own result in m/ (it ran as one job); flowgate's map node runs no process.
+      nipype: (c) => {
+        const r = runNipype(c);
+        return { out: r.outputs['m'], dirs: r.dirs.filter((d) => d !== 'm') };
+      },
+    },
+  );
 });

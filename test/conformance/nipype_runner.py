@@ -3,13 +3,17 @@
 Reads a spec on stdin:
   {"name", "base_dir", "crashdump_dir", "plugin_args": {...}, "config": {...},
    "callback_raises_on": node name or null,
+   "report": [node names whose output `out` is reported],
    "nodes": [{"id", "needs": [...], "mem_gb", "n_procs", "iterables": {k: [v...]},
-              "synchronize", "map_over": [field...], "value": JSON returned as `out`,
-              "fail": bool, "config": {execution option: value}}]}
+              "synchronize", "map_over": [field...], "nested": bool,
+              "join": {"source", "fields": [...], "unique": bool},
+              "value": JSON returned as `out`, "echo": input returned as `out`
+              ("wrap": as {"v": input}), "fail": bool, "config": {execution option: value}}]}
 A node's function takes one input per `needs` entry (`in_<parent>`, fed from the
 parent's `out`), its iterable fields and returns `value` (or its inputs) as `out`.
 Prints {"starts": [...], "events": [[name, status]...], "error": str|null,
-"dirs": [relative node dirs that hold a result], "crashfiles": [...], "warnings": [...]}.
+"dirs": [relative node dirs that hold a result], "crashfiles": [...], "warnings": [...],
+"outputs": {reported node: its `out`}}.
 """
 import json
 import logging
@@ -51,13 +55,20 @@ for n in spec["nodes"]:
     args = ", ".join(f + "=None" for f in fields)
     body = "    raise RuntimeError('node %s fails')\n" % n["id"] if n.get("fail") else ""
     value = json.dumps(n["value"]) if "value" in n else None
-    ret = "json.loads(%r)" % value if value is not None else "dict(%s)" % ", ".join("%s=%s" % (f, f) for f in fields)
+    if value is not None:
+        ret = "json.loads(%r)" % value
+    elif n.get("echo"):
+        ret = ("dict(v=%s)" if n.get("wrap") else "%s") % n["echo"]
+    else:
+        ret = "dict(%s)" % ", ".join("%s=%s" % (f, f) for f in fields)
     src = "def f(%s):\n    import json\n%s    return %s\n" % (args, body, ret)
     iface = Function(input_names=fields, output_names=["out"], function=src)
     if n.get("map_over"):
-        node = pe.MapNode(iface, iterfield=n["map_over"], name=n["id"])
+        node = pe.MapNode(iface, iterfield=n["map_over"], name=n["id"], nested=n.get("nested", False))
     elif n.get("join"):
-        node = pe.JoinNode(iface, joinsource=n["join"]["source"], joinfield=n["join"]["fields"], name=n["id"])
+        node = pe.JoinNode(
+            iface, joinsource=n["join"]["source"], joinfield=n["join"]["fields"], unique=n["join"].get("unique", False), name=n["id"]
+        )
     else:
         node = pe.Node(iface, name=n["id"])
     if "mem_gb" in n:
@@ -103,4 +114,10 @@ for d, _, files in os.walk(root):
     if any(f.startswith("result_") for f in files):
         dirs.append(os.path.relpath(d, root))
 crash = sorted(os.listdir(spec["crashdump_dir"])) if os.path.isdir(spec["crashdump_dir"]) else []
-print(json.dumps({"starts": starts, "events": events, "error": error, "dirs": sorted(dirs), "crashfiles": crash, "warnings": warnings}))
+from nipype.utils.filemanip import loadpkl  # noqa: E402
+
+outputs = {}
+for name in spec.get("report", []):
+    result = os.path.join(root, name, "result_%s.pklz" % name)
+    outputs[name] = loadpkl(result).outputs.out if os.path.exists(result) else None
+print(json.dumps({"starts": starts, "events": events, "error": error, "dirs": sorted(dirs), "crashfiles": crash, "warnings": warnings, "outputs": outputs}))

@@ -4,7 +4,7 @@
  * nipype_runner.py), so a test can compare what each one observably did.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
@@ -35,6 +35,14 @@ export interface CaseNode {
   map_over?: string[];
   /** JSON value the node outputs as `out` (its successors get it as `in_<id>`). */
   value?: unknown;
+  /** The node outputs as `out` its input of this name (an iterable field or `in_<parent>`); flowgate runs it as a function node. */
+  echo?: string;
+  /** With `echo`: the output is `{v: <input>}`. */
+  wrap?: boolean;
+  /** JoinNode: `fields` are input names (`in_<parent>`). */
+  join?: { source: string; fields: string[]; unique?: boolean };
+  /** With `map_over`: nipype's MapNode(nested=True). */
+  nested?: boolean;
   fail?: boolean;
   /** nipype's node `config` (its `execution` section) / flowgate's node `config`. */
   config?: { crashdump_dir?: string; stop_on_first_crash?: boolean; hash_method?: 'timestamp' | 'content' };
@@ -51,6 +59,8 @@ export interface Case {
   crashfile_format?: 'txt' | 'json' | 'both';
   /** nipype only: the status callback raises on this node's first event. */
   callback_raises_on?: string;
+  /** Nodes (not copies) whose output `out` nipype reports (`NipypeResult.outputs`). */
+  report?: string[];
 }
 
 /** What nipype did. */
@@ -63,6 +73,8 @@ export interface NipypeResult {
   crashfiles: string[];
   crashdump_dir: string;
   warnings: string[];
+  /** Output `out` of each node in the case's `report`. */
+  outputs: Record<string, unknown>;
 }
 
 /** Runs a case on nipype. */
@@ -77,6 +89,7 @@ export function runNipype(c: Case, name = 'wf'): NipypeResult {
     plugin_args: { n_procs: c.n_procs, memory_gb: c.memory_gb, ...(c.raise_insufficient !== undefined ? { raise_insufficient: c.raise_insufficient } : {}), ...(c.scheduler !== undefined ? { scheduler: c.scheduler } : {}) },
     config: c.crashfile_format === 'txt' ? { crashfile_format: 'txt' } : {},
     callback_raises_on: c.callback_raises_on ?? null,
+    report: c.report ?? [],
     nodes,
   };
   const p = spawnSync(PYTHON, [join(import.meta.dirname, 'nipype_runner.py')], { input: JSON.stringify(spec), encoding: 'utf8', timeout: 50_000 });
@@ -94,23 +107,44 @@ export function toFlowgate(c: Case, name = 'wf'): object {
       const inputs: Record<string, unknown> = {};
       const needs: string[] = [];
       for (const p of n.needs ?? []) {
-        if (byId.get(p)?.value !== undefined) inputs[`in_${p}`] = { from: `${p}.out` };
+        const parent = byId.get(p);
+        if (parent?.value !== undefined || parent?.echo !== undefined) inputs[`in_${p}`] = { from: `${p}.out` };
         else needs.push(p);
       }
       return {
         id: n.id,
-        ...(n.value !== undefined ? { command: ['printf', '%s', JSON.stringify({ out: n.value })], stdout_json: true } : { command: [n.fail === true ? 'false' : 'true'] }),
+        ...(n.value !== undefined
+          ? { command: ['printf', '%s', JSON.stringify({ out: n.value })], stdout_json: true }
+          : n.echo !== undefined
+            ? { function: { module: `./${ECHO_MODULE}`, export: echoExport(n) } }
+            : { command: [n.fail === true ? 'false' : 'true'] }),
         ...(needs.length > 0 ? { needs } : {}),
         ...(Object.keys(inputs).length > 0 ? { inputs } : {}),
         ...(n.mem_gb !== undefined ? { mem_gb: n.mem_gb } : {}),
         ...(n.n_procs !== undefined ? { n_procs: n.n_procs } : {}),
         ...(n.iterables !== undefined ? { iterables: n.iterables } : {}),
         ...(n.synchronize !== undefined ? { synchronize: n.synchronize } : {}),
-        ...(n.map_over !== undefined ? { map: { over: n.map_over.map((p) => `in_${p}`) } } : {}),
+        ...(n.map_over !== undefined ? { map: { over: n.map_over.map((p) => `in_${p}`), ...(n.nested !== undefined ? { nested: n.nested } : {}) } } : {}),
+        ...(n.join !== undefined ? { join: n.join } : {}),
         ...(n.config !== undefined ? { config: n.config } : {}),
       };
     }),
   };
+}
+
+/** The module of the case's `echo` nodes, written next to the workflow. */
+const ECHO_MODULE = 'echo.mjs';
+const echoExport = (n: CaseNode): string => `${n.wrap === true ? 'wrap' : 'echo'}_${n.echo ?? ''}`;
+
+/** The functions of a case's `echo` nodes: each returns one of its inputs as `out`. */
+function echoModule(c: Case): string {
+  const exports = new Set(c.nodes.filter((n) => n.echo !== undefined).map(echoExport));
+  return [...exports]
+    .map((name) => {
+      const field = JSON.stringify(name.slice(name.indexOf('_') + 1));
+      return `export function ${name}(inputs) { return { out: ${name.startsWith('wrap') ? `{ v: inputs[${field}] }` : `inputs[${field}]`} }; }\n`;
+    })
+    .join('');
 }
 
 /** What flowgate did. */
@@ -128,6 +162,7 @@ export interface FlowgateResult {
 export async function runFlowgate(c: Case, extra: string[] = [], name = 'wf'): Promise<FlowgateResult> {
   const dir = tempDir('conform');
   const file = writeWorkflow(dir, 'wf.json', toFlowgate(c, name));
+  if (c.nodes.some((n) => n.echo !== undefined)) writeFileSync(join(dir, ECHO_MODULE), echoModule(c));
   const prefix = uniquePrefix('conform');
   const work = join(dir, 'work');
   const crashdump = join(dir, 'crash');

@@ -5,7 +5,7 @@
  * directory. Reports through the same issue list as the rest of the validation.
  */
 import { didYouMean } from '../errors.js';
-import { CONNECTION_PATTERN, type NodeInput, type WorkflowFile } from './schema.js';
+import { CONNECTION_PATTERN, isConnectionShape, type NodeInput, type WorkflowFile } from './schema.js';
 import { checkTemplateName, nodeTemplates, outputPathProblem, shellScripts, shellTemplateProblems, templateNames } from './template.js';
 
 type At = (node: string, field: string, message: string, path: PropertyKey[]) => void;
@@ -19,7 +19,7 @@ export function nodeInputs(n: FileNode): Record<string, NodeInput> {
     const path = pathOf(v);
     if (path !== undefined) out[name] = { kind: 'path', path };
     else if (from === undefined) out[name] = { kind: 'value', value: v };
-    else if (from.list) out[name] = { kind: 'gather', sources: from.sources };
+    else if (from.list) out[name] = from.unique ? { kind: 'gather', sources: from.sources, unique: true } : { kind: 'gather', sources: from.sources };
     else out[name] = { kind: 'from', node: from.sources[0]?.node ?? '', output: from.sources[0]?.output ?? '' };
   }
   return out;
@@ -32,11 +32,10 @@ function pathOf(v: unknown): string | undefined {
   return typeof path === 'string' ? path : undefined;
 }
 
-/** The connections of an input value: `{from: "n.o"}` or `{from: ["n.o", ...]}`. */
-function connectionsOf(v: unknown): { list: boolean; sources: Array<{ node: string; output: string }> } | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+/** The connections of an input value: `{from: "n.o"}` or `{from: ["n.o", ...]}` (with `unique: true`, deduplicated). */
+function connectionsOf(v: unknown): { list: boolean; unique: boolean; sources: Array<{ node: string; output: string }> } | undefined {
+  if (!isConnectionShape(v)) return undefined;
   const from = (v as { from?: unknown }).from;
-  if (Object.keys(v).length !== 1) return undefined;
   const texts = typeof from === 'string' ? [from] : Array.isArray(from) && from.every((f) => typeof f === 'string') ? (from as string[]) : undefined;
   if (texts === undefined) return undefined;
   const sources: Array<{ node: string; output: string }> = [];
@@ -45,7 +44,7 @@ function connectionsOf(v: unknown): { list: boolean; sources: Array<{ node: stri
     if (m === null) return undefined;
     sources.push({ node: m[1] ?? '', output: m[2] ?? '' });
   }
-  return { list: Array.isArray(from), sources };
+  return { list: Array.isArray(from), unique: (v as { unique?: unknown }).unique === true, sources };
 }
 
 /** The producers an input reads from. */

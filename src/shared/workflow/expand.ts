@@ -209,8 +209,11 @@ export function expandIterables(data: WorkflowFile): { data: WorkflowFile; dirs:
         continue;
       }
       const from = sourcesOf(input).flatMap((s) => copiesOf(s.node).map((c) => `${c}.${s.output}`));
-      const gathered = input.kind === 'gather' || from.length > 1 || (joined !== undefined && (n.join?.fields ?? []).includes(name));
-      inputs[name] = { from: gathered ? from : from[0] };
+      const joinField = joined !== undefined && (n.join?.fields ?? []).includes(name);
+      const gathered = input.kind === 'gather' || from.length > 1 || joinField;
+      // nipype's JoinNode(unique=True): the values are known only when the copies ran, so the gather carries the flag.
+      const unique = (input.kind === 'gather' && input.unique === true) || (joinField && n.join?.unique === true);
+      inputs[name] = gathered ? { from, ...(unique ? { unique: true } : {}) } : { from: from[0] };
     }
     const own = n.iterables !== undefined ? combos.get(n.id)?.[a.get(n.id) ?? 0]?.values : undefined;
     if (own !== undefined) Object.assign(inputs, own);

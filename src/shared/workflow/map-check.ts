@@ -16,7 +16,7 @@ export function checkMapSizes(data: WorkflowFile, at: At, maxNodes: number): voi
     for (const name of n.map.over) {
       const v: unknown = n.inputs?.[name];
       if (!Array.isArray(v)) return;
-      lengths.push(v.length);
+      lengths.push(n.map.nested === true ? leafCount(v) : v.length);
     }
     const problem = mapSizeProblem(n.map.mode ?? 'zip', lengths, maxNodes);
     if (problem !== undefined) at(n.id, `nodes[${i}].map`, problem, ['nodes', i, 'map']);
@@ -28,4 +28,16 @@ export function mapSizeProblem(mode: 'zip' | 'product', lengths: readonly number
   if (mode === 'product') return productProblem('map product', lengths, maxNodes);
   const most = lengths.reduce((a, b) => Math.max(a, b), 0);
   return most > maxNodes ? `map over lists of ${formatCount(most)} items = ${formatCount(most)} nodes exceeds --max-nodes ${formatCount(maxNodes)}` : undefined;
+}
+
+/** How many non-list items a nested list holds at every depth (its flattened length). */
+function leafCount(list: readonly unknown[]): number {
+  let count = 0;
+  const stack: unknown[] = [...list];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) stack.push(...(v as unknown[]));
+    else count++;
+  }
+  return count;
 }

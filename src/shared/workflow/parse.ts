@@ -363,7 +363,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     stdout_json: n.stdout_json ?? false,
     ...(n.max_output_bytes !== undefined ? { max_output_bytes: n.max_output_bytes } : {}),
     overwrite: n.overwrite ?? false,
-    map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip' },
+    map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip', nested: n.map.nested ?? false },
     dir: dirs?.get(n.id) ?? n.id,
     ...(n.config !== undefined ? { config: nodeConfig(n.config, file) } : {}),
   }));

@@ -38,6 +38,13 @@ export const CONNECTION_PATTERN = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.([A-Za-z_][A-Z
 
 const connectionString = z.string().regex(CONNECTION_PATTERN, 'must be "<node>.<output>"');
 
+/** Whether an input value is written as a connection: `{from}` or `{from, unique}`. */
+export function isConnectionShape(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, 'from')) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 || (keys.length === 2 && typeof (v as { unique?: unknown }).unique === 'boolean');
+}
+
 /** Any JSON value (literal inputs). */
 const jsonValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]));
 
@@ -48,6 +55,10 @@ const inputValue = z
         from: z
           .union([connectionString, z.array(connectionString).min(1, 'must name at least one output')])
           .describe('Another node\'s output, or a list of outputs gathered into a list; implies a dependency on those nodes.'),
+        unique: z
+          .boolean()
+          .optional()
+          .describe('With a list of outputs: drop repeated values, keeping the first of each in order (what a join with `unique` collects); default false.'),
       })
       .describe('A connection: the value of another node\'s output (or a list of them).'),
     z
@@ -170,6 +181,10 @@ export const nodeSchema = z
       .strictObject({
         over: z.array(nameKey).min(1, 'name at least one input').describe('Inputs holding lists: one element per item.'),
         mode: z.enum(['zip', 'product']).optional().describe('zip (default): the i-th items together, lists of one length; product: every combination.'),
+        nested: z
+          .boolean()
+          .optional()
+          .describe('nipype MapNode(nested=True): the mapped input (only one) may be a nested list; it is flattened into elements and each output list is nested back to its shape (default false).'),
       })
       .optional()
       .describe('nipype MapNode: when ready, the node runs once per item of the listed inputs, each element with the node\'s n_procs/mem_gb; outputs are collected into lists in element order.'),
@@ -183,6 +198,7 @@ export const nodeSchema = z
       .strictObject({
         source: idString.describe('The iterable node whose copies this node joins.'),
         fields: z.array(nameKey).min(1, 'name at least one input').describe('Inputs that receive the list of the copies\' values, in iterable order.'),
+        unique: z.boolean().optional().describe('nipype JoinNode(unique=True): repeated values are dropped from the lists, the first of each kept in order (default false).'),
       })
       .optional()
       .describe('nipype JoinNode: one node for all copies made by the source\'s iterables, collecting the listed inputs into lists.'),
@@ -190,13 +206,23 @@ export const nodeSchema = z
   .superRefine((node, ctx) => {
     // {from: "..."} is always a connection: a malformed one is an error, not a literal.
     for (const [name, v] of Object.entries(node.inputs ?? {})) {
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length !== 1) continue;
+      if (!isConnectionShape(v)) continue;
       const from = (v as { from?: unknown }).from;
+      if ((v as { unique?: unknown }).unique !== undefined && typeof from === 'string') {
+        ctx.addIssue({ code: 'custom', path: ['inputs', name, 'unique'], message: '"unique" needs a list of outputs in "from"' });
+      }
       const list = Array.isArray(from) && from.every((f) => typeof f === 'string') ? (from as string[]) : typeof from === 'string' ? [from] : [];
       list.forEach((f, j) => {
         if (!CONNECTION_PATTERN.test(f)) {
           ctx.addIssue({ code: 'custom', path: ['inputs', name, 'from', ...(Array.isArray(from) ? [j] : [])], message: `must be "<node>.<output>", received "${f}"` });
         }
+      });
+    }
+    if (node.map?.nested === true && node.map.over.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['map', 'nested'],
+        message: `"nested" maps over one input; this node maps over ${node.map.over.map((o) => `"${o}"`).join(', ')} (nipype zips several nested inputs by their flattened items but checks only their top-level lengths)`,
       });
     }
     if (node.function !== undefined && node.outputs !== undefined) {
@@ -303,6 +329,8 @@ export interface ShellSpec {
 export interface NodeMap {
   readonly over: readonly string[];
   readonly mode: 'zip' | 'product';
+  /** The mapped input is a nested list, flattened into elements; outputs are nested back to its shape. Absent: false. */
+  readonly nested?: boolean;
 }
 
 /** One input of a node. */
@@ -312,7 +340,12 @@ export type NodeInput =
   /** A file or directory the node reads (absolute once validated; as written before): fingerprinted for the cache. */
   | { readonly kind: 'path'; readonly path: string }
   /** Several outputs gathered into a list, in order (also what a join collects). */
-  | { readonly kind: 'gather'; readonly sources: ReadonlyArray<{ readonly node: string; readonly output: string }> };
+  | {
+      readonly kind: 'gather';
+      readonly sources: ReadonlyArray<{ readonly node: string; readonly output: string }>;
+      /** Repeated values are dropped, the first of each kept in order (a join with `unique`). Absent: false. */
+      readonly unique?: boolean;
+    };
 
 /** A function node's function. */
 export interface NodeFunction {

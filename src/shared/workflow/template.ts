@@ -8,6 +8,7 @@
  * shell-scan.ts).
  */
 import { isAbsolute, join, posix } from 'node:path';
+import { canonical } from '../cache-record.js';
 import type { NodeInput, WorkflowNode } from './schema.js';
 import { scanShell, type ShellScan, type ShellTemplate } from './shell-scan.js';
 
@@ -67,9 +68,24 @@ export function resolveInputs(inputs: Readonly<Record<string, NodeInput>>, outpu
       }
       got.push(produced[source.output]);
     }
-    values[name] = input.kind === 'from' ? got[0] : got;
+    values[name] = input.kind === 'from' ? got[0] : input.unique === true ? uniqueValues(got) : got;
   }
   return { ok: true, values };
+}
+
+/**
+ * The values without repeats, the first of each kept in order (nipype's
+ * `list(OrderedDict.fromkeys(values))`); values are equal when their
+ * canonical JSON is, so lists and objects compare by content.
+ */
+export function uniqueValues(values: readonly unknown[]): unknown[] {
+  const seen = new Set<string>();
+  return values.filter((v) => {
+    const key = canonical(v);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** What templates are filled with. */
