@@ -124,7 +124,8 @@ export interface ExecutionTally {
 /**
  * Ledger lines against attempts: every succeeded node did its work at least
  * once; no node did it more often than its history has succeeded plus killed
- * executions; no node started more often than its history has entries; no
+ * executions; no node started more often than its history has entries (a
+ * cancelled execution is one); no
  * two executions of one node overlapped in time.
  */
 export function checkExecutions(
@@ -141,7 +142,7 @@ export function checkExecutions(
     const lines = done.get(k) ?? [];
     const starts = started.get(k) ?? [];
     const count = (status: string): number => n.attempt_history.filter((a) => a.status === status).length;
-    const [succeeded, killed, failed] = [count('succeeded'), count('killed'), count('failed')];
+    const [succeeded, killed, failed, cancelled] = [count('succeeded'), count('killed'), count('failed'), count('cancelled')];
     if (n.status === 'succeeded' && lines.length === 0) {
       violations.push({ kind: 'lost-node', detail: `${k}: succeeded, but no execution did its work` });
     }
@@ -150,7 +151,8 @@ export function checkExecutions(
     } else if (lines.length > 1) {
       documentedReruns += lines.length - 1;
     }
-    if (starts.length > succeeded + killed + failed) {
+    // Every start is an entry: it finished (succeeded, failed), was killed and ran again, or was stopped by a cancel.
+    if (starts.length > succeeded + killed + failed + cancelled) {
       violations.push({
         kind: 'unseen-execution',
         detail: `${k}: started ${starts.length} times, history has ${n.attempt_history.length} entries (${n.attempt_history.map((a) => `${a.attempt}:${a.status}`).join(', ') || 'none'}; attempts ${n.attempts}, status ${n.status})`,

@@ -117,6 +117,8 @@ export class RunDriver implements Driver {
       const status = await storedStatus(this.client, this.s.prefix, this.run.id);
       const how = `${proc.label} ended ${exit.signal ?? `exit ${exit.code}`} with the run ${status ?? 'unknown'}`;
       if (status === 'succeeded') return;
+      // A retry killed by a fault is not one of the retries a user makes: they would retry again.
+      if (proc.label.startsWith('retry') && exit.signal !== null && retries > 0) retries--;
       if ((status === 'failed' || status === 'cancelled') && retries >= this.s.maxRetries) return;
       // A continuation refused at once (a lease still held): give the holder a moment.
       if (Date.now() - startedAt < 2000) await delay(1000);

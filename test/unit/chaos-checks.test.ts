@@ -51,6 +51,11 @@ describe('ledger against attempts', () => {
     expect(res.tally).toEqual({ documentedReruns: 1, executions: 3 });
   });
 
+  it('accepts an execution stopped by a cancel and the retry after it', () => {
+    const res = checkExecutions([account('c', 'succeeded', ['cancelled', 'succeeded'])], [line('c', 2, 20, 30)], [begin('c', 1, 0), begin('c', 2, 20)]);
+    expect(res.violations).toEqual([]);
+  });
+
   it('finds a lost node, a doubled one, an unseen execution and two executions at once', () => {
     const res = checkExecutions(
       [account('lost', 'succeeded', ['succeeded']), account('twice', 'succeeded', ['succeeded']), account('hidden', 'succeeded', ['succeeded']), account('overlap', 'succeeded', ['killed', 'succeeded'])],
