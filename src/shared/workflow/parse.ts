@@ -16,6 +16,7 @@ import { JsonLocator } from './json-locate.js';
 import { parseJson } from './json-text.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
+import { functionProblems } from './function-check.js';
 import { nodeTemplates, templateNames } from './template.js';
 import {
   DEFAULT_SHELL,
@@ -284,6 +285,8 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   checkDataflow(data, at);
   checkIterables(data, at, atSize, maxNodes);
   checkMapSizes(data, atSize, maxNodes);
+  const refs = data.nodes.flatMap((n, index) => (n.function === undefined ? [] : [{ node: n.id, index, module: resolveModule(n.function.module, base), export: n.function.export }]));
+  for (const p of functionProblems(refs)) at(p.node, p.field, p.message, ['nodes', Number(/\d+/.exec(p.field)?.[0]), 'function', p.field.endsWith('export') ? 'export' : 'module']);
   if (issues.length > 0) throw new ValidationError(tooLarge ? 'WORKFLOW_TOO_LARGE' : 'WORKFLOW_INVALID', issues);
   const nodes = toNodes(data, base);
   progress(options, 'cycles', data);
