@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FlowgateError, path, resume, run, ValidationError, workflow, type RunSummary } from 'flowgate';
-import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const prefixes: string[] = [];
@@ -127,5 +128,25 @@ describe('run() and resume() options', () => {
     const unknown = await resume('no-such-run', { redis_url: redisUrl(), prefix: p.prefix }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(FlowgateError);
     expect((unknown as FlowgateError).code).toBe('RUN_NOT_FOUND');
+  });
+
+  it('resume() drives a run whose scheduler died to its end', async () => {
+    const p = project('apiresume');
+    const work = join(p.dir, 'work');
+    const file = writeWorkflow(p.dir, 'wf.json', {
+      name: 'apiresume',
+      nodes: [
+        { id: 'a', command: 'echo run >> runs; sleep 0.5' },
+        { id: 'b', command: 'echo run >> runs', needs: ['a'] },
+      ],
+    });
+    const first = startCli(['run', file, '--json', '--quiet', '--run-id', 'api-resume-me', '--prefix', p.prefix, '--work-dir', work, '--n-procs', '1', '--memory-gb', '1'], { env: { REDIS_URL: redisUrl() } });
+    await waitFor(() => existsSync(join(work, 'apiresume', 'a', 'runs')), 20_000, 'a to start');
+    first.child.kill('SIGKILL');
+    await first.done;
+    const summary = await resume('api-resume-me', { redis_url: redisUrl(), prefix: p.prefix, workers: 1 });
+    expect(summary).toMatchObject({ run_id: 'api-resume-me', status: 'succeeded' });
+    expect(summary.nodes.find((n) => n.id === 'b')?.worker).toMatch(/:resume-/);
+    for (const id of ['a', 'b']) expect(readFileSync(join(work, 'apiresume', id, 'runs'), 'utf8')).toBe('run\n');
   });
 });
