@@ -9,8 +9,9 @@
  * const summary = await run(wf, { n_procs: 2, memory_gb: 4, status_callback: (e) => console.log(e.type, e.node) });
  * ```
  */
-export { path, workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults, type ShellOption } from './api/workflow.js';
+export { path, workflow, WorkflowBuilder, type NodeRef, type NodeSpec, type WorkflowDefaults, type ShellOption, type BuilderOptions } from './api/workflow.js';
 export { run, type CallbackErrors, type RunOptions, type StatusEvent } from './api/run.js';
+export { resume, type ResumeOptions } from './api/resume.js';
 export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
 export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';
 export { ERROR_CODES, FlowgateError, ValidationError, type ErrorCodeSpec, type ValidationIssue, type ErrorCode } from './shared/errors.js';

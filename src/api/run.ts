@@ -6,40 +6,29 @@
 import { resolve } from 'node:path';
 import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
 import { CRASHFILE_FORMATS, type CrashfileFormat } from '../scheduler/crash-report.js';
-import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
-import { defaultWorkers, LocalFleet } from '../cli/fleet.js';
+import { defaultWorkers } from '../cli/fleet.js';
 import { newRunId, RUN_ID_PATTERN } from '../cli/run-id.js';
 import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
 import { readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import { Releasers } from '../shared/releasers.js';
+import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
 import { writableDirProblem } from '../shared/work-dir.js';
 import { validateWorkflow } from '../shared/workflow/parse.js';
 import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
 import { WorkflowBuilder } from './workflow.js';
+import { baseDirFrom, executorTasks, inApiWords, workerArgs } from './api-support.js';
+import { driveLocal, type CallbackErrors, type StatusEvent } from './drive.js';
 
 /**
- * What happened to a node, as the status callback hears it. `start`: its
- * process started; `end`: it succeeded; `exception`: an attempt failed
- * (`final` is false when it will be retried); `skipped`: a predecessor failed,
- * it never ran; `cancelled`: the run was cancelled or stopped before it ended;
- * `cached`: its result was reused without running it.
+ * The status callback's events (`start`: its process started; `end`: it
+ * succeeded; `exception`: an attempt failed, `final` false when it will be
+ * retried; `skipped`: a predecessor failed; `cancelled`; `cached`: its result
+ * was reused without running it) and what an exception it throws does.
  */
-export interface StatusEvent {
-  type: 'start' | 'end' | 'exception' | 'skipped' | 'cancelled' | 'cached';
-  run_id: string;
-  node: string;
-  /** Epoch ms when the scheduler saw it. */
-  time_ms: number;
-  /** Why it failed, was skipped or cancelled; null otherwise. */
-  reason: string | null;
-  /** For `exception`: whether this failure is the node's last (no retry follows). */
-  final?: boolean;
-}
+export type { CallbackErrors, StatusEvent } from './drive.js';
 
 /** Options of {@link run}: nipype's plugin_args, with the same defaults. */
 export interface RunOptions {
@@ -53,11 +42,26 @@ export interface RunOptions {
   raise_insufficient?: boolean;
   /** Stop admitting at the first failure (default false). */
   stop_on_first_crash?: boolean;
-  /** Function-node executor processes are replaced after this many nodes (default 10). */
+  /** Function-node executor processes are replaced after this many nodes (default 10; `Infinity`: never). */
   max_tasks_per_child?: number;
+  /**
+   * Kill a node whose process tree's memory exceeds its grant by this
+   * fraction (`0.1` = 10 %; like `--enforce-memory`). Default: not enforced.
+   */
+  enforce_memory?: number;
+  /** How often each node's process tree is measured, in ms (default 1000, at least 50). */
+  sample_interval_ms?: number;
+  /**
+   * The directory relative function modules, path inputs and crash dirs of
+   * a workflow given as an object are resolved against (and
+   * `{{workflow.dir}}`): a path, or a `file:` URL such as the calling
+   * module's `import.meta.url` (its directory is taken). Default: the
+   * builder's own `base_dir`, else the current directory.
+   */
+  base_dir?: string | URL;
   /** Worker processes of the local fleet (default: 1 with the process launcher; else CPUs available, at most 4 and at most n_procs). */
   workers?: number;
-  /** Node directories, logs and summaries (default `./flowgate-work`). */
+  /** Node directories, logs and summaries (default `<base_dir>/flowgate-work` when a base dir is given, else `./flowgate-work`). */
   work_dir?: string;
   /** Crash records (default `<work_dir>/_crashes`). */
   crashdump_dir?: string;
@@ -101,8 +105,6 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** What an exception thrown by the status callback does (see {@link RunOptions.callback_errors}). */
-export type CallbackErrors = 'abort' | 'log';
 
 const ORDERS: readonly string[] = ['tsort', 'mem_thread'];
 
@@ -119,7 +121,9 @@ function checkOptions(o: RunOptions): void {
   for (const [field, dir] of [['work_dir', o.work_dir], ['crashdump_dir', o.crashdump_dir]] as const) {
     if (dir !== undefined && (typeof dir !== 'string' || dir === '')) bad.push({ field, message: 'must be a non-empty path' });
   }
-  positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
+  if (o.max_tasks_per_child !== Infinity) positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
+  if (o.enforce_memory !== undefined && !(typeof o.enforce_memory === 'number' && o.enforce_memory >= 0 && Number.isFinite(o.enforce_memory))) bad.push({ field: 'enforce_memory', message: `must be a number >= 0 (a fraction of the grant), received ${String(o.enforce_memory)}` });
+  if (o.sample_interval_ms !== undefined && !(Number.isInteger(o.sample_interval_ms) && o.sample_interval_ms >= 50)) bad.push({ field: 'sample_interval_ms', message: `must be a whole number >= 50, received ${String(o.sample_interval_ms)}` });
   positiveInt(o.workers, 'workers');
   positiveInt(o.max_output_bytes, 'max_output_bytes');
   positiveInt(o.max_nodes, 'max_nodes');
@@ -140,8 +144,14 @@ function checkOptions(o: RunOptions): void {
  */
 export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions = {}): Promise<RunSummary> {
   checkOptions(options);
+  return inApiWords(() => runChecked(wf, options));
+}
+
+async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions): Promise<RunSummary> {
   const limits = options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {};
-  const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build(limits.maxNodes !== undefined ? { max_nodes: limits.maxNodes } : {}) : isValidated(wf) ? wf : validateWorkflow(wf, undefined, limits);
+  const baseDir = options.base_dir !== undefined ? baseDirFrom(options.base_dir) : wf instanceof WorkflowBuilder ? wf.baseDir : undefined;
+  const buildOptions = { ...(limits.maxNodes !== undefined ? { max_nodes: limits.maxNodes } : {}), ...(baseDir !== undefined ? { base_dir: baseDir } : {}) };
+  const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build(buildOptions) : isValidated(wf) ? wf : validateWorkflow(wf, undefined, { ...limits, ...(baseDir !== undefined ? { baseDir } : {}) });
   const env = readEnv();
   const budget = { n_procs: options.n_procs ?? availableCpus(), mem_gb: options.memory_gb ?? defaultMemoryBudgetGb() };
   const raiseInsufficient = options.raise_insufficient ?? true;
@@ -149,7 +159,7 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   if (raiseInsufficient) assertFitsBudget(requests, budget);
   const redisUrl = options.redis_url ?? env.redisUrl;
   const prefix = options.prefix ?? env.prefix;
-  const workDir = resolve(options.work_dir ?? 'flowgate-work');
+  const workDir = resolve(options.work_dir ?? (baseDir !== undefined ? resolve(baseDir, 'flowgate-work') : 'flowgate-work'));
   const crashdumpDir = resolve(options.crashdump_dir ?? resolve(workDir, '_crashes'));
   const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
   const dirIssues = [
@@ -164,29 +174,17 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   if (!raiseInsufficient) for (const w of clampWarnings(requests, budget)) logger.warn(w);
   const workers = options.workers ?? defaultWorkers(budget.n_procs);
   const maxTasksPerChild = options.max_tasks_per_child ?? 10;
-  const fleet = new LocalFleet({
+  return driveLocal({
+    runId,
     workers,
-    concurrency: Math.ceil(budget.n_procs / workers),
-    maxTasksPerChild,
-    redisUrl,
-    prefix,
-    name: `api-${runId.slice(-6)}`,
+    maxTasksPerChild: executorTasks(maxTasksPerChild),
+    workerArgs: workerArgs(options),
+    fleetName: `api-${runId.slice(-6)}`,
     logger,
-    ...(options.clean_env === true ? { extraArgs: ['--clean-env=true'] } : {}),
-  });
-  // Whatever happens from here on, what was started is stopped again, the last first.
-  const releasers = new Releasers();
-  /** The exception the status callback threw, when it aborted the run (callback_errors: abort). */
-  const callback: { error?: { err: unknown } } = {};
-  let summary: RunSummary | undefined;
-  const onAbort = (): void => void scheduler?.cancel('cancelled by the caller (AbortSignal)');
-  let scheduler: RunScheduler | undefined;
-  try {
-    fleet.start();
-    // Without a summary the run failed (e.g. Redis gone): the fleet is not waited for long.
-    releasers.add('the worker fleet', () => fleet.close(summary === undefined, summary === undefined ? 3000 : 15_000), Infinity);
-    fleet.go();
-    const s = new RunScheduler({
+    statusCallback: options.status_callback,
+    callbackErrors: options.callback_errors ?? 'abort',
+    signal: options.signal,
+    scheduler: {
       runId,
       workflow,
       budget,
@@ -196,59 +194,15 @@ export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options
       workDir,
       crashdumpDir,
       crashfileFormat: options.crashfile_format ?? 'both',
-      memoryMargin: null,
+      memoryMargin: options.enforce_memory ?? null,
       ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
       ...(limits.maxNodes !== undefined ? { maxNodes: limits.maxNodes } : {}),
       hashMethod: options.hash_method ?? 'timestamp',
       updateHash: options.update_hash ?? false,
       redisUrl,
       prefix,
-      extra: { workers, max_tasks_per_child: maxTasksPerChild },
-      logger,
-    });
-    scheduler = s;
-    releasers.add('the scheduler', () => s.close());
-    if (options.status_callback !== undefined) tellStatus(s, runId, options.status_callback, options.callback_errors ?? 'abort', callback, logger);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    releasers.add('the abort listener', () => options.signal?.removeEventListener('abort', onAbort));
-    await fleet.whenReady();
-    await s.start();
-    if (options.signal?.aborted === true) onAbort();
-    summary = await s.whenFinished();
-    // As nipype: the callback's exception is the run's outcome (the summary, stored as cancelled, says which nodes ended how).
-    if (callback.error !== undefined) throw callback.error.err;
-    return summary;
-  } finally {
-    const errors = await releasers.releaseAll();
-    if (errors.length > 0) logger.warn({ errors }, 'close failed');
-  }
-}
-
-/**
- * Tells the status callback about every node's start, end, failure, skip,
- * cancel. A callback that throws cancels the run and its exception becomes
- * `run()`'s (`abort`, nipype's behaviour), or is logged (`log`).
- */
-function tellStatus(scheduler: RunScheduler, runId: string, cb: (event: StatusEvent) => void, onError: 'abort' | 'log', callback: { error?: { err: unknown } }, logger: Logger): void {
-  const tell = (type: StatusEvent['type'], node: string, reason: string | null, final?: boolean): void => {
-    if (callback.error !== undefined) return;
-    try {
-      cb({ type, run_id: runId, node, time_ms: Date.now(), reason, ...(final !== undefined ? { final } : {}) });
-    } catch (err) {
-      if (onError === 'log') {
-        logger.warn({ err, node, event: type }, 'the status callback threw; going on (callback_errors: log)');
-        return;
-      }
-      callback.error = { err };
-      void scheduler.cancel(`status callback threw on ${type} of ${node}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
-  scheduler.on('node:started', ({ id }) => tell('start', id, null));
-  scheduler.on('node:retrying', ({ id, reason }) => tell('exception', id, reason, false));
-  scheduler.on('node:finished', ({ id, status, reason }) => {
-    if (status === 'succeeded') tell('end', id, null);
-    else if (status === 'failed') tell('exception', id, reason, true);
-    else if (status === 'skipped' || status === 'cancelled' || status === 'cached') tell(status, id, reason);
+      extra: { workers, max_tasks_per_child: executorTasks(maxTasksPerChild) },
+    },
   });
 }
 

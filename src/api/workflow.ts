@@ -3,6 +3,7 @@
  * the same validation (and so with the same errors) as a file.
  */
 import { validateWorkflow } from '../shared/workflow/parse.js';
+import { baseDirFrom } from './api-support.js';
 import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
 
 /** A node as {@link WorkflowBuilder.node} takes it: the v1 node fields except `id`. */
@@ -13,7 +14,10 @@ export interface NodeSpec {
   shell?: ShellOption;
   /**
    * A JavaScript/TypeScript function `(inputs, ctx) => outputs` run in a recycled
-   * worker child process. `module` is absolute, or relative to the current directory.
+   * worker child process. `module` is absolute, or relative to the base dir
+   * (`base_dir`: pass `import.meta.url` to resolve it against the calling
+   * module; default the current directory). `build()` checks that the module
+   * exists and exports the function.
    */
   function?: { module: string; export?: string };
   /** Function nodes: your version of the code; when given, it replaces the scan of the module's local imports in the cache key. */
@@ -35,7 +39,7 @@ export interface NodeSpec {
   /**
    * Named inputs: literal values, another node's output (`ref.out('name')` or
    * `{from: 'node.output'}`), or a file or directory the node reads
-   * (`path('data/x.fq')` or `{path: ...}`, relative to the current directory):
+   * (`path('data/x.fq')` or `{path: ...}`, relative to the base dir, like `function.module`):
    * its fingerprint is part of the node's cache key.
    */
   inputs?: Readonly<Record<string, unknown>>;
@@ -83,14 +87,30 @@ export interface NodeRef {
   out(output: string): { from: string };
 }
 
+/** Options of a {@link WorkflowBuilder}. */
+export interface BuilderOptions {
+  /**
+   * What relative function modules, path inputs and crash dirs are resolved
+   * against, and `{{workflow.dir}}`: a directory, or a `file:` URL such as
+   * the calling module's `import.meta.url` (its directory). Default: the
+   * current directory when the workflow is built.
+   */
+  base_dir?: string | URL;
+}
+
 /** Builds a workflow node by node. */
 export class WorkflowBuilder {
   private readonly nodes: Array<Record<string, unknown>> = [];
+  /** The absolute base dir given (see {@link BuilderOptions.base_dir}); undefined: the current directory. */
+  readonly baseDir: string | undefined;
 
   constructor(
     readonly name: string,
     private readonly defaults?: WorkflowDefaults,
-  ) {}
+    options: BuilderOptions = {},
+  ) {
+    this.baseDir = options.base_dir === undefined ? undefined : baseDirFrom(options.base_dir);
+  }
 
   /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
   node(id: string, spec: NodeSpec): NodeRef {
@@ -128,20 +148,29 @@ export class WorkflowBuilder {
    * `max_nodes`: the most nodes one expansion (iterables, a map over literal
    * lists) may create, default 1000000; larger ones are refused with code
    * `WORKFLOW_TOO_LARGE` before anything is made.
+   *
+   * `base_dir` overrides the builder's (see {@link BuilderOptions.base_dir}).
+   * Function modules must exist and export the named function: a missing
+   * one is an issue naming the node and `function.module` or `function.export`.
    */
-  build(options: { max_nodes?: number } = {}): Workflow {
-    return validateWorkflow(this.toJSON(), { file: `<workflow ${this.name}>` }, options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {});
+  build(options: { max_nodes?: number; base_dir?: string | URL } = {}): Workflow {
+    const baseDir = options.base_dir !== undefined ? baseDirFrom(options.base_dir) : this.baseDir;
+    return validateWorkflow(this.toJSON(), { file: `<workflow ${this.name}>` }, { ...(options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {}), ...(baseDir !== undefined ? { baseDir } : {}) });
   }
 }
 
-/** Starts building a workflow named `name` (letters, digits, `.`, `_`, `-`). */
-export function workflow(name: string, defaults?: WorkflowDefaults): WorkflowBuilder {
-  return new WorkflowBuilder(name, defaults);
+/**
+ * Starts building a workflow named `name` (letters, digits, `.`, `_`, `-`).
+ * `workflow('x', {}, { base_dir: import.meta.url })` resolves relative
+ * modules and paths against the calling module's directory.
+ */
+export function workflow(name: string, defaults?: WorkflowDefaults, options?: BuilderOptions): WorkflowBuilder {
+  return new WorkflowBuilder(name, defaults, options);
 }
 
 /**
  * A path input: a file or directory the node reads (absolute, or relative to
- * the current directory). The node sees its absolute path; its fingerprint
+ * the workflow's base dir, by default the current directory). The node sees its absolute path; its fingerprint
  * (size and mtime, or content; a directory by its listing) is part of the
  * node's cache key, so changing it reruns the node.
  */

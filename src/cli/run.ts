@@ -3,7 +3,7 @@
  * processes, like nipype's `wf.run(plugin='MultiProc')`.
  */
 import { launcherProblem, type SpawnerChoice } from '../worker/launcher.js';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
@@ -57,6 +57,8 @@ interface RunConfig {
   /** Start even while the previous run of the workflow in the work dir is unfinished. */
   force: boolean;
   explainCache: boolean;
+  /** Only say what would run (see dry-run.ts). */
+  dryRun: boolean;
   /** Applied to the prefix's finished runs once this run has ended. */
   retention: RetentionPolicy;
 }
@@ -82,7 +84,8 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     issues.push(...err.issues);
   }
   if (issues.length > 0 || retention === undefined) throw new ValidationError('OPTIONS_INVALID', issues);
-  const workDir = resolve(flags.str('work-dir') ?? 'flowgate-work');
+  // Next to the workflow file: rerunning it from another directory finds the same cache.
+  const workDir = resolve(flags.str('work-dir') ?? join(dirname(resolve(flags.positionals[0] as string)), 'flowgate-work'));
   return {
     file: flags.positionals[0] as string,
     runId,
@@ -110,6 +113,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
     updateHash: flags.bool('update-hash', false),
     explainCache: flags.bool('explain-cache', false),
+    dryRun: flags.bool('dry-run', false),
     force: flags.bool('force', false),
     workerArgs: fleetArgs(flags),
     retention,
@@ -119,6 +123,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
 /** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const cfg = compileRunConfig(argv);
+  if (cfg.dryRun) return (await import('./dry-run.js')).dryRunCommand(cfg);
   const logger = createLogger(cfg.logLevel).child({ component: 'run' });
   // Worker processes start loading right away, in parallel with validation;
   // they touch Redis only after fleet.go(), so bad input still writes nothing.

@@ -23,6 +23,8 @@ export interface DispatchOptions {
   maxNodes?: number;
   hashMethod: HashMethod;
   updateHash: boolean;
+  /** Dry run: decisions write nothing (an update-hash hit keeps its record as it is). */
+  readOnly?: boolean;
   /** Where each attempt's stdout and stderr are kept (`<work dir>/_runs/<run>.logs`); absent: not kept. */
   logsDir?: string;
   /**
@@ -134,7 +136,9 @@ export class Dispatcher {
         const d = decide(built.job.data, this.fingerprintsOf(n), this.keyContext(n), {
           overwrite: n.node.overwrite,
           updateHash: this.o.updateHash,
-          write: (ticket, outputs, result) => writeCacheRecord(n.record.node_dir, ticket, outputs, result),
+          write: (ticket, outputs, result) => {
+            if (this.o.readOnly !== true) writeCacheRecord(n.record.node_dir, ticket, outputs, result);
+          },
         });
         if (d.hit) {
           this.graph.markCached(n.index, d.outputs, d.note, d.result);

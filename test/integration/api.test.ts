@@ -125,13 +125,15 @@ describe('workflow() + run()', () => {
   it('serialises to a valid workflow file', () => {
     const wf = workflow('as-file', { n_procs: 2 });
     const a = wf.node('a', { command: ['echo', 'hi'], env: { X: '1' } });
-    wf.node('b', { function: { module: './steps.ts', export: 'go' }, needs: [a] });
+    // build() checks that the module exists and exports the function.
+    const typed = join(import.meta.dirname, '../fixtures/functions/typed.ts');
+    wf.node('b', { function: { module: typed, export: 'typed' }, needs: [a] });
     expect(JSON.parse(JSON.stringify(wf))).toEqual({
       name: 'as-file',
       defaults: { n_procs: 2 },
       nodes: [
         { id: 'a', command: ['echo', 'hi'], env: { X: '1' } },
-        { id: 'b', function: { module: './steps.ts', export: 'go' }, needs: ['a'] },
+        { id: 'b', function: { module: typed, export: 'typed' }, needs: ['a'] },
       ],
     });
     expect(wf.build().nodes.map((n) => n.n_procs)).toEqual([2, 2]);

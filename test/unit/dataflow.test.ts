@@ -67,7 +67,7 @@ describe('validation of inputs, outputs and templates', () => {
       { node: 'use', field: 'nodes[2].inputs.b.from', message: 'node "prod" has no output "outfile" (it declares: out_file; did you mean "out_file"?)' },
       { node: 'use', field: 'nodes[2].inputs.d.from', message: 'a node cannot take its own output' },
       { node: 'use', field: 'nodes[2].command', message: '{{inputs.zz}}: no input "zz" (inputs: a, b, c, d)' },
-      { node: 'use', field: 'nodes[2].command', message: '{{node.cwd}}: unknown name (use inputs.<name>, node.id, node.dir, node.n_procs, node.mem_gb)' },
+      { node: 'use', field: 'nodes[2].command', message: '{{node.cwd}}: unknown name (use inputs.<name>, node.id, node.dir, node.n_procs, node.mem_gb, workflow.dir)' },
       { node: 'noins', field: 'nodes[3].command[1]', message: '{{inputs.q}}: the node has no inputs' },
       { node: 'noins', field: 'nodes[3].outputs.r', message: '{{inputs.q}}: the node has no inputs' },
     ]);

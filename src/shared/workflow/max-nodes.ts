@@ -26,6 +26,12 @@ export interface ValidateOptions {
    */
   maxNodes?: number;
   /**
+   * The directory relative function modules, path inputs and crash dirs are
+   * resolved against, and `{{workflow.dir}}`. Default: the workflow file's
+   * directory, or the working directory without a file.
+   */
+  baseDir?: string;
+  /**
    * Told as each phase starts, with the number of nodes: as written (0
    * before parsing), or once iterables are counted (`expand`, `files`), as
    * expanded. Default: nothing.

@@ -16,6 +16,8 @@ import { JsonLocator } from './json-locate.js';
 import { parseJson } from './json-text.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
+import { functionProblems } from './function-check.js';
+import { nodeTemplates, templateNames } from './template.js';
 import {
   DEFAULT_SHELL,
   DEFAULT_MEM_GB,
@@ -238,6 +240,7 @@ function progress(options: ValidateOptions | undefined, phase: ValidationPhase, 
 }
 
 function checkGraph(data: WorkflowFile, file: string | undefined, text: string | undefined, options: ValidateOptions | undefined): Workflow {
+  const base = options?.baseDir !== undefined ? resolvePath(options.baseDir) : baseDirOf(file);
   progress(options, 'graph', data);
   const maxNodes = maxNodesOf(options);
   const issues: ValidationIssue[] = [];
@@ -282,8 +285,10 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   checkDataflow(data, at);
   checkIterables(data, at, atSize, maxNodes);
   checkMapSizes(data, atSize, maxNodes);
+  const refs = data.nodes.flatMap((n, index) => (n.function === undefined ? [] : [{ node: n.id, index, module: resolveModule(n.function.module, base), export: n.function.export }]));
+  for (const p of functionProblems(refs)) at(p.node, p.field, p.message, ['nodes', Number(/\d+/.exec(p.field)?.[0]), 'function', p.field.endsWith('export') ? 'export' : 'module']);
   if (issues.length > 0) throw new ValidationError(tooLarge ? 'WORKFLOW_TOO_LARGE' : 'WORKFLOW_INVALID', issues);
-  const nodes = toNodes(data, file);
+  const nodes = toNodes(data, base);
   progress(options, 'cycles', data);
   const cycle = findCycle(nodes);
   if (cycle !== undefined) {
@@ -313,10 +318,10 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     }
     options?.onPhase?.('expand', total);
     const expanded = expandIterables(data);
-    all = toNodes(expanded.data, file, expanded.dirs);
+    all = toNodes(expanded.data, base, expanded.dirs);
   }
   options?.onPhase?.('files', all.length);
-  const warnings = untrackedFileWarnings(all, baseDirOf(file), file);
+  const warnings = untrackedFileWarnings(all, base, file);
   return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
 }
 
@@ -333,7 +338,7 @@ function cycleMessage(cycle: readonly string[]): string {
 }
 
 /** File nodes as scheduled nodes, with defaults applied. */
-function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMap<string, string>): WorkflowNode[] {
+function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, string>): WorkflowNode[] {
   const d = data.defaults;
   const defaults = {
     n_procs: d?.n_procs ?? DEFAULT_N_PROCS,
@@ -347,7 +352,7 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     id: n.id,
     index,
     command: n.command ?? null,
-    function: n.function === undefined ? null : { module: resolveModule(n.function.module, file), export: n.function.export },
+    function: n.function === undefined ? null : { module: resolveModule(n.function.module, base), export: n.function.export },
     code_version: n.code_version ?? null,
     // Connections imply their dependencies.
     needs: impliedNeeds(n),
@@ -358,21 +363,23 @@ function toNodes(data: WorkflowFile, file: string | undefined, dirs?: ReadonlyMa
     timeout_s: n.timeout_s ?? defaults.timeout_s,
     retries: n.retries ?? defaults.retries,
     retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
-    inputs: absolutePaths(nodeInputs(n), file),
+    inputs: absolutePaths(nodeInputs(n), base),
     outputs: n.outputs ?? {},
     stdout_json: n.stdout_json ?? false,
     ...(n.max_output_bytes !== undefined ? { max_output_bytes: n.max_output_bytes } : {}),
     overwrite: n.overwrite ?? false,
     map: n.map === undefined ? null : { over: [...n.map.over], mode: n.map.mode ?? 'zip', nested: n.map.nested ?? false },
     dir: dirs?.get(n.id) ?? n.id,
-    ...(n.config !== undefined ? { config: nodeConfig(n.config, file) } : {}),
+    ...(n.config !== undefined ? { config: nodeConfig(n.config, base) } : {}),
+    // Only where a template names it, so other nodes are as they were.
+    ...(nodeTemplates(n).some((t) => templateNames(t.text).includes('workflow.dir')) ? { workflow_dir: base } : {}),
   }));
 }
 
 /** A node's `config` with its crashdump_dir made absolute (relative to the workflow file). */
-function nodeConfig(c: NonNullable<WorkflowFile['nodes'][number]['config']>, file: string | undefined): NodeConfig {
+function nodeConfig(c: NonNullable<WorkflowFile['nodes'][number]['config']>, base: string): NodeConfig {
   return {
-    ...(c.crashdump_dir !== undefined ? { crashdump_dir: resolvePath(baseDirOf(file), c.crashdump_dir) } : {}),
+    ...(c.crashdump_dir !== undefined ? { crashdump_dir: resolvePath(base, c.crashdump_dir) } : {}),
     ...(c.stop_on_first_crash !== undefined ? { stop_on_first_crash: c.stop_on_first_crash } : {}),
     ...(c.hash_method !== undefined ? { hash_method: c.hash_method } : {}),
   };
@@ -388,15 +395,15 @@ function baseDirOf(file: string | undefined): string {
   return file !== undefined ? dirname(resolvePath(file)) : process.cwd();
 }
 
-/** Function modules are relative to the workflow file (or to the working directory without one). */
-function resolveModule(module: string, file: string | undefined): string {
-  return isAbsolute(module) ? module : resolvePath(baseDirOf(file), module);
+/** Function modules are relative to the base dir: the workflow file's (or the working directory without one), or the API's `base_dir`. */
+function resolveModule(module: string, base: string): string {
+  return isAbsolute(module) ? module : resolvePath(base, module);
 }
 
-/** Path inputs as absolute paths (relative ones are relative to the workflow file, like modules). */
-function absolutePaths(inputs: Record<string, NodeInput>, file: string | undefined): Record<string, NodeInput> {
+/** Path inputs as absolute paths (relative ones are relative to the base dir, like modules). */
+function absolutePaths(inputs: Record<string, NodeInput>, base: string): Record<string, NodeInput> {
   for (const [name, input] of Object.entries(inputs)) {
-    if (input.kind === 'path') inputs[name] = { kind: 'path', path: resolveModule(input.path, file) };
+    if (input.kind === 'path') inputs[name] = { kind: 'path', path: resolveModule(input.path, base) };
   }
   return inputs;
 }

@@ -270,6 +270,12 @@ export const KNOWN_KEYS = {
 export interface WorkflowNode {
   /** Unique node id. */
   readonly id: string;
+  /**
+   * `{{workflow.dir}}`: the directory relative paths of the workflow are
+   * resolved against (the workflow file's). Absent in workflows stored by
+   * older versions.
+   */
+  readonly workflow_dir?: string;
   /** Position in the file (0-based); ties in the topological order follow it. */
   readonly index: number;
   /** argv (no shell) or a shell string; null for a function node. */

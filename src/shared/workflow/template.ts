@@ -12,8 +12,8 @@ import { canonical } from '../cache-record.js';
 import type { NodeInput, WorkflowNode } from './schema.js';
 import { scanShell, type ShellScan, type ShellTemplate } from './shell-scan.js';
 
-/** Node fields a template may name, besides `inputs.<name>`. */
-export const NODE_VARIABLES = ['node.id', 'node.dir', 'node.n_procs', 'node.mem_gb'] as const;
+/** Node fields a template may name, besides `inputs.<name>`; `workflow.dir` is the directory of the workflow file. */
+export const NODE_VARIABLES = ['node.id', 'node.dir', 'node.n_procs', 'node.mem_gb', 'workflow.dir'] as const;
 
 const TOKEN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
@@ -90,7 +90,7 @@ export function uniqueValues(values: readonly unknown[]): unknown[] {
 
 /** What templates are filled with. */
 export interface TemplateContext {
-  node: Pick<WorkflowNode, 'id' | 'n_procs' | 'mem_gb'>;
+  node: Pick<WorkflowNode, 'id' | 'n_procs' | 'mem_gb' | 'workflow_dir'>;
   dir: string;
   inputs: Readonly<Record<string, unknown>>;
 }
@@ -108,6 +108,8 @@ function lookup(name: string, ctx: TemplateContext): unknown {
       return ctx.node.n_procs;
     case 'node.mem_gb':
       return ctx.node.mem_gb;
+    case 'workflow.dir':
+      return ctx.node.workflow_dir;
     default:
       return ctx.inputs[name.slice('inputs.'.length)];
   }

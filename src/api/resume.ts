@@ -1,0 +1,62 @@
+/**
+ * Continuing a run from code, like `flowgate resume RUN_ID`: a run whose
+ * scheduler died is driven on to its end with a local worker fleet.
+ * Everything the run needs is in Redis; nodes that finished meanwhile are
+ * adopted, not rerun.
+ */
+import { defaultWorkers } from '../cli/fleet.js';
+import { definitionFromMeta } from '../scheduler/run-definition.js';
+import { loadStoredRun } from '../scheduler/run-store.js';
+import type { RunSummary } from '../scheduler/summary.js';
+import { readEnv, redisUrlProblem } from '../shared/config.js';
+import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
+import { executorTasks, inApiWords, workerArgs } from './api-support.js';
+import { driveLocal } from './drive.js';
+import type { RunOptions } from './run.js';
+
+/** Options of {@link resume}: how to run, not what (that is stored with the run). Defaults as for `run()`. */
+export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' | 'max_tasks_per_child' | 'sample_interval_ms' | 'clean_env' | 'status_callback' | 'callback_errors' | 'signal'>;
+
+/**
+ * Resumes run `runId` and resolves with its summary once it has ended. A
+ * run that already ended resolves with its summary at once. Rejects with a
+ * `FlowgateError` `RUN_NOT_FOUND` for an unknown run (or one queued for the
+ * scheduler service), `REDIS_UNREACHABLE` when Redis does not answer.
+ */
+export async function resume(runId: string, options: ResumeOptions = {}): Promise<RunSummary> {
+  return inApiWords(async () => {
+    const env = readEnv();
+    const redisUrl = options.redis_url ?? env.redisUrl;
+    const problem = redisUrlProblem(redisUrl);
+    if (problem !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: 'redis_url', message: problem }]);
+    const prefix = options.prefix ?? env.prefix;
+    await checkRedis(redisUrl);
+    const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+    let stored;
+    try {
+      await redis.connect();
+      stored = await loadStoredRun(redis, prefix, runId);
+    } finally {
+      redis.disconnect();
+    }
+    if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
+    if (stored.meta['status'] === 'submitted') throw new FlowgateError('RUN_NOT_FOUND', `run ${runId} is queued for the scheduler service and has not started; the service runs it`);
+    if (stored.meta['status'] !== 'running') return JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
+    const definition = definitionFromMeta(runId, stored.meta);
+    const workers = options.workers ?? defaultWorkers(definition.budget.n_procs);
+    return driveLocal({
+      runId,
+      workers,
+      maxTasksPerChild: executorTasks(options.max_tasks_per_child ?? 10),
+      workerArgs: workerArgs(options),
+      fleetName: `resume-${runId.slice(-6)}`,
+      logger: createLogger(env.logLevel).child({ component: 'api' }),
+      statusCallback: options.status_callback,
+      callbackErrors: options.callback_errors ?? 'abort',
+      signal: options.signal,
+      scheduler: { ...definition, redisUrl, prefix, resume: true },
+    });
+  });
+}
