@@ -43,11 +43,13 @@ const unit = (v: number): number => v / MICRO + 0; // + 0 turns -0 into 0
  */
 export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerPoint[] {
   const deltas = new Map<number, { n_procs: number; mem_gb: number; rss_gb: number }>();
-  const add = (t: number, p: number, m: number, r: number): void => {
+  // Rounded as positive amounts, then signed: Math.round(-2.5) is -2, not -3, so rounding a
+  // negated amount would not take away exactly what was added.
+  const add = (t: number, p: number, m: number, r: number, sign: 1 | -1 = 1): void => {
     const d = deltas.get(t) ?? { n_procs: 0, mem_gb: 0, rss_gb: 0 };
-    d.n_procs += micro(p);
-    d.mem_gb += micro(m);
-    d.rss_gb += micro(r);
+    d.n_procs += sign * micro(p);
+    d.mem_gb += sign * micro(m);
+    d.rss_gb += sign * micro(r);
     deltas.set(t, d);
   };
   let open = false;
@@ -58,14 +60,14 @@ export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerP
       const end = n.released_ms !== null && n.released_ms >= n.admitted_ms ? n.released_ms : null;
       if (end === null || end > n.admitted_ms) add(n.admitted_ms, procs, mem, 0);
       if (end === null) open = true;
-      else if (end > n.admitted_ms) add(end, -procs, -mem, 0);
+      else if (end > n.admitted_ms) add(end, procs, mem, 0, -1);
     }
     if (n.start_ms !== null && n.peak_rss_mb !== null) {
       const gb = n.peak_rss_mb / 1024;
       const end = n.end_ms !== null && n.end_ms >= n.start_ms ? n.end_ms : null;
       if (end === null || end > n.start_ms) add(n.start_ms, 0, 0, gb);
       if (end === null) open = true;
-      else if (end > n.start_ms) add(end, 0, 0, -gb);
+      else if (end > n.start_ms) add(end, 0, 0, gb, -1);
     }
   }
   const out: LedgerPoint[] = [];

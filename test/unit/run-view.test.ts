@@ -103,6 +103,12 @@ describe('buildTimeline', () => {
     for (const p of timeline) expect(p.rss_gb).toBeGreaterThanOrEqual(0);
   });
 
+  it('takes away exactly what it added, also for amounts that round at a half', () => {
+    // 2.5 micro-GB: Math.round(2.5) is 3 but Math.round(-2.5) is -2.
+    const nodes = [node('h', { admitted_ms: 0, released_ms: 20, start_ms: 1, end_ms: 10, peak_rss_mb: 2.5e-6 * 1024, mem_gb: 2.5e-6 })];
+    expect(buildTimeline(nodes, 1000).at(-1)).toMatchObject({ n_procs: 0, mem_gb: 0, rss_gb: 0 });
+  });
+
   it('a release and an admission at the same instant make no step; float noise is rounded', () => {
     const nodes = [
       node('a', { mem_gb: 0.1, admitted_ms: 0, released_ms: 10 }),
