@@ -8,6 +8,7 @@ import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
+import { withEnvFlags } from './env-flags.js';
 import { connectionFrom, runIdArgument } from './connection.js';
 import { redisForCommand, type RedisChoice } from './private-redis.js';
 import type { Logger } from '../shared/logger.js';
@@ -26,7 +27,7 @@ import type { RunSummary } from '../scheduler/summary.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, RESUME_FLAGS)), RESUME_FLAGS);
   const runId = runIdArgument(flags, 'flowgate resume RUN_ID [options]');
   return continueRun(runId, flags, async () => undefined);
 }
@@ -37,7 +38,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
  * did not succeed, through a scheduler and within the run's budget.
  */
 export async function retryCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, RESUME_FLAGS)), RESUME_FLAGS);
   const [runId, ...nodes] = flags.positionals;
   if (runId === undefined) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate retry RUN_ID [NODE...] [options]' }]);
   // A run of the scheduler service is retried by the service, within its shared budget.

@@ -13,6 +13,7 @@ import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionWithIssues } from './connection.js';
+import { withEnvFlags } from './env-flags.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { newRunId, RUN_ID_PATTERN } from './run-id.js';
@@ -61,8 +62,7 @@ interface RunConfig {
   retention: RetentionPolicy;
 }
 
-function compileRunConfig(argv: readonly string[]): RunConfig {
-  const flags = new Flags(parseArgs(argv, RUN_FLAGS));
+function compileRunConfig(flags: Flags): RunConfig {
   const issues: ValidationIssue[] = [];
   if (flags.positionals.length !== 1) {
     issues.push({ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` });
@@ -118,7 +118,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
 
 /** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const cfg = compileRunConfig(argv);
+  const cfg = compileRunConfig(await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS));
   const logger = createLogger(cfg.logLevel).child({ component: 'run' });
   // Worker processes start loading right away, in parallel with validation;
   // they touch Redis only after fleet.go(), so bad input still writes nothing.
@@ -135,7 +135,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   fleet.start();
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
   let workflow: Workflow;
-  const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
+  const { loadWorkflowFile, workflowPath } = await import('../shared/workflow/parse.js');
   const { assertFitsBudget, clampWarnings } = await import('../scheduler/admission.js');
   const { chooseRedis } = await import('./private-redis.js');
   let redis: import('./private-redis.js').RedisChoice | undefined;
@@ -150,7 +150,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
-    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, resolve(cfg.file));
+    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, workflowPath(cfg.file));
     else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
@@ -164,7 +164,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     scheduler = new RunScheduler({
       runId: cfg.runId,
       workflow,
-      workflowFile: resolve(cfg.file),
+      workflowFile: workflowPath(cfg.file),
       budget: cfg.budget,
       order: cfg.order,
       raiseInsufficient: cfg.raiseInsufficient,

@@ -14,8 +14,9 @@ import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
-import { loadWorkflowFile } from '../shared/workflow/parse.js';
+import { loadWorkflowFile, workflowPath } from '../shared/workflow/parse.js';
 import { Flags, parseArgs } from './args.js';
+import { withEnvFlags } from './env-flags.js';
 import { connectionFrom } from './connection.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
@@ -46,14 +47,14 @@ export async function storeSubmission(redis: Redis, prefix: string, runId: strin
 
 /** Submits a run; returns the exit code. */
 export async function submitCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, SUBMIT_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, SUBMIT_FLAGS)), SUBMIT_FLAGS);
   if (flags.positionals.length !== 1) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` }]);
   }
   const { redisUrl, prefix } = connectionFrom(flags);
   const runId = flags.str('run-id') ?? newRunId();
   if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
-  const file = resolve(flags.positionals[0] as string);
+  const file = workflowPath(flags.positionals[0] as string);
   const maxNodes = flags.num('max-nodes');
   const progress = new ValidationProgress(flags.positionals[0] as string, !flags.bool('quiet', false) && !flags.bool('json', false));
   let workflow;
