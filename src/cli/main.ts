@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { ExitCode, FlowgateError, ValidationError, causeLines, toFlowgateError } from '../shared/errors.js';
 import { didYouMean } from '../shared/errors.js';
-import { formatFlags } from './args.js';
 
 const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'dag', 'schema', 'completion', 'help', 'version'] as const;
 
@@ -27,6 +26,7 @@ async function printCommandHelp(name: string): Promise<boolean> {
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
 async function usage(): Promise<string> {
+  const { formatFlags } = await import('./args.js');
   const { RUN_FLAGS } = await import('./run-flags.js');
   const { WORKER_FLAGS } = await import('./worker-flags.js');
   const { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } = await import('./scheduler-flags.js');

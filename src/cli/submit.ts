@@ -80,7 +80,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     if (budget !== undefined) {
       const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
       const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb };
-      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file);
+      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, "raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb, or FLOWGATE_N_PROCS/FLOWGATE_MEMORY_GB)");
       else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {

@@ -8,6 +8,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { Redis } from 'ioredis';
+import { Keys } from '../../src/shared/keys.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const prefixes: string[] = [];
@@ -88,6 +90,24 @@ describe('run options from variables: FLOWGATE_<FLAG>', () => {
     const res = spawnSync(process.execPath, [CLI, 'validate', '-'], { input: ONE_NODE, encoding: 'utf8' });
     expect(res.status).toBe(0);
     expect(res.stdout).toContain('workflow "one" is valid');
+  });
+});
+
+describe('flowgate submit', () => {
+  it("names what raises a node's budget: the scheduler service's, not flags submit lacks", async () => {
+    const prefix = uniquePrefix('submit');
+    prefixes.push(prefix);
+    const redis = new Redis(redisUrl());
+    try {
+      await redis.hset(new Keys(prefix).service(), 'budget', JSON.stringify({ n_procs: 2, memory_gb: 4 }));
+    } finally {
+      await redis.quit();
+    }
+    const dir = tempDir('fg-submit');
+    const wf = writeWorkflow(dir, 'wf.yaml', 'name: big\nnodes:\n  - id: a\n    command: ["true"]\n    n_procs: 8\n');
+    const res = await runCli(['submit', wf, '--prefix', prefix, '--redis-url', redisUrl()]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb, or FLOWGATE_N_PROCS/FLOWGATE_MEMORY_GB) or pass --no-raise-insufficient");
   });
 });
 
