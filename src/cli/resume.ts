@@ -24,6 +24,7 @@ import { requestRetry } from '../shared/retry-request.js';
 import { Keys } from '../shared/keys.js';
 import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
@@ -118,7 +119,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   const fleet = new LocalFleet({
     workers,
     concurrency: Math.ceil(definition.budget.n_procs / workers),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
     redisUrl,
     prefix,
     name: `resume-${runId.slice(-6)}`,

@@ -16,7 +16,8 @@ import { connectionWithIssues } from './connection.js';
 import { withEnvFlags } from './env-flags.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
-import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { newRunId, runIdProblem } from '../shared/run-id.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD, DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
 import { retentionFrom } from './retention-flags.js';
 import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
@@ -71,7 +72,8 @@ function compileRunConfig(flags: Flags): RunConfig {
   issues.push(...conn.issues);
   const { prefix, redisUrl } = conn.connection;
   const runId = flags.str('run-id') ?? newRunId();
-  if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
+  const runIdBad = runIdProblem(runId);
+  if (runIdBad !== undefined) issues.push({ field: '--run-id', message: runIdBad });
   const noLauncher = flags.str('spawner') === 'launcher' ? launcherProblem() : undefined;
   if (noLauncher !== undefined) issues.push({ field: '--spawner', message: noLauncher });
   let retention: RetentionPolicy | undefined;
@@ -87,10 +89,10 @@ function compileRunConfig(flags: Flags): RunConfig {
     file: flags.positionals[0] as string,
     runId,
     budget: { n_procs: flags.num('n-procs') ?? availableCpus(), mem_gb: flags.num('memory-gb') ?? defaultMemoryBudgetGb() },
-    order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+    order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
     raiseInsufficient: flags.bool('raise-insufficient', true),
     stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
     workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),

@@ -21,7 +21,8 @@ import { connectionFrom } from './connection.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
 import { SUBMIT_FLAGS } from './submit-flags.js';
-import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { newRunId, runIdProblem } from '../shared/run-id.js';
+import { DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
 import { ValidationProgress } from './validation-progress.js';
 
 /** The meta hash of a run submitted to the service (an empty work dir: the service's own). */
@@ -53,7 +54,8 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
   }
   const { redisUrl, prefix } = connectionFrom(flags);
   const runId = flags.str('run-id') ?? newRunId();
-  if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
+  const runIdBad = runIdProblem(runId);
+  if (runIdBad !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: runIdBad }]);
   const file = workflowPath(flags.positionals[0] as string);
   const maxNodes = flags.num('max-nodes');
   const progress = new ValidationProgress(flags.positionals[0] as string, !flags.bool('quiet', false) && !flags.bool('json', false));
@@ -94,7 +96,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         workflow,
         workflowFile: file,
         budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-        order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+        order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
         raiseInsufficient,
         stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
         // Empty: the service fills in its own work dir when it takes the run.

@@ -2,12 +2,13 @@
  * Flags of `flowgate worker`.
  */
 import type { FlagSpec } from './args.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 import { SPAWNER_CHOICES } from '../worker/launcher.js';
 import { envSettings, type EnvFlag } from './env-flags.js';
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'concurrency', type: 'int', min: 1, value: 'N', help: 'nodes run at once (default: CPUs available)' },
-  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: `nipype maxtasksperchild (default ${DEFAULT_MAX_TASKS_PER_CHILD})` },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },

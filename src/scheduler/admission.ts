@@ -3,11 +3,10 @@
  * them. Pure functions over node descriptions and a ledger.
  */
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
+import type { SchedulerOrder } from '../shared/run-options.js';
 import { ResourceLedger, round, type Resources } from './ledger.js';
 
-/** Ready-node orderings: nipype's `tsort` and `mem_thread`. */
-export type SchedulerOrder = 'tsort' | 'mem_thread';
-export const SCHEDULER_ORDERS: readonly SchedulerOrder[] = ['tsort', 'mem_thread'];
+export { SCHEDULER_ORDERS, type SchedulerOrder } from '../shared/run-options.js';
 
 /** What admission needs to know about a node. */
 export interface AdmissionCandidate {
