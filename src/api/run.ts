@@ -8,7 +8,8 @@ import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../schedul
 import { CRASHFILE_FORMATS, type CrashfileFormat } from '../scheduler/crash-report.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { defaultWorkers } from '../cli/fleet.js';
-import { newRunId, RUN_ID_PATTERN } from '../cli/run-id.js';
+import { newRunId, runIdProblem } from '../shared/run-id.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD, SCHEDULER_ORDERS } from '../shared/run-options.js';
 import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
 import { readEnv, redisUrlProblem } from '../shared/config.js';
@@ -106,7 +107,7 @@ export interface RunOptions {
 }
 
 
-const ORDERS: readonly string[] = ['tsort', 'mem_thread'];
+const ORDERS: readonly string[] = SCHEDULER_ORDERS;
 
 function checkOptions(o: RunOptions): void {
   const bad: Array<{ field: string; message: string }> = [];
@@ -132,7 +133,8 @@ function checkOptions(o: RunOptions): void {
   if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
   if (o.crashfile_format !== undefined && !CRASHFILE_FORMATS.includes(o.crashfile_format)) bad.push({ field: 'crashfile_format', message: `must be "json", "txt" or "both", received "${String(o.crashfile_format)}"` });
   if (o.callback_errors !== undefined && o.callback_errors !== 'abort' && o.callback_errors !== 'log') bad.push({ field: 'callback_errors', message: `must be "abort" or "log", received "${String(o.callback_errors)}"` });
-  if (o.run_id !== undefined && !RUN_ID_PATTERN.test(o.run_id)) bad.push({ field: 'run_id', message: `must be 1-64 letters, digits, "_" or "-", received "${o.run_id}"` });
+  const runIdBad = o.run_id === undefined ? undefined : runIdProblem(o.run_id);
+  if (runIdBad !== undefined) bad.push({ field: 'run_id', message: runIdBad });
   if (bad.length > 0) throw new ValidationError('OPTIONS_INVALID', bad);
 }
 
@@ -173,7 +175,7 @@ async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   const logger = createLogger(env.logLevel).child({ component: 'api' });
   if (!raiseInsufficient) for (const w of clampWarnings(requests, budget)) logger.warn(w);
   const workers = options.workers ?? defaultWorkers(budget.n_procs);
-  const maxTasksPerChild = options.max_tasks_per_child ?? 10;
+  const maxTasksPerChild = options.max_tasks_per_child ?? DEFAULT_MAX_TASKS_PER_CHILD;
   return driveLocal({
     runId,
     workers,

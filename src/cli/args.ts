@@ -1,9 +1,16 @@
 /**
- * Command-line flag parsing with precise errors: unknown flags get a "did you
- * mean", values are checked against their type, every error names the flag.
+ * Command-line flag parsing with commander, with precise errors: unknown
+ * flags get a "did you mean", values are checked against their type, every
+ * error names the flag. The flags of each command are declared once, as
+ * {@link FlagSpec}s, which also give its help, its variables and its completion.
  */
+import type { Option as OptionType } from 'commander';
+import { requireCjs } from '../shared/cjs.js';
 import { DURATION_HELP, parseDuration } from '../shared/duration.js';
 import { ValidationError, didYouMean, type ValidationIssue } from '../shared/errors.js';
+
+// `require` rather than `import`: half the load time, and every worker of a run parses its flags here.
+const { Command, CommanderError, Option } = requireCjs('commander') as typeof import('commander');
 
 /** One flag a command accepts. */
 export interface FlagSpec {
@@ -31,6 +38,13 @@ export interface FlagSpec {
 }
 
 export type FlagValue = string | number | boolean;
+
+/** A flag that may also be set from the environment (see env-flags.ts for the naming rule). */
+export interface EnvFlag {
+  flag: FlagSpec;
+  /** The environment variable, e.g. `FLOWGATE_N_PROCS`. */
+  env: string;
+}
 
 /** Parsed flags and positionals. */
 export interface ParsedArgs {
@@ -102,69 +116,111 @@ export function convert(spec: FlagSpec, raw: string, field = `--${spec.name}`): 
   }
 }
 
-/** Parses `argv` (after the command name) against `specs`. */
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
-  const byName = new Map(specs.map((s) => [s.name, s]));
-  const flags = new Map<string, FlagValue>();
-  const positionals: string[] = [];
+/** The commander attribute of a flag name (`n-procs` -> `nProcs`). */
+function attributeOf(name: string): string {
+  return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The forms commander reads differently from flowgate, rewritten before it
+ * parses: a boolean's inline value (`--json=true`, `--clean-env=false`) becomes
+ * `--x` or `--no-x`, and a bare `--x` that may carry a number (`--enforce-memory`)
+ * gets its bare value inline, so it never takes the next argument.
+ */
+function normalise(argv: readonly string[], byName: ReadonlyMap<string, FlagSpec>): string[] {
+  const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
+      out.push(...argv.slice(i));
       break;
     }
-    if (!arg.startsWith('--') || arg === '--') {
-      if (arg.startsWith('-') && arg !== '-') {
-        throw invalid([{ field: arg, message: 'unknown option (flowgate uses long options, e.g. --n-procs)' }]);
-      }
-      positionals.push(arg);
+    if (!arg.startsWith('--')) {
+      out.push(arg);
       continue;
     }
     const eq = arg.indexOf('=');
-    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    let spec = byName.get(name);
-    let negated = false;
-    if (spec === undefined && name.startsWith('no-')) {
-      const base = byName.get(name.slice(3));
-      if (base?.type === 'boolean' && base.negatable === true) {
-        spec = base;
-        negated = true;
-        name = base.name;
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const negated = !byName.has(name) && name.startsWith('no-') && byName.get(name.slice(3))?.type === 'boolean';
+    const spec = byName.get(negated ? name.slice(3) : name);
+    if (spec?.type === 'boolean' && eq >= 0) {
+      const inline = arg.slice(eq + 1);
+      if (inline !== 'true' && inline !== 'false') {
+        throw invalid([{ field: `--${spec.name}`, message: `expected true or false, received "${inline}"` }]);
       }
+      out.push((inline === 'true') !== negated ? `--${spec.name}` : `--no-${spec.name}`);
+    } else if (spec?.type === 'flag-or-number' && eq < 0 && !negated) {
+      out.push(`--${spec.name}=${spec.bareValue ?? 0}`);
+    } else {
+      out.push(arg);
     }
-    if (spec === undefined) {
-      const names = specs.flatMap((s) => (s.negatable === true ? [s.name, `no-${s.name}`] : [s.name]));
-      const hint = didYouMean(name, names);
-      throw invalid([{ field: `--${name}`, message: `unknown option${hint !== undefined ? ` (did you mean --${hint}?)` : ''}` }]);
-    }
-    if (spec.type === 'flag-or-number') {
-      flags.set(name, inline === undefined ? (spec.bareValue ?? 0) : convert({ ...spec, type: 'number' }, inline));
-      continue;
-    }
-    if (spec.type === 'boolean') {
-      if (inline !== undefined) {
-        if (inline !== 'true' && inline !== 'false') {
-          throw invalid([{ field: `--${name}`, message: `expected true or false, received "${inline}"` }]);
-        }
-        flags.set(name, negated ? inline !== 'true' : inline === 'true');
-      } else {
-        flags.set(name, !negated);
-      }
-      continue;
-    }
-    let raw = inline;
-    if (raw === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
-        throw invalid([{ field: `--${name}`, message: `needs a value${spec.value !== undefined ? ` (${spec.value})` : ''}` }]);
-      }
-      raw = next;
-      i++;
-    }
-    flags.set(name, convert(spec, raw));
   }
-  return { flags, positionals };
+  return out;
+}
+
+/** The commander error of a parse as a validation error naming the flag. */
+function fromCommander(err: InstanceType<typeof CommanderError>, specs: readonly FlagSpec[]): ValidationError {
+  const quoted = /'(-[^' ]*)/.exec(err.message)?.[1] ?? '';
+  const flag = quoted.split('=')[0] as string;
+  if (err.code === 'commander.unknownOption') {
+    if (!flag.startsWith('--')) return invalid([{ field: flag, message: 'unknown option (flowgate uses long options, e.g. --n-procs)' }]);
+    const names = specs.flatMap((s) => (s.type === 'boolean' ? [s.name, `no-${s.name}`] : [s.name]));
+    const hint = didYouMean(flag.slice(2), names);
+    return invalid([{ field: flag, message: `unknown option${hint !== undefined ? ` (did you mean --${hint}?)` : ''}` }]);
+  }
+  if (err.code === 'commander.optionMissingArgument') {
+    const spec = specs.find((s) => s.name === flag.slice(2));
+    return invalid([{ field: flag, message: `needs a value${spec?.value !== undefined ? ` (${spec.value})` : ''}` }]);
+  }
+  return invalid([{ message: err.message.replace(/^error: /, '') }]);
+}
+
+/**
+ * The commander options of flag specs, converting and checking each value
+ * with {@link convert}. Every boolean also has its `--no-` form, so a flag can
+ * override a variable that set it.
+ */
+export function commanderOptions(specs: readonly FlagSpec[]): OptionType[] {
+  return specs.flatMap((spec) => {
+    if (spec.type === 'boolean') return [new Option(`--${spec.name}`, spec.help), new Option(`--no-${spec.name}`).hideHelp()];
+    const value = spec.value ?? 'VALUE';
+    const option = new Option(spec.type === 'flag-or-number' ? `--${spec.name} [${value}]` : `--${spec.name} <${value}>`, spec.help);
+    const typed: FlagSpec = spec.type === 'flag-or-number' ? { ...spec, type: 'number' } : spec;
+    return [
+      option.argParser((raw: string) => {
+        // `--work-dir --json`: the next flag is not a value.
+        if (raw.startsWith('--') && raw.length > 2) throw invalid([{ field: `--${spec.name}`, message: `needs a value${spec.value !== undefined ? ` (${spec.value})` : ''}` }]);
+        return convert(typed, raw);
+      }),
+    ];
+  });
+}
+
+/** Parses `argv` (after the command name) against `specs`, with commander. */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const command = new Command()
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined })
+    .helpOption(false)
+    .showSuggestionAfterError(false)
+    .argument('[args...]')
+    .allowExcessArguments(true);
+  for (const option of commanderOptions(specs)) command.addOption(option);
+  try {
+    command.parse(normalise(argv, byName), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw fromCommander(err, specs);
+    throw err;
+  }
+  const opts = command.opts<Record<string, FlagValue | undefined>>();
+  const flags = new Map<string, FlagValue>();
+  for (const spec of specs) {
+    const key = attributeOf(spec.name);
+    const v = opts[key];
+    if (v !== undefined && command.getOptionValueSource(key) === 'cli') flags.set(spec.name, v);
+  }
+  return { flags, positionals: [...(command.processedArgs[0] as string[])] };
 }
 
 /** Typed accessors over parsed flags. */

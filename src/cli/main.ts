@@ -6,13 +6,27 @@
 import { readFileSync } from 'node:fs';
 import { ExitCode, FlowgateError, ValidationError, causeLines, toFlowgateError } from '../shared/errors.js';
 import { didYouMean } from '../shared/errors.js';
-import { formatFlags } from './args.js';
 
-const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'dag', 'schema', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'dag', 'schema', 'completion', 'help', 'version'] as const;
+
+/** Whether `-h` or `--help` comes before any `--`. */
+function asksHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '-h' || a === '--help');
+}
+
+async function printCommandHelp(name: string): Promise<boolean> {
+  const { commandInfo } = await import('./commands.js');
+  const info = commandInfo(name);
+  if (info === undefined) return false;
+  process.stdout.write(await (await import('./help.js')).commandHelp(info));
+  return true;
+}
 
 // Subcommands are imported on demand: a worker process should not pay for
 // the scheduler's modules, nor `flowgate version` for anything.
 async function usage(): Promise<string> {
+  const { formatFlags } = await import('./args.js');
   const { RUN_FLAGS } = await import('./run-flags.js');
   const { WORKER_FLAGS } = await import('./worker-flags.js');
   const { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } = await import('./scheduler-flags.js');
@@ -40,7 +54,13 @@ async function usage(): Promise<string> {
     '  validate WORKFLOW  check a workflow file and print its summary',
     '  dag WORKFLOW       print its graph: --format dot (Graphviz, default), mermaid or json',
     '  schema             print the JSON Schema of the workflow format',
-    '  version            print the version',
+    '  completion bash|zsh|fish  print a shell completion script',
+    '  version            print the version (also -V, --version)',
+    '',
+    'flowgate <command> --help (or -h, or flowgate help <command>) prints a command\'s options with their',
+    'defaults, variables and examples. Options of run, resume, retry, submit, scheduler and worker also',
+    'come from variables named by one rule: --n-procs is FLOWGATE_N_PROCS; a flag beats its variable,',
+    'a variable beats the default.',
     '',
     'run options:',
     formatFlags(RUN_FLAGS),
@@ -79,6 +99,8 @@ function version(): string {
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && asksHelp(rest) && (await printCommandHelp(command))) return ExitCode.ok;
+  if (command === 'help' && rest[0] !== undefined && (await printCommandHelp(rest[0]))) return ExitCode.ok;
   switch (command) {
     case 'run':
       return (await import('./run.js')).runCommand(rest);
@@ -113,8 +135,12 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case 'schema':
       process.stdout.write(`${JSON.stringify((await import('../shared/workflow/schema.js')).workflowJsonSchema(), null, 2)}\n`);
       return ExitCode.ok;
+    case 'completion':
+      process.stdout.write(await (await import('./completion.js')).completionScript(rest[0]));
+      return ExitCode.ok;
     case 'version':
     case '--version':
+    case '-V':
       process.stdout.write(`flowgate ${version()}\n`);
       return ExitCode.ok;
     case undefined:

@@ -8,6 +8,7 @@ import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, redactUrl } from '../shared/redis.js';
 import { Flags, parseArgs } from './args.js';
+import { withEnvFlags } from './env-flags.js';
 import { connectionFrom, runIdArgument } from './connection.js';
 import { redisForCommand, type RedisChoice } from './private-redis.js';
 import type { Logger } from '../shared/logger.js';
@@ -23,10 +24,11 @@ import { requestRetry } from '../shared/retry-request.js';
 import { Keys } from '../shared/keys.js';
 import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, RESUME_FLAGS)), RESUME_FLAGS);
   const runId = runIdArgument(flags, 'flowgate resume RUN_ID [options]');
   return continueRun(runId, flags, async () => undefined);
 }
@@ -37,7 +39,7 @@ export async function resumeCommand(argv: readonly string[]): Promise<number> {
  * did not succeed, through a scheduler and within the run's budget.
  */
 export async function retryCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, RESUME_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, RESUME_FLAGS)), RESUME_FLAGS);
   const [runId, ...nodes] = flags.positionals;
   if (runId === undefined) throw new ValidationError('OPTIONS_INVALID', [{ message: 'usage: flowgate retry RUN_ID [NODE...] [options]' }]);
   // A run of the scheduler service is retried by the service, within its shared budget.
@@ -117,7 +119,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   const fleet = new LocalFleet({
     workers,
     concurrency: Math.ceil(definition.budget.n_procs / workers),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
     redisUrl,
     prefix,
     name: `resume-${runId.slice(-6)}`,

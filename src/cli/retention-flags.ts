@@ -6,7 +6,7 @@
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../scheduler/prune-plan.js';
 import { formatDuration } from '../shared/duration.js';
 import { convert, type Flags } from './args.js';
-import type { EnvFlag } from './settings.js';
+import type { EnvFlag } from './env-flags.js';
 
 /** The retention flags with their variables. */
 export const RETENTION_SETTINGS: readonly EnvFlag[] = [

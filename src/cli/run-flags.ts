@@ -2,12 +2,11 @@
  * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
  */
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
+import { CRASHFILE_FORMATS, DEFAULT_MAX_TASKS_PER_CHILD, DEFAULT_SCHEDULER_ORDER, HASH_METHODS, SCHEDULER_ORDERS } from '../shared/run-options.js';
 import type { FlagSpec, Flags } from './args.js';
 import { RETENTION_SETTINGS } from './retention-flags.js';
 import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
 
-/** Ready-node orders accepted by --scheduler. */
-export const SCHEDULER_CHOICES = ['tsort', 'mem_thread'] as const;
 
 /** `--max-nodes`, shared by run, submit and validate. */
 export const MAX_NODES_FLAG: FlagSpec = {
@@ -22,9 +21,9 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'n-procs', type: 'int', min: 1, max: MAX_N_PROCS, value: 'N', help: 'thread budget, at most 1000000 (default: CPUs available to this process)' },
   { name: 'memory-gb', type: 'number', positive: true, max: MAX_MEM_GB, value: 'G', help: 'memory budget in GB, at most 1048576 (default: 90% of available memory)' },
   { name: 'raise-insufficient', type: 'boolean', negatable: true, help: 'refuse nodes larger than the budget (default); --no-raise-insufficient runs them alone' },
-  { name: 'scheduler', type: 'enum', choices: SCHEDULER_CHOICES, value: 'tsort|mem_thread', help: 'ready-node order (default tsort)' },
+  { name: 'scheduler', type: 'enum', choices: SCHEDULER_ORDERS, value: SCHEDULER_ORDERS.join('|'), help: `ready-node order (default ${DEFAULT_SCHEDULER_ORDER})` },
   { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
-  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: `nipype maxtasksperchild (default ${DEFAULT_MAX_TASKS_PER_CHILD})` },
   { name: 'workers', type: 'int', min: 1, value: 'N', help: 'worker processes in the local fleet (default: 1 with the process launcher; with --spawner node, CPUs available, at most 4 and at most --n-procs)' },
   { name: 'work-dir', type: 'string', value: 'DIR', help: 'node directories, logs, summaries (default <directory of WORKFLOW>/flowgate-work)' },
   { name: 'crashdump-dir', type: 'string', value: 'DIR', help: 'crash records (default <work-dir>/_crashes)' },
@@ -43,8 +42,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'spawner', type: 'enum', choices: ['auto', 'launcher', 'node'], value: 'auto|launcher|node', help: 'how workers start node processes (default auto: the compiled launcher when one passes its self-test, else Node spawn)' },
   { name: 'redis-outage-ms', type: 'int', min: 1000, value: 'MS', help: 'Redis unreachable longer than this ends the run with exit code 3 (default 60000)' },
   { name: 'reconcile-interval-ms', type: 'int', min: 100, value: 'MS', help: 'safety sweep period (default 5000)' },
-  { name: 'crashfile-format', type: 'enum', choices: ['json', 'txt', 'both'], value: 'json|txt|both', help: 'crash files per failure: a JSON record, its text twin, or both (default both; nipype writes one)' },
-  { name: 'hash-method', type: 'enum', choices: ['timestamp', 'content'], value: 'timestamp|content', help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
+  { name: 'crashfile-format', type: 'enum', choices: CRASHFILE_FORMATS, value: CRASHFILE_FORMATS.join('|'), help: 'crash files per failure: a JSON record, its text twin, or both (default both; nipype writes one)' },
+  { name: 'hash-method', type: 'enum', choices: HASH_METHODS, value: HASH_METHODS.join('|'), help: 'how input files are fingerprinted for the cache (default timestamp: size + mtime)' },
   { name: 'update-hash', type: 'boolean', help: 'accept the existing outputs of nodes whose inputs changed, rewriting their cache records (nothing runs that has outputs)' },
   { name: 'dry-run', type: 'boolean', help: 'print what would run and why (or that it is cached) and the budget check; starts nothing, needs no Redis, writes nothing; exit 2 when the run could not start' },
   { name: 'explain-cache', type: 'boolean', help: 'print why each node ran instead of being taken from its cache record' },

@@ -13,9 +13,11 @@ import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionWithIssues } from './connection.js';
+import { withEnvFlags } from './env-flags.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
-import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { newRunId, runIdProblem } from '../shared/run-id.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD, DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
 import { retentionFrom } from './retention-flags.js';
 import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
@@ -63,8 +65,7 @@ interface RunConfig {
   retention: RetentionPolicy;
 }
 
-function compileRunConfig(argv: readonly string[]): RunConfig {
-  const flags = new Flags(parseArgs(argv, RUN_FLAGS));
+function compileRunConfig(flags: Flags): RunConfig {
   const issues: ValidationIssue[] = [];
   if (flags.positionals.length !== 1) {
     issues.push({ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` });
@@ -73,7 +74,8 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
   issues.push(...conn.issues);
   const { prefix, redisUrl } = conn.connection;
   const runId = flags.str('run-id') ?? newRunId();
-  if (!RUN_ID_PATTERN.test(runId)) issues.push({ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` });
+  const runIdBad = runIdProblem(runId);
+  if (runIdBad !== undefined) issues.push({ field: '--run-id', message: runIdBad });
   const noLauncher = flags.str('spawner') === 'launcher' ? launcherProblem() : undefined;
   if (noLauncher !== undefined) issues.push({ field: '--spawner', message: noLauncher });
   let retention: RetentionPolicy | undefined;
@@ -90,10 +92,10 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
     file: flags.positionals[0] as string,
     runId,
     budget: { n_procs: flags.num('n-procs') ?? availableCpus(), mem_gb: flags.num('memory-gb') ?? defaultMemoryBudgetGb() },
-    order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+    order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
     raiseInsufficient: flags.bool('raise-insufficient', true),
     stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
     workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
     crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
@@ -122,7 +124,7 @@ function compileRunConfig(argv: readonly string[]): RunConfig {
 
 /** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const cfg = compileRunConfig(argv);
+  const cfg = compileRunConfig(await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS));
   if (cfg.dryRun) return (await import('./dry-run.js')).dryRunCommand(cfg);
   const logger = createLogger(cfg.logLevel).child({ component: 'run' });
   // Worker processes start loading right away, in parallel with validation;
@@ -140,7 +142,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   fleet.start();
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
   let workflow: Workflow;
-  const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
+  const { loadWorkflowFile, workflowPath } = await import('../shared/workflow/parse.js');
   const { assertFitsBudget, clampWarnings } = await import('../scheduler/admission.js');
   const { chooseRedis } = await import('./private-redis.js');
   let redis: import('./private-redis.js').RedisChoice | undefined;
@@ -155,7 +157,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
-    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, resolve(cfg.file));
+    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, workflowPath(cfg.file));
     else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
@@ -169,7 +171,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     scheduler = new RunScheduler({
       runId: cfg.runId,
       workflow,
-      workflowFile: resolve(cfg.file),
+      workflowFile: workflowPath(cfg.file),
       budget: cfg.budget,
       order: cfg.order,
       raiseInsufficient: cfg.raiseInsufficient,

@@ -5,7 +5,7 @@
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
 import type { FlagSpec } from './args.js';
 import { RETENTION_SETTINGS } from './retention-flags.js';
-import type { EnvFlag } from './settings.js';
+import type { EnvFlag } from './env-flags.js';
 
 /** Settings of `flowgate scheduler`, each with its variable. */
 export const SCHEDULER_SETTINGS: readonly EnvFlag[] = [

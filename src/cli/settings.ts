@@ -8,14 +8,9 @@
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { redactUrl } from '../shared/redis.js';
-import { convertValue, NUMBER_TEXT, type FlagSpec, type FlagValue, type Flags } from './args.js';
+import { convertValue, NUMBER_TEXT, type EnvFlag, type FlagSpec, type FlagValue, type Flags } from './args.js';
 
-/** A flag that may also be set from the environment. */
-export interface EnvFlag {
-  flag: FlagSpec;
-  /** The environment variable, e.g. `FLOWGATE_N_PROCS`. */
-  env: string;
-}
+export type { EnvFlag } from './args.js';
 
 const BOOL_TRUE = ['1', 'true', 'yes', 'on'];
 const BOOL_FALSE = ['0', 'false', 'no', 'off'];

@@ -14,13 +14,15 @@ import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
-import { loadWorkflowFile } from '../shared/workflow/parse.js';
+import { loadWorkflowFile, workflowPath } from '../shared/workflow/parse.js';
 import { Flags, parseArgs } from './args.js';
+import { withEnvFlags } from './env-flags.js';
 import { connectionFrom } from './connection.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
 import { SUBMIT_FLAGS } from './submit-flags.js';
-import { newRunId, RUN_ID_PATTERN } from './run-id.js';
+import { newRunId, runIdProblem } from '../shared/run-id.js';
+import { DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
 import { ValidationProgress } from './validation-progress.js';
 
 /** The meta hash of a run submitted to the service (an empty work dir: the service's own). */
@@ -46,14 +48,15 @@ export async function storeSubmission(redis: Redis, prefix: string, runId: strin
 
 /** Submits a run; returns the exit code. */
 export async function submitCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, SUBMIT_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, SUBMIT_FLAGS)), SUBMIT_FLAGS);
   if (flags.positionals.length !== 1) {
     throw new ValidationError('OPTIONS_INVALID', [{ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` }]);
   }
   const { redisUrl, prefix } = connectionFrom(flags);
   const runId = flags.str('run-id') ?? newRunId();
-  if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: `must be 1-64 letters, digits, "_" or "-", received "${runId}"` }]);
-  const file = resolve(flags.positionals[0] as string);
+  const runIdBad = runIdProblem(runId);
+  if (runIdBad !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: runIdBad }]);
+  const file = workflowPath(flags.positionals[0] as string);
   const maxNodes = flags.num('max-nodes');
   const progress = new ValidationProgress(flags.positionals[0] as string, !flags.bool('quiet', false) && !flags.bool('json', false));
   let workflow;
@@ -79,7 +82,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     if (budget !== undefined) {
       const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
       const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb };
-      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file);
+      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, "raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb, or FLOWGATE_N_PROCS/FLOWGATE_MEMORY_GB)");
       else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {
@@ -93,7 +96,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         workflow,
         workflowFile: file,
         budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-        order: (flags.str('scheduler') ?? 'tsort') as SchedulerOrder,
+        order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
         raiseInsufficient,
         stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
         // Empty: the service fills in its own work dir when it takes the run.

@@ -2,12 +2,13 @@
  * Flags of `flowgate worker`.
  */
 import type { FlagSpec } from './args.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 import { SPAWNER_CHOICES } from '../worker/launcher.js';
-import type { EnvFlag } from './settings.js';
+import { envSettings, type EnvFlag } from './env-flags.js';
 
 export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'concurrency', type: 'int', min: 1, value: 'N', help: 'nodes run at once (default: CPUs available)' },
-  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: 'nipype maxtasksperchild (default 10)' },
+  { name: 'max-tasks-per-child', type: 'int', min: 1, value: 'N', help: `nipype maxtasksperchild (default ${DEFAULT_MAX_TASKS_PER_CHILD})` },
   { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
   { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
   { name: 'name', type: 'string', value: 'NAME', help: 'worker name (default host:pid)' },
@@ -22,22 +23,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: 'clean-env', type: 'boolean', help: 'nodes get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, FLOWGATE_* of the node, OMP_NUM_THREADS and their env (default: this worker\'s environment)' },
 ];
 
-/** Worker settings that may also come from the environment (compose deployments). */
-export const WORKER_ENV: ReadonlyArray<readonly [string, string]> = [
-  ['concurrency', 'FLOWGATE_WORKER_CONCURRENCY'],
-  ['max-tasks-per-child', 'FLOWGATE_MAX_TASKS_PER_CHILD'],
-  ['name', 'FLOWGATE_WORKER_NAME'],
-  ['lock-duration-ms', 'FLOWGATE_LOCK_DURATION_MS'],
-  ['stalled-interval-ms', 'FLOWGATE_STALLED_INTERVAL_MS'],
-  ['max-stalled-count', 'FLOWGATE_MAX_STALLED_COUNT'],
-  ['heartbeat-ms', 'FLOWGATE_HEARTBEAT_MS'],
-  ['shutdown-deadline-ms', 'FLOWGATE_SHUTDOWN_DEADLINE_MS'],
-  ['sample-interval-ms', 'FLOWGATE_SAMPLE_INTERVAL_MS'],
-  ['spawner', 'FLOWGATE_SPAWNER'],
-  ['clean-env', 'FLOWGATE_CLEAN_ENV'],
-];
-
-/** {@link WORKER_ENV} as settings. */
+/** Worker settings that may also come from the environment (compose deployments), named by the one rule. */
 export function workerSettings(): EnvFlag[] {
-  return WORKER_ENV.map(([name, env]) => ({ env, flag: WORKER_FLAGS.find((f) => f.name === name) as FlagSpec }));
+  return envSettings(WORKER_FLAGS.filter((f) => f.name !== 'wait-for-go'));
 }

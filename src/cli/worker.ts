@@ -12,6 +12,7 @@ import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 import type { SpawnerChoice } from '../worker/launcher.js';
+import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 
 
 /** Resolves with the Redis URL of a `go` message, undefined on `stop` or a lost parent. */
@@ -59,7 +60,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     prefix,
     concurrency: flags.num('concurrency') ?? availableCpus(),
     name: flags.str('name') ?? `${hostname()}:${process.pid}`,
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? 10,
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
     logger,
   };
   const optional = {

@@ -3,11 +3,10 @@
  * them. Pure functions over node descriptions and a ledger.
  */
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
+import type { SchedulerOrder } from '../shared/run-options.js';
 import { ResourceLedger, round, type Resources } from './ledger.js';
 
-/** Ready-node orderings: nipype's `tsort` and `mem_thread`. */
-export type SchedulerOrder = 'tsort' | 'mem_thread';
-export const SCHEDULER_ORDERS: readonly SchedulerOrder[] = ['tsort', 'mem_thread'];
+export { SCHEDULER_ORDERS, type SchedulerOrder } from '../shared/run-options.js';
 
 /** What admission needs to know about a node. */
 export interface AdmissionCandidate {
@@ -104,7 +103,13 @@ export function clampWarnings(nodes: readonly OversizedNode[], budget: Resources
  * The pre-run check with `raise_insufficient`: throws a validation error that
  * lists every oversized node and by how much it exceeds the budget.
  */
-export function assertFitsBudget(nodes: readonly OversizedNode[], budget: Resources, file?: string): void {
+export function assertFitsBudget(
+  nodes: readonly OversizedNode[],
+  budget: Resources,
+  file?: string,
+  /** What raises the budget, for the closing line (default: this command's `--n-procs/--memory-gb`). */
+  raise = 'raise --n-procs/--memory-gb',
+): void {
   const over = findOversized(nodes, budget);
   if (over.length === 0) return;
   const issues = over.map((n): ValidationIssue => {
@@ -124,7 +129,7 @@ export function assertFitsBudget(nodes: readonly OversizedNode[], budget: Resour
     return issue;
   });
   issues.push({
-    message: `${over.length} node(s) exceed the budget of ${budget.n_procs} procs / ${round(budget.mem_gb)} GB; raise --n-procs/--memory-gb or pass --no-raise-insufficient to run them alone with the whole budget`,
+    message: `${over.length} node(s) exceed the budget of ${budget.n_procs} procs / ${round(budget.mem_gb)} GB; ${raise} or pass --no-raise-insufficient to run them alone with the whole budget`,
   });
   throw new ValidationError('NODE_EXCEEDS_BUDGET', issues);
 }

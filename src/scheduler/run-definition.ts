@@ -3,6 +3,9 @@
  * workflow as validated, the budget and the options. Pure conversions.
  */
 import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ValidationError } from '../shared/errors.js';
+import { CRASHFILE_FORMATS, DEFAULT_SCHEDULER_ORDER, HASH_METHODS, SCHEDULER_ORDERS } from '../shared/run-options.js';
 import type { HashMethod } from '../shared/cache-record.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
 import { DEFAULT_MAX_NODES } from '../shared/workflow/max-nodes.js';
@@ -64,31 +67,54 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
   };
 }
 
-/** Reads a run's definition back from its meta hash. */
+/** The stored fields of a run's meta hash, checked when read back (empty budgets and work dirs: a submission the service fills in). */
+const StoredBudget = z.object({ n_procs: z.number().nonnegative(), memory_gb: z.number().nonnegative() });
+const StoredOptions = z.looseObject({
+  raise_insufficient: z.boolean().optional(),
+  stop_on_first_crash: z.boolean().optional(),
+  work_dir: z.string(),
+  crashdump_dir: z.string(),
+  crashfile_format: z.enum(CRASHFILE_FORMATS).optional(),
+  memory_margin: z.number().nonnegative().nullable().optional(),
+  max_output_bytes: z.number().int().positive().optional(),
+  max_nodes: z.number().int().positive().optional(),
+  hash_method: z.enum(HASH_METHODS).optional(),
+  update_hash: z.boolean().optional(),
+});
+const StoredWorkflow = z.looseObject({ name: z.string(), nodes: z.array(z.looseObject({ id: z.string() })) });
+
+/** One stored JSON field, parsed and checked; a bad one is a validation error naming the run and the field. */
+function stored<T>(runId: string, field: string, text: string | undefined, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? 'null');
+  } catch {
+    throw new ValidationError('OPTIONS_INVALID', [{ field: `run ${runId} ${field}`, message: 'the stored value is not JSON' }]);
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new ValidationError(
+    'OPTIONS_INVALID',
+    parsed.error.issues.map((i) => ({ field: `run ${runId} ${[field, ...i.path.map(String)].join('.')}`, message: `stored value: ${i.message}` })),
+  );
+}
+
+/** Reads a run's definition back from its meta hash, checking every stored field. */
 export function definitionFromMeta(runId: string, meta: Readonly<Record<string, string>>): RunDefinition {
-  const budget = JSON.parse(meta['budget'] ?? '{}') as { n_procs: number; memory_gb: number };
-  const options = JSON.parse(meta['options'] ?? '{}') as {
-    raise_insufficient: boolean;
-    stop_on_first_crash: boolean;
-    work_dir: string;
-    crashdump_dir: string;
-    crashfile_format?: CrashfileFormat;
-    memory_margin?: number | null;
-    max_output_bytes?: number;
-    max_nodes?: number;
-    hash_method?: HashMethod;
-    update_hash?: boolean;
-  } & Record<string, unknown>;
+  const budget = stored(runId, 'budget', meta['budget'], StoredBudget);
+  const options = stored(runId, 'options', meta['options'], StoredOptions);
+  const order = stored(runId, 'scheduler', JSON.stringify(meta['scheduler'] ?? DEFAULT_SCHEDULER_ORDER), z.enum(SCHEDULER_ORDERS));
+  const workflow = stored(runId, 'definition', meta['definition'], StoredWorkflow) as unknown as Workflow;
   const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, crashfile_format, memory_margin, max_output_bytes, max_nodes, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
   return {
     runId,
-    workflow: withFieldDefaults(JSON.parse(meta['definition'] ?? '{}') as Workflow),
+    workflow: withFieldDefaults(workflow),
     ...(file !== undefined && file !== '' ? { workflowFile: file } : {}),
     budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-    order: (meta['scheduler'] ?? 'tsort') as SchedulerOrder,
-    raiseInsufficient: raise_insufficient,
-    stopOnFirstCrash: stop_on_first_crash,
+    order,
+    raiseInsufficient: raise_insufficient ?? true,
+    stopOnFirstCrash: stop_on_first_crash ?? false,
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
     crashfileFormat: crashfile_format ?? 'both',

@@ -118,3 +118,11 @@ export function readLauncherEnv(env: NodeJS.ProcessEnv = process.env, home: stri
   const cacheRoot = value(env, 'XDG_CACHE_HOME') ?? join(home, '.cache');
   return { path: value(env, 'FLOWGATE_LAUNCHER'), cc: value(env, 'CC') ?? 'cc', cacheDir: join(cacheRoot, 'flowgate') };
 }
+
+/**
+ * The environment, for the CLI's flag fallbacks (`FLOWGATE_<FLAG>`): each is
+ * validated where its flag is, against the same spec, and named in errors.
+ */
+export function readVariables(): NodeJS.ProcessEnv {
+  return process.env;
+}

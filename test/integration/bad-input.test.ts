@@ -27,7 +27,7 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'missing file', file: 'absent.json', content: null, expect: [/absent\.json: cannot read workflow file: no such file/] },
-  { name: 'unsupported extension', file: 'wf.txt', content: '{}', expect: [/wf\.txt: unsupported file extension ".txt"/] },
+  { name: 'unknown extension read as YAML', file: 'wf.txt', content: '{}', expect: [/wf\.txt:1:1: field "name": expected string/] },
   { name: 'JSON syntax error with line and column', file: 'wf.json', content: '{\n  "name": "x",\n  "nodes": [\n    {"id": "a",, "command": ["true"]}\n  ]\n}\n', expect: [/wf\.json:4:\d+: JSON syntax error/] },
   { name: 'YAML syntax error with line and column', file: 'wf.yaml', content: 'name: x\nnodes:\n  - id: a\n    command: [true\n', expect: [/wf\.yaml:\d+:\d+: YAML syntax error/] },
   { name: 'missing name', file: 'wf.json', content: { nodes: [{ id: 'a', command: ['true'] }] }, expect: [/wf\.json:1:1: field "name": expected string, received nothing/] },

@@ -100,9 +100,16 @@ describe('parseArgs: errors name the flag', () => {
     expect(failure('--frobnicate')).toEqual(['--frobnicate', 'unknown option']);
   });
 
-  it('rejects --no-x for a boolean that is not negatable', () => {
-    expect(failure('--no-json')[1]).toMatch(/^unknown option/);
-    expect(failure('--no-json')[0]).toBe('--no-json');
+  it('accepts --no-x for every boolean, so a flag can override the variable that set it', () => {
+    expect(flags('--no-json')).toEqual({ json: false });
+    expect(failure('--no-jsn')).toEqual(['--no-jsn', 'unknown option (did you mean --no-json?)']);
+  });
+
+  it('takes a flag-or-number value inline only, never from the next argument', () => {
+    const specs: FlagSpec[] = [{ name: 'enforce-memory', type: 'flag-or-number', bareValue: 0.1, min: 0, value: 'MARGIN', help: 'margin' }];
+    expect(Object.fromEntries(parseArgs(['--enforce-memory', 'wf.yaml'], specs).flags)).toEqual({ 'enforce-memory': 0.1 });
+    expect(parseArgs(['--enforce-memory', 'wf.yaml'], specs).positionals).toEqual(['wf.yaml']);
+    expect(Object.fromEntries(parseArgs(['--enforce-memory=0.5'], specs).flags)).toEqual({ 'enforce-memory': 0.5 });
   });
 
   it('rejects short options', () => {

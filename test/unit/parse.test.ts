@@ -164,13 +164,13 @@ describe('loadWorkflowFile: reading the file', () => {
     expect(err.issues).toEqual([{ file: path, message: 'cannot read workflow file: permission denied' }]);
   });
 
-  it('rejects an unsupported extension before reading', () => {
-    const path = join(tmp, 'workflow.toml');
-    const err = loadInvalid(path);
-    expect(err.code).toBe('WORKFLOW_INVALID');
-    expect(err.issues).toEqual([{ file: path, message: 'unsupported file extension ".toml": use .json, .yaml or .yml' }]);
-    const none = loadInvalid(join(tmp, 'Workflowfile'));
-    expect(none.issues[0]?.message).toBe('unsupported file extension "": use .json, .yaml or .yml');
+  it('reads a file without a known extension as YAML (a superset of JSON)', () => {
+    const toml = file('workflow.toml', 'name: x\nnodes:\n  - id: a\n    command: ["true"]\n');
+    expect(loadWorkflowFile(toml).nodes.map((n) => n.id)).toEqual(['a']);
+    const none = file('Workflowfile', JSON.stringify({ name: 'x', nodes: [{ id: 'b', command: ['true'] }] }));
+    expect(loadWorkflowFile(none).nodes.map((n) => n.id)).toEqual(['b']);
+    const missing = loadInvalid(join(tmp, 'missing.toml'));
+    expect(missing.issues).toEqual([{ file: join(tmp, 'missing.toml'), message: 'cannot read workflow file: no such file' }]);
   });
 
   it('reports a JSON syntax error with its line and column', () => {

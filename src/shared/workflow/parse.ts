@@ -34,11 +34,17 @@ import {
 
 type Format = 'json' | 'yaml';
 
-function formatOf(file: string): Format | undefined {
-  const ext = extname(file).toLowerCase();
-  if (ext === '.json') return 'json';
-  if (ext === '.yaml' || ext === '.yml') return 'yaml';
-  return undefined;
+/** `.json` files are read as JSON (with JSON's positions in errors); anything else, stdin too, as YAML, a superset of JSON. */
+function formatOf(file: string): Format {
+  return extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
+}
+
+/** The workflow file argument that means standard input. */
+export const STDIN_FILE = '-';
+
+/** A workflow file argument as a path: absolute, except {@link STDIN_FILE}. */
+export function workflowPath(file: string): string {
+  return file === STDIN_FILE ? file : resolvePath(file);
 }
 
 function parseYaml(text: string, file: string): unknown {
@@ -409,19 +415,15 @@ function absolutePaths(inputs: Record<string, NodeInput>, base: string): Record<
 }
 
 /**
- * Reads a workflow file (JSON or YAML, chosen by extension) and validates it.
- * Every failure is a {@link ValidationError} naming the file.
+ * Reads a workflow file (`.json` as JSON, anything else as YAML; `-` is
+ * standard input) and validates it. Every failure is a
+ * {@link ValidationError} naming the file.
  */
 export function loadWorkflowFile(file: string, options?: ValidateOptions): Workflow {
   const format = formatOf(file);
-  if (format === undefined) {
-    throw new ValidationError('WORKFLOW_INVALID', [
-      { file, message: `unsupported file extension "${extname(file)}": use .json, .yaml or .yml` },
-    ]);
-  }
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file === STDIN_FILE ? 0 : file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(err);

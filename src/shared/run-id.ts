@@ -1,10 +1,16 @@
 /**
- * Run ids: generated sortable ids and the pattern user-chosen ids must match.
+ * Run ids: generated sortable ids and the one rule user-chosen ids follow
+ * (for `run`, `submit` and the API's `run()`).
  */
 import { randomBytes } from 'node:crypto';
 
 /** Run ids become parts of Redis keys and job ids: a safe alphabet, no ":". */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** What is wrong with a chosen run id, or undefined when it is usable. */
+export function runIdProblem(id: string): string | undefined {
+  return RUN_ID_PATTERN.test(id) ? undefined : `must be 1-64 letters, digits, "_" or "-", received "${id}"`;
+}
 
 /** A fresh, sortable run id: `YYYYMMDD-HHMMSS-xxxxxx`. */
 export function newRunId(now = new Date()): string {
