@@ -476,7 +476,8 @@ export class RunGraph {
    * Cancels one in-flight node: its process has been stopped (or its job was
    * removed before it started). With `attempt`, a stale event is ignored.
    */
-  cancelInFlight(index: number, reason: string, attempt?: number, outcome?: NodeOutcome): boolean {
+  cancelInFlight(index: number, reason: string, attempt?: number, given?: NodeOutcome | null): boolean {
+    const outcome = given ?? undefined;
     const n = this.node(index);
     if (!HOLDING_STATES.has(n.state) || (attempt !== undefined && attempt !== n.attempt)) return false;
     // An execution that had started is in the history (a retry of the run counts on from it).

@@ -239,7 +239,9 @@ export function countAttempts(r: Pick<NodeSummary, 'attempt_history'>, attempt: 
 }
 
 /** Copies an attempt's outcome into the node's record and its attempt history. */
-export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, outcome: NodeOutcome | undefined): void {
+export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, given: NodeOutcome | null | undefined): void {
+  // A job's return value or stored outcome can be null (a job that never ran to its end).
+  const outcome = given ?? undefined;
   r.start_ms = outcome?.start_ms ?? null;
   r.end_ms = outcome?.end_ms ?? null;
   r.worker = outcome?.worker ?? null;
