@@ -85,7 +85,8 @@ export async function reconcileInFlight(
     }
     const state = await job.getState();
     if (state === 'completed') {
-      out.incoming.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
+      // Completed after it was read (no return value here): the next sweep or its event brings the outcome.
+      if (job.returnvalue !== null && job.returnvalue !== undefined) out.incoming.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
     } else if (state === 'failed' && isRefusal(job.failedReason)) {
       if (!runningElsewhere) {
         await job.remove().catch(() => undefined);
@@ -124,7 +125,11 @@ export async function triageForCancel(jobs: JobChannel, runId: string, nodes: re
     const jobId = nodeJobId(runId, n.index, n.attempt);
     const job = await jobs.getJob(jobId);
     const state = job === undefined ? 'missing' : await job.getState();
-    if (state === 'completed') out.finished.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job?.returnvalue as unknown as NodeOutcome });
+    // A job that completed between reading it and reading its state has no return value here:
+    // its completion event brings the outcome.
+    if (state === 'completed') {
+      if (job?.returnvalue !== null && job?.returnvalue !== undefined) out.finished.push({ kind: 'completed', index: n.index, attempt: n.attempt, outcome: job.returnvalue as unknown as NodeOutcome });
+    }
     else if (state === 'failed' && isRefusal(job?.failedReason)) out.unstarted.push(n);
     else if (state === 'failed') out.finished.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' });
     else if (state === 'missing') out.unstarted.push(n);

@@ -407,14 +407,14 @@ export class RunGraph {
    * The node succeeded: release its hold and count it off its successors.
    * Returns false if the event was stale or a duplicate.
    */
-  complete(index: number, attempt: number, outcome: NodeOutcome): boolean {
+  complete(index: number, attempt: number, outcome: NodeOutcome | null): boolean {
     const n = this.current(index, attempt);
     if (n === undefined) return false;
     recordAttempt(n.record, n.attempt, 'succeeded', null, outcome);
     n.record.reason = null;
     // Without a digest from the worker (its record could not be written) the
     // result counts as new: successors rerun rather than risk a stale result.
-    n.record.result = outcome.result_digest ?? `unrecorded ${outcome.end_ms} ${n.attempt}`;
+    n.record.result = outcome?.result_digest ?? `unrecorded ${outcome?.end_ms ?? ''} ${n.attempt}`;
     this.setState(n, 'succeeded');
     this.countOff(index);
     return true;
