@@ -123,6 +123,14 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     if (parentGone) return;
     parentGone = true;
     stop(false, 'parent process gone');
+    // Its running nodes finish (their results reach Redis for `flowgate resume`); after that
+    // the process ends even if closing cannot complete (its Redis may be gone with its parent).
+    const idle = setInterval(() => {
+      if (worker.runningCount > 0) return;
+      clearInterval(idle);
+      setTimeout(() => settle(ExitCode.ok), FORCED_EXIT_MS).unref();
+    }, 200);
+    idle.unref();
   };
   process.on('disconnect', onParentGone);
   // It may have died already, while this worker was being set up: the event was missed.

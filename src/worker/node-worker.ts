@@ -248,6 +248,11 @@ export class NodeWorker {
     }
   }
 
+  /** How many nodes this worker is running now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
   /** Renews the node directory locks of running nodes: a node's directory stays its run's while its processes run. */
   private async renewLocks(): Promise<void> {
     const byRun = new Map<string, DirLock[]>();

@@ -213,6 +213,30 @@ describe('Redis back after the run gave up', () => {
   });
 });
 
+describe('flowgate run killed, then Redis gone for good', () => {
+  it('its fleet workers finish their running node and exit, though they can no longer close cleanly', async () => {
+    const redis = await PrivateRedis.create(tempDir('fg-redis'));
+    redises.push(redis);
+    await redis.start();
+    const dir = tempDir('fg-linger');
+    const gate = join(dir, 'gate');
+    const started = join(dir, 'started');
+    const path = writeWorkflow(dir, 'wf.json', { name: 'linger', nodes: [{ id: 'slow', command: `touch ${started}; while [ ! -e ${gate} ]; do sleep 0.05; done` }] });
+    const prefix = uniquePrefix('linger');
+    runPrefixes.push(prefix);
+    const run = startCli(['run', path, '--json', '--quiet', '--redis-url', redis.url, '--prefix', prefix, '--work-dir', join(dir, 'work'), '--workers', '1'], { env: { REDIS_URL: redis.url } });
+    runs.push(run);
+    await waitFor(() => existsSync(started), 20_000, 'slow to start');
+    const workers = workersUnder(prefix);
+    expect(workers.length).toBe(1);
+    run.child.kill('SIGKILL');
+    await redis.stop('SIGKILL');
+    writeWorkflow(dir, 'gate', '1');
+    // Graceful: the node finished; then the worker ends within its forced-exit bound, Redis or not.
+    await waitFor(() => workersUnder(prefix).length === 0, 20_000, 'the orphaned fleet worker to exit');
+  });
+});
+
 describe('a worker after a long Redis outage', () => {
   it('finds the restarted Redis within seconds (every connection retries at least once a second)', async () => {
     const redis = await PrivateRedis.create(tempDir('fg-redis'));
