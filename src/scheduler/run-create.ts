@@ -9,8 +9,8 @@
  * run id free; no command ever carries a number of arguments that grows with
  * the workflow.
  */
+import { luaScript, withCommands } from '../shared/lua-commands.js';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
@@ -22,14 +22,12 @@ const CHUNKS_PER_ROUND = 8;
 /** Staging keys of a creator that died expire after this long. */
 export const STAGING_TTL_MS = 10 * 60_000;
 
-const CREATE_RUN = readFileSync(new URL('../shared/lua/create-run.lua', import.meta.url), 'utf8');
+const CREATE_RUN = luaScript('create-run');
 
 type CreateCommand = { fgCreateRun(numKeys: number, ...keysAndArgs: string[]): Promise<number> };
 
 function withScript(redis: Redis): Redis & CreateCommand {
-  const r = redis as Redis & Partial<CreateCommand>;
-  if (typeof r.fgCreateRun !== 'function') redis.defineCommand('fgCreateRun', { lua: CREATE_RUN });
-  return redis as Redis & CreateCommand;
+  return withCommands<CreateCommand>(redis, { fgCreateRun: { lua: CREATE_RUN } });
 }
 
 /** What a new run is made of. */

@@ -6,7 +6,7 @@
  * when the attempt's process tree has exited — not when a scheduler dies.
  * Another run that reaches the node waits without holding any budget.
  */
-import { readFileSync } from 'node:fs';
+import { luaScript, withCommands } from './lua-commands.js';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 
@@ -30,8 +30,8 @@ export function lockHolderRun(value: string): string {
 }
 
 const scripts = {
-  lock: readFileSync(new URL('./lua/lock-dirs.lua', import.meta.url), 'utf8'),
-  unlock: readFileSync(new URL('./lua/unlock-dirs.lua', import.meta.url), 'utf8'),
+  lock: luaScript('lock-dirs'),
+  unlock: luaScript('unlock-dirs'),
 };
 
 type LockCommands = {
@@ -40,11 +40,8 @@ type LockCommands = {
 };
 
 function withScripts(redis: Redis): Redis & LockCommands {
-  const r = redis as Redis & Partial<LockCommands>;
   // The number of keys varies per call: it is given as the first argument.
-  if (typeof r.fgLockDirs !== 'function') redis.defineCommand('fgLockDirs', { lua: scripts.lock });
-  if (typeof r.fgUnlockDirs !== 'function') redis.defineCommand('fgUnlockDirs', { lua: scripts.unlock });
-  return redis as Redis & LockCommands;
+  return withCommands<LockCommands>(redis, { fgLockDirs: { lua: scripts.lock }, fgUnlockDirs: { lua: scripts.unlock } });
 }
 
 /**

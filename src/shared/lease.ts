@@ -14,15 +14,15 @@
  *   taken back; one another holder took is lost, and never touched;
  * - giving a lease up deletes it only while it is still the holder's.
  */
-import { readFileSync } from 'node:fs';
+import { luaScript, withCommands } from './lua-commands.js';
 import type { Redis } from 'ioredis';
 import { holderIsDeadHere, thisHolder } from './lease-holder.js';
 import { TypedEmitter } from './typed-emitter.js';
 
 const scripts = {
-  acquire: readFileSync(new URL('./lua/lease-acquire.lua', import.meta.url), 'utf8'),
-  renew: readFileSync(new URL('./lua/lease-renew.lua', import.meta.url), 'utf8'),
-  release: readFileSync(new URL('./lua/lease-release.lua', import.meta.url), 'utf8'),
+  acquire: luaScript('lease-acquire'),
+  renew: luaScript('lease-renew'),
+  release: luaScript('lease-release'),
 };
 
 type LeaseCommands = {
@@ -31,13 +31,13 @@ type LeaseCommands = {
   fgLeaseRelease(key: string, holder: string): Promise<number>;
 };
 
-/** The client with the lease scripts defined (EVALSHA, loaded on first use). */
+/** The client with the lease scripts defined. */
 function withScripts(redis: Redis): Redis & LeaseCommands {
-  const r = redis as Redis & Partial<LeaseCommands>;
-  if (typeof r.fgLeaseAcquire !== 'function') redis.defineCommand('fgLeaseAcquire', { numberOfKeys: 1, lua: scripts.acquire });
-  if (typeof r.fgLeaseRenew !== 'function') redis.defineCommand('fgLeaseRenew', { numberOfKeys: 1, lua: scripts.renew });
-  if (typeof r.fgLeaseRelease !== 'function') redis.defineCommand('fgLeaseRelease', { numberOfKeys: 1, lua: scripts.release });
-  return redis as Redis & LeaseCommands;
+  return withCommands<LeaseCommands>(redis, {
+    fgLeaseAcquire: { numberOfKeys: 1, lua: scripts.acquire },
+    fgLeaseRenew: { numberOfKeys: 1, lua: scripts.renew },
+    fgLeaseRelease: { numberOfKeys: 1, lua: scripts.release },
+  });
 }
 
 /** Options of a {@link Lease}. */

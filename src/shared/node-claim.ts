@@ -7,7 +7,7 @@
  * the job says. When the attempt ends, the worker records its outcome in the
  * run store before reporting to the queue.
  */
-import { readFileSync } from 'node:fs';
+import { luaScript, withCommands } from './lua-commands.js';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import type { NodeJobData } from './payloads.js';
@@ -63,9 +63,9 @@ export function isRefusal(reason: string | undefined): boolean {
 }
 
 const scripts = {
-  claim: readFileSync(new URL('./lua/claim-node.lua', import.meta.url), 'utf8'),
-  finish: readFileSync(new URL('./lua/finish-node.lua', import.meta.url), 'utf8'),
-  requeueLost: readFileSync(new URL('./lua/requeue-lost.lua', import.meta.url), 'utf8'),
+  claim: luaScript('claim-node'),
+  finish: luaScript('finish-node'),
+  requeueLost: luaScript('requeue-lost'),
 };
 
 type ClaimCommands = {
@@ -74,13 +74,13 @@ type ClaimCommands = {
   fgRequeueLost(k1: string, ...args: string[]): Promise<number>;
 };
 
-/** The client with flowgate's claim scripts defined (EVALSHA, loaded on first use). */
+/** The client with flowgate's claim scripts defined. */
 function withScripts(redis: Redis): Redis & ClaimCommands {
-  const r = redis as Redis & Partial<ClaimCommands>;
-  if (typeof r.fgClaimNode !== 'function') redis.defineCommand('fgClaimNode', { numberOfKeys: 3, lua: scripts.claim });
-  if (typeof r.fgFinishNode !== 'function') redis.defineCommand('fgFinishNode', { numberOfKeys: 3, lua: scripts.finish });
-  if (typeof r.fgRequeueLost !== 'function') redis.defineCommand('fgRequeueLost', { numberOfKeys: 1, lua: scripts.requeueLost });
-  return redis as Redis & ClaimCommands;
+  return withCommands<ClaimCommands>(redis, {
+    fgClaimNode: { numberOfKeys: 3, lua: scripts.claim },
+    fgFinishNode: { numberOfKeys: 3, lua: scripts.finish },
+    fgRequeueLost: { numberOfKeys: 1, lua: scripts.requeueLost },
+  });
 }
 
 /** A claim granted (with what to run) or refused (with why). */

@@ -13,11 +13,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
+import { answersPingAt, freePort } from './private-redis.js';
 import { onPath } from './tools.js';
 
 declare module 'vitest' {
@@ -31,30 +31,6 @@ declare module 'vitest' {
 const releases: Array<() => Promise<unknown>> = [];
 let url = '';
 const token = randomBytes(3).toString('hex');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function answersPing(redisUrl: string): Promise<boolean> {
-  const client = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 /** Starts `redis-server` on a free loopback port in a temporary directory; resolves with its URL. */
 async function startPrivateRedis(binary: string): Promise<string> {
@@ -70,7 +46,7 @@ async function startPrivateRedis(binary: string): Promise<string> {
   const privateUrl = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     if (proc.exitCode !== null) throw new Error(`${binary} exited with code ${proc.exitCode} before answering on port ${port}`);
-    if (await answersPing(privateUrl)) return privateUrl;
+    if (await answersPingAt(privateUrl)) return privateUrl;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${binary} did not answer PING on port ${port} within 10 s`);

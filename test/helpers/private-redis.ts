@@ -23,17 +23,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Whether a Redis answers PING on `port` (false while it is down or still loading). */
-export async function answersPing(port: number): Promise<boolean> {
-  const client = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    connectTimeout: 1000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
+/** Whether a Redis answers PING on `port` of this host (false while it is down or still loading). */
+export function answersPing(port: number): Promise<boolean> {
+  return answersPingAt(`redis://127.0.0.1:${port}`);
+}
+
+/** Whether the Redis at `url` answers PING within a second. */
+export async function answersPingAt(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
     await client.connect();
