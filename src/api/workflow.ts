@@ -5,6 +5,7 @@
 import { validateWorkflow } from '../shared/workflow/parse.js';
 import { baseDirFrom } from './api-support.js';
 import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
+import { modulePath, type InputsField, type Step, type StepInputs, type StepOutputs, type StepRef, type UntypedFunction } from './step.js';
 
 /** A node as {@link WorkflowBuilder.node} takes it: the v1 node fields except `id`. */
 export interface NodeSpec {
@@ -16,10 +17,12 @@ export interface NodeSpec {
    * A JavaScript/TypeScript function `(inputs, ctx) => outputs` run in a recycled
    * worker child process. `module` is absolute, or relative to the base dir
    * (`base_dir`: pass `import.meta.url` to resolve it against the calling
-   * module; default the current directory). `build()` checks that the module
-   * exists and exports the function.
+   * module; default the current directory), or a `file:` URL such as
+   * `new URL('./steps.ts', import.meta.url)`. `build()` checks that the module
+   * exists and exports the function. A typed step from {@link stepModule}
+   * also checks `inputs` and the outputs taken from the node at compile time.
    */
-  function?: { module: string; export?: string };
+  function?: UntypedFunction;
   /** Function nodes: your version of the code; when given, it replaces the scan of the module's local imports in the cache key. */
   code_version?: string;
   /** Nodes that must succeed first, by id or by the reference {@link WorkflowBuilder.node} returned. */
@@ -67,6 +70,25 @@ export interface NodeSpec {
   join?: { source: string | NodeRef; fields: readonly string[] };
 }
 
+/**
+ * A node running a typed step (see {@link stepModule}): `inputs` are checked
+ * against the function's first parameter, except those set by `iterables`
+ * (`It`), taken element by element by `map` (`Mp`, given as lists) or
+ * collected by `join` (`J`, given as a connection to the joined node's output).
+ */
+export type StepNodeSpec<I, O, It extends PropertyKey = never, Mp extends PropertyKey = never, J extends PropertyKey = never> = Omit<
+  NodeSpec,
+  'function' | 'command' | 'shell' | 'inputs' | 'outputs' | 'stdout_json' | 'iterables' | 'map' | 'join'
+> & {
+  function: Step<I, O>;
+  /** One copy of the node per value, each given as the input of that name. */
+  iterables?: { [K in It]: ReadonlyArray<NoInfer<I>[K & keyof I] & (string | number | boolean)> };
+  /** nipype MapNode: one element per item of the listed inputs; outputs become lists. */
+  map?: { over: readonly Mp[]; mode?: 'zip' | 'product' };
+  /** nipype JoinNode: collect the copies made by `source` into lists for `fields`. */
+  join?: { source: string | NodeRef; fields: readonly J[] };
+} & InputsField<NoInfer<StepInputs<I, It, Mp, J>>>;
+
 /** The shell of string commands: a path alone (run as `path -c SCRIPT`) or a path with options before `-c`. */
 export type ShellOption = string | { path: string; flags?: string[] };
 
@@ -112,13 +134,22 @@ export class WorkflowBuilder {
     this.baseDir = options.base_dir === undefined ? undefined : baseDirFrom(options.base_dir);
   }
 
-  /** Adds a node; returns a reference to it for other nodes' `needs`. Nothing is checked until {@link build}. */
-  node(id: string, spec: NodeSpec): NodeRef {
+  /**
+   * Adds a node; returns a reference to it for other nodes' `needs` and
+   * `inputs`. Nothing is checked until {@link build} — except, for a typed
+   * step, its inputs and the names of its outputs, by the compiler.
+   */
+  node<I, O, It extends keyof I & string = never, Mp extends keyof I & string = never, J extends keyof I & string = never>(
+    id: string,
+    spec: StepNodeSpec<I, O, It, Mp, J>,
+  ): StepRef<StepOutputs<O, Mp>>;
+  node(id: string, spec: NodeSpec): NodeRef;
+  node(id: string, spec: Omit<NodeSpec, 'function'> & { function?: { module: string | URL; export?: string } }): NodeRef {
     const { needs, function: fn, command, env, inputs, outputs, iterables, join, map, ...rest } = spec;
     this.nodes.push({
       id,
       ...(command !== undefined ? { command: typeof command === 'string' ? command : [...command] } : {}),
-      ...(fn !== undefined ? { function: { module: fn.module, export: fn.export ?? 'default' } } : {}),
+      ...(fn !== undefined ? { function: { module: modulePath(fn.module), export: fn.export ?? 'default' } } : {}),
       ...(needs !== undefined ? { needs: needs.map((n) => (typeof n === 'string' ? n : n.id)) } : {}),
       ...(env !== undefined ? { env: { ...env } } : {}),
       ...(inputs !== undefined ? { inputs: { ...inputs } } : {}),

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { path, run, ValidationError, workflow, type RunSummary, type StatusEvent } from 'flowgate';
+import { path, run, stepModule, ValidationError, workflow, type RunSummary, type StatusEvent } from 'flowgate';
 import { tempDir } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { peakUsage } from '../helpers/summary.js';
@@ -59,6 +59,23 @@ describe('workflow() + run()', () => {
     expect(summary.status).toBe('succeeded');
     expect(summary.nodes.map((n) => n.outputs)).toEqual([{ n: 21 }, { file: join(dir, 'work', 'api-flow', 'write', 'twice.txt') }, undefined]);
     expect(wf.build().nodes[2]?.needs).toEqual(['write']);
+  });
+
+  it('runs typed steps from a module URL: iterables, a join and a map over its output', async () => {
+    const { prefix, dir } = fresh('apisteps');
+    writeFileSync(join(dir, 'data.txt'), 'a\nbb\nccc\n');
+    const s = stepModule<typeof import('../fixtures/typed-steps/steps.js')>(new URL('../fixtures/typed-steps/steps.ts', import.meta.url));
+    const wf = workflow('api-steps', { mem_gb: 0.2 }, { base_dir: dir });
+    const each = wf.node('count', { function: s.step('count'), iterables: { min: [1, 2, 3] }, inputs: { file: path('data.txt') } });
+    const total = wf.node('total', { function: s.step('total'), join: { source: each, fields: ['counts'] }, inputs: { counts: each.out('lines'), scale: 10 } });
+    wf.node('double', { function: s.step('double'), map: { over: ['x'] }, inputs: { x: [1, 2], by: total.out('sum') } });
+    const summary = await run(wf, { n_procs: 2, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix });
+    expect(summary.status).toBe('succeeded');
+    const outputs = Object.fromEntries(summary.nodes.map((n) => [n.id, n.outputs]));
+    expect(outputs['count._min_1']).toEqual({ lines: 3, node: 'count._min_1' });
+    expect(outputs['count._min_3']).toEqual({ lines: 1, node: 'count._min_3' });
+    expect(outputs['total']).toEqual({ sum: 60 });
+    expect(outputs['double']).toEqual({ y: [60, 120] });
   });
 
   it('says "exception" with final=false before each retry', async () => {
