@@ -63,7 +63,7 @@ export interface ServiceEvents {
 }
 
 /** Run meta fields the service reads to decide what to pick up. */
-const PICKUP_FIELDS = ['mode', 'status'] as const;
+const PICKUP_FIELDS = ['mode', 'status', 'retry_requested'] as const;
 
 /** The scheduler service. */
 export class SchedulerService extends TypedEmitter<ServiceEvents> {
@@ -206,7 +206,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     });
   }
 
-  /** Takes every service run that is submitted or was running under a previous leader. */
+  /** Takes every service run that is submitted, was running under a previous leader, or has a retry request pending. */
   private async adoptAll(): Promise<void> {
     const redis = this.redis as Redis;
     const ids = await redis.zrange(this.keys.runs(), 0, -1);
@@ -219,8 +219,13 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.admission.pause();
     try {
       for (const [i, id] of ids.entries()) {
-        const [mode, status] = (rows[i]?.[1] as Array<string | null> | undefined) ?? [];
-        if (mode === 'service' && (status === 'submitted' || status === 'running')) await this.startRun(id);
+        const [mode, status, retry] = (rows[i]?.[1] as Array<string | null> | undefined) ?? [];
+        if (mode !== 'service') continue;
+        // A retry request is kept in the run's meta until it is honoured or
+        // refused: one a previous leader took off the submitted list and
+        // died before acting on is taken up here, not lost.
+        const retrying = retry !== null && retry !== undefined && (status === 'failed' || status === 'cancelled');
+        if (status === 'submitted' || status === 'running' || retrying) await this.startRun(id);
       }
     } finally {
       this.admission.resume();

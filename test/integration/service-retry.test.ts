@@ -86,4 +86,42 @@ describe('retrying a service run', () => {
     const again = await fetch(`${base}/api/runs/${runId}/retry`, { method: 'POST', headers: auth, body: '{}' });
     expect(again.status).toBe(409);
   });
+
+  it('a retry request taken off the submitted list by a leader that then died is honoured by the next leader', async () => {
+    const dir = tempDir('fg-sretry2');
+    const prefix = uniquePrefix('sretry2');
+    prefixes.push(prefix);
+    const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+    const fixed = join(dir, 'fixed');
+    const path = writeWorkflow(dir, 'wf.json', { name: 'sretry2', nodes: [{ id: 'flaky', command: `test -e ${fixed}` }] });
+    const schedulerArgs = ['scheduler', '--work-dir', join(dir, 'work'), '--n-procs', '1', '--memory-gb', '1'];
+    const first = startCli(schedulerArgs, { env });
+    const worker = startCli(['worker', '--concurrency', '1', '--heartbeat-ms', '500'], { env });
+    started.push(first, worker);
+    await waitFor(() => first.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const failed = await runCli(['submit', path, '--wait', '--json'], { env });
+    expect(failed.code).toBe(1);
+    const runId = (JSON.parse(failed.stdout) as RunSummary).run_id;
+    first.child.kill('SIGTERM');
+    await waitFor(() => first.child.exitCode !== null, 20_000, 'the first scheduler to stop');
+    writeWorkflow(dir, 'fixed', '1');
+    // The retry is requested; the leader took it off the submitted list and
+    // died before acting on it: the request is in the run's meta only.
+    const viaCli = await runCli(['retry', runId], { env });
+    expect(viaCli.code, viaCli.stderr).toBe(0);
+    const redis = new Redis(redisUrl());
+    try {
+      expect(await redis.lrem(`${prefix}:fg:submitted`, 0, runId)).toBe(1);
+      expect(await redis.hget(`${prefix}:fg:run:${runId}:meta`, 'retry_requested')).not.toBeNull();
+    } finally {
+      redis.disconnect();
+    }
+    const next = startCli(schedulerArgs, { env });
+    started.push(next);
+    const done = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', runId, '--json'], { env })).stdout) as RunDetail;
+      return s.status === 'succeeded' ? s : undefined;
+    }, 30_000, 'the next leader to honour the retry');
+    expect(nodeOf(done, 'flaky').attempts).toBe(2);
+  });
 });
