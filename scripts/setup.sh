@@ -3,7 +3,8 @@
 #   1. system packages the tests and the demo use, when missing — redis-server,
 #      a C compiler (the process launcher), chromium (dashboard tests),
 #      docker-compose (static check of docker-compose.yml), graphviz (`flowgate
-#      dag` rendering) and nipype (side-by-side conformance tests) — with apt-get
+#      dag` rendering), nipype (side-by-side conformance tests) and openssl (the
+#      TLS Redis test) — with apt-get
 #      (as root or through sudo) or brew; otherwise it prints what to install;
 #   2. npm ci (when node_modules is missing or older than package-lock.json,
 #      and always under CI=true);
@@ -43,6 +44,7 @@ why() {
     docker-compose) echo "the static docker-compose.yml check" ;;
     dot) echo "rendering \`flowgate dag\` output in a test (graphviz)" ;;
     nipype) echo "the side-by-side conformance tests against nipype (apt: python3-nipype; elsewhere: pip install nipype)" ;;
+    openssl) echo "the TLS Redis test (certificates made by the test)" ;;
   esac
 }
 
@@ -58,7 +60,7 @@ have() {
 
 missing=()
 tried=0
-for tool in redis-server cc chromium docker-compose dot nipype; do have "$tool" || missing+=("$tool"); done
+for tool in redis-server cc chromium docker-compose dot nipype openssl; do have "$tool" || missing+=("$tool"); done
 
 if [ "${FLOWGATE_SETUP_SYSTEM:-1}" = 0 ] || [ "${#missing[@]}" -eq 0 ]; then
   [ "${#missing[@]}" -eq 0 ] && say "system packages: all there (redis-server, cc, chromium, docker-compose, graphviz, nipype)"

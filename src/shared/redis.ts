@@ -73,6 +73,18 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, { lazyConnect: true, retryStrategy: reconnectDelay, ...options });
 }
 
+/** What to do about a refused password or an untrusted TLS certificate, for the error message. */
+function connectHint(text: string, url: string): string {
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH.*without any password/i.test(text)) {
+    return '; the server refused the credentials: give them in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port for an ACL user)';
+  }
+  if (/certificate|self[- ]signed|unable to verify|ERR_TLS|SSL routines|wrong version number/i.test(text)) {
+    return "; TLS failed: for a server certificate of your own CA, point NODE_EXTRA_CA_CERTS at the CA's PEM file (on every flowgate process); use rediss:// only for a TLS port";
+  }
+  if (url.startsWith('redis://') && /ECONNRESET/.test(text)) return '; if that port speaks TLS, use a rediss:// URL';
+  return '';
+}
+
 /**
  * Connects and pings within `timeoutMs`, or throws REDIS_UNREACHABLE with the
  * reason. Used before anything is written, so a bad URL fails fast and clean.
@@ -108,7 +120,9 @@ export async function checkRedis(url: string, timeoutMs = 4000): Promise<void> {
     const why = err instanceof Error ? err.message : String(err);
     const detail = lastError instanceof Error && !why.includes(lastError.message) ? ` (${lastError.message})` : '';
     // The socket's own error (connect ECONNREFUSED …) says more than the client's `Connection is closed.`.
-    throw new FlowgateError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactUrl(url)}: ${why}${detail}`, { cause: lastError instanceof Error ? lastError : err });
+    throw new FlowgateError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactUrl(url)}: ${why}${detail}${connectHint(`${why} ${detail}`, url)}`, {
+      cause: lastError instanceof Error ? lastError : err,
+    });
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     client.disconnect();

@@ -15,6 +15,7 @@ export const TOOLS = {
   'redis-server': 'apt-get install redis-server (brew install redis)',
   chromium: 'apt-get install chromium, or set FLOWGATE_CHROMIUM to a Chromium or Chrome binary',
   'docker-compose': 'apt-get install docker-compose (brew install docker-compose)',
+  openssl: 'apt-get install openssl (brew install openssl)',
 } as const;
 
 /** A tool tests may need. */
