@@ -81,6 +81,7 @@ function connectHint(text: string, url: string): string {
   if (/certificate|self[- ]signed|unable to verify|ERR_TLS|SSL routines|wrong version number/i.test(text)) {
     return "; TLS failed: for a server certificate of your own CA, point NODE_EXTRA_CA_CERTS at the CA's PEM file (on every flowgate process); use rediss:// only for a TLS port";
   }
+  if (/protected mode/i.test(text)) return '; that server accepts clients of other hosts only with a password: set requirepass (or an ACL user) on it and give the password in the URL';
   if (url.startsWith('redis://') && /ECONNRESET/.test(text)) return '; if that port speaks TLS, use a rediss:// URL';
   return '';
 }

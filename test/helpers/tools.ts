@@ -78,3 +78,16 @@ export function needTool(tool: Tool, env: NodeJS.ProcessEnv = process.env): bool
   beforeEach((ctx) => ctx.skip(note));
   return false;
 }
+
+/**
+ * Declares that the calling test file needs root (network namespaces, veth
+ * pairs): like {@link needTool}, skipped with a counted note when not root,
+ * and a failure under `CI=true`.
+ */
+export function needRoot(what: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.getuid?.() === 0) return true;
+  const note = `${MISSING_TOOL_NOTE} root privileges not available (needed for ${what}; run the tests as root)`;
+  if (env['CI'] === 'true') throw new Error(`CI=true and ${note}`);
+  beforeEach((ctx) => ctx.skip(note));
+  return false;
+}

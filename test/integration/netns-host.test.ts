@@ -1,0 +1,172 @@
+/**
+ * A worker on another host: a Linux network namespace of its own (and a host
+ * name of its own) made by this test, reaching the test's private Redis over
+ * a veth pair — the only route out of it. It runs the scheduler service's
+ * nodes; when that host dies (every process in its namespace killed at
+ * once) its running node is requeued from heartbeats and finished by a
+ * worker of this host, and the summary says where each execution ran and how
+ * it ended. Traffic stays between the test's own two addresses.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/scheduler/summary.js';
+import { CLI, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { freePort } from '../helpers/private-redis.js';
+import { nodeOf } from '../helpers/summary.js';
+import { needRoot, needTool } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const isRoot = needRoot('network namespaces and veth pairs');
+const haveRedis = needTool('redis-server');
+
+const tag = randomBytes(3).toString('hex');
+const NS = `fgns-${tag}`;
+const HOST_IF = `fgv${tag}a`;
+const NS_IF = `fgv${tag}b`;
+const NET = `10.213.${randomBytes(1)[0] ?? 7}`;
+const HOST_ADDR = `${NET}.1`;
+const NS_ADDR = `${NET}.2`;
+const HOST_B = `fg-host-b-${tag}`;
+/** Redis refuses clients of other hosts without a password (protected mode). */
+const PASSWORD = `netns-${randomBytes(8).toString('hex')}`;
+
+let redisPort = 0;
+let redis: ChildProcess | undefined;
+let made = false;
+
+function ip(...args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** Pids of every process in the namespace. */
+function pidsInNamespace(): number[] {
+  const r = spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split('\n').filter((l) => l.trim() !== '').map(Number) : [];
+}
+
+function killNamespace(): void {
+  for (const pid of pidsInNamespace()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+beforeAll(async () => {
+  if (!isRoot || !haveRedis) return;
+  ip('netns', 'add', NS);
+  made = true;
+  ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
+  ip('link', 'set', NS_IF, 'netns', NS);
+  ip('addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF);
+  ip('link', 'set', HOST_IF, 'up');
+  ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_ADDR}/30`, 'dev', NS_IF);
+  ip('netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up');
+  ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
+  redisPort = await freePort();
+  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', HOST_ADDR, '--requirepass', PASSWORD, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  await waitFor(
+    async () => {
+      const c = new Redis(`redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        return (await c.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        c.disconnect();
+      }
+    },
+    10_000,
+    'the private redis-server on the veth address',
+  );
+});
+
+afterAll(async () => {
+  if (made) {
+    killNamespace();
+    spawnSync('ip', ['link', 'del', HOST_IF]);
+    spawnSync('ip', ['netns', 'del', NS]);
+  }
+  if (redis !== undefined && redis.exitCode === null) {
+    const exited = new Promise((resolve) => redis?.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+  }
+});
+
+const started: CliProcess[] = [];
+afterEach(() => {
+  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  killNamespace();
+});
+
+describe('a worker on another host (own network namespace, reached over a veth pair)', () => {
+  it('runs the service nodes; when its host dies, its node is requeued and finished here', async () => {
+    const dir = tempDir('fg-netns');
+    const env = { REDIS_URL: `redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, FLOWGATE_PREFIX: 'fgnetns' };
+    const starts = join(dir, 'starts');
+    const path = writeWorkflow(dir, 'wf.json', {
+      name: 'netns',
+      nodes: [
+        { id: 'where', command: 'cat /proc/sys/kernel/hostname > host.txt; readlink /proc/self/ns/net > netns.txt' },
+        {
+          id: 'victim',
+          needs: ['where'],
+          // Each execution records its host; the first then signals that it waits.
+          command: `cat /proc/sys/kernel/hostname >> ${starts}; if [ -e ${join(dir, 'host-died')} ]; then exit 0; fi; touch ${join(dir, 'waiting')}; sleep 120 & wait`,
+        },
+      ],
+    });
+    const scheduler = startCli(['scheduler', '--work-dir', join(dir, 'work'), '--n-procs', '2', '--memory-gb', '2'], { env });
+    started.push(scheduler);
+    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    // Host B: its own network namespace and host name; Redis only over the veth pair.
+    const workerB = spawn(
+      'ip',
+      ['netns', 'exec', NS, 'unshare', '--uts', 'sh', '-c', `hostname ${HOST_B} && exec "${process.execPath}" "${CLI}" worker --name wb --concurrency 1 --heartbeat-ms 500`],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let workerBErr = '';
+    workerB.stderr?.on('data', (d: Buffer) => (workerBErr += d.toString()));
+    const submitted = startCli(['submit', path, '--wait', '--json'], { env });
+    started.push(submitted);
+    await waitFor(() => existsSync(join(dir, 'waiting')), 30_000, `the victim to start on host B (worker: ${workerBErr})`);
+    const where = join(dir, 'work', 'netns', 'where');
+    expect(readFileSync(join(where, 'host.txt'), 'utf8').trim()).toBe(HOST_B);
+    expect(readFileSync(join(where, 'netns.txt'), 'utf8').trim()).not.toBe(readlinkSync('/proc/self/ns/net'));
+
+    // Host B dies: every process in its namespace at once. A worker of this host takes over.
+    writeWorkflow(dir, 'host-died', '1');
+    killNamespace();
+    await waitFor(() => pidsInNamespace().length === 0, 10_000, 'host B to be dead');
+    started.push(startCli(['worker', '--name', 'wa', '--concurrency', '1', '--heartbeat-ms', '500'], { env }));
+    const res = await submitted.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(readFileSync(starts, 'utf8').trim().split('\n')).toEqual([HOST_B, hostname()]);
+    const victim = nodeOf(summary, 'victim');
+    expect(victim).toMatchObject({ status: 'succeeded', attempts: 2, worker: 'wa' });
+    expect(victim.attempt_history.map((a) => [a.status, a.reason, a.worker])).toEqual([
+      ['killed', 'killed: worker lost', 'wb'],
+      ['succeeded', null, 'wa'],
+    ]);
+    expect(nodeOf(summary, 'where').worker).toBe('wb');
+    const c = new Redis(env.REDIS_URL);
+    try {
+      await c.flushall();
+    } finally {
+      c.disconnect();
+    }
+  });
+});
