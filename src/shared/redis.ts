@@ -74,7 +74,7 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
 }
 
 /** What to do about a refused password or an untrusted TLS certificate, for the error message. */
-function connectHint(text: string, url: string): string {
+export function connectHint(text: string, url: string): string {
   if (/WRONGPASS|NOAUTH|invalid password|AUTH.*without any password/i.test(text)) {
     return '; the server refused the credentials: give them in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port for an ACL user)';
   }
