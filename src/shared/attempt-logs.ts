@@ -43,30 +43,51 @@ const madeDirs = new Set<string>();
  * After an attempt ended: its logs are kept under the run (hard links; a copy
  * where links cannot be made). Returns the kept paths, or undefined for a
  * stream the attempt did not write or that could not be kept.
+ *
+ * The link is tried first: it is what happens for nearly every attempt (the
+ * node's files exist, the kept ones do not yet), one system call per stream
+ * instead of three; only a failed link looks at why.
  */
 export function keepAttemptLogs(nodeDir: string, logsDir: string, nodeId: string, attempt: number): { stdout?: string; stderr?: string } {
   const kept: { stdout?: string; stderr?: string } = {};
   for (const stream of ['stdout', 'stderr'] as const) {
     const from = join(nodeDir, `${stream}.log`);
-    if (!existsSync(from)) continue;
     const to = attemptLogPath(logsDir, nodeId, attempt, stream);
     try {
       if (!madeDirs.has(logsDir)) {
         mkdirSync(logsDir, { recursive: true });
         madeDirs.add(logsDir);
       }
-      if (existsSync(to)) unlinkSync(to);
-      try {
-        linkSync(from, to);
-      } catch {
-        copyFileSync(from, to);
-      }
-      kept[stream] = to;
+      if (keepLog(from, to)) kept[stream] = to;
     } catch {
       // The node's own files remain; only the per-run copy is missing.
     }
   }
   return kept;
+}
+
+/** Links (else copies) `from` to `to`, replacing an earlier `to`; false when there is no `from`. */
+function keepLog(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch (err) {
+    if (!existsSync(from)) return false;
+    // A kept file of an earlier execution of the same attempt (requeued) is
+    // replaced, never written through (it may be a link to other logs).
+    if (existsSync(to)) unlinkSync(to);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      try {
+        linkSync(from, to);
+        return true;
+      } catch {
+        // Copied below.
+      }
+    }
+    // Not linkable (another file system, no hard links): copied.
+    copyFileSync(from, to);
+    return true;
+  }
 }
 
 /** How an attempt ended, kept on disk when its worker could not reach Redis as it ended. */

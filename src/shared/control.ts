@@ -1,5 +1,6 @@
 /**
- * Control messages on the `<prefix>:fg:control` pub/sub channel. Pub/sub is
+ * Control messages on the `<prefix>:fg:control` pub/sub channel (and
+ * `dirs-released` on `<prefix>:fg:dirs-released`, which workers do not hear). Pub/sub is
  * fire-and-forget, so every message is backed by durable state that a sweep
  * also reads (the run's `cancel_requested` meta field).
  */
@@ -37,8 +38,9 @@ export function parseControlMessage(raw: string): ControlMessage | undefined {
 }
 
 /**
- * A connection subscribed to the control channel under `prefix`; every
- * well-formed message goes to `onMessage`. Errors are reported, never thrown
+ * A connection subscribed to the control channel under `prefix`, and to its
+ * dirs-released channel (see {@link Keys.dirsReleased}); every well-formed
+ * message goes to `onMessage`. Errors are reported, never thrown
  * (the connection reconnects by itself).
  */
 export async function subscribeControl(redisUrl: string, prefix: string, onMessage: (msg: ControlMessage) => void, onError: (err: unknown) => void): Promise<Redis> {
@@ -50,7 +52,8 @@ export async function subscribeControl(redisUrl: string, prefix: string, onMessa
   });
   try {
     await sub.connect();
-    await sub.subscribe(new Keys(prefix).control());
+    const keys = new Keys(prefix);
+    await sub.subscribe(keys.control(), keys.dirsReleased());
   } catch (err) {
     // Nobody else holds the client yet: drop it here, or it would linger.
     sub.disconnect();

@@ -65,7 +65,7 @@ export async function unlockDirs(redis: Redis, prefix: string, locks: readonly D
   let released = 0;
   for (let at = 0; at < locks.length; at += LOCK_CHUNK) {
     const chunk = locks.slice(at, at + LOCK_CHUNK);
-    released += await withScripts(redis).fgUnlockDirs(chunk.length, ...chunk.map((l) => l.key), ...chunk.map((l) => l.value), new Keys(prefix).control());
+    released += await withScripts(redis).fgUnlockDirs(chunk.length, ...chunk.map((l) => l.key), ...chunk.map((l) => l.value), new Keys(prefix).dirsReleased());
   }
   return released;
 }

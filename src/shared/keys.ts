@@ -89,6 +89,14 @@ export class Keys {
   control(): string {
     return `${this.prefix}:fg:control`;
   }
+  /**
+   * Pub/sub channel told when node directory locks are released (once per
+   * finished node): only schedulers listen, so workers, which hear
+   * {@link control}, are not woken for every node of the fleet.
+   */
+  dirsReleased(): string {
+    return `${this.prefix}:fg:dirs-released`;
+  }
   /** Sorted set of worker names scored by their last heartbeat (epoch ms). */
   workers(): string {
     return `${this.prefix}:fg:workers`;

@@ -152,7 +152,7 @@ export async function finishClaim(
     end.state === 'requeued' ? '' : JSON.stringify(end.outcome),
     worker.instance,
     lock?.value ?? '',
-    k.control(),
+    k.dirsReleased(),
   );
   return done === 1;
 }

@@ -30,6 +30,8 @@ import { requireCjs } from '../shared/cjs.js';
 import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
+/** This host's name, read once (os.hostname() is a system call, and claims carry it). */
+const HOST = hostname();
 type Worker<D, R> = import('bullmq').Worker<D, R>;
 
 /** Options of a {@link NodeWorker}. */
@@ -223,7 +225,7 @@ export class NodeWorker {
     }
     let claimed: Awaited<ReturnType<typeof claimNode>>;
     try {
-      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: hostname(), maxLost: this.options.maxStalledCount ?? 1 }, token);
+      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, maxLost: this.options.maxStalledCount ?? 1 }, token);
     } catch (err) {
       // Nothing was started: the scheduler's sweep adds the job again.
       return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);
@@ -311,13 +313,17 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       };
-      const dirReady = prepareDir(data.node_dir);
+      const dir = prepareDir(data.node_dir);
+      const dirReady = dir !== 'failed';
+      // A directory made just now holds nothing of an earlier run: nothing to
+      // check for or remove (four file-system calls per node saved).
+      const earlierFiles = dir === 'existing';
       // The earlier attempt's logs (kept under its run) are not truncated by this one.
-      if (data.logs_dir !== undefined && dirReady) releaseNodeLogs(data.node_dir);
+      if (data.logs_dir !== undefined && earlierFiles) releaseNodeLogs(data.node_dir);
       // No record may claim a result while the node runs (or after it was killed).
-      if (data.cache !== undefined) removeCacheRecord(data.node_dir);
+      if (data.cache !== undefined && earlierFiles) removeCacheRecord(data.node_dir);
       if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
-      else removeNodeFile(data.node_dir, 'inputs.json');
+      else if (earlierFiles) removeNodeFile(data.node_dir, 'inputs.json');
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, { ...common, dirReady });
       if (earlier.length > 0) outcome.earlier = earlier;
       if (data.logs_dir !== undefined) {
@@ -423,13 +429,17 @@ export class NodeWorker {
   }
 }
 
-/** Creates the node's directory; false if it cannot (the node's start then reports why, as a "prepare" failure). */
-function prepareDir(dir: string): boolean {
+/**
+ * Creates the node's directory: `created` when it did not exist (so it holds
+ * nothing of an earlier run), `existing`, or `failed` when it cannot be made
+ * (the node's start then reports why, as a "prepare" failure).
+ */
+function prepareDir(dir: string): 'created' | 'existing' | 'failed' {
   try {
-    mkdirSync(dir, { recursive: true });
-    return true;
+    // Recursive mkdir returns the first directory it made, undefined when the path existed.
+    return mkdirSync(dir, { recursive: true }) === undefined ? 'existing' : 'created';
   } catch {
-    return false;
+    return 'failed';
   }
 }
 

@@ -46,6 +46,8 @@ export interface ResourceUsage {
 }
 
 interface ProcStat {
+  /** R, S, D, Z (zombie: exited, not yet reaped), ... */
+  state: string;
   pgrp: number;
   cpuTicks: number;
   childTicks: number;
@@ -59,6 +61,7 @@ function readStat(pid: string): ProcStat | undefined {
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17, rss 24.
     return {
+      state: fields[0] ?? '',
       pgrp: Number(fields[2]),
       cpuTicks: Number(fields[11]) + Number(fields[12]),
       childTicks: Number(fields[13]) + Number(fields[14]),
@@ -189,13 +192,19 @@ export class TreeSampler {
    */
   sample(scan = true): void {
     const full = !CHILDREN_SUPPORTED || (scan && this.count++ % 5 === 4);
-    const candidates = this.members(full);
+    // A short node has often exited (its root a zombie, its children gone to
+    // init) by the first sample: its stat is all there is to read, and the
+    // walk of its tasks and children would find nothing more.
+    const root = String(this.pgid);
+    const rootStat = full ? undefined : readStat(root);
+    const exited = rootStat?.state === 'Z' && this.extra.size === 0;
+    const candidates = exited ? [root] : this.members(full);
     const fullScan = full && candidates.length > 0;
     let rss = 0;
     let processes = 0;
     let ticks = 0;
     for (const pid of candidates) {
-      const st = readStat(pid);
+      const st = pid === root && rootStat !== undefined ? rootStat : readStat(pid);
       if (st === undefined || st.pgrp !== this.pgid) continue;
       if (fullScan) this.extra.add(pid);
       processes++;
@@ -203,7 +212,8 @@ export class TreeSampler {
       // Own CPU plus that of the descendants it already reaped (the kernel's
       // figures), so a finished child still counts through its parent.
       ticks += st.cpuTicks + st.childTicks;
-      this.peakHwmBytes = Math.max(this.peakHwmBytes, readHwmKb(pid) * 1024);
+      // A zombie has no memory figures left.
+      if (st.state !== 'Z') this.peakHwmBytes = Math.max(this.peakHwmBytes, readHwmKb(pid) * 1024);
     }
     if (processes === 0) return;
     this.cpuTicks = Math.max(this.cpuTicks, ticks - this.cpuBaselineTicks);

@@ -17,7 +17,8 @@
   ARGV[7] the outcome JSON (succeeded and failed), else empty
   ARGV[8] the worker's instance id
   ARGV[9] the lock's value while this run holds it
-  ARGV[10] the control channel, told when the lock is released
+  ARGV[10] the dirs-released channel (<prefix>:fg:dirs-released), told when
+           the lock is released
 
   Returns 1 when recorded; 0 when the claim is no longer this worker's
   (it was taken over after this worker was presumed lost).

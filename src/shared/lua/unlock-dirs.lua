@@ -1,10 +1,10 @@
 --[[
   Releases node directory locks that are still held with the given values,
-  and tells waiting runs (one message on the control channel) when any was.
+  and tells waiting runs (one message on the dirs-released channel) when any was.
 
   KEYS[1..n] node directory lock keys
   ARGV[1..n] the value each lock must still have
-  ARGV[n+1] the control channel (<prefix>:fg:control)
+  ARGV[n+1] the dirs-released channel (<prefix>:fg:dirs-released)
 
   Returns the number of locks released.
 ]]

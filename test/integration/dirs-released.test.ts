@@ -1,0 +1,63 @@
+/**
+ * A released node directory is announced on its own channel: schedulers,
+ * which may have nodes waiting for the directory, hear it; workers, which
+ * listen to the control channel for aborts, are not woken once per node.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { subscribeControl } from '../../src/shared/control.js';
+import { lockDirs, unlockDirs } from '../../src/shared/dir-lock.js';
+import { Keys } from '../../src/shared/keys.js';
+import { claimNode, finishClaim } from '../../src/shared/node-claim.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('dirs-released messages', () => {
+  it('a finished claim and an unlock tell the schedulers, and nothing reaches the workers\' control channel', async () => {
+    const prefix = uniquePrefix('dirs');
+    const keys = new Keys(prefix);
+    const redis = new Redis(redisUrl());
+    const control = new Redis(redisUrl());
+    const heardBySchedulers: string[] = [];
+    const heardByWorkers: string[] = [];
+    const schedulerSide = await subscribeControl(redisUrl(), prefix, (m) => heardBySchedulers.push(m.type), () => undefined);
+    cleanups.push(async () => {
+      schedulerSide.disconnect();
+      control.disconnect();
+      redis.disconnect();
+      await deletePrefix(prefix);
+    });
+    control.on('message', (_channel: string, raw: string) => heardByWorkers.push(raw));
+    await control.subscribe(keys.control());
+
+    const runId = 'run-1';
+    const lock = { key: keys.dirLock('/work/wf/n0'), value: `${runId}|0|/work/wf/n0` };
+    await redis.hset(keys.runMeta(runId), 'status', 'running');
+    await redis.hset(keys.runAdmits(runId), '0', JSON.stringify({ attempt: 1, token: 'tok', lock: { ...lock, ttl_ms: 30_000 }, spec: {} }));
+    const worker = { name: 'w1', instance: 'i1' };
+    const ref = { run_id: runId, node_index: 0, attempt: 1, token: 'tok' };
+    expect((await claimNode(redis, prefix, ref, worker, undefined)).ok).toBe(true);
+    expect(await redis.get(lock.key)).toBe(lock.value);
+    expect(await finishClaim(redis, prefix, ref, worker, { state: 'succeeded', outcome: { ok: true } }, lock)).toBe(true);
+    expect(await redis.get(lock.key)).toBeNull();
+    await waitFor(() => heardBySchedulers.length === 1, 5000, 'the scheduler side to hear the finished claim');
+
+    // The scheduler's own release of a lock (a node that ended without its worker) is heard the same way.
+    const other = { key: keys.dirLock('/work/wf/n1'), value: `${runId}|1|/work/wf/n1` };
+    expect(await lockDirs(redis, runId, [other], 'take')).toEqual(['']);
+    expect(await unlockDirs(redis, prefix, [other])).toBe(1);
+    await waitFor(() => heardBySchedulers.length === 2, 5000, 'the scheduler side to hear the unlock');
+    expect(heardBySchedulers).toEqual(['dirs-released', 'dirs-released']);
+
+    // Pub/sub is delivered in order: once a later message reached the
+    // control channel's subscriber, nothing published before it is on its way.
+    await redis.publish(keys.control(), 'after');
+    await waitFor(() => heardByWorkers.includes('after'), 5000, 'the control subscriber to hear the later message');
+    expect(heardByWorkers).toEqual(['after']);
+  });
+});
