@@ -9,14 +9,13 @@ import { createRedis, redactUrl } from '../shared/redis.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
 
 export const STATUS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'print JSON (the list, or the run with every node)' },
   { name: 'limit', type: 'int', min: 1, value: 'N', help: 'runs listed, newest first (default 20)' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
   LOOKUP_WORK_DIR_FLAG,
 ];
 
