@@ -8,8 +8,9 @@ import { defaultWorkers } from '../cli/fleet.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { loadStoredRun } from '../scheduler/run-store.js';
 import type { RunSummary } from '../scheduler/summary.js';
-import { readEnv, redisUrlProblem } from '../shared/config.js';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { readEnv } from '../shared/config.js';
+import { FlowgateError } from '../shared/errors.js';
+import { compileResumeOptions } from '../shared/options/run.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { executorTasks, inApiWords, workerArgs } from './api-support.js';
@@ -17,7 +18,7 @@ import { driveLocal } from './drive.js';
 import type { RunOptions } from './run.js';
 
 /** Options of {@link resume}: how to run, not what (that is stored with the run). Defaults as for `run()`. */
-export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' | 'max_tasks_per_child' | 'sample_interval_ms' | 'clean_env' | 'status_callback' | 'callback_errors' | 'signal'>;
+export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' | 'max_tasks_per_child' | 'sample_interval_ms' | 'clean_env' | 'reconcile_interval_ms' | 'redis_outage_ms' | 'status_callback' | 'callback_errors' | 'signal'>;
 
 /**
  * Resumes run `runId` and resolves with its summary once it has ended. A
@@ -27,11 +28,10 @@ export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' 
  */
 export async function resume(runId: string, options: ResumeOptions = {}): Promise<RunSummary> {
   return inApiWords(async () => {
+    const o = compileResumeOptions(options);
     const env = readEnv();
-    const redisUrl = options.redis_url ?? env.redisUrl;
-    const problem = redisUrlProblem(redisUrl);
-    if (problem !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: 'redis_url', message: problem }]);
-    const prefix = options.prefix ?? env.prefix;
+    const redisUrl = o.redis_url ?? env.redisUrl;
+    const prefix = o.prefix ?? env.prefix;
     await checkRedis(redisUrl);
     const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
     let stored;
@@ -45,18 +45,18 @@ export async function resume(runId: string, options: ResumeOptions = {}): Promis
     if (stored.meta['status'] === 'submitted') throw new FlowgateError('RUN_NOT_FOUND', `run ${runId} is queued for the scheduler service and has not started; the service runs it`);
     if (stored.meta['status'] !== 'running') return JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
     const definition = definitionFromMeta(runId, stored.meta);
-    const workers = options.workers ?? defaultWorkers(definition.budget.n_procs);
+    const workers = o.workers ?? defaultWorkers(definition.budget.n_procs);
     return driveLocal({
       runId,
       workers,
-      maxTasksPerChild: executorTasks(options.max_tasks_per_child ?? 10),
-      workerArgs: workerArgs(options),
+      maxTasksPerChild: executorTasks(o.max_tasks_per_child),
+      workerArgs: workerArgs(o),
       fleetName: `resume-${runId.slice(-6)}`,
       logger: createLogger(env.logLevel).child({ component: 'api' }),
       statusCallback: options.status_callback,
-      callbackErrors: options.callback_errors ?? 'abort',
+      callbackErrors: o.callback_errors,
       signal: options.signal,
-      scheduler: { ...definition, redisUrl, prefix, resume: true },
+      scheduler: { ...definition, redisUrl, prefix, resume: true, reconcileIntervalMs: o.reconcile_interval_ms, redisOutageMs: o.redis_outage_ms },
     });
   });
 }

@@ -5,14 +5,13 @@
  */
 import { resolve } from 'node:path';
 import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
-import { CRASHFILE_FORMATS, type CrashfileFormat } from '../scheduler/crash-report.js';
+import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { defaultWorkers } from '../cli/fleet.js';
-import { newRunId, runIdProblem } from '../shared/run-id.js';
-import { DEFAULT_MAX_TASKS_PER_CHILD, SCHEDULER_ORDERS } from '../shared/run-options.js';
-import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
-import { HASH_METHODS, type HashMethod } from '../shared/cache-record.js';
-import { readEnv, redisUrlProblem } from '../shared/config.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
+import { compileRunOptions, type CompiledRunOptions, type RunOptionsInput } from '../shared/options/run.js';
+import type { HashMethod } from '../shared/cache-record.js';
+import { readEnv } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
@@ -93,6 +92,10 @@ export interface RunOptions {
    * OMP_NUM_THREADS and their own env (default false: the whole environment).
    */
   clean_env?: boolean;
+  /** Period of the safety sweep that checks in-flight nodes against their jobs, in ms (default 5000, at least 100; like `--reconcile-interval-ms`). */
+  reconcile_interval_ms?: number;
+  /** Redis unreachable longer than this ends the run, in ms (default 60000, at least 1000; like `--redis-outage-ms`). */
+  redis_outage_ms?: number;
   /** Told about every node's start, end, failure, skip, cancel (nipype's status_callback). */
   status_callback?: (event: StatusEvent) => void;
   /**
@@ -107,36 +110,9 @@ export interface RunOptions {
 }
 
 
-const ORDERS: readonly string[] = SCHEDULER_ORDERS;
-
-function checkOptions(o: RunOptions): void {
-  const bad: Array<{ field: string; message: string }> = [];
-  const positiveInt = (v: number | undefined, field: string): void => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) bad.push({ field, message: `must be a whole number >= 1, received ${String(v)}` });
-  };
-  positiveInt(o.n_procs, 'n_procs');
-  if (o.n_procs !== undefined && o.n_procs > MAX_N_PROCS) bad.push({ field: 'n_procs', message: `must be at most ${MAX_N_PROCS}, received ${o.n_procs}` });
-  if (o.memory_gb !== undefined && o.memory_gb > MAX_MEM_GB) bad.push({ field: 'memory_gb', message: `must be at most ${MAX_MEM_GB}, received ${o.memory_gb}` });
-  const urlProblem = o.redis_url === undefined ? undefined : redisUrlProblem(o.redis_url);
-  if (urlProblem !== undefined) bad.push({ field: 'redis_url', message: urlProblem });
-  for (const [field, dir] of [['work_dir', o.work_dir], ['crashdump_dir', o.crashdump_dir]] as const) {
-    if (dir !== undefined && (typeof dir !== 'string' || dir === '')) bad.push({ field, message: 'must be a non-empty path' });
-  }
-  if (o.max_tasks_per_child !== Infinity) positiveInt(o.max_tasks_per_child, 'max_tasks_per_child');
-  if (o.enforce_memory !== undefined && !(typeof o.enforce_memory === 'number' && o.enforce_memory >= 0 && Number.isFinite(o.enforce_memory))) bad.push({ field: 'enforce_memory', message: `must be a number >= 0 (a fraction of the grant), received ${String(o.enforce_memory)}` });
-  if (o.sample_interval_ms !== undefined && !(Number.isInteger(o.sample_interval_ms) && o.sample_interval_ms >= 50)) bad.push({ field: 'sample_interval_ms', message: `must be a whole number >= 50, received ${String(o.sample_interval_ms)}` });
-  positiveInt(o.workers, 'workers');
-  positiveInt(o.max_output_bytes, 'max_output_bytes');
-  positiveInt(o.max_nodes, 'max_nodes');
-  if (o.memory_gb !== undefined && !(o.memory_gb > 0 && Number.isFinite(o.memory_gb))) bad.push({ field: 'memory_gb', message: `must be a number > 0, received ${String(o.memory_gb)}` });
-  if (o.hash_method !== undefined && !HASH_METHODS.includes(o.hash_method)) bad.push({ field: 'hash_method', message: `must be "timestamp" or "content", received "${String(o.hash_method)}"` });
-  if (o.scheduler !== undefined && !ORDERS.includes(o.scheduler)) bad.push({ field: 'scheduler', message: `must be "tsort" or "mem_thread", received "${String(o.scheduler)}"` });
-  if (o.crashfile_format !== undefined && !CRASHFILE_FORMATS.includes(o.crashfile_format)) bad.push({ field: 'crashfile_format', message: `must be "json", "txt" or "both", received "${String(o.crashfile_format)}"` });
-  if (o.callback_errors !== undefined && o.callback_errors !== 'abort' && o.callback_errors !== 'log') bad.push({ field: 'callback_errors', message: `must be "abort" or "log", received "${String(o.callback_errors)}"` });
-  const runIdBad = o.run_id === undefined ? undefined : runIdProblem(o.run_id);
-  if (runIdBad !== undefined) bad.push({ field: 'run_id', message: runIdBad });
-  if (bad.length > 0) throw new ValidationError('OPTIONS_INVALID', bad);
-}
+/** `RunOptions` stays within what the run schema takes (a field added to one and not the other fails to compile). */
+type Within<A, B extends A> = B;
+export type RunOptionsChecked = Within<RunOptionsInput, Omit<RunOptions, 'base_dir' | 'status_callback' | 'signal'>>;
 
 /**
  * Runs a workflow to its end and resolves with the run summary (also when
@@ -145,65 +121,67 @@ function checkOptions(o: RunOptions): void {
  * code `REDIS_UNREACHABLE` when Redis does not answer.
  */
 export async function run(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions = {}): Promise<RunSummary> {
-  checkOptions(options);
-  return inApiWords(() => runChecked(wf, options));
+  const compiled = compileRunOptions(options);
+  return inApiWords(() => runChecked(wf, options, compiled));
 }
 
-async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions): Promise<RunSummary> {
-  const limits = options.max_nodes !== undefined ? { maxNodes: options.max_nodes } : {};
+async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options: RunOptions, o: CompiledRunOptions): Promise<RunSummary> {
+  const limits = { maxNodes: o.max_nodes };
   const baseDir = options.base_dir !== undefined ? baseDirFrom(options.base_dir) : wf instanceof WorkflowBuilder ? wf.baseDir : undefined;
   const buildOptions = { ...(limits.maxNodes !== undefined ? { max_nodes: limits.maxNodes } : {}), ...(baseDir !== undefined ? { base_dir: baseDir } : {}) };
   const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build(buildOptions) : isValidated(wf) ? wf : validateWorkflow(wf, undefined, { ...limits, ...(baseDir !== undefined ? { baseDir } : {}) });
   const env = readEnv();
-  const budget = { n_procs: options.n_procs ?? availableCpus(), mem_gb: options.memory_gb ?? defaultMemoryBudgetGb() };
-  const raiseInsufficient = options.raise_insufficient ?? true;
+  const budget = { n_procs: o.n_procs, mem_gb: o.memory_gb };
+  const raiseInsufficient = o.raise_insufficient;
   const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
   if (raiseInsufficient) assertFitsBudget(requests, budget);
-  const redisUrl = options.redis_url ?? env.redisUrl;
-  const prefix = options.prefix ?? env.prefix;
-  const workDir = resolve(options.work_dir ?? (baseDir !== undefined ? resolve(baseDir, 'flowgate-work') : 'flowgate-work'));
-  const crashdumpDir = resolve(options.crashdump_dir ?? resolve(workDir, '_crashes'));
+  const redisUrl = o.redis_url ?? env.redisUrl;
+  const prefix = o.prefix ?? env.prefix;
+  const workDir = resolve(o.work_dir ?? (baseDir !== undefined ? resolve(baseDir, RUN_DEFAULTS.work_dir_name) : RUN_DEFAULTS.work_dir_name));
+  const crashdumpDir = resolve(o.crashdump_dir ?? resolve(workDir, RUN_DEFAULTS.crashdump_dir_name));
   const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
   const dirIssues = [
     writableDirProblem(workDir, 'work_dir'),
-    writableDirProblem(crashdumpDir, options.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'),
+    writableDirProblem(crashdumpDir, o.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'),
     ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir')),
   ].filter((i) => i !== undefined);
   if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
   await checkRedis(redisUrl);
-  const runId = options.run_id ?? newRunId();
+  const runId = o.run_id;
   const logger = createLogger(env.logLevel).child({ component: 'api' });
   if (!raiseInsufficient) for (const w of clampWarnings(requests, budget)) logger.warn(w);
-  const workers = options.workers ?? defaultWorkers(budget.n_procs);
-  const maxTasksPerChild = options.max_tasks_per_child ?? DEFAULT_MAX_TASKS_PER_CHILD;
+  const workers = o.workers ?? defaultWorkers(budget.n_procs);
+  const maxTasksPerChild = executorTasks(o.max_tasks_per_child);
   return driveLocal({
     runId,
     workers,
-    maxTasksPerChild: executorTasks(maxTasksPerChild),
-    workerArgs: workerArgs(options),
+    maxTasksPerChild,
+    workerArgs: workerArgs(o),
     fleetName: `api-${runId.slice(-6)}`,
     logger,
     statusCallback: options.status_callback,
-    callbackErrors: options.callback_errors ?? 'abort',
+    callbackErrors: o.callback_errors,
     signal: options.signal,
     scheduler: {
       runId,
       workflow,
       budget,
-      order: options.scheduler ?? 'tsort',
+      order: o.scheduler,
       raiseInsufficient,
-      stopOnFirstCrash: options.stop_on_first_crash ?? false,
+      stopOnFirstCrash: o.stop_on_first_crash,
       workDir,
       crashdumpDir,
-      crashfileFormat: options.crashfile_format ?? 'both',
-      memoryMargin: options.enforce_memory ?? null,
-      ...(options.max_output_bytes !== undefined ? { maxOutputBytes: options.max_output_bytes } : {}),
-      ...(limits.maxNodes !== undefined ? { maxNodes: limits.maxNodes } : {}),
-      hashMethod: options.hash_method ?? 'timestamp',
-      updateHash: options.update_hash ?? false,
+      crashfileFormat: o.crashfile_format,
+      memoryMargin: o.enforce_memory,
+      maxOutputBytes: o.max_output_bytes,
+      maxNodes: o.max_nodes,
+      hashMethod: o.hash_method,
+      updateHash: o.update_hash,
+      reconcileIntervalMs: o.reconcile_interval_ms,
+      redisOutageMs: o.redis_outage_ms,
       redisUrl,
       prefix,
-      extra: { workers, max_tasks_per_child: executorTasks(maxTasksPerChild) },
+      extra: { workers, max_tasks_per_child: maxTasksPerChild },
     },
   });
 }

@@ -16,6 +16,8 @@ const { Command, CommanderError, Option } = requireCjs('commander') as typeof im
 export interface FlagSpec {
   /** Long name without dashes, e.g. `n-procs`. */
   name: string;
+  /** One-letter short form, e.g. `n` for `-n` (booleans only). */
+  short?: string;
   /** `flag-or-number`: `--x` alone means {@link bareValue}; `--x=N` gives N (inline form only). */
   type: 'boolean' | 'string' | 'int' | 'number' | 'enum' | 'flag-or-number' | 'duration';
   /** For `flag-or-number`: the value of the bare flag. */
@@ -163,7 +165,10 @@ function fromCommander(err: InstanceType<typeof CommanderError>, specs: readonly
   const quoted = /'(-[^' ]*)/.exec(err.message)?.[1] ?? '';
   const flag = quoted.split('=')[0] as string;
   if (err.code === 'commander.unknownOption') {
-    if (!flag.startsWith('--')) return invalid([{ field: flag, message: 'unknown option (flowgate uses long options, e.g. --n-procs)' }]);
+    if (!flag.startsWith('--')) {
+      const shorts = specs.flatMap((s) => (s.short !== undefined ? [`-${s.short} (--${s.name})`] : []));
+      return invalid([{ field: flag, message: `unknown option (flowgate uses long options, e.g. --n-procs${shorts.length > 0 ? `; short: ${shorts.join(', ')}` : ''})` }]);
+    }
     const names = specs.flatMap((s) => (s.type === 'boolean' ? [s.name, `no-${s.name}`] : [s.name]));
     const hint = didYouMean(flag.slice(2), names);
     return invalid([{ field: flag, message: `unknown option${hint !== undefined ? ` (did you mean --${hint}?)` : ''}` }]);
@@ -182,7 +187,7 @@ function fromCommander(err: InstanceType<typeof CommanderError>, specs: readonly
  */
 export function commanderOptions(specs: readonly FlagSpec[]): OptionType[] {
   return specs.flatMap((spec) => {
-    if (spec.type === 'boolean') return [new Option(`--${spec.name}`, spec.help), new Option(`--no-${spec.name}`).hideHelp()];
+    if (spec.type === 'boolean') return [new Option(`${spec.short !== undefined ? `-${spec.short}, ` : ''}--${spec.name}`, spec.help), new Option(`--no-${spec.name}`).hideHelp()];
     const value = spec.value ?? 'VALUE';
     const option = new Option(spec.type === 'flag-or-number' ? `--${spec.name} [${value}]` : `--${spec.name} <${value}>`, spec.help);
     const typed: FlagSpec = spec.type === 'flag-or-number' ? { ...spec, type: 'number' } : spec;
@@ -236,6 +241,16 @@ export class Flags {
   raw(name: string): FlagValue | undefined {
     return this.parsed.flags.get(name);
   }
+  /**
+   * The flags given (and variables read), keyed as a component's options
+   * (`--n-procs` is `n_procs`): the input of its zod schema, which applies
+   * the defaults (src/shared/options/).
+   */
+  options(): Record<string, FlagValue> {
+    const out: Record<string, FlagValue> = {};
+    for (const [name, v] of this.parsed.flags) out[name.replace(/-/g, '_')] = v;
+    return out;
+  }
   /** These flags plus `extra` for flags not given. */
   withDefaults(extra: ReadonlyMap<string, FlagValue>): Flags {
     const merged = new Map(extra);
@@ -260,7 +275,7 @@ export class Flags {
 export function formatFlags(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
     const value = s.value === undefined ? '' : s.type === 'flag-or-number' ? `[=${s.value}]` : ` ${s.value}`;
-    const left = `--${s.name}${s.negatable === true ? `, --no-${s.name}` : ''}${value}`;
+    const left = `${s.short !== undefined ? `-${s.short}, ` : ''}--${s.name}${s.negatable === true ? `, --no-${s.name}` : ''}${value}`;
     return [left, s.help] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length));

@@ -6,14 +6,13 @@ import { ExitCode, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionWithIssues } from './connection.js';
+import { connectionWithIssues, CONNECTION_FLAGS } from './connection.js';
 
 export const BOARD_FLAGS: readonly FlagSpec[] = [
   { name: 'port', type: 'int', min: 0, value: 'N', help: 'port to listen on (default $FLOWGATE_BOARD_PORT or 3000; 0: any free port)' },
   { name: 'host', type: 'string', value: 'H', help: 'address to listen on (default $FLOWGATE_BOARD_HOST or 127.0.0.1; any other address needs auth or --insecure)' },
   { name: 'insecure', type: 'boolean', help: 'allow listening beyond loopback without auth (also $FLOWGATE_BOARD_INSECURE=1); warns at every start' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
 ];
 
 function hostInUrl(host: string): string {

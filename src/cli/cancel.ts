@@ -15,7 +15,7 @@ import { loadStoredRun } from '../scheduler/run-store.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { LOOKUP_WORK_DIR_FLAG, runIdArgument } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG, runIdArgument, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 
@@ -23,8 +23,7 @@ export const CANCEL_FLAGS: readonly FlagSpec[] = [
   { name: 'reason', type: 'string', value: 'TEXT', help: 'why (recorded with every cancelled node; default "cancelled by user")' },
   { name: 'json', type: 'boolean', help: 'print the final run summary as JSON' },
   { name: 'wait-ms', type: 'int', min: 0, value: 'MS', help: 'how long to wait for the run to end (default 30000)' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
   LOOKUP_WORK_DIR_FLAG,
 ];
 

@@ -2,9 +2,15 @@
  * Where a command connects: `--redis-url` and `--prefix`, else the
  * environment, checked once for every command.
  */
-import { PREFIX_PATTERN, readEnv, redisUrlProblem } from '../shared/config.js';
+import { DEFAULT_PREFIX, DEFAULT_REDIS_URL, PREFIX_PATTERN, readEnv, redisUrlProblem } from '../shared/config.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import type { FlagSpec, Flags } from './args.js';
+
+/** `--redis-url` and `--prefix`, the same for every command that connects (their variables: `REDIS_URL`, `FLOWGATE_PREFIX`). */
+export const CONNECTION_FLAGS: readonly FlagSpec[] = [
+  { name: 'redis-url', type: 'string', value: 'URL', help: `Redis URL (default $REDIS_URL or ${DEFAULT_REDIS_URL})` },
+  { name: 'prefix', type: 'string', value: 'P', help: `key and BullMQ prefix (default $FLOWGATE_PREFIX or ${DEFAULT_PREFIX})` },
+];
 
 /** A command's connection settings. */
 export interface Connection {

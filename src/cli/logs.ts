@@ -11,14 +11,13 @@ import { createRedis, redactUrl } from '../shared/redis.js';
 import { readRun } from '../shared/run-reader.js';
 import { attemptLogPath, attemptLogsDir } from '../shared/attempt-logs.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
 
 export const LOGS_FLAGS: readonly FlagSpec[] = [
   { name: 'stream', type: 'enum', choices: ['stdout', 'stderr', 'both'], value: 'stdout|stderr|both', help: 'which output (default both)' },
   { name: 'attempt', type: 'int', min: 1, value: 'N', help: 'which attempt (default the last)' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
   LOOKUP_WORK_DIR_FLAG,
 ];
 

@@ -3,6 +3,7 @@
  */
 import { DURATION_HELP } from '../shared/duration.js';
 import type { FlagSpec } from './args.js';
+import { CONNECTION_FLAGS } from './connection.js';
 
 /** Flags of `flowgate prune`. */
 export const PRUNE_FLAGS: readonly FlagSpec[] = [
@@ -11,6 +12,5 @@ export const PRUNE_FLAGS: readonly FlagSpec[] = [
   { name: 'work-dirs', type: 'boolean', help: 'also remove their node directories that no remaining run uses, and their summary and crash files' },
   { name: 'dry-run', type: 'boolean', help: 'list what would be removed; change nothing' },
   { name: 'json', type: 'boolean', help: 'print the report as JSON' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key and BullMQ prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
 ];

@@ -10,11 +10,10 @@ import { NODE_QUEUE } from '../shared/payloads.js';
 import { bullConnection, checkRedis, createRedis } from '../shared/redis.js';
 import { requireCjs } from '../shared/cjs.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionFrom } from './connection.js';
+import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
 
 export const QUEUE_FLAGS: readonly FlagSpec[] = [
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
 ];
 
 const ACTIONS = ['pause', 'resume', 'status'] as const;

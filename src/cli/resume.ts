@@ -24,7 +24,8 @@ import { requestRetry } from '../shared/retry-request.js';
 import { Keys } from '../shared/keys.js';
 import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
-import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
+import { flagField } from '../shared/options/compile.js';
+import { compileResumeOptions } from '../shared/options/run.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
@@ -115,11 +116,13 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
     return exitCodeFor(summary);
   }
   const definition = definitionFromMeta(runId, stored.meta);
-  const workers = flags.num('workers') ?? defaultWorkers(definition.budget.n_procs, flags.str('spawner') as SpawnerChoice | undefined);
+  // The connection was checked by redisForCommand, naming the flag or the variable.
+  const o = compileResumeOptions(Object.fromEntries(Object.entries(flags.options()).filter(([k]) => k !== 'redis_url' && k !== 'prefix')), flagField);
+  const workers = o.workers ?? defaultWorkers(definition.budget.n_procs, flags.str('spawner') as SpawnerChoice | undefined);
   const fleet = new LocalFleet({
     workers,
     concurrency: Math.ceil(definition.budget.n_procs / workers),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
+    maxTasksPerChild: o.max_tasks_per_child,
     redisUrl,
     prefix,
     name: `resume-${runId.slice(-6)}`,
@@ -133,8 +136,8 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
     redisUrl,
     prefix,
     resume: true,
-    reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
-    ...(flags.num('redis-outage-ms') !== undefined ? { redisOutageMs: flags.num('redis-outage-ms') as number } : {}),
+    reconcileIntervalMs: o.reconcile_interval_ms,
+    redisOutageMs: o.redis_outage_ms,
     logger,
   });
   const done = stored.states.size > 0 ? [...stored.states.values()].filter((s) => ['succeeded', 'failed', 'skipped', 'cached', 'cancelled'].includes(s)).length : 0;

@@ -7,7 +7,6 @@ import { dirname, join, resolve } from 'node:path';
 import type { SchedulerOrder } from '../scheduler/admission.js';
 import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
-import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { Workflow } from '../shared/workflow/schema.js';
@@ -16,14 +15,16 @@ import { connectionWithIssues } from './connection.js';
 import { withEnvFlags } from './env-flags.js';
 import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
-import { newRunId, runIdProblem } from '../shared/run-id.js';
-import { DEFAULT_MAX_TASKS_PER_CHILD, DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
+import { flagField } from '../shared/options/compile.js';
+import { compileRunOptions, type CompiledRunOptions } from '../shared/options/run.js';
 import { retentionFrom } from './retention-flags.js';
 import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 
-// Only what is needed to start the worker fleet is imported statically; the
-// rest (zod, yaml, ioredis, bullmq) loads while the workers boot.
+// Only what is needed to start the worker fleet is imported statically (zod
+// among it: the options are compiled by their schema); the rest (yaml,
+// ioredis, bullmq) loads while the workers boot.
 
 
 interface RunConfig {
@@ -51,9 +52,9 @@ interface RunConfig {
   /** Flags passed through to every worker of the fleet. */
   workerArgs: string[];
   memoryMargin: number | null;
-  maxOutputBytes: number | undefined;
-  maxNodes: number | undefined;
-  redisOutageMs: number | undefined;
+  maxOutputBytes: number;
+  maxNodes: number;
+  redisOutageMs: number;
   hashMethod: HashMethod;
   updateHash: boolean;
   /** Start even while the previous run of the workflow in the work dir is unfinished. */
@@ -65,6 +66,7 @@ interface RunConfig {
   retention: RetentionPolicy;
 }
 
+/** The run's configuration: its options compiled by the run schema, plus what only the CLI has. */
 function compileRunConfig(flags: Flags): RunConfig {
   const issues: ValidationIssue[] = [];
   if (flags.positionals.length !== 1) {
@@ -73,9 +75,15 @@ function compileRunConfig(flags: Flags): RunConfig {
   const conn = connectionWithIssues(flags);
   issues.push(...conn.issues);
   const { prefix, redisUrl } = conn.connection;
-  const runId = flags.str('run-id') ?? newRunId();
-  const runIdBad = runIdProblem(runId);
-  if (runIdBad !== undefined) issues.push({ field: '--run-id', message: runIdBad });
+  // The connection was checked above, naming the flag or the variable it came from.
+  const input = Object.fromEntries(Object.entries(flags.options()).filter(([k]) => k !== 'redis_url' && k !== 'prefix'));
+  let o: CompiledRunOptions | undefined;
+  try {
+    o = compileRunOptions(input, flagField);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    issues.push(...err.issues);
+  }
   const noLauncher = flags.str('spawner') === 'launcher' ? launcherProblem() : undefined;
   if (noLauncher !== undefined) issues.push({ field: '--spawner', message: noLauncher });
   let retention: RetentionPolicy | undefined;
@@ -85,35 +93,35 @@ function compileRunConfig(flags: Flags): RunConfig {
     if (!(err instanceof ValidationError)) throw err;
     issues.push(...err.issues);
   }
-  if (issues.length > 0 || retention === undefined) throw new ValidationError('OPTIONS_INVALID', issues);
+  if (issues.length > 0 || retention === undefined || o === undefined) throw new ValidationError('OPTIONS_INVALID', issues);
   // Next to the workflow file: rerunning it from another directory finds the same cache.
-  const workDir = resolve(flags.str('work-dir') ?? join(dirname(resolve(flags.positionals[0] as string)), 'flowgate-work'));
+  const workDir = resolve(o.work_dir ?? join(dirname(resolve(flags.positionals[0] as string)), RUN_DEFAULTS.work_dir_name));
   return {
     file: flags.positionals[0] as string,
-    runId,
-    budget: { n_procs: flags.num('n-procs') ?? availableCpus(), mem_gb: flags.num('memory-gb') ?? defaultMemoryBudgetGb() },
-    order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
-    raiseInsufficient: flags.bool('raise-insufficient', true),
-    stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
-    workers: flags.num('workers') ?? defaultWorkers(flags.num('n-procs') ?? availableCpus(), flags.str('spawner') as SpawnerChoice | undefined),
+    runId: o.run_id,
+    budget: { n_procs: o.n_procs, mem_gb: o.memory_gb },
+    order: o.scheduler,
+    raiseInsufficient: o.raise_insufficient,
+    stopOnFirstCrash: o.stop_on_first_crash,
+    maxTasksPerChild: o.max_tasks_per_child,
+    workers: o.workers ?? defaultWorkers(o.n_procs, flags.str('spawner') as SpawnerChoice | undefined),
     workDir,
-    crashdumpDir: resolve(flags.str('crashdump-dir') ?? resolve(workDir, '_crashes')),
-    crashfileFormat: (flags.str('crashfile-format') ?? 'both') as CrashfileFormat,
+    crashdumpDir: resolve(o.crashdump_dir ?? resolve(workDir, RUN_DEFAULTS.crashdump_dir_name)),
+    crashfileFormat: o.crashfile_format,
     crashdumpFlag: flags.has('crashdump-dir') ? '--crashdump-dir' : '--work-dir',
     json: flags.bool('json', false),
     quiet: flags.bool('quiet', false),
     redisUrl,
     redisExplicit: conn.connection.explicit,
     prefix,
-    reconcileIntervalMs: flags.num('reconcile-interval-ms') ?? 5000,
+    reconcileIntervalMs: o.reconcile_interval_ms,
     logLevel: conn.connection.logLevel,
-    memoryMargin: flags.num('enforce-memory') ?? null,
-    maxOutputBytes: flags.num('max-output-bytes'),
-    maxNodes: flags.num('max-nodes'),
-    redisOutageMs: flags.num('redis-outage-ms'),
-    hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
-    updateHash: flags.bool('update-hash', false),
+    memoryMargin: o.enforce_memory,
+    maxOutputBytes: o.max_output_bytes,
+    maxNodes: o.max_nodes,
+    redisOutageMs: o.redis_outage_ms,
+    hashMethod: o.hash_method,
+    updateHash: o.update_hash,
     explainCache: flags.bool('explain-cache', false),
     dryRun: flags.bool('dry-run', false),
     force: flags.bool('force', false),
@@ -151,7 +159,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const progress = new ValidationProgress(cfg.file, !cfg.quiet && !cfg.json);
   try {
     try {
-      workflow = loadWorkflowFile(cfg.file, { onPhase: progress.onPhase, ...(cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {}) });
+      workflow = loadWorkflowFile(cfg.file, { onPhase: progress.onPhase, maxNodes: cfg.maxNodes });
     } finally {
       progress.done();
     }
@@ -182,10 +190,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       redisUrl: cfg.redisUrl,
       prefix: cfg.prefix,
       reconcileIntervalMs: cfg.reconcileIntervalMs,
-      ...(cfg.redisOutageMs !== undefined ? { redisOutageMs: cfg.redisOutageMs } : {}),
+      redisOutageMs: cfg.redisOutageMs,
       memoryMargin: cfg.memoryMargin,
-      ...(cfg.maxOutputBytes !== undefined ? { maxOutputBytes: cfg.maxOutputBytes } : {}),
-      ...(cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {}),
+      maxOutputBytes: cfg.maxOutputBytes,
+      maxNodes: cfg.maxNodes,
       hashMethod: cfg.hashMethod,
       updateHash: cfg.updateHash,
       refuseWhilePreviousRun: !cfg.force,

@@ -4,7 +4,6 @@
  * at start (secrets redacted).
  */
 import { resolve } from 'node:path';
-import { availableCpus, defaultMemoryBudgetGb } from '../shared/capacity.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
@@ -12,6 +11,7 @@ import { SchedulerService } from '../scheduler/service.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionFrom } from './connection.js';
 import { formatDuration } from '../shared/duration.js';
+import { compileSchedulerOptions } from '../shared/options/scheduler.js';
 import { retentionFrom } from './retention-flags.js';
 import { SCHEDULER_FLAGS, SCHEDULER_SETTINGS } from './scheduler-flags.js';
 import { describeConfig, withEnv } from './settings.js';
@@ -22,17 +22,18 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { redisUrl, prefix, logLevel } = connectionFrom(flags);
   const retention = retentionFrom(flags);
+  const o = compileSchedulerOptions(flags.options());
   const config = {
     redis_url: redisUrl,
     prefix,
-    n_procs: flags.num('n-procs') ?? availableCpus(),
-    memory_gb: flags.num('memory-gb') ?? defaultMemoryBudgetGb(),
-    work_dir: resolve(flags.str('work-dir') ?? 'flowgate-work'),
-    leader_ttl_ms: flags.num('leader-ttl-ms') ?? 10_000,
-    reconcile_interval_ms: flags.num('reconcile-interval-ms') ?? 5000,
+    n_procs: o.n_procs,
+    memory_gb: o.memory_gb,
+    work_dir: resolve(o.work_dir),
+    leader_ttl_ms: o.leader_ttl_ms,
+    reconcile_interval_ms: o.reconcile_interval_ms,
     retain_runs: retention.maxRuns === 0 ? 'off' : retention.maxRuns,
     retain_for: retention.maxAgeMs === 0 ? 'off' : formatDuration(retention.maxAgeMs),
-    retention_interval_ms: flags.num('retention-interval-ms') ?? 10_000,
+    retention_interval_ms: o.retention_interval_ms,
     log_level: logLevel,
   };
   process.stderr.write(`${describeConfig('scheduler', config)}\n`);

@@ -9,14 +9,14 @@ import { createRedis, redactUrl } from '../shared/redis.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { LOOKUP_WORK_DIR_FLAG } from './connection.js';
+import { LOOKUP_WORK_DIR_FLAG, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
+import { SERVICE_DEFAULTS } from '../shared/options/defaults.js';
 
 export const STATUS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'print JSON (the list, or the run with every node)' },
   { name: 'limit', type: 'int', min: 1, value: 'N', help: 'runs listed, newest first (default 20)' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
   LOOKUP_WORK_DIR_FLAG,
 ];
 
@@ -99,7 +99,7 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
       const [holder, beat, ttl] = service;
       if (holder !== null && holder !== undefined) {
         const age = Date.now() - Number(beat ?? 0);
-        const alive = age <= Number(ttl ?? 10_000);
+        const alive = age <= Number(ttl ?? SERVICE_DEFAULTS.leader_ttl_ms);
         process.stdout.write(`scheduler service: ${alive ? `led by ${holder}` : `none alive (last leader ${holder}, ${Math.round(age / 1000)} s ago)`}\n`);
       }
       if ((await redis.hexists(new Keys(prefix).nodeQueueMeta(), 'paused')) === 1) {

@@ -6,9 +6,6 @@
  */
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import type { SchedulerOrder } from '../scheduler/admission.js';
-import type { CrashfileFormat } from '../scheduler/crash-report.js';
-import type { HashMethod } from '../shared/cache-record.js';
 import { assertFitsBudget, clampWarnings } from '../scheduler/admission.js';
 import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
@@ -21,8 +18,9 @@ import { connectionFrom } from './connection.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
 import { followRun } from './follow.js';
 import { SUBMIT_FLAGS } from './submit-flags.js';
-import { newRunId, runIdProblem } from '../shared/run-id.js';
-import { DEFAULT_SCHEDULER_ORDER } from '../shared/run-options.js';
+import { RUN_DEFAULTS, SERVICE_BUDGET_HINT } from '../shared/options/defaults.js';
+import { flagField } from '../shared/options/compile.js';
+import { compileRunOptions } from '../shared/options/run.js';
 import { ValidationProgress } from './validation-progress.js';
 
 /** The meta hash of a run submitted to the service (an empty work dir: the service's own). */
@@ -53,22 +51,22 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     throw new ValidationError('OPTIONS_INVALID', [{ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` }]);
   }
   const { redisUrl, prefix } = connectionFrom(flags);
-  const runId = flags.str('run-id') ?? newRunId();
-  const runIdBad = runIdProblem(runId);
-  if (runIdBad !== undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: '--run-id', message: runIdBad }]);
+  // The connection was checked above, naming the flag or the variable it came from.
+  const o = compileRunOptions(Object.fromEntries(Object.entries(flags.options()).filter(([k]) => k !== 'redis_url' && k !== 'prefix')), flagField);
+  const runId = o.run_id;
   const file = workflowPath(flags.positionals[0] as string);
-  const maxNodes = flags.num('max-nodes');
+  const maxNodes = o.max_nodes;
   const progress = new ValidationProgress(flags.positionals[0] as string, !flags.bool('quiet', false) && !flags.bool('json', false));
   let workflow;
   try {
-    workflow = loadWorkflowFile(file, { onPhase: progress.onPhase, ...(maxNodes !== undefined ? { maxNodes } : {}) });
+    workflow = loadWorkflowFile(file, { onPhase: progress.onPhase, maxNodes });
   } finally {
     progress.done();
   }
   for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-  const raiseInsufficient = flags.bool('raise-insufficient', true);
-  const workDir = flags.str('work-dir');
-  const crashdumpDir = flags.str('crashdump-dir');
+  const raiseInsufficient = o.raise_insufficient;
+  const workDir = o.work_dir;
+  const crashdumpDir = o.crashdump_dir;
   await checkRedis(redisUrl);
   const keys = new Keys(prefix);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
@@ -82,32 +80,31 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     if (budget !== undefined) {
       const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
       const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb };
-      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, "raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb, or FLOWGATE_N_PROCS/FLOWGATE_MEMORY_GB)");
+      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, SERVICE_BUDGET_HINT);
       else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {
       throw new ValidationError('RUN_EXISTS', [{ field: '--run-id', message: `a run with id "${runId}" already exists under this prefix` }]);
     }
     const now = Date.now();
-    const maxOutputBytes = flags.num('max-output-bytes');
     const meta = submissionMeta(
       {
         runId,
         workflow,
         workflowFile: file,
         budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
-        order: (flags.str('scheduler') ?? DEFAULT_SCHEDULER_ORDER) as SchedulerOrder,
+        order: o.scheduler,
         raiseInsufficient,
-        stopOnFirstCrash: flags.bool('stop-on-first-crash', false),
+        stopOnFirstCrash: o.stop_on_first_crash,
         // Empty: the service fills in its own work dir when it takes the run.
         workDir: workDir === undefined ? '' : resolve(workDir),
-        crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, '_crashes')) : resolve(crashdumpDir),
-        memoryMargin: flags.num('enforce-memory') ?? null,
-        ...(maxOutputBytes !== undefined ? { maxOutputBytes } : {}),
-        ...(maxNodes !== undefined ? { maxNodes } : {}),
-        hashMethod: (flags.str('hash-method') ?? 'timestamp') as HashMethod,
-        crashfileFormat: (flags.str('crashfile-format') ?? 'both') as CrashfileFormat,
-        updateHash: flags.bool('update-hash', false),
+        crashdumpDir: crashdumpDir === undefined ? (workDir === undefined ? '' : resolve(workDir, RUN_DEFAULTS.crashdump_dir_name)) : resolve(crashdumpDir),
+        memoryMargin: o.enforce_memory,
+        maxOutputBytes: o.max_output_bytes,
+        maxNodes,
+        hashMethod: o.hash_method,
+        crashfileFormat: o.crashfile_format,
+        updateHash: o.update_hash,
       },
       now,
     );

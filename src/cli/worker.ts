@@ -1,8 +1,6 @@
 /**
  * `flowgate worker`: a long-lived worker process.
  */
-import { hostname } from 'node:os';
-import { availableCpus } from '../shared/capacity.js';
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
@@ -11,8 +9,7 @@ import { Flags, parseArgs } from './args.js';
 import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
-import type { SpawnerChoice } from '../worker/launcher.js';
-import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
+import type { CompiledWorkerOptions } from '../shared/options/worker.js';
 
 
 /** Resolves with the Redis URL of a `go` message, undefined on `stop` or a lost parent. */
@@ -55,26 +52,31 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     redisUrl = url;
   }
   await checkRedis(redisUrl);
+  // A standalone worker compiles its options through the worker schema (zod
+  // is loaded for its variables anyway) and prints them; one under `flowgate
+  // run` takes the settings its run passed (always --concurrency, --name and
+  // --max-tasks-per-child), and NodeWorker's defaults (the same WORKER_DEFAULTS) for the rest.
+  const o: Partial<CompiledWorkerOptions> = settings !== undefined ? (await import('../shared/options/worker.js')).compileWorkerOptions(flags.options()) : flags.options();
   const options = {
     redisUrl,
     prefix,
-    concurrency: flags.num('concurrency') ?? availableCpus(),
-    name: flags.str('name') ?? `${hostname()}:${process.pid}`,
-    maxTasksPerChild: flags.num('max-tasks-per-child') ?? DEFAULT_MAX_TASKS_PER_CHILD,
+    concurrency: given(o.concurrency, 'concurrency'),
+    name: given(o.name, 'name'),
+    maxTasksPerChild: given(o.max_tasks_per_child, 'max-tasks-per-child'),
     logger,
   };
   const optional = {
-    lockDurationMs: flags.num('lock-duration-ms'),
-    stalledIntervalMs: flags.num('stalled-interval-ms'),
-    maxStalledCount: flags.num('max-stalled-count'),
-    heartbeatMs: flags.num('heartbeat-ms'),
-    sampleIntervalMs: flags.num('sample-interval-ms'),
-    spawner: flags.str('spawner') as SpawnerChoice | undefined,
-    cleanEnv: flags.bool('clean-env', false) ? true : undefined,
+    lockDurationMs: o.lock_duration_ms,
+    stalledIntervalMs: o.stalled_interval_ms,
+    maxStalledCount: o.max_stalled_count,
+    heartbeatMs: o.heartbeat_ms,
+    sampleIntervalMs: o.sample_interval_ms,
+    spawner: o.spawner,
+    cleanEnv: o.clean_env === true ? true : undefined,
   };
   if (settings !== undefined) {
     process.stderr.write(
-      `${settings.describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? 'default'])), shutdown_deadline_ms: flags.num('shutdown-deadline-ms') ?? 'none' })}\n`,
+      `${settings.describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? false])), shutdown_deadline_ms: o.shutdown_deadline_ms ?? 'none' })}\n`,
     );
   }
   const ipc = typeof process.send === 'function';
@@ -87,7 +89,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     ...(ipc ? { onNodeProcess: (event: 'spawned' | 'exited', pid: number) => tracked && sendToParent({ type: 'node', event, pid }) } : {}),
   });
   const tracked = worker.spawner.kind === 'node';
-  const deadline = flags.num('shutdown-deadline-ms');
+  const deadline = o.shutdown_deadline_ms;
 
   // Signal handlers go in before the worker takes its first job.
   let stops = 0;
@@ -140,6 +142,12 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   if (!standalone && !process.connected) onParentGone();
   sendToParent({ type: 'ready', name: worker.id, pid: process.pid });
   return finished;
+}
+
+/** A setting every worker has once compiled: under `flowgate run` its run passes it. */
+function given<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: `--${flag}`, message: 'is needed with --wait-for-go (given by flowgate run)' }]);
+  return value;
 }
 
 /** After a forced stop, the process exits within this long whatever happens. */

@@ -5,12 +5,11 @@ import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
-import { connectionFrom } from './connection.js';
+import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
 
 export const WORKERS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'print the list as JSON' },
-  { name: 'redis-url', type: 'string', value: 'URL', help: 'Redis URL (default $REDIS_URL or redis://127.0.0.1:6379)' },
-  { name: 'prefix', type: 'string', value: 'P', help: 'key prefix (default $FLOWGATE_PREFIX or flowgate)' },
+  ...CONNECTION_FLAGS,
 ];
 
 function age(ms: number): string {

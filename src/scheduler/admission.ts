@@ -3,10 +3,10 @@
  * them. Pure functions over node descriptions and a ledger.
  */
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
-import type { SchedulerOrder } from '../shared/run-options.js';
+import type { SchedulerOrder } from '../shared/options/defaults.js';
 import { ResourceLedger, round, type Resources } from './ledger.js';
 
-export { SCHEDULER_ORDERS, type SchedulerOrder } from '../shared/run-options.js';
+export { SCHEDULER_ORDERS, type SchedulerOrder } from '../shared/options/defaults.js';
 
 /** What admission needs to know about a node. */
 export interface AdmissionCandidate {

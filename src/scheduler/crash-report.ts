@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { NodeInput } from '../shared/workflow/schema.js';
+import type { CrashfileFormat } from '../shared/options/defaults.js';
 import type { RanAs } from './incoming.js';
 import type { NodeRuntime } from './run-graph.js';
 
@@ -155,8 +156,7 @@ export function crashRecordFor(
  * text twin; `json` or `txt` one file only, as nipype writes one crash file
  * per failure (its `crashfile_format`).
  */
-export type CrashfileFormat = 'json' | 'txt' | 'both';
-export const CRASHFILE_FORMATS: readonly CrashfileFormat[] = ['json', 'txt', 'both'];
+export { CRASHFILE_FORMATS, type CrashfileFormat } from '../shared/options/defaults.js';
 
 /** Writes the crash files of `format`; returns the path of the JSON file, or of the text file with `txt`. */
 export function writeCrashRecord(dir: string, record: CrashRecord, now = new Date(), format: CrashfileFormat = 'both'): string {

@@ -13,6 +13,7 @@ import type { Resources } from './ledger.js';
 import { buildNodeJob } from './node-job.js';
 import { planMap } from './map-node.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 
 /** What a dry run is asked. */
 export interface DryRunOptions {
@@ -99,13 +100,13 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunReport> {
   const raise = o.raiseInsufficient ?? true;
   const requests = o.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
   const oversized = findOversized(requests, o.budget);
-  const graph = new RunGraph({ workflow: o.workflow, budget: o.budget, order: o.order ?? 'tsort', raiseInsufficient: false, workDir: o.workDir, clock: () => 0 });
+  const graph = new RunGraph({ workflow: o.workflow, budget: o.budget, order: o.order ?? RUN_DEFAULTS.scheduler, raiseInsufficient: false, workDir: o.workDir, clock: () => 0 });
   const dispatcher = new Dispatcher(graph, {
     runId: 'dry-run',
     workflow: o.workflow.name,
     memoryMargin: null,
     maxOutputBytes: Number.MAX_SAFE_INTEGER,
-    hashMethod: o.hashMethod ?? 'timestamp',
+    hashMethod: o.hashMethod ?? RUN_DEFAULTS.hash_method,
     updateHash: o.updateHash ?? false,
     readOnly: true,
   });

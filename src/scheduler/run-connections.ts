@@ -20,6 +20,7 @@ import { JobChannel } from './job-channel.js';
 import { OutageWatch } from './outage-watch.js';
 import { RunStore } from './run-store.js';
 import { CLOSE_STEP_MS } from './scheduler-support.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 
 /** Where and how to connect. */
 export interface ConnectionOptions {
@@ -90,7 +91,7 @@ export async function openRunConnections(o: ConnectionOptions, h: ConnectionHand
     // queue's connection, and every MULTI on such a client copies them all.
     const redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(o.prefix, 'run') });
     redis.on('error', (err: unknown) => log.debug({ err }, 'redis error'));
-    const limit = o.redisOutageMs ?? 60_000;
+    const limit = o.redisOutageMs ?? RUN_DEFAULTS.redis_outage_ms;
     const outage = new OutageWatch(
       redis,
       limit,

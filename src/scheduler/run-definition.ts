@@ -5,10 +5,9 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ValidationError } from '../shared/errors.js';
-import { CRASHFILE_FORMATS, DEFAULT_SCHEDULER_ORDER, HASH_METHODS, SCHEDULER_ORDERS } from '../shared/run-options.js';
+import { issueMessage } from '../shared/options/compile.js';
+import { CRASHFILE_FORMATS, HASH_METHODS, RUN_DEFAULTS, SCHEDULER_ORDERS } from '../shared/options/defaults.js';
 import type { HashMethod } from '../shared/cache-record.js';
-import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
-import { DEFAULT_MAX_NODES } from '../shared/workflow/max-nodes.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
 import type { CrashfileFormat } from './crash-report.js';
@@ -31,7 +30,7 @@ export interface RunDefinition {
   memoryMargin: number | null;
   /** Largest outputs a node may produce, in bytes of JSON (default 4 MB). */
   maxOutputBytes?: number;
-  /** The most elements a map node may expand to (default {@link DEFAULT_MAX_NODES}, 1,000,000). */
+  /** The most elements a map node may expand to (default 1,000,000). */
   maxNodes?: number;
   /** How input files are fingerprinted for the cache (default timestamp). */
   hashMethod?: HashMethod;
@@ -54,12 +53,12 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
       stop_on_first_crash: d.stopOnFirstCrash,
       work_dir: d.workDir,
       crashdump_dir: d.crashdumpDir,
-      crashfile_format: d.crashfileFormat ?? 'both',
+      crashfile_format: d.crashfileFormat ?? RUN_DEFAULTS.crashfile_format,
       memory_margin: d.memoryMargin,
-      max_output_bytes: d.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-      max_nodes: d.maxNodes ?? DEFAULT_MAX_NODES,
-      hash_method: d.hashMethod ?? 'timestamp',
-      update_hash: d.updateHash ?? false,
+      max_output_bytes: d.maxOutputBytes ?? RUN_DEFAULTS.max_output_bytes,
+      max_nodes: d.maxNodes ?? RUN_DEFAULTS.max_nodes,
+      hash_method: d.hashMethod ?? RUN_DEFAULTS.hash_method,
+      update_hash: d.updateHash ?? RUN_DEFAULTS.update_hash,
       ...d.extra,
     }),
     started_ms: String(startedMs),
@@ -67,19 +66,23 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
   };
 }
 
-/** The stored fields of a run's meta hash, checked when read back (empty budgets and work dirs: a submission the service fills in). */
+/**
+ * The stored fields of a run's meta hash, checked when read back (empty
+ * budgets and work dirs: a submission the service fills in). A field a run
+ * stored by an older version lacks gets the run option's default.
+ */
 const StoredBudget = z.object({ n_procs: z.number().nonnegative(), memory_gb: z.number().nonnegative() });
 const StoredOptions = z.looseObject({
-  raise_insufficient: z.boolean().optional(),
-  stop_on_first_crash: z.boolean().optional(),
+  raise_insufficient: z.boolean().default(RUN_DEFAULTS.raise_insufficient),
+  stop_on_first_crash: z.boolean().default(RUN_DEFAULTS.stop_on_first_crash),
   work_dir: z.string(),
   crashdump_dir: z.string(),
-  crashfile_format: z.enum(CRASHFILE_FORMATS).optional(),
-  memory_margin: z.number().nonnegative().nullable().optional(),
-  max_output_bytes: z.number().int().positive().optional(),
-  max_nodes: z.number().int().positive().optional(),
-  hash_method: z.enum(HASH_METHODS).optional(),
-  update_hash: z.boolean().optional(),
+  crashfile_format: z.enum(CRASHFILE_FORMATS).default(RUN_DEFAULTS.crashfile_format),
+  memory_margin: z.number().nonnegative().nullable().default(null),
+  max_output_bytes: z.number().int().positive().default(RUN_DEFAULTS.max_output_bytes),
+  max_nodes: z.number().int().positive().default(RUN_DEFAULTS.max_nodes),
+  hash_method: z.enum(HASH_METHODS).default(RUN_DEFAULTS.hash_method),
+  update_hash: z.boolean().default(RUN_DEFAULTS.update_hash),
 });
 const StoredWorkflow = z.looseObject({ name: z.string(), nodes: z.array(z.looseObject({ id: z.string() })) });
 
@@ -91,11 +94,11 @@ function stored<T>(runId: string, field: string, text: string | undefined, schem
   } catch {
     throw new ValidationError('OPTIONS_INVALID', [{ field: `run ${runId} ${field}`, message: 'the stored value is not JSON' }]);
   }
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(value, { reportInput: true });
   if (parsed.success) return parsed.data;
   throw new ValidationError(
     'OPTIONS_INVALID',
-    parsed.error.issues.map((i) => ({ field: `run ${runId} ${[field, ...i.path.map(String)].join('.')}`, message: `stored value: ${i.message}` })),
+    parsed.error.issues.map((i) => ({ field: `run ${runId} ${[field, ...i.path.map(String)].join('.')}`, message: `stored value ${issueMessage(i)}` })),
   );
 }
 
@@ -103,7 +106,7 @@ function stored<T>(runId: string, field: string, text: string | undefined, schem
 export function definitionFromMeta(runId: string, meta: Readonly<Record<string, string>>): RunDefinition {
   const budget = stored(runId, 'budget', meta['budget'], StoredBudget);
   const options = stored(runId, 'options', meta['options'], StoredOptions);
-  const order = stored(runId, 'scheduler', JSON.stringify(meta['scheduler'] ?? DEFAULT_SCHEDULER_ORDER), z.enum(SCHEDULER_ORDERS));
+  const order = stored(runId, 'scheduler', JSON.stringify(meta['scheduler'] ?? RUN_DEFAULTS.scheduler), z.enum(SCHEDULER_ORDERS));
   const workflow = stored(runId, 'definition', meta['definition'], StoredWorkflow) as unknown as Workflow;
   const { raise_insufficient, stop_on_first_crash, work_dir, crashdump_dir, crashfile_format, memory_margin, max_output_bytes, max_nodes, hash_method, update_hash, ...extra } = options;
   const file = meta['workflow_file'];
@@ -113,16 +116,16 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     ...(file !== undefined && file !== '' ? { workflowFile: file } : {}),
     budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
     order,
-    raiseInsufficient: raise_insufficient ?? true,
-    stopOnFirstCrash: stop_on_first_crash ?? false,
+    raiseInsufficient: raise_insufficient,
+    stopOnFirstCrash: stop_on_first_crash,
     workDir: work_dir,
     crashdumpDir: crashdump_dir,
-    crashfileFormat: crashfile_format ?? 'both',
-    memoryMargin: memory_margin ?? null,
-    maxOutputBytes: max_output_bytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-    maxNodes: max_nodes ?? DEFAULT_MAX_NODES,
-    hashMethod: hash_method ?? 'timestamp',
-    updateHash: update_hash ?? false,
+    crashfileFormat: crashfile_format,
+    memoryMargin: memory_margin,
+    maxOutputBytes: max_output_bytes,
+    maxNodes: max_nodes,
+    hashMethod: hash_method,
+    updateHash: update_hash,
     extra,
   };
 }

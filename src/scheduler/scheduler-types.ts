@@ -15,6 +15,8 @@ export interface SchedulerOptions extends RunDefinition {
   prefix: string;
   /** Continue a run that exists in Redis instead of creating it (after a scheduler crash). */
   resume?: boolean;
+  /** What raises the budget, in the message refusing a node larger than it (default: `--n-procs/--memory-gb`). */
+  budgetHint?: string;
   /**
    * Refuse to start while the previous run of this workflow in this work dir
    * is still running or died without finishing (`flowgate run` without

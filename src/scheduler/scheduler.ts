@@ -36,6 +36,7 @@ import { RunSteps, type StepHost } from './run-steps.js';
 import { CLOSE_STEP_MS } from './scheduler-support.js';
 import { StepLoop } from './step-loop.js';
 import type { RunProgress, SchedulerEvents, SchedulerOptions } from './scheduler-types.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 
 export type { AdmissionRun, RunProgress, SchedulerEvents, SchedulerOptions, SharedAdmission } from './scheduler-types.js';
 export { describeFailedReason } from './scheduler-support.js';
@@ -83,6 +84,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
         options.budget,
         options.workflowFile,
+        options.budgetHint,
       );
     }
     this.graph = new RunGraph({
@@ -101,7 +103,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       memoryMargin: options.memoryMargin,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       ...(options.maxNodes !== undefined ? { maxNodes: options.maxNodes } : {}),
-      hashMethod: options.hashMethod ?? 'timestamp',
+      hashMethod: options.hashMethod ?? RUN_DEFAULTS.hash_method,
       updateHash: options.updateHash === true,
       logsDir: attemptLogsDir(options.workDir, options.runId),
       lockDirs: (nodes) => this.dirLocks.take(nodes),
@@ -166,7 +168,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       this.phase.set('running');
       this.releasers.add('the timers', () => this.stopTimers());
       this.log.info({ nodes: this.graph.size, budget: o.budget, order: o.order, resumed: o.resume === true }, 'run:started');
-      const interval = o.reconcileIntervalMs ?? 5000;
+      const interval = o.reconcileIntervalMs ?? RUN_DEFAULTS.reconcile_interval_ms;
       this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
       this.sweepTimer.unref();
       const lost = new LostWorkerCheck(conn.redis, conn.queue, o.prefix, this.runId, this.log);

@@ -29,6 +29,7 @@ import { definitionFromMeta } from './run-definition.js';
 import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
 import type { RunSummary } from './summary.js';
+import { SERVICE_BUDGET_HINT, SERVICE_DEFAULTS } from '../shared/options/defaults.js';
 
 
 /** Options of a {@link SchedulerService}. */
@@ -92,7 +93,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     super((err, event) => options.logger.error({ err, event }, 'listener failed'));
     this.keys = new Keys(options.prefix);
     this.log = options.logger;
-    this.ttl = options.leaderTtlMs ?? 10_000;
+    this.ttl = options.leaderTtlMs ?? SERVICE_DEFAULTS.leader_ttl_ms;
     this.admission = new ServiceAdmission(options.budget);
   }
 
@@ -166,7 +167,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       prefix: this.options.prefix,
       jobs: this.channel,
       policy: this.options.retention ?? DEFAULT_RETENTION,
-      minIntervalMs: this.options.retentionIntervalMs ?? 10_000,
+      minIntervalMs: this.options.retentionIntervalMs ?? SERVICE_DEFAULTS.retention_interval_ms,
       logger: this.log,
       onApplied: (r) => this.emit('retention:applied', { removed: r.removed_runs, jobs: r.removed_jobs }),
     });
@@ -305,6 +306,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       const run = new RunScheduler({
         ...def,
         budget: this.options.budget,
+        // A submitted run has no budget of its own: the service's is raised.
+        budgetHint: SERVICE_BUDGET_HINT,
         redisUrl: this.options.redisUrl,
         prefix: this.options.prefix,
         resume,

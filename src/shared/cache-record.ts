@@ -19,7 +19,7 @@ export const CACHE_FILE = '_flowgate_cache.json';
 export const CACHE_RECORD_VERSION = 2;
 
 /** The hash methods, for validating options. */
-export const HASH_METHODS: readonly HashMethod[] = ['timestamp', 'content'];
+export { HASH_METHODS } from './options/defaults.js';
 
 /** What a node's result depends on. */
 export interface HashParts {

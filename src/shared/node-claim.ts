@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import type { NodeJobData } from './payloads.js';
 import type { DirLock } from './dir-lock.js';
+import { WORKER_DEFAULTS } from './options/defaults.js';
 
 /** What the scheduler stores for an admitted node attempt. */
 export interface Admission {
@@ -211,7 +212,7 @@ export async function workerAlive(redis: Redis, prefix: string, claim: Pick<Clai
   if (raw === null) return false;
   try {
     const info = JSON.parse(raw) as { heartbeat_ms?: number; heartbeat_interval_ms?: number; instance?: string };
-    return info.instance === claim.instance && now - (info.heartbeat_ms ?? 0) <= 3 * (info.heartbeat_interval_ms ?? 2000);
+    return info.instance === claim.instance && now - (info.heartbeat_ms ?? 0) <= 3 * (info.heartbeat_interval_ms ?? WORKER_DEFAULTS.heartbeat_ms);
   } catch {
     return false;
   }

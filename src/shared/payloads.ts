@@ -3,16 +3,13 @@
  * the outcome a worker reports back. Kept small: bulk output stays on disk.
  */
 import type { CacheTicket } from './cache-record.js';
+import { RUN_DEFAULTS } from './options/defaults.js';
 
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
 
-/**
- * Default limit on a node's outputs, in bytes of JSON (4 MB): outputs are
- * stored in Redis several times over (job, event, node record, summary);
- * large results belong in files.
- */
-export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+/** Default limit on a node's outputs, in bytes of JSON (see `RUN_DEFAULTS.max_output_bytes`). */
+export const DEFAULT_MAX_OUTPUT_BYTES = RUN_DEFAULTS.max_output_bytes;
 
 /**
  * The data of a node's BullMQ job: a pointer to an admitted attempt. What the

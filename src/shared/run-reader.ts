@@ -13,6 +13,7 @@ import { parseJsonOrUndefined } from './json.js';
 import { buildTimeline } from './ledger-timeline.js';
 import { listFailureViews, readCrashRecord } from './run-failures.js';
 import { readLiveness, type Liveness } from './run-liveness.js';
+import { RUN_DEFAULTS } from './options/defaults.js';
 import {
   definitionNodes,
   effectiveNodeState,
@@ -160,7 +161,7 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
   return {
     ...item,
-    scheduler: meta['scheduler'] ?? 'tsort',
+    scheduler: meta['scheduler'] ?? RUN_DEFAULTS.scheduler,
     options: isObject(options) ? options : {},
     nodes,
     waiting: parseWaiting(waitingRaw),

@@ -14,6 +14,7 @@ import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import { ValidationError } from '../shared/errors.js';
 import { killGroup } from '../shared/process-group.js';
+import type { SpawnerChoice } from '../shared/options/defaults.js';
 import { BUILT_LAUNCHER, findLauncher } from './launcher-binary.js';
 
 /** What to start. */
@@ -51,8 +52,7 @@ export interface Spawner {
 export const LAUNCHER_PATH = BUILT_LAUNCHER;
 
 /** Which spawner a worker uses: `auto` = the launcher when one runs here, else Node's spawn. */
-export type SpawnerChoice = 'auto' | 'launcher' | 'node';
-export const SPAWNER_CHOICES: readonly SpawnerChoice[] = ['auto', 'launcher', 'node'];
+export { SPAWNERS as SPAWNER_CHOICES, type SpawnerChoice } from '../shared/options/defaults.js';
 
 /** Whether a process launcher runs here (built, or compiled now, and self-tested). */
 export function launcherAvailable(): boolean {

@@ -28,6 +28,7 @@ import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
 import { nodeBaseEnv } from './node-env.js';
 import { requireCjs } from '../shared/cjs.js';
 import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
+import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
 /** This host's name, read once (os.hostname() is a system call, and claims carry it). */
@@ -121,7 +122,7 @@ export class NodeWorker {
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
     this.baseEnv = { ...nodeBaseEnv(process.env, options.cleanEnv === true), [WORKER_INSTANCE_ENV]: this.instance };
     this.executors = new ExecutorPool(options.maxTasksPerChild, options.logger, this.baseEnv);
-    this.spawner = createSpawner(options.spawner ?? 'auto', (problem) =>
+    this.spawner = createSpawner(options.spawner ?? WORKER_DEFAULTS.spawner, (problem) =>
       options.logger.warn({ problem }, `the process launcher cannot be used (${problem}); starting nodes with Node's spawn, slower per node`),
     );
   }
@@ -156,7 +157,7 @@ export class NodeWorker {
         nodes_done: this.completed,
         current: [...this.running.values()].map((r) => r.current),
       }),
-      o.heartbeatMs ?? 2000,
+      o.heartbeatMs ?? WORKER_DEFAULTS.heartbeat_ms,
       o.logger,
     );
     const heartbeat = this.heartbeat;
@@ -178,9 +179,9 @@ export class NodeWorker {
       connection: bullConnection(o.redisUrl),
       prefix: o.prefix,
       concurrency: o.concurrency,
-      lockDuration: o.lockDurationMs ?? 30_000,
-      stalledInterval: o.stalledIntervalMs ?? 30_000,
-      maxStalledCount: o.maxStalledCount ?? 1,
+      lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lock_duration_ms,
+      stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalled_interval_ms,
+      maxStalledCount: o.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count,
       name: this.id,
       autorun: false,
     });
@@ -225,7 +226,7 @@ export class NodeWorker {
     }
     let claimed: Awaited<ReturnType<typeof claimNode>>;
     try {
-      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, maxLost: this.options.maxStalledCount ?? 1 }, token);
+      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, maxLost: this.options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count }, token);
     } catch (err) {
       // Nothing was started: the scheduler's sweep adds the job again.
       return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);

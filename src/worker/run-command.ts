@@ -12,6 +12,7 @@ import { collectOutputs } from './outputs.js';
 import { FIRST_SAMPLE_MS, TreeSampler } from './resource-sampler.js';
 import { nodeSpawner, type SpawnFailure, type Spawner } from './launcher.js';
 import { LOG_TAIL_BYTES, notFoundLine, readTail } from './log-tail.js';
+import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 
 /** Bytes of stderr kept in a failure outcome (the full log stays on disk). */
 export const STDERR_TAIL_BYTES = LOG_TAIL_BYTES;
@@ -210,7 +211,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         started: (p) => {
           pid = p;
           options.onSpawn?.(p);
-          sampler = new TreeSampler(p, options.sampleIntervalMs ?? 1000, FIRST_SAMPLE_MS, (peakGb) => {
+          sampler = new TreeSampler(p, options.sampleIntervalMs ?? WORKER_DEFAULTS.sample_interval_ms, FIRST_SAMPLE_MS, (peakGb) => {
             if (limitGb !== null && peakGb > limitGb && overMemory === undefined) {
               overMemory = `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`;
               onAbort();

@@ -10,6 +10,7 @@ import { DEFAULT_MAX_OUTPUT_BYTES, type NodeJobData, type NodeOutcome } from '..
 import type { ExecResult, ExecutorPool } from './executor-pool.js';
 import { readTail } from './log-tail.js';
 import { FIRST_SAMPLE_MS, TreeSampler, type ResourceUsage } from './resource-sampler.js';
+import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 
 const HOST = hostname();
 
@@ -70,7 +71,7 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
         pid = ex.pid;
         startMs = Date.now();
         options.onSpawn?.(ex.pid);
-        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? 1000, FIRST_SAMPLE_MS, (peakGb) => {
+        sampler = new TreeSampler(ex.pid, options.sampleIntervalMs ?? WORKER_DEFAULTS.sample_interval_ms, FIRST_SAMPLE_MS, (peakGb) => {
           if (limitGb !== null && peakGb > limitGb) {
             abort('memory', `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`);
           }

@@ -46,6 +46,20 @@ describe('flowgate <command> --help', () => {
     for (const flag of ['-V', '--version']) expect((await runCli([flag])).stdout).toMatch(/^flowgate \d+\.\d+\.\d+\n$/);
   });
 
+  it('-n is run --dry-run: in its help, and it runs nothing', async () => {
+    const help = await runCli(['run', '--help']);
+    expect(help.stdout).toMatch(/-n, --dry-run\s/);
+    const dir = tempDir('fg-n');
+    const wf = writeWorkflow(dir, 'wf.yaml', ONE_NODE);
+    const res = await runCli(['run', wf, '-n', '--json', '--n-procs', '1', '--memory-gb', '1'], { env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ counts: { would_run: 1, cached: 0, total: 1 } });
+    expect(existsSync(join(dir, 'flowgate-work'))).toBe(false);
+    const unknown = await runCli(['run', wf, '-x']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('short: -n (--dry-run)');
+  });
+
   it('still names an unknown flag with a did-you-mean, exit 2', async () => {
     const res = await runCli(['run', 'wf.yaml', '--nprocs', '2']);
     expect(res.code).toBe(2);
@@ -120,6 +134,11 @@ describe('flowgate completion', () => {
     expect(spawnSync('bash', ['-n'], { input: res.stdout }).status).toBe(0);
     const fish = spawnSync(process.execPath, [CLI, 'completion', 'fish'], { encoding: 'utf8' });
     expect(fish.stdout).toContain("-n '__fish_seen_subcommand_from run' -l n-procs");
+    // Short forms, and the values of options with choices (the same lists the flags check).
+    expect(res.stdout).toContain('--scheduler) COMPREPLY=($(compgen -W "tsort mem_thread" -- "$cur")); return ;;');
+    expect(res.stdout).toMatch(/run\) opts="[^"]*-n --dry-run/);
+    expect(fish.stdout).toContain("-n '__fish_seen_subcommand_from run' -s n");
+    expect(fish.stdout).toContain("-n '__fish_seen_subcommand_from run' -l spawner -xa 'auto launcher node'");
     expect(spawnSync(process.execPath, [CLI, 'completion', 'tcsh']).status).toBe(2);
   });
 });

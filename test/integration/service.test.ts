@@ -236,6 +236,9 @@ describe('flowgate scheduler + submit', () => {
     const res = await follower.done;
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/wide.*needs 8 procs but the budget is 1/);
+    // submit takes no --n-procs/--memory-gb: the message names what raises the service's budget.
+    expect(res.stderr).toContain("raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb");
+    expect(res.stderr).not.toContain('; raise --n-procs/--memory-gb');
   });
 
   it('cancels a service run while it runs, and a queued run before any of its nodes starts', async () => {

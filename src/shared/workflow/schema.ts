@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_MEM_GB, MAX_N_PROCS } from '../capacity.js';
+import { HASH_METHODS } from '../options/defaults.js';
 
 /** Ids and names: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -173,7 +174,7 @@ export const nodeSchema = z
       .strictObject({
         crashdump_dir: z.string().min(1, 'must not be empty').refine(noNul, 'must not contain NUL characters').optional().describe("This node's crash records go here (relative to the workflow file) instead of the run's --crashdump-dir."),
         stop_on_first_crash: z.boolean().optional().describe("This node's failure stops admitting, as --stop-on-first-crash does for every node."),
-        hash_method: z.enum(['timestamp', 'content']).optional().describe("How this node's input files are fingerprinted for the cache, instead of the run's --hash-method."),
+        hash_method: z.enum(HASH_METHODS).optional().describe("How this node's input files are fingerprinted for the cache, instead of the run's --hash-method."),
       })
       .optional()
       .describe("nipype's per-node config (its [execution] section): overrides of the run's options for this node."),
