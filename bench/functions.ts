@@ -16,7 +16,8 @@
  * build in `DIR/dist` (another checkout, built), interleaved with this one.
  * One JSON line per measurement, then a table of medians.
  *
- *   npx tsx bench/functions.ts [--n 1000] [--concurrency 1] [--repeat 3] [--before /tmp/fg-before] [--cases flowgate,executor,bullmq]
+ *   npx tsx bench/functions.ts [--n 1000] [--concurrency 1] [--repeat 3] [--before /tmp/fg-before]
+ *     [--cases flowgate,executor,bullmq] [--modules js,ts] [--max-tasks 10,1]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deletePrefix } from './redis-keys.js';
 
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     before: { type: 'string' },
     cases: { type: 'string', default: 'flowgate,executor,bullmq' },
+    modules: { type: 'string', default: 'js,ts' },
+    'max-tasks': { type: 'string', default: '10,1' },
     child: { type: 'string' },
     dist: { type: 'string' },
     module: { type: 'string' },
@@ -192,6 +195,14 @@ async function main(): Promise<void> {
     process.stderr.write(`--cases: unknown case(s) ${unknown.join(', ')} (expected flowgate, executor, bullmq)\n`);
     process.exit(2);
   }
+  const kinds = String(args.modules).split(',').map((k) => {
+    if (k !== 'js' && k !== 'ts') {
+      process.stderr.write(`--modules: expected js and/or ts, received "${k}"\n`);
+      process.exit(2);
+    }
+    return k;
+  });
+  const maxTasks = String(args['max-tasks']).split(',').map((m) => whole('max-tasks', m, 1));
   const builds: Array<[string, string]> = [['this', join(ROOT, 'dist')]];
   if (args.before !== undefined) builds.unshift(['before', join(resolve(args.before), 'dist')]);
   const rows: Row[] = [];
@@ -201,8 +212,8 @@ async function main(): Promise<void> {
   };
   for (let rep = 0; rep < REPEAT; rep++) {
     if (cases.has('bullmq')) emit(await bullmqCase());
-    for (const kind of ['js', 'ts'] as const) {
-      for (const max of [10, 1]) {
+    for (const kind of kinds) {
+      for (const max of maxTasks) {
         for (const [build, dist] of builds) {
           if (cases.has('executor')) emit(await executorCase(build, dist, kind, max));
           if (cases.has('flowgate')) emit(await flowgateCase(build, dist, kind, max));

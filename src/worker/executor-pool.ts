@@ -134,12 +134,13 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
   }
 
   /**
-   * Starts a replacement of this kind now, unless one is already starting
-   * unclaimed: the next task of that kind takes it when it is ready (or waits
-   * for the rest of its start-up), never a cold start after a retirement.
+   * Starts the replacement of an executor that is retiring now: the next task
+   * of that kind takes it when it is ready (or waits for the rest of its
+   * start-up), never a cold start after a retirement. One spare per retiring
+   * executor, so the processes never exceed twice the tasks run at once.
    */
   private startSpare(typescript: boolean): void {
-    if (this.closed || this.starting.some((s) => !s.claimed && s.typescript === typescript)) return;
+    if (this.closed) return;
     let s: Starting;
     try {
       s = this.spawn(typescript, true);
