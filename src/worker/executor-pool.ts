@@ -4,8 +4,14 @@
  * `maxtasksperchild`), so memory a node leaks dies with its process. An
  * executor whose node is aborted (timeout, cancel, memory) is killed with its
  * whole process group and replaced.
+ *
+ * Replacements start ahead: when an executor is handed its last task (or is
+ * killed), a spare of the same kind starts at once, so the next node finds a
+ * process already started — with the TypeScript loader already registered —
+ * instead of waiting for a cold start after the old one retires.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../shared/logger.js';
 import { killGroup } from '../shared/process-group.js';
@@ -19,6 +25,8 @@ export interface Executor {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly typescript: boolean;
+  /** Started ahead, as a replacement, before any task asked for it. */
+  readonly spare: boolean;
   tasks: number;
 }
 
@@ -31,6 +39,20 @@ export type ExecResult =
   | { ok: true; json: string }
   | { ok: false; failure: 'threw' | 'outputs' | 'died'; reason: string; error: string; recycle?: boolean };
 
+/** What the pool reports about its processes (emitting never throws). */
+export interface ExecutorPoolEvents {
+  /** A process reported ready; `spare`: it was started ahead, as a replacement. */
+  'executor:ready': [{ pid: number; typescript: boolean; spare: boolean }];
+  /**
+   * A task was handed to a process: an `idle` one (ready before the task
+   * came), a spare still `starting` (the task waited for the rest of its
+   * start-up) or one started `cold` for it.
+   */
+  'executor:assigned': [{ pid: number; task: number; from: 'idle' | 'starting' | 'cold' }];
+  /** A process left the pool after `tasks` tasks (`killed`: with its process group). */
+  'executor:retired': [{ pid: number; tasks: number; killed: boolean }];
+}
+
 function typescriptLoader(): string | undefined {
   try {
     return import.meta.resolve('tsx');
@@ -39,10 +61,21 @@ function typescriptLoader(): string | undefined {
   }
 }
 
+/** A process being started; `claimed` once a task waits for it. */
+interface Starting {
+  readonly typescript: boolean;
+  readonly spare: boolean;
+  readonly ready: Promise<Executor>;
+  claimed: boolean;
+}
+
 /** Pool of executors, recycled after `maxTasksPerChild` tasks. */
-export class ExecutorPool {
+export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
   private readonly idle: Executor[] = [];
   private readonly all = new Set<Executor>();
+  /** Processes forked and not yet ready: killed too on close. */
+  private readonly forked = new Set<ChildProcess>();
+  private readonly starting: Starting[] = [];
   private nextId = 1;
   private closed = false;
 
@@ -51,9 +84,19 @@ export class ExecutorPool {
     private readonly logger: Logger,
     /** Environment of the executor processes (default: this process's). */
     private readonly env?: NodeJS.ProcessEnv,
-  ) {}
+  ) {
+    super();
+  }
 
-  private spawn(typescript: boolean): Promise<Executor> {
+  private report<K extends keyof ExecutorPoolEvents>(event: K, ...args: ExecutorPoolEvents[K]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.logger.warn({ err, event }, 'executor:event listener threw');
+    }
+  }
+
+  private spawn(typescript: boolean, spare: boolean): Starting {
     const execArgv: string[] = [];
     if (typescript) {
       const loader = typescriptLoader();
@@ -62,35 +105,86 @@ export class ExecutorPool {
     }
     // Own process group: an abort kills the executor and anything it started.
     const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true, ...(this.env !== undefined ? { env: this.env } : {}) });
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`executor exited during start-up (code ${String(code)})`));
+    this.forked.add(child);
+    const ready = new Promise<Executor>((resolve, reject) => {
+      const onExit = (code: number | null): void => {
+        this.forked.delete(child);
+        reject(new Error(`executor exited during start-up (code ${String(code)})`));
+      };
       child.once('exit', onExit);
       child.once('message', (msg: ExecutorReply) => {
         child.off('exit', onExit);
-        if (msg.type !== 'ready') return reject(new Error('executor did not report ready'));
-        const ex: Executor = { child, pid: msg.pid, typescript, tasks: 0 };
+        this.forked.delete(child);
+        if (msg.type !== 'ready' || this.closed) {
+          if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+          return reject(new Error(this.closed ? 'executor pool is closed' : 'executor did not report ready'));
+        }
+        const ex: Executor = { child, pid: msg.pid, typescript, spare, tasks: 0 };
         this.all.add(ex);
         child.once('exit', () => {
           this.all.delete(ex);
           const at = this.idle.indexOf(ex);
           if (at >= 0) this.idle.splice(at, 1);
         });
+        this.report('executor:ready', { pid: ex.pid, typescript, spare });
         resolve(ex);
       });
     });
+    return { typescript, spare, ready, claimed: false };
   }
 
-  private async acquire(typescript: boolean): Promise<Executor> {
+  /**
+   * Starts the replacement of an executor that is retiring now: the next task
+   * of that kind takes it when it is ready (or waits for the rest of its
+   * start-up), never a cold start after a retirement. One spare per retiring
+   * executor, so the processes never exceed twice the tasks run at once.
+   */
+  private startSpare(typescript: boolean): void {
+    if (this.closed) return;
+    let s: Starting;
+    try {
+      s = this.spawn(typescript, true);
+    } catch {
+      return; // The next task spawns on demand and reports why it cannot.
+    }
+    this.starting.push(s);
+    s.ready.then(
+      (ex) => {
+        const at = this.starting.indexOf(s);
+        if (at >= 0) this.starting.splice(at, 1);
+        if (!s.claimed) this.idle.push(ex);
+      },
+      (err: unknown) => {
+        const at = this.starting.indexOf(s);
+        if (at >= 0) this.starting.splice(at, 1);
+        if (!this.closed) this.logger.warn({ err }, 'executor:spare failed to start');
+      },
+    );
+  }
+
+  private async acquire(typescript: boolean): Promise<{ ex: Executor; from: 'idle' | 'starting' | 'cold' }> {
     const usable = (e: Executor): boolean => e.child.connected && e.child.exitCode === null && e.child.signalCode === null;
-    const at = this.idle.findIndex((e) => usable(e) && (e.typescript === typescript || (typescript === false && e.typescript)));
-    if (at >= 0) return this.idle.splice(at, 1)[0] as Executor;
-    return this.spawn(typescript);
+    // A TypeScript executor runs JavaScript too; a JavaScript one cannot load TypeScript.
+    const fits = (kind: boolean): boolean => kind === typescript || (typescript === false && kind);
+    const at = this.idle.findIndex((e) => usable(e) && fits(e.typescript));
+    if (at >= 0) return { ex: this.idle.splice(at, 1)[0] as Executor, from: 'idle' };
+    const pending = this.starting.find((s) => !s.claimed && s.typescript === typescript) ?? this.starting.find((s) => !s.claimed && fits(s.typescript));
+    if (pending !== undefined) {
+      pending.claimed = true;
+      try {
+        return { ex: await pending.ready, from: 'starting' };
+      } catch {
+        // The spare died starting: this task starts its own.
+      }
+    }
+    return { ex: await this.spawn(typescript, false).ready, from: 'cold' };
   }
 
   private retire(ex: Executor, kill: boolean): void {
     this.all.delete(ex);
     if (kill) killGroup(ex.pid, 'SIGKILL');
     else ex.child.disconnect();
+    this.report('executor:retired', { pid: ex.pid, tasks: ex.tasks, killed: kill });
   }
 
   /**
@@ -103,11 +197,33 @@ export class ExecutorPool {
     onStart: (ex: Executor) => void,
   ): Promise<ExecResult & { pid: number }> {
     if (this.closed) throw new Error('executor pool is closed');
-    const ex = await this.acquire(TS_MODULE.test(task.module));
+    const { ex, from } = await this.acquire(TS_MODULE.test(task.module));
+    if (this.closed) {
+      this.retire(ex, true);
+      throw new Error('executor pool is closed');
+    }
     const id = this.nextId++;
     ex.tasks++;
+    // Its last task: the replacement starts while this one runs.
+    if (ex.tasks >= this.maxTasksPerChild) this.startSpare(ex.typescript);
+    this.report('executor:assigned', { pid: ex.pid, task: id, from });
     onStart(ex);
-    const result = await new Promise<ExecResult>((resolve) => {
+    const result = await this.call(ex, id, task, signal);
+    // An error escaped the node's code: whatever it left running must not meet the next node.
+    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || (!result.ok && result.recycle === true);
+    if (dead || ex.tasks >= this.maxTasksPerChild || this.closed) {
+      // maxtasksperchild reached (or the process is gone): replace it.
+      this.retire(ex, dead || signal.aborted);
+      if (!dead) this.logger.debug({ pid: ex.pid, tasks: ex.tasks }, 'executor:recycled');
+      else this.startSpare(ex.typescript);
+    } else {
+      this.idle.push(ex);
+    }
+    return { ...result, pid: ex.pid };
+  }
+
+  private call(ex: Executor, id: number, task: Omit<Extract<ExecutorRequest, { type: 'run' }>, 'type' | 'id'>, signal: AbortSignal): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve) => {
       const onMessage = (msg: ExecutorReply): void => {
         if (msg.type !== 'done' || msg.id !== id) return;
         finish(msg.ok ? { ok: true, json: msg.json } : { ok: false, failure: msg.failure, reason: msg.reason, error: msg.error, recycle: msg.recycle });
@@ -133,22 +249,14 @@ export class ExecutorPool {
       });
       if (signal.aborted) onAbort();
     });
-    // An error escaped the node's code: whatever it left running must not meet the next node.
-    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || (!result.ok && result.recycle === true);
-    if (dead || ex.tasks >= this.maxTasksPerChild || this.closed) {
-      // maxtasksperchild reached (or the process is gone): replace it.
-      this.retire(ex, dead || signal.aborted);
-      if (!dead) this.logger.debug({ pid: ex.pid, tasks: ex.tasks }, 'executor:recycled');
-    } else {
-      this.idle.push(ex);
-    }
-    return { ...result, pid: ex.pid };
   }
 
-  /** Stops every executor. */
+  /** Stops every executor, spares and those still starting included. */
   close(): void {
     this.closed = true;
     for (const ex of [...this.all]) this.retire(ex, true);
+    for (const child of this.forked) if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    this.forked.clear();
     this.idle.length = 0;
   }
 }

@@ -75,7 +75,7 @@ export async function runFunction(data: NodeJobData, options: RunFunctionOptions
           if (limitGb !== null && peakGb > limitGb) {
             abort('memory', `exceeded memory grant (declared ${data.granted_mem_gb} GB, measured ${peakGb.toFixed(2)} GB)`);
           }
-        }, ex.tasks > 1);
+        }, ex.tasks > 1 || ex.spare);
       },
     );
     const usage: ResourceUsage | undefined = sampler?.stop();

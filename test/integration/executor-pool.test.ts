@@ -1,0 +1,145 @@
+/**
+ * The executor pool starts a replacement while an executor runs its last
+ * task (or as soon as one is killed), so no node waits for a cold start at a
+ * recycle; recycling still happens exactly at `maxTasksPerChild`, and close
+ * leaves no executor behind, spares and those still starting included.
+ * Real executor processes of the built pool (dist), observed through the
+ * pool's events, the pids the functions report and /proc.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+type PoolModule = typeof import('../../src/worker/executor-pool.js');
+type ExecutorPool = InstanceType<PoolModule['ExecutorPool']>;
+
+const DIST = resolve(import.meta.dirname, '../../dist');
+const { ExecutorPool } = (await import(pathToFileURL(join(DIST, 'worker/executor-pool.js')).href)) as PoolModule;
+const { silentLogger } = (await import(pathToFileURL(join(DIST, 'shared/logger.js')).href)) as typeof import('../../src/shared/logger.js');
+const FIXTURES = resolve(import.meta.dirname, '../fixtures/functions');
+const GATE = join(FIXTURES, 'gate.mjs');
+
+/** Live executor processes started by this test process (zombies count as gone). */
+function executorChildren(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== process.pid || state === 'Z') continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('worker/executor.js')) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** A pool with a record of what it reported. */
+function observedPool(maxTasks: number): { pool: ExecutorPool; ready: Array<{ pid: number; typescript: boolean; spare: boolean }>; assigned: Array<{ pid: number; from: string }>; log: string[] } {
+  const pool = new ExecutorPool(maxTasks, silentLogger());
+  pools.push(pool);
+  const ready: Array<{ pid: number; typescript: boolean; spare: boolean }> = [];
+  const assigned: Array<{ pid: number; from: string }> = [];
+  const log: string[] = [];
+  pool.on('executor:ready', (e) => {
+    ready.push(e);
+    log.push(`ready ${e.pid}`);
+  });
+  pool.on('executor:assigned', (e) => assigned.push(e));
+  pool.on('executor:retired', (e) => log.push(`retired ${e.pid} after ${e.tasks}`));
+  return { pool, ready, assigned, log };
+}
+
+const pools: ExecutorPool[] = [];
+afterEach(async () => {
+  for (const p of pools.splice(0)) p.close();
+  await waitFor(() => executorChildren().length === 0, 10_000, 'every executor process to be gone');
+});
+
+let dir = '';
+async function call(pool: ExecutorPool, exportName: string, inputs: Record<string, unknown> = {}, options: { module?: string; signal?: AbortSignal } = {}): Promise<{ ok: boolean; pid: number; out: Record<string, unknown> }> {
+  dir ||= tempDir('fg-pool');
+  const r = await pool.run(
+    { module: options.module ?? GATE, export: exportName, inputs, ctx: { run_id: 'r', node_id: exportName, n_procs: 1, mem_gb: 0.2, node_dir: dir }, max_output_bytes: 1 << 20 },
+    options.signal ?? new AbortController().signal,
+    () => undefined,
+  );
+  return { ok: r.ok, pid: r.pid, out: r.ok ? (JSON.parse(r.json) as Record<string, unknown>) : {} };
+}
+
+describe('executor pool: replacements start ahead', () => {
+  it('has the replacement ready before the old executor retires, so no task after the first waits for a start', async () => {
+    const { pool, assigned, log } = observedPool(2);
+    const pids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const release = join(tempDir('fg-gate'), 'go');
+      const task = call(pool, 'gate', { release });
+      if (i % 2 === 1) {
+        // The last task of an executor is running: its replacement starts now and is ready before it ends.
+        await waitFor(() => log.filter((l) => l.startsWith('ready')).length === (i + 1) / 2 + 1, 30_000, `the replacement of the executor running task ${i} to be ready while that task runs`);
+      }
+      writeFileSync(release, '');
+      const r = await task;
+      expect(r.ok).toBe(true);
+      pids.push(r.out['pid'] as number);
+    }
+    const [a, , b, , c] = pids as [number, number, number, number, number];
+    // Recycled exactly at the limit: [a a b b c].
+    expect(pids).toEqual([a, a, b, b, c]);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(assigned.map((e) => e.from)).toEqual(['cold', 'idle', 'idle', 'idle', 'idle']);
+    expect(log.indexOf(`ready ${b}`)).toBeLessThan(log.indexOf(`retired ${a} after 2`));
+    expect(log.indexOf(`ready ${c}`)).toBeLessThan(log.indexOf(`retired ${b} after 2`));
+  });
+
+  it('never lets a process run more than maxTasksPerChild tasks, two at a time', async () => {
+    const { pool, log } = observedPool(2);
+    const results = await Promise.all(Array.from({ length: 2 }, async () => {
+      const pids: number[] = [];
+      for (let i = 0; i < 5; i++) pids.push((await call(pool, 'pid')).pid);
+      return pids;
+    }));
+    const perPid = new Map<number, number>();
+    for (const p of results.flat()) perPid.set(p, (perPid.get(p) ?? 0) + 1);
+    expect(Math.max(...perPid.values())).toBeLessThanOrEqual(2);
+    expect(perPid.size).toBeGreaterThanOrEqual(5);
+    // Every executor that retired did so at the limit, not before.
+    expect(log.filter((l) => l.startsWith('retired')).every((l) => l.endsWith('after 2'))).toBe(true);
+  });
+
+  it('starts the replacement of a killed executor at once, and of a TypeScript one with the loader', async () => {
+    const { pool, ready, assigned } = observedPool(10);
+    const controller = new AbortController();
+    const hung = call(pool, 'gate', { release: join(tempDir('fg-gate'), 'never') }, { signal: controller.signal });
+    await waitFor(() => assigned.length === 1, 30_000, 'the task to start');
+    controller.abort();
+    expect((await hung).ok).toBe(false);
+    await waitFor(() => ready.some((e) => e.spare), 30_000, 'a replacement of the killed executor');
+    expect((await call(pool, 'pid')).ok).toBe(true);
+    expect(assigned[1]?.from).toBe('idle');
+
+    const ts = observedPool(1);
+    const typed = { module: join(FIXTURES, 'typed.ts') };
+    const first = await call(ts.pool, 'typed', {}, typed);
+    await waitFor(() => ts.ready.some((e) => e.spare && e.typescript), 30_000, 'a TypeScript spare');
+    const second = await call(ts.pool, 'typed', {}, typed);
+    expect([first.out['answer'], second.out['answer']]).toEqual([42, 42]);
+    expect(second.pid).not.toBe(first.pid);
+    expect(ts.assigned.map((e) => e.from)).toEqual(['cold', 'idle']);
+  });
+
+  it('leaves no executor behind on close, a spare still starting included', async () => {
+    const { pool } = observedPool(1);
+    const first = await call(pool, 'pid');
+    // The task was its executor's last: the spare was forked before the task returned.
+    expect(executorChildren().filter((p) => p !== first.pid).length).toBeGreaterThan(0);
+    pool.close();
+    await waitFor(() => executorChildren().length === 0, 10_000, 'every executor, the starting spare included, to be gone');
+    await expect(call(pool, 'pid')).rejects.toThrow('executor pool is closed');
+  });
+});
