@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ExitCode, FlowgateError, ValidationError, causeLines, toFlowgateError } from '../shared/errors.js';
 import { didYouMean } from '../shared/errors.js';
 
-const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'queue', 'board', 'validate', 'dag', 'schema', 'completion', 'help', 'version'] as const;
+const COMMANDS = ['run', 'resume', 'retry', 'cancel', 'scheduler', 'submit', 'status', 'prune', 'logs', 'worker', 'workers', 'hosts', 'queue', 'board', 'validate', 'dag', 'schema', 'completion', 'help', 'version'] as const;
 
 /** Whether `-h` or `--help` comes before any `--`. */
 function asksHelp(args: readonly string[]): boolean {
@@ -124,6 +124,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return (await import('./worker.js')).workerCommand(rest);
     case 'workers':
       return (await import('./workers.js')).workersCommand(rest);
+    case 'hosts':
+      return (await import('./workers.js')).hostsCommand(rest);
     case 'queue':
       return (await import('./queue.js')).queueCommand(rest);
     case 'board':

@@ -10,6 +10,7 @@ import { connectionFrom } from './connection.js';
 import { WORKER_FLAGS, workerSettings } from './worker-flags.js';
 import type { FleetMessage, WorkerMessage } from './fleet.js';
 import type { CompiledWorkerOptions } from '../shared/options/worker.js';
+import { describeCapacity } from '../shared/host-capacity.js';
 
 
 /** Resolves with the Redis URL of a `go` message, undefined on `stop` or a lost parent. */
@@ -62,6 +63,9 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     prefix,
     concurrency: given(o.concurrency, 'concurrency'),
     name: given(o.name, 'name'),
+    ...(o.host_id !== undefined ? { hostId: o.host_id } : {}),
+    ...(o.capacity !== undefined ? { capacity: o.capacity } : {}),
+    ...(o.label !== undefined ? { labels: o.label } : {}),
     maxTasksPerChild: given(o.max_tasks_per_child, 'max-tasks-per-child'),
     logger,
   };
@@ -76,7 +80,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   };
   if (settings !== undefined) {
     process.stderr.write(
-      `${settings.describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? false])), shutdown_deadline_ms: o.shutdown_deadline_ms ?? 'none' })}\n`,
+      `${settings.describeConfig('worker', { redis_url: redisUrl, prefix, name: options.name, host_id: o.host_id ?? '', capacity: o.capacity !== undefined ? describeCapacity(o.capacity) : '', labels: Object.entries(o.label ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || 'none', concurrency: options.concurrency, max_tasks_per_child: options.maxTasksPerChild, ...Object.fromEntries(Object.entries(optional).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v ?? false])), shutdown_deadline_ms: o.shutdown_deadline_ms ?? 'none' })}\n`,
     );
   }
   const ipc = typeof process.send === 'function';

@@ -1,9 +1,12 @@
 /**
- * `flowgate workers`: the registered workers, their heartbeats and what they run.
+ * `flowgate workers`: the registered workers, their heartbeats and what they
+ * run; `flowgate hosts`: the same workers grouped by the host they declared,
+ * with its capacity and labels.
  */
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
-import { listWorkers } from '../shared/worker-registry.js';
+import { groupHosts, listWorkers } from '../shared/worker-registry.js';
+import { describeCapacity } from '../shared/host-capacity.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
 
@@ -41,6 +44,42 @@ export async function workersCommand(argv: readonly string[]): Promise<number> {
         `${w.name}  ${w.status}  host ${w.host} pid ${w.pid}  concurrency ${w.concurrency}  up ${age(now - w.started_ms)}  ` +
           `last beat ${age(now - w.heartbeat_ms)} ago  nodes done ${w.nodes_done}  running ${w.current.length}${current !== '' ? `: ${current}` : ''}\n`,
       );
+    }
+    return ExitCode.ok;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export const HOSTS_FLAGS = WORKERS_FLAGS;
+
+/** Lists hosts (workers grouped by `--host-id`); returns the exit code. */
+export async function hostsCommand(argv: readonly string[]): Promise<number> {
+  const flags = new Flags(parseArgs(argv, HOSTS_FLAGS));
+  if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
+  const { redisUrl, prefix } = connectionFrom(flags);
+  await checkRedis(redisUrl);
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    const now = Date.now();
+    const hosts = groupHosts(await listWorkers(redis, prefix, now));
+    if (flags.bool('json', false)) {
+      process.stdout.write(`${JSON.stringify(hosts)}\n`);
+      return ExitCode.ok;
+    }
+    if (hosts.length === 0) {
+      process.stdout.write(`no workers registered under prefix ${prefix}\n`);
+      return ExitCode.ok;
+    }
+    for (const h of hosts) {
+      const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
+      const alive = h.workers.filter((w) => w.status === 'alive').length;
+      process.stdout.write(
+        `${h.host_id}  ${h.status}  capacity ${h.capacity !== null ? describeCapacity(h.capacity) : 'not declared'}${labels !== '' ? `  labels ${labels}` : ''}  ` +
+          `workers ${alive} alive of ${h.workers.length}  running ${h.running}  last beat ${age(now - h.heartbeat_ms)} ago\n`,
+      );
+      if (h.disagreeing.length > 0) process.stdout.write(`  warning: worker(s) ${h.disagreeing.join(', ')} declared another capacity or other labels for this host\n`);
     }
     return ExitCode.ok;
   } finally {

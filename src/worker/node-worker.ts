@@ -29,6 +29,7 @@ import { nodeBaseEnv } from './node-env.js';
 import { requireCjs } from '../shared/cjs.js';
 import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
 import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
+import { parseCapacity, type HostCapacity } from '../shared/host-capacity.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
 /** This host's name, read once (os.hostname() is a system call, and claims carry it). */
@@ -43,6 +44,12 @@ export interface NodeWorkerOptions {
   concurrency: number;
   /** Worker name, unique per prefix; default `host:pid`. */
   name?: string;
+  /** The host it belongs to (`--host-id`); default this host name. */
+  hostId?: string;
+  /** What the host offers (`--capacity`); default this host's CPUs and 90 % of its memory. */
+  capacity?: HostCapacity;
+  /** Host labels (`--label`). */
+  labels?: Record<string, string>;
   /** BullMQ lock duration: how long a job survives its worker's death (default 30000). */
   lockDurationMs?: number;
   /** How often stalled (lost) jobs are looked for (default 30000). */
@@ -102,6 +109,8 @@ export class NodeWorker {
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private heartbeat: WorkerHeartbeat | undefined;
+  /** What the host offers, as declared or this host's own. */
+  private readonly capacity: HostCapacity;
   private closing: Promise<void> | undefined;
   private forced = false;
   /** What the worker acquired, released in reverse order on close. */
@@ -117,6 +126,7 @@ export class NodeWorker {
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
+    this.capacity = options.capacity ?? parseCapacity('');
     // Copied once: copying process.env is slow, and it does not change.
     // The instance id marks every process this worker starts, so that they can
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
@@ -152,6 +162,9 @@ export class NodeWorker {
       () => ({
         name: this.id,
         instance: this.instance,
+        host_id: o.hostId ?? HOST,
+        capacity: this.capacity,
+        labels: o.labels ?? {},
         concurrency: o.concurrency,
         max_tasks_per_child: o.maxTasksPerChild,
         nodes_done: this.completed,

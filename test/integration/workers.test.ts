@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import type { ListedWorker } from '../../src/shared/worker-registry.js';
+import type { ListedHost, ListedWorker } from '../../src/shared/worker-registry.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -62,5 +62,55 @@ describe('flowgate worker and flowgate workers', () => {
     const names = (await listWorkers(prefix)).map((w) => w.name);
     expect(names).not.toContain('alpha');
     expect(names).toContain('beta');
+  });
+
+  it('flowgate hosts groups workers by --host-id with the capacity and labels they declare, and reports a host lost with its last worker', async () => {
+    const prefix = uniquePrefix('hosts');
+    prefixes.push(prefix);
+    const env = { REDIS_URL: redisUrl() };
+    const worker = (name: string, host: string, extra: string[]): CliProcess =>
+      startCli(['worker', '--prefix', prefix, '--name', name, '--host-id', host, '--concurrency', '1', '--heartbeat-ms', '200', ...extra], { env });
+    const a1 = worker('a1', 'gpu-box', ['--capacity', 'procs=16,mem_gb=64,gpu=2', '--label', 'gpu=a100,zone=b']);
+    const a2 = worker('a2', 'gpu-box', ['--capacity', 'procs=16,mem_gb=64,gpu=2', '--label', 'gpu=a100,zone=b']);
+    const b1 = worker('b1', 'small', ['--capacity', 'procs=2,mem_gb=4']);
+    started.push(a1, a2, b1);
+    await waitFor(() => a1.stderr().includes('capacity=16 procs, 64 GB, gpu 2'), 20_000, 'the worker to print its host capacity');
+    const hostsOf = async (): Promise<ListedHost[]> => {
+      const res = await runCli(['hosts', '--json', '--prefix', prefix], { env });
+      expect(res.code, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as ListedHost[]).sort((x, y) => x.host_id.localeCompare(y.host_id));
+    };
+    const hosts = await waitFor(async () => {
+      const hs = await hostsOf();
+      return hs.length === 2 && hs.every((h) => h.workers.length === (h.host_id === 'gpu-box' ? 2 : 1) && h.status === 'alive') ? hs : undefined;
+    }, 20_000, 'both hosts to register');
+    expect(hosts[0]).toMatchObject({ host_id: 'gpu-box', capacity: { n_procs: 16, mem_gb: 64, resources: { gpu: 2 } }, labels: { gpu: 'a100', zone: 'b' }, disagreeing: [], running: 0 });
+    expect(hosts[1]).toMatchObject({ host_id: 'small', capacity: { n_procs: 2, mem_gb: 4, resources: {} }, labels: {} });
+    const text = await runCli(['hosts', '--prefix', prefix], { env });
+    expect(text.stdout).toContain('gpu-box  alive  capacity 16 procs, 64 GB, gpu 2  labels gpu=a100,zone=b  workers 2 alive of 2');
+
+    // A worker declaring another capacity for the same host is pointed out.
+    const odd = worker('a3', 'gpu-box', ['--capacity', 'procs=8']);
+    started.push(odd);
+    await waitFor(async () => (await runCli(['hosts', '--prefix', prefix], { env })).stdout.includes('warning: worker(s)'), 20_000, 'the disagreement to show');
+    odd.child.kill('SIGKILL');
+
+    // The small host's only worker dies: the host is lost; gpu-box stays alive with one worker down.
+    b1.child.kill('SIGKILL');
+    a2.child.kill('SIGKILL');
+    const after = await waitFor(async () => {
+      const hs = await hostsOf();
+      return hs.find((h) => h.host_id === 'small')?.status === 'lost' ? hs : undefined;
+    }, 20_000, 'the small host to be lost');
+    expect(after.find((h) => h.host_id === 'gpu-box')?.status).toBe('alive');
+
+    // Bad declarations are refused naming the flag.
+    const bad = await runCli(['worker', '--prefix', prefix, '--capacity', 'procs=0,gpu=x'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--capacity');
+    expect(bad.stderr).toContain('procs must be a whole number from 1');
+    const badLabel = await runCli(['worker', '--prefix', prefix, '--label', 'Zone=b'], { env });
+    expect(badLabel.code).toBe(2);
+    expect(badLabel.stderr).toContain('--label');
   });
 });

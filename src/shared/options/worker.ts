@@ -11,6 +11,22 @@ import { availableCpus } from '../capacity.js';
 import { compileOptions, flagField, type FieldNamer } from './compile.js';
 import { OPTION_MINIMUMS, RUN_DEFAULTS, SPAWNERS, WORKER_DEFAULTS } from './defaults.js';
 import { wholeNumber, wholeNumberOr } from './fields.js';
+import { parseCapacity, parseLabels, type HostCapacity } from '../host-capacity.js';
+
+/** A `KEY=VALUE,...` text through `parse`; its error becomes the field's issue. */
+function parsedText<T>(parse: (text: string) => T) {
+  return z
+    .string()
+    .default('')
+    .transform((text, ctx): T => {
+      try {
+        return parse(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err), input: text });
+        return z.NEVER;
+      }
+    });
+}
 
 /** The schema of a worker's options. */
 export const workerOptionsSchema = z.object({
@@ -20,6 +36,15 @@ export const workerOptionsSchema = z.object({
   max_tasks_per_child: wholeNumberOr(1, RUN_DEFAULTS.max_tasks_per_child),
   /** Worker name; default `host:pid`. */
   name: z.string().min(1).default(() => `${hostname()}:${process.pid}`),
+  /** The host this worker belongs to (`flowgate hosts`); default: this host name. */
+  host_id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit')
+    .default(() => hostname()),
+  /** What the host offers (`procs=16,mem_gb=64,gpu=2`); default: this host's CPUs and 90 % of its memory, no named resources. */
+  capacity: parsedText<HostCapacity>((t) => parseCapacity(t)),
+  /** Host labels (`gpu=a100,zone=b`); default none. */
+  label: parsedText<Record<string, string>>(parseLabels),
   /** Job lock duration in ms; default 30000, at least 1000. */
   lock_duration_ms: wholeNumberOr(OPTION_MINIMUMS.lock_duration_ms, WORKER_DEFAULTS.lock_duration_ms),
   /** Stalled-job check period in ms; default 30000, at least 500. */
