@@ -65,6 +65,8 @@ export class RunGraph {
   /** Ready node indices, kept in admission order. */
   private readonly ready: ReadySet;
   private readonly changed = new Set<number>();
+  /** Nodes whose remaining-predecessor count alone changed (their record did not). */
+  private readonly recounted = new Set<number>();
   /** Counts by state and the in-flight nodes, kept on every change. */
   private readonly tally = new StateTally();
   /** The grant of each group of ready nodes (see {@link grantGroup}). */
@@ -195,6 +197,21 @@ export class RunGraph {
     if (this.changed.size === 0) return [];
     const out = [...this.changed];
     this.changed.clear();
+    // Their whole record is written, the count with it.
+    if (this.recounted.size > 0) for (const i of out) this.recounted.delete(i);
+    return out;
+  }
+
+  /**
+   * Indices whose remaining-predecessor count alone changed since the last
+   * call (a predecessor finished; the node itself did not change): only that
+   * count needs persisting, not the whole record. Take after {@link takeChanged}.
+   */
+  takeRecounted(): number[] {
+    if (this.recounted.size === 0) return [];
+    const out: number[] = [];
+    for (const i of this.recounted) if (!this.changed.has(i)) out.push(i);
+    for (const i of out) this.recounted.delete(i);
     return out;
   }
 
@@ -238,7 +255,7 @@ export class RunGraph {
     for (const s of this.dag.succs[index] ?? []) {
       const succ = this.node(s);
       succ.remaining--;
-      this.changed.add(s);
+      this.recounted.add(s);
       if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
     }
   }
