@@ -145,7 +145,8 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
   };
   const timer = setInterval(sample, 250);
   const killer = setTimeout(() => cli.kill('SIGKILL'), Number(args['timeout-s']) * 1000);
-  const code = await new Promise<number | null>((done) => cli.on('exit', (c) => done(c)));
+  // 'close', not 'exit': a large summary is still being read from stdout when the process exits.
+  const code = await new Promise<number | null>((done) => cli.on('close', (c) => done(c)));
   clearInterval(timer);
   clearTimeout(killer);
   const processS = (performance.now() - t0) / 1000;
