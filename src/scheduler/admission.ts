@@ -47,16 +47,44 @@ export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): A
  * as in nipype. Reserves each admitted node's grant in the ledger under its
  * index and returns the admitted candidates in admission order.
  */
-export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: ResourceLedger, key: (c: AdmissionCandidate) => string): AdmissionCandidate[] {
+export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: ResourceLedger, key: (c: AdmissionCandidate) => string, groups?: GrantGroups): AdmissionCandidate[] {
   const admitted: AdmissionCandidate[] = [];
+  // With the ready nodes' grants in hand, the pass ends as soon as none of
+  // those not yet admitted fits what is free: a full budget costs O(groups),
+  // not a scan of every ready node (a memory-bound wide run has 100 000).
+  const left = groups === undefined ? undefined : new Map([...groups.sizes].map(([g, n]) => [g, n]));
+  const anyFits = (): boolean => {
+    if (left === undefined || groups === undefined) return true;
+    for (const [g, n] of left) if (n > 0 && ledger.fits(groups.grant(g))) return true;
+    return false;
+  };
+  if (!anyFits()) return admitted;
   for (const c of ready) {
     if (ledger.free.n_procs < 1) break;
     if (ledger.fits(c.grant)) {
       ledger.reserve(key(c), c.grant);
       admitted.push(c);
+      if (left !== undefined) {
+        const g = grantGroup(c.grant);
+        left.set(g, (left.get(g) ?? 1) - 1);
+        if (!anyFits()) break;
+      }
     }
   }
   return admitted;
+}
+
+/** The ready nodes by grant: how many there are of each, and each group's grant. */
+export interface GrantGroups {
+  /** Ready nodes per group (see {@link grantGroup}). */
+  readonly sizes: ReadonlyMap<string, number>;
+  /** The grant of a group. */
+  grant(group: string): Resources;
+}
+
+/** The group of a grant: nodes with equal grants are interchangeable for fitting. */
+export function grantGroup(grant: Resources): string {
+  return `${grant.n_procs}/${grant.mem_gb}`;
 }
 
 /** Why a ready node is not admitted now, e.g. "needs 12 GB, 4 GB free". */

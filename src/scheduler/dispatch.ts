@@ -145,7 +145,10 @@ export class Dispatcher {
           events.push({ node: n, note: d.note, status: 'cached' });
         } else {
           n.record.cache = { hit: false, reasons: d.reasons };
-          this.tickets.set(n.index, d.ticket);
+          // Kept only when it fingerprints files (they may change before the
+          // node is admitted): otherwise it is made again, the same, at
+          // admission — 100,000 ready nodes' tickets are ~90 MB.
+          if (Object.keys(d.ticket.parts.files).length > 0) this.tickets.set(n.index, d.ticket);
         }
       }
     }
@@ -196,7 +199,8 @@ export class Dispatcher {
         out.refused.push({ node: n, reason: built.reason });
         continue;
       }
-      // A node in flight when its run was resumed was not checked by this scheduler: its ticket is made now.
+      // A node in flight when its run was resumed was not checked by this scheduler,
+      // and a node whose ticket fingerprints no file was not given one: it is made now.
       let ticket = this.tickets.get(n.index);
       if (ticket === undefined) {
         const parts = this.fingerprintsOf(n).parts(built.job.data, this.keyContext(n));

@@ -35,6 +35,9 @@ export interface ChannelListener {
  * events are routed to the run whose job they concern, so a service with many
  * runs reads the events stream once.
  */
+/** Jobs per `addBulk` (one MULTI of that many script calls). */
+const ADD_CHUNK = 500;
+
 export class JobChannel {
   private queue: Queue<NodeJobRef> | undefined;
   /** The blocking connection that reads the events stream. */
@@ -164,8 +167,11 @@ export class JobChannel {
     const queue = this.queue;
     if (queue === undefined || jobs.length === 0) return;
     const admitted = admissions === undefined ? undefined : (await queue.getBackend().client).hset(admissions.key, admissions.fields);
-    const added = jobs.length === 1 && jobs[0] !== undefined ? queue.add(jobs[0].name, jobs[0].data, jobs[0].opts) : queue.addBulk([...jobs]);
-    await Promise.all([admitted, added]);
+    const added: Array<Promise<unknown>> = [];
+    if (jobs.length === 1 && jobs[0] !== undefined) added.push(queue.add(jobs[0].name, jobs[0].data, jobs[0].opts));
+    // A wide budget admits thousands at once: one MULTI per bounded chunk, all sent together.
+    else for (let at = 0; at < jobs.length; at += ADD_CHUNK) added.push(queue.addBulk(jobs.slice(at, at + ADD_CHUNK)));
+    await Promise.all([admitted, ...added]);
   }
 
   /** A job by id. */

@@ -147,6 +147,8 @@ export function stageChanges(graph: RunGraph, store: StagedWrites, ended: (n: No
       ended(n);
     }
   }
+  // A finished predecessor counted off: the count alone is written, not the whole record again.
+  for (const index of graph.takeRecounted()) store.setRemaining(index, graph.node(index).remaining);
 }
 
 /** What, besides the graph, tells whether a run still has something to wait for. */

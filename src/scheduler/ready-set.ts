@@ -13,9 +13,32 @@ export class ReadySet implements Iterable<number> {
   /** Sorted blocks, none empty. */
   private blocks: number[][] = [];
   private count = 0;
+  /** Members per group (see the constructor); groups with no member are dropped. */
+  private readonly groups = new Map<string, number>();
 
-  /** `compare` orders two node indices; it must be a total order (no ties between two nodes). */
-  constructor(private readonly compare: (a: number, b: number) => number) {}
+  /**
+   * `compare` orders two node indices; it must be a total order (no ties
+   * between two nodes). `groupOf`, when given, names each index's group
+   * (its resource grant), so that admission can tell in O(groups) whether
+   * any member could fit.
+   */
+  constructor(
+    private readonly compare: (a: number, b: number) => number,
+    private readonly groupOf?: (index: number) => string,
+  ) {}
+
+  /** Members per group, for groups with members (empty without `groupOf`). */
+  get groupSizes(): ReadonlyMap<string, number> {
+    return this.groups;
+  }
+
+  private counted(index: number, by: 1 | -1): void {
+    if (this.groupOf === undefined) return;
+    const g = this.groupOf(index);
+    const n = (this.groups.get(g) ?? 0) + by;
+    if (n > 0) this.groups.set(g, n);
+    else this.groups.delete(g);
+  }
 
   get size(): number {
     return this.count;
@@ -49,6 +72,7 @@ export class ReadySet implements Iterable<number> {
     if (this.blocks.length === 0) {
       this.blocks.push([index]);
       this.count = 1;
+      this.counted(index, 1);
       return;
     }
     const b = this.blockFor(index);
@@ -57,6 +81,7 @@ export class ReadySet implements Iterable<number> {
     if (block[at] === index) return;
     block.splice(at, 0, index);
     this.count++;
+    this.counted(index, 1);
     if (block.length > 2 * BLOCK) this.blocks.splice(b + 1, 0, block.splice(BLOCK));
   }
 
@@ -69,6 +94,7 @@ export class ReadySet implements Iterable<number> {
     if (block[at] !== index) return;
     block.splice(at, 1);
     this.count--;
+    this.counted(index, -1);
     if (block.length === 0) this.blocks.splice(b, 1);
   }
 

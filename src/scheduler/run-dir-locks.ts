@@ -10,9 +10,27 @@ import { DIR_LOCK_TTL_MS, dirLock, lockDirs, lockHolderRun, unlockDirs, type Dir
 import type { Logger } from '../shared/logger.js';
 import type { NodeRuntime } from './run-graph.js';
 
+/** How often renewal looks for locks that are due. */
+const RENEW_TICK_MS = 1000;
+/** A lock is due for renewal this long after it was taken or last renewed. */
+const RENEW_AFTER_MS = DIR_LOCK_TTL_MS / 3;
+/**
+ * Locks renewed per tick, at least: more when many are due, so that all
+ * are renewed within this many ticks of falling due (well inside the TTL).
+ */
+const RENEW_MIN_PER_TICK = 1000;
+const RENEW_SPREAD_TICKS = 5;
+
 /** One run's node directory locks. */
 export class RunDirLocks {
   private readonly held = new Map<number, DirLock>();
+  /**
+   * When each lock renewed by this run was last taken or renewed, oldest
+   * first (an entry is moved to the end when renewed): a tick reads only
+   * the due ones, never every held lock (a wide run holds 100 000).
+   */
+  private readonly renewedAt = new Map<number, number>();
+  private renewing = false;
   /** Nodes whose worker released the lock when the node ended. */
   private readonly releasedByWorker = new Set<number>();
   private pending: DirLock[] = [];
@@ -23,6 +41,7 @@ export class RunDirLocks {
     private readonly runId: string,
     private readonly redis: () => Redis | undefined,
     private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** The lock of a node (held or not). */
@@ -37,10 +56,13 @@ export class RunDirLocks {
     if (redis === undefined || nodes.length === 0) return blocked;
     const locks = nodes.map((n) => this.lockOf(n));
     const result = await lockDirs(redis, this.runId, locks, 'take');
+    const now = this.clock();
     nodes.forEach((n, i) => {
       const holder = result[i] ?? '';
-      if (holder === '') this.held.set(n.index, locks[i] as DirLock);
-      else blocked.set(n.index, `node directory held by run ${lockHolderRun(holder)}`);
+      if (holder === '') {
+        this.held.set(n.index, locks[i] as DirLock);
+        this.stamp(n.index, now);
+      } else blocked.set(n.index, `node directory held by run ${lockHolderRun(holder)}`);
     });
     return blocked;
   }
@@ -54,6 +76,7 @@ export class RunDirLocks {
   settle(n: NodeRuntime): void {
     const lock = this.held.get(n.index);
     this.held.delete(n.index);
+    this.renewedAt.delete(n.index);
     if (this.releasedByWorker.delete(n.index)) return;
     this.pending.push(lock ?? this.lockOf(n));
   }
@@ -67,26 +90,59 @@ export class RunDirLocks {
     await unlockDirs(redis, this.prefix, locks);
   }
 
-  /** Renews the held locks and those of `inFlight` nodes every third of their lifetime. */
+  /**
+   * Renews the held locks and those of `inFlight` nodes every third of their
+   * lifetime. Each tick renews only the locks that fell due, in bounded
+   * numbers, so the work per tick does not grow with the run.
+   */
   startRenewing(inFlight: () => readonly NodeRuntime[]): void {
-    this.timer = setInterval(() => void this.renew(inFlight()), DIR_LOCK_TTL_MS / 3);
+    this.timer = setInterval(() => void this.renewDue(inFlight()), RENEW_TICK_MS);
     this.timer.unref();
   }
 
-  private async renew(inFlight: readonly NodeRuntime[]): Promise<void> {
+  private stamp(index: number, at: number): void {
+    this.renewedAt.delete(index);
+    this.renewedAt.set(index, at);
+  }
+
+  /**
+   * One renewal tick: renews the locks that fell due (and those of
+   * `inFlight` nodes not yet held), oldest first, at most a fifth of the
+   * held locks (at least 1000). Returns how many it renewed.
+   */
+  async renewDue(inFlight: readonly NodeRuntime[]): Promise<number> {
     const redis = this.redis();
-    if (redis === undefined) return;
-    const locks = new Map(this.held);
-    for (const n of inFlight) if (!locks.has(n.index)) locks.set(n.index, this.lockOf(n));
-    if (locks.size === 0) return;
+    if (redis === undefined || this.renewing) return 0;
+    // In-flight nodes of a resumed run were never taken by this scheduler: due at once.
+    for (const n of inFlight) {
+      if (!this.held.has(n.index)) {
+        this.held.set(n.index, this.lockOf(n));
+        this.stamp(n.index, 0);
+      }
+    }
+    const now = this.clock();
+    const cap = Math.max(RENEW_MIN_PER_TICK, Math.ceil(this.renewedAt.size / RENEW_SPREAD_TICKS));
+    const due: number[] = [];
+    for (const [index, at] of this.renewedAt) {
+      if (now - at < RENEW_AFTER_MS || due.length >= cap) break;
+      due.push(index);
+    }
+    if (due.length === 0) return 0;
+    this.renewing = true;
     try {
-      const list = [...locks.values()];
+      const list = due.map((i) => this.held.get(i)).filter((l): l is DirLock => l !== undefined);
       const result = await lockDirs(redis, this.runId, list, 'renew');
       result.forEach((holder, i) => {
         if (holder !== '' && holder !== '-') this.log.warn({ lock: list[i]?.value, holder }, 'node directory lock now held by another run');
       });
+      // Settled meanwhile: gone from `held`, not stamped again.
+      for (const i of due) if (this.held.has(i)) this.stamp(i, now);
+      return list.length;
     } catch (err) {
       this.log.warn({ err }, 'cannot renew node directory locks; will retry');
+      return 0;
+    } finally {
+      this.renewing = false;
     }
   }
 
@@ -99,6 +155,7 @@ export class RunDirLocks {
   async releaseAll(): Promise<void> {
     for (const lock of this.held.values()) this.pending.push(lock);
     this.held.clear();
+    this.renewedAt.clear();
     await this.flushReleases();
   }
 }

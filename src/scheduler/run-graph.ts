@@ -7,11 +7,15 @@ import { join } from 'node:path';
 import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
-import { admitFirstFit, clampToBudget, compareCandidates, waitingReason, type AdmissionCandidate, type SchedulerOrder } from './admission.js';
+import { admitFirstFit, clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type GrantGroups, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Resources } from './ledger.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
 import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
 import { ReadySet } from './ready-set.js';
+import { StateTally } from './state-tally.js';
+
+/** Above this many distinct grants among ready nodes, admission scans without the early end (see admitFirstFit). */
+const MAX_GRANT_GROUPS = 64;
 
 /** One node's live state. */
 export interface NodeRuntime {
@@ -61,6 +65,12 @@ export class RunGraph {
   /** Ready node indices, kept in admission order. */
   private readonly ready: ReadySet;
   private readonly changed = new Set<number>();
+  /** Nodes whose remaining-predecessor count alone changed (their record did not). */
+  private readonly recounted = new Set<number>();
+  /** Counts by state and the in-flight nodes, kept on every change. */
+  private readonly tally = new StateTally();
+  /** The grant of each group of ready nodes (see {@link grantGroup}). */
+  private readonly groupGrants = new Map<string, Resources>();
   private terminal = 0;
   private inFlightCount = 0;
   private admitting = true;
@@ -78,13 +88,23 @@ export class RunGraph {
     const base = join(options.workDir, workflow.name);
     this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, `${base}/${node.dir ?? node.id}`));
     const compare = compareCandidates(options.order);
-    this.ready = new ReadySet((a, b) => compare(this.node(a).candidate, this.node(b).candidate));
+    this.ready = new ReadySet(
+      (a, b) => compare(this.node(a).candidate, this.node(b).candidate),
+      (i) => this.groupOf(this.node(i).candidate.grant),
+    );
+  }
+
+  private groupOf(grant: Resources): string {
+    const g = grantGroup(grant);
+    if (!this.groupGrants.has(g)) this.groupGrants.set(g, grant);
+    return g;
   }
 
 
   private makeRuntime(node: WorkflowNode, index: number, remaining: number, dir: string): NodeRuntime {
     const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
     const grant = this.options.raiseInsufficient ? request : clampToBudget(request, this.options.budget);
+    this.tally.add(index, 'waiting');
     return {
       index,
       node,
@@ -117,6 +137,7 @@ export class RunGraph {
       const raw = records.get(n.index);
       if (raw !== undefined) Object.assign(n.record, JSON.parse(raw) as NodeSummary);
       const state = (states.get(n.index) ?? 'waiting') as NodeState;
+      this.tally.move(n.index, n.state, state);
       n.state = state;
       n.record.status = state;
       // Records written before `attempt` existed counted admissions in `attempts`.
@@ -176,12 +197,28 @@ export class RunGraph {
     if (this.changed.size === 0) return [];
     const out = [...this.changed];
     this.changed.clear();
+    // Their whole record is written, the count with it.
+    if (this.recounted.size > 0) for (const i of out) this.recounted.delete(i);
+    return out;
+  }
+
+  /**
+   * Indices whose remaining-predecessor count alone changed since the last
+   * call (a predecessor finished; the node itself did not change): only that
+   * count needs persisting, not the whole record. Take after {@link takeChanged}.
+   */
+  takeRecounted(): number[] {
+    if (this.recounted.size === 0) return [];
+    const out: number[] = [];
+    for (const i of this.recounted) if (!this.changed.has(i)) out.push(i);
+    for (const i of out) this.recounted.delete(i);
     return out;
   }
 
   private setState(n: NodeRuntime, to: NodeState): void {
     const from = n.state;
     n.state = transition(n.node.id, from, to);
+    this.tally.move(n.index, from, to);
     n.record.status = to;
     this.changed.add(n.index);
     if (from === 'ready') {
@@ -218,7 +255,7 @@ export class RunGraph {
     for (const s of this.dag.succs[index] ?? []) {
       const succ = this.node(s);
       succ.remaining--;
-      this.changed.add(s);
+      this.recounted.add(s);
       if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
     }
   }
@@ -347,7 +384,9 @@ export class RunGraph {
   /** One first-fit admission pass; returns the admitted nodes in order. */
   admit(): NodeRuntime[] {
     if (!this.admitting || this.ready.size === 0) return [];
-    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index));
+    const sizes = this.ready.groupSizes;
+    const groups: GrantGroups | undefined = sizes.size <= MAX_GRANT_GROUPS ? { sizes, grant: (g) => this.groupGrants.get(g) ?? { n_procs: Infinity, mem_gb: Infinity } } : undefined;
+    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index), groups);
     const now = this.clock();
     return admitted.map((c) => {
       const n = this.node(c.index);
@@ -367,13 +406,22 @@ export class RunGraph {
     for (const i of this.ready) yield this.node(i).candidate;
   }
 
-  /** Why each ready node is not running yet, in admission order. */
-  waiting(): Array<{ id: string; reason: string }> {
-    const out = this.ready.map((i) => {
+  /**
+   * Why each ready node is not running yet, in admission order; with
+   * `limit`, the first `limit` only (O(limit), for snapshots of large runs).
+   */
+  waiting(limit = Infinity): Array<{ id: string; reason: string }> {
+    const out: Array<{ id: string; reason: string }> = [];
+    if (limit <= 0) return out;
+    for (const i of this.ready) {
       const c = this.node(i).candidate;
-      return { id: c.id, reason: waitingReason(c, this.ledger) };
-    });
-    for (const [i, reason] of this.blocked) out.push({ id: this.node(i).node.id, reason });
+      out.push({ id: c.id, reason: waitingReason(c, this.ledger) });
+      if (out.length >= limit) return out;
+    }
+    for (const [i, reason] of this.blocked) {
+      out.push({ id: this.node(i).node.id, reason });
+      if (out.length >= limit) return out;
+    }
     return out;
   }
 
@@ -502,25 +550,13 @@ export class RunGraph {
     return true;
   }
 
-  /** Nodes holding resources. */
+  /** Nodes holding resources, by index: O(in flight log in flight), not a scan of the run. */
   inFlightNodes(): NodeRuntime[] {
-    return this.nodes.filter((n) => HOLDING_STATES.has(n.state));
+    return [...this.tally.inFlight()].sort((a, b) => a - b).map((i) => this.node(i));
   }
 
-  /** Counts by state, for progress output. */
+  /** Counts by state, for progress output (kept on every change: O(1)). */
   counts(): Record<NodeState, number> {
-    const counts: Record<NodeState, number> = {
-      waiting: 0,
-      ready: 0,
-      queued: 0,
-      running: 0,
-      succeeded: 0,
-      failed: 0,
-      skipped: 0,
-      cached: 0,
-      cancelled: 0,
-    };
-    for (const n of this.nodes) counts[n.state]++;
-    return counts;
+    return this.tally.counts();
   }
 }

@@ -18,7 +18,10 @@ export { holderIsDeadHere } from '../shared/lease-holder.js';
 export class RunStore {
   // Staged writes, folded per key: one HSET and one HDEL per hash per flush,
   // however many nodes changed. A later write to a field replaces an earlier one.
-  private sets = new Map<string, Map<string, string>>();
+  // A record is kept as the object and turned into JSON when it is flushed,
+  // chunk by chunk: a step that changes every node of a large run (all roots
+  // becoming ready) never holds every record's JSON at once.
+  private sets = new Map<string, Map<string, string | object>>();
   private dels = new Map<string, Set<string>>();
   private readonly keys: Keys;
 
@@ -47,7 +50,7 @@ export class RunStore {
     await this.flush();
   }
 
-  private hset(key: string, field: string, value: string): void {
+  private hset(key: string, field: string, value: string | object): void {
     let fields = this.sets.get(key);
     if (fields === undefined) {
       fields = new Map();
@@ -76,7 +79,7 @@ export class RunStore {
   }
 
   setRecord(index: number, record: object): void {
-    this.hset(this.keys.runNodes(this.runId), String(index), JSON.stringify(record));
+    this.hset(this.keys.runNodes(this.runId), String(index), record);
   }
 
   hold(index: number, grant: Resources): void {
@@ -103,20 +106,48 @@ export class RunStore {
     return false;
   }
 
-  /** Writes every staged change in one transaction. */
+  /**
+   * Writes every staged change: in one transaction, or, when more than
+   * {@link FLUSH_NODES} fields changed, in one transaction per chunk of
+   * field names. A node's fields (state, remaining count, record, hold,
+   * admission) share its index as their name, so each node's change is
+   * written whole; what a resume rebuilds from (states, then remaining
+   * counts and the ready set recomputed from them) holds after any chunk.
+   */
   async flush(): Promise<void> {
     if (!this.dirty) return;
     const sets = this.sets;
     const dels = this.dels;
     this.sets = new Map();
     this.dels = new Map();
-    // Still one transaction, in commands of bounded size: a change of every
-    // node of a large run (all roots becoming ready) is many commands.
+    const names = new Set<string>();
+    for (const fields of sets.values()) for (const f of fields.keys()) names.add(f);
+    for (const fields of dels.values()) for (const f of fields) names.add(f);
+    if (names.size <= FLUSH_NODES) {
+      await exec(this.transaction(sets, dels, undefined));
+      return;
+    }
+    let chunk = new Set<string>();
+    for (const name of names) {
+      chunk.add(name);
+      if (chunk.size >= FLUSH_NODES) {
+        await exec(this.transaction(sets, dels, chunk));
+        chunk = new Set();
+      }
+    }
+    if (chunk.size > 0) await exec(this.transaction(sets, dels, chunk));
+  }
+
+  /** One MULTI of the staged changes to the fields in `only` (all when undefined), in commands of bounded size. */
+  private transaction(sets: Map<string, Map<string, string | object>>, dels: Map<string, Set<string>>, only: ReadonlySet<string> | undefined): ReturnType<Redis['multi']> {
     const multi = this.redis.multi();
     for (const [key, fields] of sets) {
       let chunk = new Map<string, string>();
-      for (const [f, v] of fields) {
-        chunk.set(f, v);
+      const names = only ?? fields.keys();
+      for (const f of names) {
+        const v = fields.get(f);
+        if (v === undefined) continue;
+        chunk.set(f, typeof v === 'string' ? v : JSON.stringify(v));
         if (chunk.size >= CREATE_CHUNK) {
           multi.hset(key, chunk);
           chunk = new Map();
@@ -125,12 +156,15 @@ export class RunStore {
       if (chunk.size > 0) multi.hset(key, chunk);
     }
     for (const [key, fields] of dels) {
-      const all = [...fields];
+      const all = only === undefined ? [...fields] : [...only].filter((f) => fields.has(f));
       for (let i = 0; i < all.length; i += CREATE_CHUNK) multi.hdel(key, ...all.slice(i, i + CREATE_CHUNK));
     }
-    await exec(multi);
+    return multi;
   }
 }
+
+/** Changed fields above which a flush is written in several transactions, this many field names each. */
+const FLUSH_NODES = 5000;
 
 /** Everything Redis holds about a run. */
 export interface StoredRun {

@@ -42,6 +42,9 @@ export type { AdmissionRun, RunProgress, SchedulerEvents, SchedulerOptions, Shar
 export { describeFailedReason } from './scheduler-support.js';
 export type { RunPhase } from './run-phase.js';
 
+/** Ready nodes the dashboards' snapshot lists, at most. */
+const WAITING_SHOWN = 200;
+
 /** Schedules one run. */
 export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   readonly runId: string;
@@ -221,7 +224,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private waitingSnapshot(): WaitingSnapshotBody {
     const paused = this.conn?.jobs.paused === true;
     const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
-    return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting: [...stuck, ...this.graph.waiting()].slice(0, 200), queue_paused: paused };
+    // The first 200 only, computed as such: a large run has 100 000 ready nodes.
+    const waiting = [...stuck.slice(0, WAITING_SHOWN), ...this.graph.waiting(WAITING_SHOWN - Math.min(stuck.length, WAITING_SHOWN))];
+    return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting, queue_paused: paused };
   }
 
   /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */
@@ -398,7 +403,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       running: this.graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
       free: this.graph.ledger.free,
       budget: this.graph.ledger.budget,
-      waiting: this.graph.waiting().slice(0, 20),
+      waiting: this.graph.waiting(20),
       workers: this.workerWatch.counts,
     };
   }

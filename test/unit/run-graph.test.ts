@@ -147,14 +147,17 @@ describe('RunGraph: progression', () => {
     expect(g.done).toBe(true);
   });
 
-  it('reports changed nodes, including successors whose counters moved', () => {
+  it('reports changed nodes, and apart from them successors whose counters alone moved', () => {
     const { g } = build([{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c', needs: ['a', 'b'] }]);
     g.start();
     g.takeChanged();
     g.admit();
     expect(g.takeChanged()).toEqual([0]);
     succeed(g, 'a');
-    expect(g.takeChanged().sort()).toEqual([0, 1, 2]);
+    // b became ready (its record changed); c only waits for one predecessor less.
+    expect(g.takeChanged().sort()).toEqual([0, 1]);
+    expect(g.takeRecounted()).toEqual([2]);
+    expect(g.takeRecounted()).toEqual([]);
   });
 
   it('explains why ready nodes wait', () => {

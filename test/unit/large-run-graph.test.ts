@@ -1,0 +1,100 @@
+/**
+ * The run model at scale: per-event work does not grow with the run. A full
+ * budget ends an admission pass without visiting every ready node, the
+ * dashboards' waiting list is computed for its first entries only, and the
+ * counts and in-flight set kept on every change agree with a scan of the
+ * nodes throughout a simulated run.
+ */
+import { describe, expect, it } from 'vitest';
+import { admitFirstFit, grantGroup, type AdmissionCandidate } from '../../src/scheduler/admission.js';
+import { ResourceLedger } from '../../src/scheduler/ledger.js';
+import { HOLDING_STATES, NODE_STATES, type NodeState } from '../../src/scheduler/node-state.js';
+import { RunGraph } from '../../src/scheduler/run-graph.js';
+import { FakeClock, makeWorkflow, outcome, seededRandom, type NodeSpec } from './support.js';
+
+function wide(n: number, mem_gb: number): NodeSpec[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `n${i}`, mem_gb }));
+}
+
+function graph(nodes: NodeSpec[], budget = { n_procs: 8, mem_gb: 4 }): RunGraph {
+  const clock = new FakeClock(1_000);
+  return new RunGraph({ workflow: makeWorkflow(nodes), budget, order: 'tsort', raiseInsufficient: true, workDir: '/tmp/x', clock: clock.read });
+}
+
+describe('admission of a memory-bound wide run', () => {
+  it('ends the pass once no ready grant fits, without visiting the other ready nodes', () => {
+    const cands: AdmissionCandidate[] = Array.from({ length: 10_000 }, (_, i) => ({ index: i, id: `n${i}`, topoRank: i, request: { n_procs: 1, mem_gb: 1 }, grant: { n_procs: 1, mem_gb: 1 } }));
+    let visited = 0;
+    const counting = (function* () {
+      for (const c of cands) {
+        visited++;
+        yield c;
+      }
+    })();
+    const ledger = new ResourceLedger({ n_procs: 8, mem_gb: 4 });
+    const groups = { sizes: new Map([[grantGroup({ n_procs: 1, mem_gb: 1 }), cands.length]]), grant: () => ({ n_procs: 1, mem_gb: 1 }) };
+    const admitted = admitFirstFit(counting, ledger, (c) => String(c.index), groups);
+    expect(admitted.map((c) => c.id)).toEqual(['n0', 'n1', 'n2', 'n3']);
+    // 8 procs free still, 0 GB: the pass ends at the 4th admission.
+    expect(visited).toBe(4);
+  });
+
+  it('a pass with nothing that fits visits no ready node, and a smaller node later in order is still found', () => {
+    const nodes: NodeSpec[] = [...wide(5_000, 1), { id: 'small', mem_gb: 0.5 }];
+    const g = graph(nodes, { n_procs: 8, mem_gb: 4.5 });
+    g.start();
+    expect(g.admit().map((n) => n.node.id)).toEqual(['n0', 'n1', 'n2', 'n3', 'small']);
+    expect(g.admit()).toEqual([]);
+    g.complete(0, 1, outcome());
+    expect(g.admit().map((n) => n.node.id)).toEqual(['n4']);
+  });
+});
+
+describe('the waiting list of a large run', () => {
+  it('lists the first entries in admission order, computed for those only', () => {
+    const g = graph(wide(5_000, 1));
+    g.start();
+    g.admit();
+    const first = g.waiting(3);
+    expect(first).toEqual([
+      { id: 'n4', reason: 'needs 1 GB, 0 GB free' },
+      { id: 'n5', reason: 'needs 1 GB, 0 GB free' },
+      { id: 'n6', reason: 'needs 1 GB, 0 GB free' },
+    ]);
+    expect(g.waiting(0)).toEqual([]);
+    expect(g.waiting()).toHaveLength(4_996);
+  });
+});
+
+describe('counts and in-flight nodes kept on every change', () => {
+  it('agree with a scan of the nodes at every step of a random run', () => {
+    const random = seededRandom(7);
+    const nodes: NodeSpec[] = Array.from({ length: 300 }, (_, i) => ({
+      id: `n${i}`,
+      mem_gb: 0.5 + Math.floor(random() * 3),
+      needs: i > 10 && random() < 0.6 ? [`n${Math.floor(random() * i)}`] : [],
+      retries: random() < 0.2 ? 1 : 0,
+    }));
+    const g = graph(nodes);
+    g.start();
+    const check = (): void => {
+      const scan = Object.fromEntries(NODE_STATES.map((s) => [s, 0])) as Record<NodeState, number>;
+      for (const n of g.nodes) scan[n.state]++;
+      expect(g.counts()).toEqual(scan);
+      expect(g.inFlightNodes().map((n) => n.index)).toEqual(g.nodes.filter((n) => HOLDING_STATES.has(n.state)).map((n) => n.index));
+    };
+    for (let round = 0; !g.done && round < 2_000; round++) {
+      g.admit();
+      check();
+      const flying = g.inFlightNodes();
+      const n = flying[Math.floor(random() * flying.length)];
+      if (n === undefined) break;
+      if (n.state === 'queued' && random() < 0.5) g.markRunning(n.index, n.attempt);
+      else if (random() < 0.15) g.fail(n.index, n.attempt, 'boom', undefined);
+      else g.complete(n.index, n.attempt, outcome());
+      g.takeChanged();
+      check();
+    }
+    expect(g.done).toBe(true);
+  });
+});
