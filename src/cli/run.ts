@@ -17,14 +17,16 @@ import { fleetArgs, RUN_FLAGS } from './run-flags.js';
 import { defaultWorkers, LocalFleet } from './fleet.js';
 import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 import { flagField } from '../shared/options/compile.js';
-import { compileRunOptions, type CompiledRunOptions } from '../shared/options/run.js';
+import type { CompiledRunOptions } from '../shared/options/run.js';
+import { availableCpus } from '../shared/capacity.js';
+import { newRunId } from '../shared/run-id.js';
 import { retentionFrom } from './retention-flags.js';
 import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 
-// Only what is needed to start the worker fleet is imported statically (zod
-// among it: the options are compiled by their schema); the rest (yaml,
-// ioredis, bullmq) loads while the workers boot.
+// Only what is needed to start the worker fleet is imported statically; the
+// rest (zod for the options' schema, yaml, ioredis, bullmq) loads while the
+// workers boot.
 
 
 interface RunConfig {
@@ -67,7 +69,7 @@ interface RunConfig {
 }
 
 /** The run's configuration: its options compiled by the run schema, plus what only the CLI has. */
-function compileRunConfig(flags: Flags): RunConfig {
+function compileRunConfig(flags: Flags, compileRunOptions: typeof import('../shared/options/run.js').compileRunOptions, runId: string): RunConfig {
   const issues: ValidationIssue[] = [];
   if (flags.positionals.length !== 1) {
     issues.push({ message: flags.positionals.length === 0 ? 'missing WORKFLOW file argument' : `expected one WORKFLOW file, received ${flags.positionals.length} arguments` });
@@ -76,7 +78,7 @@ function compileRunConfig(flags: Flags): RunConfig {
   issues.push(...conn.issues);
   const { prefix, redisUrl } = conn.connection;
   // The connection was checked above, naming the flag or the variable it came from.
-  const input = Object.fromEntries(Object.entries(flags.options()).filter(([k]) => k !== 'redis_url' && k !== 'prefix'));
+  const input: Record<string, unknown> = { run_id: runId, ...Object.fromEntries(Object.entries(flags.options()).filter(([k]) => k !== 'redis_url' && k !== 'prefix')) };
   let o: CompiledRunOptions | undefined;
   try {
     o = compileRunOptions(input, flagField);
@@ -130,24 +132,77 @@ function compileRunConfig(flags: Flags): RunConfig {
   };
 }
 
+/** What the worker fleet is started with. */
+interface FleetShape {
+  workers: number;
+  concurrency: number;
+  maxTasksPerChild: number;
+  prefix: string;
+  name: string;
+  extraArgs: string[];
+}
+
+function sameShape(a: FleetShape, b: FleetShape): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function fleetOf(shape: FleetShape, redisUrl: string, logger: ReturnType<typeof createLogger>): LocalFleet {
+  const fleet = new LocalFleet({ ...shape, redisUrl, logger });
+  fleet.start();
+  return fleet;
+}
+
+/**
+ * The fleet's shape as the flags say, before the options are compiled: the
+ * workers start loading while zod and the schema load and the input is
+ * checked. The compiled options have the last word — a fleet of another
+ * shape is replaced — and the workers touch Redis only after fleet.go(), so
+ * bad input still writes nothing.
+ */
+function earlyShape(flags: Flags, runId: string): FleetShape | undefined {
+  const conn = connectionWithIssues(flags);
+  if (conn.issues.length > 0 || flags.bool('dry-run', false)) return undefined;
+  const nProcs = flags.num('n-procs') ?? availableCpus();
+  const workers = flags.num('workers') ?? defaultWorkers(nProcs, flags.str('spawner') as SpawnerChoice | undefined);
+  return {
+    workers,
+    concurrency: Math.ceil(nProcs / workers),
+    maxTasksPerChild: flags.num('max-tasks-per-child') ?? RUN_DEFAULTS.max_tasks_per_child,
+    prefix: conn.connection.prefix,
+    name: `run-${runId.slice(-6)}`,
+    extraArgs: fleetArgs(flags),
+  };
+}
+
 /** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const cfg = compileRunConfig(await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS));
+  const flags = await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS);
+  const runId = flags.str('run-id') ?? newRunId();
+  const early = earlyShape(flags, runId);
+  const { connection } = connectionWithIssues(flags);
+  const earlyLogger = createLogger(connection.logLevel).child({ component: 'run' });
+  let fleet = early !== undefined ? fleetOf(early, connection.redisUrl, earlyLogger) : undefined;
+  let cfg: RunConfig;
+  try {
+    cfg = compileRunConfig(flags, (await import('../shared/options/run.js')).compileRunOptions, runId);
+  } catch (err) {
+    await fleet?.close(true);
+    throw err;
+  }
   if (cfg.dryRun) return (await import('./dry-run.js')).dryRunCommand(cfg);
-  const logger = createLogger(cfg.logLevel).child({ component: 'run' });
-  // Worker processes start loading right away, in parallel with validation;
-  // they touch Redis only after fleet.go(), so bad input still writes nothing.
-  const fleet = new LocalFleet({
+  const logger = earlyLogger;
+  const shape: FleetShape = {
     workers: cfg.workers,
     concurrency: Math.ceil(cfg.budget.n_procs / cfg.workers),
     maxTasksPerChild: cfg.maxTasksPerChild,
-    redisUrl: cfg.redisUrl,
     prefix: cfg.prefix,
     name: `run-${cfg.runId.slice(-6)}`,
-    logger,
     extraArgs: cfg.workerArgs,
-  });
-  fleet.start();
+  };
+  if (fleet === undefined || early === undefined || !sameShape(early, shape)) {
+    await fleet?.close(true);
+    fleet = fleetOf(shape, cfg.redisUrl, logger);
+  }
   let scheduler: import('../scheduler/scheduler.js').RunScheduler;
   let workflow: Workflow;
   const { loadWorkflowFile, workflowPath } = await import('../shared/workflow/parse.js');
