@@ -111,7 +111,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
     // Nothing to resume: report how it ended.
     const summary = JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
     if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: run ${runId} already ended (${summary.status}); nothing to resume\n`);
-    printSummary(summary, json);
+    await printSummary(summary, json);
     return exitCodeFor(summary);
   }
   const definition = definitionFromMeta(runId, stored.meta);
