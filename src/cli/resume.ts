@@ -24,6 +24,7 @@ import { requestRetry } from '../shared/retry-request.js';
 import { Keys } from '../shared/keys.js';
 import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
+import { loadRunSummary } from '../scheduler/summary-load.js';
 import { DEFAULT_MAX_TASKS_PER_CHILD } from '../shared/run-options.js';
 
 /** Resumes a run; returns the exit code. */
@@ -95,10 +96,13 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
 
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   let stored;
+  let ended: RunSummary | undefined;
   try {
     await redis.connect();
     await prepare(redis, prefix);
     stored = await loadStoredRun(redis, prefix, runId);
+    const status = stored?.meta['status'];
+    if (status !== undefined && status !== 'running' && status !== 'submitted') ended = await loadRunSummary(redis, prefix, runId, stored?.meta['summary']);
   } finally {
     redis.disconnect();
   }
@@ -109,7 +113,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   }
   if (stored.meta['status'] !== 'running') {
     // Nothing to resume: report how it ended.
-    const summary = JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
+    const summary = ended ?? ({} as RunSummary);
     if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: run ${runId} already ended (${summary.status}); nothing to resume\n`);
     await printSummary(summary, json);
     return exitCodeFor(summary);
