@@ -6,7 +6,7 @@
  * format it always had.
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 
 /** Characters gathered before a chunk is handed on. */
 const CHUNK_CHARS = 64 * 1024;
@@ -55,11 +55,32 @@ export async function* jsonChunks(doc: Readonly<Record<string, unknown>>, arrayK
   yield buf;
 }
 
-/** Writes chunks to a stream (stdout), waiting whenever it asks to (backpressure). */
-export async function writeChunks(out: NodeJS.WritableStream, chunks: AsyncIterable<string>): Promise<void> {
+/**
+ * Writes chunks to a stream (stdout), waiting whenever it asks to
+ * (backpressure). A reader that went away (EPIPE, a destroyed stream:
+ * `flowgate run --json | head`) ends the writing quietly: the rest is lost,
+ * as it would be with one write.
+ */
+export async function writeChunks(out: Writable, chunks: AsyncIterable<string>): Promise<void> {
   for await (const chunk of chunks) {
-    if (!out.write(chunk)) await once(out, 'drain');
+    if (out.destroyed || out.writableEnded) return;
+    if (!out.write(chunk) && !(await drained(out))) return;
   }
+}
+
+/** Resolves true once `out` drained, false when it closed or its reader went away; rejects on other errors. */
+function drained(out: Writable): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const done = (result: boolean, err?: Error): void => {
+      out.off('drain', onDrain).off('close', onClose).off('error', onError);
+      if (err !== undefined) reject(err);
+      else resolve(result);
+    };
+    const onDrain = (): void => done(true);
+    const onClose = (): void => done(false);
+    const onError = (err: NodeJS.ErrnoException): void => (err.code === 'EPIPE' ? done(false) : done(false, err));
+    out.on('drain', onDrain).on('close', onClose).on('error', onError);
+  });
 }
 
 /**
