@@ -11,6 +11,7 @@ import type { RunSummary } from '../scheduler/summary.js';
 import { readEnv } from '../shared/config.js';
 import { FlowgateError } from '../shared/errors.js';
 import { compileResumeOptions } from '../shared/options/run.js';
+import { loadRunSummary } from '../scheduler/summary-load.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { executorTasks, inApiWords, workerArgs } from './api-support.js';
@@ -35,15 +36,18 @@ export async function resume(runId: string, options: ResumeOptions = {}): Promis
     await checkRedis(redisUrl);
     const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
     let stored;
+    let ended: RunSummary | undefined;
     try {
       await redis.connect();
       stored = await loadStoredRun(redis, prefix, runId);
+      const status = stored?.meta['status'];
+      if (status !== undefined && status !== 'running' && status !== 'submitted') ended = await loadRunSummary(redis, prefix, runId, stored?.meta['summary']);
     } finally {
       redis.disconnect();
     }
     if (stored === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
     if (stored.meta['status'] === 'submitted') throw new FlowgateError('RUN_NOT_FOUND', `run ${runId} is queued for the scheduler service and has not started; the service runs it`);
-    if (stored.meta['status'] !== 'running') return JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
+    if (stored.meta['status'] !== 'running') return ended ?? ({} as RunSummary);
     const definition = definitionFromMeta(runId, stored.meta);
     const workers = o.workers ?? defaultWorkers(definition.budget.n_procs);
     return driveLocal({

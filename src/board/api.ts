@@ -7,7 +7,9 @@ import type { Redis } from 'ioredis';
 import { requestCancel, type CancelRequest } from '../shared/cancel-run.js';
 import { requestRetry, type RetryRequest } from '../shared/retry-request.js';
 import type { Logger } from '../shared/logger.js';
-import { listRuns, readRun } from '../shared/run-reader.js';
+import { listRuns, readRunOverview } from '../shared/run-reader.js';
+import { DEFAULT_NODE_PAGE, MAX_NODE_PAGE, readRunNodes, type NodePageQuery } from '../shared/run-nodes.js';
+import { NODE_STATE_NAMES, type NodeStateName } from '../shared/run-view.js';
 import { listWorkers } from '../shared/worker-registry.js';
 import { readService } from './service.js';
 
@@ -19,6 +21,29 @@ export function parseLimit(raw: unknown): number | undefined | string {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string' || !/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > 1000) return 'limit must be a whole number from 1 to 1000';
   return Number(raw);
+}
+
+/** Largest `?offset=` accepted. */
+const MAX_OFFSET = 10_000_000;
+
+/**
+ * Parses the node page query `?offset=&limit=&state=`; an error message
+ * naming the parameter, what it must be and what it got, when invalid.
+ */
+export function parseNodePageQuery(query: Record<string, unknown>): NodePageQuery | string {
+  const whole = (name: string, raw: unknown, min: number, max: number, fallback: number): number | string => {
+    if (raw === undefined) return fallback;
+    if (typeof raw !== 'string' || !/^\d{1,8}$/.test(raw) || Number(raw) < min || Number(raw) > max) return `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`;
+    return Number(raw);
+  };
+  const offset = whole('offset', query['offset'], 0, MAX_OFFSET, 0);
+  if (typeof offset === 'string') return offset;
+  const limit = whole('limit', query['limit'], 1, MAX_NODE_PAGE, DEFAULT_NODE_PAGE);
+  if (typeof limit === 'string') return limit;
+  const state = query['state'];
+  if (state === undefined) return { offset, limit };
+  if (typeof state !== 'string' || !(NODE_STATE_NAMES as readonly string[]).includes(state)) return `state must be one of ${NODE_STATE_NAMES.join(', ')}, got ${JSON.stringify(state)}`;
+  return { offset, limit, state: state as NodeStateName };
 }
 
 /** What the API may do. */
@@ -54,12 +79,30 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
       res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
       return;
     }
-    const run = await readRun(redis, prefix, id);
+    const run = await readRunOverview(redis, prefix, id);
     if (run === undefined) {
       res.status(404).json({ error: `no run "${id}" under prefix ${prefix}` });
       return;
     }
     res.json(run);
+  });
+  router.get('/runs/:id/nodes', async (req: Request, res: Response) => {
+    const id = req.params['id'] ?? '';
+    if (typeof id !== 'string' || !RUN_ID_PARAM.test(id)) {
+      res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
+      return;
+    }
+    const query = parseNodePageQuery(req.query);
+    if (typeof query === 'string') {
+      res.status(400).json({ error: query });
+      return;
+    }
+    const page = await readRunNodes(redis, prefix, id, query);
+    if (page === undefined) {
+      res.status(404).json({ error: `no run "${id}" under prefix ${prefix}` });
+      return;
+    }
+    res.json(page);
   });
   /**
    * A run action (write mode only): the run id is checked, the body parsed by

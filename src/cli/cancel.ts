@@ -18,6 +18,7 @@ import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { LOOKUP_WORK_DIR_FLAG, runIdArgument, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
 import { exitCodeFor, printSummary } from './drive-run.js';
+import { loadRunSummary } from '../scheduler/summary-load.js';
 
 export const CANCEL_FLAGS: readonly FlagSpec[] = [
   { name: 'reason', type: 'string', value: 'TEXT', help: 'why (recorded with every cancelled node; default "cancelled by user")' },
@@ -35,7 +36,6 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
   const { url: redisUrl, conn: { prefix, logLevel } } = chosen;
   const reason = flags.str('reason') ?? 'cancelled by user';
   const json = flags.bool('json', false);
-  const keys = new Keys(prefix);
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   try {
     await redis.connect();
@@ -43,7 +43,7 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
     if (request.kind === 'not_found') throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
     if (request.kind === 'ended') {
       process.stderr.write(`flowgate: run ${runId} already ended (${request.status}); nothing to cancel\n`);
-      printSummary(JSON.parse(request.summary ?? '{}') as RunSummary, json);
+      await printSummary((await loadRunSummary(redis, prefix, runId, request.summary)) ?? ({} as RunSummary), json);
       return 0;
     }
     if (request.kind === 'queued') {
@@ -52,19 +52,19 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
         process.stderr.write(`flowgate: run ${runId} is queued and no scheduler service is alive; it will be cancelled as soon as one takes it\n`);
         return 0;
       }
-      const summary = await waitForEnd(redis, keys.runMeta(runId), flags.num('wait-ms') ?? 30_000);
+      const summary = await waitForEnd(redis, prefix, runId, flags.num('wait-ms') ?? 30_000);
       if (summary === undefined) throw new FlowgateError('INFRASTRUCTURE', `run ${runId} is still queued; the cancel is stored and will be honoured when the scheduler service takes it`);
-      printSummary(summary, json);
+      await printSummary(summary, json);
       return 0;
     }
     if (request.kind === 'signalled') {
       const { holder } = request;
       process.stderr.write(`flowgate: asked ${holder} to cancel run ${runId}\n`);
-      const summary = await waitForEnd(redis, keys.runMeta(runId), flags.num('wait-ms') ?? 30_000);
+      const summary = await waitForEnd(redis, prefix, runId, flags.num('wait-ms') ?? 30_000);
       if (summary === undefined) {
         throw new FlowgateError('INFRASTRUCTURE', `run ${runId} did not end within the wait; its scheduler ${holder} may be stuck (the request is stored and will be honoured on resume)`);
       }
-      printSummary(summary, json);
+      await printSummary(summary, json);
       return summary.status === 'cancelled' ? 0 : exitCodeFor(summary);
     }
     const stored = await loadStoredRun(redis, prefix, runId);
@@ -77,7 +77,7 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
     try {
       await scheduler.start();
       const summary = await scheduler.whenFinished();
-      printSummary(summary, json);
+      await printSummary(summary, json);
       return 0;
     } finally {
       await scheduler.close();
@@ -88,11 +88,11 @@ export async function cancelCommand(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function waitForEnd(redis: import('ioredis').Redis, metaKey: string, waitMs: number): Promise<RunSummary | undefined> {
+async function waitForEnd(redis: import('ioredis').Redis, prefix: string, runId: string, waitMs: number): Promise<RunSummary | undefined> {
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
-    const [status, summary] = await redis.hmget(metaKey, 'status', 'summary');
-    if (status !== 'running' && status !== 'submitted' && summary !== null && summary !== undefined) return JSON.parse(summary) as RunSummary;
+    const [status, summary] = await redis.hmget(new Keys(prefix).runMeta(runId), 'status', 'summary');
+    if (status !== 'running' && status !== 'submitted' && summary !== null && summary !== undefined) return loadRunSummary(redis, prefix, runId, summary);
     await new Promise((r) => setTimeout(r, 100));
   }
   return undefined;

@@ -3,7 +3,8 @@
  * two-stage interrupt handling, the summary on stdout, orderly teardown.
  */
 import type { RunScheduler } from '../scheduler/scheduler.js';
-import type { RunSummary } from '../scheduler/summary.js';
+import { summaryJsonChunks, type RunSummary } from '../scheduler/summary.js';
+import { writeChunks } from '../shared/json-stream.js';
 import { ExitCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { LocalFleet } from './fleet.js';
@@ -33,9 +34,10 @@ export function exitCodeFor(summary: RunSummary): number {
   return ExitCode.runFailed;
 }
 
-/** Prints a summary as JSON or text. */
-export function printSummary(summary: RunSummary, json: boolean): void {
-  process.stdout.write(`${json ? JSON.stringify(summary) : summaryText(summary)}\n`);
+/** Prints a summary as JSON (one line, streamed node by node) or text. */
+export async function printSummary(summary: RunSummary, json: boolean): Promise<void> {
+  if (json) await writeChunks(process.stdout, summaryJsonChunks(summary));
+  else process.stdout.write(`${summaryText(summary)}\n`);
 }
 
 /** One line per node: taken from the cache, or why it ran. */
@@ -89,7 +91,7 @@ export async function driveRun(o: DriveOptions): Promise<number> {
     summary = await scheduler.whenFinished();
     progress?.stop();
     // The result first; tearing down the fleet and connections comes after.
-    printSummary(summary, o.json);
+    await printSummary(summary, o.json);
     if (o.explainCache === true) process.stderr.write(explainCache(summary));
   } finally {
     progress?.stop();

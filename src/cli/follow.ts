@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { RunProgress } from '../scheduler/scheduler.js';
 import type { RunSummary } from '../scheduler/summary.js';
+import { loadRunSummary } from '../scheduler/summary-load.js';
 import { subscribeControl } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
 import { createRedis } from '../shared/redis.js';
@@ -79,9 +80,10 @@ export async function followRun(redisUrl: string, prefix: string, runId: string,
           if (!quiet) await update();
           return;
         }
+        const final = await loadRunSummary(redis, prefix, runId, summary);
+        if (settled) return;
         settled = true;
-        if (summary !== null && summary !== undefined) {
-          const final = JSON.parse(summary) as RunSummary;
+        if (final !== undefined) {
           const budget = { n_procs: final.budget.n_procs, mem_gb: final.budget.memory_gb };
           latest = { counts: { ...final.counts }, running: [], budget, free: budget, waiting: [], workers: latest.workers };
           total = final.nodes.length;

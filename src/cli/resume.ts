@@ -26,6 +26,7 @@ import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
 import { flagField } from '../shared/options/compile.js';
 import { compileResumeOptions } from '../shared/options/run.js';
+import { loadRunSummary } from '../scheduler/summary-load.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
@@ -96,10 +97,13 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
 
   const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
   let stored;
+  let ended: RunSummary | undefined;
   try {
     await redis.connect();
     await prepare(redis, prefix);
     stored = await loadStoredRun(redis, prefix, runId);
+    const status = stored?.meta['status'];
+    if (status !== undefined && status !== 'running' && status !== 'submitted') ended = await loadRunSummary(redis, prefix, runId, stored?.meta['summary']);
   } finally {
     redis.disconnect();
   }
@@ -110,9 +114,9 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   }
   if (stored.meta['status'] !== 'running') {
     // Nothing to resume: report how it ended.
-    const summary = JSON.parse(stored.meta['summary'] ?? '{}') as RunSummary;
+    const summary = ended ?? ({} as RunSummary);
     if (!flags.bool('quiet', false)) process.stderr.write(`flowgate: run ${runId} already ended (${summary.status}); nothing to resume\n`);
-    printSummary(summary, json);
+    await printSummary(summary, json);
     return exitCodeFor(summary);
   }
   const definition = definitionFromMeta(runId, stored.meta);

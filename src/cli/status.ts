@@ -6,6 +6,7 @@
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createRedis, redactUrl } from '../shared/redis.js';
+import { jsonChunks, writeChunks } from '../shared/json-stream.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
@@ -78,6 +79,11 @@ export function runText(r: RunDetail, now = Date.now()): string {
   return lines.join('\n');
 }
 
+async function* jsonLine(run: RunDetail): AsyncGenerator<string> {
+  yield* jsonChunks(run as unknown as Record<string, unknown>, 'nodes', run.nodes);
+  yield '\n';
+}
+
 /** Prints runs or one run; returns the exit code. */
 export async function statusCommand(argv: readonly string[]): Promise<number> {
   const flags = new Flags(parseArgs(argv, STATUS_FLAGS));
@@ -110,7 +116,9 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
     }
     const run = await readRun(redis, prefix, runId);
     if (run === undefined) throw new FlowgateError('RUN_NOT_FOUND', `no run "${runId}" under prefix "${prefix}" at ${redactUrl(redisUrl)}`);
-    process.stdout.write(json ? `${JSON.stringify(run)}\n` : `${runText(run)}\n`);
+    // The run with every node: streamed node by node, never one string.
+    if (json) await writeChunks(process.stdout, jsonLine(run));
+    else process.stdout.write(`${runText(run)}\n`);
     return ExitCode.ok;
   } finally {
     redis.disconnect();

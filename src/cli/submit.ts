@@ -129,6 +129,6 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
   const result = await followRun(redisUrl, prefix, runId, nodeIds, quiet);
   process.off('SIGINT', detach);
   if ('error' in result) throw new FlowgateError('RUN_REJECTED', `run ${runId}: ${result.error}`);
-  printSummary(result.summary, json);
+  await printSummary(result.summary, json);
   return exitCodeFor(result.summary);
 }

@@ -5,7 +5,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunSummary } from './summary.js';
+import { writeFileChunks } from '../shared/json-stream.js';
+import { summaryJsonChunks, type RunSummary } from './summary.js';
 
 interface Sample {
   t_ms: number;
@@ -14,11 +15,14 @@ interface Sample {
   processes: number;
 }
 
-/** Writes `<workDir>/_runs/<run>.json` (the summary) and `<run>.resource_monitor.json`. */
-export function writeRunFiles(workDir: string, summary: RunSummary): void {
+/**
+ * Writes `<workDir>/_runs/<run>.json` (the summary, pretty-printed, streamed
+ * node by node) and `<run>.resource_monitor.json`.
+ */
+export async function writeRunFiles(workDir: string, summary: RunSummary): Promise<void> {
   const dir = join(workDir, '_runs');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${summary.run_id}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFileChunks(join(dir, `${summary.run_id}.json`), summaryJsonChunks(summary, 2));
   writeResourceMonitor(join(dir, `${summary.run_id}.resource_monitor.json`), summary);
 }
 

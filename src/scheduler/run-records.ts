@@ -69,7 +69,7 @@ export async function recordRunEnd(o: SchedulerOptions, c: RunConnections, graph
     log.error({ err }, 'cannot store the run summary in Redis');
   }
   try {
-    writeRunFiles(o.workDir, summary);
+    await writeRunFiles(o.workDir, summary);
   } catch (err) {
     log.error({ err }, 'cannot write the run summary file');
   }

@@ -6,7 +6,8 @@
  */
 import type { Redis } from 'ioredis';
 import { createRun, CREATE_CHUNK } from './run-create.js';
-import type { RunSummary } from './summary.js';
+import { summaryHead, type RunSummary } from './summary.js';
+import { writeNodeRecords } from '../shared/stored-summary.js';
 import { Keys } from '../shared/keys.js';
 import { holderIsDeadHere } from '../shared/lease-holder.js';
 import type { Resources } from './ledger.js';
@@ -42,11 +43,20 @@ export class RunStore {
     await createRun(this.redis, this.keys.prefix, { runId: this.runId, meta, states, remaining, startedMs, ...(workDirKey !== undefined ? { workDirKey } : {}) });
   }
 
-  /** Stores how the run ended: status, finish time and summary, with every staged change. */
+  /**
+   * Stores how the run ended, per node: every staged change first, then each
+   * node's final record into the node hash in bounded chunks
+   * ({@link writeNodeRecords}), and last, in one transaction, the status,
+   * finish time and the run-level summary ({@link summaryHead}). Until that
+   * last step the run reads as running, so an interrupted end leaves a run
+   * that can be resumed, never a summary without its nodes.
+   */
   async recordEnd(summary: RunSummary): Promise<void> {
+    await this.flush();
+    await writeNodeRecords(this.redis, this.keys.prefix, this.runId, summary.nodes);
     this.setMeta('status', summary.status);
     this.setMeta('finished_ms', String(summary.finished_ms));
-    this.setMeta('summary', JSON.stringify(summary));
+    this.setMeta('summary', JSON.stringify(summaryHead(summary)));
     await this.flush();
   }
 

@@ -1,6 +1,7 @@
 /**
  * The run summary: what `--json` prints and what is stored with the run.
  */
+import { jsonChunks } from '../shared/json-stream.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { Resources } from './ledger.js';
 
@@ -176,6 +177,40 @@ export function buildSummary(i: SummaryInput): RunSummary {
     memory_warnings: memoryWarnings(i.nodes),
     nodes: i.nodes,
   };
+}
+
+/** The run-level part of a summary, as stored in the run's meta (its nodes are stored one by one). */
+export type SummaryHead = Omit<RunSummary, 'failures' | 'memory_warnings' | 'nodes'> & { node_count: number };
+
+/** The run-level part of `s`: a few hundred bytes whatever the number of nodes. */
+export function summaryHead(s: RunSummary): SummaryHead {
+  return {
+    run_id: s.run_id,
+    workflow: s.workflow,
+    status: s.status,
+    budget: s.budget,
+    scheduler: s.scheduler,
+    started_ms: s.started_ms,
+    finished_ms: s.finished_ms,
+    wall_s: s.wall_s,
+    counts: s.counts,
+    node_count: s.nodes.length,
+  };
+}
+
+/** The whole summary from its run-level part and its nodes (failures and memory warnings are derived from them). */
+export function summaryFromParts(head: Omit<SummaryHead, 'node_count'>, nodes: NodeSummary[]): RunSummary {
+  const { run_id, workflow, status, budget, scheduler, started_ms, finished_ms, wall_s, counts } = head;
+  return { run_id, workflow, status, budget, scheduler, started_ms, finished_ms, wall_s, counts, failures: listFailures(nodes), memory_warnings: memoryWarnings(nodes), nodes };
+}
+
+/**
+ * The summary's JSON text in chunks, node by node (`JSON.stringify(s, null,
+ * indent)` plus a final newline), so a large run is never one string.
+ */
+export async function* summaryJsonChunks(s: RunSummary, indent = 0): AsyncGenerator<string> {
+  yield* jsonChunks(s as unknown as Record<string, unknown>, 'nodes', s.nodes, indent);
+  yield '\n';
 }
 
 /** Counts nodes by final status. */

@@ -13,7 +13,7 @@ import { holderIsDeadHere } from './lease-holder.js';
 export type CancelRequest =
   /** No such run under the prefix: nothing written. */
   | { kind: 'not_found' }
-  /** The run already ended (`status`); nothing written. `summary` is its stored summary JSON, if any. */
+  /** The run already ended (`status`); nothing written. `summary` is its stored summary's meta field (see stored-summary.ts), if any. */
   | { kind: 'ended'; status: string; summary: string | null }
   /** Still queued for the scheduler service: stored; the service cancels it when it takes it. */
   | { kind: 'queued'; serviceAlive: boolean }

@@ -88,3 +88,30 @@ export function buildTimeline(nodes: readonly TimedNode[], now: number): LedgerP
   if (open && last !== undefined && now > last.t_ms) out.push({ ...last, t_ms: now });
   return out;
 }
+
+/**
+ * The timeline in at most `max` points (`max` ≥ 2): unchanged when it is
+ * short enough; else each point stands for an equal span of the run and
+ * holds the highest levels within it (so no peak is lost), the last point
+ * kept as it is.
+ */
+export function downsampleTimeline(points: readonly LedgerPoint[], max: number): LedgerPoint[] {
+  const first = points[0];
+  const last = points[points.length - 1];
+  if (points.length <= max || first === undefined || last === undefined) return [...points];
+  const span = (last.t_ms - first.t_ms) / (max - 1);
+  const out: LedgerPoint[] = [];
+  for (const p of points.slice(0, -1)) {
+    const t = first.t_ms + Math.floor((p.t_ms - first.t_ms) / span) * span;
+    const bucket = out[out.length - 1];
+    if (bucket !== undefined && bucket.t_ms === Math.round(t)) {
+      bucket.n_procs = Math.max(bucket.n_procs, p.n_procs);
+      bucket.mem_gb = Math.max(bucket.mem_gb, p.mem_gb);
+      bucket.rss_gb = Math.max(bucket.rss_gb, p.rss_gb);
+    } else out.push({ ...p, t_ms: Math.round(t) });
+  }
+  const tail = out[out.length - 1];
+  if (tail !== undefined && tail.t_ms >= last.t_ms) out.pop();
+  out.push({ ...last });
+  return out;
+}

@@ -10,7 +10,8 @@ import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import { maskEnvDeep } from './secrets.js';
 import { parseJsonOrUndefined } from './json.js';
-import { buildTimeline } from './ledger-timeline.js';
+import { parseStoredSummary } from './stored-summary.js';
+import { buildTimeline, downsampleTimeline } from './ledger-timeline.js';
 import { listFailureViews, readCrashRecord } from './run-failures.js';
 import { readLiveness, type Liveness } from './run-liveness.js';
 import { RUN_DEFAULTS } from './options/defaults.js';
@@ -27,6 +28,7 @@ import {
   str,
   type RunDetail,
   type RunListItem,
+  type RunOverview,
   type RunStatusName,
 } from './run-view.js';
 
@@ -158,7 +160,8 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   // Crash records and the summary are shown as stored: any env in them is masked too.
   await Promise.all(failures.slice(0, MAX_CRASH_READS).map(async (f) => (f.crash = maskEnvDeep(await readCrashRecord(f.crash_file)) as Record<string, unknown> | null)));
   const options = parseJsonOrUndefined(meta['options']);
-  const summary = item.finished_ms !== null ? parseJsonOrUndefined(meta['summary']) : undefined;
+  // The run-level part only: the nodes' final records are `nodes` here.
+  const summary = item.finished_ms !== null ? parseStoredSummary(meta['summary'])?.head : undefined;
   return {
     ...item,
     scheduler: meta['scheduler'] ?? RUN_DEFAULTS.scheduler,
@@ -170,4 +173,31 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     summary: isObject(summary) ? (maskEnvDeep(summary) as Record<string, unknown>) : null,
     queue_paused: liveness.queuePaused,
   };
+}
+
+/** Failures listed in a run's overview at most (`failures_total` counts them all). */
+export const OVERVIEW_FAILURES = 100;
+/** Skipped nodes named per failure in a run's overview at most (`skipped_total` counts them all). */
+export const OVERVIEW_SKIPPED = 100;
+/** Ledger points in a run's overview at most. */
+export const OVERVIEW_TIMELINE_POINTS = 2000;
+
+/**
+ * One run without its nodes (`GET /api/runs/:id`): its size does not grow
+ * with the run — counts instead of nodes (page them with readRunNodes in
+ * run-nodes.ts), the first {@link OVERVIEW_FAILURES} failures, each naming at
+ * most {@link OVERVIEW_SKIPPED} skipped nodes, and the ledger in at most
+ * {@link OVERVIEW_TIMELINE_POINTS} points.
+ */
+export async function readRunOverview(redis: Redis, prefix: string, runId: string, now = Date.now()): Promise<RunOverview | undefined> {
+  const run = await readRun(redis, prefix, runId, now);
+  if (run === undefined) return undefined;
+  const overview: RunOverview & { nodes?: unknown } = {
+    ...run,
+    ledger: { ...run.ledger, timeline: downsampleTimeline(run.ledger.timeline, OVERVIEW_TIMELINE_POINTS) },
+    failures: run.failures.slice(0, OVERVIEW_FAILURES).map((f) => ({ ...f, skipped: f.skipped.slice(0, OVERVIEW_SKIPPED), skipped_total: f.skipped.length })),
+    failures_total: run.failures.length,
+  };
+  delete overview.nodes;
+  return overview;
 }

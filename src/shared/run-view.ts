@@ -127,6 +127,29 @@ export interface RunDetail extends RunListItem {
   queue_paused: boolean;
 }
 
+/**
+ * One run without its nodes (`GET /api/runs/:id`); its nodes are paged by
+ * `GET /api/runs/:id/nodes`. `failures` holds the first 100 (`failures_total`
+ * counts them all), each naming at most 100 skipped nodes (`skipped_total`).
+ */
+export interface RunOverview extends Omit<RunDetail, 'nodes' | 'failures'> {
+  failures: Array<FailureView & { skipped_total: number }>;
+  failures_total: number;
+}
+
+/** One page of a run's nodes (`GET /api/runs/:id/nodes`). */
+export interface NodePage {
+  run_id: string;
+  /** Nodes in the run, or with the asked state when filtered. */
+  total: number;
+  offset: number;
+  limit: number;
+  /** The state asked for; null for every node. */
+  state: NodeStateName | null;
+  /** The nodes, in index order (the definition's first, then map elements). */
+  nodes: NodeView[];
+}
+
 /** A node as the definition (`meta.definition`) holds it. */
 export interface DefinitionNode {
   id: string;

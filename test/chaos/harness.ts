@@ -27,6 +27,7 @@ import { injectFault, openExecutions, rerunDelays, resumeDelayMs, type FaultReco
 import { planEpisode, type EpisodePlan, type PlanLimits, type PlanOptions, type PlannedNode } from './plan.js';
 import { nodeProcesses, ProcessWatch, signalPid, startFlowgate, workersUnder } from './processes.js';
 import { RedisProxy } from './proxy.js';
+import { loadRunSummary } from '../../src/scheduler/summary-load.js';
 
 /** Settings of an episode. */
 export interface EpisodeOptions extends PlanOptions {
@@ -226,7 +227,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
       violations.push(...checkFinalStates(run.id, detail.status, detail.nodes));
       if (detail.status !== 'succeeded' && done) violations.push({ kind: 'run-not-succeeded', detail: `run ${run.id} ended ${detail.status} after ${driver.continuations.length} continuations` });
       const raw = await client.hget(`${prefix}:fg:run:${run.id}:meta`, 'summary');
-      const summary = raw === null ? undefined : (JSON.parse(raw) as { nodes: Array<Omit<NodeAccount, 'run'>> });
+      const summary = (await loadRunSummary(client, prefix, run.id, raw)) as { nodes: Array<Omit<NodeAccount, 'run'>> } | undefined;
       for (const n of summary?.nodes ?? []) accounts.push({ ...n, run: run.id });
     }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
+import type { NodePage, RunListItem, RunOverview } from '../../src/shared/run-view.js';
 import type { ListedWorker } from '../../src/shared/worker-registry.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -89,14 +89,17 @@ describe('flowgate board', () => {
   });
 
   it('shows one run: nodes, ledger within budget, failures with the crash record and skipped nodes', async () => {
-    const { status, body: run } = await getJson<RunDetail>(`/api/runs/${summary.run_id}`);
+    const { status, body: run } = await getJson<RunOverview>(`/api/runs/${summary.run_id}`);
     expect(status).toBe(200);
-    expect(run).toMatchObject({ run_id: summary.run_id, scheduler: 'tsort', waiting: null, options: { stop_on_first_crash: false } });
-    expect(run.nodes.map((n) => [n.id, n.state])).toEqual([['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped'], ['d', 'succeeded']]);
-    const b = run.nodes.find((n) => n.id === 'b');
+    expect(run).toMatchObject({ run_id: summary.run_id, scheduler: 'tsort', waiting: null, options: { stop_on_first_crash: false }, total: 4, failures_total: 1 });
+    expect(run).not.toHaveProperty('nodes');
+    const { body: page } = await getJson<NodePage>(`/api/runs/${summary.run_id}/nodes`);
+    expect(page).toMatchObject({ run_id: summary.run_id, total: 4, offset: 0, limit: 100, state: null });
+    expect(page.nodes.map((n) => [n.id, n.state])).toEqual([['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped'], ['d', 'succeeded']]);
+    const b = page.nodes.find((n) => n.id === 'b');
     expect(b).toMatchObject({ needs: ['a'], n_procs: 1, mem_gb: 0.2, exit_code: 3, reason: 'exit code 3', attempts: 1 });
     expect(b?.worker).toEqual(expect.any(String));
-    expect(run.nodes.find((n) => n.id === 'c')).toMatchObject({ skipped_because: 'b', admitted_ms: null, start_ms: null });
+    expect(page.nodes.find((n) => n.id === 'c')).toMatchObject({ skipped_because: 'b', admitted_ms: null, start_ms: null });
 
     const { budget, timeline } = run.ledger;
     expect(budget).toEqual({ n_procs: 2, memory_gb: 2 });
@@ -112,11 +115,13 @@ describe('flowgate board', () => {
 
     expect(run.failures).toHaveLength(1);
     const f = run.failures[0];
-    expect(f).toMatchObject({ node: 'b', reason: 'exit code 3', skipped: ['c'] });
+    expect(f).toMatchObject({ node: 'b', reason: 'exit code 3', skipped: ['c'], skipped_total: 1 });
     expect(f?.crash_file).toMatch(/crash-.*-b-.*\.json$/);
     expect(f?.crash).toMatchObject({ node: 'b', run_id: summary.run_id, exit_code: 3, skipped_descendants: ['c'] });
     expect(String(f?.crash?.['stderr_tail'])).toContain('boom');
-    expect(run.summary).toMatchObject({ run_id: summary.run_id, status: 'failed' });
+    // The run-level summary: no per-node array.
+    expect(run.summary).toMatchObject({ run_id: summary.run_id, status: 'failed', node_count: 4, counts: summary.counts });
+    expect(run.summary).not.toHaveProperty('nodes');
   });
 
   it('answers 400 for a malformed run id and 404 for an unknown one or route', async () => {
@@ -250,14 +255,16 @@ describe('flowgate board', () => {
       expect(list.find((r) => r.run_id === 'live-1')).toMatchObject({ status: 'running', mode: 'run', total: 3 });
       expect((await getJson<RunListItem[]>('/api/runs?limit=1')).body.map((r) => r.run_id)).toEqual(['sub-1']);
 
-      const live = (await getJson<RunDetail>('/api/runs/live-1')).body;
+      const live = (await getJson<RunOverview>('/api/runs/live-1')).body;
       expect(live).toMatchObject({ scheduler: 'mem_thread', summary: null, failures: [] });
       expect(live.waiting).toMatchObject({ free: { n_procs: 2, mem_gb: 1.5 }, waiting: [{ id: 'z', reason: 'needs 4 procs, 2 free' }] });
       expect(live.ledger.timeline[0]).toEqual({ t_ms: now - 4000, n_procs: 2, mem_gb: 1.5, rss_gb: 0 });
       expect(live.ledger.timeline.at(-1)).toMatchObject({ n_procs: 2, mem_gb: 1.5 });
       expect(live.ledger.timeline.at(-1)?.t_ms).toBeGreaterThanOrEqual(now);
-      const sub = (await getJson<RunDetail>('/api/runs/sub-1')).body;
-      expect(sub.nodes.map((n) => n.state)).toEqual(['waiting', 'waiting', 'waiting']);
+      const sub = (await getJson<RunOverview>('/api/runs/sub-1')).body;
+      expect((await getJson<NodePage>('/api/runs/sub-1/nodes')).body.nodes.map((n) => n.state)).toEqual(['waiting', 'waiting', 'waiting']);
+      // The live run's node x is shown running from its stored state; filtered pages count only their state.
+      expect((await getJson<NodePage>('/api/runs/live-1/nodes?state=running')).body).toMatchObject({ total: 1, state: 'running', nodes: [{ id: 'x', state: 'running' }] });
       expect(sub.ledger.timeline).toEqual([]);
 
       const m = parseMetrics(await (await fetch(`${base}/metrics`)).text());
@@ -332,7 +339,10 @@ describe('cancelling a run from the board', () => {
     const detailText = await (await fetch(`${base}/api/runs/${runId}`, { headers: AUTH })).text();
     expect(detailText).not.toContain(secret);
     expect(detailText).not.toContain('pw-also-secret');
-    const detail = JSON.parse(detailText) as RunDetail;
+    const nodesText = await (await fetch(`${base}/api/runs/${runId}/nodes`, { headers: AUTH })).text();
+    expect(nodesText).not.toContain(secret);
+    expect(nodesText).not.toContain('pw-also-secret');
+    const detail = JSON.parse(nodesText) as NodePage;
     expect(detail.nodes.find((n) => n.id === 'slow')?.env).toEqual({ API_TOKEN: '••••••', db_password: '••••••', THREADS: '2' });
     expect(JSON.stringify((await (await fetch(`${base}/api/runs`, { headers: AUTH })).json()) as RunListItem[])).not.toContain(secret);
     const jobs = await (await fetch(`${base}/queues/api/queues?activeQueue=nodes&status=active&page=1&jobsPerPage=50`, { headers: AUTH })).text();

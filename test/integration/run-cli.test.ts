@@ -246,7 +246,10 @@ describe('flowgate run', () => {
     try {
       const meta = await client.hgetall(`${prefix}:fg:run:my-run-1:meta`);
       expect(meta['status']).toBe('succeeded');
-      expect(JSON.parse(meta['summary'] ?? '{}')).toEqual(summary);
+      // Per node: the run-level part in the meta, each node's entry in the node hash.
+      const head = Object.fromEntries(Object.entries(summary).filter(([k]) => !['failures', 'memory_warnings', 'nodes'].includes(k)));
+      expect(JSON.parse(meta['summary'] ?? '{}')).toEqual({ ...head, node_count: 1 });
+      expect(JSON.parse((await client.hget(`${prefix}:fg:run:my-run-1:nodes`, '0')) ?? '{}')).toEqual(summary.nodes[0]);
       expect(await client.zscore(`${prefix}:fg:runs`, 'my-run-1')).not.toBeNull();
     } finally {
       client.disconnect();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
+import { loadRunSummary } from '../../src/scheduler/summary-load.js';
 import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -341,7 +342,9 @@ async function waitForRun(s: Service, runId: string): Promise<RunSummary> {
   const redis = new Redis(redisUrl());
   try {
     const raw = await waitFor(() => redis.hget(`${s.prefix}:fg:run:${runId}:meta`, 'summary'), 40_000, `run ${runId} to finish`);
-    return JSON.parse(raw) as RunSummary;
+    const summary = await loadRunSummary(redis, s.prefix, runId, raw);
+    if (summary === undefined) throw new Error(`run ${runId}: malformed summary ${raw}`);
+    return summary;
   } finally {
     redis.disconnect();
   }

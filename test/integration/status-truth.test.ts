@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { readRun, readRunItems } from '../../src/shared/run-reader.js';
-import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
+import type { NodePage, RunDetail, RunListItem } from '../../src/shared/run-view.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -79,8 +79,9 @@ describe('status tells the truth', () => {
     expect(shown.nodes.map((n) => n.state)).toEqual(['running', 'running', 'running']);
     expect(shown.nodes.map((n) => n.start_ms).sort()).toEqual(starts);
     expect(shown.counts).toMatchObject({ queued: 0, running: 3 });
-    const api = await getJson<RunDetail>(`${base}/api/runs/truth-run`);
+    const api = await getJson<NodePage>(`${base}/api/runs/truth-run/nodes`);
     expect(api.nodes.map((n) => n.state)).toEqual(['running', 'running', 'running']);
+    expect(await getJson<NodePage>(`${base}/api/runs/truth-run/nodes?state=running`)).toMatchObject({ total: 3 });
     const [listed] = await getJson<RunListItem[]>(`${base}/api/runs`);
     expect(listed).toMatchObject({ run_id: 'truth-run', status: 'running', continue_with: null, counts: { queued: 0, running: 3 } });
 

@@ -14,13 +14,15 @@ import { renderMissing, renderRun } from './run.js';
 import { renderRuns } from './runs.js';
 
 const REFRESH_MS = 1000;
+/** Nodes per page of a run's nodes (the graph and the timeline show one page). */
+const NODE_PAGE = 200;
 
 const conn = document.getElementById('conn');
 /**
  * The page: its root element, the mounted view ({route, ...persistent
  * elements}, or null) and what the board allows (`GET api/board`).
  */
-const page = { root: document.getElementById('app'), view: null, board: { writable: false }, refresh: () => undefined };
+const page = { root: document.getElementById('app'), view: null, board: { writable: false }, refresh: () => undefined, nodes: { runId: null, offset: 0, state: '', limit: NODE_PAGE } };
 let route = parseHash();
 
 function parseHash() {
@@ -43,6 +45,18 @@ function setConn(ok, text) {
   conn.classList.toggle('bad', !ok);
 }
 
+/**
+ * The page of the run's nodes on display (`api/runs/ID/nodes`): its offset
+ * and state filter stay while the run's page is open, and start over for
+ * another run.
+ */
+function nodesPath(runId) {
+  if (page.nodes.runId !== runId) page.nodes = { runId, offset: 0, state: '', limit: NODE_PAGE };
+  const q = new URLSearchParams({ offset: String(page.nodes.offset), limit: String(NODE_PAGE) });
+  if (page.nodes.state !== '') q.set('state', page.nodes.state);
+  return `api/runs/${encodeURIComponent(runId)}/nodes?${q.toString()}`;
+}
+
 let boardKnown = false;
 
 async function load() {
@@ -56,8 +70,8 @@ async function load() {
   }
   try {
     if (r.name === 'run') {
-      const [run, workers] = await Promise.all([getJSON(`api/runs/${encodeURIComponent(r.id)}`), maybeJSON('api/workers')]);
-      if (r === route) renderRun(page, r, run, workers);
+      const [run, nodes, workers] = await Promise.all([getJSON(`api/runs/${encodeURIComponent(r.id)}`), getJSON(nodesPath(r.id)), maybeJSON('api/workers')]);
+      if (r === route) renderRun(page, r, run, nodes, workers);
     } else {
       const [runs, workers, service] = await Promise.all([getJSON('api/runs'), maybeJSON('api/workers'), maybeJSON('api/service')]);
       if (r === route) renderRuns(page, r, runs, workers, service);

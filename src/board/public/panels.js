@@ -130,7 +130,9 @@ export function failuresBlock(run) {
   if (failures.length === 0) {
     return h('p', { class: 'muted', id: 'no-failures' }, ACTIVE_RUN.has(run.status) ? 'No failures so far.' : 'No failures.');
   }
-  return failures.map((f) => {
+  const total = num(run.failures_total) ?? failures.length;
+  const more = total > failures.length ? h('p', { class: 'muted', id: 'more-failures' }, `The first ${failures.length} of ${total} failures; filter the nodes by state "failed" for the rest.`) : null;
+  return [more, failures.map((f) => {
     const crash = f.crash ? obj(f.crash) : null;
     const skipped = list(f.skipped).map(String);
     const command = crash ? (Array.isArray(crash.command) ? crash.command.map((a) => JSON.stringify(String(a))).join(' ') : crash.command) : null;
@@ -148,9 +150,12 @@ export function failuresBlock(run) {
       if (crash.node_dir) facts.push(['Directory', h('code', null, String(crash.node_dir))]);
       if (crash.stderr_path) facts.push(['Stderr', h('code', null, String(crash.stderr_path))]);
     }
+    const skippedTotal = num(f.skipped_total) ?? skipped.length;
     facts.push([
       'Skipped',
-      skipped.length === 0 ? h('span', { class: 'muted' }, 'nothing') : skipped.map((id, i) => [i > 0 ? ' ' : null, h('span', { class: 'chip state-skipped-chip', 'data-node-id': id }, id)]),
+      skipped.length === 0
+        ? h('span', { class: 'muted' }, 'nothing')
+        : [skipped.map((id, i) => [i > 0 ? ' ' : null, h('span', { class: 'chip state-skipped-chip', 'data-node-id': id }, id)]), skippedTotal > skipped.length ? h('span', { class: 'muted' }, ` … (${skippedTotal} in all)`) : null],
     ]);
     const tail = crash && typeof crash.stderr_tail === 'string' ? crash.stderr_tail : null;
     return h(
@@ -166,5 +171,5 @@ export function failuresBlock(run) {
         ? h('details', { open: tail.length > 0 }, h('summary', null, 'stderr (tail)'), h('pre', { class: 'stderr-tail' }, tail.length > 0 ? tail : '(empty)'))
         : null,
     );
-  });
+  })];
 }

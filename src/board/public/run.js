@@ -26,7 +26,8 @@ function section(id, title, help) {
   return { el, body };
 }
 
-function mountRun(root, r) {
+function mountRun(page, r) {
+  const root = page.root;
   const head = h('div', { id: 'run-head' });
   const dag = section('dag', 'Graph', 'Nodes in layers by dependency depth, coloured by state; hover a node for its details.');
   const ledger = section('ledger', 'Resources', 'Procs and memory reserved by admitted nodes against the budget over time, with the measured peak RSS of running nodes.');
@@ -34,30 +35,35 @@ function mountRun(root, r) {
   const workers = section('workers-section', 'Workers', 'Registered workers, their heartbeat and what they run.');
   const failures = section('failures', 'Failures', 'Each failed node with its crash record and the nodes it took down.');
   const gantt = section('gantt', 'Timeline', 'One row per node: the dark bar is its process (start to end), the light bar its resource reservation (admitted to released). Seconds from the run start.');
+  const pager = mountPager(page);
   fill(
     root,
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← all runs')),
     head,
+    pager.el,
     h('div', { class: 'two' }, dag.el, waiting.el),
     ledger.el,
     gantt.el,
     failures.el,
     workers.el,
   );
-  return { route: r, head, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null, cancel: { pending: false, message: null, failed: false }, retry: { pending: false, message: null, failed: false } };
+  return { route: r, head, pager, dag: dag.body, ledger: ledger.body, waiting: waiting.body, workers: workers.body, failures: failures.body, gantt: gantt.body, dagCache: null, cancel: { pending: false, message: null, failed: false }, retry: { pending: false, message: null, failed: false } };
 }
 
 /**
  * Renders a run's page into `page.root`, mounting its sections first unless
  * `page.view` (the mounted view) is for `r`.
  */
-export function renderRun(page, r, run0, workers) {
-  if (page.view === null || page.view.route !== r) page.view = mountRun(page.root, r);
+export function renderRun(page, r, run0, nodePage0, workers) {
+  if (page.view === null || page.view.route !== r) page.view = mountRun(page, r);
   const view = page.view;
   const run = obj(run0);
   const id = String(run.run_id ?? r.id);
-  // States come from the API as shown everywhere (a node runs from its worker's claim on).
-  const nodes = list(run.nodes).map(obj);
+  // One page of the run's nodes; states come from the API as shown everywhere
+  // (a node runs from its worker's claim on).
+  const nodePage = obj(nodePage0);
+  const nodes = list(nodePage.nodes).map(obj);
+  updatePager(page, view.pager, nodePage, nodes.length);
   document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
   fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null, page.board.writable ? retryControl(page, view, run, id) : null);
   renderDag(view, id, nodes);
@@ -194,4 +200,51 @@ function runHead(run, id, nodes) {
         )
       : null,
   ];
+}
+
+/**
+ * The pager of the run's nodes: which nodes the graph and the timeline show
+ * (a page of at most 200), a state filter and previous/next. Mounted once,
+ * so the open filter menu survives the refreshes.
+ */
+function mountPager(page) {
+  const text = h('span', { id: 'nodes-range' });
+  const go = (offset) => {
+    page.nodes.offset = Math.max(0, offset);
+    page.refresh();
+  };
+  const state = h(
+    'select',
+    {
+      id: 'nodes-state',
+      'aria-label': 'show the nodes in this state',
+      onchange: (e) => {
+        page.nodes.state = e.target.value;
+        go(0);
+      },
+    },
+    h('option', { value: '' }, 'all states'),
+    STATES.map((st) => h('option', { value: st }, st)),
+  );
+  const prev = h('button', { type: 'button', id: 'nodes-prev', onclick: () => go(page.nodes.offset - page.nodes.limit) }, '‹ previous');
+  const next = h('button', { type: 'button', id: 'nodes-next', onclick: () => go(page.nodes.offset + page.nodes.limit) }, 'next ›');
+  const el = h('p', { class: 'pager', id: 'nodes-pager' }, text, ' ', state, ' ', prev, ' ', next);
+  return { el, text, state, prev, next };
+}
+
+function updatePager(page, pager, nodePage, shown) {
+  const total = num(nodePage.total) ?? shown;
+  const offset = num(nodePage.offset) ?? 0;
+  // The filter matches fewer nodes than before: back to its last page.
+  if (shown === 0 && offset > 0 && offset >= total) {
+    page.nodes.offset = Math.max(0, Math.floor((total - 1) / page.nodes.limit) * page.nodes.limit);
+    page.refresh();
+  }
+  const what = page.nodes.state === '' ? 'nodes' : `${page.nodes.state} nodes`;
+  pager.text.textContent = shown === 0 ? `No ${what}.` : `Graph and timeline: ${what} ${offset + 1}–${offset + shown} of ${total}.`;
+  if (pager.state.value !== page.nodes.state) pager.state.value = page.nodes.state;
+  pager.prev.disabled = offset === 0;
+  pager.next.disabled = offset + shown >= total;
+  // A run that fits on one page needs no pager unless filtered.
+  pager.el.hidden = total <= page.nodes.limit && offset === 0 && page.nodes.state === '';
 }

@@ -1,0 +1,80 @@
+/**
+ * A run's nodes one page at a time (`GET /api/runs/:id/nodes`), each shown
+ * as every view shows it ({@link nodeView}). A page reads the run's states
+ * (one small field per node), the records and claims of its own nodes, and,
+ * to decide the shown state of in-flight nodes when filtering by state, the
+ * records and claims of those only (bounded by the budget): never every
+ * node's record.
+ */
+import type { Redis } from 'ioredis';
+import { Keys } from './keys.js';
+import { parseJsonOrUndefined } from './json.js';
+import { definitionNodes, effectiveNodeState, isObject, nodeView, num, recordTimes, str, type DefinitionNode, type NodePage, type NodeStateName } from './run-view.js';
+
+/** Nodes per page at most. */
+export const MAX_NODE_PAGE = 1000;
+/** Nodes per page when `limit` is not given. */
+export const DEFAULT_NODE_PAGE = 100;
+
+/** What page to read. */
+export interface NodePageQuery {
+  offset: number;
+  limit: number;
+  /** Only nodes shown in this state; undefined for all. */
+  state?: NodeStateName;
+}
+
+/** Map nodes' elements follow the definition's nodes: their definition comes from their record and their map node's. */
+function elementDefinition(index: number, record: Record<string, unknown>, defs: readonly DefinitionNode[]): DefinitionNode {
+  const parent = defs.find((d) => d.id === str(record['element_of']));
+  // An element runs with its map node's environment (already masked).
+  return { id: str(record['id']) ?? `#${index}`, needs: [], n_procs: num(record['n_procs']) ?? 1, mem_gb: num(record['mem_gb']) ?? 0, env: parent?.env ?? {} };
+}
+
+/** Reads one page of run `runId`'s nodes; undefined when there is no such run. */
+export async function readRunNodes(redis: Redis, prefix: string, runId: string, q: NodePageQuery): Promise<NodePage | undefined> {
+  const keys = new Keys(prefix);
+  const [[runIdField, definition], states] = await Promise.all([redis.hmget(keys.runMeta(runId), 'run_id', 'definition'), redis.hgetall(keys.runStates(runId))]);
+  if (runIdField === null || runIdField === undefined) return undefined;
+  const defs = definitionNodes(definition);
+  const count = Math.max(defs.length, Object.keys(states).length);
+  let indexes: number[];
+  if (q.state === undefined) {
+    indexes = Array.from({ length: Math.max(0, Math.min(q.limit, count - q.offset)) }, (_, i) => q.offset + i);
+    return { run_id: runId, total: count, offset: q.offset, limit: q.limit, state: null, nodes: await readNodes(redis, keys, runId, indexes, defs, states) };
+  }
+  const shown = await shownStates(redis, keys, runId, states, count);
+  const matching: number[] = [];
+  for (let i = 0; i < count; i++) if (shown[i] === q.state) matching.push(i);
+  indexes = matching.slice(q.offset, q.offset + q.limit);
+  // A node may change state between the two reads: the page shows it as it is now.
+  return { run_id: runId, total: matching.length, offset: q.offset, limit: q.limit, state: q.state, nodes: await readNodes(redis, keys, runId, indexes, defs, states) };
+}
+
+/** The shown state of every node: stored states, corrected for in-flight nodes by their records and claims. */
+async function shownStates(redis: Redis, keys: Keys, runId: string, states: Record<string, string>, count: number): Promise<string[]> {
+  const shown = Array.from({ length: count }, (_, i) => states[String(i)] ?? 'waiting');
+  const inFlight = shown.flatMap((s, i) => (s === 'queued' || s === 'running' ? [String(i)] : []));
+  if (inFlight.length === 0) return shown;
+  const [records, claims] = await Promise.all([redis.hmget(keys.runNodes(runId), ...inFlight), redis.hmget(keys.runClaims(runId), ...inFlight)]);
+  inFlight.forEach((f, j) => (shown[Number(f)] = effectiveNodeState(states[f], recordTimes(records[j]), claims[j]).state));
+  return shown;
+}
+
+/** The views of the nodes at `indexes`. */
+async function readNodes(redis: Redis, keys: Keys, runId: string, indexes: readonly number[], defs: readonly DefinitionNode[], states: Record<string, string>): Promise<NodePage['nodes']> {
+  if (indexes.length === 0) return [];
+  const fields = indexes.map(String);
+  const [records, claims] = await Promise.all([redis.hmget(keys.runNodes(runId), ...fields), redis.hmget(keys.runClaims(runId), ...fields)]);
+  return indexes.map((index, j) => {
+    const raw = records[j] ?? undefined;
+    const parsed = parseJsonOrUndefined(raw);
+    const record = isObject(parsed) ? parsed : {};
+    const def = defs[index] ?? elementDefinition(index, record, defs);
+    const view = nodeView(def, states[String(index)], raw, claims[j] ?? undefined);
+    // A map node needs its elements (as readRun shows it).
+    const map = record['map'];
+    if (isObject(map) && Array.isArray(map['elements'])) view.needs = [...view.needs, ...map['elements'].filter(isObject).map((e) => String(e['id']))];
+    return view;
+  });
+}
