@@ -214,7 +214,7 @@ describe('the output limit as an option', () => {
     expect(Object.fromEntries(summary.nodes.map((n) => [n.id, n.status]))).toEqual({ big: 'failed', small: 'succeeded' });
     expect(summary.nodes[0]?.reason).toContain('over the 1000 bytes allowed');
 
-    await expect(runApi(wf, { max_output_bytes: 0, redis_url: redisUrl(), prefix })).rejects.toMatchObject({ issues: [{ field: 'max_output_bytes', message: 'must be a whole number >= 1, received 0' }] });
+    await expect(runApi(wf, { max_output_bytes: 0, redis_url: redisUrl(), prefix })).rejects.toMatchObject({ issues: [{ field: 'max_output_bytes', message: 'must be at least 1, received 0' }] });
     const flag = await runCli(['run', writeWorkflow(dir, 'ok.json', { name: 'x', nodes: [{ id: 'a', command: ['true'] }] }), '--max-output-bytes', '0']);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('--max-output-bytes');
