@@ -5,7 +5,7 @@
  */
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
-import { groupHosts, listWorkers } from '../shared/worker-registry.js';
+import { groupHosts, listWorkers, type ListedWorker } from '../shared/worker-registry.js';
 import { describeCapacity } from '../shared/host-capacity.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
@@ -19,8 +19,8 @@ function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** Lists workers; returns the exit code. */
-export async function workersCommand(argv: readonly string[]): Promise<number> {
+/** Connects as the flags say and hands the registered workers (and the time read) to `show`. */
+async function withWorkers(argv: readonly string[], show: (workers: ListedWorker[], json: boolean, prefix: string, now: number) => void): Promise<number> {
   const flags = new Flags(parseArgs(argv, WORKERS_FLAGS));
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { redisUrl, prefix } = connectionFrom(flags);
@@ -29,14 +29,23 @@ export async function workersCommand(argv: readonly string[]): Promise<number> {
   try {
     await redis.connect();
     const now = Date.now();
-    const workers = await listWorkers(redis, prefix, now);
-    if (flags.bool('json', false)) {
+    show(await listWorkers(redis, prefix, now), flags.bool('json', false), prefix, now);
+    return ExitCode.ok;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Lists workers; returns the exit code. */
+export function workersCommand(argv: readonly string[]): Promise<number> {
+  return withWorkers(argv, (workers, json, prefix, now) => {
+    if (json) {
       process.stdout.write(`${JSON.stringify(workers)}\n`);
-      return ExitCode.ok;
+      return;
     }
     if (workers.length === 0) {
       process.stdout.write(`no workers registered under prefix ${prefix}\n`);
-      return ExitCode.ok;
+      return;
     }
     for (const w of workers) {
       const current = w.current.map((c) => `${c.node_id}@${c.run_id}${c.pid !== null ? ` (pid ${c.pid})` : ''}`).join(', ');
@@ -45,32 +54,22 @@ export async function workersCommand(argv: readonly string[]): Promise<number> {
           `last beat ${age(now - w.heartbeat_ms)} ago  nodes done ${w.nodes_done}  running ${w.current.length}${current !== '' ? `: ${current}` : ''}\n`,
       );
     }
-    return ExitCode.ok;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 export const HOSTS_FLAGS = WORKERS_FLAGS;
 
 /** Lists hosts (workers grouped by `--host-id`); returns the exit code. */
-export async function hostsCommand(argv: readonly string[]): Promise<number> {
-  const flags = new Flags(parseArgs(argv, HOSTS_FLAGS));
-  if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
-  const { redisUrl, prefix } = connectionFrom(flags);
-  await checkRedis(redisUrl);
-  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 3 });
-  try {
-    await redis.connect();
-    const now = Date.now();
-    const hosts = groupHosts(await listWorkers(redis, prefix, now));
-    if (flags.bool('json', false)) {
+export function hostsCommand(argv: readonly string[]): Promise<number> {
+  return withWorkers(argv, (workers, json, prefix, now) => {
+    const hosts = groupHosts(workers);
+    if (json) {
       process.stdout.write(`${JSON.stringify(hosts)}\n`);
-      return ExitCode.ok;
+      return;
     }
     if (hosts.length === 0) {
       process.stdout.write(`no workers registered under prefix ${prefix}\n`);
-      return ExitCode.ok;
+      return;
     }
     for (const h of hosts) {
       const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
@@ -81,8 +80,5 @@ export async function hostsCommand(argv: readonly string[]): Promise<number> {
       );
       if (h.disagreeing.length > 0) process.stdout.write(`  warning: worker(s) ${h.disagreeing.join(', ')} declared another capacity or other labels for this host\n`);
     }
-    return ExitCode.ok;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }

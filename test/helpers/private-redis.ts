@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { waitFor } from './wait-for.js';
 
@@ -28,9 +29,9 @@ export function answersPing(port: number): Promise<boolean> {
   return answersPingAt(`redis://127.0.0.1:${port}`);
 }
 
-/** Whether the Redis at `url` answers PING within a second. */
-export async function answersPingAt(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+/** Whether the Redis at `url` answers PING within a second (`tls`: e.g. the CA of a TLS server). */
+export async function answersPingAt(url: string, tls?: ConnectionOptions): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, ...(tls !== undefined ? { tls } : {}) });
   client.on('error', () => undefined);
   try {
     await client.connect();

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { CLI, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { freePort } from '../helpers/private-redis.js';
+import { answersPingAt, freePort } from '../helpers/private-redis.js';
 import { nodeOf } from '../helpers/summary.js';
 import { needRoot, needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -73,22 +73,7 @@ beforeAll(async () => {
   ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
   redisPort = await freePort();
   redis = spawn('redis-server', ['--port', String(redisPort), '--bind', HOST_ADDR, '--requirepass', PASSWORD, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
-  await waitFor(
-    async () => {
-      const c = new Redis(`redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        return (await c.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    },
-    10_000,
-    'the private redis-server on the veth address',
-  );
+  await waitFor(() => answersPingAt(`redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`), 10_000, 'the private redis-server on the veth address');
 });
 
 afterAll(async () => {

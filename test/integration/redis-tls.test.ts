@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
-import { freePort } from '../helpers/private-redis.js';
+import { answersPingAt, freePort } from '../helpers/private-redis.js';
 import { needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -55,22 +55,7 @@ beforeAll(async () => {
      '--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no', '--requirepass', PASSWORD, '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' },
   );
-  await waitFor(
-    async () => {
-      const c = tlsClient();
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        return (await c.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    },
-    10_000,
-    'the TLS redis-server',
-  );
+  await waitFor(() => answersPingAt(`rediss://:${PASSWORD}@127.0.0.1:${port}`, { ca: readFileSync(join(dir, 'ca.crt')) }), 10_000, 'the TLS redis-server');
 });
 
 afterAll(async () => {
