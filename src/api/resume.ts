@@ -6,12 +6,11 @@
  */
 import { defaultWorkers } from '../cli/fleet.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
-import { loadStoredRun } from '../scheduler/run-store.js';
 import type { RunSummary } from '../scheduler/summary.js';
 import { readEnv } from '../shared/config.js';
 import { FlowgateError } from '../shared/errors.js';
 import { compileResumeOptions } from '../shared/options/run.js';
-import { loadRunSummary } from '../scheduler/summary-load.js';
+import { loadRunToResume } from '../scheduler/summary-load.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis, createRedis, redactUrl } from '../shared/redis.js';
 import { executorTasks, inApiWords, workerArgs } from './api-support.js';
@@ -39,9 +38,7 @@ export async function resume(runId: string, options: ResumeOptions = {}): Promis
     let ended: RunSummary | undefined;
     try {
       await redis.connect();
-      stored = await loadStoredRun(redis, prefix, runId);
-      const status = stored?.meta['status'];
-      if (status !== undefined && status !== 'running' && status !== 'submitted') ended = await loadRunSummary(redis, prefix, runId, stored?.meta['summary']);
+      ({ stored, ended } = await loadRunToResume(redis, prefix, runId));
     } finally {
       redis.disconnect();
     }

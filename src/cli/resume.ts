@@ -16,7 +16,6 @@ import { defaultWorkers } from './fleet.js';
 import { driveRun, exitCodeFor, printSummary } from './drive-run.js';
 import { LocalFleet } from './fleet.js';
 import { fleetArgs, RESUME_FLAGS } from './run-flags.js';
-import { loadStoredRun } from '../scheduler/run-store.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import { prepareRetry } from '../scheduler/retry.js';
@@ -26,7 +25,7 @@ import type { Redis } from 'ioredis';
 import type { RunSummary } from '../scheduler/summary.js';
 import { flagField } from '../shared/options/compile.js';
 import { compileResumeOptions } from '../shared/options/run.js';
-import { loadRunSummary } from '../scheduler/summary-load.js';
+import { loadRunToResume } from '../scheduler/summary-load.js';
 
 /** Resumes a run; returns the exit code. */
 export async function resumeCommand(argv: readonly string[]): Promise<number> {
@@ -101,9 +100,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   try {
     await redis.connect();
     await prepare(redis, prefix);
-    stored = await loadStoredRun(redis, prefix, runId);
-    const status = stored?.meta['status'];
-    if (status !== undefined && status !== 'running' && status !== 'submitted') ended = await loadRunSummary(redis, prefix, runId, stored?.meta['summary']);
+    ({ stored, ended } = await loadRunToResume(redis, prefix, runId));
   } finally {
     redis.disconnect();
   }

@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { parseStoredSummary, storedNodeRecords } from '../shared/stored-summary.js';
+import { loadStoredRun, type StoredRun } from './run-store.js';
 import { summaryFromParts, type NodeSummary, type RunSummary, type SummaryHead } from './summary.js';
 
 /**
@@ -22,4 +23,15 @@ export async function loadRunSummary(redis: Redis, prefix: string, runId: string
     nodes.push((r ?? { id: `#${nodes.length}`, status: 'unknown' }) as unknown as NodeSummary);
   }
   return summaryFromParts(stored.head as unknown as SummaryHead, nodes);
+}
+
+/**
+ * A run as `resume` finds it: its stored state, and when it has ended (not
+ * running, not still queued for the service), its summary.
+ */
+export async function loadRunToResume(redis: Redis, prefix: string, runId: string): Promise<{ stored: StoredRun | undefined; ended: RunSummary | undefined }> {
+  const stored = await loadStoredRun(redis, prefix, runId);
+  const status = stored?.meta['status'];
+  const ended = status !== undefined && status !== 'running' && status !== 'submitted' ? await loadRunSummary(redis, prefix, runId, stored?.meta['summary']) : undefined;
+  return { stored, ended };
 }
