@@ -48,7 +48,7 @@ describe('the npm package', () => {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/worker/launcher/flowgate-launcher.c', 'dist/shared/lua']) {
       expect(files.some((p) => p === f || p.startsWith(`${f}/`)), f).toBe(true);
     }
-    const unwanted = files.filter((p) => /^(test|bench|\.ci|src|scripts|docs|node_modules)\//.test(p) || p.endsWith('.map') || p === 'dist/worker/flowgate-launcher' || /^(Dockerfile|docker-compose|tsconfig|vitest|eslint)/.test(p));
+    const unwanted = files.filter((p) => /^(test|bench|\.ci|src|scripts|docs|node_modules)\//.test(p) || p.endsWith('.map') || p === 'dist/worker/flowgate-launcher' || /^(Dockerfile|docker-compose|tsconfig|vitest|eslint)/.test(p) || p.includes('flowgate-work/'));
     expect(unwanted).toEqual([]);
     expect(files.length).toBeLessThan(400);
   });
