@@ -4,7 +4,7 @@
  */
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import type { SchedulerOrder } from '../shared/options/defaults.js';
-import { ResourceLedger, round, type Resources } from './ledger.js';
+import { round, type Grant, type Ledger, type Resources } from './ledger.js';
 
 export { SCHEDULER_ORDERS, type SchedulerOrder } from '../shared/options/defaults.js';
 
@@ -18,9 +18,9 @@ export interface AdmissionCandidate {
    */
   readonly topoRank: number;
   /** What the node declared. */
-  readonly request: Resources;
+  readonly request: Grant;
   /** What it will hold: the request, clamped to the budget when clamping is on. */
-  readonly grant: Resources;
+  readonly grant: Grant;
 }
 
 /**
@@ -47,7 +47,7 @@ export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): A
  * as in nipype. Reserves each admitted node's grant in the ledger under its
  * index and returns the admitted candidates in admission order.
  */
-export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: ResourceLedger, key: (c: AdmissionCandidate) => string, groups?: GrantGroups): AdmissionCandidate[] {
+export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: Ledger, key: (c: AdmissionCandidate) => string, groups?: GrantGroups): AdmissionCandidate[] {
   const admitted: AdmissionCandidate[] = [];
   // With the ready nodes' grants in hand, the pass ends as soon as none of
   // those not yet admitted fits what is free: a full budget costs O(groups),
@@ -79,37 +79,54 @@ export interface GrantGroups {
   /** Ready nodes per group (see {@link grantGroup}). */
   readonly sizes: ReadonlyMap<string, number>;
   /** The grant of a group. */
-  grant(group: string): Resources;
+  grant(group: string): Grant;
 }
 
-/** The group of a grant: nodes with equal grants are interchangeable for fitting. */
-export function grantGroup(grant: Resources): string {
-  return `${grant.n_procs}/${grant.mem_gb}`;
+/** The group of a grant: nodes with equal grants (and constraints) are interchangeable for fitting. */
+export function grantGroup(grant: Grant): string {
+  const base = `${grant.n_procs}/${grant.mem_gb}`;
+  if (grant.resources === undefined && grant.constraint === undefined) return base;
+  return `${base}/${JSON.stringify(grant.resources ?? {})}/${JSON.stringify(grant.constraint ?? {})}`;
 }
 
 /** Why a ready node is not admitted now, e.g. "needs 12 GB, 4 GB free". */
-export function waitingReason(c: AdmissionCandidate, ledger: ResourceLedger): string {
-  const free = ledger.free;
-  const parts: string[] = [];
-  if (c.grant.n_procs > free.n_procs) parts.push(`needs ${c.grant.n_procs} procs, ${free.n_procs} free`);
-  if (c.grant.mem_gb > free.mem_gb + 1e-9) parts.push(`needs ${round(c.grant.mem_gb)} GB, ${round(free.mem_gb)} GB free`);
-  return parts.length > 0 ? parts.join('; ') : 'waiting for its turn';
+export function waitingReason(c: AdmissionCandidate, ledger: Ledger): string {
+  return ledger.waitingReason(c.grant);
 }
 
-/** Clamps a request to the budget (nipype with `raise_insufficient=False`). */
-export function clampToBudget(request: Resources, budget: Resources): Resources {
-  return { n_procs: Math.min(request.n_procs, budget.n_procs), mem_gb: Math.min(request.mem_gb, budget.mem_gb) };
+/**
+ * Clamps a request to the budget (nipype with `raise_insufficient=False`):
+ * threads and memory, and each named resource to what the budget has of it.
+ */
+export function clampToBudget(request: Grant, budget: Resources, named?: Readonly<Record<string, number>>): Grant {
+  const clamped: Grant = { ...request, n_procs: Math.min(request.n_procs, budget.n_procs), mem_gb: Math.min(request.mem_gb, budget.mem_gb) };
+  if (request.resources === undefined || named === undefined) return clamped;
+  const resources = Object.fromEntries(Object.entries(request.resources).map(([k, n]) => [k, Math.min(n, named[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
+  return { ...clamped, resources };
 }
 
 /** A node whose request exceeds the budget. */
 export interface OversizedNode {
   readonly id: string;
-  readonly request: Resources;
+  readonly request: Grant;
 }
 
-/** Nodes whose request exceeds the budget in procs or memory (strict `>`). */
-export function findOversized(nodes: readonly OversizedNode[], budget: Resources): OversizedNode[] {
-  return nodes.filter((n) => n.request.n_procs > budget.n_procs || n.request.mem_gb > budget.mem_gb);
+/** A budget: threads, memory and named resources (absent: none). */
+export type Budget = Resources & { readonly resources?: Readonly<Record<string, number>> };
+
+/** The named resources a request asks more of than the budget has: `[name, asked, has]`. */
+function namedOver(request: Grant, budget: Budget): Array<[string, number, number]> {
+  const out: Array<[string, number, number]> = [];
+  for (const [name, n] of Object.entries(request.resources ?? {})) {
+    const has = budget.resources?.[name] ?? 0;
+    if (n > has) out.push([name, n, has]);
+  }
+  return out;
+}
+
+/** Nodes whose request exceeds the budget in procs, memory or a named resource (strict `>`). */
+export function findOversized(nodes: readonly OversizedNode[], budget: Budget): OversizedNode[] {
+  return nodes.filter((n) => n.request.n_procs > budget.n_procs || n.request.mem_gb > budget.mem_gb || namedOver(n.request, budget).length > 0);
 }
 
 /**
@@ -117,12 +134,13 @@ export function findOversized(nodes: readonly OversizedNode[], budget: Resources
  * what it asked for and what it is clamped to (nipype warns too, though only
  * in general: "Some nodes exceed the total amount of memory available").
  */
-export function clampWarnings(nodes: readonly OversizedNode[], budget: Resources): string[] {
+export function clampWarnings(nodes: readonly OversizedNode[], budget: Budget): string[] {
   return findOversized(nodes, budget).map((n) => {
-    const grant = clampToBudget(n.request, budget);
+    const grant = clampToBudget(n.request, budget, budget.resources ?? {});
     const asked: string[] = [];
     if (n.request.n_procs > budget.n_procs) asked.push(`${n.request.n_procs} procs (budget ${budget.n_procs})`);
     if (n.request.mem_gb > budget.mem_gb) asked.push(`${round(n.request.mem_gb)} GB (budget ${round(budget.mem_gb)} GB)`);
+    for (const [name, k, has] of namedOver(n.request, budget)) asked.push(`${name} ${k} (budget ${has})`);
     return `node "${n.id}" needs ${asked.join(' and ')}: clamped to ${grant.n_procs} procs / ${round(grant.mem_gb)} GB, it runs alone`;
   });
 }
@@ -133,13 +151,14 @@ export function clampWarnings(nodes: readonly OversizedNode[], budget: Resources
  */
 export function assertFitsBudget(
   nodes: readonly OversizedNode[],
-  budget: Resources,
+  budget: Budget,
   file?: string,
   /** What raises the budget, for the closing line (default: this command's `--n-procs/--memory-gb`). */
   raise = 'raise --n-procs/--memory-gb',
 ): void {
   const over = findOversized(nodes, budget);
   if (over.length === 0) return;
+  let namedToo = false;
   const issues = over.map((n): ValidationIssue => {
     const parts: string[] = [];
     if (n.request.n_procs > budget.n_procs) {
@@ -148,16 +167,20 @@ export function assertFitsBudget(
     if (n.request.mem_gb > budget.mem_gb) {
       parts.push(`needs ${round(n.request.mem_gb)} GB but the budget is ${round(budget.mem_gb)} GB (over by ${round(n.request.mem_gb - budget.mem_gb)} GB)`);
     }
+    const named = namedOver(n.request, budget);
+    for (const [name, k, has] of named) parts.push(`needs ${name} ${k} but the budget has ${has}`);
+    if (named.length > 0) namedToo = true;
     const issue: ValidationIssue = {
       node: n.id,
-      field: n.request.n_procs > budget.n_procs ? 'n_procs' : 'mem_gb',
+      field: n.request.n_procs > budget.n_procs ? 'n_procs' : n.request.mem_gb > budget.mem_gb ? 'mem_gb' : 'resources',
       message: `insufficient resources: ${parts.join('; ')}`,
     };
     if (file !== undefined) issue.file = file;
     return issue;
   });
+  const named = Object.entries(budget.resources ?? {}).map(([k, n]) => `, ${k} ${n}`).join('');
   issues.push({
-    message: `${over.length} node(s) exceed the budget of ${budget.n_procs} procs / ${round(budget.mem_gb)} GB; ${raise} or pass --no-raise-insufficient to run them alone with the whole budget`,
+    message: `${over.length} node(s) exceed the budget of ${budget.n_procs} procs / ${round(budget.mem_gb)} GB${named}; ${raise}${namedToo ? ' (named resources: --resource NAME=N)' : ''} or pass --no-raise-insufficient to run them alone with the whole budget`,
   });
   throw new ValidationError('NODE_EXCEEDS_BUDGET', issues);
 }

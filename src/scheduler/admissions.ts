@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DIR_LOCK_TTL_MS, type DirLock } from '../shared/dir-lock.js';
 import { readClaims, workerAlive, type Admission } from '../shared/node-claim.js';
+import type { ChannelEntry } from './job-channel.js';
 import { queueEntry, type NodeJob } from './node-job.js';
 import type { ClaimView } from './reconcile.js';
 import type { NodeRuntime } from './run-graph.js';
@@ -30,13 +31,27 @@ export class RunAdmissions {
    * The queue entries of `jobs` and the admissions to store with them (hash
    * fields by node index), each attempt's token in both.
    */
-  admit(jobs: readonly NodeJob[], lockOf: (index: number) => DirLock): { entries: Array<ReturnType<typeof queueEntry>>; fields: Record<string, string> } {
+  admit(
+    jobs: readonly NodeJob[],
+    lockOf: (index: number) => DirLock,
+    /** Where each node was placed: its host (per-host placement) and named slots. */
+    placeOf: (index: number) => { host?: string; slots?: Record<string, number[]> } = () => ({}),
+  ): { entries: ChannelEntry[]; fields: Record<string, string> } {
     const fields: Record<string, string> = {};
-    const entries = jobs.map((job) => {
+    const entries = jobs.map((job): ChannelEntry => {
       const token = this.tokenFor(job.index, job.data.attempt);
-      const admission: Admission = { attempt: job.data.attempt, token, lock: { ...lockOf(job.index), ttl_ms: DIR_LOCK_TTL_MS }, spec: job.data };
+      const { host, slots } = placeOf(job.index);
+      const admission: Admission = {
+        attempt: job.data.attempt,
+        token,
+        lock: { ...lockOf(job.index), ttl_ms: DIR_LOCK_TTL_MS },
+        spec: job.data,
+        ...(host !== undefined ? { host } : {}),
+        ...(slots !== undefined && Object.keys(slots).length > 0 ? { slots } : {}),
+      };
       fields[String(job.index)] = JSON.stringify(admission);
-      return queueEntry(job, token);
+      const entry = queueEntry(job, token);
+      return host !== undefined ? { ...entry, host } : entry;
     });
     return { entries, fields };
   }

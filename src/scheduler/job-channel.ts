@@ -6,7 +6,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { NODE_QUEUE, parseNodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { NODE_QUEUE, parseNodeJobId, queueOf, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { bullConnection, connectionName, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { EVENTS_MAX_LEN, type queueEntry } from './node-job.js';
@@ -38,10 +38,16 @@ export interface ChannelListener {
 /** Jobs per `addBulk` (one MULTI of that many script calls). */
 const ADD_CHUNK = 500;
 
+/** A job to add: its queue entry, and the host it was placed on (absent: the shared queue). */
+export type ChannelEntry = ReturnType<typeof queueEntry> & { host?: string };
+
 export class JobChannel {
   private queue: Queue<NodeJobRef> | undefined;
-  /** The blocking connection that reads the events stream. */
-  private events: Redis | undefined;
+  /** The blocking connections that read the events streams, one per queue. */
+  private readonly events: Redis[] = [];
+  /** Host queues (per-host placement) by queue name, each opened once, its events read from before its first job. */
+  private readonly hostQueues = new Map<string, Promise<Queue<NodeJobRef>>>();
+  private redis: Redis | undefined;
   private closing = false;
   private readonly listeners = new Map<string, ChannelListener>();
   private pausedNow = false;
@@ -79,12 +85,48 @@ export class JobChannel {
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
     // Read after the stream position: a pause or resume after it is seen as an event.
     this.pausedNow = (await redis.hexists(this.queue.keys['meta'] ?? `${this.prefix}:${NODE_QUEUE}:meta`, 'paused')) === 1;
+    this.redis = redis;
+    await this.listen(key, last[0]?.[0] ?? '0-0', true);
+    return this.queue;
+  }
+
+  /** Starts reading an events stream from `from` on a blocking connection of its own. */
+  private async listen(key: string, from: string, shared = false): Promise<void> {
     const events = createRedis(this.redisUrl, { maxRetriesPerRequest: null, connectionName: connectionName(this.prefix, 'events') });
     events.on('error', (err: unknown) => this.log.debug({ err }, 'queue events connection error'));
-    this.events = events;
+    this.events.push(events);
     await events.connect();
-    void this.readEvents(events, key, last[0]?.[0] ?? '0-0');
-    return this.queue;
+    void this.readEvents(events, key, from, shared);
+  }
+
+  /**
+   * The queue of a host (per-host placement), opened on first use: its
+   * events stream is read from its end as it was before any job of this
+   * channel was added to it, so none of their events is missed.
+   */
+  hostQueue(host: string): Promise<Queue<NodeJobRef>> {
+    const name = queueOf(host);
+    let q = this.hostQueues.get(name);
+    if (q === undefined) {
+      q = (async () => {
+        const queue = new Queue<NodeJobRef>(name, { connection: bullConnection(this.redisUrl, connectionName(this.prefix, 'queue')), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
+        queue.on('error', (err) => this.log.warn({ err, queue: name }, 'queue error'));
+        const key = queue.keys['events'] ?? `${this.prefix}:${name}:events`;
+        const redis = this.redis ?? ((await queue.getBackend().client) as unknown as Redis);
+        const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+        await this.listen(key, last[0]?.[0] ?? '0-0');
+        return queue;
+      })();
+      this.hostQueues.set(name, q);
+      // A failed open is tried again next time.
+      q.catch(() => this.hostQueues.delete(name));
+    }
+    return q;
+  }
+
+  /** The queue a job of `host` is on (the shared one without a host). */
+  private async queueFor(host: string | undefined): Promise<Queue<NodeJobRef> | undefined> {
+    return host === undefined || host === '' ? this.queue : this.hostQueue(host);
   }
 
   /**
@@ -94,7 +136,7 @@ export class JobChannel {
    * read together with the next completions rather than each waking the
    * scheduler on its own.
    */
-  private async readEvents(conn: Redis, key: string, from: string): Promise<void> {
+  private async readEvents(conn: Redis, key: string, from: string, shared: boolean): Promise<void> {
     let id = from;
     while (!this.closing) {
       let batch: Array<[string, string[]]> | undefined;
@@ -111,7 +153,7 @@ export class JobChannel {
       const touched = new Set<ChannelListener>();
       for (const [entryId, fields] of batch) {
         id = entryId;
-        const listener = this.route(fields);
+        const listener = this.route(fields, shared);
         if (listener !== undefined) touched.add(listener);
       }
       await Promise.all([...touched].map((l) => l.settled?.().catch(() => undefined)));
@@ -119,11 +161,13 @@ export class JobChannel {
   }
 
   /** Hands one stream entry to the run it concerns; returns that run's listener. */
-  private route(fields: string[]): ChannelListener | undefined {
+  private route(fields: string[], shared: boolean): ChannelListener | undefined {
     const f = new Map<string, string>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
     const event = f.get('event');
     if (event === 'paused' || event === 'resumed') {
+      // `flowgate queue pause` pauses the shared queue; host queues follow their own.
+      if (!shared) return undefined;
       this.pausedNow = event === 'paused';
       for (const l of this.listeners.values()) l.pausedChanged?.(this.pausedNow);
       return undefined;
@@ -163,26 +207,47 @@ export class JobChannel {
    * trip of its own. A single job is one script call (addBulk wraps even one
    * in MULTI).
    */
-  async add(jobs: ReadonlyArray<ReturnType<typeof queueEntry>>, admissions?: { key: string; fields: Record<string, string> }): Promise<void> {
+  async add(jobs: readonly ChannelEntry[], admissions?: { key: string; fields: Record<string, string> }): Promise<void> {
     const queue = this.queue;
     if (queue === undefined || jobs.length === 0) return;
-    const admitted = admissions === undefined ? undefined : (await queue.getBackend().client).hset(admissions.key, admissions.fields);
+    const shared: ChannelEntry[] = [];
+    const byHost = new Map<string, ChannelEntry[]>();
+    for (const j of jobs) {
+      if (j.host === undefined || j.host === '') shared.push(j);
+      else {
+        const list = byHost.get(j.host);
+        if (list === undefined) byHost.set(j.host, [j]);
+        else list.push(j);
+      }
+    }
+    let admitted: Promise<unknown> | undefined = admissions === undefined ? undefined : (await queue.getBackend().client).hset(admissions.key, admissions.fields);
+    // A host queue has a connection of its own: the admissions must be in
+    // Redis before its jobs, so they are waited for (one round trip).
+    if (byHost.size > 0 && admitted !== undefined) {
+      await admitted;
+      admitted = undefined;
+    }
     const added: Array<Promise<unknown>> = [];
-    if (jobs.length === 1 && jobs[0] !== undefined) added.push(queue.add(jobs[0].name, jobs[0].data, jobs[0].opts));
-    // A wide budget admits thousands at once: one MULTI per bounded chunk, all sent together.
-    else for (let at = 0; at < jobs.length; at += ADD_CHUNK) added.push(queue.addBulk(jobs.slice(at, at + ADD_CHUNK)));
+    const addTo = (q: Queue<NodeJobRef>, list: readonly ChannelEntry[]): void => {
+      const entries = list.map(({ name, data, opts }) => ({ name, data, opts }));
+      if (entries.length === 1 && entries[0] !== undefined) added.push(q.add(entries[0].name, entries[0].data, entries[0].opts));
+      // A wide budget admits thousands at once: one MULTI per bounded chunk, all sent together.
+      else for (let at = 0; at < entries.length; at += ADD_CHUNK) added.push(q.addBulk(entries.slice(at, at + ADD_CHUNK)));
+    };
+    if (shared.length > 0) addTo(queue, shared);
+    for (const [host, list] of byHost) addTo(await this.hostQueue(host), list);
     await Promise.all([admitted, ...added]);
   }
 
-  /** A job by id. */
-  getJob(jobId: string): Promise<Job<NodeJobRef> | undefined> {
-    return this.queue?.getJob(jobId) ?? Promise.resolve(undefined);
+  /** A job by id, on its host's queue (the shared one without a host). */
+  async getJob(jobId: string, host?: string): Promise<Job<NodeJobRef> | undefined> {
+    return (await this.queueFor(host))?.getJob(jobId);
   }
 
   /** Removes a job that has not started; 1 if removed, 0 if it could not be (running, locked). */
-  async remove(jobId: string): Promise<number> {
+  async remove(jobId: string, host?: string): Promise<number> {
     try {
-      return (await this.queue?.remove(jobId)) ?? 0;
+      return (await (await this.queueFor(host))?.remove(jobId)) ?? 0;
     } catch {
       return 0;
     }
@@ -193,12 +258,14 @@ export class JobChannel {
     // The reader is not waited for: it may be waiting for a run that is
     // closing this channel. Dropping the connection ends its blocking read.
     this.closing = true;
-    this.events?.disconnect();
+    for (const e of this.events) e.disconnect();
+    const hosts = await Promise.all([...this.hostQueues.values()].map((q) => q.catch(() => undefined)));
     if (redisDown) {
       void this.queue?.disconnect().catch(() => undefined);
+      for (const q of hosts) void q?.disconnect().catch(() => undefined);
       return;
     }
-    await this.queue?.close();
+    await Promise.all([this.queue?.close(), ...hosts.map((q) => q?.close())]);
   }
 }
 

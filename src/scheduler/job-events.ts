@@ -11,7 +11,8 @@ import { isRefusal } from '../shared/node-claim.js';
 import { nodeJobId, type NodeOutcome } from '../shared/payloads.js';
 import type { Incoming, RanAs } from './incoming.js';
 import { TERMINAL_STATES } from './node-state.js';
-import type { NodeRuntime, RunGraph } from './run-graph.js';
+import { RunGraph, type NodeRuntime } from './run-graph.js';
+import { inputsFailure } from './node-job.js';
 import type { RunStore } from './run-store.js';
 import { describeFailedReason } from './scheduler-support.js';
 import type { SchedulerEvents } from './scheduler-types.js';
@@ -27,8 +28,8 @@ export interface EventSink {
   workerReleased(index: number): void;
   /** The node's attempt is over: nothing more is expected of its job. */
   settled(index: number): void;
-  /** A job to take out of the queue (a requeued job of a cancelled run). */
-  removeJob(jobId: string): void;
+  /** A job to take out of the queue (a requeued job of a cancelled run); `index`: its node, whose host queue it is on. */
+  removeJob(jobId: string, index?: number): void;
   /** A node whose next attempt is to be enqueued in this step. */
   retry(n: NodeRuntime): void;
   /** Writes the crash record of a final failure; returns its path, or null when it could not be written. */
@@ -60,13 +61,17 @@ export function applyJobEvent(ev: Incoming, cx: ApplyContext): void {
     if (graph.markRunning(ev.index, ev.attempt)) sink.notice({ event: 'node:started', data: { id: n.node.id } });
     return;
   }
+  if (ev.kind === 'unplaced') {
+    applyUnplaced(ev, n, cx);
+    return;
+  }
   if (cx.cancelReason !== undefined && (ev.kind === 'failed' || ev.kind === 'stalled')) {
     // The run is being cancelled: a node stopped now ends cancelled.
     if (graph.cancelInFlight(ev.index, cx.cancelReason, ev.attempt, ev.kind === 'failed' ? ev.outcome : undefined)) {
       // A worker that stopped the node released its directory; a stalled job's lock expires.
       if (ev.kind === 'stalled' || !isRefusal(ev.reason)) sink.workerReleased(ev.index);
       // A stalled job is back in the queue: take it out so nobody runs it.
-      if (ev.kind === 'stalled') sink.removeJob(nodeJobId(cx.runId, ev.index, ev.attempt));
+      if (ev.kind === 'stalled') sink.removeJob(nodeJobId(cx.runId, ev.index, ev.attempt), ev.index);
       sink.notice(finished(n, 'cancelled', cx.cancelReason));
     }
     return;
@@ -96,6 +101,33 @@ export function applyJobEvent(ev: Incoming, cx: ApplyContext): void {
     return;
   }
   applyFailure(ev, n, cx);
+}
+
+/**
+ * The node's host was lost: it is placed again as a new attempt (its job,
+ * if still waiting in the lost host's queue, is taken out), unless it lost
+ * its host too often or the run is being cancelled: then it fails.
+ */
+function applyUnplaced(ev: Extract<Incoming, { kind: 'unplaced' }>, n: NodeRuntime, cx: ApplyContext): void {
+  const { graph, sink } = cx;
+  const losses = n.record.attempt_history.filter((a) => a.status === 'lost').length;
+  if (cx.cancelReason !== undefined || !graph.isAdmitting || losses + 1 >= RunGraph.MAX_HOST_LOSSES) {
+    const why = cx.cancelReason !== undefined || !graph.isAdmitting ? ev.reason : `${ev.reason} (its host was lost ${losses + 1} times)`;
+    sink.removeJob(nodeJobId(cx.runId, ev.index, ev.attempt), ev.index);
+    applyFailure({ kind: 'failed', index: ev.index, attempt: ev.attempt, reason: why, outcome: lostOutcome(n, why) }, n, cx);
+    return;
+  }
+  if (!graph.unplace(ev.index, ev.attempt, ev.reason)) return;
+  sink.removeJob(nodeJobId(cx.runId, ev.index, ev.attempt), ev.index);
+  sink.settled(ev.index);
+  cx.log.warn({ node: n.node.id, attempt: ev.attempt, reason: ev.reason }, 'node:host-lost');
+  sink.notice({ event: 'node:retrying', data: { id: n.node.id, attempt: n.attempt + 1, reason: ev.reason } });
+}
+
+/** The outcome of an attempt that ended with its host. */
+function lostOutcome(n: NodeRuntime, reason: string): NodeOutcome {
+  // `worker: scheduler`: no worker let the node's directory go; the scheduler does.
+  return { ...inputsFailure(n, reason, Date.now()), failure: 'worker_lost' };
 }
 
 /** A failed attempt: retried, or final (crash record, descendants skipped, maybe the run stopped). */
@@ -145,6 +177,10 @@ export function stageChanges(graph: RunGraph, store: StagedWrites, ended: (n: No
     if (TERMINAL_STATES.has(n.state)) {
       store.withdraw(index);
       ended(n);
+    } else if (n.state === 'ready' && n.attempt > 0) {
+      // Placed again after its host was lost: the lost attempt's admission
+      // goes, so a returning host cannot claim it.
+      store.withdraw(index);
     }
   }
   // A finished predecessor counted off: the count alone is written, not the whole record again.

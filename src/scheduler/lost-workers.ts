@@ -12,7 +12,8 @@
  * enough for every live worker to beat again.
  */
 import { hostname } from 'node:os';
-import type { Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { JobChannel } from './job-channel.js';
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -69,7 +70,9 @@ export class LostWorkerCheck {
 
   constructor(
     private readonly redis: Redis,
-    private readonly queue: Queue<NodeJobRef>,
+    private readonly jobs: Pick<JobChannel, 'getJob'>,
+    /** The host a node's attempt was placed on (its job is in that host's queue). */
+    private readonly hostOf: (index: number) => string | undefined,
     private readonly prefix: string,
     private readonly runId: string,
     private readonly log: Logger,
@@ -114,7 +117,7 @@ export class LostWorkerCheck {
       if (!(await endLostClaim(this.redis, this.prefix, { run_id: this.runId, node_index: node.index, attempt: node.attempt }, claim.instance, as, now))) continue;
       const reaped = claim.host === this.host ? reapWorkerProcesses(claim.instance) : [];
       const reason = `worker lost: worker ${claim.worker} stopped beating while it ran the node${as === 'failed' ? ` (lost ${node.stalls + 1} time(s); its queue allows ${claim.max_lost ?? 1})` : ''}`;
-      const moved = await this.release(nodeJobId(this.runId, node.index, node.attempt), claim, as, reason);
+      const moved = await this.release(nodeJobId(this.runId, node.index, node.attempt), this.hostOf(node.index), claim, as, reason);
       this.log.warn({ node: node.index, attempt: node.attempt, worker: claim.worker, host: claim.host, reaped, as, moved }, `node:${WORKER_LOST}`);
       out.push({ index: node.index, attempt: node.attempt, worker: claim.worker, as, reaped, reason, moved });
     }
@@ -126,10 +129,10 @@ export class LostWorkerCheck {
    * token. If that fails (its lock expired and BullMQ moved it already), the
    * ended claim still lets the next worker take the attempt over.
    */
-  private async release(jobId: string, claim: Claim, as: 'requeued' | 'failed', reason: string): Promise<boolean> {
+  private async release(jobId: string, host: string | undefined, claim: Claim, as: 'requeued' | 'failed', reason: string): Promise<boolean> {
     if (claim.job_token === undefined) return false;
     try {
-      const job: Job<NodeJobRef> | undefined = await this.queue.getJob(jobId);
+      const job: Job<NodeJobRef> | undefined = await this.jobs.getJob(jobId, host);
       if (job === undefined) return false;
       if (as === 'requeued') await job.moveToWait(claim.job_token);
       else await job.moveToFailed(new Error(reason), claim.job_token, false);

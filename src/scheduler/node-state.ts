@@ -28,8 +28,9 @@ const ALLOWED: Readonly<Record<NodeState, readonly NodeState[]>> = {
   ready: ['queued', 'cached', 'skipped', 'cancelled', 'waiting', 'succeeded'],
   // queued -> succeeded/failed: the "active" event may be missed or arrive late.
   // running -> queued: the job is requeued after its worker was lost.
-  queued: ['running', 'succeeded', 'failed', 'cancelled'],
-  running: ['succeeded', 'failed', 'cancelled', 'queued'],
+  // queued/running -> ready: its host was lost (per-host placement); it is placed again.
+  queued: ['running', 'succeeded', 'failed', 'cancelled', 'ready'],
+  running: ['succeeded', 'failed', 'cancelled', 'queued', 'ready'],
   succeeded: [],
   failed: [],
   skipped: [],

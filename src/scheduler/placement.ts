@@ -114,6 +114,16 @@ class HostLedger {
     return hold;
   }
 
+  /** Counts a hold taken elsewhere (restored, or kept across a changed declaration). */
+  count(hold: Hold): void {
+    this.usedProcs += hold.procs;
+    this.usedMem += hold.mem;
+    for (const [name, got] of Object.entries(hold.slots)) {
+      const taken = this.taken.get(name);
+      if (taken !== undefined) for (const i of got) if (i < taken.length) taken[i] = true;
+    }
+  }
+
   give(hold: Hold): void {
     this.usedProcs -= hold.procs;
     this.usedMem -= hold.mem;
@@ -174,20 +184,85 @@ export class Placement {
    * keep running, and nothing more is placed until it fits again).
    */
   setHost(spec: HostSpec): void {
-    const old = this.hosts.get(spec.id);
     const next = new HostLedger(spec);
-    if (old !== undefined) {
-      for (const h of this.holds.values()) {
-        if (h.host !== spec.id) continue;
-        next.usedProcs += h.hold.procs;
-        next.usedMem += h.hold.mem;
-        for (const [name, got] of Object.entries(h.hold.slots)) {
-          const taken = next.taken.get(name);
-          if (taken !== undefined) for (const i of got) if (i < taken.length) taken[i] = true;
-        }
-      }
-    }
+    // Holds on this host count, whether it was known (a changed declaration)
+    // or not (holds restored from the run store before the host beat again).
+    for (const h of this.holds.values()) if (h.host === spec.id) next.count(h.hold);
     this.hosts.set(spec.id, next);
+  }
+
+  /**
+   * Records a hold where it was placed, without checking that it fits
+   * (rebuilding from the run store). The host may not be live (yet): the
+   * hold counts against it once it registers, and goes with it when
+   * {@link removeHost} is called. A hold under `key` is replaced.
+   */
+  restore(key: string, host: string, req: Amounts, slots: Readonly<Record<string, readonly number[]>>): void {
+    this.release(key);
+    const hold: Hold = { procs: req.n_procs, mem: toMicro(req.mem_gb), slots: Object.fromEntries(Object.entries(slots).map(([k, v]) => [k, [...v]])) };
+    this.holds.set(key, { host, hold });
+    this.hosts.get(host)?.count(hold);
+  }
+
+  /** Whether `req` could be placed now (nothing is taken). */
+  canPlace(req: Amounts, constraint?: HostConstraint): boolean {
+    for (const h of this.hosts.values()) if (matches(h.spec, constraint) && h.fits(req)) return true;
+    return false;
+  }
+
+  /** Why `req` cannot be placed now, as {@link place} would say; undefined when it can. */
+  why(req: Amounts, constraint?: HostConstraint): Unplaced | undefined {
+    let matching = 0;
+    let fitsEmpty = 0;
+    for (const h of this.hosts.values()) {
+      if (!matches(h.spec, constraint)) continue;
+      matching++;
+      if (!h.fits(req, true)) continue;
+      fitsEmpty++;
+      if (h.fits(req)) return undefined;
+    }
+    if (matching === 0) {
+      const where = constraint === undefined || describeConstraint(constraint) === 'any host' ? '' : ` matches ${describeConstraint(constraint)}`;
+      return { kind: 'no_match', reason: this.hosts.size === 0 ? 'no live host' : `no live host${where} (live: ${this.hostIds.join(', ')})` };
+    }
+    if (fitsEmpty === 0) return { kind: 'fits_nowhere', reason: `no live host fits ${describeAmounts(req)} (${this.describeFree(constraint)})` };
+    return { kind: 'busy', reason: `needs ${describeAmounts(req)}; free ${this.describeFree(constraint)}` };
+  }
+
+  /** Holds on hosts that are not live (restored before their host beat, or never will), as `[key, host]`. */
+  holdsOffline(): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const [key, h] of this.holds) if (!this.hosts.has(h.host)) out.push([key, h.host]);
+    return out;
+  }
+
+  /** Where `key` is placed and the slots it holds. */
+  placeOf(key: string): Placed | undefined {
+    const h = this.holds.get(key);
+    return h === undefined ? undefined : { host: h.host, slots: h.hold.slots };
+  }
+
+  /** Threads and memory held on live hosts. */
+  held(): { n_procs: number; mem_gb: number } {
+    let n = 0;
+    let mem = 0;
+    for (const h of this.hosts.values()) {
+      n += h.usedProcs;
+      mem += h.usedMem;
+    }
+    return { n_procs: n, mem_gb: mem / MICRO };
+  }
+
+  /** Free slots of each named resource summed over live hosts. */
+  namedFree(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const h of this.hosts.values()) for (const name of h.taken.keys()) out[name] = (out[name] ?? 0) + h.freeSlots(name);
+    return out;
+  }
+
+  /** The number of holds. */
+  get holdCount(): number {
+    return this.holds.size;
   }
 
   /**
@@ -229,14 +304,8 @@ export class Placement {
     if (this.holds.has(key)) throw new Error(`placement: "${key}" is already placed`);
     let best: HostLedger | undefined;
     let bestKey: [number, number, number] | undefined;
-    let matching = 0;
-    let fitsEmpty = 0;
     for (const h of this.hosts.values()) {
-      if (!matches(h.spec, constraint)) continue;
-      matching++;
-      if (!h.fits(req, true)) continue;
-      fitsEmpty++;
-      if (!h.fits(req)) continue;
+      if (!matches(h.spec, constraint) || !h.fits(req)) continue;
       const k = h.leftover(req);
       if (bestKey === undefined || k[0] < bestKey[0] || (k[0] === bestKey[0] && (k[1] < bestKey[1] || (k[1] === bestKey[1] && k[2] < bestKey[2])))) {
         best = h;
@@ -248,12 +317,7 @@ export class Placement {
       this.holds.set(key, { host: best.spec.id, hold });
       return { host: best.spec.id, slots: hold.slots };
     }
-    if (matching === 0) {
-      const where = constraint === undefined ? '' : ` matches ${describeConstraint(constraint)}`;
-      return { kind: 'no_match', reason: this.hosts.size === 0 ? 'no live host' : `no live host${where} (live: ${this.hostIds.join(', ')})` };
-    }
-    if (fitsEmpty === 0) return { kind: 'fits_nowhere', reason: `no live host fits ${describeAmounts(req)} (${this.describeFree(constraint)})` };
-    return { kind: 'busy', reason: `needs ${describeAmounts(req)}; free ${this.describeFree(constraint)}` };
+    return this.why(req, constraint) ?? { kind: 'busy', reason: `needs ${describeAmounts(req)}; free ${this.describeFree(constraint)}` };
   }
 
   /** Releases `key`'s place; false if it held none. */

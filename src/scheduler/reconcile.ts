@@ -2,8 +2,7 @@
  * Reconciliation: in-flight nodes checked against their jobs' state, for
  * when queue events were missed (restarts, stream trimming, Redis outages).
  */
-import type { Queue } from 'bullmq';
-import { nodeJobId, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { nodeJobId, type NodeOutcome } from '../shared/payloads.js';
 import type { Incoming } from './incoming.js';
 import { isRefusal, type Claim, type ClaimRecord } from '../shared/node-claim.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
@@ -40,7 +39,7 @@ export interface ClaimView {
  * running the attempt.
  */
 export async function reconcileInFlight(
-  queue: Queue<NodeJobRef>,
+  queue: Pick<JobChannel, 'getJob'>,
   runId: string,
   inFlight: readonly NodeRuntime[],
   lastHeard: (n: NodeRuntime) => number,
@@ -78,7 +77,7 @@ export async function reconcileInFlight(
     }
     if (runningElsewhere && n.state === 'queued') out.incoming.push({ kind: 'active', index: n.index, attempt: n.attempt });
     const jobId = nodeJobId(runId, n.index, n.attempt);
-    const job = await queue.getJob(jobId);
+    const job = await queue.getJob(jobId, n.record.host);
     if (job === undefined) {
       if (!runningElsewhere) out.missing.push(n);
       continue;
@@ -123,7 +122,7 @@ export async function triageForCancel(jobs: JobChannel, runId: string, nodes: re
   const out: CancelTriage = { finished: [], unstarted: [] };
   for (const n of nodes) {
     const jobId = nodeJobId(runId, n.index, n.attempt);
-    const job = await jobs.getJob(jobId);
+    const job = await jobs.getJob(jobId, n.record.host);
     const state = job === undefined ? 'missing' : await job.getState();
     // A job that completed between reading it and reading its state has no return value here:
     // its completion event brings the outcome.
@@ -133,7 +132,7 @@ export async function triageForCancel(jobs: JobChannel, runId: string, nodes: re
     else if (state === 'failed' && isRefusal(job?.failedReason)) out.unstarted.push(n);
     else if (state === 'failed') out.finished.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason: job?.failedReason ?? 'failed' });
     else if (state === 'missing') out.unstarted.push(n);
-    else if ((state === 'waiting' || state === 'delayed' || state === 'prioritized') && (await jobs.remove(jobId)) === 1) out.unstarted.push(n);
+    else if ((state === 'waiting' || state === 'delayed' || state === 'prioritized') && (await jobs.remove(jobId, n.record.host)) === 1) out.unstarted.push(n);
   }
   return out;
 }

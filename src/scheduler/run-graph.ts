@@ -8,7 +8,8 @@ import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
 import { admitFirstFit, clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type GrantGroups, type SchedulerOrder } from './admission.js';
-import { ResourceLedger, type Resources } from './ledger.js';
+import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
+import type { Budget } from './admission.js';
 import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
 import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
 import { ReadySet } from './ready-set.js';
@@ -40,7 +41,8 @@ export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; no
 /** Options of a {@link RunGraph}. */
 export interface RunGraphOptions {
   workflow: Workflow;
-  budget: Resources;
+  /** The budget: threads, memory and named resources. */
+  budget: Budget;
   order: SchedulerOrder;
   /** false: requests above the budget are clamped to it (the node runs alone). */
   raiseInsufficient: boolean;
@@ -52,14 +54,14 @@ export interface RunGraphOptions {
    * for every run). Holds are keyed `<holdPrefix><index>`. Default: a ledger
    * of this run's own over `budget`.
    */
-  ledger?: ResourceLedger;
+  ledger?: Ledger;
   holdPrefix?: string;
 }
 
 /** The run's state machine over the DAG. */
 export class RunGraph {
   readonly dag: Dag;
-  readonly ledger: ResourceLedger;
+  readonly ledger: Ledger;
   readonly nodes: NodeRuntime[];
   private readonly clock: () => number;
   /** Ready node indices, kept in admission order. */
@@ -70,7 +72,7 @@ export class RunGraph {
   /** Counts by state and the in-flight nodes, kept on every change. */
   private readonly tally = new StateTally();
   /** The grant of each group of ready nodes (see {@link grantGroup}). */
-  private readonly groupGrants = new Map<string, Resources>();
+  private readonly groupGrants = new Map<string, Grant>();
   private terminal = 0;
   private inFlightCount = 0;
   private admitting = true;
@@ -82,7 +84,7 @@ export class RunGraph {
     const { workflow, budget } = options;
     this.clock = options.clock;
     this.dag = new Dag(workflow.nodes);
-    this.ledger = options.ledger ?? new ResourceLedger(budget);
+    this.ledger = options.ledger ?? new ResourceLedger(budget, budget.resources);
     this.holdPrefix = options.holdPrefix ?? '';
     // Node directories need no normalising: ids and iterable labels are plain names, never `.` or `..`.
     const base = join(options.workDir, workflow.name);
@@ -94,7 +96,7 @@ export class RunGraph {
     );
   }
 
-  private groupOf(grant: Resources): string {
+  private groupOf(grant: Grant): string {
     const g = grantGroup(grant);
     if (!this.groupGrants.has(g)) this.groupGrants.set(g, grant);
     return g;
@@ -102,8 +104,8 @@ export class RunGraph {
 
 
   private makeRuntime(node: WorkflowNode, index: number, remaining: number, dir: string): NodeRuntime {
-    const request = { n_procs: node.n_procs, mem_gb: node.mem_gb };
-    const grant = this.options.raiseInsufficient ? request : clampToBudget(request, this.options.budget);
+    const request = requestOf(node);
+    const grant = this.options.raiseInsufficient ? request : clampToBudget(request, this.options.budget, this.options.ledger === undefined ? (this.options.budget.resources ?? {}) : undefined);
     this.tally.add(index, 'waiting');
     return {
       index,
@@ -143,7 +145,7 @@ export class RunGraph {
       // Records written before `attempt` existed counted admissions in `attempts`.
       n.attempt = n.record.attempt ?? n.record.attempts;
       if (HOLDING_STATES.has(state)) {
-        this.ledger.restore(this.holdKey(n.index), n.candidate.grant);
+        this.ledger.restore(this.holdKey(n.index), n.candidate.grant, { ...(n.record.host !== undefined ? { host: n.record.host } : {}), slots: n.record.slots ?? {} });
         this.inFlightCount++;
       }
       if (isTerminal(state)) this.terminal++;
@@ -385,7 +387,7 @@ export class RunGraph {
   admit(): NodeRuntime[] {
     if (!this.admitting || this.ready.size === 0) return [];
     const sizes = this.ready.groupSizes;
-    const groups: GrantGroups | undefined = sizes.size <= MAX_GRANT_GROUPS ? { sizes, grant: (g) => this.groupGrants.get(g) ?? { n_procs: Infinity, mem_gb: Infinity } } : undefined;
+    const groups: GrantGroups | undefined = sizes.size <= MAX_GRANT_GROUPS ? { sizes, grant: (g): Grant => this.groupGrants.get(g) ?? { n_procs: Infinity, mem_gb: Infinity } } : undefined;
     const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index), groups);
     const now = this.clock();
     return admitted.map((c) => {
@@ -396,8 +398,18 @@ export class RunGraph {
       n.record.attempt = n.attempt;
       n.record.admitted_ms = now;
       n.record.released_ms = null;
+      this.notePlace(n);
       return n;
     });
+  }
+
+  /** Records where the node's hold was placed (its host and named slots), when that says anything. */
+  private notePlace(n: NodeRuntime): void {
+    const place = this.ledger.placeOf(this.holdKey(n.index));
+    if (place === undefined) return;
+    if (place.host !== undefined) n.record.host = place.host;
+    if (Object.keys(place.slots).length > 0) n.record.slots = Object.fromEntries(Object.entries(place.slots).map(([k, v]) => [k, [...v]]));
+    else delete n.record.slots;
   }
 
   /** Ready candidates in admission order, produced lazily (first fit usually stops early). */
@@ -451,6 +463,27 @@ export class RunGraph {
     return true;
   }
 
+  /** Times a node may lose its host before it fails: a host loss is not the node's fault, but a node that takes hosts down must end. */
+  static readonly MAX_HOST_LOSSES = 3;
+
+  /**
+   * The host the node's attempt was placed on was lost (per-host placement;
+   * its hold went with the host). The node goes back to ready, to be placed
+   * again as a new attempt; the lost execution, if it had started, is in its
+   * history. Returns false for a stale event; 'failed' when the node lost
+   * its host too often (the caller fails it).
+   */
+  unplace(index: number, attempt: number, reason: string): boolean {
+    const n = this.current(index, attempt);
+    if (n === undefined) return false;
+    n.record.stalls++;
+    n.record.attempt_history.push({ attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: n.state === 'running' ? n.record.start_ms : null, end_ms: n.state === 'running' ? this.clock() : null, worker: n.state === 'running' ? n.record.worker : null });
+    n.record.attempts = countAttempts(n.record, n.attempt);
+    n.record.reason = reason;
+    this.setState(n, 'ready');
+    return true;
+  }
+
   /**
    * The node succeeded: release its hold and count it off its successors.
    * Returns false if the event was stale or a duplicate.
@@ -479,7 +512,9 @@ export class RunGraph {
     if (n === undefined) return undefined;
     recordAttempt(n.record, n.attempt, 'failed', reason, outcome);
     n.record.reason = reason;
-    if (this.admitting && n.attempt <= n.node.retries) {
+    // Attempts lost with their host are not the node's failures: they use no retry.
+    const lost = n.record.attempt_history.reduce((k, a) => (a.status === 'lost' ? k + 1 : k), 0);
+    if (this.admitting && n.attempt - lost <= n.node.retries) {
       // The hold stays: a retried node never has to queue for resources again.
       if (n.state === 'running') this.setState(n, 'queued');
       n.attempt++;
@@ -559,4 +594,18 @@ export class RunGraph {
   counts(): Record<NodeState, number> {
     return this.tally.counts();
   }
+}
+
+/** What a node asks for: threads, memory, named resources and where it may go. */
+export function requestOf(node: WorkflowNode): Grant {
+  const named = node.resources !== undefined && Object.keys(node.resources).length > 0 ? node.resources : undefined;
+  const pinned = node.host !== undefined && node.host.length > 0;
+  const labelled = node.host_labels !== undefined && Object.keys(node.host_labels).length > 0;
+  if (named === undefined && !pinned && !labelled) return { n_procs: node.n_procs, mem_gb: node.mem_gb };
+  return {
+    n_procs: node.n_procs,
+    mem_gb: node.mem_gb,
+    ...(named !== undefined ? { resources: named } : {}),
+    ...(pinned || labelled ? { constraint: { ...(pinned ? { hosts: node.host } : {}), ...(labelled ? { labels: node.host_labels } : {}) } } : {}),
+  };
 }

@@ -67,8 +67,8 @@ export class RunSteps {
   private retrying: NodeRuntime[] = [];
   /** Nodes of this run admitted by a shared admission pass started by another run. */
   private handed: NodeRuntime[] = [];
-  /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run). */
-  private toRemove: string[] = [];
+  /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run), with their host. */
+  private toRemove: Array<{ id: string; host: string | undefined }> = [];
 
   constructor(private readonly d: RunStepsDeps) {}
 
@@ -106,7 +106,7 @@ export class RunSteps {
     // resume, and adding it again is a no-op.
     const removals = this.toRemove.splice(0);
     await Promise.all([
-      ...removals.map((id) => host.conn.jobs.remove(id)),
+      ...removals.map((r) => host.conn.jobs.remove(r.id, r.host)),
       host.conn.store.flush(),
       this.d.dirLocks.flushReleases(),
       admitted.length > 0 ? this.enqueue(admitted) : undefined,
@@ -134,7 +134,7 @@ export class RunSteps {
       notice: (n) => notices.push(n),
       workerReleased: (index) => this.d.dirLocks.workerReleased(index),
       settled: (index) => this.lastEventAt.delete(index),
-      removeJob: (jobId) => this.toRemove.push(jobId),
+      removeJob: (jobId, index) => this.toRemove.push({ id: jobId, host: index === undefined ? undefined : this.d.graph.nodes[index]?.record.host }),
       retry: (n) => this.retrying.push(n),
       writeCrash: (n, reason, outcome, skipped, ran) => this.writeCrash(n, reason, outcome, skipped, ran),
       // Stored, so a resumed run does not start admitting (or retrying) again.
@@ -161,7 +161,7 @@ export class RunSteps {
   private async fetchOutcome(index: number, attempt: number): Promise<{ outcome?: NodeOutcome; ran?: RanAs }> {
     const { runId, prefix } = this.d.options;
     const c = this.d.host.conn;
-    const [job, admission] = await Promise.all([c.jobs.getJob(nodeJobId(runId, index, attempt)), c.redis.hget(new Keys(prefix).runAdmits(runId), String(index))]);
+    const [job, admission] = await Promise.all([c.jobs.getJob(nodeJobId(runId, index, attempt), this.d.graph.nodes[index]?.record.host), c.redis.hget(new Keys(prefix).runAdmits(runId), String(index))]);
     const outcome = (job?.data as NodeJobRef | undefined)?.outcome;
     // What ran: the admission the worker ran (it is withdrawn only once the node's end is applied).
     const spec = parseJsonOrUndefined(admission ?? undefined) as { attempt?: number; spec?: NodeJobData } | undefined;
@@ -185,7 +185,14 @@ export class RunSteps {
       loop.requestAgain();
     }
     if (jobs.length === 0) return;
-    const { entries, fields } = this.admissions.admit(jobs, (index) => dirLocks.lockOf(graph.node(index)));
+    const { entries, fields } = this.admissions.admit(
+      jobs,
+      (index) => dirLocks.lockOf(graph.node(index)),
+      (index) => {
+        const r = graph.node(index).record;
+        return { ...(r.host !== undefined ? { host: r.host } : {}), ...(r.slots !== undefined ? { slots: r.slots } : {}) };
+      },
+    );
     await this.d.host.conn.jobs.add(entries, { key: new Keys(options.prefix).runAdmits(options.runId), fields });
   }
 
@@ -199,7 +206,7 @@ export class RunSteps {
     const c = host.conn;
     const now = clock();
     const found = await reconcileInFlight(
-      c.queue,
+      c.jobs,
       options.runId,
       graph.inFlightNodes(),
       (n) => this.lastEventAt.get(n.index) ?? n.record.admitted_ms ?? now,

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import type { JobChannel } from './job-channel.js';
-import type { ResourceLedger, Resources } from './ledger.js';
+import type { Ledger, Resources } from './ledger.js';
 import type { RunDefinition } from './run-definition.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 import type { RunSummary } from './summary.js';
@@ -47,7 +47,7 @@ export interface SchedulerOptions extends RunDefinition {
  * other runs that got nodes are handed them with `hand`.
  */
 export interface SharedAdmission {
-  readonly ledger: ResourceLedger;
+  readonly ledger: Ledger;
   admit(run: AdmissionRun): NodeRuntime[];
   /** True while runs are being adopted: nothing is admitted until every adopted run's holds are back in the ledger. */
   readonly paused: boolean;

@@ -19,6 +19,9 @@ import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { Releasers } from '../shared/releasers.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
+import { FleetLedger } from './fleet-ledger.js';
+import { assertPlaceable } from './placement-check.js';
+import { requestOf } from './run-graph.js';
 import type { Incoming } from './incoming.js';
 import type { Notice } from './job-events.js';
 import { triageForCancel } from './reconcile.js';
@@ -82,13 +85,15 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.waiting = new WaitingPublisher(() => this.conn?.redis, new Keys(options.prefix).runWaiting(options.runId), () => this.waitingSnapshot(), this.clock, this.log);
     this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
 
+    const fleet = options.admission?.ledger instanceof FleetLedger ? options.admission.ledger : undefined;
     if (options.raiseInsufficient) {
-      assertFitsBudget(
-        options.workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } })),
-        options.budget,
-        options.workflowFile,
-        options.budgetHint,
-      );
+      const nodes = options.workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
+      if (fleet !== undefined) assertPlaceable(nodes, fleet.hosts, options.workflowFile);
+      else assertFitsBudget(nodes, options.budget, options.workflowFile, options.budgetHint);
+    }
+    if (fleet === undefined) {
+      const pinned = options.workflow.nodes.filter((n) => (n.host?.length ?? 0) > 0 || Object.keys(n.host_labels ?? {}).length > 0).map((n) => n.id);
+      if (pinned.length > 0) this.log.warn({ nodes: pinned.slice(0, 20) }, 'host and host_labels take effect only with per-host placement (flowgate scheduler --placement hosts, flowgate run --fleet external); here every node runs on this budget');
     }
     this.graph = new RunGraph({
       workflow: options.workflow,
@@ -174,7 +179,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const interval = o.reconcileIntervalMs ?? RUN_DEFAULTS.reconcile_interval_ms;
       this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
       this.sweepTimer.unref();
-      const lost = new LostWorkerCheck(conn.redis, conn.queue, o.prefix, this.runId, this.log);
+      const lost = new LostWorkerCheck(conn.redis, conn.jobs, (index) => this.graph.nodes[index]?.record.host, o.prefix, this.runId, this.log);
       this.lostTimer = setInterval(() => void this.findLost(lost), o.lostCheckIntervalMs ?? 1000);
       this.lostTimer.unref();
       this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
@@ -227,6 +232,19 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     // The first 200 only, computed as such: a large run has 100 000 ready nodes.
     const waiting = [...stuck.slice(0, WAITING_SHOWN), ...this.graph.waiting(WAITING_SHOWN - Math.min(stuck.length, WAITING_SHOWN))];
     return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting, queue_paused: paused };
+  }
+
+  /**
+   * The hosts some of this run's nodes were placed on were lost (per-host
+   * placement; their holds went with them): they are placed again.
+   */
+  hostLost(indices: readonly number[], host: string): void {
+    for (const index of indices) {
+      const n = this.graph.nodes[index];
+      if (n === undefined) continue;
+      this.loop.push({ kind: 'unplaced', index, attempt: n.attempt, reason: `host lost: host ${host} stopped heartbeating` });
+    }
+    this.kick();
   }
 
   /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */

@@ -28,6 +28,8 @@ import { RetentionTask } from './retention.js';
 import { definitionFromMeta } from './run-definition.js';
 import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
+import { FleetLedger } from './fleet-ledger.js';
+import { HostWatch, type HostChange } from './host-watch.js';
 import type { RunSummary } from './summary.js';
 import { SERVICE_BUDGET_HINT, SERVICE_DEFAULTS } from '../shared/options/defaults.js';
 
@@ -36,8 +38,16 @@ import { SERVICE_BUDGET_HINT, SERVICE_DEFAULTS } from '../shared/options/default
 export interface ServiceOptions {
   redisUrl: string;
   prefix: string;
-  /** The host budget every run shares. */
-  budget: Resources;
+  /** The host budget every run shares (pool placement), or the cap on the fleet's (hosts placement). */
+  budget: Resources & { resources?: Readonly<Record<string, number>> };
+  /**
+   * `pool` (default): one budget for every worker, one shared queue.
+   * `hosts`: one ledger per registered host; each node is placed on one host
+   * and its job goes to that host's queue.
+   */
+  placement?: 'pool' | 'hosts';
+  /** Hosts placement: cap the fleet's threads and memory at `budget` (default: the live hosts' sum alone). */
+  capFleet?: { n_procs: boolean; mem_gb: boolean };
   /** Work dir of runs submitted without one. */
   workDir: string;
   logger: Logger;
@@ -94,7 +104,31 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.keys = new Keys(options.prefix);
     this.log = options.logger;
     this.ttl = options.leaderTtlMs ?? SERVICE_DEFAULTS.leader_ttl_ms;
-    this.admission = new ServiceAdmission(options.budget);
+    this.admission = this.newAdmission();
+  }
+
+  /** The admission of a new leadership term: a pooled budget, or a fleet ledger fed by the host watch. */
+  private newAdmission(): ServiceAdmission {
+    if (this.options.placement !== 'hosts') return new ServiceAdmission(this.options.budget);
+    const cap = this.options.capFleet;
+    return new ServiceAdmission(new FleetLedger({ ...(cap?.n_procs === true ? { n_procs: this.options.budget.n_procs } : {}), ...(cap?.mem_gb === true ? { mem_gb: this.options.budget.mem_gb } : {}) }));
+  }
+
+  private hostWatch: HostWatch | undefined;
+
+  /** Hosts came or went: nodes of lost hosts go back to their runs, and admission runs again. */
+  private hostsChanged(c: HostChange): void {
+    for (const { host, keys } of c.lost) {
+      const byRun = new Map<string, number[]>();
+      for (const key of keys) {
+        const at = key.lastIndexOf('/');
+        const runId = key.slice(0, at);
+        byRun.set(runId, [...(byRun.get(runId) ?? []), Number(key.slice(at + 1))]);
+      }
+      for (const [runId, indices] of byRun) this.runs.get(runId)?.hostLost(indices, host);
+    }
+    this.admission.kickAll();
+    void this.writeServiceInfo().catch(() => undefined);
   }
 
   /** Whether this replica leads. */
@@ -155,9 +189,13 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   }
 
   private async lead(): Promise<void> {
-    this.log.info({ holder: this.holder, budget: this.options.budget }, 'service:leading');
+    this.log.info({ holder: this.holder, budget: this.options.budget, placement: this.options.placement ?? 'pool' }, 'service:leading');
     this.channel = new JobChannel(this.options.redisUrl, this.options.prefix, this.log);
     await this.channel.open(this.redis as Redis);
+    if (this.admission.ledger instanceof FleetLedger) {
+      this.hostWatch = new HostWatch(this.redis as Redis, this.options.prefix, this.admission.ledger, (c) => this.hostsChanged(c), this.log);
+      await this.hostWatch.start();
+    }
     await this.writeServiceInfo();
     this.emit('leading', { holder: this.holder });
     await this.adoptAll();
@@ -189,8 +227,10 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.pending.clear();
     await this.retention?.close();
     this.retention = undefined;
+    this.hostWatch?.stop();
+    this.hostWatch = undefined;
     await Promise.allSettled(runs.map((r) => r.close()));
-    this.admission = new ServiceAdmission(this.options.budget);
+    this.admission = this.newAdmission();
     await this.channel?.close(false).catch(() => undefined);
     this.channel = undefined;
   }
@@ -198,13 +238,21 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private async writeServiceInfo(): Promise<void> {
     await this.redis?.hset(this.keys.service(), {
       holder: this.holder,
-      budget: JSON.stringify({ n_procs: this.options.budget.n_procs, memory_gb: this.options.budget.mem_gb }),
+      budget: JSON.stringify(this.budgetInfo()),
+      placement: this.options.placement ?? 'pool',
       started_ms: String(this.startedMs),
       heartbeat_ms: String(Date.now()),
       lease_ttl_ms: String(this.ttl),
       work_dir: this.options.workDir,
       runs: JSON.stringify([...this.runs.keys()]),
     });
+  }
+
+  /** The budget as the service publishes it: the pool's, or the live hosts' sum (capped), with named resources. */
+  private budgetInfo(): { n_procs: number; memory_gb: number; resources?: Record<string, number> } {
+    const l = this.admission.ledger;
+    const named = l.namedBudget();
+    return { n_procs: l.budget.n_procs, memory_gb: l.budget.mem_gb, ...(Object.keys(named).length > 0 ? { resources: named } : {}) };
   }
 
   /** Takes every service run that is submitted, was running under a previous leader, or has a retry request pending. */

@@ -6,18 +6,29 @@
  * resources first; a younger run's nodes take what they leave, so a small node
  * of a young run can start beside an old run's large node that does not fit.
  */
-import { ResourceLedger, type Resources } from './ledger.js';
+import { ResourceLedger, type Ledger, type Resources } from './ledger.js';
 import type { NodeRuntime } from './run-graph.js';
 import type { AdmissionRun, SharedAdmission } from './scheduler-types.js';
 
 /** The service's admission: every run's pass over one ledger, oldest run first. */
 export class ServiceAdmission implements SharedAdmission {
-  readonly ledger: ResourceLedger;
+  readonly ledger: Ledger;
   /** Runs in submission order. */
   private readonly runs: AdmissionRun[] = [];
 
-  constructor(budget: Resources) {
-    this.ledger = new ResourceLedger(budget);
+  /** `budget`: one pooled budget (with its named resources); or a ledger of its own (per-host placement). */
+  constructor(budget: (Resources & { resources?: Readonly<Record<string, number>> }) | Ledger) {
+    this.ledger = 'fits' in budget ? budget : new ResourceLedger(budget, budget.resources);
+  }
+
+  /** Asks every run for a step (hosts came or went: what fits has changed). */
+  kickAll(): void {
+    if (this.pauses === 0) for (const run of this.runs) run.kick();
+  }
+
+  /** The runs, oldest first. */
+  get all(): readonly AdmissionRun[] {
+    return this.runs;
   }
 
   /** Adds a run; runs are ordered by `order` (submission time), ties by arrival. */

@@ -19,8 +19,14 @@ export interface NodeSummary {
   /** Declared resources. */
   n_procs: number;
   mem_gb: number;
-  /** Resources actually reserved (request clamped to the budget without raise_insufficient). */
-  granted: Resources;
+  /** Resources actually reserved (request clamped to the budget without raise_insufficient); named ones when any. */
+  granted: Resources & { resources?: Record<string, number> };
+  /** Declared named resources (`{gpu: 1}`), when any. */
+  resources?: Record<string, number>;
+  /** Where the current attempt was placed: its host (per-host placement only). */
+  host?: string;
+  /** The named resource slots the current attempt holds (`{gpu: [1]}`: CUDA device 1). */
+  slots?: Record<string, number[]>;
   /** Scheduler clock: reservation taken and released. */
   admitted_ms: number | null;
   released_ms: number | null;
@@ -90,9 +96,11 @@ export interface AttemptSummary {
    * How the execution ended. `killed`: it did not finish — its worker was lost
    * (`reason: killed: worker lost`) or shut down by force (`killed: shutdown`) —
    * and the same attempt ran again (the next entry). `cancelled`: the run was
-   * cancelled while it ran (its processes were stopped).
+   * cancelled while it ran (its processes were stopped). `lost`: its host
+   * stopped heartbeating (per-host placement); the node was placed again as
+   * a new attempt.
    */
-  status: 'succeeded' | 'failed' | 'killed' | 'cancelled';
+  status: 'succeeded' | 'failed' | 'killed' | 'cancelled' | 'lost';
   reason: string | null;
   exit_code: number | null;
   signal: string | null;
@@ -238,13 +246,15 @@ export function listFailures(nodes: readonly NodeSummary[]): FailureSummary[] {
 }
 
 /** A node's record before anything happened to it. */
-export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number }, granted: Resources, dir: string): NodeSummary {
+export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number; resources?: Readonly<Record<string, number>> }, granted: Resources & { resources?: Readonly<Record<string, number>> }, dir: string): NodeSummary {
+  const named = node.resources !== undefined && Object.keys(node.resources).length > 0;
   return {
+    ...(named ? { resources: { ...node.resources } } : {}),
     id: node.id,
     status: 'waiting',
     n_procs: node.n_procs,
     mem_gb: node.mem_gb,
-    granted,
+    granted: { n_procs: granted.n_procs, mem_gb: granted.mem_gb, ...(granted.resources !== undefined && Object.keys(granted.resources).length > 0 ? { resources: { ...granted.resources } } : {}) },
     admitted_ms: null,
     released_ms: null,
     start_ms: null,

@@ -23,6 +23,10 @@ export interface Admission {
   lock?: DirLock & { ttl_ms: number };
   /** What the worker runs. */
   spec: NodeJobData;
+  /** The host the attempt was placed on (per-host placement): only that host's workers may claim it. */
+  host?: string;
+  /** Named resource slots the attempt holds (`{gpu: [1]}`), set in the node's environment. */
+  slots?: Record<string, number[]>;
 }
 
 /** How an execution of a claimed attempt ended, when another claim followed it. */
@@ -93,6 +97,8 @@ export interface ClaimingWorker {
   instance: string;
   /** Its host name (default: none recorded). */
   host?: string;
+  /** The host id it registered under (`--host-id`): checked against the attempt's placement. */
+  hostId?: string;
   /** Its queue's `maxStalledCount` (default 1). */
   maxLost?: number;
 }
@@ -121,6 +127,7 @@ export async function claimNode(
     jobToken ?? '',
     worker.host ?? '',
     String(worker.maxLost ?? 1),
+    worker.hostId ?? '',
   );
   if (ok !== 1) return { ok: false, reason: payload };
   return { ok: true, admission: JSON.parse(payload) as Admission, earlier: earlier === undefined || earlier === '' ? [] : (JSON.parse(earlier) as ClaimHistoryEntry[]) };

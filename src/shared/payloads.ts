@@ -8,6 +8,19 @@ import { RUN_DEFAULTS } from './options/defaults.js';
 /** The BullMQ queue every node job goes through (under the configured prefix). */
 export const NODE_QUEUE = 'nodes';
 
+/**
+ * The queue of one host under per-host placement (`nodes@<host id>`): only
+ * that host's workers take its jobs. Host ids are plain names (no `:`).
+ */
+export function hostQueue(hostId: string): string {
+  return `${NODE_QUEUE}@${hostId}`;
+}
+
+/** The queue a node's job goes to: its host's, or the shared one when it has no host. */
+export function queueOf(host: string | undefined): string {
+  return host === undefined || host === '' ? NODE_QUEUE : hostQueue(host);
+}
+
 /** Default limit on a node's outputs, in bytes of JSON (see `RUN_DEFAULTS.max_output_bytes`). */
 export const DEFAULT_MAX_OUTPUT_BYTES = RUN_DEFAULTS.max_output_bytes;
 

@@ -13,7 +13,7 @@ import type { Logger } from '../shared/logger.js';
 import { bullConnection, closeRedis, createRedis } from '../shared/redis.js';
 import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { Releasers } from '../shared/releasers.js';
-import { NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { hostQueue, NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd, type ClaimHistoryEntry } from '../shared/node-claim.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
 import { keepAttemptLogs, releaseNodeLogs, writePendingOutcome } from '../shared/attempt-logs.js';
@@ -106,6 +106,10 @@ export class NodeWorker {
   private readonly instance = randomBytes(8).toString('hex');
   private state: WorkerState = 'new';
   private worker: Worker<NodeJobRef, NodeOutcome> | undefined;
+  /** The worker of this host's own queue (per-host placement). */
+  private hostWorker: Worker<NodeJobRef, NodeOutcome> | undefined;
+  /** The host this worker belongs to (`--host-id`; default this host name). */
+  readonly hostId: string;
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private heartbeat: WorkerHeartbeat | undefined;
@@ -127,6 +131,7 @@ export class NodeWorker {
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
     this.capacity = options.capacity ?? parseCapacity('');
+    this.hostId = options.hostId ?? HOST;
     // Copied once: copying process.env is slow, and it does not change.
     // The instance id marks every process this worker starts, so that they can
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
@@ -162,7 +167,7 @@ export class NodeWorker {
       () => ({
         name: this.id,
         instance: this.instance,
-        host_id: o.hostId ?? HOST,
+        host_id: this.hostId,
         capacity: this.capacity,
         labels: o.labels ?? {},
         concurrency: o.concurrency,
@@ -188,21 +193,29 @@ export class NodeWorker {
     const lockRenewal = setInterval(() => void this.renewLocks(), DIR_LOCK_TTL_MS / 3);
     lockRenewal.unref();
     rel.add('the node directory lock renewal', () => clearInterval(lockRenewal));
-    this.worker = new Worker<NodeJobRef, NodeOutcome>(NODE_QUEUE, (job, token) => this.process(job, token), {
-      connection: bullConnection(o.redisUrl),
-      prefix: o.prefix,
-      concurrency: o.concurrency,
-      lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lock_duration_ms,
-      stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalled_interval_ms,
-      maxStalledCount: o.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count,
-      name: this.id,
-      autorun: false,
-    });
-    const bullWorker = this.worker;
-    // Graceful: waits for running nodes to finish (a forced close cuts it short).
-    rel.add('the queue worker', () => bullWorker.close(), Infinity);
-    this.worker.on('error', (err) => o.logger.error({ err }, 'worker error'));
+    // Two queues: the shared one (one budget for every worker) and this
+    // host's own (per-host placement puts a node's job there, so that only
+    // this host's workers take it). The scheduler fills one or the other.
+    const makeWorker = (queue: string): Worker<NodeJobRef, NodeOutcome> => {
+      const w = new Worker<NodeJobRef, NodeOutcome>(queue, (job, token) => this.process(job, token), {
+        connection: bullConnection(o.redisUrl),
+        prefix: o.prefix,
+        concurrency: o.concurrency,
+        lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lock_duration_ms,
+        stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalled_interval_ms,
+        maxStalledCount: o.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count,
+        name: this.id,
+        autorun: false,
+      });
+      // Graceful: waits for running nodes to finish (a forced close cuts it short).
+      rel.add(`the queue worker (${queue})`, () => w.close(), Infinity);
+      w.on('error', (err) => o.logger.error({ err, queue }, 'worker error'));
+      return w;
+    };
+    this.worker = makeWorker(NODE_QUEUE);
+    this.hostWorker = makeWorker(hostQueue(this.hostId));
     const worker = this.worker;
+    const hostWorker = this.hostWorker;
     // The connections come up together; jobs are taken only once the worker
     // is registered and hears abort messages.
     await Promise.all([
@@ -215,7 +228,9 @@ export class NodeWorker {
         await subscriber.subscribe(new Keys(o.prefix).control());
       })(),
       worker.waitUntilReady(),
+      hostWorker.waitUntilReady(),
     ]);
+    void hostWorker.run().catch((err: unknown) => o.logger.error({ err }, 'host queue worker stopped with an error'));
     void worker.run().catch((err: unknown) => o.logger.error({ err }, 'worker stopped with an error'));
     o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
   }
@@ -239,7 +254,7 @@ export class NodeWorker {
     }
     let claimed: Awaited<ReturnType<typeof claimNode>>;
     try {
-      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, maxLost: this.options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count }, token);
+      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, hostId: this.hostId, maxLost: this.options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count }, token);
     } catch (err) {
       // Nothing was started: the scheduler's sweep adds the job again.
       return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);
@@ -252,6 +267,8 @@ export class NodeWorker {
       return refuse(err instanceof Error ? err.message : String(err));
     }
     if (data.run_id !== ref.run_id || data.attempt !== ref.attempt) refuse('the stored admission is not this attempt');
+    const slots = slotEnv(claimed.admission.slots);
+    if (slots !== undefined) data = { ...data, env: { ...data.env, ...slots } };
     const lock = claimed.admission.lock;
     return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value }, earlier: claimed.earlier };
   }
@@ -415,7 +432,10 @@ export class NodeWorker {
       this.spawner.close();
       // Do not wait for in-flight jobs to report: BullMQ lets them come back
       // after their lock expires if the requeue above could not be written.
-      if (this.closing !== undefined) void this.worker?.close(true).catch(() => undefined);
+      if (this.closing !== undefined) {
+        void this.worker?.close(true).catch(() => undefined);
+        void this.hostWorker?.close(true).catch(() => undefined);
+      }
     }
     if (this.closing !== undefined) return this.closing;
     this.state = 'closing';
@@ -475,4 +495,20 @@ function writeNodeFile(dir: string, name: string, value: unknown): void {
   } catch {
     // The same facts are in the run summary.
   }
+}
+
+/**
+ * The environment of the named resource slots an attempt holds:
+ * `CUDA_VISIBLE_DEVICES` for `gpu` (its device numbers), and
+ * `FLOWGATE_RESOURCE_<NAME>` for every named resource (`gpu` included).
+ */
+export function slotEnv(slots: Readonly<Record<string, readonly number[]>> | undefined): Record<string, string> | undefined {
+  if (slots === undefined) return undefined;
+  const env: Record<string, string> = {};
+  for (const [name, got] of Object.entries(slots)) {
+    if (got.length === 0) continue;
+    env[`FLOWGATE_RESOURCE_${name.toUpperCase()}`] = got.join(',');
+    if (name === 'gpu') env['CUDA_VISIBLE_DEVICES'] = got.join(',');
+  }
+  return Object.keys(env).length > 0 ? env : undefined;
 }

@@ -19,8 +19,9 @@ const EXPECTED: Record<NodeState, NodeState[]> = {
   waiting: ['ready', 'skipped', 'cancelled'],
   // waiting: a map node waits for its elements; succeeded: it collects their outputs.
   ready: ['queued', 'cached', 'skipped', 'cancelled', 'waiting', 'succeeded'],
-  queued: ['running', 'succeeded', 'failed', 'cancelled'],
-  running: ['succeeded', 'failed', 'cancelled', 'queued'],
+  // -> ready: the host the attempt was placed on was lost; it is placed again.
+  queued: ['running', 'succeeded', 'failed', 'cancelled', 'ready'],
+  running: ['succeeded', 'failed', 'cancelled', 'queued', 'ready'],
   succeeded: [],
   failed: [],
   skipped: [],
@@ -52,7 +53,7 @@ describe('node states', () => {
     ['waiting', 'queued'],
     ['ready', 'running'],
     ['ready', 'failed'],
-    ['queued', 'ready'],
+    ['queued', 'waiting'],
     ['running', 'skipped'],
     ['succeeded', 'running'],
     ['failed', 'queued'],

@@ -22,6 +22,8 @@
   ARGV[9] the worker's host name (its orphans are reaped there)
   ARGV[10] how many times this worker's queue runs a lost job again
            (its maxStalledCount): the scheduler requeues no more than that
+  ARGV[11] the worker's host id: an attempt placed on a host (per-host
+           placement) is claimed only by a worker of that host
 
   The admission names the node directory's lock (`lock: {key, value,
   ttl_ms}`): the claim takes it, or renews it for this run, and is refused
@@ -45,6 +47,9 @@ if tostring(admission.attempt) ~= ARGV[2] then
   return {0, 'attempt ' .. ARGV[2] .. ' is not the admitted attempt (' .. tostring(admission.attempt) .. ')'}
 end
 if admission.token ~= ARGV[3] then return {0, 'the admission token does not match'} end
+if type(admission.host) == 'string' and admission.host ~= '' and admission.host ~= ARGV[11] then
+  return {0, 'the attempt is placed on host ' .. admission.host .. ', this worker is on host ' .. ARGV[11]}
+end
 
 local now = tonumber(ARGV[5])
 local history = {}

@@ -291,6 +291,12 @@ export interface WorkflowNode {
   readonly n_procs: number;
   /** Memory in GB reserved for this node. */
   readonly mem_gb: number;
+  /** Named resources reserved for this node in whole slots (`{gpu: 1}`); absent or empty: none. */
+  readonly resources?: Readonly<Record<string, number>>;
+  /** Hosts the node may be placed on (per-host placement); absent: any. */
+  readonly host?: readonly string[];
+  /** Labels a host must have to take the node (per-host placement); absent: any. */
+  readonly host_labels?: Readonly<Record<string, string>>;
   /** Extra environment for the node's process. */
   readonly env: Readonly<Record<string, string>>;
   /** String commands: the shell that runs them; null for argv commands and functions. */
