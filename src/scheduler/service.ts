@@ -26,6 +26,7 @@ import type { Resources } from './ledger.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from './prune-plan.js';
 import { RetentionTask } from './retention.js';
 import { definitionFromMeta } from './run-definition.js';
+import { recordWorkDir } from './run-records.js';
 import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
 import type { RunSummary } from './summary.js';
@@ -158,6 +159,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.log.info({ holder: this.holder, budget: this.options.budget }, 'service:leading');
     this.channel = new JobChannel(this.options.redisUrl, this.options.prefix, this.log);
     await this.channel.open(this.redis as Redis);
+    // Workers check at start that they see this work dir (work-dir-marker.ts).
+    await recordWorkDir(this.redis as Redis, this.keys.service(), this.options.workDir, this.log);
     await this.writeServiceInfo();
     this.emit('leading', { holder: this.holder });
     await this.adoptAll();
