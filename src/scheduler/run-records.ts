@@ -14,6 +14,27 @@ import type { Logger } from '../shared/logger.js';
 import { writeRunFiles } from './resource-monitor.js';
 import type { SchedulerOptions } from './scheduler-types.js';
 import { buildSummary, type RunSummary } from './summary.js';
+import { ensureMarker, WORK_DIR_CHECK_FIELD } from '../shared/work-dir-marker.js';
+import type { Redis } from 'ioredis';
+
+/**
+ * Marks the work dir as this owner's (its marker file, made when missing)
+ * and records path and token under `key` (a run's meta, the service record),
+ * for workers to check that they see the same directory. A work dir that
+ * cannot be marked is logged and left unrecorded: workers then check nothing
+ * there, and the nodes report what is wrong with the directory themselves.
+ */
+export async function recordWorkDir(redis: Redis, key: string, workDir: string, log: Logger): Promise<void> {
+  let token: string;
+  try {
+    token = ensureMarker(workDir);
+  } catch (err) {
+    log.warn({ err, workDir }, 'cannot write the work dir marker; workers will not check that they share this work dir');
+    await redis.hdel(key, WORK_DIR_CHECK_FIELD);
+    return;
+  }
+  await redis.hset(key, WORK_DIR_CHECK_FIELD, JSON.stringify({ path: workDir, token }));
+}
 
 /** Creates the run in Redis under its lease; returns its start time. */
 export async function createRun(o: SchedulerOptions, c: RunConnections, graph: RunGraph, nowMs: number): Promise<number> {

@@ -34,7 +34,7 @@ import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapsho
 import type { RunSummary } from './summary.js';
 import { openRunConnections, type RunConnections } from './run-connections.js';
 import { ACTIVE_PHASES, RUN_PHASES, type RunPhase } from './run-phase.js';
-import { createRun, recordRunEnd, restoreRun } from './run-records.js';
+import { createRun, recordRunEnd, recordWorkDir, restoreRun } from './run-records.js';
 import { RunSteps, type StepHost } from './run-steps.js';
 import { CLOSE_STEP_MS } from './scheduler-support.js';
 import { StepLoop } from './step-loop.js';
@@ -171,6 +171,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const conn = this.conn;
       this.releasers.add('the run connections', () => conn.close());
       this.startedMs = o.resume === true ? await restoreRun(o, conn, this.graph, this.clock()) : await createRun(o, conn, this.graph, this.clock());
+      // Before any node is enqueued: workers check the run's work dir against it.
+      await recordWorkDir(conn.redis, new Keys(o.prefix).runMeta(this.runId), o.workDir, this.log);
       // A fatal error while starting (Redis gone, the lease taken) made the run failed already.
       if (!this.phase.is('starting')) throw this.fatalError();
       this.phase.set('running');

@@ -26,6 +26,7 @@ import type { Resources } from './ledger.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from './prune-plan.js';
 import { RetentionTask } from './retention.js';
 import { definitionFromMeta } from './run-definition.js';
+import { recordWorkDir } from './run-records.js';
 import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
 import { FleetLedger } from './fleet-ledger.js';
@@ -196,6 +197,8 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       this.hostWatch = new HostWatch(this.redis as Redis, this.options.prefix, this.admission.ledger, (c) => this.hostsChanged(c), this.log);
       await this.hostWatch.start();
     }
+    // Workers check at start that they see this work dir (work-dir-marker.ts).
+    await recordWorkDir(this.redis as Redis, this.keys.service(), this.options.workDir, this.log);
     await this.writeServiceInfo();
     this.emit('leading', { holder: this.holder });
     await this.adoptAll();

@@ -4,6 +4,7 @@
  * what was received. (Hand-written rather than zod: worker processes read
  * their configuration here and their start-up time matters.)
  */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError, type ValidationIssue } from './errors.js';
@@ -82,6 +83,29 @@ function value(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/**
+ * `REDIS_URL_FILE`: the Redis URL read from a file (a Docker or Kubernetes
+ * secret), its surrounding white space trimmed. Giving it together with
+ * `REDIS_URL`, or a file that cannot be read or is empty, is an issue.
+ */
+function redisUrlFromFile(env: NodeJS.ProcessEnv, issues: ValidationIssue[]): string | undefined {
+  const path = value(env, 'REDIS_URL_FILE');
+  if (path === undefined) return undefined;
+  if (value(env, 'REDIS_URL') !== undefined) {
+    issues.push({ field: 'env REDIS_URL_FILE', message: 'is set together with REDIS_URL; give one of them' });
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    issues.push({ field: 'env REDIS_URL_FILE', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+    return undefined;
+  }
+  if (text === '') issues.push({ field: 'env REDIS_URL_FILE', message: `${path} is empty; it must hold the Redis URL` });
+  return text === '' ? undefined : text;
+}
+
 /** Reads and validates flowgate's environment variables. */
 export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const issues: ValidationIssue[] = [];
@@ -90,9 +114,10 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     if (v !== undefined && !ok(v)) issues.push({ field: `env ${name}`, message: `${expected}, received "${v}"` });
     return v;
   };
-  const redisUrl = value(env, 'REDIS_URL');
+  const fromFile = redisUrlFromFile(env, issues);
+  const redisUrl = value(env, 'REDIS_URL') ?? fromFile;
   const urlProblem = redisUrl === undefined ? undefined : redisUrlProblem(redisUrl);
-  if (urlProblem !== undefined) issues.push({ field: 'env REDIS_URL', message: urlProblem });
+  if (urlProblem !== undefined) issues.push({ field: fromFile !== undefined ? 'env REDIS_URL_FILE' : 'env REDIS_URL', message: fromFile !== undefined ? `the URL in ${env['REDIS_URL_FILE'] ?? ''} ${urlProblem}` : urlProblem });
   // Set but empty is a mistake (a shell default that expanded to nothing), not a request for the default.
   if (env['REDIS_URL'] !== undefined && env['REDIS_URL'].trim() === '') {
     issues.push({ field: 'env REDIS_URL', message: 'is set but empty; unset it to use the default (a Redis on 127.0.0.1:6379, else a private one), or give a URL' });

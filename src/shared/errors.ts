@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   INFRASTRUCTURE: { exitCode: ExitCode.infrastructure, retryable: true },
   /** This scheduler's lease was taken by another one (it could not renew it in time); the run goes on there. */
   LEASE_LOST: { exitCode: ExitCode.infrastructure, retryable: true },
+  /** A worker does not see the scheduler's work dir (its marker) at the same path: no shared volume there. */
+  WORK_DIR_NOT_SHARED: { exitCode: ExitCode.invalidInput, retryable: false },
   /** A node's command failed. */
   COMMAND_FAILED: { exitCode: ExitCode.runFailed, retryable: false },
   /** The worker running a node was lost. */

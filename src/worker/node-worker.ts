@@ -30,6 +30,8 @@ import { requireCjs } from '../shared/cjs.js';
 import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
 import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 import { parseCapacity, type HostCapacity } from '../shared/host-capacity.js';
+import { FlowgateError } from '../shared/errors.js';
+import { WorkDirGate } from './work-dir-gate.js';
 
 const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
 /** This host's name, read once (os.hostname() is a system call, and claims carry it). */
@@ -127,11 +129,14 @@ export class NodeWorker {
   readonly spawner: Spawner;
   /** The environment every node starts from, before its own variables. */
   private readonly baseEnv: Record<string, string | undefined>;
+  /** The shared work dir check (at start, and before claiming a node of a run not checked yet). */
+  private readonly workDirs: WorkDirGate;
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
     this.capacity = options.capacity ?? parseCapacity('');
     this.hostId = options.hostId ?? HOST;
+    this.workDirs = new WorkDirGate(() => this.redis as Redis, options.prefix, { name: this.id, hostId: this.hostId });
     // Copied once: copying process.env is slow, and it does not change.
     // The instance id marks every process this worker starts, so that they can
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
@@ -217,10 +222,13 @@ export class NodeWorker {
     const worker = this.worker;
     const hostWorker = this.hostWorker;
     // The connections come up together; jobs are taken only once the worker
-    // is registered and hears abort messages.
-    await Promise.all([
+    // is registered and hears abort messages. A worker that does not see the
+    // leading service's work dir does not register at all.
+    const up = await Promise.allSettled([
       (async () => {
         await redis.connect();
+        const problem = await this.workDirs.checkService();
+        if (problem !== undefined) throw new FlowgateError('WORK_DIR_NOT_SHARED', problem);
         await heartbeat.start();
       })(),
       (async () => {
@@ -230,6 +238,15 @@ export class NodeWorker {
       worker.waitUntilReady(),
       hostWorker.waitUntilReady(),
     ]);
+    const failed = up.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      // Nothing was taken: what was opened is released, and start() rejects.
+      this.state = 'closing';
+      await rel.release('errors while closing the worker').catch((err: unknown) => o.logger.warn({ err }, 'errors while releasing after a failed start'));
+      this.state = 'closed';
+      unregisterOpen(this);
+      throw failed.reason;
+    }
     void hostWorker.run().catch((err: unknown) => o.logger.error({ err }, 'host queue worker stopped with an error'));
     void worker.run().catch((err: unknown) => o.logger.error({ err }, 'worker stopped with an error'));
     o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
@@ -252,6 +269,15 @@ export class NodeWorker {
     } catch (err) {
       return refuse(err instanceof Error ? err.message : String(err));
     }
+    // Before the claim: a worker that does not see the run's work dir leaves
+    // the node to another one, and the scheduler does not count it as a failure.
+    let unshared: string | undefined;
+    try {
+      unshared = await this.workDirs.checkRun(ref.run_id);
+    } catch (err) {
+      return refuse(`cannot check the run's work dir: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (unshared !== undefined) return refuse(unshared);
     let claimed: Awaited<ReturnType<typeof claimNode>>;
     try {
       claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, hostId: this.hostId, maxLost: this.options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count }, token);

@@ -222,6 +222,20 @@ describe('docker-compose.yml and Dockerfile (static)', () => {
       expect(broken.output).toMatch(/stop_grace_periods/);
     });
 
+    it('accepts deploy/swarm/stack.yml with the NFS server given, and refuses it without one, naming the variable', () => {
+      const cli = composeCli();
+      const stack = join(ROOT, 'deploy', 'swarm', 'stack.yml');
+      const run = (env: NodeJS.ProcessEnv): { status: number | null; output: string } => {
+        const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', stack, 'config', '-q'], { encoding: 'utf8', timeout: 30_000, env });
+        return { status: res.status, output: `${res.stdout}${res.stderr}` };
+      };
+      const ok = run({ ...hostEnv(), FLOWGATE_NFS_SERVER: 'nfs.example.internal' });
+      expect(ok.status, ok.output).toBe(0);
+      const missing = run(hostEnv());
+      expect(missing.status).not.toBe(0);
+      expect(missing.output).toContain('set FLOWGATE_NFS_SERVER');
+    });
+
     it('adds Basic auth from a Docker secret with docker-compose.board-auth.yml, still on loopback', () => {
       const cli = composeCli();
       const res = spawnSync(cli[0] as string, [...cli.slice(1), '-f', COMPOSE_FILE, '-f', AUTH_OVERLAY, 'config'], { encoding: 'utf8', timeout: 30_000, env: hostEnv() });

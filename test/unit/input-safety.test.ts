@@ -57,6 +57,28 @@ describe('Redis URLs', () => {
     expect(err.message).not.toContain(SECRET);
     expect(readEnv({ REDIS_URL: `redis://:${SECRET}@h:7` }).redisUrl).toBe(`redis://:${SECRET}@h:7`);
   });
+
+  it('reads REDIS_URL_FILE (a secret file), naming the variable and never echoing the password', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowgate-url-file-'));
+    try {
+      const file = join(dir, 'redis_url');
+      writeFileSync(file, `redis://:${SECRET}@redis:6379\n`);
+      expect(readEnv({ REDIS_URL_FILE: file })).toMatchObject({ redisUrl: `redis://:${SECRET}@redis:6379`, redisUrlGiven: true });
+      const both = catchError(() => readEnv({ REDIS_URL_FILE: file, REDIS_URL: 'redis://h' }), ValidationError);
+      expect(both.issues).toEqual([{ field: 'env REDIS_URL_FILE', message: 'is set together with REDIS_URL; give one of them' }]);
+      const missing = catchError(() => readEnv({ REDIS_URL_FILE: join(dir, 'absent') }), ValidationError);
+      expect(missing.issues).toEqual([{ field: 'env REDIS_URL_FILE', message: `cannot read ${join(dir, 'absent')} (ENOENT)` }]);
+      writeFileSync(file, ' \n');
+      expect(catchError(() => readEnv({ REDIS_URL_FILE: file }), ValidationError).issues).toEqual([{ field: 'env REDIS_URL_FILE', message: `${file} is empty; it must hold the Redis URL` }]);
+      writeFileSync(file, `redis://:${SECRET}@h:notaport`);
+      const bad = catchError(() => readEnv({ REDIS_URL_FILE: file }), ValidationError);
+      expect(bad.issues[0]?.field).toBe('env REDIS_URL_FILE');
+      expect(bad.message).toContain(file);
+      expect(bad.message).not.toContain(SECRET);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('writableDirProblem', () => {
