@@ -12,6 +12,8 @@ const MICRO = 1_000_000;
 
 /** One ledger per host, under an optional cap. */
 export class FleetLedger implements Ledger {
+  /** Hosts join and leave: a node that fits no live host waits for one. */
+  readonly elastic = true;
   private readonly placement = new Placement();
   private readonly specs = new Map<string, HostSpec>();
   private readonly grants = new Map<string, Grant>();

@@ -212,6 +212,8 @@ export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined 
   if (graph.blockedCount > 0) return undefined;
   // The service is adopting runs: admission resumes once their holds are restored.
   if (s.admissionPaused) return undefined;
+  // A fleet: a host that fits may join; the nodes wait with their reasons.
+  if (graph.ledger.elastic === true) return undefined;
   const waiting = graph.waiting();
   return `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
 }

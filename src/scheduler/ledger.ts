@@ -63,6 +63,8 @@ export interface Ledger {
   waitingReason(grant: Grant): string;
   /** "free procs 3/8, memory 4.5/16 GB", for logs. */
   describeFree(): string;
+  /** Capacity can grow (hosts join a fleet): a node that fits nothing now waits instead of ending the run. */
+  readonly elastic?: boolean;
 }
 
 const MICRO = 1_000_000;

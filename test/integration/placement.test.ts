@@ -1,0 +1,193 @@
+/**
+ * Per-host placement as a user runs it: `flowgate scheduler --placement
+ * hosts` and worker groups with distinct `--host-id` and `--capacity` on one
+ * Redis. Each node runs whole on one host whose capacity holds it (threads,
+ * memory, GPU slots), pins and label selectors are honoured, the per-host
+ * sums of held resources never exceed the host's capacity on the workers'
+ * own clocks, a node larger than every single host is refused, and a lost
+ * host's node is placed again on a host that is left.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
+import type { RunDetail } from '../../src/shared/run-view.js';
+import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { peakUsage } from '../helpers/summary.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const prefixes: string[] = [];
+const started: CliProcess[] = [];
+afterEach(async () => {
+  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  for (const p of prefixes.splice(0)) await deletePrefix(p);
+});
+
+interface Fleet {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  scheduler(extra?: string[]): CliProcess;
+  worker(name: string, host: string, capacity: string, extra?: string[]): CliProcess;
+}
+
+function fleet(label: string): Fleet {
+  const prefix = uniquePrefix(label);
+  prefixes.push(prefix);
+  const dir = tempDir(label);
+  const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+  const spawnIt = (args: string[]): CliProcess => {
+    const p = startCli(args, { env });
+    started.push(p);
+    return p;
+  };
+  return {
+    dir,
+    env,
+    scheduler: (extra = []) => spawnIt(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000', ...extra]),
+    worker: (name, host, capacity, extra = []) =>
+      spawnIt(['worker', '--name', name, '--host-id', host, '--capacity', capacity, '--concurrency', '4', '--heartbeat-ms', '300', ...extra]),
+  };
+}
+
+/** The nodes placed on `host`, with their worker-stamped times. */
+function onHost(s: RunSummary, host: string): NodeSummary[] {
+  return s.nodes.filter((n) => n.host === host);
+}
+
+async function submit(f: Fleet, wf: string, runId: string): Promise<RunSummary> {
+  const res = await runCli(['submit', wf, '--wait', '--json', '--run-id', runId], { env: f.env, timeoutMs: 90_000 });
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout) as RunSummary;
+}
+
+describe('per-host placement (flowgate scheduler --placement hosts)', () => {
+  it('places every node whole on one host that holds it, never over any host, with distinct GPU slots, pins and labels', async () => {
+    const f = fleet('place');
+    const s = f.scheduler();
+    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    // Host a: 2 procs, 2 GB, two GPUs. Host b: 3 procs, 6 GB, served by two worker processes.
+    f.worker('a1', 'a', 'procs=2,mem_gb=2,gpu=2', ['--label', 'gpu=a100']);
+    f.worker('b1', 'b', 'procs=3,mem_gb=6');
+    f.worker('b2', 'b', 'procs=3,mem_gb=6');
+    const hosts = await waitFor(async () => {
+      const res = await runCli(['hosts', '--json'], { env: f.env });
+      const list = JSON.parse(res.stdout) as Array<{ host_id: string; status: string }>;
+      return list.filter((h) => h.status === 'alive').length === 2 ? list : undefined;
+    }, 20_000, 'both hosts to register');
+    expect(hosts.map((h) => h.host_id).sort()).toEqual(['a', 'b']);
+
+    const gpuOut = (i: number): string => `echo "$CUDA_VISIBLE_DEVICES" > gpu-${i}.txt; sleep 0.6`;
+    const nodes = [
+      ...Array.from({ length: 8 }, (_, i) => ({ id: `plain${i}`, command: 'sleep 0.4', n_procs: 1, mem_gb: 1 })),
+      ...Array.from({ length: 3 }, (_, i) => ({ id: `gpu${i}`, command: gpuOut(i), resources: { gpu: 1 }, n_procs: 1, mem_gb: 0.5 })),
+      { id: 'pinned', command: 'sleep 0.3', n_procs: 3, mem_gb: 1, host: 'b' },
+      { id: 'labelled', command: 'sleep 0.3', host_labels: { gpu: 'a100' } },
+    ];
+    const wf = writeWorkflow(f.dir, 'wf.json', { name: 'placed', nodes });
+    const summary = await submit(f, wf, 'placed-run');
+    expect(summary.status).toBe('succeeded');
+
+    // Every node ran on the host it was placed on, by a worker of that host.
+    const workersOf: Record<string, string[]> = { a: ['a1'], b: ['b1', 'b2'] };
+    for (const n of summary.nodes) {
+      expect(['a', 'b'], n.id).toContain(n.host);
+      expect(workersOf[n.host ?? ''], n.id).toContain(n.worker);
+    }
+    expect(summary.nodes.filter((n) => n.id.startsWith('gpu')).every((n) => n.host === 'a')).toBe(true);
+    expect(summary.nodes.find((n) => n.id === 'pinned')?.host).toBe('b');
+    expect(summary.nodes.find((n) => n.id === 'labelled')?.host).toBe('a');
+    // Both hosts took plain nodes.
+    expect(onHost(summary, 'a').some((n) => n.id.startsWith('plain'))).toBe(true);
+    expect(onHost(summary, 'b').some((n) => n.id.startsWith('plain'))).toBe(true);
+
+    // Per host, at every instant on the workers' clocks: within its capacity.
+    const peakA = peakUsage(onHost(summary, 'a'));
+    const peakB = peakUsage(onHost(summary, 'b'));
+    expect(peakA.n_procs).toBeLessThanOrEqual(2);
+    expect(peakA.mem_gb).toBeLessThanOrEqual(2);
+    expect(peakB.n_procs).toBeLessThanOrEqual(3);
+    expect(peakB.mem_gb).toBeLessThanOrEqual(6);
+
+    // GPU nodes got CUDA_VISIBLE_DEVICES: one device each, distinct while they overlapped.
+    const gpus = summary.nodes.filter((n) => n.id.startsWith('gpu'));
+    const devices = gpus.map((n) => readFileSync(join(n.node_dir, `gpu-${n.id.slice(3)}.txt`), 'utf8').trim());
+    for (const d of devices) expect(['0', '1']).toContain(d);
+    for (const [i, a] of gpus.entries()) {
+      expect(a.slots).toEqual({ gpu: [Number(devices[i])] });
+      for (const [j, b] of gpus.entries()) {
+        if (j <= i) continue;
+        const overlap = (a.start_ms ?? 0) < (b.end_ms ?? 0) && (b.start_ms ?? 0) < (a.end_ms ?? 0);
+        if (overlap) expect(devices[i], `${a.id} and ${b.id} ran at once`).not.toBe(devices[j]);
+      }
+    }
+  }, 120_000);
+
+  it('refuses a node larger than every single host, naming the largest host, though the fleet has room in sum', async () => {
+    const f = fleet('place-big');
+    const s = f.scheduler();
+    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    f.worker('a1', 'a', 'procs=2,mem_gb=4');
+    f.worker('b1', 'b', 'procs=2,mem_gb=4');
+    await waitFor(async () => {
+      const res = await runCli(['hosts', '--json'], { env: f.env });
+      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
+    }, 20_000, 'both hosts to register');
+    // 3 procs: the fleet has 4 in sum, but no host has 3.
+    const wf = writeWorkflow(f.dir, 'big.json', { name: 'big', nodes: [{ id: 'wide', command: 'true', n_procs: 3 }] });
+    const res = await runCli(['submit', wf, '--wait', '--run-id', 'big-run'], { env: f.env, timeoutMs: 60_000 });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/wide.*needs 3 procs \(largest host a: 2\).*the fleet's total does not help/);
+  }, 90_000);
+
+  it('a host that stops heartbeating leaves the fleet; its running node is placed again on a host that is left, and a pinned node waits for its host', async () => {
+    const f = fleet('place-lost');
+    const s = f.scheduler();
+    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const a = f.worker('a1', 'a', 'procs=1,mem_gb=2');
+    await waitFor(async () => {
+      const res = await runCli(['hosts', '--json'], { env: f.env });
+      return (JSON.parse(res.stdout) as Array<{ status: string }>).some((h) => h.status === 'alive') ? true : undefined;
+    }, 20_000, 'host a to register');
+    const marks = join(f.dir, 'marks');
+    // `long` can only start on a (b is not there yet); it records each start.
+    const wf = writeWorkflow(f.dir, 'lost.json', {
+      name: 'lost',
+      nodes: [
+        { id: 'long', command: `echo start >> ${marks}; sleep 2`, n_procs: 1 },
+        { id: 'pinned', command: 'true', host: 'a', needs: ['long'] },
+      ],
+    });
+    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'lost-run'], { env: f.env });
+    started.push(follower);
+    await waitFor(() => {
+      try {
+        return readFileSync(marks, 'utf8').includes('start') ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 30_000, 'long to start on host a');
+    // Host b joins; host a dies with its node running.
+    f.worker('b1', 'b', 'procs=2,mem_gb=2');
+    a.child.kill('SIGKILL');
+    // long runs again on b; pinned then waits for a, naming it.
+    const waiting = await waitFor(async () => {
+      const res = await runCli(['status', 'lost-run', '--json'], { env: f.env });
+      const d = JSON.parse(res.stdout) as RunDetail;
+      const w = d.waiting?.waiting.find((x) => x.id === 'pinned');
+      return w !== undefined ? w : undefined;
+    }, 60_000, 'pinned to wait for host a');
+    expect(waiting.reason).toMatch(/no live host matches hosts \[a\]/);
+    // Host a comes back: pinned runs there.
+    f.worker('a2', 'a', 'procs=1,mem_gb=2');
+    const res = await follower.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    const long = summary.nodes.find((n) => n.id === 'long');
+    expect(long).toMatchObject({ status: 'succeeded', host: 'b', worker: 'b1' });
+    expect(long?.attempt_history.map((h) => h.status)).toEqual(['lost', 'succeeded']);
+    expect(long?.attempt_history[0]?.reason).toContain('host lost: host a stopped heartbeating');
+    expect(summary.nodes.find((n) => n.id === 'pinned')).toMatchObject({ status: 'succeeded', host: 'a', worker: 'a2' });
+    expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['start', 'start']);
+  }, 120_000);
+});
