@@ -185,7 +185,9 @@ function describeIssue(zi: z.core.$ZodIssue): string {
   if (zi.code === 'invalid_type') {
     return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
   }
+  if (zi.code === 'invalid_key') return `"${String(zi.input)}" ${zi.issues[0]?.message ?? 'is not a valid name'}`;
   if (zi.code === 'invalid_union' && zi.path[zi.path.length - 1] === 'shell') return describeShellUnion(zi);
+  if (zi.code === 'invalid_union' && zi.path[zi.path.length - 1] === 'host') return describeHostUnion(zi);
   if (zi.code === 'invalid_union') return 'expected an argv array of strings or a shell command string';
   if (zi.code === 'custom') return zi.message;
   if (zi.code === 'invalid_value') return `${zi.message}, received ${describeValue(zi.input)}`;
@@ -202,6 +204,14 @@ function describeShellUnion(zi: z.core.$ZodIssueInvalidUnion): string {
   const where = first.path.length > 0 ? `${fieldName(first.path)}: ` : '';
   if (first.code === 'unrecognized_keys') return `${where}unknown key${first.keys.length > 1 ? 's' : ''} ${first.keys.map((k) => `"${k}"`).join(', ')} (a shell is {path, flags})`;
   return `${where}${describeIssue(first)}`;
+}
+
+/** A bad `host`: the problem of the form it was written in (an id, or a list of ids). */
+function describeHostUnion(zi: z.core.$ZodIssueInvalidUnion): string {
+  const branch = typeof zi.input === 'string' ? zi.errors[0] : Array.isArray(zi.input) ? zi.errors[1] : undefined;
+  const first = branch?.[0];
+  if (first === undefined) return `expected a host id or a list of host ids, received ${describeValue(zi.input)}`;
+  return `${first.path.length > 0 ? `${fieldName(first.path)}: ` : ''}${describeIssue(first)}`;
 }
 
 function describeValue(value: unknown): string {
@@ -353,6 +363,7 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     retries: d?.retries ?? 0,
     retry_delay_s: d?.retry_delay_s ?? 0,
     shell: d?.shell === undefined ? DEFAULT_SHELL : shellSpec(d.shell),
+    resources: d?.resources ?? {},
   };
   return data.nodes.map((n, index) => ({
     id: n.id,
@@ -364,6 +375,9 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     needs: impliedNeeds(n),
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
+    resources: namedResources(defaults.resources, n.resources),
+    ...(n.host !== undefined ? { host: [...new Set(typeof n.host === 'string' ? [n.host] : n.host)] } : {}),
+    ...(n.host_labels !== undefined && Object.keys(n.host_labels).length > 0 ? { host_labels: { ...n.host_labels } } : {}),
     env: n.env ?? {},
     shell: typeof n.command !== 'string' ? null : n.shell === undefined ? defaults.shell : shellSpec(n.shell),
     timeout_s: n.timeout_s ?? defaults.timeout_s,
@@ -380,6 +394,13 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     // Only where a template names it, so other nodes are as they were.
     ...(nodeTemplates(n).some((t) => templateNames(t.text).includes('workflow.dir')) ? { workflow_dir: base } : {}),
   }));
+}
+
+/** A node's named resources: the defaults overridden per name by its own, zero counts dropped. */
+function namedResources(defaults: Readonly<Record<string, number>>, own: Readonly<Record<string, number>> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries({ ...defaults, ...own })) if (n > 0) out[name] = n;
+  return out;
 }
 
 /** A node's `config` with its crashdump_dir made absolute (relative to the workflow file). */
