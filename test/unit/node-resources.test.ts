@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflow } from '../../src/api/workflow.js';
 import { planMap } from '../../src/scheduler/map-node.js';
 import { definitionFromMeta, metaFields } from '../../src/scheduler/run-definition.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
@@ -138,6 +139,16 @@ describe('node host constraints', () => {
       { file: path, node: 'train', field: 'nodes[0].resources.gpu', line: 6, column: 12, message: 'expected number, received "two"' },
       { file: path, node: 'train', field: 'nodes[0].host[1]', line: 7, column: 18, message: 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit, received "bad host"' },
     ]);
+  });
+});
+
+describe('the workflow builder', () => {
+  it('takes the same fields, checked as a file is', () => {
+    const wf = workflow('w', { resources: { gpu: 1 } });
+    wf.node('a', { command: 'true', resources: { licence_x: 2 }, host: ['h1'], host_labels: { zone: 'b' } });
+    expect(wf.build().nodes[0]).toMatchObject({ resources: { gpu: 1, licence_x: 2 }, host: ['h1'], host_labels: { zone: 'b' } });
+    wf.node('b', { command: 'true', host: 'bad host' });
+    expect(catchError(() => wf.build(), ValidationError).issues.map((i) => [i.node, i.field])).toEqual([['b', 'nodes[1].host']]);
   });
 });
 
