@@ -18,7 +18,7 @@ import { driveLocal } from './drive.js';
 import type { RunOptions } from './run.js';
 
 /** Options of {@link resume}: how to run, not what (that is stored with the run). Defaults as for `run()`. */
-export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' | 'max_tasks_per_child' | 'sample_interval_ms' | 'clean_env' | 'reconcile_interval_ms' | 'redis_outage_ms' | 'status_callback' | 'callback_errors' | 'signal'>;
+export type ResumeOptions = Pick<RunOptions, 'redis_url' | 'prefix' | 'workers' | 'max_tasks_per_child' | 'sample_interval_ms' | 'clean_env' | 'reconcile_interval_ms' | 'redis_outage_ms' | 'resources' | 'n_gpu_procs' | 'status_callback' | 'callback_errors' | 'signal'>;
 
 /**
  * Resumes run `runId` and resolves with its summary once it has ended. A

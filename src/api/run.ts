@@ -36,6 +36,14 @@ export interface RunOptions {
   n_procs?: number;
   /** Memory budget in GB (default: 90% of available memory). */
   memory_gb?: number;
+  /**
+   * Named-resource budget in whole slots, e.g. `{gpu: 2, licence_x: 1}`
+   * (default none; like `--resource`): nodes' `resources` are reserved from it
+   * as `n_procs` is from the thread budget.
+   */
+  resources?: Readonly<Record<string, number>>;
+  /** nipype's `n_gpu_procs`: GPU slots, the same as `resources: {gpu: N}` (a different `resources.gpu` is an error). */
+  n_gpu_procs?: number;
   /** Ready-node order (default `tsort`). */
   scheduler?: SchedulerOrder;
   /** Refuse nodes larger than the budget before anything runs (default true); false runs them alone with the whole budget. */

@@ -31,6 +31,12 @@ export interface NodeSpec {
   n_procs?: number;
   /** Peak memory in GB (default 0.2 as in nipype, or the workflow's default). */
   mem_gb?: number;
+  /** Named resources in whole slots, e.g. `{gpu: 1}`, reserved from the run's `resources` budget (default: the workflow's `resources`, per name; 0 means none). */
+  resources?: Readonly<Record<string, number>>;
+  /** Host id, or ids, the node may run on (as `flowgate worker --host-id` names them); used when nodes are placed per host. */
+  host?: string | readonly string[];
+  /** Labels a host must have, every pair (as `flowgate worker --label` sets them), e.g. `{gpu: 'a100'}`; used when nodes are placed per host. */
+  host_labels?: Readonly<Record<string, string>>;
   /** Extra environment variables. */
   env?: Readonly<Record<string, string>>;
   /** Wall-clock limit per attempt in seconds. */
@@ -97,6 +103,8 @@ export interface WorkflowDefaults {
   shell?: ShellOption;
   n_procs?: number;
   mem_gb?: number;
+  /** Named resources of every node that does not name them itself. */
+  resources?: Readonly<Record<string, number>>;
   timeout_s?: number;
   retries?: number;
   retry_delay_s?: number;

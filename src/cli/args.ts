@@ -34,6 +34,8 @@ export interface FlagSpec {
   off?: boolean;
   /** Booleans: accept `--no-<name>`. */
   negatable?: boolean;
+  /** For `string`: the flag may be given again; the values are joined with commas (`--resource gpu=1 --resource lic=2` is `gpu=1,lic=2`). */
+  repeatable?: boolean;
   /** Value placeholder and description for help. */
   value?: string;
   help: string;
@@ -192,10 +194,11 @@ export function commanderOptions(specs: readonly FlagSpec[]): OptionType[] {
     const option = new Option(spec.type === 'flag-or-number' ? `--${spec.name} [${value}]` : `--${spec.name} <${value}>`, spec.help);
     const typed: FlagSpec = spec.type === 'flag-or-number' ? { ...spec, type: 'number' } : spec;
     return [
-      option.argParser((raw: string) => {
+      option.argParser((raw: string, previous: FlagValue | undefined) => {
         // `--work-dir --json`: the next flag is not a value.
         if (raw.startsWith('--') && raw.length > 2) throw invalid([{ field: `--${spec.name}`, message: `needs a value${spec.value !== undefined ? ` (${spec.value})` : ''}` }]);
-        return convert(typed, raw);
+        const value = convert(typed, raw);
+        return spec.repeatable === true && previous !== undefined ? `${String(previous)},${String(value)}` : value;
       }),
     ];
   });

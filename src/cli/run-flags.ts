@@ -2,7 +2,8 @@
  * Flags of `flowgate run` (kept apart so help output loads nothing heavy).
  */
 import { MAX_MEM_GB, MAX_N_PROCS } from '../shared/capacity.js';
-import { CRASHFILE_FORMATS, HASH_METHODS, OPTION_MINIMUMS as MIN, RUN_DEFAULTS as RUN, SCHEDULER_ORDERS, SPAWNERS, WORKER_DEFAULTS as WORKER } from '../shared/options/defaults.js';
+import { MAX_RESOURCE_SLOTS } from '../shared/host-capacity.js';
+import { CRASHFILE_FORMATS, FLEETS, HASH_METHODS, OPTION_MINIMUMS as MIN, RUN_DEFAULTS as RUN, SCHEDULER_ORDERS, SPAWNERS, WORKER_DEFAULTS as WORKER } from '../shared/options/defaults.js';
 import type { FlagSpec, Flags } from './args.js';
 import { RETENTION_SETTINGS } from './retention-flags.js';
 import { LOOKUP_WORK_DIR_FLAG, CONNECTION_FLAGS } from './connection.js';
@@ -16,9 +17,30 @@ export const MAX_NODES_FLAG: FlagSpec = {
   help: `the most nodes one expansion may create: an iterables product, the copies of a node, the expanded workflow, a map node\'s elements (default ${RUN.max_nodes})`,
 };
 
+/** `--resource`: the named-resource budget (run, resume, submit and, shared by all runs, the scheduler service). */
+export const RESOURCE_FLAG: FlagSpec = {
+  name: 'resource',
+  type: 'string',
+  repeatable: true,
+  value: 'NAME=N',
+  help: `named-resource budget in whole slots (0 to ${MAX_RESOURCE_SLOTS}), e.g. gpu=2; repeatable, or NAME=N,NAME=N; nodes' resources are reserved from it as n_procs is (default: none)`,
+};
+
+/** `--n-gpu-procs`: nipype's GPU slot budget, another way to write `--resource gpu=N`. */
+export const N_GPU_PROCS_FLAG: FlagSpec = { name: 'n-gpu-procs', type: 'int', min: 0, max: MAX_RESOURCE_SLOTS, value: 'N', help: "GPU slots, nipype's n_gpu_procs: the same as --resource gpu=N (default: none)" };
+
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'n-procs', type: 'int', min: 1, max: MAX_N_PROCS, value: 'N', help: `thread budget, at most ${MAX_N_PROCS} (default: CPUs available to this process)` },
   { name: 'memory-gb', type: 'number', positive: true, max: MAX_MEM_GB, value: 'G', help: `memory budget in GB, at most ${MAX_MEM_GB} (default: 90% of available memory)` },
+  RESOURCE_FLAG,
+  N_GPU_PROCS_FLAG,
+  {
+    name: 'fleet',
+    type: 'enum',
+    choices: FLEETS,
+    value: FLEETS.join('|'),
+    help: `external: start no workers; use the workers already registered on this Redis and place nodes per host (default ${RUN.fleet})`,
+  },
   { name: 'raise-insufficient', type: 'boolean', negatable: true, help: 'refuse nodes larger than the budget (default); --no-raise-insufficient runs them alone' },
   { name: 'scheduler', type: 'enum', choices: SCHEDULER_ORDERS, value: SCHEDULER_ORDERS.join('|'), help: `ready-node order (default ${RUN.scheduler})` },
   { name: 'stop-on-first-crash', type: 'boolean', help: 'stop admitting at the first failure; running nodes finish' },
@@ -53,7 +75,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of `flowgate resume RUN_ID`: how to run, not what (that is stored with the run). */
 export const RESUME_FLAGS: readonly FlagSpec[] = RUN_FLAGS.filter((f) =>
-  ['workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms', 'clean-env'].includes(
+  ['resource', 'n-gpu-procs', 'workers', 'max-tasks-per-child', 'json', 'quiet', 'redis-url', 'prefix', 'lock-duration-ms', 'stalled-interval-ms', 'max-stalled-count', 'sample-interval-ms', 'spawner', 'reconcile-interval-ms', 'redis-outage-ms', 'clean-env'].includes(
     f.name,
   ),
 ).concat(LOOKUP_WORK_DIR_FLAG);

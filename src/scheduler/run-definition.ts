@@ -132,7 +132,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
 
 /** Node fields added after a run was stored get their defaults (a run stored by an older version resumes). */
 function withFieldDefaults(w: Workflow): Workflow {
-  return { ...w, nodes: (w.nodes ?? []).map((n) => ({ ...n, inputs: n.inputs ?? {}, outputs: n.outputs ?? {}, stdout_json: n.stdout_json ?? false, overwrite: n.overwrite ?? false, map: n.map ?? null, dir: n.dir ?? n.id, shell: n.shell !== undefined ? n.shell : typeof n.command === 'string' ? LEGACY_SHELL : null })) };
+  return { ...w, nodes: (w.nodes ?? []).map((n) => ({ ...n, inputs: n.inputs ?? {}, outputs: n.outputs ?? {}, stdout_json: n.stdout_json ?? false, resources: n.resources ?? {}, overwrite: n.overwrite ?? false, map: n.map ?? null, dir: n.dir ?? n.id, shell: n.shell !== undefined ? n.shell : typeof n.command === 'string' ? LEGACY_SHELL : null })) };
 }
 
 /** Runs stored before the `shell` field ran their string commands with /bin/sh -c; resumed, they still do. */

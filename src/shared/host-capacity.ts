@@ -15,21 +15,68 @@ export interface HostCapacity {
 
 /** Names of named resources and label keys: `gpu`, `licence_x`. */
 export const RESOURCE_NAME = /^[a-z][a-z0-9_]{0,31}$/;
-/** Largest count of one named resource on one host. */
+/** The rule of {@link RESOURCE_NAME} in words, for messages. */
+export const RESOURCE_NAME_RULE = 'lower-case letters, digits and _, starting with a letter, at most 32';
+/** Largest count of one named resource on one host (and in one budget or node). */
 export const MAX_RESOURCE_SLOTS = 4096;
-const RESERVED = new Set(['procs', 'n_procs', 'mem_gb', 'mem', 'memory_gb']);
+/** Names that are not named resources: threads and memory have fields of their own. */
+export const RESERVED_RESOURCE_NAMES: readonly string[] = ['procs', 'n_procs', 'mem_gb', 'mem', 'memory_gb'];
+const RESERVED = new Set(RESERVED_RESOURCE_NAMES);
 
+/** Host ids (`flowgate worker --host-id`, a node's `host`): 1-63 letters, digits, `.`, `_`, `-`. */
+export const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** The rule of {@link HOST_ID} in words, for messages. */
+export const HOST_ID_RULE = 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit';
+/** Label values (`--label gpu=a100`, a node's `host_labels`). */
+export const LABEL_VALUE = /^[\w.-]{1,64}$/;
+/** The rule of {@link LABEL_VALUE} in words, for messages. */
+export const LABEL_VALUE_RULE = 'must be 1-64 letters, digits, ".", "_" or "-"';
+
+/** Why `name` cannot name a named resource, or undefined when it can. */
+export function resourceNameProblem(name: string): string | undefined {
+  if (RESERVED.has(name)) return `"${name}" is not a named resource (threads and memory are budgeted as n_procs and mem_gb)`;
+  if (!RESOURCE_NAME.test(name)) return `"${name}" is not a resource name (${RESOURCE_NAME_RULE})`;
+  return undefined;
+}
+
+/** Why `count` is not a count of `name` slots (a whole number from 0 to {@link MAX_RESOURCE_SLOTS}), or undefined. */
+export function resourceCountProblem(name: string, count: unknown): string | undefined {
+  if (typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= MAX_RESOURCE_SLOTS) return undefined;
+  const received = typeof count === 'string' ? `"${count}"` : typeof count === 'number' ? String(count) : count === null ? 'null' : Array.isArray(count) ? 'an array' : typeof count;
+  return `"${name}" must be a whole number of slots from 0 to ${MAX_RESOURCE_SLOTS}, received ${received}`;
+}
+
+/**
+ * Named resource counts from `NAME=N[,NAME=N...]` (`--resource gpu=2`), each
+ * checked (zero counts kept: the caller decides what 0 means). Messages name
+ * the resource, not the flag or variable, which the caller names.
+ */
+export function parseResources(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of pairs(text, '')) {
+    const name = resourceNameProblem(key);
+    if (name !== undefined) throw new RangeError(name);
+    const n = Number(value);
+    // Counts are shown as they were written: `received "1.5"`.
+    if (!/^\d+$/.test(value) || resourceCountProblem(key, n) !== undefined) throw new RangeError(resourceCountProblem(key, value));
+    out[key] = n;
+  }
+  return out;
+}
+
+/** `KEY=VALUE,...` as pairs; errors start with `what: ` (nothing for an empty `what`). */
 function pairs(text: string, what: string): Array<[string, string]> {
+  const at = what === '' ? '' : `${what}: `;
   const out: Array<[string, string]> = [];
   const seen = new Set<string>();
   for (const part of text.split(',')) {
     const item = part.trim();
     if (item === '') continue;
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new RangeError(`${what}: "${item}" is not KEY=VALUE`);
+    if (eq <= 0) throw new RangeError(`${at}"${item}" is not KEY=VALUE`);
     const key = item.slice(0, eq).trim();
     const value = item.slice(eq + 1).trim();
-    if (seen.has(key)) throw new RangeError(`${what}: "${key}" is given twice`);
+    if (seen.has(key)) throw new RangeError(`${at}"${key}" is given twice`);
     seen.add(key);
     out.push([key, value]);
   }
@@ -74,7 +121,7 @@ export function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const [key, value] of pairs(text, 'labels')) {
     if (!RESOURCE_NAME.test(key)) throw new RangeError(`labels: "${key}" is not a label name (lower-case letters, digits and _, starting with a letter)`);
-    if (value === '' || value.length > 64 || !/^[\w.-]+$/.test(value)) throw new RangeError(`labels: ${key} must be 1-64 letters, digits, ".", "_" or "-", received "${value}"`);
+    if (!LABEL_VALUE.test(value)) throw new RangeError(`labels: ${key} ${LABEL_VALUE_RULE}, received "${value}"`);
     labels[key] = value;
   }
   return labels;

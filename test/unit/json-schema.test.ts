@@ -14,7 +14,7 @@ describe('JSON Schema of the workflow format', () => {
     expect(schema.required).toEqual(['name', 'nodes']);
     expect(schema.additionalProperties).toBe(false);
     const nodes = schema.properties['nodes'] as { items: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } };
-    expect(Object.keys(nodes.items.properties).sort()).toEqual(['code_version', 'command', 'config', 'env', 'function', 'id', 'inputs', 'iterables', 'join', 'map', 'max_output_bytes', 'mem_gb', 'n_procs', 'needs', 'outputs', 'overwrite', 'retries', 'retry_delay_s', 'shell', 'stdout_json', 'synchronize', 'timeout_s']);
+    expect(Object.keys(nodes.items.properties).sort()).toEqual(['code_version', 'command', 'config', 'env', 'function', 'host', 'host_labels', 'id', 'inputs', 'iterables', 'join', 'map', 'max_output_bytes', 'mem_gb', 'n_procs', 'needs', 'outputs', 'overwrite', 'resources', 'retries', 'retry_delay_s', 'shell', 'stdout_json', 'synchronize', 'timeout_s']);
     expect(nodes.items.required).toEqual(['id']);
     // A path input is one of the input forms.
     expect(JSON.stringify(nodes.items.properties.inputs)).toMatch(/"properties":\{"path":\{"type":"string"/);

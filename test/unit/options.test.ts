@@ -68,7 +68,7 @@ describe('run options', () => {
   });
 
   it('for resume take only how to run, with the same defaults', () => {
-    expect(compileResumeOptions({ scheduler: 'mem_thread' })).toEqual({ max_tasks_per_child: 10, sample_interval_ms: 1000, clean_env: false, callback_errors: 'abort', reconcile_interval_ms: 5000, redis_outage_ms: 60_000 });
+    expect(compileResumeOptions({ scheduler: 'mem_thread' })).toEqual({ max_tasks_per_child: 10, sample_interval_ms: 1000, clean_env: false, callback_errors: 'abort', reconcile_interval_ms: 5000, redis_outage_ms: 60_000, resources: {} });
     const err = catchError(() => compileResumeOptions({ redis_url: 'http://x' }), ValidationError);
     expect(err.issues[0]?.field).toBe('redis_url');
   });

@@ -59,10 +59,10 @@ describe('loadWorkflowFile: valid files', () => {
   const expected: Workflow = {
     name: 'fixture-valid',
     nodes: [
-      { id: 'fetch', index: 0, command: ['sh', '-c', 'echo fetch'], needs: [], n_procs: 2, mem_gb: 0.2, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'fetch' },
-      { id: 'align', index: 1, command: 'echo align', needs: ['fetch'], n_procs: 2, mem_gb: 3, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'align' },
-      { id: 'stats', index: 2, command: ['true'], needs: ['fetch'], n_procs: 1, mem_gb: 0.2, env: { MODE: 'fast' }, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'stats' },
-      { id: 'report', index: 3, command: 'echo report', needs: ['align', 'stats'], n_procs: 2, mem_gb: 0.2, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'report' },
+      { id: 'fetch', index: 0, command: ['sh', '-c', 'echo fetch'], needs: [], n_procs: 2, mem_gb: 0.2, resources: {}, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'fetch' },
+      { id: 'align', index: 1, command: 'echo align', needs: ['fetch'], n_procs: 2, mem_gb: 3, resources: {}, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'align' },
+      { id: 'stats', index: 2, command: ['true'], needs: ['fetch'], n_procs: 1, mem_gb: 0.2, resources: {}, env: { MODE: 'fast' }, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'stats' },
+      { id: 'report', index: 3, command: 'echo report', needs: ['align', 'stats'], n_procs: 2, mem_gb: 0.2, resources: {}, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'report' },
     ],
   };
 
@@ -94,7 +94,7 @@ describe('loadWorkflowFile: valid files', () => {
     expect(DEFAULT_N_PROCS).toBe(1);
     expect(DEFAULT_MEM_GB).toBe(0.2);
     const wf = loadWorkflowFile(file('plain.yaml', 'name: plain\nnodes:\n  - id: a\n    command: "true"\n'));
-    expect(wf.nodes[0]).toEqual({ id: 'a', index: 0, command: 'true', needs: [], n_procs: 1, mem_gb: 0.2, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'a' });
+    expect(wf.nodes[0]).toEqual({ id: 'a', index: 0, command: 'true', needs: [], n_procs: 1, mem_gb: 0.2, resources: {}, env: {}, shell: DEFAULT_SHELL, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: 'a' });
   });
 
   it('lets `defaults:` override both defaults, and a node override `defaults:`', () => {
@@ -136,7 +136,7 @@ describe('loadWorkflowFile: the shared workloads', () => {
     const wf = loadWorkflowFile(path);
     expect(wf.name).toBe(name);
     expect(wf.nodes).toHaveLength(meta.nodes);
-    expect(wf.nodes).toEqual(raw.nodes.map((n, index) => ({ ...n, index, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: n.id })));
+    expect(wf.nodes).toEqual(raw.nodes.map((n, index) => ({ ...n, index, resources: {}, env: {}, shell: null, function: null, code_version: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: n.id })));
   });
 });
 

@@ -31,6 +31,7 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,
+        resources: {},
         env: {},
         timeout_s: null,
         retries: n.retries ?? 0,

@@ -25,6 +25,16 @@ export const SPAWNERS = ['auto', 'launcher', 'node'] as const;
 /** One of {@link SPAWNERS}. */
 export type SpawnerChoice = (typeof SPAWNERS)[number];
 
+/** How the scheduler service budgets: one pool for every worker, or one ledger per registered host. */
+export const PLACEMENTS = ['pool', 'hosts'] as const;
+/** One of {@link PLACEMENTS}. */
+export type Placement = (typeof PLACEMENTS)[number];
+
+/** Where the workers of `flowgate run` come from: started by the run, or already registered on its Redis. */
+export const FLEETS = ['local', 'external'] as const;
+/** One of {@link FLEETS}. */
+export type Fleet = (typeof FLEETS)[number];
+
 /** What an exception thrown by the API's `status_callback` does: cancel the run, or be logged. */
 export const CALLBACK_ERRORS = ['abort', 'log'] as const;
 
@@ -62,6 +72,8 @@ export const RUN_DEFAULTS = {
   redis_outage_ms: 60_000,
   /** An exception of the API's `status_callback` cancels the run. */
   callback_errors: 'abort' as (typeof CALLBACK_ERRORS)[number],
+  /** Workers: a local fleet started by the run. */
+  fleet: 'local' as Fleet,
   /** The work dir's name, next to the workflow file (CLI), below the base dir (API) or in the service's directory. */
   work_dir_name: 'flowgate-work',
   /** The crash dump dir's name below the work dir. */
@@ -106,6 +118,8 @@ export const SERVICE_DEFAULTS = {
   retention_interval_ms: 10_000,
   /** Work dir of runs submitted without one (relative to the service's directory). */
   work_dir: RUN_DEFAULTS.work_dir_name,
+  /** One budget for every worker. */
+  placement: 'pool' as Placement,
 } as const;
 
 /**

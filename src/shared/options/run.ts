@@ -7,8 +7,9 @@
 import { z } from 'zod';
 import { newRunId, runIdProblem } from '../run-id.js';
 import { compileOptions, apiField, type FieldNamer } from './compile.js';
-import { CALLBACK_ERRORS, CRASHFILE_FORMATS, HASH_METHODS, OPTION_MINIMUMS, RUN_DEFAULTS, SCHEDULER_ORDERS, WORKER_DEFAULTS } from './defaults.js';
+import { CALLBACK_ERRORS, CRASHFILE_FORMATS, FLEETS, HASH_METHODS, OPTION_MINIMUMS, RUN_DEFAULTS, SCHEDULER_ORDERS, WORKER_DEFAULTS } from './defaults.js';
 import { dirField, memoryGbField, nProcsField, prefixField, redisUrlField, wholeNumber, wholeNumberOr } from './fields.js';
+import { compileResources, resourceBudgetFields, type ResourceBudget } from './resources.js';
 
 /** A run id of the one rule (see `run-id.ts`). */
 const runIdField = z.string().superRefine((id, ctx) => {
@@ -22,6 +23,10 @@ export const runOptionsSchema = z.object({
   n_procs: nProcsField,
   /** Memory budget in GB; default: 90 % of the memory available. */
   memory_gb: memoryGbField,
+  /** Named-resource budget: `resource` (flag text), `resources` (`{NAME: N}`), `n_gpu_procs`; compiled into `resources`, default none. */
+  ...resourceBudgetFields,
+  /** Where the workers come from: `local` (started by the run) or `external` (already registered); default `local`. */
+  fleet: z.enum(FLEETS).default(RUN_DEFAULTS.fleet),
   /** Ready-node order; default `tsort`. */
   scheduler: z.enum(SCHEDULER_ORDERS).default(RUN_DEFAULTS.scheduler),
   /** Refuse nodes larger than the budget before anything runs; default true. */
@@ -68,12 +73,20 @@ export const runOptionsSchema = z.object({
 
 /** A run's options as given (every field optional). */
 export type RunOptionsInput = z.input<typeof runOptionsSchema>;
+
+/** Options whose three forms of the named-resource budget are compiled into one `resources`. */
+type WithResources<T> = Omit<T, 'resource' | 'resources' | 'n_gpu_procs'> & {
+  /** Named-resource budget in whole slots (`{gpu: 2}`): `--resource`, `resources` and `n_gpu_procs` merged, zero counts dropped; `{}` when none. */
+  resources: ResourceBudget;
+};
+
 /** A run's options compiled: every default applied. */
-export type CompiledRunOptions = z.output<typeof runOptionsSchema>;
+export type CompiledRunOptions = WithResources<z.output<typeof runOptionsSchema>>;
 
 /** Compiles a run's options; a bad one is a validation error naming it (by `name`: `n_procs`, or `--n-procs` for flags). */
 export function compileRunOptions(input: unknown, name: FieldNamer = apiField): CompiledRunOptions {
-  return compileOptions(runOptionsSchema, input, name);
+  const { resource, resources, n_gpu_procs, ...rest } = compileOptions(runOptionsSchema, input, name);
+  return { ...rest, resources: compileResources({ resource, resources, n_gpu_procs }, name) };
 }
 
 /** The options of resuming a run: how to run, not what (that is stored with the run). */
@@ -87,12 +100,16 @@ export const resumeOptionsSchema = runOptionsSchema.pick({
   callback_errors: true,
   reconcile_interval_ms: true,
   redis_outage_ms: true,
+  resource: true,
+  resources: true,
+  n_gpu_procs: true,
 });
 
 /** Resume options compiled: every default applied. */
-export type CompiledResumeOptions = z.output<typeof resumeOptionsSchema>;
+export type CompiledResumeOptions = WithResources<z.output<typeof resumeOptionsSchema>>;
 
 /** Compiles the options of resuming a run; a bad one is a validation error naming it. */
 export function compileResumeOptions(input: unknown, name: FieldNamer = apiField): CompiledResumeOptions {
-  return compileOptions(resumeOptionsSchema, input, name);
+  const { resource, resources, n_gpu_procs, ...rest } = compileOptions(resumeOptionsSchema, input, name);
+  return { ...rest, resources: compileResources({ resource, resources, n_gpu_procs }, name) };
 }

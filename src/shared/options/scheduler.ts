@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import { compileOptions, flagField, type FieldNamer } from './compile.js';
-import { OPTION_MINIMUMS, SERVICE_DEFAULTS } from './defaults.js';
+import { OPTION_MINIMUMS, PLACEMENTS, SERVICE_DEFAULTS } from './defaults.js';
 import { dirField, memoryGbField, nProcsField, wholeNumberOr } from './fields.js';
+import { compileResources, resourceBudgetFields, type ResourceBudget } from './resources.js';
 
 /** The schema of the scheduler service's options. */
 export const schedulerOptionsSchema = z.object({
@@ -14,6 +15,10 @@ export const schedulerOptionsSchema = z.object({
   n_procs: nProcsField,
   /** Memory budget in GB shared by all runs; default: 90 % of the memory available. */
   memory_gb: memoryGbField,
+  /** Named-resource budget shared by all runs: `resource` (flag text), `resources`, `n_gpu_procs`; compiled into `resources`, default none. */
+  ...resourceBudgetFields,
+  /** `pool`: one budget for every worker (one host); `hosts`: one ledger per registered host; default `pool`. */
+  placement: z.enum(PLACEMENTS).default(SERVICE_DEFAULTS.placement),
   /** Work dir of runs submitted without one; default `flowgate-work` (in the service's directory). */
   work_dir: dirField.default(SERVICE_DEFAULTS.work_dir),
   /** Leader lease in ms; default 10000, at least 1000. */
@@ -25,9 +30,13 @@ export const schedulerOptionsSchema = z.object({
 });
 
 /** The scheduler service's options compiled: every default applied. */
-export type CompiledSchedulerOptions = z.output<typeof schedulerOptionsSchema>;
+export type CompiledSchedulerOptions = Omit<z.output<typeof schedulerOptionsSchema>, 'resource' | 'resources' | 'n_gpu_procs'> & {
+  /** Named-resource budget shared by all runs (`{gpu: 2}`): `--resource` and `--n-gpu-procs` merged, zero counts dropped; `{}` when none. */
+  resources: ResourceBudget;
+};
 
 /** Compiles the scheduler service's options; a bad one is a validation error naming its flag. */
 export function compileSchedulerOptions(input: unknown, name: FieldNamer = flagField): CompiledSchedulerOptions {
-  return compileOptions(schedulerOptionsSchema, input, name);
+  const { resource, resources, n_gpu_procs, ...rest } = compileOptions(schedulerOptionsSchema, input, name);
+  return { ...rest, resources: compileResources({ resource, resources, n_gpu_procs }, name) };
 }

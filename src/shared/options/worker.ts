@@ -11,7 +11,7 @@ import { availableCpus } from '../capacity.js';
 import { compileOptions, flagField, type FieldNamer } from './compile.js';
 import { OPTION_MINIMUMS, RUN_DEFAULTS, SPAWNERS, WORKER_DEFAULTS } from './defaults.js';
 import { wholeNumber, wholeNumberOr } from './fields.js';
-import { parseCapacity, parseLabels, type HostCapacity } from '../host-capacity.js';
+import { HOST_ID, HOST_ID_RULE, parseCapacity, parseLabels, type HostCapacity } from '../host-capacity.js';
 
 /** A `KEY=VALUE,...` text through `parse`; its error becomes the field's issue. */
 function parsedText<T>(parse: (text: string) => T) {
@@ -39,7 +39,7 @@ export const workerOptionsSchema = z.object({
   /** The host this worker belongs to (`flowgate hosts`); default: this host name. */
   host_id: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit')
+    .regex(HOST_ID, HOST_ID_RULE)
     .default(() => hostname()),
   /** What the host offers (`procs=16,mem_gb=64,gpu=2`); default: this host's CPUs and 90 % of its memory, no named resources. */
   capacity: parsedText<HostCapacity>((t) => parseCapacity(t)),

@@ -18,10 +18,18 @@ export function groupOf(node: Pick<WorkflowNode, 'dir'>): string[] {
   return parts.slice(0, -1);
 }
 
+/** `a, b` of a node's hosts and `gpu=a100` of its labels: where it may run, or '' for anywhere. */
+function placementOf(n: WorkflowNode): string {
+  const parts = [...(n.host !== undefined ? [`host ${n.host.join(', ')}`] : []), ...Object.entries(n.host_labels ?? {}).map(([k, v]) => `${k}=${v}`)];
+  return parts.join(', ');
+}
+
 function label(n: WorkflowNode): string {
-  const res = `${n.n_procs} proc${n.n_procs === 1 ? '' : 's'}, ${n.mem_gb} GB`;
+  const named = Object.entries(n.resources).map(([name, count]) => `, ${name} ${count}`);
+  const res = `${n.n_procs} proc${n.n_procs === 1 ? '' : 's'}, ${n.mem_gb} GB${named.join('')}`;
+  const where = placementOf(n);
   const map = n.map === null ? '' : `\nmap over ${n.map.over.join(', ')}${n.map.over.length > 1 ? ` (${n.map.mode})` : ''}`;
-  return `${n.id}\n${res}${map}`;
+  return `${n.id}\n${res}${where === '' ? '' : `\non ${where}`}${map}`;
 }
 
 /** A group tree: child groups by name, and the nodes directly in it. */
@@ -111,6 +119,9 @@ function toJson(wf: Workflow): string {
       needs: n.needs,
       n_procs: n.n_procs,
       mem_gb: n.mem_gb,
+      ...(Object.keys(n.resources).length > 0 ? { resources: n.resources } : {}),
+      ...(n.host !== undefined ? { host: n.host } : {}),
+      ...(n.host_labels !== undefined ? { host_labels: n.host_labels } : {}),
       group: groupOf(n),
       ...(n.map !== null ? { map: { over: n.map.over, mode: n.map.mode } } : {}),
     })),

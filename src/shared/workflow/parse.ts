@@ -16,6 +16,7 @@ import { JsonLocator } from './json-locate.js';
 import { parseJson } from './json-text.js';
 import { checkDocumentShape, checkYamlExpansion } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
+import { describeIssue, fieldName } from './issue-text.js';
 import { functionProblems } from './function-check.js';
 import { nodeTemplates, templateNames } from './template.js';
 import {
@@ -115,15 +116,6 @@ function locate(text: string, path: readonly PropertyKey[], atKey = false): { li
   return undefined;
 }
 
-function fieldName(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out.length === 0 ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
 /** Node id for an issue path like `['nodes', 3, 'mem_gb']`, when the node has a readable id. */
 function nodeIdAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
   if (path[0] !== 'nodes' || typeof path[1] !== 'number') return undefined;
@@ -176,40 +168,6 @@ function schemaIssues(error: z.ZodError, raw: unknown, file: string | undefined,
     }
   }
   return issues;
-}
-
-function describeIssue(zi: z.core.$ZodIssue): string {
-  if (zi.code === 'invalid_type' && zi.expected === 'int' && typeof zi.input === 'number') {
-    return `must be a whole number, received ${zi.input}`;
-  }
-  if (zi.code === 'invalid_type') {
-    return `expected ${zi.expected}, received ${zi.input === undefined ? 'nothing (field is required)' : describeValue(zi.input)}`;
-  }
-  if (zi.code === 'invalid_union' && zi.path[zi.path.length - 1] === 'shell') return describeShellUnion(zi);
-  if (zi.code === 'invalid_union') return 'expected an argv array of strings or a shell command string';
-  if (zi.code === 'custom') return zi.message;
-  if (zi.code === 'invalid_value') return `${zi.message}, received ${describeValue(zi.input)}`;
-  return `${zi.message}${'input' in zi && zi.input !== undefined ? `, received ${describeValue(zi.input)}` : ''}`;
-}
-
-/** A bad `shell`: the problem of the form it was written in (a path string or {path, flags}). */
-function describeShellUnion(zi: z.core.$ZodIssueInvalidUnion): string {
-  const expected = 'expected a shell path (string) or {path, flags}';
-  const input = zi.input;
-  const branch = typeof input === 'string' ? zi.errors[0] : typeof input === 'object' && input !== null && !Array.isArray(input) ? zi.errors[1] : undefined;
-  const first = branch?.[0];
-  if (first === undefined) return `${expected}, received ${describeValue(input)}`;
-  const where = first.path.length > 0 ? `${fieldName(first.path)}: ` : '';
-  if (first.code === 'unrecognized_keys') return `${where}unknown key${first.keys.length > 1 ? 's' : ''} ${first.keys.map((k) => `"${k}"`).join(', ')} (a shell is {path, flags})`;
-  return `${where}${describeIssue(first)}`;
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
 }
 
 /**
@@ -353,6 +311,7 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     retries: d?.retries ?? 0,
     retry_delay_s: d?.retry_delay_s ?? 0,
     shell: d?.shell === undefined ? DEFAULT_SHELL : shellSpec(d.shell),
+    resources: d?.resources ?? {},
   };
   return data.nodes.map((n, index) => ({
     id: n.id,
@@ -364,6 +323,9 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     needs: impliedNeeds(n),
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
+    resources: namedResources(defaults.resources, n.resources),
+    ...(n.host !== undefined ? { host: [...new Set(typeof n.host === 'string' ? [n.host] : n.host)] } : {}),
+    ...(n.host_labels !== undefined && Object.keys(n.host_labels).length > 0 ? { host_labels: { ...n.host_labels } } : {}),
     env: n.env ?? {},
     shell: typeof n.command !== 'string' ? null : n.shell === undefined ? defaults.shell : shellSpec(n.shell),
     timeout_s: n.timeout_s ?? defaults.timeout_s,
@@ -380,6 +342,13 @@ function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, st
     // Only where a template names it, so other nodes are as they were.
     ...(nodeTemplates(n).some((t) => templateNames(t.text).includes('workflow.dir')) ? { workflow_dir: base } : {}),
   }));
+}
+
+/** A node's named resources: the defaults overridden per name by its own, zero counts dropped. */
+function namedResources(defaults: Readonly<Record<string, number>>, own: Readonly<Record<string, number>> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries({ ...defaults, ...own })) if (n > 0) out[name] = n;
+  return out;
 }
 
 /** A node's `config` with its crashdump_dir made absolute (relative to the workflow file). */

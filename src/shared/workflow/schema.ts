@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_MEM_GB, MAX_N_PROCS } from '../capacity.js';
+import { HOST_ID, HOST_ID_RULE, LABEL_VALUE, LABEL_VALUE_RULE, MAX_RESOURCE_SLOTS, RESERVED_RESOURCE_NAMES, RESOURCE_NAME, RESOURCE_NAME_RULE } from '../host-capacity.js';
 import { HASH_METHODS } from '../options/defaults.js';
 
 /** Ids and names: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
@@ -29,6 +30,21 @@ const retries = z.number().int('must be a whole number').min(0, 'must be 0 or mo
 // The delay is a timer too: past 2^31 - 1 ms Node would fire it at once.
 const retryDelayS = z.number().min(0, 'must be 0 or more').max(2_147_483, 'must be at most 2147483 (about 24.8 days)');
 const notBlank = (v: string): boolean => v.trim() !== '';
+
+// Named resources, host ids and labels follow the rules of the workers that offer them (host-capacity.ts).
+// Key messages read after the key: `"GPU" is not a resource name (...)`.
+const resourceName = z
+  .string()
+  .regex(RESOURCE_NAME, `is not a resource name (${RESOURCE_NAME_RULE})`)
+  .refine((k) => !RESERVED_RESOURCE_NAMES.includes(k), 'is not a named resource (threads and memory are the node\'s n_procs and mem_gb)');
+const resourceSlots = z
+  .number()
+  .int('must be a whole number')
+  .min(0, 'must be 0 or more')
+  .max(MAX_RESOURCE_SLOTS, `must be at most ${MAX_RESOURCE_SLOTS}`);
+const resources = z.record(resourceName, resourceSlots);
+const hostId = z.string().regex(HOST_ID, HOST_ID_RULE);
+const hostLabels = z.record(z.string().regex(RESOURCE_NAME, `is not a label name (${RESOURCE_NAME_RULE})`), z.string().regex(LABEL_VALUE, LABEL_VALUE_RULE));
 
 /** Input and output names: identifiers. */
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -108,6 +124,7 @@ export const defaultsSchema = z
     retries: retries.optional().describe('How many times a failed node is retried (default 0).'),
     retry_delay_s: retryDelayS.optional().describe('Seconds to wait before a retry (default 0).'),
     shell: shellSchema.optional(),
+    resources: resources.optional().describe('Named resources every node holds unless it says otherwise, per name (default none).'),
   })
   .describe('Defaults applied to every node.');
 
@@ -146,6 +163,16 @@ export const nodeSchema = z
     needs: z.array(idString).optional().describe('Ids of nodes that must succeed first.'),
     n_procs: nProcs.optional().describe('Threads the node uses; reserved from the n_procs budget.'),
     mem_gb: memGb.optional().describe('Peak memory in GB; reserved from the memory_gb budget.'),
+    resources: resources
+      .optional()
+      .describe('Named resources the node holds while it runs, in whole slots (e.g. {gpu: 1}), reserved from the budget of that name like n_procs; entries override defaults.resources per name; 0 means none.'),
+    host: z
+      .union([hostId, z.array(hostId).min(1, 'name at least one host')])
+      .optional()
+      .describe('Host id, or list of host ids, the node may run on (as `flowgate worker --host-id` names them); used when nodes are placed per host.'),
+    host_labels: hostLabels
+      .optional()
+      .describe('Labels a host must have for the node to run there (every pair, as `flowgate worker --label` sets them), e.g. {gpu: a100}; used when nodes are placed per host.'),
     env: z
       .record(z.string().regex(/^[^=\0]+$/, 'names must not be empty or contain "=" or NUL'), z.string().refine(noNul, 'must not contain NUL characters'))
       .optional()
@@ -188,7 +215,7 @@ export const nodeSchema = z
           .describe('nipype MapNode(nested=True): the mapped input (only one) may be a nested list; it is flattened into elements and each output list is nested back to its shape (default false).'),
       })
       .optional()
-      .describe('nipype MapNode: when ready, the node runs once per item of the listed inputs, each element with the node\'s n_procs/mem_gb; outputs are collected into lists in element order.'),
+      .describe('nipype MapNode: when ready, the node runs once per item of the listed inputs, each element with the node\'s n_procs, mem_gb, resources and host constraints; outputs are collected into lists in element order.'),
     iterables: z
       .record(nameKey, z.array(z.union([z.string(), z.number(), z.boolean()])).min(1, 'needs at least one value'))
       .refine((r) => Object.keys(r).length > 0, 'name at least one parameter')
@@ -263,7 +290,7 @@ export type WorkflowFile = z.infer<typeof workflowSchema>;
 /** Top-level keys, node keys and defaults keys, for "did you mean" hints. */
 export const KNOWN_KEYS = {
   workflow: Object.keys(workflowSchema.shape),
-  node: ['id', 'command', 'function', 'code_version', 'needs', 'n_procs', 'mem_gb', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'config', 'map', 'iterables', 'synchronize', 'join'],
+  node: ['id', 'command', 'function', 'code_version', 'needs', 'n_procs', 'mem_gb', 'resources', 'host', 'host_labels', 'env', 'shell', 'timeout_s', 'retries', 'retry_delay_s', 'inputs', 'outputs', 'stdout_json', 'max_output_bytes', 'overwrite', 'config', 'map', 'iterables', 'synchronize', 'join'],
   defaults: Object.keys(defaultsSchema.shape),
 } as const;
 
@@ -291,11 +318,15 @@ export interface WorkflowNode {
   readonly n_procs: number;
   /** Memory in GB reserved for this node. */
   readonly mem_gb: number;
-  /** Named resources reserved for this node in whole slots (`{gpu: 1}`); absent or empty: none. */
-  readonly resources?: Readonly<Record<string, number>>;
-  /** Hosts the node may be placed on (per-host placement); absent: any. */
+  /**
+   * Named resources reserved for this node in whole slots (`{gpu: 1}`): the
+   * file's `defaults.resources` overridden per name by the node's, zero
+   * counts dropped; `{}` when none. Map elements and iterables copies inherit it.
+   */
+  readonly resources: Readonly<Record<string, number>>;
+  /** Host ids the node may run on (no repeats, in the file's order); absent: any host. */
   readonly host?: readonly string[];
-  /** Labels a host must have to take the node (per-host placement); absent: any. */
+  /** Labels a host must have, every pair (`{gpu: 'a100'}`); absent: no label constraint. */
   readonly host_labels?: Readonly<Record<string, string>>;
   /** Extra environment for the node's process. */
   readonly env: Readonly<Record<string, string>>;
