@@ -22,12 +22,18 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { redisUrl, prefix, logLevel } = connectionFrom(flags);
   const retention = retentionFrom(flags);
-  const o = compileSchedulerOptions(flags.options());
+  const given = flags.options();
+  const o = compileSchedulerOptions(given);
+  const hosts = o.placement === 'hosts';
+  // Per-host placement: the budget is the live hosts' sum, capped only by what was given.
+  const capFleet = { n_procs: given['n_procs'] !== undefined, mem_gb: given['memory_gb'] !== undefined };
   const config = {
     redis_url: redisUrl,
     prefix,
-    n_procs: o.n_procs,
-    memory_gb: o.memory_gb,
+    placement: o.placement,
+    n_procs: hosts && !capFleet.n_procs ? 'the live hosts\' sum' : o.n_procs,
+    memory_gb: hosts && !capFleet.mem_gb ? 'the live hosts\' sum' : o.memory_gb,
+    resources: hosts ? 'the live hosts\' sum' : Object.entries(o.resources).map(([k, n]) => `${k}=${n}`).join(',') || 'none',
     work_dir: resolve(o.work_dir),
     leader_ttl_ms: o.leader_ttl_ms,
     reconcile_interval_ms: o.reconcile_interval_ms,
@@ -42,7 +48,9 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
   const service = new SchedulerService({
     redisUrl,
     prefix,
-    budget: { n_procs: config.n_procs, mem_gb: config.memory_gb },
+    budget: { n_procs: o.n_procs, mem_gb: o.memory_gb, resources: o.resources },
+    placement: o.placement,
+    capFleet,
     workDir: config.work_dir,
     leaderTtlMs: config.leader_ttl_ms,
     reconcileIntervalMs: config.reconcile_interval_ms,

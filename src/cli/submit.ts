@@ -75,11 +75,13 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
   try {
     // The service's budget, when one has been running: refuse impossible
     // requests now rather than after the run was queued.
-    const budgetRaw = await redis.hget(keys.service(), 'budget');
-    const budget = budgetRaw === null ? undefined : (JSON.parse(budgetRaw) as { n_procs: number; memory_gb: number });
-    if (budget !== undefined) {
-      const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
-      const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb };
+    // A service placing per host checks each node against its live hosts
+    // when it takes the run (the largest single host, not the sum).
+    const [budgetRaw, placement] = await redis.hmget(keys.service(), 'budget', 'placement');
+    const budget = budgetRaw === null || budgetRaw === undefined ? undefined : (JSON.parse(budgetRaw) as { n_procs: number; memory_gb: number; resources?: Record<string, number> });
+    if (budget !== undefined && placement !== 'hosts') {
+      const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb, ...(Object.keys(n.resources).length > 0 ? { resources: n.resources } : {}) } }));
+      const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb, ...(budget.resources !== undefined ? { resources: budget.resources } : {}) };
       if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, SERVICE_BUDGET_HINT);
       else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
