@@ -57,7 +57,7 @@ export async function resume(runId: string, options: ResumeOptions = {}): Promis
       statusCallback: options.status_callback,
       callbackErrors: o.callback_errors,
       signal: options.signal,
-      scheduler: { ...definition, redisUrl, prefix, resume: true, reconcileIntervalMs: o.reconcile_interval_ms, redisOutageMs: o.redis_outage_ms },
+      scheduler: { ...definition, ...(Object.keys(o.resources).length > 0 ? { budget: { ...definition.budget, resources: o.resources } } : {}), redisUrl, prefix, resume: true, reconcileIntervalMs: o.reconcile_interval_ms, redisOutageMs: o.redis_outage_ms },
     });
   });
 }

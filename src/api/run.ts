@@ -4,6 +4,7 @@
  * local fleet of worker processes; resolves with the run summary.
  */
 import { resolve } from 'node:path';
+import { requestOf } from '../scheduler/run-graph.js';
 import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
 import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { RunSummary } from '../scheduler/summary.js';
@@ -139,9 +140,9 @@ async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   const buildOptions = { ...(limits.maxNodes !== undefined ? { max_nodes: limits.maxNodes } : {}), ...(baseDir !== undefined ? { base_dir: baseDir } : {}) };
   const workflow: Workflow = wf instanceof WorkflowBuilder ? wf.build(buildOptions) : isValidated(wf) ? wf : validateWorkflow(wf, undefined, { ...limits, ...(baseDir !== undefined ? { baseDir } : {}) });
   const env = readEnv();
-  const budget = { n_procs: o.n_procs, mem_gb: o.memory_gb };
+  const budget = { n_procs: o.n_procs, mem_gb: o.memory_gb, resources: o.resources };
   const raiseInsufficient = o.raise_insufficient;
-  const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
+  const requests = workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
   if (raiseInsufficient) assertFitsBudget(requests, budget);
   const redisUrl = o.redis_url ?? env.redisUrl;
   const prefix = o.prefix ?? env.prefix;

@@ -134,6 +134,8 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
   fleet.go();
   const scheduler = new RunScheduler({
     ...definition,
+    // Named resources given again replace the stored ones (a run resumed on another machine).
+    ...(Object.keys(o.resources).length > 0 ? { budget: { ...definition.budget, resources: o.resources } } : {}),
     redisUrl,
     prefix,
     resume: true,

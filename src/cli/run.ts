@@ -32,7 +32,11 @@ import type { RetentionPolicy } from '../scheduler/prune-plan.js';
 interface RunConfig {
   file: string;
   runId: string;
-  budget: { n_procs: number; mem_gb: number };
+  budget: { n_procs: number; mem_gb: number; resources: Record<string, number> };
+  /** `external`: no workers of its own; nodes are placed per host on the registered workers. */
+  fleet: 'local' | 'external';
+  /** With an external fleet: the budget flags given (they cap the fleet); else the hosts' sum alone. */
+  cap: { n_procs?: number; mem_gb?: number };
   order: SchedulerOrder;
   raiseInsufficient: boolean;
   stopOnFirstCrash: boolean;
@@ -101,7 +105,9 @@ function compileRunConfig(flags: Flags, compileRunOptions: typeof import('../sha
   return {
     file: flags.positionals[0] as string,
     runId: o.run_id,
-    budget: { n_procs: o.n_procs, mem_gb: o.memory_gb },
+    budget: { n_procs: o.n_procs, mem_gb: o.memory_gb, resources: o.resources },
+    fleet: o.fleet,
+    cap: { ...(flags.has('n-procs') ? { n_procs: o.n_procs } : {}), ...(flags.has('memory-gb') ? { mem_gb: o.memory_gb } : {}) },
     order: o.scheduler,
     raiseInsufficient: o.raise_insufficient,
     stopOnFirstCrash: o.stop_on_first_crash,
@@ -161,7 +167,7 @@ function fleetOf(shape: FleetShape, redisUrl: string, logger: ReturnType<typeof 
  */
 function earlyShape(flags: Flags, runId: string): FleetShape | undefined {
   const conn = connectionWithIssues(flags);
-  if (conn.issues.length > 0 || flags.bool('dry-run', false)) return undefined;
+  if (conn.issues.length > 0 || flags.bool('dry-run', false) || flags.str('fleet') === 'external') return undefined;
   const nProcs = flags.num('n-procs') ?? availableCpus();
   const workers = flags.num('workers') ?? defaultWorkers(nProcs, flags.str('spawner') as SpawnerChoice | undefined);
   return {
@@ -191,8 +197,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (cfg.dryRun) return (await import('./dry-run.js')).dryRunCommand(cfg);
   const logger = earlyLogger;
+  const external = cfg.fleet === 'external';
   const shape: FleetShape = {
-    workers: cfg.workers,
+    // An external fleet: no workers of the run's own (an empty local fleet).
+    workers: external ? 0 : cfg.workers,
     concurrency: Math.ceil(cfg.budget.n_procs / cfg.workers),
     maxTasksPerChild: cfg.maxTasksPerChild,
     prefix: cfg.prefix,
@@ -209,6 +217,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { assertFitsBudget, clampWarnings } = await import('../scheduler/admission.js');
   const { chooseRedis } = await import('./private-redis.js');
   let redis: import('./private-redis.js').RedisChoice | undefined;
+  let hosts: import('./external-fleet.js').ExternalFleet | undefined;
   const { writableDirProblem } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
   const progress = new ValidationProgress(cfg.file, !cfg.quiet && !cfg.json);
@@ -219,9 +228,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       progress.done();
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb } }));
-    if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, workflowPath(cfg.file));
-    else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
+    const { requestOf } = await import('../scheduler/run-graph.js');
+    const requests = workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
+    // An external fleet is checked against its live hosts when the run starts.
+    if (!external) {
+      if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, workflowPath(cfg.file));
+      else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
+    }
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
@@ -229,6 +242,11 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     redis = await chooseRedis({ redisUrl: cfg.redisUrl, prefix: cfg.prefix, logLevel: cfg.logLevel, explicit: cfg.redisExplicit }, cfg.workDir, 'start');
     cfg.redisUrl = redis.url;
     fleet.go(redis.url);
+    if (external) {
+      const { ExternalFleet } = await import('./external-fleet.js');
+      hosts = new ExternalFleet(cfg.redisUrl, cfg.prefix, cfg.cap, logger);
+      await hosts.start();
+    }
     const { RunScheduler } = await import('../scheduler/scheduler.js');
     progress.onPhase('plan');
     scheduler = new RunScheduler({
@@ -252,10 +270,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       hashMethod: cfg.hashMethod,
       updateHash: cfg.updateHash,
       refuseWhilePreviousRun: !cfg.force,
-      extra: { workers: cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild },
+      extra: { workers: external ? 0 : cfg.workers, max_tasks_per_child: cfg.maxTasksPerChild, fleet: cfg.fleet },
       logger,
+      ...(hosts !== undefined ? { admission: hosts.admission } : {}),
     });
+    hosts?.follow(scheduler);
   } catch (err) {
+    await hosts?.close();
     await fleet.close(true);
     // A private Redis started for a run that could not start holds nothing.
     if (redis?.private?.started === true) await redis.private.stopIfIdle();
@@ -272,8 +293,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     logger,
     header:
       `flowgate: run ${cfg.runId} of ${workflow.name} (${workflow.nodes.length} nodes) on ${redis.label} prefix ${cfg.prefix}; ` +
-      `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`,
-  });
+      (external
+        ? `placed per host on the registered workers (${scheduler.progress().budget.n_procs} procs / ${scheduler.progress().budget.mem_gb} GB live), scheduler ${cfg.order}`
+        : `budget ${cfg.budget.n_procs} procs / ${cfg.budget.mem_gb} GB${Object.entries(cfg.budget.resources).map(([k, n]) => `, ${k} ${n}`).join('')}, scheduler ${cfg.order}, ${cfg.workers} worker process${cfg.workers === 1 ? '' : 'es'}`),
+  }).finally(() => hosts?.close());
   // The run is finished and its lease released: it counts for retention too.
   // Retention trouble never changes the run's exit code.
   try {

@@ -11,14 +11,15 @@ import type { HashMethod } from '../shared/cache-record.js';
 import type { Workflow } from '../shared/workflow/schema.js';
 import type { SchedulerOrder } from './admission.js';
 import type { CrashfileFormat } from './crash-report.js';
-import type { Resources } from './ledger.js';
+import type { Budget } from './admission.js';
 
 /** The parts of a run's configuration that decide its behaviour. */
 export interface RunDefinition {
   runId: string;
   workflow: Workflow;
   workflowFile?: string;
-  budget: Resources;
+  /** Threads, memory and named resources (`resources`, when the run has any). */
+  budget: Budget;
   order: SchedulerOrder;
   raiseInsufficient: boolean;
   stopOnFirstCrash: boolean;
@@ -46,7 +47,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
     workflow_file: d.workflowFile ?? '',
     definition: JSON.stringify(d.workflow),
     status: 'running',
-    budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb }),
+    budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb, ...(d.budget.resources !== undefined && Object.keys(d.budget.resources).length > 0 ? { resources: d.budget.resources } : {}) }),
     scheduler: d.order,
     options: JSON.stringify({
       raise_insufficient: d.raiseInsufficient,
@@ -71,7 +72,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
  * budgets and work dirs: a submission the service fills in). A field a run
  * stored by an older version lacks gets the run option's default.
  */
-const StoredBudget = z.object({ n_procs: z.number().nonnegative(), memory_gb: z.number().nonnegative() });
+const StoredBudget = z.object({ n_procs: z.number().nonnegative(), memory_gb: z.number().nonnegative(), resources: z.record(z.string(), z.number().int().nonnegative()).optional() });
 const StoredOptions = z.looseObject({
   raise_insufficient: z.boolean().default(RUN_DEFAULTS.raise_insufficient),
   stop_on_first_crash: z.boolean().default(RUN_DEFAULTS.stop_on_first_crash),
@@ -114,7 +115,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
     runId,
     workflow: withFieldDefaults(workflow),
     ...(file !== undefined && file !== '' ? { workflowFile: file } : {}),
-    budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+    budget: { n_procs: budget.n_procs, mem_gb: budget.memory_gb, ...(budget.resources !== undefined ? { resources: budget.resources } : {}) },
     order,
     raiseInsufficient: raise_insufficient,
     stopOnFirstCrash: stop_on_first_crash,

@@ -190,4 +190,64 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(summary.nodes.find((n) => n.id === 'pinned')).toMatchObject({ status: 'succeeded', host: 'a', worker: 'a2' });
     expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['start', 'start']);
   }, 120_000);
+
+  it('flowgate run --fleet external places nodes per host on the registered workers, and refuses to start without any', async () => {
+    const f = fleet('place-ext');
+    const wf = writeWorkflow(f.dir, 'ext.json', {
+      name: 'ext',
+      nodes: [
+        ...Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, command: 'sleep 0.3', n_procs: 1, mem_gb: 1 })),
+        { id: 'pinned', command: 'true', host: 'b' },
+      ],
+    });
+    const args = ['run', wf, '--fleet', 'external', '--json', '--quiet', '--work-dir', join(f.dir, 'work')];
+    const none = await runCli(args, { env: f.env });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--fleet external: no live host is registered');
+    f.worker('a1', 'a', 'procs=1,mem_gb=2');
+    f.worker('b1', 'b', 'procs=2,mem_gb=2');
+    await waitFor(async () => {
+      const res = await runCli(['hosts', '--json'], { env: f.env });
+      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
+    }, 20_000, 'both hosts to register');
+    const res = await runCli(args, { env: f.env, timeoutMs: 60_000 });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(summary.nodes.find((n) => n.id === 'pinned')?.host).toBe('b');
+    expect(peakUsage(onHost(summary, 'a')).n_procs).toBeLessThanOrEqual(1);
+    expect(peakUsage(onHost(summary, 'b')).n_procs).toBeLessThanOrEqual(2);
+    expect(onHost(summary, 'a').length + onHost(summary, 'b').length).toBe(7);
+  }, 90_000);
+
+  it('flowgate run --resource gpu=2: GPU nodes hold distinct devices, at most two at once; a node asking for a resource the budget lacks is refused', async () => {
+    const dir = tempDir('place-gpu');
+    const prefix = uniquePrefix('place-gpu');
+    prefixes.push(prefix);
+    const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+    const nodes = Array.from({ length: 4 }, (_, i) => ({ id: `g${i}`, command: `echo "$CUDA_VISIBLE_DEVICES $FLOWGATE_RESOURCE_GPU" > dev.txt; sleep 0.5`, resources: { gpu: 1 } }));
+    const wf = writeWorkflow(dir, 'gpu.json', { name: 'gpu', nodes });
+    const res = await runCli(['run', wf, '--resource', 'gpu=2', '--n-procs', '4', '--memory-gb', '4', '--json', '--quiet', '--work-dir', join(dir, 'work')], { env, timeoutMs: 60_000 });
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    const devices = summary.nodes.map((n) => readFileSync(join(n.node_dir, 'dev.txt'), 'utf8').trim());
+    for (const [i, n] of summary.nodes.entries()) {
+      const [cuda, own] = (devices[i] ?? '').split(' ');
+      expect(['0', '1']).toContain(cuda);
+      expect(own).toBe(cuda);
+      expect(n.slots).toEqual({ gpu: [Number(cuda)] });
+    }
+    // At most two GPU nodes at once (the budget has two), never two on one device.
+    expect(peakUsage(summary.nodes).concurrent).toBeLessThanOrEqual(2);
+    for (const [i, a] of summary.nodes.entries()) {
+      for (const [j, b] of summary.nodes.entries()) {
+        if (j <= i) continue;
+        if ((a.start_ms ?? 0) < (b.end_ms ?? 0) && (b.start_ms ?? 0) < (a.end_ms ?? 0)) expect(devices[i]).not.toBe(devices[j]);
+      }
+    }
+    const refused = await runCli(['run', wf, '--n-procs', '4', '--memory-gb', '4', '--work-dir', join(dir, 'work')], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/g0.*needs gpu 1 but the budget has 0/);
+    expect(refused.stderr).toContain('--resource NAME=N');
+  }, 90_000);
 });
