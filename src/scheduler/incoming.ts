@@ -15,6 +15,6 @@ export type Incoming =
   | { kind: 'active'; index: number; attempt: number }
   | { kind: 'stalled'; index: number; attempt: number }
   /** The host the attempt was placed on was lost (per-host placement): its hold is gone; the node is placed again. */
-  | { kind: 'unplaced'; index: number; attempt: number; reason: string }
+  | { kind: 'unplaced'; index: number; attempt: number; reason: string; worker?: string; start_ms?: number }
   | { kind: 'completed'; index: number; attempt: number; outcome: NodeOutcome }
   | { kind: 'failed'; index: number; attempt: number; reason: string; outcome?: NodeOutcome; ran?: RanAs };

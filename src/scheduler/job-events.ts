@@ -117,7 +117,7 @@ function applyUnplaced(ev: Extract<Incoming, { kind: 'unplaced' }>, n: NodeRunti
     applyFailure({ kind: 'failed', index: ev.index, attempt: ev.attempt, reason: why, outcome: lostOutcome(n, why) }, n, cx);
     return;
   }
-  if (!graph.unplace(ev.index, ev.attempt, ev.reason)) return;
+  if (!graph.unplace(ev.index, ev.attempt, ev.reason, { ...(ev.worker !== undefined ? { worker: ev.worker } : {}), ...(ev.start_ms !== undefined ? { start_ms: ev.start_ms } : {}) })) return;
   sink.removeJob(nodeJobId(cx.runId, ev.index, ev.attempt), ev.index);
   sink.settled(ev.index);
   cx.log.warn({ node: n.node.id, attempt: ev.attempt, reason: ev.reason }, 'node:host-lost');

@@ -473,11 +473,12 @@ export class RunGraph {
    * history. Returns false for a stale event; 'failed' when the node lost
    * its host too often (the caller fails it).
    */
-  unplace(index: number, attempt: number, reason: string): boolean {
+  unplace(index: number, attempt: number, reason: string, ran?: { worker?: string; start_ms?: number }): boolean {
     const n = this.current(index, attempt);
     if (n === undefined) return false;
     n.record.stalls++;
-    n.record.attempt_history.push({ attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: n.state === 'running' ? n.record.start_ms : null, end_ms: n.state === 'running' ? this.clock() : null, worker: n.state === 'running' ? n.record.worker : null });
+    const started = ran?.worker !== undefined;
+    n.record.attempt_history.push({ attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: started ? (ran.start_ms ?? null) : null, end_ms: started ? this.clock() : null, worker: ran?.worker ?? null });
     n.record.attempts = countAttempts(n.record, n.attempt);
     n.record.reason = reason;
     this.setState(n, 'ready');

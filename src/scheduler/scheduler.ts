@@ -19,6 +19,7 @@ import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { Releasers } from '../shared/releasers.js';
 import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
+import { readClaims, type ClaimRecord } from '../shared/node-claim.js';
 import { FleetLedger } from './fleet-ledger.js';
 import { assertPlaceable } from './placement-check.js';
 import { requestOf } from './run-graph.js';
@@ -241,11 +242,37 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * placement; their holds went with them): they are placed again.
    */
   hostLost(indices: readonly number[], host: string): void {
+    void this.placeAgain(indices, host);
+  }
+
+  /**
+   * Reads the claims of a lost host's nodes first: a node whose worker
+   * recorded its outcome before the host went is finished by the sweep with
+   * that outcome (never run again); the others are placed again, the lost
+   * execution (worker, start) kept in their history.
+   */
+  private async placeAgain(indices: readonly number[], host: string): Promise<void> {
+    const redis = this.conn?.redis;
+    let claims = new Map<number, ClaimRecord>();
+    try {
+      if (redis !== undefined) claims = await readClaims(redis, this.options.prefix, this.runId, indices);
+    } catch (err) {
+      this.log.warn({ err }, 'cannot read the claims of a lost host; placing its nodes again');
+    }
+    let finished = false;
     for (const index of indices) {
       const n = this.graph.nodes[index];
       if (n === undefined) continue;
-      this.loop.push({ kind: 'unplaced', index, attempt: n.attempt, reason: `host lost: host ${host} stopped heartbeating` });
+      const rec = claims.get(index);
+      const claim = rec?.claim.attempt === n.attempt ? rec : undefined;
+      if (claim?.outcome !== undefined) {
+        finished = true;
+        continue;
+      }
+      const ran = claim?.claim.state === 'running' ? { worker: claim.claim.worker, start_ms: claim.claim.start_ms } : {};
+      this.loop.push({ kind: 'unplaced', index, attempt: n.attempt, reason: `host lost: host ${host} stopped heartbeating`, ...ran });
     }
+    if (finished) void this.sweep(0);
     this.kick();
   }
 

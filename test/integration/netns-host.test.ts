@@ -154,4 +154,61 @@ describe('a worker on another host (own network namespace, reached over a veth p
       c.disconnect();
     }
   });
+
+  it('with --placement hosts: a node pinned to the namespace host runs there; when that host dies its running node is placed on the host that is left', async () => {
+    const dir = tempDir('fg-netns-place');
+    const env = { REDIS_URL: `redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, FLOWGATE_PREFIX: 'fgnetnsplace' };
+    const starts = join(dir, 'starts');
+    const path = writeWorkflow(dir, 'wf.json', {
+      name: 'netns-place',
+      nodes: [
+        { id: 'pinned', host: 'nsb', command: 'cat /proc/sys/kernel/hostname > host.txt' },
+        {
+          id: 'mover',
+          needs: ['pinned'],
+          command: `cat /proc/sys/kernel/hostname >> ${starts}; if [ -e ${join(dir, 'host-died')} ]; then exit 0; fi; touch ${join(dir, 'waiting')}; sleep 120 & wait`,
+        },
+      ],
+    });
+    const scheduler = startCli(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work')], { env });
+    started.push(scheduler);
+    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    // Host nsb: its own network namespace and host name, reaching Redis only over the veth pair.
+    const workerB = spawn(
+      'ip',
+      ['netns', 'exec', NS, 'unshare', '--uts', 'sh', '-c', `hostname ${HOST_B} && exec "${process.execPath}" "${CLI}" worker --name wb --host-id nsb --capacity procs=1,mem_gb=1 --concurrency 1 --heartbeat-ms 500`],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let workerBErr = '';
+    workerB.stderr?.on('data', (d: Buffer) => (workerBErr += d.toString()));
+    const submitted = startCli(['submit', path, '--wait', '--json'], { env });
+    started.push(submitted);
+    await waitFor(() => existsSync(join(dir, 'waiting')), 30_000, `mover to start on host nsb (worker: ${workerBErr})`);
+    expect(readFileSync(join(dir, 'work', 'netns-place', 'pinned', 'host.txt'), 'utf8').trim()).toBe(HOST_B);
+
+    // Host nsb dies with mover running; host "here" joins and takes it.
+    writeWorkflow(dir, 'host-died', '1');
+    killNamespace();
+    await waitFor(() => pidsInNamespace().length === 0, 10_000, 'host nsb to be dead');
+    started.push(startCli(['worker', '--name', 'wa', '--host-id', 'here', '--capacity', 'procs=1,mem_gb=1', '--concurrency', '1', '--heartbeat-ms', '500'], { env }));
+    const res = await submitted.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    expect(readFileSync(starts, 'utf8').trim().split('\n')).toEqual([HOST_B, hostname()]);
+    expect(nodeOf(summary, 'pinned')).toMatchObject({ host: 'nsb', worker: 'wb' });
+    const mover = nodeOf(summary, 'mover');
+    expect(mover).toMatchObject({ status: 'succeeded', host: 'here', worker: 'wa' });
+    expect(mover.attempt_history.map((a) => [a.status, a.worker])).toEqual([
+      ['lost', 'wb'],
+      ['succeeded', 'wa'],
+    ]);
+    expect(mover.attempt_history[0]?.reason).toBe('host lost: host nsb stopped heartbeating');
+    const c = new Redis(env.REDIS_URL);
+    try {
+      await c.flushall();
+    } finally {
+      c.disconnect();
+    }
+  });
 });

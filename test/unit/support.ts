@@ -14,6 +14,12 @@ export interface NodeSpec {
   mem_gb?: number;
   command?: string | readonly string[];
   retries?: number;
+  /** Named resources in whole slots. */
+  resources?: Record<string, number>;
+  /** Hosts it may be placed on. */
+  host?: readonly string[];
+  /** Labels its host must have. */
+  host_labels?: Record<string, string>;
 }
 
 /** Builds a validated-looking {@link Workflow} without going through the parser. */
@@ -31,7 +37,9 @@ export function makeWorkflow(nodes: readonly NodeSpec[], name = 'wf'): Workflow 
         needs: n.needs ?? [],
         n_procs: n.n_procs ?? 1,
         mem_gb: n.mem_gb ?? 0.25,
-        resources: {},
+        resources: n.resources ?? {},
+        ...(n.host !== undefined ? { host: n.host } : {}),
+        ...(n.host_labels !== undefined ? { host_labels: n.host_labels } : {}),
         env: {},
         timeout_s: null,
         retries: n.retries ?? 0,
