@@ -30,10 +30,10 @@ export async function schedulerCommand(argv: readonly string[]): Promise<number>
   const config = {
     redis_url: redisUrl,
     prefix,
-    placement: o.placement,
     n_procs: hosts && !capFleet.n_procs ? 'the live hosts\' sum' : o.n_procs,
     memory_gb: hosts && !capFleet.mem_gb ? 'the live hosts\' sum' : o.memory_gb,
     resources: hosts ? 'the live hosts\' sum' : Object.entries(o.resources).map(([k, n]) => `${k}=${n}`).join(',') || 'none',
+    placement: o.placement,
     work_dir: resolve(o.work_dir),
     leader_ttl_ms: o.leader_ttl_ms,
     reconcile_interval_ms: o.reconcile_interval_ms,
