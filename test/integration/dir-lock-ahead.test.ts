@@ -37,7 +37,16 @@ function setup(): Setup {
   const redis = new Redis(redisUrl());
   const procs: CliProcess[] = [];
   cleanups.push(async () => {
-    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    // The whole group: a run stopped halfway leaves its worker fleet otherwise.
+    for (const p of procs) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
+      try {
+        process.kill(-(p.child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await p.done;
+    }
     redis.disconnect();
     await deletePrefix(prefix);
   });
