@@ -9,11 +9,14 @@
  * - `sched_peak_rss_mb`: the `flowgate run` process's VmHWM (the embedded
  *   scheduler; its workers are processes of their own), and its CPU seconds;
  * - `workers_peak_rss_mb`, `workers_cpu_s`: the largest VmHWM and the summed
- *   CPU of its worker processes (sampled every 250 ms while they run);
- * - `redis_peak_mb`: `used_memory_peak` of the private Redis at the end.
+ *   CPU of its worker processes (sampled every 100 ms while they run);
+ * - `redis_peak_mb`: `used_memory_peak` of the private Redis at the end, and
+ *   `redis_cpu_s`: its CPU seconds (`used_cpu_user` + `used_cpu_sys`);
+ * - `cpu_ms_per_node`: scheduler + workers + Redis CPU ÷ nodes.
  *
  * With `--before DIR`, every shape is also run with the build in `DIR/dist`,
- * right after this build's run, so both are measured in the same minutes.
+ * right after this build's run, so both are measured in the same minutes;
+ * `--repeat N` runs each shape N times that way, alternating the builds.
  * `--nodes N` scales every shape to N nodes (layered: N/1000 layers of 1000).
  *
  *   npx tsx bench/scale-run.ts [--shapes wide,layered,chain] [--nodes 100000]
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     before: { type: 'string' },
     'work-root': { type: 'string', default: existsSync('/dev/shm') ? '/dev/shm' : tmpdir() },
     'timeout-s': { type: 'string', default: '1800' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -116,6 +120,8 @@ interface Result {
   workers_peak_rss_mb: number;
   workers_cpu_s: number;
   redis_peak_mb: number | null;
+  redis_cpu_s: number | null;
+  cpu_ms_per_node: number | null;
   process_s: number;
 }
 
@@ -143,7 +149,7 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
       if (ws !== undefined && ws.hwmKb > 0) workers.set(w, ws);
     }
   };
-  const timer = setInterval(sample, 250);
+  const timer = setInterval(sample, 100);
   const killer = setTimeout(() => cli.kill('SIGKILL'), Number(args['timeout-s']) * 1000);
   // 'close', not 'exit': a large summary is still being read from stdout when the process exits.
   const code = await new Promise<number | null>((done) => cli.on('close', (c) => done(c)));
@@ -151,10 +157,13 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
   clearTimeout(killer);
   const processS = (performance.now() - t0) / 1000;
   let redisPeakMb: number | null = null;
+  let redisCpuS: number | null = null;
   const r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   try {
     const info = await r.info('memory');
     redisPeakMb = Number(/used_memory_peak:(\d+)/.exec(info)?.[1] ?? NaN) / 1e6;
+    const cpu = await r.info('cpu');
+    redisCpuS = Number(/used_cpu_user:([\d.]+)/.exec(cpu)?.[1] ?? NaN) + Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1] ?? NaN);
   } finally {
     r.disconnect();
     redis.child.kill('SIGKILL');
@@ -168,6 +177,7 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
   rmSync(dir, { recursive: true, force: true });
   const ws = [...workers.values()];
   const wall = summary.wall_s ?? null;
+  const workersCpuS = ws.reduce((a, w) => a + w.cpuS, 0);
   return {
     shape: `${shape}-${NODES}`,
     build,
@@ -179,8 +189,10 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
     sched_peak_rss_mb: Math.round(sched.hwmKb / 1024),
     sched_cpu_s: Math.round(sched.cpuS * 10) / 10,
     workers_peak_rss_mb: Math.round(Math.max(0, ...ws.map((w) => w.hwmKb)) / 1024),
-    workers_cpu_s: Math.round(ws.reduce((a, w) => a + w.cpuS, 0) * 10) / 10,
+    workers_cpu_s: Math.round(workersCpuS * 10) / 10,
     redis_peak_mb: redisPeakMb === null ? null : Math.round(redisPeakMb),
+    redis_cpu_s: redisCpuS === null ? null : Math.round(redisCpuS * 100) / 100,
+    cpu_ms_per_node: redisCpuS === null ? null : Math.round(((sched.cpuS + workersCpuS + redisCpuS) / NODES) * 1e5) / 100,
     process_s: Math.round(processS * 10) / 10,
   };
 }
@@ -194,7 +206,11 @@ async function main(): Promise<void> {
       if (!(shape in SHAPES)) throw new Error(`unknown shape "${shape}" (wide, layered, chain)`);
       const file = join(root, `${shape}.json`);
       writeFileSync(file, JSON.stringify(SHAPES[shape]()));
-      for (const [build, dist] of builds) process.stdout.write(`${JSON.stringify(await runOnce(shape, build, dist, file, root))}\n`);
+      for (let round = 0; round < Number(args.repeat); round++) {
+        // Alternate which build goes first, so neither always runs right after the other.
+        const order = round % 2 === 0 ? builds : [...builds].reverse();
+        for (const [build, dist] of order) process.stdout.write(`${JSON.stringify(await runOnce(shape, build, dist, file, root))}\n`);
+      }
     }
   } finally {
     // Leftovers of a killed run's worker fleet are in the run's own dir; the root goes last.

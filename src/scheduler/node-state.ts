@@ -22,6 +22,9 @@ export const TERMINAL_STATES: ReadonlySet<NodeState> = new Set(['succeeded', 'fa
 /** States in which a node holds resources in the ledger. */
 export const HOLDING_STATES: ReadonlySet<NodeState> = new Set(['queued', 'running']);
 
+/** Predecessor states that let a successor run. */
+export const SATISFIED: ReadonlySet<NodeState> = new Set(['succeeded', 'cached']);
+
 const ALLOWED: Readonly<Record<NodeState, readonly NodeState[]>> = {
   waiting: ['ready', 'skipped', 'cancelled'],
   // ready -> waiting: a map node waits for its elements; ready -> succeeded: it collects their outputs.

@@ -1,7 +1,8 @@
 /**
  * The node directory locks one run holds (see shared/dir-lock.ts): taken
- * when its nodes become ready, renewed while they are ready or in flight,
- * released when they end. A worker that ran the node releases the lock
+ * when its nodes become ready — or ahead, while the one predecessor they
+ * still wait for is in flight, so that a node becoming ready costs no round
+ * trip — renewed while they are held or in flight, released when they end. A worker that ran the node releases the lock
  * itself when the node's processes have exited; the run releases the rest
  * (cached nodes, nodes cancelled or refused before any worker took them).
  */
@@ -34,6 +35,8 @@ export class RunDirLocks {
   /** Nodes whose worker released the lock when the node ended. */
   private readonly releasedByWorker = new Set<number>();
   private pending: DirLock[] = [];
+  /** Locks being taken ahead (see {@link takeAhead}); {@link take} waits for them. */
+  private ahead: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -49,15 +52,21 @@ export class RunDirLocks {
     return this.held.get(n.index) ?? dirLock(this.prefix, this.runId, n.index, n.record.node_dir);
   }
 
-  /** Takes the locks of `nodes`; returns why each node whose directory another run holds must wait. */
+  /**
+   * Takes the locks of `nodes`; returns why each node whose directory another
+   * run holds must wait. A lock this run holds already (taken ahead) costs no
+   * round trip.
+   */
   async take(nodes: readonly NodeRuntime[]): Promise<Map<number, string>> {
     const blocked = new Map<number, string>();
+    if (this.ahead !== undefined) await this.ahead;
     const redis = this.redis();
-    if (redis === undefined || nodes.length === 0) return blocked;
-    const locks = nodes.map((n) => this.lockOf(n));
+    const missing = nodes.filter((n) => !this.held.has(n.index));
+    if (redis === undefined || missing.length === 0) return blocked;
+    const locks = missing.map((n) => this.lockOf(n));
     const result = await lockDirs(redis, this.runId, locks, 'take');
     const now = this.clock();
-    nodes.forEach((n, i) => {
+    missing.forEach((n, i) => {
       const holder = result[i] ?? '';
       if (holder === '') {
         this.held.set(n.index, locks[i] as DirLock);
@@ -65,6 +74,41 @@ export class RunDirLocks {
       } else blocked.set(n.index, `node directory held by run ${lockHolderRun(holder)}`);
     });
     return blocked;
+  }
+
+  /**
+   * Takes, ahead of time, the locks of nodes that are not ready yet but will
+   * be when their predecessors in flight succeed. A lock another run holds is
+   * left alone: the node takes it (or waits for it) when it becomes ready,
+   * as any other. Failures are left to that moment too.
+   */
+  async takeAhead(nodes: readonly NodeRuntime[]): Promise<void> {
+    const wanted = nodes.filter((n) => !this.held.has(n.index));
+    if (wanted.length === 0) return;
+    const taking = this.aheadOf(wanted).catch((err: unknown) => this.log.debug({ err }, 'cannot take node directory locks ahead; they are taken when the nodes become ready'));
+    const previous = this.ahead;
+    const both = previous === undefined ? taking : Promise.all([previous, taking]).then(() => undefined);
+    this.ahead = both;
+    await both;
+    if (this.ahead === both) this.ahead = undefined;
+  }
+
+  private async aheadOf(wanted: readonly NodeRuntime[]): Promise<void> {
+    const redis = this.redis();
+    if (redis === undefined) return;
+    const locks = wanted.map((n) => this.lockOf(n));
+    const result = await lockDirs(redis, this.runId, locks, 'take');
+    const now = this.clock();
+    wanted.forEach((n, i) => {
+      if (result[i] !== '') return;
+      if (n.state === 'waiting' || n.state === 'ready') {
+        this.held.set(n.index, locks[i] as DirLock);
+        this.stamp(n.index, now);
+      } else {
+        // Settled meanwhile (skipped, cancelled, the run abandoned): released again, to be sure.
+        this.pending.push(locks[i] as DirLock);
+      }
+    });
   }
 
   /** The node's worker ended its attempt and released the lock. */
@@ -130,13 +174,22 @@ export class RunDirLocks {
     if (due.length === 0) return 0;
     this.renewing = true;
     try {
-      const list = due.map((i) => this.held.get(i)).filter((l): l is DirLock => l !== undefined);
+      const indices = due.filter((i) => this.held.has(i));
+      const list = indices.map((i) => this.held.get(i) as DirLock);
       const result = await lockDirs(redis, this.runId, list, 'renew');
+      const flying = new Set(inFlight.map((n) => n.index));
       result.forEach((holder, i) => {
-        if (holder !== '' && holder !== '-') this.log.warn({ lock: list[i]?.value, holder }, 'node directory lock now held by another run');
+        if (holder === '') return;
+        if (holder !== '-') this.log.warn({ lock: list[i]?.value, holder }, 'node directory lock now held by another run');
+        // Lost before its node ran (it expired): taken again when the node becomes ready.
+        const index = indices[i] as number;
+        if (!flying.has(index)) {
+          this.held.delete(index);
+          this.renewedAt.delete(index);
+        }
       });
       // Settled meanwhile: gone from `held`, not stamped again.
-      for (const i of due) if (this.held.has(i)) this.stamp(i, now);
+      for (const i of indices) if (this.held.has(i)) this.stamp(i, now);
       return list.length;
     } catch (err) {
       this.log.warn({ err }, 'cannot renew node directory locks; will retry');
@@ -153,6 +206,7 @@ export class RunDirLocks {
 
   /** Releases every lock this run still holds (its scheduler ends the run). */
   async releaseAll(): Promise<void> {
+    if (this.ahead !== undefined) await this.ahead;
     for (const lock of this.held.values()) this.pending.push(lock);
     this.held.clear();
     this.renewedAt.clear();

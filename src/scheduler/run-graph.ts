@@ -10,7 +10,7 @@ import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schem
 import { admitFirstFit, clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type GrantGroups, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
 import type { Budget } from './admission.js';
-import { HOLDING_STATES, isTerminal, transition, type NodeState } from './node-state.js';
+import { HOLDING_STATES, isTerminal, SATISFIED, transition, type NodeState } from './node-state.js';
 import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
 import { ReadySet } from './ready-set.js';
 import { StateTally } from './state-tally.js';
@@ -31,9 +31,6 @@ export interface NodeRuntime {
   /** Durable record; becomes the node's entry in the run summary. */
   readonly record: NodeSummary;
 }
-
-/** Predecessor states that let a successor run. */
-const SATISFIED: ReadonlySet<NodeState> = new Set(['succeeded', 'cached']);
 
 /** What {@link RunGraph.fail} decided. */
 export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };

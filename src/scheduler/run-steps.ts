@@ -22,6 +22,7 @@ import type { RunConnections } from './run-connections.js';
 import type { RunDirLocks } from './run-dir-locks.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 import type { AdmissionRun, SchedulerOptions } from './scheduler-types.js';
+import { HOLDING_STATES, SATISFIED } from './node-state.js';
 import type { StepLoop, StepResult } from './step-loop.js';
 
 /** What the steps need of the scheduler that owns them. */
@@ -105,12 +106,14 @@ export class RunSteps {
     // so a job whose admission was not persisted is found and adopted on
     // resume, and adding it again is a no-op.
     const removals = this.toRemove.splice(0);
+    // The jobs go first: workers wait for them, nothing waits for the rest.
     await Promise.all([
+      admitted.length > 0 ? this.enqueue(admitted) : undefined,
+      retries.length > 0 ? this.enqueue(retries) : undefined,
       ...removals.map((r) => host.conn.jobs.remove(r.id, r.host)),
       host.conn.store.flush(),
       this.d.dirLocks.flushReleases(),
-      admitted.length > 0 ? this.enqueue(admitted) : undefined,
-      retries.length > 0 ? this.enqueue(retries) : undefined,
+      this.d.dirLocks.takeAhead(this.nextUp(events, admitted, retries)),
     ]);
     for (const n of admitted) notices.push({ event: 'node:admitted', data: { id: n.node.id, attempt: n.attempt } });
     for (const n of notices) host.notify(n);
@@ -126,6 +129,40 @@ export class RunSteps {
     }
     host.waitingChanged();
     return 'more';
+  }
+
+  /**
+   * Nodes that will be ready as soon as nodes in flight succeed: successors
+   * that only the admitted nodes (or retried ones) keep waiting, and those
+   * that a node succeeding in this step left waiting for one predecessor
+   * already in flight. Their directory locks are taken now, alongside this
+   * step's writes, not in a round trip of their own when they become ready
+   * (a chain hop). Map nodes take no lock.
+   */
+  private nextUp(events: readonly Incoming[], admitted: readonly NodeRuntime[], retries: readonly NodeRuntime[]): NodeRuntime[] {
+    const { graph } = this.d;
+    const out: NodeRuntime[] = [];
+    const lastOne = (s: number): NodeRuntime | undefined => {
+      const succ = graph.node(s);
+      return succ.remaining === 1 && succ.state === 'waiting' && succ.node.map === null ? succ : undefined;
+    };
+    for (const list of [admitted, retries]) {
+      for (const n of list) for (const s of graph.dag.succs[n.index] ?? []) {
+        const succ = lastOne(s);
+        if (succ !== undefined) out.push(succ);
+      }
+    }
+    for (const ev of events) {
+      if (ev.kind !== 'completed' || graph.node(ev.index).state !== 'succeeded') continue;
+      // Its success took each such successor from two predecessors left to one: looked at once per node.
+      for (const s of graph.dag.succs[ev.index] ?? []) {
+        const succ = lastOne(s);
+        if (succ === undefined) continue;
+        const left = (graph.dag.preds[s] ?? []).find((p) => !SATISFIED.has(graph.node(p).state));
+        if (left !== undefined && HOLDING_STATES.has(graph.node(left).state)) out.push(succ);
+      }
+    }
+    return out;
   }
 
   /** Where applying job events sends its effects. */

@@ -74,4 +74,27 @@ describe('node directory lock renewal', () => {
     expect(await locks.renewDue(flying)).toBe(2);
     expect(await locks.renewDue(flying)).toBe(0);
   });
+
+  it('a lock taken ahead and lost before its node was ready is taken again when the node becomes ready', async () => {
+    const prefix = uniquePrefix('lockrenew');
+    const redis = new Redis(redisUrl());
+    let now = 7_000_000;
+    const locks = new RunDirLocks(prefix, 'run-3', () => redis, silentLogger(), () => now);
+    cleanups.push(async () => {
+      redis.disconnect();
+      await deletePrefix(prefix);
+    });
+    const waiting = { ...node(4), state: 'waiting' } as NodeRuntime;
+    await locks.takeAhead([waiting]);
+    const lock = locks.lockOf(waiting);
+    expect(await redis.get(lock.key)).toBe(lock.value);
+    // Held: becoming ready takes nothing more.
+    expect((await locks.take([waiting])).size).toBe(0);
+    // It expired (Redis unreachable for longer than its TTL, say); the renewal finds it gone.
+    await redis.del(lock.key);
+    now += DIR_LOCK_TTL_MS / 2;
+    expect(await locks.renewDue([])).toBe(1);
+    expect((await locks.take([waiting])).size).toBe(0);
+    expect(await redis.get(lock.key)).toBe(lock.value);
+  });
 });
