@@ -252,8 +252,9 @@ const CLEAN_KEYS: RegExp[] = [
   /^fg:workdir:[0-9a-f]+$/,
   /^fg:(leader|service|workers|submitted)$/,
   /^fg:worker:.+$/,
-  /^nodes:(completed|failed|events|id|meta|stalled-check|marker)$/,
-  /^nodes:[^:]+\.\d+\.\d+$/,
+  // The shared queue and the host queues (`nodes@<host id>`) every worker listens to.
+  /^nodes(@[^:]+)?:(completed|failed|events|id|meta|stalled-check|marker)$/,
+  /^nodes(@[^:]+)?:[^:]+\.\d+\.\d+$/,
 ];
 
 /** Keys that must not outlive a run, with what they mean. */
@@ -263,8 +264,8 @@ const LEFTOVERS: Array<[RegExp, string]> = [
   [/^fg:run:[^:]+:lease$/, 'run lease'],
   [/^fg:run:[^:]+:waiting$/, 'ready-queue snapshot'],
   [/^fg:dirlock:.+$/, 'node directory lock'],
-  [/^nodes:.+:lock$/, 'job lock'],
-  [/^nodes:(active|wait|paused|delayed|prioritized|waiting-children|stalled)$/, 'jobs in flight'],
+  [/^nodes(@[^:]+)?:.+:lock$/, 'job lock'],
+  [/^nodes(@[^:]+)?:(active|wait|paused|delayed|prioritized|waiting-children|stalled)$/, 'jobs in flight'],
 ];
 
 /** Redis after every run of the episode ended, against what a clean run leaves. */

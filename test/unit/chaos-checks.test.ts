@@ -109,12 +109,12 @@ describe('budget per instant', () => {
 
 describe('Redis keys after the runs ended', () => {
   it('accepts what a clean run leaves', () => {
-    const keys = ['fg:runs', 'fg:run:x:meta', 'fg:run:x:states', 'fg:run:x:remaining', 'fg:run:x:nodes', 'fg:run:x:claims', 'fg:run:x:outcomes', 'fg:workdir:ab12', 'nodes:completed', 'nodes:failed', 'nodes:events', 'nodes:id', 'nodes:meta', 'nodes:stalled-check', 'nodes:x.0.1', 'fg:leader', 'fg:service', 'fg:workers', 'fg:worker:h:1'];
+    const keys = ['fg:runs', 'fg:run:x:meta', 'fg:run:x:states', 'fg:run:x:remaining', 'fg:run:x:nodes', 'fg:run:x:claims', 'fg:run:x:outcomes', 'fg:workdir:ab12', 'nodes:completed', 'nodes:failed', 'nodes:events', 'nodes:id', 'nodes:meta', 'nodes:stalled-check', 'nodes:x.0.1', 'nodes@h1:meta', 'nodes@h1:stalled-check', 'nodes@h1:x.0.2', 'fg:leader', 'fg:service', 'fg:workers', 'fg:worker:h:1'];
     expect(checkRedisKeys({ keys, claims: { x: { '0': '{"state":"succeeded"}', '1': '{"state":"failed"}' } }, halfWrittenJobs: [], unfinishedMeta: [] })).toEqual([]);
   });
 
   it('finds holds, leases, locks, jobs in flight, running claims, half-written jobs and unknown keys', () => {
-    const keys = ['fg:run:x:holds', 'fg:run:x:lease', 'fg:run:x:admits', 'fg:dirlock:ff', 'nodes:x.0.1:lock', 'nodes:active', 'fg:something'];
+    const keys = ['fg:run:x:holds', 'fg:run:x:lease', 'fg:run:x:admits', 'fg:dirlock:ff', 'nodes:x.0.1:lock', 'nodes:active', 'nodes@h1:wait', 'fg:something'];
     const found = checkRedisKeys({ keys, claims: { x: { '3': '{"state":"running"}' } }, halfWrittenJobs: ['nodes:x.1.1'], unfinishedMeta: ['x'] });
     expect(found.map((v) => v.detail)).toEqual([
       'fg:run:x:holds: resource holds left after the run ended',
@@ -123,6 +123,7 @@ describe('Redis keys after the runs ended', () => {
       'fg:dirlock:ff: node directory lock left after the run ended',
       'nodes:x.0.1:lock: job lock left after the run ended',
       'nodes:active: jobs in flight left after the run ended',
+      'nodes@h1:wait: jobs in flight left after the run ended',
       'fg:something: a key no clean run leaves',
       'run x node #3: claim left running',
       'nodes:x.1.1: half-written job hash',
