@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { NODE_QUEUE } from '../shared/payloads.js';
+import { NODE_QUEUE, queueOf } from '../shared/payloads.js';
 import { bullConnection, createRedis } from '../shared/redis.js';
 import { requireCjs } from '../shared/cjs.js';
 import { retentionEnabled, selectForRetention, type RetentionPolicy } from './prune-plan.js';
@@ -28,10 +28,29 @@ export async function applyRetention(redis: Redis, prefix: string, jobs: JobRemo
 export async function openJobRemover(redisUrl: string, prefix: string): Promise<JobRemover & { close(): Promise<void> }> {
   const { Queue } = requireCjs('bullmq') as typeof import('bullmq');
   // skipMetasUpdate: removing jobs must not rewrite the queue's settings.
-  const queue = new Queue(NODE_QUEUE, { connection: bullConnection(redisUrl), prefix, skipMetasUpdate: true });
-  queue.on('error', () => undefined);
+  const open = (name: string): import('bullmq').Queue => {
+    const q = new Queue(name, { connection: bullConnection(redisUrl), prefix, skipMetasUpdate: true });
+    q.on('error', () => undefined);
+    return q;
+  };
+  const queue = open(NODE_QUEUE);
   await queue.waitUntilReady();
-  return { remove: (jobId) => queue.remove(jobId), close: () => queue.close() };
+  // Host queues (per-host placement), opened as their jobs come up.
+  const hosts = new Map<string, import('bullmq').Queue>();
+  const queueOfHost = (host: string): import('bullmq').Queue => {
+    let q = hosts.get(host);
+    if (q === undefined) {
+      q = open(queueOf(host));
+      hosts.set(host, q);
+    }
+    return q;
+  };
+  return {
+    remove: (jobId, host) => (host === undefined ? queue : queueOfHost(host)).remove(jobId),
+    close: async () => {
+      await Promise.all([queue.close(), ...[...hosts.values()].map((q) => q.close())]);
+    },
+  };
 }
 
 /** What a {@link RetentionTask} needs. */

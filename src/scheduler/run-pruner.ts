@@ -24,7 +24,8 @@ import { FINISHED_STATUSES, removableNodeDirs, type RunEntry } from './prune-pla
 
 /** Removes BullMQ jobs by id: 1 if removed, 0 if absent or locked. */
 export interface JobRemover {
-  remove(jobId: string): Promise<number>;
+  /** Removes a job from its host's queue (per-host placement), else from the shared one. */
+  remove(jobId: string, host?: string): Promise<number>;
 }
 
 /**
@@ -58,7 +59,8 @@ interface RunFacts {
   workflow: string;
   /** The run's work dir ('' when unknown). */
   workDir: string;
-  jobIds: string[];
+  /** Job ids, with the host queue of the node's last placement. */
+  jobIds: Array<{ id: string; host?: string }>;
   nodeDirs: string[];
   /** Crash records, `_runs/<id>*.json` files and the run's attempt logs: the run's own, never shared. */
   files: string[];
@@ -109,9 +111,10 @@ async function readFacts(redis: Redis, keys: Keys, entry: RunEntry, defaultWorkD
   const workDir = typeof options?.work_dir === 'string' && options.work_dir !== '' ? options.work_dir : defaultWorkDir;
   const facts: RunFacts = { entry, workflow: meta[0] ?? '', workDir, jobIds: [], nodeDirs: [], files: [] };
   for (const [field, json] of Object.entries(records)) {
-    const rec = parseJsonOrUndefined(json) as { attempt?: unknown; attempts?: unknown; node_dir?: unknown; crash_file?: unknown } | undefined;
+    const rec = parseJsonOrUndefined(json) as { attempt?: unknown; attempts?: unknown; node_dir?: unknown; crash_file?: unknown; host?: unknown } | undefined;
     const attempts = typeof rec?.attempt === 'number' ? rec.attempt : typeof rec?.attempts === 'number' ? rec.attempts : 0;
-    for (let a = 1; a <= attempts; a++) facts.jobIds.push(nodeJobId(entry.runId, Number(field), a));
+    const host = typeof rec?.host === 'string' && rec.host !== '' ? rec.host : undefined;
+    for (let a = 1; a <= attempts; a++) facts.jobIds.push({ id: nodeJobId(entry.runId, Number(field), a), ...(host !== undefined ? { host } : {}) });
     if (typeof rec?.node_dir === 'string' && rec.node_dir !== '') facts.nodeDirs.push(rec.node_dir);
     if (typeof rec?.crash_file === 'string' && rec.crash_file !== '') facts.files.push(rec.crash_file);
   }
@@ -180,7 +183,7 @@ export async function pruneRuns(o: PruneOptions): Promise<PruneReport> {
     report.runs.push({ run_id: f.entry.runId, status: f.entry.status, finished_ms: f.entry.finishedMs, jobs: f.jobIds.length, node_dirs: dirs });
     if (o.dryRun === true) continue;
     for (let at = 0; at < f.jobIds.length; at += JOB_CHUNK) {
-      const removed = await Promise.all(f.jobIds.slice(at, at + JOB_CHUNK).map((id) => o.jobs.remove(id)));
+      const removed = await Promise.all(f.jobIds.slice(at, at + JOB_CHUNK).map((j) => o.jobs.remove(j.id, j.host)));
       report.removed_jobs += removed.reduce((a, b) => a + b, 0);
     }
     if (o.workDirs === true) {

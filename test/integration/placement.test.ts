@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
 import type { RunDetail } from '../../src/shared/run-view.js';
@@ -120,6 +121,18 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
         const overlap = (a.start_ms ?? 0) < (b.end_ms ?? 0) && (b.start_ms ?? 0) < (a.end_ms ?? 0);
         if (overlap) expect(devices[i], `${a.id} and ${b.id} ran at once`).not.toBe(devices[j]);
       }
+    }
+
+    // Pruning the run takes its jobs out of the host queues too.
+    const redis = new Redis(redisUrl());
+    try {
+      const jobKeys = async (): Promise<string[]> => (await redis.keys(`${f.env['FLOWGATE_PREFIX'] ?? ''}:nodes@*`)).filter((k) => k.includes('placed-run'));
+      expect((await jobKeys()).length).toBeGreaterThan(0);
+      const pruned = await runCli(['prune', '--older-than', '0s'], { env: f.env });
+      expect(pruned.code, pruned.stderr).toBe(0);
+      expect(await jobKeys()).toEqual([]);
+    } finally {
+      redis.disconnect();
     }
   }, 120_000);
 
