@@ -59,6 +59,9 @@ function isRedisError(err: unknown): boolean {
   return err.name === 'ReplyError' || err.name === 'MaxRetriesPerRequestError' || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE/.test(code) || /Connection is closed|Stream isn't writeable|Command timed out/.test(err.message);
 }
 
+/** How often the board looks for host queues that appeared (per-host placement). */
+const HOST_QUEUE_SCAN_MS = 10_000;
+
 /** Builds the board app; its Redis clients connect on first use. */
 export function createBoardApp(options: BoardOptions): BoardApp {
   const { logger: log, prefix, redisUrl } = options;
@@ -97,15 +100,42 @@ export function createBoardApp(options: BoardOptions): BoardApp {
 
   const bull = new ExpressAdapter();
   bull.setBasePath('/queues');
-  const nodeQueue = new BullMQAdapter(queue, { readOnlyMode: !options.writable });
-  // Job data carries the node's env (also inside its cache key's parts): shown with secret-looking values masked.
-  nodeQueue.setFormatter('data', (data: unknown) => maskEnvDeep(data));
-  nodeQueue.setFormatter('returnValue', (value: unknown) => maskEnvDeep(value));
-  createBullBoard({
-    queues: [nodeQueue],
+  const adapterOf = (q: Queue): BullMQAdapter => {
+    const a = new BullMQAdapter(q, { readOnlyMode: !options.writable });
+    // Job data carries the node's env (also inside its cache key's parts): shown with secret-looking values masked.
+    a.setFormatter('data', (data: unknown) => maskEnvDeep(data));
+    a.setFormatter('returnValue', (value: unknown) => maskEnvDeep(value));
+    return a;
+  };
+  const board = createBullBoard({
+    queues: [adapterOf(queue)],
     serverAdapter: bull,
     options: { uiConfig: { boardTitle: `flowgate ${prefix}` } },
   });
+  // Host queues (`nodes@<host id>`, per-host placement) are shown as they appear.
+  const hostQueues = new Map<string, Queue>();
+  const findHostQueues = async (): Promise<void> => {
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${NODE_QUEUE}@*:meta`, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          const name = key.slice(prefix.length + 1, -':meta'.length);
+          if (hostQueues.has(name) || name.includes(':')) continue;
+          const q = new Queue(name, { connection: { url: redisUrl, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: reconnectDelay }, prefix, skipMetasUpdate: true });
+          q.on('error', (err: unknown) => log.debug({ err }, 'board queue error'));
+          hostQueues.set(name, q);
+          board.addQueue(adapterOf(q));
+        }
+      } while (cursor !== '0');
+    } catch (err) {
+      log.debug({ err }, 'board: cannot look for host queues');
+    }
+  };
+  void findHostQueues();
+  const hostQueueTimer = setInterval(() => void findHostQueues(), HOST_QUEUE_SCAN_MS);
+  hostQueueTimer.unref();
   // Bull Board's own body format (its UI reads it; its statuses stop at 500), never a stack.
   bull.setErrorHandler((err: Error) => {
     const redisDown = isRedisError(err);
@@ -153,16 +183,18 @@ export function createBoardApp(options: BoardOptions): BoardApp {
 
   // Polite when Redis answers; bounded when it does not.
   const close = async (): Promise<void> => {
+    clearInterval(hostQueueTimer);
     let timer: NodeJS.Timeout | undefined;
+    const hosts = [...hostQueues.values()];
     await Promise.race([
-      Promise.all([queue.close().catch(() => undefined), redis.quit().catch(() => undefined)]),
+      Promise.all([queue.close().catch(() => undefined), ...hosts.map((q) => q.close().catch(() => undefined)), redis.quit().catch(() => undefined)]),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
       }),
     ]);
     clearTimeout(timer);
     redis.disconnect();
-    await queue.disconnect().catch(() => undefined);
+    await Promise.all([queue, ...hosts].map((q) => q.disconnect().catch(() => undefined)));
   };
   return { app, close };
 }

@@ -123,6 +123,18 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
       }
     }
 
+    // The board shows the host queues with their jobs, read-only.
+    const board = startCli(['board', '--port', '0', '--host', '127.0.0.1'], { env: f.env });
+    started.push(board);
+    const url = await waitFor(() => /board listening on (http:\/\/\S+)/.exec(board.stderr())?.[1], 20_000, 'the board to listen');
+    type Queues = { queues: Array<{ name: string; readOnlyMode: boolean; jobs: unknown[] }> };
+    const shown = await waitFor(async () => {
+      const body = (await (await fetch(`${url}/queues/api/queues?activeQueue=nodes@b&status=completed&page=1&jobsPerPage=50`)).json()) as Queues;
+      return body.queues.some((q) => q.name === 'nodes@a') && body.queues.some((q) => q.name === 'nodes@b') ? body : undefined;
+    }, 20_000, 'the board to list the host queues');
+    expect(shown.queues.find((q) => q.name === 'nodes@b')?.readOnlyMode).toBe(true);
+    expect(shown.queues.find((q) => q.name === 'nodes@b')?.jobs.length).toBe(onHost(summary, 'b').length);
+
     // Pruning the run takes its jobs out of the host queues too.
     const redis = new Redis(redisUrl());
     try {
