@@ -275,4 +275,40 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(refused.stderr).toMatch(/g0.*needs gpu 1 but the budget has 0/);
     expect(refused.stderr).toContain('--resource NAME=N');
   }, 90_000);
+
+  it('a new leader puts the running nodes back on their hosts before placing more: no host over its capacity across a takeover, no node run twice', async () => {
+    const f = fleet('place-takeover');
+    const first = f.scheduler(['--leader-ttl-ms', '2000']);
+    await waitFor(() => first.stderr().includes('leading as'), 20_000, 'the first scheduler to lead');
+    f.worker('a1', 'a', 'procs=2,mem_gb=2');
+    f.worker('b1', 'b', 'procs=2,mem_gb=2');
+    await waitFor(async () => {
+      const res = await runCli(['hosts', '--json'], { env: f.env });
+      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
+    }, 20_000, 'both hosts to register');
+    const marks = join(f.dir, 'marks');
+    const nodes = Array.from({ length: 10 }, (_, i) => ({ id: `n${i}`, command: `echo n${i} >> ${marks}; sleep 1.5`, n_procs: 1, mem_gb: 1 }));
+    const wf = writeWorkflow(f.dir, 'takeover.json', { name: 'takeover', nodes });
+    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'takeover-run'], { env: f.env });
+    started.push(follower);
+    await waitFor(() => {
+      try {
+        return readFileSync(marks, 'utf8').trim().split('\n').length >= 4 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 30_000, 'four nodes to start');
+    first.child.kill('SIGKILL');
+    const second = f.scheduler(['--leader-ttl-ms', '2000']);
+    await waitFor(() => second.stderr().includes('leading as'), 30_000, 'the second scheduler to lead');
+    const res = await follower.done;
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout) as RunSummary;
+    expect(summary.status).toBe('succeeded');
+    const ran = readFileSync(marks, 'utf8').trim().split('\n');
+    expect(ran.sort()).toEqual(nodes.map((n) => n.id).sort());
+    expect(peakUsage(onHost(summary, 'a')).n_procs).toBeLessThanOrEqual(2);
+    expect(peakUsage(onHost(summary, 'b')).n_procs).toBeLessThanOrEqual(2);
+    expect(onHost(summary, 'a').length + onHost(summary, 'b').length).toBe(10);
+  }, 120_000);
 });
