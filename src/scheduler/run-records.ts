@@ -78,7 +78,9 @@ export async function recordRunEnd(o: SchedulerOptions, c: RunConnections, graph
     runId: o.runId,
     workflow: o.workflow.name,
     cancelled: run.cancelled,
-    budget: o.budget,
+    // The ledger's budget: the run's own, the service's, or (per-host
+    // placement) the live hosts' sum when the run ended; with its named resources.
+    budget: { ...graph.ledger.budget, resources: graph.ledger.namedBudget() },
     order: o.order,
     startedMs: run.startedMs,
     finishedMs: run.finishedMs,
