@@ -70,11 +70,13 @@ export function ledgerBlock(run, containerWidth) {
   let rss = timeline.filter((p) => num(p.rss_gb) !== null).map((p) => ({ t: p.t_ms, v: p.rss_gb }));
   if (!rss.some((p) => p.v > 0)) rss = []; // nothing measured yet
   const rssLabel = typeof ledger.rss_label === 'string' ? ledger.rss_label : 'measured RSS';
-  const width = Math.max(280, (containerWidth || 1100) / 2 - 8);
   const waiting0 = run.waiting ? obj(run.waiting) : null;
   // Named resources: the live snapshot's budget while the run goes on (a fleet's changes), else the stored one.
   const budgetNamed = { ...obj(budget.resources), ...obj(waiting0 ? obj(waiting0.budget).resources : null) };
   const names = [...new Set([...Object.keys(budgetNamed), ...timeline.flatMap((p) => Object.keys(obj(p.resources)))])].sort();
+  // One chart per resource side by side, as many as fit (the grid wraps the rest).
+  const perRow = Math.max(1, Math.min(2 + names.length, Math.floor((containerWidth || 1100) / 290)));
+  const width = Math.max(280, (containerWidth || 1100) / perRow - 10);
   const budgetProcs = num(budget.n_procs);
   const budgetMem = num(budget.memory_gb) ?? num(budget.mem_gb);
 
