@@ -1,5 +1,5 @@
 /**
- * The board's JSON API: runs, one run, workers, the scheduler service, and
+ * The board's JSON API: runs, one run, workers, hosts, the scheduler service, and
  * (write mode only) cancelling a run and retrying a failed service run's nodes. Every answer is JSON, errors as `{error}`.
  */
 import { Router, type Request, type Response } from 'express';
@@ -10,7 +10,8 @@ import type { Logger } from '../shared/logger.js';
 import { listRuns, readRunOverview } from '../shared/run-reader.js';
 import { DEFAULT_NODE_PAGE, MAX_NODE_PAGE, readRunNodes, type NodePageQuery } from '../shared/run-nodes.js';
 import { NODE_STATE_NAMES, type NodeStateName } from '../shared/run-view.js';
-import { listWorkers } from '../shared/worker-registry.js';
+import { groupHosts, listWorkers } from '../shared/worker-registry.js';
+import { readHeld, runningRunIds, withUsage } from '../shared/held-resources.js';
 import { readService } from './service.js';
 
 /** Run ids the API accepts: letters, digits, `.`, `_`, `-`. */
@@ -138,6 +139,11 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
   });
   router.get('/workers', async (_req: Request, res: Response) => {
     res.json(await listWorkers(redis, prefix));
+  });
+  // The hosts as `flowgate hosts --json` lists them: capacity, liveness, and what nodes placed on each hold.
+  router.get('/hosts', async (_req: Request, res: Response) => {
+    const [workers, held] = await Promise.all([listWorkers(redis, prefix), runningRunIds(redis, prefix).then((ids) => readHeld(redis, prefix, ids))]);
+    res.json(withUsage(groupHosts(workers), held));
   });
   router.get('/service', async (_req: Request, res: Response) => {
     res.json(await readService(redis, prefix));

@@ -9,7 +9,9 @@ import { Keys } from '../shared/keys.js';
 import { readRunItems } from '../shared/run-reader.js';
 import { readLiveness } from '../shared/run-liveness.js';
 import { FINAL_NODE_STATES, NODE_STATE_NAMES, RUN_STATUSES, effectiveRunStatus, parseWaiting, type RunListItem, type RunStatusName } from '../shared/run-view.js';
-import { listWorkers } from '../shared/worker-registry.js';
+import { groupHosts, listWorkers, type ListedWorker } from '../shared/worker-registry.js';
+import { readHeld, sumHeld, withUsage, type HeldNode } from '../shared/held-resources.js';
+import { addNamed, type NamedAmounts } from '../shared/named-view.js';
 import { readService } from './service.js';
 
 /** Runs finished this long ago or less count in `flowgate_nodes`. */
@@ -32,6 +34,11 @@ export class BoardMetrics {
   private readonly runs: Gauge<'status'>;
   private readonly reserved: Gauge<'resource'>;
   private readonly budget: Gauge<'resource'>;
+  private readonly free: Gauge<'resource'>;
+  private readonly hostUp: Gauge<'host'>;
+  private readonly hostCapacity: Gauge<'host' | 'resource'>;
+  private readonly hostReserved: Gauge<'host' | 'resource'>;
+  private readonly hostFree: Gauge<'host' | 'resource'>;
   private readonly queueJobs: Gauge<'state'>;
   private readonly workers: Gauge<'status'>;
   private readonly queuePaused: Gauge;
@@ -52,8 +59,13 @@ export class BoardMetrics {
     const registers = [this.registry];
     this.nodes = new Gauge({ name: 'flowgate_nodes', help: 'Nodes by state, over runs that are running or finished within the last hour', labelNames: ['state'], registers });
     this.runs = new Gauge({ name: 'flowgate_runs', help: `Runs by status (the ${RUNS_SCANNED} newest)`, labelNames: ['status'], registers });
-    this.reserved = new Gauge({ name: 'flowgate_ledger_reserved', help: 'Resources reserved by running runs', labelNames: ['resource'], registers });
-    this.budget = new Gauge({ name: 'flowgate_ledger_budget', help: 'Budget of the scheduler service, else summed over running runs', labelNames: ['resource'], registers });
+    this.reserved = new Gauge({ name: 'flowgate_ledger_reserved', help: 'Resources reserved by running runs: procs, memory_gb and each named resource (slots)', labelNames: ['resource'], registers });
+    this.budget = new Gauge({ name: 'flowgate_ledger_budget', help: 'Budget of the scheduler service, else summed over running runs: procs, memory_gb and each named resource (slots)', labelNames: ['resource'], registers });
+    this.free = new Gauge({ name: 'flowgate_ledger_free', help: 'Budget less what is reserved, per resource', labelNames: ['resource'], registers });
+    this.hostUp = new Gauge({ name: 'flowgate_host_up', help: 'Whether a registered host has a live worker (1) or its last worker was lost (0)', labelNames: ['host'], registers });
+    this.hostCapacity = new Gauge({ name: 'flowgate_host_capacity', help: 'Capacity a host declared (flowgate worker --capacity): procs, memory_gb and named resources', labelNames: ['host', 'resource'], registers });
+    this.hostReserved = new Gauge({ name: 'flowgate_host_reserved', help: 'Resources reserved by nodes placed on a host (per-host placement)', labelNames: ['host', 'resource'], registers });
+    this.hostFree = new Gauge({ name: 'flowgate_host_free', help: 'A host\'s declared capacity less what nodes placed on it reserve', labelNames: ['host', 'resource'], registers });
     this.queueJobs = new Gauge({ name: 'flowgate_queue_jobs', help: 'BullMQ jobs of the node queue by state', labelNames: ['state'], registers });
     this.queuePaused = new Gauge({ name: 'flowgate_queue_paused', help: 'Whether the node queue is paused (1): admitted nodes wait until it is resumed', registers });
     this.workers = new Gauge({ name: 'flowgate_workers', help: 'Registered workers by status', labelNames: ['status'], registers });
@@ -90,7 +102,8 @@ export class BoardMetrics {
     for (const s of JOB_STATES) this.queueJobs.set({ state: s }, jobCounts[s] ?? 0);
     for (const s of WORKER_STATUSES) this.workers.set({ status: s }, workers.filter((w) => w.status === s).length);
     this.queuePaused.set(queuePaused ? 1 : 0);
-    await this.refreshLedger(recent.filter((r) => r.status === 'running'));
+    const held = await this.refreshLedger(recent.filter((r) => r.status === 'running'));
+    this.refreshHosts(workers, held);
     await this.observeDurations(recent);
   }
 
@@ -117,38 +130,50 @@ export class BoardMetrics {
     return { runs, queuePaused: live.queuePaused };
   }
 
-  private async refreshLedger(running: readonly RunListItem[]): Promise<void> {
-    let procs = 0;
-    let mem = 0;
+  /** Sets the ledger gauges from what running runs hold; returns the nodes holding something. */
+  private async refreshLedger(running: readonly RunListItem[]): Promise<HeldNode[]> {
     let budgetProcs = 0;
     let budgetMem = 0;
-    if (running.length > 0) {
-      const pipe = this.redis.pipeline();
-      for (const r of running) pipe.get(this.keys.runWaiting(r.run_id)).hvals(this.keys.runHolds(r.run_id));
-      const replies = (await pipe.exec()) ?? [];
-      running.forEach((r, i) => {
-        const waiting = parseWaiting(replies[2 * i]?.[1] as string | null);
-        const holds = (replies[2 * i + 1]?.[1] ?? []) as string[];
-        for (const h of holds) {
-          const [p, m] = h.split(' ').map(Number);
-          if (Number.isFinite(p)) procs += p ?? 0;
-          if (Number.isFinite(m)) mem += m ?? 0;
-        }
-        budgetProcs += waiting?.budget.n_procs ?? r.budget.n_procs;
-        budgetMem += waiting?.budget.mem_gb ?? r.budget.memory_gb;
-      });
-    }
+    const budgetNamed: NamedAmounts = {};
+    const ids = running.map((r) => r.run_id);
+    const [held, waitingRaw, service] = await Promise.all([
+      readHeld(this.redis, this.prefix, ids),
+      ids.length > 0 ? this.redis.mget(...ids.map((id) => this.keys.runWaiting(id))) : Promise.resolve([]),
+      readService(this.redis, this.prefix),
+    ]);
+    running.forEach((r, i) => {
+      const waiting = parseWaiting(waitingRaw[i]);
+      budgetProcs += waiting?.budget.n_procs ?? r.budget.n_procs;
+      budgetMem += waiting?.budget.mem_gb ?? r.budget.memory_gb;
+      addNamed(budgetNamed, waiting?.budget.resources ?? r.budget.resources ?? {});
+    });
     // Runs under the scheduler service share its one budget.
-    const service = await readService(this.redis, this.prefix);
     if (service?.budget !== undefined) {
       budgetProcs = service.budget.n_procs;
       budgetMem = service.budget.memory_gb;
+      for (const name of Object.keys(budgetNamed)) delete budgetNamed[name];
+      addNamed(budgetNamed, service.budget.resources ?? {});
     }
-    const round = (v: number): number => Math.round(v * 1e6) / 1e6;
-    this.reserved.set({ resource: 'procs' }, round(procs));
-    this.reserved.set({ resource: 'memory_gb' }, round(mem));
-    this.budget.set({ resource: 'procs' }, round(budgetProcs));
-    this.budget.set({ resource: 'memory_gb' }, round(budgetMem));
+    const reserved = sumHeld(held);
+    const budget = { n_procs: budgetProcs, mem_gb: budgetMem, resources: budgetNamed };
+    // Named resources come and go with runs and services: stale samples go.
+    for (const g of [this.reserved, this.budget, this.free]) g.reset();
+    setAmounts(this.reserved, {}, reserved);
+    setAmounts(this.budget, {}, budget);
+    setAmounts(this.free, {}, { n_procs: budget.n_procs - reserved.n_procs, mem_gb: budget.mem_gb - reserved.mem_gb, resources: addNamed({ ...budget.resources }, reserved.resources, -1) }, Object.keys(reserved.resources));
+    return held;
+  }
+
+  /** Per registered host: liveness, declared capacity, what nodes placed on it reserve and what is free. */
+  private refreshHosts(workers: readonly ListedWorker[], held: readonly HeldNode[]): void {
+    for (const g of [this.hostUp, this.hostCapacity, this.hostReserved, this.hostFree]) g.reset();
+    for (const h of withUsage(groupHosts(workers), held)) {
+      const host = { host: h.host_id };
+      this.hostUp.set(host, h.status === 'alive' ? 1 : 0);
+      setAmounts(this.hostReserved, host, h.held, Object.keys(h.capacity?.resources ?? {}));
+      if (h.capacity !== null) setAmounts(this.hostCapacity, host, h.capacity);
+      if (h.free !== null) setAmounts(this.hostFree, host, h.free);
+    }
   }
 
   /** Feeds the histogram with nodes that finished since the last scrape. */
@@ -182,6 +207,18 @@ export class BoardMetrics {
       }
     });
   }
+}
+
+/**
+ * Sets one sample per resource: `procs`, `memory_gb` and each named
+ * resource, plus `also` names (at 0 unless given), rounded to micro-units.
+ */
+function setAmounts<L extends string>(g: Gauge<L | 'resource'>, labels: Partial<Record<L, string>>, a: { n_procs: number; mem_gb: number; resources?: Readonly<NamedAmounts> }, also: readonly string[] = []): void {
+  const round = (v: number): number => Math.round(v * 1e6) / 1e6;
+  g.set({ ...labels, resource: 'procs' } as Partial<Record<L | 'resource', string>>, round(a.n_procs));
+  g.set({ ...labels, resource: 'memory_gb' } as Partial<Record<L | 'resource', string>>, round(a.mem_gb));
+  const named: NamedAmounts = { ...Object.fromEntries(also.map((n) => [n, 0])), ...a.resources };
+  for (const [name, n] of Object.entries(named)) g.set({ ...labels, resource: name } as Partial<Record<L | 'resource', string>>, round(n));
 }
 
 /** Seconds between a record's `start_ms` and `end_ms`, or null when it never ran. */

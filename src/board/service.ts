@@ -6,12 +6,16 @@
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
+import { namedField, parseNamed, type NamedAmounts } from '../shared/named-view.js';
 
 /** `GET /api/service` when a scheduler service has published itself. */
 export interface ServiceView {
   /** `host:pid` of the leading scheduler service. */
   holder?: string;
-  budget?: { n_procs: number; memory_gb: number };
+  /** The budget it admits against (per-host placement: the live hosts' sum), named resources in `resources` when it has any. */
+  budget?: { n_procs: number; memory_gb: number; resources?: NamedAmounts };
+  /** `pool` (one budget) or `hosts` (one ledger per registered host). */
+  placement?: 'pool' | 'hosts';
   started_ms?: number;
   heartbeat_ms?: number;
   /** Ids of the runs it drives. */
@@ -28,8 +32,9 @@ function ms(raw: string | undefined): number | undefined {
 export function parseService(hash: Readonly<Record<string, string>>): ServiceView {
   const out: ServiceView = {};
   if (hash['holder'] !== undefined && hash['holder'] !== '') out.holder = hash['holder'];
-  const b = parseJsonOrUndefined(hash['budget']) as { n_procs?: unknown; memory_gb?: unknown } | undefined;
-  if (typeof b === 'object' && b !== null && typeof b.n_procs === 'number' && typeof b.memory_gb === 'number') out.budget = { n_procs: b.n_procs, memory_gb: b.memory_gb };
+  const b = parseJsonOrUndefined(hash['budget']) as { n_procs?: unknown; memory_gb?: unknown; resources?: unknown } | undefined;
+  if (typeof b === 'object' && b !== null && typeof b.n_procs === 'number' && typeof b.memory_gb === 'number') out.budget = { n_procs: b.n_procs, memory_gb: b.memory_gb, ...namedField(parseNamed(b.resources)) };
+  if (hash['placement'] === 'pool' || hash['placement'] === 'hosts') out.placement = hash['placement'];
   const started = ms(hash['started_ms']);
   if (started !== undefined) out.started_ms = started;
   const beat = ms(hash['heartbeat_ms']);

@@ -74,7 +74,7 @@ export const COMMAND_INFO: readonly CommandInfo[] = [
     examples: ['flowgate worker --concurrency 8', 'REDIS_URL=redis://queue:6379 FLOWGATE_WORKER_CONCURRENCY=8 flowgate worker'],
   },
   { name: 'workers', args: '', summary: 'list registered workers with their heartbeats', flags: async () => (await import('./workers.js')).WORKERS_FLAGS, env: false, examples: ['flowgate workers --json'] },
-  { name: 'hosts', args: '', summary: 'list hosts (workers grouped by --host-id) with their declared capacity, labels and liveness', flags: async () => (await import('./workers.js')).HOSTS_FLAGS, env: false, examples: ['flowgate hosts', 'flowgate hosts --json'] },
+  { name: 'hosts', args: '', summary: 'list hosts (workers grouped by --host-id) with their declared capacity, labels, liveness, and what nodes placed on them hold and leave free', flags: async () => (await import('./workers.js')).HOSTS_FLAGS, env: false, examples: ['flowgate hosts', 'flowgate hosts --json'] },
   { name: 'queue', args: 'pause|resume|status', summary: 'pause or resume the node queue (admitted nodes wait while paused)', flags: async () => (await import('./queue.js')).QUEUE_FLAGS, env: false, examples: ['flowgate queue pause', 'flowgate queue status'] },
   { name: 'board', args: '', summary: 'serve the web board: runs, workers, metrics, Bull Board', flags: async () => (await import('./board.js')).BOARD_FLAGS, env: false, examples: ['flowgate board --port 3000'] },
   { name: 'validate', args: 'WORKFLOW', summary: 'check a workflow file and print its summary (WORKFLOW may be - for stdin)', flags: async () => (await import('./validate.js')).VALIDATE_FLAGS, env: false, examples: ['flowgate validate examples/demo.yaml', 'cat wf.json | flowgate validate -'] },

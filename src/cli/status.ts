@@ -9,6 +9,7 @@ import { createRedis, redactUrl } from '../shared/redis.js';
 import { jsonChunks, writeChunks } from '../shared/json-stream.js';
 import { listRuns, readRun } from '../shared/run-reader.js';
 import { FINAL_NODE_STATES, type RunDetail, type RunListItem } from '../shared/run-view.js';
+import { describeNamed, describeSlots } from '../shared/named-view.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { LOOKUP_WORK_DIR_FLAG, CONNECTION_FLAGS } from './connection.js';
 import { redisForCommand } from './private-redis.js';
@@ -46,16 +47,48 @@ export function runsTable(runs: readonly RunListItem[], now = Date.now()): strin
   return table.join('\n');
 }
 
-function inFlightText(n: RunDetail['nodes'][number]): string {
+type NodeLine = RunDetail['nodes'][number];
+
+/** ` @host [gpu 0,1]`: where a node was placed, when it says anything. */
+function placedText(n: Pick<NodeLine, 'host' | 'slots'>): string {
+  const slots = describeSlots(n.slots);
+  return `${n.host !== null ? ` @${n.host}` : ''}${slots !== '' ? ` [${slots}]` : ''}`;
+}
+
+function inFlightText(n: NodeLine): string {
   const where = n.worker !== null ? ` on ${n.worker}` : '';
-  if (n.state === 'queued') return `${n.id} (queued)`;
-  return `${n.id}${where}${n.finishing !== null ? ` (${n.finishing}, being recorded)` : ''}`;
+  if (n.state === 'queued') return `${n.id}${placedText(n)} (queued)`;
+  return `${n.id}${where}${placedText(n)}${n.finishing !== null ? ` (${n.finishing}, being recorded)` : ''}`;
+}
+
+/** Nodes with attempts that did not end as attempts do (`killed`, `lost`) shown with their history at most. */
+const HISTORY_SHOWN = 20;
+
+/** `long: attempt 1 lost on a1 (host lost: ...); attempt 1 succeeded on b1`, for nodes an execution of which was killed or lost. */
+function historyLines(nodes: readonly NodeLine[]): string[] {
+  const marked = nodes.filter((n) => n.attempt_history.some((a) => a.status === 'lost' || a.status === 'killed'));
+  if (marked.length === 0) return [];
+  const lines = ['  attempts killed or lost (run again):'];
+  for (const n of marked.slice(0, HISTORY_SHOWN)) {
+    const steps = n.attempt_history.map((a) => `attempt ${a.attempt} ${a.status}${a.worker !== null ? ` on ${a.worker}` : ''}${a.reason !== null && a.status !== 'succeeded' ? ` (${a.reason})` : ''}`);
+    lines.push(`    ${n.id}: ${steps.join('; ')}`);
+  }
+  if (marked.length > HISTORY_SHOWN) lines.push(`    … (${marked.length} nodes in all)`);
+  return lines;
+}
+
+/** `4 procs / 8 GB, gpu 2`. */
+function budgetText(b: { n_procs: number; memory_gb?: number; mem_gb?: number; resources?: Record<string, number> }): string {
+  const named = describeNamed(b.resources ?? {});
+  return `${b.n_procs} procs / ${Math.round((b.memory_gb ?? b.mem_gb ?? 0) * 1000) / 1000} GB${named !== '' ? `, ${named}` : ''}`;
 }
 
 /** One run in text. */
 export function runText(r: RunDetail, now = Date.now()): string {
+  // While the run goes on, the scheduler's own snapshot has the live budget (a fleet's grows and shrinks with its hosts).
+  const budget = r.waiting?.budget ?? r.budget;
   const lines = [
-    `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${r.budget.n_procs} procs / ${r.budget.memory_gb} GB, scheduler ${r.scheduler}`,
+    `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${budgetText(budget)}, scheduler ${r.scheduler}`,
     `  ${Object.entries(r.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ')}`,
   ];
   if (r.continue_with !== null) {
@@ -67,15 +100,22 @@ export function runText(r: RunDetail, now = Date.now()): string {
   }
   const inFlight = r.nodes.filter((n) => n.state === 'running' || n.state === 'queued');
   if (inFlight.length > 0) lines.push(`  in flight: ${inFlight.map(inFlightText).join(', ')}`);
+  const perHost = new Map<string, number>();
+  for (const n of r.nodes) if (n.host !== null) perHost.set(n.host, (perHost.get(n.host) ?? 0) + 1);
+  if (perHost.size > 0) lines.push(`  placed on hosts: ${[...perHost].map(([h, k]) => `${h} ${k} node${k === 1 ? '' : 's'}`).join(', ')}`);
   if (r.waiting !== null && r.waiting.waiting.length > 0) {
-    lines.push(`  ready, waiting (free ${r.waiting.free.n_procs} procs, ${Math.round(r.waiting.free.mem_gb * 100) / 100} GB):`);
+    const named = describeNamed(r.waiting.free.resources ?? {});
+    lines.push(`  ready, waiting (free ${r.waiting.free.n_procs} procs, ${Math.round(r.waiting.free.mem_gb * 100) / 100} GB${named !== '' ? `, ${named}` : ''}):`);
     for (const w of r.waiting.waiting.slice(0, 20)) lines.push(`    ${w.id}: ${w.reason}`);
   }
+  const byId = new Map(r.nodes.map((n) => [n.id, n]));
   for (const f of r.failures) {
-    lines.push(`  failed ${f.node}: ${f.reason}`);
+    const n = byId.get(f.node);
+    lines.push(`  failed ${f.node}${n !== undefined ? placedText(n) : ''}: ${f.reason}`);
     if (f.crash_file !== null) lines.push(`    crash record: ${f.crash_file}`);
     if (f.skipped.length > 0) lines.push(`    skipped because of it: ${f.skipped.join(', ')}`);
   }
+  lines.push(...historyLines(r.nodes));
   return lines.join('\n');
 }
 

@@ -94,7 +94,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
         runId,
         workflow,
         workflowFile: file,
-        budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb },
+        budget: budget === undefined ? { n_procs: 0, mem_gb: 0 } : { n_procs: budget.n_procs, mem_gb: budget.memory_gb, ...(budget.resources !== undefined ? { resources: budget.resources } : {}) },
         order: o.scheduler,
         raiseInsufficient,
         stopOnFirstCrash: o.stop_on_first_crash,

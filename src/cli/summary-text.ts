@@ -26,6 +26,11 @@ export function summaryText(s: RunSummary): string {
       lines.push(`  skipped because of it: ${shown}${f.skipped.length > 20 ? `, … (${f.skipped.length} in all)` : ''}`);
     }
   }
+  // Older summaries have no attempt history on some nodes.
+  const lost = s.nodes.filter((n) => (n.attempt_history ?? []).some((a) => a.status === 'lost'));
+  if (lost.length > 0) {
+    lines.push(`placed again after their host was lost: ${lost.slice(0, 20).map((n) => `${n.id}${n.host !== undefined ? ` (now on ${n.host})` : ''}`).join(', ')}${lost.length > 20 ? `, … (${lost.length} in all)` : ''}`);
+  }
   const cancelled = s.nodes.filter((n) => n.status === 'cancelled');
   if (cancelled.length > 0) {
     lines.push(`cancelled: ${cancelled.slice(0, 20).map((n) => n.id).join(', ')}${cancelled.length > 20 ? `, … (${cancelled.length} in all)` : ''}`);

@@ -1,12 +1,14 @@
 /**
  * `flowgate workers`: the registered workers, their heartbeats and what they
  * run; `flowgate hosts`: the same workers grouped by the host they declared,
- * with its capacity and labels.
+ * with its capacity and labels, and what the nodes placed on it hold.
  */
+import type { Redis } from 'ioredis';
 import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
 import { groupHosts, listWorkers, type ListedWorker } from '../shared/worker-registry.js';
 import { describeCapacity } from '../shared/host-capacity.js';
+import { readHeld, runningRunIds, sumHeld, withUsage, type HeldSum } from '../shared/held-resources.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
 
@@ -20,7 +22,7 @@ function age(ms: number): string {
 }
 
 /** Connects as the flags say and hands the registered workers (and the time read) to `show`. */
-async function withWorkers(argv: readonly string[], show: (workers: ListedWorker[], json: boolean, prefix: string, now: number) => void): Promise<number> {
+async function withWorkers(argv: readonly string[], show: (workers: ListedWorker[], json: boolean, prefix: string, now: number, redis: Redis) => void | Promise<void>): Promise<number> {
   const flags = new Flags(parseArgs(argv, WORKERS_FLAGS));
   if (flags.positionals.length > 0) throw new ValidationError('OPTIONS_INVALID', [{ message: `unexpected argument "${flags.positionals[0] ?? ''}"` }]);
   const { redisUrl, prefix } = connectionFrom(flags);
@@ -29,7 +31,7 @@ async function withWorkers(argv: readonly string[], show: (workers: ListedWorker
   try {
     await redis.connect();
     const now = Date.now();
-    show(await listWorkers(redis, prefix, now), flags.bool('json', false), prefix, now);
+    await show(await listWorkers(redis, prefix, now), flags.bool('json', false), prefix, now, redis);
     return ExitCode.ok;
   } finally {
     redis.disconnect();
@@ -59,10 +61,19 @@ export function workersCommand(argv: readonly string[]): Promise<number> {
 
 export const HOSTS_FLAGS = WORKERS_FLAGS;
 
-/** Lists hosts (workers grouped by `--host-id`); returns the exit code. */
+/** `procs 2, 1.5 GB, gpu 1`. */
+function amounts(a: HeldSum): string {
+  return [`procs ${a.n_procs}`, `${Math.round(a.mem_gb * 100) / 100} GB`, ...Object.entries(a.resources).map(([k, v]) => `${k} ${v}`)].join(', ');
+}
+
+/**
+ * Lists hosts (workers grouped by `--host-id`) with what the in-flight nodes
+ * of running runs placed on each hold and what is free; returns the exit code.
+ */
 export function hostsCommand(argv: readonly string[]): Promise<number> {
-  return withWorkers(argv, (workers, json, prefix, now) => {
-    const hosts = groupHosts(workers);
+  return withWorkers(argv, async (workers, json, prefix, now, redis) => {
+    const held = await readHeld(redis, prefix, await runningRunIds(redis, prefix));
+    const hosts = withUsage(groupHosts(workers), held);
     if (json) {
       process.stdout.write(`${JSON.stringify(hosts)}\n`);
       return;
@@ -76,9 +87,13 @@ export function hostsCommand(argv: readonly string[]): Promise<number> {
       const alive = h.workers.filter((w) => w.status === 'alive').length;
       process.stdout.write(
         `${h.host_id}  ${h.status}  capacity ${h.capacity !== null ? describeCapacity(h.capacity) : 'not declared'}${labels !== '' ? `  labels ${labels}` : ''}  ` +
-          `workers ${alive} alive of ${h.workers.length}  running ${h.running}  last beat ${age(now - h.heartbeat_ms)} ago\n`,
+          `workers ${alive} alive of ${h.workers.length}  running ${h.running}  last beat ${age(now - h.heartbeat_ms)} ago\n` +
+          `  held ${amounts(h.held)}${h.free !== null ? `  free ${amounts(h.free)}` : ''}\n`,
       );
       if (h.disagreeing.length > 0) process.stdout.write(`  warning: worker(s) ${h.disagreeing.join(', ')} declared another capacity or other labels for this host\n`);
     }
+    // Placed in one pooled budget (no --placement hosts): held, but on no host in particular.
+    const pooled = held.filter((n) => n.host === null);
+    if (pooled.length > 0) process.stdout.write(`not placed on a host (one pooled budget): ${pooled.length} node(s) holding ${amounts(sumHeld(pooled))}\n`);
   });
 }

@@ -212,3 +212,14 @@ export class ResourceLedger implements Ledger {
 export function round(gb: number): number {
   return Math.round(gb * 1000) / 1000;
 }
+
+/**
+ * A ledger's budget and what is free of it, each with its named resources
+ * (`resources: {gpu: 2}`) when it has any: what the waiting snapshot and the
+ * progress lines publish.
+ */
+export function ledgerAmounts(l: Ledger): { budget: Resources & { resources?: Record<string, number> }; free: Resources & { resources?: Record<string, number> } } {
+  const budget = l.namedBudget();
+  if (Object.keys(budget).length === 0) return { budget: { ...l.budget }, free: { ...l.free } };
+  return { budget: { ...l.budget, resources: budget }, free: { ...l.free, resources: l.namedFree() } };
+}

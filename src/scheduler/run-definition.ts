@@ -47,7 +47,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
     workflow_file: d.workflowFile ?? '',
     definition: JSON.stringify(d.workflow),
     status: 'running',
-    budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb, ...(d.budget.resources !== undefined && Object.keys(d.budget.resources).length > 0 ? { resources: d.budget.resources } : {}) }),
+    budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb, ...namedBudget(d.budget.resources) }),
     scheduler: d.order,
     options: JSON.stringify({
       raise_insufficient: d.raiseInsufficient,
@@ -65,6 +65,12 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
     started_ms: String(startedMs),
     scheduler_host: `${hostname()}:${process.pid}`,
   };
+}
+
+/** `{resources}` for the stored budget when the run has named resources with slots; else nothing. */
+function namedBudget(named: Readonly<Record<string, number>> | undefined): { resources?: Record<string, number> } {
+  const kept = Object.entries(named ?? {}).filter(([, n]) => n > 0);
+  return kept.length > 0 ? { resources: Object.fromEntries(kept) } : {};
 }
 
 /**

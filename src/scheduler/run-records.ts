@@ -42,7 +42,9 @@ export async function createRun(o: SchedulerOptions, c: RunConnections, graph: R
   if (o.refuseWhilePreviousRun === true) await refuseIfPreviousRun(o, c, workDirKey);
   // The lease first: a run stored as running without a lease reads as orphaned.
   await takeRunLease(c.lease, o.runId, false);
-  await c.store.create(metaFields(o, nowMs), graph.nodes.map(() => 'waiting'), graph.nodes.map((n) => n.remaining), nowMs, workDirKey);
+  // The budget stored is the ledger's: the run's own, the service's, or (per-host placement) the live hosts' sum now, with named resources.
+  const budget = { ...graph.ledger.budget, resources: graph.ledger.namedBudget() };
+  await c.store.create(metaFields({ ...o, budget }, nowMs), graph.nodes.map(() => 'waiting'), graph.nodes.map((n) => n.remaining), nowMs, workDirKey);
   graph.start();
   return nowMs;
 }
@@ -78,7 +80,9 @@ export async function recordRunEnd(o: SchedulerOptions, c: RunConnections, graph
     runId: o.runId,
     workflow: o.workflow.name,
     cancelled: run.cancelled,
-    budget: o.budget,
+    // The ledger's budget: the run's own, the service's, or (per-host
+    // placement) the live hosts' sum when the run ended; with its named resources.
+    budget: { ...graph.ledger.budget, resources: graph.ledger.namedBudget() },
     order: o.order,
     startedMs: run.startedMs,
     finishedMs: run.finishedMs,

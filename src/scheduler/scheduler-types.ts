@@ -71,12 +71,15 @@ export interface SchedulerEvents {
 }
 
 
+/** Threads and memory, with the named resources in slots when there are any (`resources: {gpu: 2}`). */
+export type NamedAmounts = Resources & { resources?: Record<string, number> };
+
 /** Live view of a run for progress output. */
 export interface RunProgress {
   counts: Record<string, number>;
   running: string[];
-  free: Resources;
-  budget: Resources;
+  free: NamedAmounts;
+  budget: NamedAmounts;
   waiting: Array<{ id: string; reason: string }>;
   /** Registered workers: alive, and lost (missed three heartbeats). */
   workers: { alive: number; lost: number };

@@ -21,6 +21,7 @@ import { Keys } from '../shared/keys.js';
 import { assertFitsBudget } from './admission.js';
 import { readClaims, type ClaimRecord } from '../shared/node-claim.js';
 import { FleetLedger } from './fleet-ledger.js';
+import { ledgerAmounts } from './ledger.js';
 import { assertPlaceable } from './placement-check.js';
 import { requestOf } from './run-graph.js';
 import type { Incoming } from './incoming.js';
@@ -234,7 +235,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
     // The first 200 only, computed as such: a large run has 100 000 ready nodes.
     const waiting = [...stuck.slice(0, WAITING_SHOWN), ...this.graph.waiting(WAITING_SHOWN - Math.min(stuck.length, WAITING_SHOWN))];
-    return { budget: this.graph.ledger.budget, free: this.graph.ledger.free, waiting, queue_paused: paused };
+    return { ...ledgerAmounts(this.graph.ledger), waiting, queue_paused: paused };
   }
 
   /**
@@ -448,8 +449,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     return {
       counts,
       running: this.graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
-      free: this.graph.ledger.free,
-      budget: this.graph.ledger.budget,
+      ...ledgerAmounts(this.graph.ledger),
       waiting: this.graph.waiting(20),
       workers: this.workerWatch.counts,
     };

@@ -140,7 +140,8 @@ export interface RunSummary {
   run_id: string;
   workflow: string;
   status: RunStatus;
-  budget: { n_procs: number; memory_gb: number };
+  /** The run's budget: threads, memory and, when it has any, named resources in slots (`resources: {gpu: 2}`). */
+  budget: { n_procs: number; memory_gb: number; resources?: Record<string, number> };
   scheduler: string;
   started_ms: number;
   finished_ms: number;
@@ -158,7 +159,8 @@ export interface SummaryInput {
   workflow: string;
   /** The run was cancelled (by a user or a signal). */
   cancelled: boolean;
-  budget: Resources;
+  /** Threads, memory and named resources (left out of the summary when it has none). */
+  budget: Resources & { resources?: Readonly<Record<string, number>> };
   order: string;
   startedMs: number;
   finishedMs: number;
@@ -175,7 +177,7 @@ export function buildSummary(i: SummaryInput): RunSummary {
     run_id: i.runId,
     workflow: i.workflow,
     status,
-    budget: { n_procs: i.budget.n_procs, memory_gb: i.budget.mem_gb },
+    budget: { n_procs: i.budget.n_procs, memory_gb: i.budget.mem_gb, ...namedPart(i.budget.resources) },
     scheduler: i.order,
     started_ms: i.startedMs,
     finished_ms: i.finishedMs,
@@ -185,6 +187,12 @@ export function buildSummary(i: SummaryInput): RunSummary {
     memory_warnings: memoryWarnings(i.nodes),
     nodes: i.nodes,
   };
+}
+
+/** `{resources}` when `named` has a resource with slots; else nothing. */
+function namedPart(named: Readonly<Record<string, number>> | undefined): { resources?: Record<string, number> } {
+  const kept = Object.entries(named ?? {}).filter(([, n]) => n > 0);
+  return kept.length > 0 ? { resources: Object.fromEntries(kept) } : {};
 }
 
 /** The run-level part of a summary, as stored in the run's meta (its nodes are stored one by one). */

@@ -13,6 +13,7 @@ import { parseJsonOrUndefined } from './json.js';
 import { maskSecretEnv } from './secrets.js';
 import { holderIsDeadHere } from './lease-holder.js';
 import type { FailureView } from './run-failures.js';
+import { namedField, parseNamed, parseSlots, type NamedAmounts, type SlotMap } from './named-view.js';
 
 export { buildTimeline, type LedgerPoint } from './ledger-timeline.js';
 export { listFailureViews, readCrashRecord, type FailureView } from './run-failures.js';
@@ -33,10 +34,29 @@ export type RunStatusName = (typeof RUN_STATUSES)[number];
 /** Node states that will not change again. */
 export const FINAL_NODE_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'cached', 'cancelled']);
 
-/** A run budget as stored: `{n_procs, memory_gb}`. */
+/** A run budget as stored: `{n_procs, memory_gb}`, and `resources` (`{gpu: 2}`) when the run has named resources. */
 export interface RunBudget {
   n_procs: number;
   memory_gb: number;
+  resources?: NamedAmounts;
+}
+
+/** Threads and memory, with named resources in slots when there are any. */
+export interface Amounts {
+  n_procs: number;
+  mem_gb: number;
+  resources?: NamedAmounts;
+}
+
+/** One finished attempt of a node, as its record keeps it (see the run summary's `attempt_history`). */
+export interface AttemptView {
+  attempt: number;
+  /** `succeeded`, `failed`, `killed` (ran again), `cancelled`, or `lost` (its host stopped heartbeating; placed again). */
+  status: string;
+  reason: string | null;
+  worker: string | null;
+  start_ms: number | null;
+  end_ms: number | null;
 }
 
 /** One run in the list (`GET /api/runs`). */
@@ -64,8 +84,14 @@ export interface NodeView {
   needs: string[];
   n_procs: number;
   mem_gb: number;
-  /** What was reserved (the request clamped to the budget); null before admission. */
-  granted: { n_procs: number; mem_gb: number } | null;
+  /** Declared named resources (`{gpu: 1}`); `{}` when none. */
+  resources: NamedAmounts;
+  /** What was reserved (the request clamped to the budget), named resources included; null before admission. */
+  granted: Amounts | null;
+  /** The host its current (or last) attempt was placed on (per-host placement); else null. */
+  host: string | null;
+  /** The named resource slots it holds or held (`{gpu: [1]}`: CUDA device 1); null when none. */
+  slots: SlotMap | null;
   state: NodeStateName;
   admitted_ms: number | null;
   released_ms: number | null;
@@ -88,6 +114,8 @@ export interface NodeView {
   env: Record<string, string>;
   /** The cache check: taken from the cache (`hit`), or why the node ran; null before it was ready. */
   cache: { hit: boolean; reasons: string[] } | null;
+  /** Every finished attempt, oldest first (killed and lost executions included). */
+  attempt_history: AttemptView[];
   /**
    * How its worker says the node ended, while its scheduler has not applied
    * it yet (the node is still `running`, holding its resources); else null.
@@ -98,8 +126,9 @@ export interface NodeView {
 /** The scheduler's ready-queue snapshot (`<prefix>:fg:run:<id>:waiting`). */
 export interface WaitingSnapshot {
   at_ms: number;
-  budget: { n_procs: number; mem_gb: number };
-  free: { n_procs: number; mem_gb: number };
+  /** The ledger's budget (the service's or the live hosts' sum when shared), named resources included. */
+  budget: Amounts;
+  free: Amounts;
   waiting: Array<{ id: string; reason: string }>;
   /** The node queue was paused when the snapshot was taken (its queued nodes are listed with that reason). */
   queue_paused: boolean;
@@ -156,6 +185,8 @@ export interface DefinitionNode {
   needs?: string[];
   n_procs?: number;
   mem_gb?: number;
+  /** Declared named resources. */
+  resources?: NamedAmounts;
   /** Already masked. */
   env?: Record<string, string>;
 }
@@ -197,7 +228,8 @@ export function runStatus(raw: string | null | undefined): RunStatusName {
 /** The budget from `meta.budget`. */
 export function parseBudget(raw: string | null | undefined): RunBudget {
   const b = parseJsonOrUndefined(raw);
-  return { n_procs: isObject(b) ? (num(b['n_procs']) ?? 0) : 0, memory_gb: isObject(b) ? (num(b['memory_gb']) ?? 0) : 0 };
+  if (!isObject(b)) return { n_procs: 0, memory_gb: 0 };
+  return { n_procs: num(b['n_procs']) ?? 0, memory_gb: num(b['memory_gb']) ?? 0, ...namedField(parseNamed(b['resources'])) };
 }
 
 /** Nodes of `meta.definition`, in file order (their index is their position). */
@@ -209,6 +241,7 @@ export function definitionNodes(raw: string | null | undefined): DefinitionNode[
     needs: Array.isArray(n['needs']) ? n['needs'].map(String) : [],
     n_procs: num(n['n_procs']) ?? 1,
     mem_gb: num(n['mem_gb']) ?? 0,
+    resources: parseNamed(n['resources']),
     // Masked here, where the definition is first read, so no view can show a secret.
     env: maskSecretEnv(n['env']),
   }));
@@ -330,14 +363,17 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
   const r = parseJsonOrUndefined(recordJson);
   const rec = isObject(r) ? r : {};
   const g = rec['granted'];
-  const granted = isObject(g) && num(g['n_procs']) !== null && num(g['mem_gb']) !== null ? { n_procs: num(g['n_procs']) ?? 0, mem_gb: num(g['mem_gb']) ?? 0 } : null;
+  const granted = isObject(g) && num(g['n_procs']) !== null && num(g['mem_gb']) !== null ? { n_procs: num(g['n_procs']) ?? 0, mem_gb: num(g['mem_gb']) ?? 0, ...namedField(parseNamed(g['resources'])) } : null;
   const shown = effectiveNodeState(state, recordTimes(recordJson), claimJson);
   return {
     id: def.id,
     needs: def.needs ?? [],
     n_procs: def.n_procs ?? 1,
     mem_gb: def.mem_gb ?? 0,
+    resources: def.resources ?? parseNamed(rec['resources']),
     granted,
+    host: str(rec['host']),
+    slots: parseSlots(rec['slots']),
     state: shown.state,
     admitted_ms: num(rec['admitted_ms']),
     released_ms: num(rec['released_ms']),
@@ -356,6 +392,7 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
     peak_rss_mb: num(rec['peak_rss_mb']),
     env: def.env ?? {},
     cache: cacheOf(rec['cache']),
+    attempt_history: attemptsOf(rec['attempt_history']),
     finishing: shown.finishing,
   };
 }
@@ -364,7 +401,7 @@ export function nodeView(def: DefinitionNode, state: string | undefined, recordJ
 export function parseWaiting(raw: string | null | undefined): WaitingSnapshot | null {
   const w = parseJsonOrUndefined(raw);
   if (!isObject(w) || !isObject(w['budget']) || !isObject(w['free'])) return null;
-  const res = (o: Record<string, unknown>): { n_procs: number; mem_gb: number } => ({ n_procs: num(o['n_procs']) ?? 0, mem_gb: num(o['mem_gb']) ?? 0 });
+  const res = (o: Record<string, unknown>): Amounts => ({ n_procs: num(o['n_procs']) ?? 0, mem_gb: num(o['mem_gb']) ?? 0, ...namedField(parseNamed(o['resources'])) });
   const list = Array.isArray(w['waiting']) ? (w['waiting'] as unknown[]).filter(isObject) : [];
   return {
     at_ms: num(w['at_ms']) ?? 0,
@@ -373,6 +410,12 @@ export function parseWaiting(raw: string | null | undefined): WaitingSnapshot | 
     waiting: list.map((e) => ({ id: String(e['id']), reason: String(e['reason'] ?? '') })),
     queue_paused: w['queue_paused'] === true,
   };
+}
+
+/** The attempt history of a record: the fields a view shows, entries that are not objects dropped. */
+function attemptsOf(v: unknown): AttemptView[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(isObject).map((a) => ({ attempt: num(a['attempt']) ?? 0, status: str(a['status']) ?? 'unknown', reason: str(a['reason']), worker: str(a['worker']), start_ms: num(a['start_ms']), end_ms: num(a['end_ms']) }));
 }
 
 function cacheOf(v: unknown): { hit: boolean; reasons: string[] } | null {

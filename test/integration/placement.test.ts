@@ -214,6 +214,11 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(long?.attempt_history[0]?.reason).toContain('host lost: host a stopped heartbeating');
     expect(summary.nodes.find((n) => n.id === 'pinned')).toMatchObject({ status: 'succeeded', host: 'a', worker: 'a2' });
     expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['start', 'start']);
+    // flowgate status names the lost attempt and where the node went.
+    const text = await runCli(['status', 'lost-run'], { env: f.env });
+    expect(text.stdout).toMatch(/^ {2}attempts killed or lost \(run again\):$/m);
+    expect(text.stdout).toMatch(/^ {4}long: attempt \d+ lost[^;]*\(host lost: host a stopped heartbeating.*; attempt \d+ succeeded on b1$/m);
+    expect(text.stdout).toMatch(/placed on hosts: (b 1 node, a 1 node|a 1 node, b 1 node)/);
   }, 120_000);
 
   it('flowgate run --fleet external places nodes per host on the registered workers, and refuses to start without any', async () => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseService } from '../../src/board/service.js';
 import { SECRET_MASK } from '../../src/shared/secrets.js';
+import { downsampleTimeline } from '../../src/shared/ledger-timeline.js';
 import {
   buildTimeline,
   countStates,
@@ -37,8 +38,8 @@ describe('meta parsing', () => {
     expect(parseBudget('{"n_procs":4,"memory_gb":8.5}')).toEqual({ n_procs: 4, memory_gb: 8.5 });
     expect(parseBudget('not json')).toEqual({ n_procs: 0, memory_gb: 0 });
     expect(definitionNodes('{"name":"w","nodes":[{"id":"a","needs":[],"n_procs":2,"mem_gb":3},{"id":"b","needs":["a"]}]}')).toEqual([
-      { id: 'a', needs: [], n_procs: 2, mem_gb: 3, env: {} },
-      { id: 'b', needs: ['a'], n_procs: 1, mem_gb: 0, env: {} },
+      { id: 'a', needs: [], n_procs: 2, mem_gb: 3, resources: {}, env: {} },
+      { id: 'b', needs: ['a'], n_procs: 1, mem_gb: 0, resources: {}, env: {} },
     ]);
     expect(definitionNodes(undefined)).toEqual([]);
   });
@@ -166,5 +167,65 @@ describe('parseWaiting and parseService', () => {
       runs: ['r1', 'r2'],
     });
     expect(parseService({ budget: 'nope', runs: '{}', started_ms: 'x' })).toEqual({});
+  });
+});
+
+describe('named resources and placement in the views', () => {
+  it('reads the named budget of a run and of its waiting snapshot; leaves it out when there is none', () => {
+    expect(parseBudget('{"n_procs":4,"memory_gb":8,"resources":{"gpu":2,"licence_x":1}}')).toEqual({ n_procs: 4, memory_gb: 8, resources: { gpu: 2, licence_x: 1 } });
+    expect(parseBudget('{"n_procs":4,"memory_gb":8,"resources":{"gpu":"x"}}')).toEqual({ n_procs: 4, memory_gb: 8 });
+    const raw = JSON.stringify({ at_ms: 1, budget: { n_procs: 4, mem_gb: 8, resources: { gpu: 2 } }, free: { n_procs: 3, mem_gb: 7, resources: { gpu: 0 } }, waiting: [{ id: 'g', reason: 'needs gpu 1, 0 free' }] });
+    expect(parseWaiting(raw)).toMatchObject({ budget: { resources: { gpu: 2 } }, free: { resources: { gpu: 0 } } });
+    expect(definitionNodes('{"nodes":[{"id":"g","resources":{"gpu":1}}]}')[0]?.resources).toEqual({ gpu: 1 });
+  });
+
+  it('shows a node\'s host, slots, named grant and attempt history (lost attempts included)', () => {
+    const record = JSON.stringify({
+      id: 'g',
+      granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } },
+      host: 'a',
+      slots: { gpu: [1] },
+      attempt: 2,
+      attempts: 2,
+      attempt_history: [
+        { attempt: 1, status: 'lost', reason: 'host lost: host b stopped heartbeating', worker: 'b1', start_ms: 1, end_ms: null },
+        { attempt: 2, status: 'succeeded', reason: null, worker: 'a1', start_ms: 5, end_ms: 9 },
+      ],
+    });
+    const v = nodeView({ id: 'g', resources: { gpu: 1 } }, 'succeeded', record);
+    expect(v).toMatchObject({ resources: { gpu: 1 }, granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, host: 'a', slots: { gpu: [1] } });
+    expect(v.attempt_history.map((a) => `${a.attempt} ${a.status} ${a.worker ?? ''}`)).toEqual(['1 lost b1', '2 succeeded a1']);
+    // A map element's declared resources come from its record.
+    expect(nodeView({ id: 'e' }, 'running', JSON.stringify({ id: 'e', resources: { gpu: 2 } })).resources).toEqual({ gpu: 2 });
+    expect(nodeView({ id: 'p' }, 'waiting', undefined)).toMatchObject({ host: null, slots: null, resources: {}, attempt_history: [] });
+  });
+
+  it('the ledger timeline carries each named resource held, and downsampling keeps its peaks', () => {
+    const nodes = [
+      node('g1', { granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, admitted_ms: 0, released_ms: 100 }),
+      node('g2', { granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1, licence_x: 1 } }, admitted_ms: 50, released_ms: 150 }),
+      node('plain', { granted: { n_procs: 1, mem_gb: 1 }, admitted_ms: 120, released_ms: 200 }),
+    ];
+    const t = buildTimeline(nodes, 1000);
+    expect(t.map((p) => [p.t_ms, p.n_procs, p.resources])).toEqual([
+      [0, 1, { gpu: 1, licence_x: 0 }],
+      [50, 2, { gpu: 2, licence_x: 1 }],
+      [100, 1, { gpu: 1, licence_x: 1 }],
+      [120, 2, { gpu: 1, licence_x: 1 }],
+      [150, 1, { gpu: 0, licence_x: 0 }],
+      [200, 0, { gpu: 0, licence_x: 0 }],
+    ]);
+    // A release of one GPU node and an admission of another at one instant: no step.
+    const swap = buildTimeline([node('x', { granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, admitted_ms: 0, released_ms: 10 }), node('y', { granted: { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, admitted_ms: 10, released_ms: 20 })], 100);
+    expect(swap.map((p) => p.t_ms)).toEqual([0, 20]);
+    const small = downsampleTimeline(t, 3);
+    expect(Math.max(...small.map((p) => p.resources?.['gpu'] ?? 0))).toBe(2);
+    expect(small.at(-1)?.resources).toEqual({ gpu: 0, licence_x: 0 });
+    // No named resource anywhere: the points have none.
+    expect(buildTimeline([node('a', { admitted_ms: 0, released_ms: 5 })], 10)[0]).not.toHaveProperty('resources');
+  });
+
+  it('reads the service\'s named budget and placement', () => {
+    expect(parseService({ budget: '{"n_procs":8,"memory_gb":16,"resources":{"gpu":4}}', placement: 'hosts' })).toEqual({ budget: { n_procs: 8, memory_gb: 16, resources: { gpu: 4 } }, placement: 'hosts' });
   });
 });

@@ -73,8 +73,8 @@ async function load() {
       const [run, nodes, workers] = await Promise.all([getJSON(`api/runs/${encodeURIComponent(r.id)}`), getJSON(nodesPath(r.id)), maybeJSON('api/workers')]);
       if (r === route) renderRun(page, r, run, nodes, workers);
     } else {
-      const [runs, workers, service] = await Promise.all([getJSON('api/runs'), maybeJSON('api/workers'), maybeJSON('api/service')]);
-      if (r === route) renderRuns(page, r, runs, workers, service);
+      const [runs, workers, service, hosts] = await Promise.all([getJSON('api/runs'), maybeJSON('api/workers'), maybeJSON('api/service'), maybeJSON('api/hosts')]);
+      if (r === route) renderRuns(page, r, runs, workers, service, hosts);
     }
     setConn(true, `updated ${fmtClock(Date.now())}`);
   } catch (err) {

@@ -1,6 +1,6 @@
 // flowgate board: the workflow graph (layered SVG layout, states in place).
 
-import { STATES, STATE_HELP, fill, fmtGb, fmtSeconds, h, list, num, obj, round, s, span, truncate } from './dom.js';
+import { STATES, STATE_HELP, fill, fmtGb, fmtNamed, fmtSeconds, fmtSlots, h, list, num, obj, round, s, span, truncate } from './dom.js';
 
 const NODE_W = 132;
 const NODE_H = 26;
@@ -56,9 +56,12 @@ function layoutDag(nodes) {
 }
 
 function nodeTitle(n) {
-  const lines = [`${n.id}: ${n.state ?? '?'}`, `${n.n_procs ?? '?'} procs, ${fmtGb(n.mem_gb)}`];
+  const named = fmtNamed(n.resources);
+  const lines = [`${n.id}: ${n.state ?? '?'}`, `${n.n_procs ?? '?'} procs, ${fmtGb(n.mem_gb)}${named ? `, ${named}` : ''}`];
   const g = n.granted ? obj(n.granted) : null;
-  if (g && (g.n_procs !== n.n_procs || g.mem_gb !== n.mem_gb)) lines.push(`granted (clamped to the budget): ${g.n_procs ?? '?'} procs, ${fmtGb(g.mem_gb)}`);
+  if (g && (g.n_procs !== n.n_procs || g.mem_gb !== n.mem_gb || fmtNamed(g.resources) !== named)) lines.push(`granted (clamped to the budget): ${g.n_procs ?? '?'} procs, ${fmtGb(g.mem_gb)}${fmtNamed(g.resources) ? `, ${fmtNamed(g.resources)}` : ''}`);
+  if (n.host) lines.push(`host: ${n.host}`);
+  if (fmtSlots(n.slots)) lines.push(`slots: ${fmtSlots(n.slots)}`);
   const needs = list(n.needs);
   if (needs.length > 0) lines.push(`needs: ${needs.join(', ')}`);
   // Secret-looking values arrive masked by the board.
@@ -66,6 +69,8 @@ function nodeTitle(n) {
   if (env.length > 0) lines.push(`env: ${env.map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   if (num(n.start_ms) !== null) lines.push(`ran ${fmtSeconds(span(n.start_ms, n.end_ms))}${n.worker ? ` on ${n.worker}` : ''}`);
   if (num(n.attempts) !== null && n.attempts > 1) lines.push(`attempts: ${n.attempts}`);
+  const history = list(n.attempt_history).map(obj);
+  if (history.some((a) => a.status === 'lost' || a.status === 'killed')) lines.push(`history: ${history.map((a) => `${a.attempt ?? '?'} ${a.status ?? '?'}${a.worker ? ` on ${a.worker}` : ''}`).join('; ')}`);
   if (num(n.exit_code) !== null) lines.push(`exit code ${n.exit_code}`);
   if (n.signal) lines.push(`signal ${n.signal}`);
   if (num(n.peak_rss_mb) !== null) lines.push(`peak RSS ${round(n.peak_rss_mb, 1)} MB`);

@@ -82,6 +82,21 @@ export function round(v, digits = 2) {
   return Math.round(v * f) / f;
 }
 
+/** Named resources `{gpu: 2, licence_x: 1}` as `gpu 2, licence_x 1` ('' when none). */
+export function fmtNamed(v) {
+  return Object.entries(obj(v))
+    .filter(([, n]) => num(n) !== null)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
+}
+
+/** Slots `{gpu: [0, 1]}` as `gpu 0,1` ('' when none). */
+export function fmtSlots(v) {
+  return Object.entries(obj(v))
+    .map(([name, l]) => `${name} ${list(l).map(String).join(',')}`)
+    .join('; ');
+}
+
 export function fmtGb(v) {
   const n = num(v);
   return n === null ? '–' : `${round(n, 2)} GB`;

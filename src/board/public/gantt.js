@@ -1,6 +1,6 @@
 // flowgate board: the Gantt timeline (process and reservation of each node).
 
-import { ACTIVE_RUN, fmtGb, fmtSeconds, h, num, round, s, span, truncate } from './dom.js';
+import { ACTIVE_RUN, fmtGb, fmtNamed, fmtSeconds, fmtSlots, h, num, round, s, span, truncate } from './dom.js';
 import { timeAxis } from './ledger.js';
 
 export function ganttBlock(run, nodes, containerWidth) {
@@ -35,8 +35,9 @@ export function ganttBlock(run, nodes, containerWidth) {
       `${n.id}: ${st}`,
       num(n.admitted_ms) !== null ? `admitted +${round((n.admitted_ms - t0) / 1000, 2)} s, held ${fmtSeconds(span(n.admitted_ms, holdEnd))}` : null,
       num(n.start_ms) !== null ? `ran +${round((n.start_ms - t0) / 1000, 2)} s for ${fmtSeconds(span(n.start_ms, runEnd))}` : 'not started',
-      n.worker ? `worker ${n.worker}` : null,
-      `${n.n_procs ?? '?'} procs, ${fmtGb(n.mem_gb)}${num(n.peak_rss_mb) !== null ? `, peak RSS ${round(n.peak_rss_mb, 1)} MB` : ''}`,
+      n.worker ? `worker ${n.worker}${n.host ? ` on host ${n.host}` : ''}` : n.host ? `host ${n.host}` : null,
+      `${n.n_procs ?? '?'} procs, ${fmtGb(n.mem_gb)}${fmtNamed(n.resources) ? `, ${fmtNamed(n.resources)}` : ''}${num(n.peak_rss_mb) !== null ? `, peak RSS ${round(n.peak_rss_mb, 1)} MB` : ''}`,
+      fmtSlots(n.slots) ? `slots ${fmtSlots(n.slots)}` : null,
       n.reason ? `reason: ${n.reason}` : null,
     ]
       .filter(Boolean)

@@ -1,6 +1,7 @@
-// flowgate board: the resource ledger charts (procs and memory reserved over time).
+// flowgate board: the resource ledger charts (procs, memory and named
+// resources reserved over time) and where nodes were placed.
 
-import { ACTIVE_RUN, fmtGb, h, list, niceStep, num, obj, round, s } from './dom.js';
+import { ACTIVE_RUN, colHeader, fmtGb, fmtNamed, fmtSlots, h, list, niceStep, num, obj, round, s, stateBadge } from './dom.js';
 
 function chartTimeEnd(run) {
   const fin = num(run.finished_ms);
@@ -69,7 +70,13 @@ export function ledgerBlock(run, containerWidth) {
   let rss = timeline.filter((p) => num(p.rss_gb) !== null).map((p) => ({ t: p.t_ms, v: p.rss_gb }));
   if (!rss.some((p) => p.v > 0)) rss = []; // nothing measured yet
   const rssLabel = typeof ledger.rss_label === 'string' ? ledger.rss_label : 'measured RSS';
-  const width = Math.max(280, (containerWidth || 1100) / 2 - 8);
+  const waiting0 = run.waiting ? obj(run.waiting) : null;
+  // Named resources: the live snapshot's budget while the run goes on (a fleet's changes), else the stored one.
+  const budgetNamed = { ...obj(budget.resources), ...obj(waiting0 ? obj(waiting0.budget).resources : null) };
+  const names = [...new Set([...Object.keys(budgetNamed), ...timeline.flatMap((p) => Object.keys(obj(p.resources)))])].sort();
+  // One chart per resource side by side, as many as fit (the grid wraps the rest).
+  const perRow = Math.max(1, Math.min(2 + names.length, Math.floor((containerWidth || 1100) / 290)));
+  const width = Math.max(280, (containerWidth || 1100) / perRow - 10);
   const budgetProcs = num(budget.n_procs);
   const budgetMem = num(budget.memory_gb) ?? num(budget.mem_gb);
 
@@ -79,11 +86,17 @@ export function ledgerBlock(run, containerWidth) {
   if (waiting && waiting.free) free = obj(waiting.free);
   else if (ACTIVE_RUN.has(run.status) && timeline.length > 0) {
     const last = timeline[timeline.length - 1];
-    free = { n_procs: budgetProcs !== null ? budgetProcs - (num(last.n_procs) ?? 0) : null, mem_gb: budgetMem !== null ? budgetMem - (num(last.mem_gb) ?? 0) : null };
+    const held = obj(last.resources);
+    free = {
+      n_procs: budgetProcs !== null ? budgetProcs - (num(last.n_procs) ?? 0) : null,
+      mem_gb: budgetMem !== null ? budgetMem - (num(last.mem_gb) ?? 0) : null,
+      resources: Object.fromEntries(Object.entries(budgetNamed).map(([k, n]) => [k, (num(n) ?? 0) - (num(held[k]) ?? 0)])),
+    };
   }
+  const namedFree = free ? names.map((k) => `, ${k} ${num(obj(free.resources)[k]) ?? 0} of ${num(budgetNamed[k]) ?? '–'}`).join('') : '';
   const freeText = ACTIVE_RUN.has(run.status)
     ? free
-      ? `Free now: ${num(free.n_procs) ?? '–'} of ${budgetProcs ?? '–'} procs, ${fmtGb(free.mem_gb)} of ${fmtGb(budgetMem)}`
+      ? `Free now: ${num(free.n_procs) ?? '–'} of ${budgetProcs ?? '–'} procs, ${fmtGb(free.mem_gb)} of ${fmtGb(budgetMem)}${namedFree}`
       : 'Free now: unknown'
     : `Run ${run.status ?? 'ended'}: nothing reserved.`;
   const peakRss = rss.length > 0 ? Math.max(...rss.map((p) => p.v)) : null;
@@ -100,6 +113,16 @@ export function ledgerBlock(run, containerWidth) {
         h('figcaption', null, `Memory reserved, GB (budget ${budgetMem ?? '–'})`),
         stepChart({ id: 'ledger-mem', label: 'memory', unit: 'GB', series: mem, rss, budget: budgetMem, t0, t1, width }),
       ),
+      names.map((name) => {
+        const series = timeline.map((p) => ({ t: p.t_ms, v: num(obj(p.resources)[name]) ?? 0 }));
+        const cap = num(budgetNamed[name]);
+        return h(
+          'figure',
+          { 'data-resource': name },
+          h('figcaption', null, `${name} slots reserved (budget ${cap ?? '–'})`),
+          stepChart({ id: `ledger-res-${name}`, label: name, unit: 'slots', series, rss: [], budget: cap, t0, t1, width }),
+        );
+      }),
     ),
     h(
       'ul',
@@ -109,4 +132,37 @@ export function ledgerBlock(run, containerWidth) {
       rss.length > 0 ? h('li', null, h('span', { class: 'key rss', 'aria-hidden': 'true' }), `${rssLabel} (max ${peakRss < 1 ? `${round(peakRss * 1024, 1)} MB` : `${round(peakRss, 2)} GB`})`) : null,
     ),
   ];
+}
+
+/**
+ * Where the nodes of the page on display were placed: host (per-host
+ * placement) and named resource slots (`gpu 0,1`); nothing when no node
+ * of the page was placed on a host or held slots.
+ */
+export function placementBlock(nodes) {
+  const placed = nodes.filter((n) => n.host || fmtSlots(n.slots));
+  if (placed.length === 0) return null;
+  const rows = placed.map((n) =>
+    h(
+      'tr',
+      { 'data-node-id': String(n.id) },
+      h('th', { scope: 'row' }, String(n.id)),
+      h('td', null, stateBadge(n.state)),
+      h('td', { class: 'host' }, n.host ? String(n.host) : h('span', { class: 'muted' }, '–')),
+      h('td', { class: 'slots' }, fmtSlots(n.slots) || h('span', { class: 'muted' }, '–')),
+      h('td', null, fmtNamed(obj(n.granted).resources) || h('span', { class: 'muted' }, '–')),
+      h('td', null, n.worker ? String(n.worker) : h('span', { class: 'muted' }, '–')),
+    ),
+  );
+  return h(
+    'div',
+    { class: 'table-wrap', 'data-scroll': 'placement' },
+    h(
+      'table',
+      { id: 'placement', class: 'grid' },
+      h('caption', null, `Placement: ${placed.length} node${placed.length === 1 ? '' : 's'} of this page on a host or holding named slots`),
+      h('thead', null, h('tr', null, ...['Node', 'State', 'Host', 'Slots', 'Named resources', 'Worker'].map(colHeader))),
+      h('tbody', null, rows),
+    ),
+  );
 }

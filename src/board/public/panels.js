@@ -1,6 +1,6 @@
 // flowgate board: tables and blocks — scheduler service, workers, ready queue, failures.
 
-import { ACTIVE_RUN, colHeader, fmtAge, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, runHref, span, stateBadge } from './dom.js';
+import { ACTIVE_RUN, colHeader, fmtAge, fmtClock, fmtGb, fmtIso, fmtNamed, fmtSeconds, h, list, num, obj, runHref, span, stateBadge } from './dom.js';
 
 export function serviceBlock(service) {
   if (service === null || service === undefined) {
@@ -15,7 +15,9 @@ export function serviceBlock(service) {
     h('dt', null, 'Holder'),
     h('dd', null, String(sv.holder ?? '–')),
     h('dt', null, 'Budget'),
-    h('dd', null, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}`),
+    h('dd', { id: 'service-budget' }, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}${fmtNamed(budget.resources) ? ` · ${fmtNamed(budget.resources)}` : ''}`),
+    h('dt', null, 'Placement'),
+    h('dd', null, sv.placement === 'hosts' ? 'per host (one ledger per registered host)' : 'one pooled budget'),
     h('dt', null, 'Started'),
     h('dd', { title: fmtIso(sv.started_ms) }, fmtClock(sv.started_ms)),
     h('dt', null, 'Heartbeat'),
@@ -80,6 +82,48 @@ export function workersTable(workers, runId) {
         null,
         h('tr', null, ...['Worker', 'Status', 'Heartbeat', 'Host', 'PID', 'Concurrency', 'Done', runId === null ? 'Running now' : 'Running now (this run)'].map(colHeader)),
       ),
+      h('tbody', null, rows),
+    ),
+  );
+}
+
+/** `2 procs, 1.5 GB, gpu 1` ('–' when absent). */
+function amounts(a) {
+  if (a === null || a === undefined) return '–';
+  const o = obj(a);
+  const named = fmtNamed(o.resources);
+  return `${num(o.n_procs) ?? '–'} procs, ${fmtGb(o.mem_gb)}${named ? `, ${named}` : ''}`;
+}
+
+/** The registered hosts: liveness, declared capacity, what nodes placed on each hold and what is free. */
+export function hostsTable(hosts) {
+  if (hosts === null || hosts === undefined) return h('p', { class: 'muted' }, 'Host list unavailable.');
+  const hs = list(hosts).map(obj);
+  if (hs.length === 0) return h('p', { class: 'muted' }, 'No host is registered under this prefix.');
+  const rows = hs.map((x) => {
+    const status = x.status === 'lost' ? 'lost' : 'alive';
+    const ws = list(x.workers).map(obj);
+    const labels = Object.entries(obj(x.labels)).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+    return h(
+      'tr',
+      { 'data-host': String(x.host_id ?? ''), 'data-status': status },
+      h('th', { scope: 'row' }, String(x.host_id ?? '')),
+      h('td', null, h('span', { class: `badge worker-${status}`, title: status === 'lost' ? 'its last worker missed three heartbeats' : 'a worker of it is heartbeating' }, status)),
+      h('td', { class: 'capacity' }, x.capacity ? amounts(x.capacity) : h('span', { class: 'muted' }, 'not declared')),
+      h('td', { class: 'held' }, amounts(x.held)),
+      h('td', { class: 'free' }, x.free ? amounts(x.free) : '–'),
+      h('td', null, labels || h('span', { class: 'muted' }, '–')),
+      h('td', { class: 'num', title: ws.map((w) => `${w.name ?? '?'} (${w.status ?? '?'})`).join(', ') }, `${ws.filter((w) => w.status === 'alive').length}/${ws.length}`),
+    );
+  });
+  return h(
+    'div',
+    { class: 'table-wrap', 'data-scroll': 'hosts' },
+    h(
+      'table',
+      { id: 'hosts', class: 'grid' },
+      h('caption', { class: 'sr-only' }, 'Registered hosts'),
+      h('thead', null, h('tr', null, ...['Host', 'Status', 'Capacity', 'Held', 'Free', 'Labels', 'Workers alive'].map(colHeader))),
       h('tbody', null, rows),
     ),
   );

@@ -2,9 +2,9 @@
 // timeline, failures, workers).
 
 import { postJSON } from './api.js';
-import { ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
+import { ACTIVE_RUN, STATES, fill, fmtClock, fmtGb, fmtIso, fmtNamed, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, stateBadge } from './dom.js';
 import { renderDag } from './dag.js';
-import { ledgerBlock } from './ledger.js';
+import { ledgerBlock, placementBlock } from './ledger.js';
 import { ganttBlock } from './gantt.js';
 import { failuresBlock, waitingBlock, workersTable } from './panels.js';
 
@@ -30,7 +30,7 @@ function mountRun(page, r) {
   const root = page.root;
   const head = h('div', { id: 'run-head' });
   const dag = section('dag', 'Graph', 'Nodes in layers by dependency depth, coloured by state; hover a node for its details.');
-  const ledger = section('ledger', 'Resources', 'Procs and memory reserved by admitted nodes against the budget over time, with the measured peak RSS of running nodes.');
+  const ledger = section('ledger', 'Resources', 'Procs, memory and named resources (GPU slots, licences) reserved by admitted nodes against the budget over time, with the measured peak RSS of running nodes, and where nodes were placed.');
   const waiting = section('waiting-section', 'Ready queue', 'Nodes whose dependencies are done but that are not admitted yet, and why.');
   const workers = section('workers-section', 'Workers', 'Registered workers, their heartbeat and what they run.');
   const failures = section('failures', 'Failures', 'Each failed node with its crash record and the nodes it took down.');
@@ -67,7 +67,7 @@ export function renderRun(page, r, run0, nodePage0, workers) {
   document.title = `flowgate board · ${id} (${run.status ?? '?'})`;
   fill(view.head, runHead(run, id, nodes), page.board.writable ? cancelControl(page, view, run, id) : null, page.board.writable ? retryControl(page, view, run, id) : null);
   renderDag(view, id, nodes);
-  fill(view.ledger, ledgerBlock(run, view.ledger.clientWidth));
+  fill(view.ledger, ledgerBlock(run, view.ledger.clientWidth), placementBlock(nodes));
   fill(view.waiting, waitingBlock(run, nodes));
   fill(view.failures, failuresBlock(run));
   fill(view.gantt, ganttBlock(run, nodes, view.gantt.clientWidth));
@@ -168,7 +168,7 @@ function runHead(run, id, nodes) {
       h('dt', null, ACTIVE_RUN.has(run.status) ? 'Running for' : 'Duration'),
       h('dd', null, fmtSeconds(runDuration(run))),
       h('dt', null, 'Budget'),
-      h('dd', null, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}`),
+      h('dd', { id: 'run-budget' }, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}${fmtNamed(budget.resources) ? ` · ${fmtNamed(budget.resources)}` : ''}`),
       h('dt', null, 'Scheduler'),
       h('dd', { title: optionText || null }, String(run.scheduler ?? options.scheduler ?? '–'), run.mode ? ` · ${run.mode}` : ''),
       h('dt', null, 'Nodes'),

@@ -1,24 +1,26 @@
 // flowgate board: the runs list page (runs, scheduler service, workers).
 
-import { STATES, colHeader, fill, fmtClock, fmtGb, fmtIso, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, runHref, stateBadge } from './dom.js';
-import { serviceBlock, workersTable } from './panels.js';
+import { STATES, colHeader, fill, fmtClock, fmtGb, fmtIso, fmtNamed, fmtSeconds, h, list, num, obj, progressBar, runCounts, runDuration, runHref, stateBadge } from './dom.js';
+import { hostsTable, serviceBlock, workersTable } from './panels.js';
 
 /**
  * Renders the runs list into `page.root`, mounting its sections first unless
  * `page.view` (the mounted view: {route, ...persistent elements}) is for `r`.
  */
-export function renderRuns(page, r, runs, workers, service) {
+export function renderRuns(page, r, runs, workers, service, hosts) {
   if (page.view === null || page.view.route !== r) {
     const runsBody = h('div', { id: 'runs-body' });
     const serviceBody = h('div', { id: 'service-body' });
     const workersBody = h('div', { id: 'workers-body' });
+    const hostsBody = h('div', { id: 'hosts-body' });
     fill(
       page.root,
       h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, 'Runs'), runsBody),
       h('section', { 'aria-labelledby': 'service-h', id: 'service' }, h('h2', { id: 'service-h' }, 'Scheduler service'), serviceBody),
+      h('section', { 'aria-labelledby': 'hosts-h', id: 'hosts-section' }, h('h2', { id: 'hosts-h' }, 'Hosts'), hostsBody),
       h('section', { 'aria-labelledby': 'workers-h' }, h('h2', { id: 'workers-h' }, 'Workers'), workersBody),
     );
-    page.view = { route: r, runsBody, serviceBody, workersBody };
+    page.view = { route: r, runsBody, serviceBody, hostsBody, workersBody };
     document.title = 'flowgate board · runs';
   }
   const view = page.view;
@@ -40,7 +42,7 @@ export function renderRuns(page, r, runs, workers, service) {
         h('td', null, progressBar(counts, total)),
         h('td', { title: fmtIso(run.started_ms) }, fmtClock(run.started_ms)),
         h('td', { class: 'num' }, fmtSeconds(runDuration(run))),
-        h('td', { class: 'num', title: 'budget' }, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}`),
+        h('td', { class: 'num', title: 'budget' }, `${num(budget.n_procs) ?? '–'} procs / ${fmtGb(budget.memory_gb)}${fmtNamed(budget.resources) ? ` · ${fmtNamed(budget.resources)}` : ''}`),
         h('td', null, String(run.mode ?? 'run')),
       );
       tr.addEventListener('click', (ev) => {
@@ -69,5 +71,6 @@ export function renderRuns(page, r, runs, workers, service) {
     );
   }
   fill(view.serviceBody, serviceBlock(service));
+  fill(view.hostsBody, hostsTable(hosts));
   fill(view.workersBody, workersTable(workers, null));
 }
