@@ -17,6 +17,12 @@ import type { HostSpec } from './placement.js';
 
 /** How often the registry is read. */
 export const HOST_WATCH_MS = 1000;
+/**
+ * How long after the watch starts its view is taken as complete enough to
+ * check a new run against (every live worker beats within its heartbeat
+ * interval, 2 s by default).
+ */
+const SETTLE_MS = 2500;
 /** Reading the registry this long before judging a host lost (four default heartbeats). */
 const GRACE_MS = 8000;
 
@@ -56,9 +62,29 @@ export class HostWatch {
     this.timer = undefined;
   }
 
+  /**
+   * A fresh view of the hosts, for checking a new run against them: waits
+   * until the watch has run long enough for every live worker to have beaten
+   * (its first {@link SETTLE_MS}), then reads the registry once more.
+   */
+  async fresh(): Promise<void> {
+    const wait = (this.since ?? Date.now()) + SETTLE_MS - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await this.inflight;
+    await this.look();
+  }
+
+  private inflight: Promise<unknown> | undefined;
+
   /** One look at the registry; never runs twice at once. */
-  async look(now = Date.now()): Promise<HostChange | undefined> {
-    if (this.running) return undefined;
+  look(now = Date.now()): Promise<HostChange | undefined> {
+    if (this.running) return Promise.resolve(undefined);
+    const p = this.lookNow(now);
+    this.inflight = p;
+    return p;
+  }
+
+  private async lookNow(now: number): Promise<HostChange | undefined> {
     this.running = true;
     try {
       const hosts = groupHosts(await listWorkers(this.redis, this.prefix, now));

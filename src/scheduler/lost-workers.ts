@@ -113,10 +113,14 @@ export class LostWorkerCheck {
       // beats (or than this scheduler's connection) is not judged yet.
       const interval = intervalOf(raw, claim) ?? DEFAULT_HEARTBEAT_MS;
       if (now - claim.start_ms <= 3 * interval || connectedForMs < 4 * interval) continue;
-      const as = cancelling || node.stalls >= (claim.max_lost ?? 1) ? 'failed' : 'requeued';
+      // Counted per attempt, as BullMQ counts a job's stalls: executions of
+      // this attempt already lost with their worker (a node placed again
+      // after its host was lost is a new attempt and starts from none).
+      const lostBefore = (claim.history ?? []).filter((h) => h.ended.startsWith(WORKER_LOST)).length;
+      const as = cancelling || lostBefore >= (claim.max_lost ?? 1) ? 'failed' : 'requeued';
       if (!(await endLostClaim(this.redis, this.prefix, { run_id: this.runId, node_index: node.index, attempt: node.attempt }, claim.instance, as, now))) continue;
       const reaped = claim.host === this.host ? reapWorkerProcesses(claim.instance) : [];
-      const reason = `worker lost: worker ${claim.worker} stopped beating while it ran the node${as === 'failed' ? ` (lost ${node.stalls + 1} time(s); its queue allows ${claim.max_lost ?? 1})` : ''}`;
+      const reason = `worker lost: worker ${claim.worker} stopped beating while it ran the node${as === 'failed' ? ` (lost ${lostBefore + 1} time(s); its queue allows ${claim.max_lost ?? 1})` : ''}`;
       const moved = await this.release(nodeJobId(this.runId, node.index, node.attempt), this.hostOf(node.index), claim, as, reason);
       this.log.warn({ node: node.index, attempt: node.attempt, worker: claim.worker, host: claim.host, reaped, as, moved }, `node:${WORKER_LOST}`);
       out.push({ index: node.index, attempt: node.attempt, worker: claim.worker, as, reaped, reason, moved });

@@ -473,8 +473,9 @@ export class RunGraph {
   unplace(index: number, attempt: number, reason: string, ran?: { worker?: string; start_ms?: number }): boolean {
     const n = this.current(index, attempt);
     if (n === undefined) return false;
-    n.record.stalls++;
     const started = ran?.worker !== undefined;
+    // A running execution lost with its host (a queued node's was counted when its worker was found lost, if it ran).
+    if (n.state === 'running') n.record.stalls++;
     n.record.attempt_history.push({ attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: started ? (ran.start_ms ?? null) : null, end_ms: started ? this.clock() : null, worker: ran?.worker ?? null });
     n.record.attempts = countAttempts(n.record, n.attempt);
     n.record.reason = reason;

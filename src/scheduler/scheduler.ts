@@ -90,7 +90,10 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     const fleet = options.admission?.ledger instanceof FleetLedger ? options.admission.ledger : undefined;
     if (options.raiseInsufficient) {
       const nodes = options.workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
-      if (fleet !== undefined) assertPlaceable(nodes, fleet.hosts, options.workflowFile);
+      // A resumed run was checked when it started; the hosts known right after a takeover may be only some of them.
+      if (fleet !== undefined) {
+        if (options.resume !== true) assertPlaceable(nodes, fleet.hosts, options.workflowFile);
+      }
       else assertFitsBudget(nodes, options.budget, options.workflowFile, options.budgetHint);
     }
     if (fleet === undefined) {

@@ -349,6 +349,12 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         this.deferStart(runId, resume, lease.ttlLeftMs + 100);
         return;
       }
+      // Per-host placement: a new run is checked against the hosts as they are now.
+      if (!resume) await this.hostWatch?.fresh();
+      if (!this.isLeader) {
+        this.pending.delete(runId);
+        return;
+      }
       const def = definitionFromMeta(runId, meta);
       // Submitted without --work-dir: the service's own (the shared volume).
       if (def.workDir === '') def.workDir = this.options.workDir;

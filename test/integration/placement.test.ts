@@ -316,4 +316,49 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(peakUsage(onHost(summary, 'b')).n_procs).toBeLessThanOrEqual(2);
     expect(onHost(summary, 'a').length + onHost(summary, 'b').length).toBe(10);
   }, 120_000);
+
+  it('a node that loses its host twice is placed again each time and completes: host losses use none of its lost-worker allowance', async () => {
+    const f = fleet('place-twice');
+    const s = f.scheduler();
+    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const hostsUp = async (n: number): Promise<void> => {
+      await waitFor(async () => {
+        const res = await runCli(['hosts', '--json'], { env: f.env });
+        return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === n ? true : undefined;
+      }, 20_000, `${n} live host(s)`);
+    };
+    const a = f.worker('a1', 'a', 'procs=1,mem_gb=1');
+    await hostsUp(1);
+    const marks = join(f.dir, 'marks');
+    const wf = writeWorkflow(f.dir, 'twice.json', { name: 'twice', nodes: [{ id: 'long', command: `echo start >> ${marks}; sleep 3`, mem_gb: 0.5 }] });
+    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'twice-run'], { env: f.env });
+    started.push(follower);
+    const starts = async (n: number): Promise<void> => {
+      await waitFor(() => {
+        try {
+          return readFileSync(marks, 'utf8').trim().split('\n').length >= n ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 40_000, `start number ${n}`);
+    };
+    await starts(1);
+    const b = f.worker('b1', 'b', 'procs=1,mem_gb=1');
+    await hostsUp(2);
+    a.child.kill('SIGKILL');
+    await starts(2);
+    f.worker('c1', 'c', 'procs=1,mem_gb=1');
+    await hostsUp(2);
+    b.child.kill('SIGKILL');
+    const res = await follower.done;
+    expect(res.code, res.stderr).toBe(0);
+    const long = (JSON.parse(res.stdout) as RunSummary).nodes[0];
+    expect(long).toMatchObject({ status: 'succeeded', host: 'c', worker: 'c1' });
+    expect(long?.attempt_history.map((h) => [h.status, h.worker])).toEqual([
+      ['lost', 'a1'],
+      ['lost', 'b1'],
+      ['succeeded', 'c1'],
+    ]);
+    expect(readFileSync(marks, 'utf8').trim().split('\n')).toHaveLength(3);
+  }, 150_000);
 });
