@@ -137,10 +137,14 @@ export class Fleet {
     );
   }
 
-  /** Starts `flowgate submit FILE --wait --json --run-id ID`; resolves when it exits. */
+  /**
+   * Starts `flowgate submit FILE --wait --json --run-id ID` with a work dir of
+   * its own (a repeat in the same dir would be served from the node cache);
+   * resolves when it exits.
+   */
   submit(file: string, runId: string, timeoutMs: number): Promise<SubmitResult> {
     const t0 = performance.now();
-    const p = this.start(`submit ${runId}`, ['submit', file, '--wait', '--json', '--quiet', '--run-id', runId]);
+    const p = this.start(`submit ${runId}`, ['submit', file, '--wait', '--json', '--quiet', '--run-id', runId, '--work-dir', join(this.dir, `work-${runId}`)]);
     let stdout = '';
     p.child.stdout?.removeAllListeners('data');
     p.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -4,6 +4,7 @@
  * bound, the per-host peak of held resources on the workers' clocks, and what
  * a kill-one-host drill did to the nodes. No I/O here.
  */
+import type { RunSummary } from '../src/scheduler/summary.js';
 import { peakDeclared, type Peak, type TimedNode } from './metrics.js';
 
 /** K simulated hosts sharing a total budget equally. */
@@ -139,7 +140,14 @@ export interface PlacedNode extends TimedNode {
   readonly status: string;
   readonly host?: string;
   readonly worker: string | null;
-  readonly attempt_history: ReadonlyArray<{ readonly status: string; readonly reason: string | null; readonly start_ms: number | null; readonly end_ms: number | null }>;
+  readonly stalls?: number;
+  readonly attempt_history: ReadonlyArray<{
+    readonly status: string;
+    readonly reason: string | null;
+    readonly start_ms: number | null;
+    readonly end_ms: number | null;
+    readonly worker: string | null;
+  }>;
 }
 
 /** One host's peak of held resources against its capacity. */
@@ -202,6 +210,10 @@ export interface DrillNodes {
   placed_again: string[];
   /** Hosts the placed-again nodes finished on. */
   placed_again_on: Record<string, number>;
+  /** Each placed-again node's attempts (`status@worker`) and stalls. */
+  placed_again_history: Array<{ id: string; attempts: string[]; stalls: number }>;
+  /** Attempts on the killed host's workers that ended after the kill as succeeded or failed (should be none). */
+  finished_on_killed_host_after_kill: string[];
   /** Earliest start and latest end of the placed-again nodes' final attempts (worker clock, ms). */
   replaced_first_start_ms: number | null;
   replaced_last_end_ms: number | null;
@@ -210,7 +222,10 @@ export interface DrillNodes {
 const FINISHED = new Set(['succeeded', 'failed', 'skipped', 'cached']);
 
 /** Counts a drill's outcome from the summary nodes against the workflow's node ids. */
-export function drillNodes(ids: readonly string[], nodes: readonly PlacedNode[]): DrillNodes {
+export function drillNodes(ids: readonly string[], nodes: readonly PlacedNode[], killed: { host: string; atMs: number }): DrillNodes {
+  const onKilled = (worker: string | null): boolean => worker !== null && worker.startsWith(`${killed.host}-w`);
+  const attempts = nodes.flatMap((n) => n.attempt_history.map((a) => ({ id: n.id, ...a })));
+  const after = attempts.filter((a) => onKilled(a.worker) && (a.status === 'succeeded' || a.status === 'failed') && a.end_ms !== null && a.end_ms > killed.atMs);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const again = nodes.filter((n) => n.attempt_history.some((a) => a.status === 'lost'));
   const on: Record<string, number> = {};
@@ -225,7 +240,53 @@ export function drillNodes(ids: readonly string[], nodes: readonly PlacedNode[])
     lost_entries: nodes.reduce((k, n) => k + n.attempt_history.filter((a) => a.status === 'lost').length, 0),
     placed_again: again.map((n) => n.id),
     placed_again_on: on,
+    placed_again_history: again.map((n) => ({ id: n.id, attempts: n.attempt_history.map((a) => `${a.status}@${a.worker ?? '?'}`), stalls: n.stalls ?? 0 })),
+    finished_on_killed_host_after_kill: after.map((a) => a.id),
     replaced_first_start_ms: starts.length > 0 ? Math.min(...starts) : null,
     replaced_last_end_ms: ends.length > 0 ? Math.max(...ends) : null,
+  };
+}
+
+/** `x` rounded to `d` decimals (null stays null). */
+export const round = (x: number | null, d = 3): number | null => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/** One timed run of a layout, from its submit result. */
+export interface RunRow {
+  status: string;
+  exit_code: number | null;
+  run_wall_s: number | null;
+  worker_span_s: number | null;
+  process_wall_s: number;
+  hosts_within_capacity: boolean;
+  host_peaks: Array<{ host: string; nodes: number; peak_procs: number; peak_mem_gb: number; capacity: string }>;
+  misplaced: string[];
+  /** Nodes that did not run (cached, skipped, ...): a timed run must have none. */
+  not_run: number;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * What a run of `nodes` nodes on `layout` gave: status, makespan (`wall_s`),
+ * worker span, the per-host peaks, misplaced nodes; `ok` when it succeeded
+ * with every node run, within every host and on its host's workers.
+ */
+export function runRow(res: { code: number | null; summary: RunSummary | null; stderr: string; processWallS: number }, layout: Layout, nodes: number): RunRow {
+  const s = res.summary;
+  if (s === null) return { status: 'error', exit_code: res.code, run_wall_s: null, worker_span_s: null, process_wall_s: round(res.processWallS) ?? 0, hosts_within_capacity: false, host_peaks: [], misplaced: [], not_run: nodes, ok: false, error: res.stderr.trim().slice(-600) };
+  const peaks = perHostPeaks(s.nodes, layout);
+  const wrong = misplaced(s.nodes);
+  const within = peaks.every((p) => p.within);
+  return {
+    status: s.status,
+    exit_code: res.code,
+    run_wall_s: s.wall_s,
+    worker_span_s: workerSpanS(s.nodes),
+    process_wall_s: round(res.processWallS) ?? 0,
+    hosts_within_capacity: within,
+    host_peaks: peaks.map((p) => ({ host: p.host, nodes: p.nodes, peak_procs: p.peak.n_procs, peak_mem_gb: p.peak.mem_gb, capacity: `${p.capacity.n_procs}p/${p.capacity.mem_gb}g` })),
+    misplaced: wrong,
+    not_run: nodes - s.counts.succeeded,
+    ok: s.status === 'succeeded' && res.code === 0 && within && wrong.length === 0 && s.counts.succeeded === nodes,
   };
 }

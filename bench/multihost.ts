@@ -7,7 +7,8 @@
  *   npx tsx bench/multihost.ts [--workloads DIR] [--workload mixed-150] [--layouts 1x8,2x4,4x2]
  *                              [--repeat N] [--work-root DIR] [--workers-per-host N] [--timeout-s S]
  *   npx tsx bench/multihost.ts --drill [--drill-layout 4x2] [--drill-nodes 96] [--drill-sleep-s 1]
- *                              [--kill-after 0.3] [--heartbeat-ms 2000] [--work-root DIR]
+ *                              [--kill-after 0.3] [--heartbeat-ms 2000] [--second-kill] [--work-root DIR]
+ *   (either: [--save-summaries DIR] keeps every run's summary as DIR/<run id>.json)
  *   npm run bench:multihost    (builds, then both)
  *
  * Layouts: for each `KxP` (K hosts of P procs; K x P must be the workload's
@@ -28,6 +29,8 @@
  * killed with SIGKILL. Reports run status, nodes succeeded/failed, nodes that
  * never finished, attempt-history `lost` entries, nodes placed again and when
  * (kill -> host judged lost -> first placed-again start -> last end).
+ * --second-kill: then also kills the host a placed-again node runs on, so
+ * that node loses its host twice (flowgate allows a node 2 host losses).
  *
  * One JSON line per case on stdout, a table on stderr. Every process, key of
  * the prefix and temp dir is removed at the end, on error and on SIGINT.
@@ -38,20 +41,21 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RunSummary } from '../src/scheduler/summary.js';
+import { parseNodeJobId } from '../src/shared/payloads.js';
 import { medianIndex } from './metrics.js';
-import { Fleet, openFleets, until } from './multihost-fleet.js';
+import { Fleet, openFleets, until, type SubmitResult } from './multihost-fleet.js';
 import {
   clampToHost,
   drillNodes,
   lowerBound,
   misfits,
-  misplaced,
   parseLayouts,
   perHostPeaks,
-  workerSpanS,
+  round,
+  runRow,
   type BenchWorkflow,
   type Layout,
+  type RunRow,
 } from './multihost-metrics.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -78,6 +82,8 @@ const { values: v } = (() => {
         'drill-sleep-s': { type: 'string', default: '1' },
         'kill-after': { type: 'string', default: '0.3' },
         'heartbeat-ms': { type: 'string', default: '2000' },
+        'save-summaries': { type: 'string' },
+        'second-kill': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -119,9 +125,15 @@ function layoutsOf(spec: string, meta: Meta): Layout[] {
   }
 }
 
-const round = (x: number | null, d = 3): number | null => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
 const log = (s: string): void => void process.stderr.write(`multihost: ${s}\n`);
 let root = '';
+
+/** With --save-summaries DIR: writes the run's summary to DIR/<run id>.json (kept after the bench). */
+function keep(res: SubmitResult): SubmitResult {
+  const dir = v['save-summaries'];
+  if (dir !== undefined && res.summary !== null) writeFileSync(join(resolve(dir), `${res.summary.run_id}.json`), JSON.stringify(res.summary, null, 1));
+  return res;
+}
 
 /** A fleet for `layout`, started and with every host registered; closed by the caller. */
 async function startFleet(layout: Layout, tag: string, heartbeatMs: number): Promise<Fleet> {
@@ -139,38 +151,6 @@ interface Variant {
   wf: BenchWorkflow;
   lb: number;
   lbNote: string;
-}
-
-interface RunRow {
-  status: string;
-  exit_code: number | null;
-  run_wall_s: number | null;
-  worker_span_s: number | null;
-  process_wall_s: number;
-  hosts_within_capacity: boolean;
-  host_peaks: Array<{ host: string; nodes: number; peak_procs: number; peak_mem_gb: number; capacity: string }>;
-  misplaced: string[];
-  ok: boolean;
-  error?: string;
-}
-
-function runRow(res: { code: number | null; summary: RunSummary | null; stderr: string; processWallS: number }, layout: Layout, nodes: number): RunRow {
-  const s = res.summary;
-  if (s === null) return { status: 'error', exit_code: res.code, run_wall_s: null, worker_span_s: null, process_wall_s: round(res.processWallS) ?? 0, hosts_within_capacity: false, host_peaks: [], misplaced: [], ok: false, error: res.stderr.trim().slice(-600) };
-  const peaks = perHostPeaks(s.nodes, layout);
-  const wrong = misplaced(s.nodes);
-  const within = peaks.every((p) => p.within);
-  return {
-    status: s.status,
-    exit_code: res.code,
-    run_wall_s: s.wall_s,
-    worker_span_s: workerSpanS(s.nodes),
-    process_wall_s: round(res.processWallS) ?? 0,
-    hosts_within_capacity: within,
-    host_peaks: peaks.map((p) => ({ host: p.host, nodes: p.nodes, peak_procs: p.peak.n_procs, peak_mem_gb: p.peak.mem_gb, capacity: `${p.capacity.n_procs}p/${p.capacity.mem_gb}g` })),
-    misplaced: wrong,
-    ok: s.status === 'succeeded' && res.code === 0 && within && wrong.length === 0 && s.counts.succeeded === nodes,
-  };
 }
 
 async function layouts(): Promise<boolean> {
@@ -209,10 +189,10 @@ async function layouts(): Promise<boolean> {
             log(`${layout.name} ${x.name}: ${bad.length} nodes larger than a ${layout.procs}-proc/${layout.memGb} GB host; submit exit ${res.code}: ${msg}`);
             continue;
           }
-          const res = await fleet.submit(x.file, `${x.name}-${layout.name}-${i}`, timeoutMs);
+          const res = keep(await fleet.submit(x.file, `${x.name}-${layout.name}-${i}`, timeoutMs));
           const row = runRow(res, layout, x.wf.nodes.length);
           rows.get(x.name)?.push(row);
-          log(`${layout.name} ${x.name} run ${i}/${repeat}: ${row.status} in ${row.run_wall_s ?? '-'} s (x${round((row.run_wall_s ?? NaN) / x.lb) ?? '-'} LB), hosts within capacity: ${row.hosts_within_capacity}${row.error !== undefined ? ` (${row.error})` : ''}`);
+          log(`${layout.name} ${x.name} run ${i}/${repeat}: ${row.status} in ${row.run_wall_s ?? '-'} s (x${round((row.run_wall_s ?? NaN) / x.lb) ?? '-'} LB), hosts within capacity: ${row.hosts_within_capacity}${row.not_run > 0 ? `, ${row.not_run} nodes did not run` : ''}${row.error !== undefined ? ` (${row.error})` : ''}`);
         }
       }
       for (const x of variants) {
@@ -294,6 +274,7 @@ async function drill(): Promise<boolean> {
     const pending = fleet.submit(file, 'drill', num('timeout-s', 1) * 1000);
     let finished = false;
     void pending.then(() => (finished = true));
+    const timeoutMs = num('timeout-s', 1) * 1000;
     const at = await until(
       async () => {
         if (finished) throw new Error('the run ended before the kill point');
@@ -302,16 +283,17 @@ async function drill(): Promise<boolean> {
         const running = ws.filter((w) => (w.host_id ?? w.host) === victim && w.status === 'alive').flatMap((w) => w.current.map((c) => c.node_id));
         return done >= killAfter * wf.nodes.length && running.length > 0 ? { done, running } : undefined;
       },
-      num('timeout-s', 1) * 1000,
+      timeoutMs,
       `${killAfter} of the nodes done with ${victim} running one`,
       100,
     );
     const killAtMs = Date.now();
     const pids = fleet.killHost(victim);
-    log(`drill: SIGKILL ${victim} workers (pids ${pids.join(', ')}) with ${at.done} nodes done, running there: ${at.running.join(', ')}`);
-    const res = await pending;
+    log(`drill: SIGKILL ${victim} workers (pids ${pids.join(', ')}) with ${at.done} nodes done, running there as of its last heartbeat: ${at.running.join(', ')}`);
+    const second = v['second-kill'] ? await secondKill(fleet, () => finished, timeoutMs) : null;
+    const res = keep(await pending);
     const s = res.summary;
-    const d = s === null ? null : drillNodes(wf.nodes.map((x) => x.id), s.nodes);
+    const d = s === null ? null : drillNodes(wf.nodes.map((x) => x.id), s.nodes, { host: victim, atMs: killAtMs });
     const lostAt = fleet.hostLostAtMs(victim);
     const rel = (t: number | null | undefined): number | null => (t === null || t === undefined ? null : round((t - killAtMs) / 1000));
     const peaks = s === null ? [] : perHostPeaks(s.nodes, layout);
@@ -324,7 +306,10 @@ async function drill(): Promise<boolean> {
       killed_host: victim,
       killed_pids: pids,
       done_at_kill: at.done,
-      running_on_killed_host: at.running,
+      // The registry's list is as of h2's last heartbeat (up to --heartbeat-ms old); running_at_kill is from the summary.
+      running_on_killed_host_per_registry: at.running,
+      ...(second !== null ? { second_kill: second } : {}),
+      finished_on_killed_host_after_kill: d?.finished_on_killed_host_after_kill ?? [],
       run_status: s?.status ?? 'error',
       submit_exit_code: res.code,
       succeeded: d?.succeeded ?? null,
@@ -336,6 +321,7 @@ async function drill(): Promise<boolean> {
       placed_again: d?.placed_again.length ?? null,
       placed_again_ids: d?.placed_again ?? [],
       placed_again_on: d?.placed_again_on ?? {},
+      placed_again_history: d?.placed_again_history ?? [],
       host_lost_after_s: rel(lostAt),
       first_replaced_start_after_s: rel(d?.replaced_first_start_ms),
       last_replaced_end_after_s: rel(d?.replaced_last_end_ms),
@@ -347,12 +333,35 @@ async function drill(): Promise<boolean> {
       ...(s === null ? { error: res.stderr.trim().slice(-800) } : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
-    const ok = s?.status === 'succeeded' && res.code === 0 && d !== null && d.lost.length === 0 && d.placed_again.length > 0 && line.hosts_within_capacity;
+    const ok = s?.status === 'succeeded' && res.code === 0 && d !== null && d.lost.length === 0 && d.placed_again.length > 0 && d.finished_on_killed_host_after_kill.length === 0 && line.hosts_within_capacity;
     log(`drill: run ${line.run_status}, ${line.succeeded} succeeded, ${line.failed} failed, ${line.nodes_lost} lost, ${line.placed_again} placed again (${line.lost_attempt_entries} lost entries); host judged lost ${line.host_lost_after_s} s after the kill, first re-placed start ${line.first_replaced_start_after_s} s, last re-placed end ${line.last_replaced_end_after_s} s; wall ${line.run_wall_s} s (LB ${line.lower_bound_s} s)`);
     return ok;
   } finally {
     await fleet.close();
   }
+}
+
+/**
+ * --second-kill: once the first host is judged lost, waits for a node placed
+ * again (attempt 2 or later) to be running on a live host, and kills that
+ * host's workers too: a node that loses its host a second time.
+ */
+async function secondKill(fleet: Fleet, finished: () => boolean, timeoutMs: number): Promise<{ host: string; nodes: string[]; pids: number[]; at_ms: number }> {
+  const target = await until(
+    async () => {
+      if (finished()) throw new Error('the run ended before a placed-again node ran');
+      const ws = (await fleet.workers()).filter((w) => w.status === 'alive');
+      const w = ws.find((x) => x.current.some((c) => (parseNodeJobId(c.job_id)?.attempt ?? 1) >= 2));
+      return w === undefined ? undefined : { host: w.host_id ?? w.host, nodes: w.current.map((c) => `${c.node_id}#${parseNodeJobId(c.job_id)?.attempt ?? '?'}`) };
+    },
+    timeoutMs,
+    'a placed-again node to run',
+    100,
+  );
+  const atMs = Date.now();
+  const pids = fleet.killHost(target.host);
+  log(`drill: second SIGKILL, ${target.host} workers (pids ${pids.join(', ')}), running node#attempt as of its last heartbeat: ${target.nodes.join(', ')}`);
+  return { ...target, pids, at_ms: atMs };
 }
 
 async function closeAll(): Promise<void> {
@@ -363,6 +372,8 @@ async function closeAll(): Promise<void> {
 async function main(): Promise<number> {
   const workRoot = resolve(String(v['work-root']));
   if (!existsSync(workRoot) || !statSync(workRoot).isDirectory()) throw new UsageError(`--work-root: "${workRoot}" is not a directory`);
+  const keepDir = v['save-summaries'];
+  if (keepDir !== undefined && (!existsSync(keepDir) || !statSync(keepDir).isDirectory())) throw new UsageError(`--save-summaries: "${keepDir}" is not a directory`);
   if (!existsSync(CLI)) throw new UsageError(`${CLI} not found: run \`npm run build\` first`);
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals): void => {
