@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { RunSummary } from '../src/scheduler/summary.js';
+import { parseNodeJobId } from '../src/shared/payloads.js';
 import { groupHosts, listWorkers, type ListedWorker } from '../src/shared/worker-registry.js';
 import { deletePrefix } from './redis-keys.js';
 
@@ -122,17 +123,25 @@ export class Fleet {
     return listWorkers(this.redis, this.prefix);
   }
 
-  /** Waits until every host in `ids` is alive in the registry. */
-  async waitHosts(ids: readonly string[], timeoutMs = 60_000): Promise<void> {
+  /**
+   * Waits until every host in `ids` is alive in the registry and the service
+   * has taken them in: its published budget (the live hosts' sum) is `total`.
+   * The service reads the registry once a second; a run it picks up before
+   * it saw any host is not checked against the hosts (placement-check.ts).
+   */
+  async waitHosts(ids: readonly string[], total: { n_procs: number; memory_gb: number }, timeoutMs = 60_000): Promise<void> {
     await until(
       async () => {
         const dead = this.procs.find((p) => p.role.startsWith('worker') && p.child.exitCode !== null);
         if (dead !== undefined) throw new Error(`${dead.role} exited ${dead.child.exitCode}: ${dead.stderr().slice(-2000)}`);
         const alive = new Set(groupHosts(await this.workers()).filter((h) => h.status === 'alive').map((h) => h.host_id));
-        return ids.every((id) => alive.has(id)) ? true : undefined;
+        if (!ids.every((id) => alive.has(id))) return undefined;
+        const raw = await this.redis.hget(`${this.prefix}:fg:service`, 'budget');
+        const b = raw === null ? null : (JSON.parse(raw) as { n_procs?: number; memory_gb?: number });
+        return b?.n_procs === total.n_procs && Math.abs((b.memory_gb ?? 0) - total.memory_gb) < 1e-6 ? true : undefined;
       },
       timeoutMs,
-      `hosts ${ids.join(', ')} to register`,
+      `hosts ${ids.join(', ')} to register and the service to count them (${total.n_procs} procs, ${total.memory_gb} GB)`,
       200,
     );
   }
@@ -164,6 +173,12 @@ export class Fleet {
     });
   }
 
+  /** `flowgate cancel RUN` (a run that should not be left waiting); its exit code. */
+  cancel(runId: string): Promise<number | null> {
+    const p = this.start(`cancel ${runId}`, ['cancel', runId, '--reason', 'bench: should have been refused']);
+    return new Promise((done) => p.child.on('close', (code) => done(code)));
+  }
+
   /** SIGKILLs every worker process of host `id`; returns their pids. */
   killHost(id: string): number[] {
     const pids: number[] = [];
@@ -173,6 +188,26 @@ export class Fleet {
       pids.push(p.child.pid);
     }
     return pids;
+  }
+
+  /**
+   * --second-kill: waits for a node placed again (attempt 2 or later) to run
+   * on a live host, then SIGKILLs that host's workers: the node loses its
+   * host a second time. Throws if the run ends first (`finished`).
+   */
+  async killHostOfReplaced(finished: () => boolean, timeoutMs: number): Promise<{ host: string; nodes: string[]; pids: number[]; at_ms: number }> {
+    const attempt = (jobId: string): number => parseNodeJobId(jobId)?.attempt ?? 1;
+    const target = await until(
+      async () => {
+        if (finished()) throw new Error('the run ended before a placed-again node ran');
+        const w = (await this.workers()).find((x) => x.status === 'alive' && x.current.some((c) => attempt(c.job_id) >= 2));
+        return w === undefined ? undefined : { host: w.host_id ?? w.host, nodes: w.current.map((c) => `${c.node_id}#${attempt(c.job_id)}`) };
+      },
+      timeoutMs,
+      'a placed-again node to run',
+    );
+    const atMs = Date.now();
+    return { ...target, pids: this.killHost(target.host), at_ms: atMs };
   }
 
   /** The `time` (ms) of the scheduler's first `host:lost` log line for `host`, if any. */

@@ -21,7 +21,9 @@
  * within the host's capacity. A workload with nodes larger than the smallest
  * host is also run clamped to that host (threads and memory capped; lower bound
  * recomputed the same way); a layout whose hosts cannot hold some nodes is
- * submitted once to check that flowgate refuses it, and not timed.
+ * submitted once to check that flowgate refuses it (cancelled after 60 s if
+ * it was accepted instead), and not timed. Runs are submitted once the
+ * service counts every host (its published budget is the layout's total).
  *
  * --drill: K hosts, a fan-out of `sleep` nodes between a root and a join node;
  * once --kill-after of the nodes are done (and the scheduler has led for 9 s,
@@ -41,7 +43,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseNodeJobId } from '../src/shared/payloads.js';
 import { medianIndex } from './metrics.js';
 import { Fleet, openFleets, until, type SubmitResult } from './multihost-fleet.js';
 import {
@@ -141,7 +142,7 @@ async function startFleet(layout: Layout, tag: string, heartbeatMs: number): Pro
   await fleet.startScheduler();
   const ids = Array.from({ length: layout.hosts }, (_, i) => `h${i + 1}`);
   for (const id of ids) fleet.startHost(id, layout.procs, layout.memGb, num('workers-per-host', 1), heartbeatMs);
-  await fleet.waitHosts(ids);
+  await fleet.waitHosts(ids, { n_procs: layout.hosts * layout.procs, memory_gb: layout.hosts * layout.memGb });
   return fleet;
 }
 
@@ -183,8 +184,12 @@ async function layouts(): Promise<boolean> {
           const bad = misfits(x.wf, layout);
           if (bad.length > 0) {
             if (i > 1) continue;
-            const res = await fleet.submit(x.file, `${x.name}-${layout.name}-refused`, timeoutMs);
-            const msg = res.stderr.split('\n').find((l) => /needs|larger|largest host/.test(l)) ?? res.stderr.trim().slice(-300);
+            // Refused at once, or accepted with nodes that would wait for a larger host forever: cancelled after 60 s.
+            const runId = `${x.name}-${layout.name}-refused`;
+            const res = await fleet.submit(x.file, runId, Math.min(timeoutMs, 60_000));
+            const hung = res.code === null;
+            const cancelled = hung ? await fleet.cancel(runId) : null;
+            const msg = hung ? `accepted and still running after 60 s (cancel exit ${cancelled})` : (res.stderr.split('\n').find((l) => /needs|larger|largest host/.test(l)) ?? res.stderr.trim().slice(-300));
             refused.set(x.name, { nodes_too_large: bad.length, exit_code: res.code, as_expected: res.code === 2, message: msg });
             log(`${layout.name} ${x.name}: ${bad.length} nodes larger than a ${layout.procs}-proc/${layout.memGb} GB host; submit exit ${res.code}: ${msg}`);
             continue;
@@ -290,7 +295,8 @@ async function drill(): Promise<boolean> {
     const killAtMs = Date.now();
     const pids = fleet.killHost(victim);
     log(`drill: SIGKILL ${victim} workers (pids ${pids.join(', ')}) with ${at.done} nodes done, running there as of its last heartbeat: ${at.running.join(', ')}`);
-    const second = v['second-kill'] ? await secondKill(fleet, () => finished, timeoutMs) : null;
+    const second = v['second-kill'] ? await fleet.killHostOfReplaced(() => finished, timeoutMs) : null;
+    if (second !== null) log(`drill: second SIGKILL, ${second.host} workers (pids ${second.pids.join(', ')}), running node#attempt as of its last heartbeat: ${second.nodes.join(', ')}`);
     const res = keep(await pending);
     const s = res.summary;
     const d = s === null ? null : drillNodes(wf.nodes.map((x) => x.id), s.nodes, { host: victim, atMs: killAtMs });
@@ -339,29 +345,6 @@ async function drill(): Promise<boolean> {
   } finally {
     await fleet.close();
   }
-}
-
-/**
- * --second-kill: once the first host is judged lost, waits for a node placed
- * again (attempt 2 or later) to be running on a live host, and kills that
- * host's workers too: a node that loses its host a second time.
- */
-async function secondKill(fleet: Fleet, finished: () => boolean, timeoutMs: number): Promise<{ host: string; nodes: string[]; pids: number[]; at_ms: number }> {
-  const target = await until(
-    async () => {
-      if (finished()) throw new Error('the run ended before a placed-again node ran');
-      const ws = (await fleet.workers()).filter((w) => w.status === 'alive');
-      const w = ws.find((x) => x.current.some((c) => (parseNodeJobId(c.job_id)?.attempt ?? 1) >= 2));
-      return w === undefined ? undefined : { host: w.host_id ?? w.host, nodes: w.current.map((c) => `${c.node_id}#${parseNodeJobId(c.job_id)?.attempt ?? '?'}`) };
-    },
-    timeoutMs,
-    'a placed-again node to run',
-    100,
-  );
-  const atMs = Date.now();
-  const pids = fleet.killHost(target.host);
-  log(`drill: second SIGKILL, ${target.host} workers (pids ${pids.join(', ')}), running node#attempt as of its last heartbeat: ${target.nodes.join(', ')}`);
-  return { ...target, pids, at_ms: atMs };
 }
 
 async function closeAll(): Promise<void> {
