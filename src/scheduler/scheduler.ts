@@ -273,7 +273,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
         finished = true;
         continue;
       }
-      const ran = claim?.claim.state === 'running' ? { worker: claim.claim.worker, start_ms: claim.claim.start_ms } : {};
+      // Running when the host went, or already ended as lost by the run's lost-worker check.
+      const ran = claim?.claim.state === 'running' || claim?.claim.state === 'requeued' ? { worker: claim.claim.worker, start_ms: claim.claim.start_ms } : {};
       this.loop.push({ kind: 'unplaced', index, attempt: n.attempt, reason: `host lost: host ${host} stopped heartbeating`, ...ran });
     }
     if (finished) void this.sweep(0);
