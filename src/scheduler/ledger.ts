@@ -7,6 +7,9 @@
  * ledger (`fleet-ledger.ts`), one ledger per registered host.
  */
 import type { HostConstraint, NamedResources } from './placement.js';
+import { round } from './rounding.js';
+
+export { round } from './rounding.js';
 
 /** A resource amount: threads and GB. */
 export interface Resources {
@@ -206,11 +209,6 @@ export class ResourceLedger implements Ledger {
     const named = [...this.slots.keys()].map((name) => `, ${name} ${this.freeSlots(name)}/${this.slots.get(name)?.length ?? 0}`).join('');
     return `free procs ${f.n_procs}/${this.budget.n_procs}, memory ${round(f.mem_gb)}/${round(this.budget.mem_gb)} GB${named}`;
   }
-}
-
-/** Rounds GB figures for display. */
-export function round(gb: number): number {
-  return Math.round(gb * 1000) / 1000;
 }
 
 /**

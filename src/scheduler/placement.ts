@@ -17,7 +17,7 @@
  * hold takes the lowest free slot numbers, so concurrent nodes on one host
  * hold distinct slots (for `gpu`, distinct devices: `CUDA_VISIBLE_DEVICES`).
  */
-import { round } from './ledger.js';
+import { round } from './rounding.js';
 
 /** Named resource counts, e.g. `{gpu: 2, licence_x: 1}`. */
 export type NamedResources = Readonly<Record<string, number>>;
