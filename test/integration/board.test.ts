@@ -13,6 +13,7 @@ import type { ListedWorker } from '../../src/shared/worker-registry.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { parseMetrics } from '../helpers/metrics.js';
 
 const prefix = uniquePrefix('board');
 const started: CliProcess[] = [];
@@ -35,16 +36,6 @@ async function getJson<T>(path: string, init: RequestInit = {}, at = base): Prom
   return { status: res.status, body: (await res.json()) as T, headers: res.headers };
 }
 
-/** Prometheus text as `series -> value`. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 beforeAll(async () => {
   const dir = tempDir('fg-board');

@@ -16,6 +16,7 @@ import type { NodeView, RunDetail, RunOverview } from '../../src/shared/run-view
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { parseMetrics } from '../helpers/metrics.js';
 
 const prefixes: string[] = [];
 const started: CliProcess[] = [];
@@ -24,16 +25,6 @@ afterEach(async () => {
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
-/** Prometheus text as `series -> value`. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 describe('named resources and hosts in status, hosts, the board API and /metrics', () => {
   it('shows the GPU budget, what each host holds and has free, and every node\'s host and slots', async () => {

@@ -56,6 +56,15 @@ function onHost(s: RunSummary, host: string): NodeSummary[] {
   return s.nodes.filter((n) => n.host === host);
 }
 
+/** Waits until `flowgate hosts` lists exactly `n` live hosts; returns their ids. */
+async function liveHosts(f: Fleet, n: number): Promise<string[]> {
+  return waitFor(async () => {
+    const res = await runCli(['hosts', '--json'], { env: f.env });
+    const alive = (JSON.parse(res.stdout) as Array<{ host_id: string; status: string }>).filter((h) => h.status === 'alive');
+    return alive.length === n ? alive.map((h) => h.host_id).sort() : undefined;
+  }, 20_000, `${n} live host(s)`);
+}
+
 async function submit(f: Fleet, wf: string, runId: string): Promise<RunSummary> {
   const res = await runCli(['submit', wf, '--wait', '--json', '--run-id', runId], { env: f.env, timeoutMs: 90_000 });
   expect(res.code, res.stderr).toBe(0);
@@ -71,12 +80,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     f.worker('a1', 'a', 'procs=2,mem_gb=2,gpu=2', ['--label', 'gpu=a100']);
     f.worker('b1', 'b', 'procs=3,mem_gb=6');
     f.worker('b2', 'b', 'procs=3,mem_gb=6');
-    const hosts = await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env: f.env });
-      const list = JSON.parse(res.stdout) as Array<{ host_id: string; status: string }>;
-      return list.filter((h) => h.status === 'alive').length === 2 ? list : undefined;
-    }, 20_000, 'both hosts to register');
-    expect(hosts.map((h) => h.host_id).sort()).toEqual(['a', 'b']);
+    expect(await liveHosts(f, 2)).toEqual(['a', 'b']);
 
     const gpuOut = (i: number): string => `echo "$CUDA_VISIBLE_DEVICES" > gpu-${i}.txt; sleep 0.6`;
     const nodes = [
@@ -154,10 +158,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
     f.worker('a1', 'a', 'procs=2,mem_gb=4');
     f.worker('b1', 'b', 'procs=2,mem_gb=4');
-    await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env: f.env });
-      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
-    }, 20_000, 'both hosts to register');
+    await liveHosts(f, 2);
     // 3 procs: the fleet has 4 in sum, but no host has 3.
     const wf = writeWorkflow(f.dir, 'big.json', { name: 'big', nodes: [{ id: 'wide', command: 'true', n_procs: 3 }] });
     const res = await runCli(['submit', wf, '--wait', '--run-id', 'big-run'], { env: f.env, timeoutMs: 60_000 });
@@ -170,10 +171,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     const s = f.scheduler();
     await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
     const a = f.worker('a1', 'a', 'procs=1,mem_gb=2');
-    await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env: f.env });
-      return (JSON.parse(res.stdout) as Array<{ status: string }>).some((h) => h.status === 'alive') ? true : undefined;
-    }, 20_000, 'host a to register');
+    await liveHosts(f, 1);
     const marks = join(f.dir, 'marks');
     // `long` can only start on a (b is not there yet); it records each start.
     const wf = writeWorkflow(f.dir, 'lost.json', {
@@ -236,10 +234,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(none.stderr).toContain('--fleet external: no live host is registered');
     f.worker('a1', 'a', 'procs=1,mem_gb=2');
     f.worker('b1', 'b', 'procs=2,mem_gb=2');
-    await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env: f.env });
-      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
-    }, 20_000, 'both hosts to register');
+    await liveHosts(f, 2);
     const res = await runCli(args, { env: f.env, timeoutMs: 60_000 });
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
@@ -287,10 +282,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     await waitFor(() => first.stderr().includes('leading as'), 20_000, 'the first scheduler to lead');
     f.worker('a1', 'a', 'procs=2,mem_gb=2');
     f.worker('b1', 'b', 'procs=2,mem_gb=2');
-    await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env: f.env });
-      return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
-    }, 20_000, 'both hosts to register');
+    await liveHosts(f, 2);
     const marks = join(f.dir, 'marks');
     const nodes = Array.from({ length: 10 }, (_, i) => ({ id: `n${i}`, command: `echo n${i} >> ${marks}; sleep 1.5`, n_procs: 1, mem_gb: 1 }));
     const wf = writeWorkflow(f.dir, 'takeover.json', { name: 'takeover', nodes });
@@ -321,14 +313,8 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     const f = fleet('place-twice');
     const s = f.scheduler();
     await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
-    const hostsUp = async (n: number): Promise<void> => {
-      await waitFor(async () => {
-        const res = await runCli(['hosts', '--json'], { env: f.env });
-        return (JSON.parse(res.stdout) as Array<{ status: string }>).filter((h) => h.status === 'alive').length === n ? true : undefined;
-      }, 20_000, `${n} live host(s)`);
-    };
     const a = f.worker('a1', 'a', 'procs=1,mem_gb=1');
-    await hostsUp(1);
+    await liveHosts(f, 1);
     const marks = join(f.dir, 'marks');
     const wf = writeWorkflow(f.dir, 'twice.json', { name: 'twice', nodes: [{ id: 'long', command: `echo start >> ${marks}; sleep 3`, mem_gb: 0.5 }] });
     const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'twice-run'], { env: f.env });
@@ -344,11 +330,11 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     };
     await starts(1);
     const b = f.worker('b1', 'b', 'procs=1,mem_gb=1');
-    await hostsUp(2);
+    await liveHosts(f, 2);
     a.child.kill('SIGKILL');
     await starts(2);
     f.worker('c1', 'c', 'procs=1,mem_gb=1');
-    await hostsUp(2);
+    await liveHosts(f, 2);
     b.child.kill('SIGKILL');
     const res = await follower.done;
     expect(res.code, res.stderr).toBe(0);
