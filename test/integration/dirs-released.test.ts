@@ -22,7 +22,9 @@ describe('dirs-released messages', () => {
     const prefix = uniquePrefix('dirs');
     const keys = new Keys(prefix);
     const redis = new Redis(redisUrl());
-    const control = new Redis(redisUrl());
+    // Connected before it subscribes, as the workers' subscriber is: a subscription sent
+    // while the connection is still being set up can turn its ready check away.
+    const control = new Redis(redisUrl(), { lazyConnect: true });
     const heardBySchedulers: string[] = [];
     const heardByWorkers: string[] = [];
     const schedulerSide = await subscribeControl(redisUrl(), prefix, (m) => heardBySchedulers.push(m.type), () => undefined);
@@ -33,6 +35,7 @@ describe('dirs-released messages', () => {
       await deletePrefix(prefix);
     });
     control.on('message', (_channel: string, raw: string) => heardByWorkers.push(raw));
+    await control.connect();
     await control.subscribe(keys.control());
 
     const runId = 'run-1';
