@@ -15,5 +15,6 @@ export type { FunctionContext } from './shared/function-context.js';
 export { run, type CallbackErrors, type RunOptions, type StatusEvent } from './api/run.js';
 export { resume, type ResumeOptions } from './api/resume.js';
 export type { NodeSummary, RunSummary, RunStatus, NodeFinalStatus, FailureSummary, AttemptSummary } from './scheduler/summary.js';
-export type { Workflow, WorkflowNode, WorkflowFile } from './shared/workflow/schema.js';
+export type { Workflow, WorkflowNode } from './shared/workflow/model.js';
+export type { WorkflowFile } from './shared/workflow/schema.js';
 export { ERROR_CODES, FlowgateError, ValidationError, type ErrorCodeSpec, type ValidationIssue, type ErrorCode } from './shared/errors.js';

@@ -4,7 +4,8 @@
  */
 import { validateWorkflow } from '../shared/workflow/parse.js';
 import { baseDirFrom } from './api-support.js';
-import type { Workflow, WorkflowFile } from '../shared/workflow/schema.js';
+import type { Workflow } from '../shared/workflow/model.js';
+import type { WorkflowFile } from '../shared/workflow/schema.js';
 import { modulePath, type InputsField, type Step, type StepInputs, type StepOutputs, type StepRef, type UntypedFunction } from './step.js';
 
 /** A node as {@link WorkflowBuilder.node} takes it: the v1 node fields except `id`. */

@@ -9,7 +9,7 @@ import { requestRetry, type RetryRequest } from '../shared/retry-request.js';
 import type { Logger } from '../shared/logger.js';
 import { listRuns, readRunOverview } from '../shared/run-reader.js';
 import { DEFAULT_NODE_PAGE, MAX_NODE_PAGE, readRunNodes, type NodePageQuery } from '../shared/run-nodes.js';
-import { NODE_STATE_NAMES, type NodeStateName } from '../shared/run-view.js';
+import { NODE_STATE_NAMES, type NodeStateName } from '../shared/effective-state.js';
 import { groupHosts, listWorkers } from '../shared/worker-registry.js';
 import { readHeld, runningRunIds, withUsage } from '../shared/held-resources.js';
 import { readService } from './service.js';

@@ -9,7 +9,7 @@ import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { HashMethod } from '../shared/cache-record.js';
 import { ValidationError, type ValidationIssue } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import type { Workflow } from '../shared/workflow/schema.js';
+import type { Workflow } from '../shared/workflow/model.js';
 import { Flags, parseArgs } from './args.js';
 import { connectionWithIssues } from './connection.js';
 import { withEnvFlags } from './env-flags.js';

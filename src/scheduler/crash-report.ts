@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeOutcome } from '../shared/payloads.js';
-import type { NodeInput } from '../shared/workflow/schema.js';
+import type { NodeInput } from '../shared/workflow/model.js';
 import type { CrashfileFormat } from '../shared/options/defaults.js';
 import type { RanAs } from './incoming.js';
 import type { NodeRuntime } from './run-graph.js';

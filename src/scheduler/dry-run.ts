@@ -6,7 +6,7 @@
  * from its record), and every node that is not says why it would run.
  */
 import type { HashMethod } from '../shared/cache-record.js';
-import type { Workflow } from '../shared/workflow/schema.js';
+import type { Workflow } from '../shared/workflow/model.js';
 import { clampWarnings, findOversized, type SchedulerOrder } from './admission.js';
 import { Dispatcher } from './dispatch.js';
 import type { Resources } from './ledger.js';

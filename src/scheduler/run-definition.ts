@@ -8,7 +8,7 @@ import { ValidationError } from '../shared/errors.js';
 import { issueMessage } from '../shared/options/compile.js';
 import { CRASHFILE_FORMATS, HASH_METHODS, RUN_DEFAULTS, SCHEDULER_ORDERS } from '../shared/options/defaults.js';
 import type { HashMethod } from '../shared/cache-record.js';
-import type { Workflow } from '../shared/workflow/schema.js';
+import type { Workflow } from '../shared/workflow/model.js';
 import type { SchedulerOrder } from './admission.js';
 import type { CrashfileFormat } from './crash-report.js';
 import type { Budget } from './admission.js';

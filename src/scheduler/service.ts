@@ -3,17 +3,13 @@
  * drives every run submitted with `flowgate submit`, all sharing one host
  * budget. Replicas elect a leader through a lease in Redis; the others stay
  * passive and take over, resuming the leader's runs from their durable state,
- * when it stops renewing.
+ * when it stops renewing. The leader's runs are started and followed by
+ * service-runs.ts.
  */
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { subscribeControl, type ControlMessage } from '../shared/control.js';
-import { FlowgateError, toFlowgateError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
-import { readLease } from '../shared/lease.js';
-import { holderIsDeadHere, thisHolder } from '../shared/lease-holder.js';
-import { parseRetryNodes } from '../shared/retry-request.js';
-import { prepareRetry } from './retry.js';
+import { thisHolder } from '../shared/lease-holder.js';
 import type { Logger } from '../shared/logger.js';
 import { closeRedis, connectionName, createRedis } from '../shared/redis.js';
 import { SingleFlight } from '../shared/lifecycle.js';
@@ -22,57 +18,15 @@ import { Releasers, withReleasers } from '../shared/releasers.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import { JobChannel } from './job-channel.js';
 import { LeaderElection } from './leader-election.js';
-import type { Resources } from './ledger.js';
-import { DEFAULT_RETENTION, type RetentionPolicy } from './prune-plan.js';
+import { DEFAULT_RETENTION } from './prune-plan.js';
 import { RetentionTask } from './retention.js';
-import { definitionFromMeta } from './run-definition.js';
 import { recordWorkDir } from './run-records.js';
-import { RunScheduler } from './scheduler.js';
 import { ServiceAdmission } from './shared-admission.js';
 import { FleetLedger } from './fleet-ledger.js';
 import { HostWatch, type HostChange } from './host-watch.js';
-import type { RunSummary } from './summary.js';
-import { SERVICE_BUDGET_HINT, SERVICE_DEFAULTS } from '../shared/options/defaults.js';
-
-
-/** Options of a {@link SchedulerService}. */
-export interface ServiceOptions {
-  redisUrl: string;
-  prefix: string;
-  /** The host budget every run shares (pool placement), or the cap on the fleet's (hosts placement). */
-  budget: Resources & { resources?: Readonly<Record<string, number>> };
-  /**
-   * `pool` (default): one budget for every worker, one shared queue.
-   * `hosts`: one ledger per registered host; each node is placed on one host
-   * and its job goes to that host's queue.
-   */
-  placement?: 'pool' | 'hosts';
-  /** Hosts placement: cap the fleet's threads and memory at `budget` (default: the live hosts' sum alone). */
-  capFleet?: { n_procs: boolean; mem_gb: boolean };
-  /** Work dir of runs submitted without one. */
-  workDir: string;
-  logger: Logger;
-  /** Leader lease time to live; a dead leader is replaced after at most this long. Default 10000. */
-  leaderTtlMs?: number;
-  /** Safety sweep period of each run. Default 5000. */
-  reconcileIntervalMs?: number;
-  /** Safety check of the submitted list (a lost pub/sub message). Default 5000. */
-  pickupIntervalMs?: number;
-  /** Finished runs kept in Redis, applied by the leader after runs finish. Default {@link DEFAULT_RETENTION}. */
-  retention?: RetentionPolicy;
-  /** Retention is applied at most once per this period. Default 10000. */
-  retentionIntervalMs?: number;
-}
-
-/** Events of the service. */
-export interface ServiceEvents {
-  leading: { holder: string };
-  passive: { leader: string };
-  'run:started': { runId: string; resumed: boolean };
-  'run:finished': RunSummary;
-  'run:rejected': { runId: string; error: string };
-  'retention:applied': { removed: number; jobs: number };
-}
+import { ServiceRuns } from './service-runs.js';
+import type { ServiceEvents, ServiceOptions } from './service-types.js';
+import { SERVICE_DEFAULTS } from '../shared/options/defaults.js';
 
 /** Run meta fields the service reads to decide what to pick up. */
 const PICKUP_FIELDS = ['mode', 'status', 'retry_requested'] as const;
@@ -89,12 +43,9 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private channel: JobChannel | undefined;
   private retention: RetentionTask | undefined;
   private admission: ServiceAdmission;
-  private readonly runs = new Map<string, RunScheduler>();
-  /** Runs being started or waiting for a dead leader's run lease to expire. */
-  private readonly pending = new Set<string>();
+  private readonly runs: ServiceRuns;
   private stopped = false;
   private pickupTimer: NodeJS.Timeout | undefined;
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private startedMs = 0;
   private readonly releasers = new Releasers();
   private readonly starting = new SingleFlight(false);
@@ -106,6 +57,20 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
     this.log = options.logger;
     this.ttl = options.leaderTtlMs ?? SERVICE_DEFAULTS.leader_ttl_ms;
     this.admission = this.newAdmission();
+    this.runs = new ServiceRuns({
+      options,
+      keys: this.keys,
+      holder: this.holder,
+      ttlMs: this.ttl,
+      log: this.log,
+      redis: () => this.redis,
+      isLeader: () => this.isLeader,
+      admission: () => this.admission,
+      channel: () => this.channel,
+      hostWatch: () => this.hostWatch,
+      retentionDue: () => this.retention?.request(),
+      emit: (event, payload) => this.emit(event, payload),
+    });
   }
 
   /** The admission of a new leadership term: a pooled budget, or a fleet ledger fed by the host watch. */
@@ -139,7 +104,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
 
   /** Ids of the runs this replica drives. */
   get activeRuns(): string[] {
-    return [...this.runs.keys()];
+    return this.runs.ids();
   }
 
   /**
@@ -223,11 +188,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
   private async stepDown(why: string): Promise<void> {
     this.log[this.stopped ? 'info' : 'warn']({ why }, 'service:stepping down');
     if (this.pickupTimer !== undefined) clearInterval(this.pickupTimer);
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
-    const runs = [...this.runs.values()];
-    this.runs.clear();
-    this.pending.clear();
+    const runs = this.runs.takeAll();
     await this.retention?.close();
     this.retention = undefined;
     this.hostWatch?.stop();
@@ -247,7 +208,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       heartbeat_ms: String(Date.now()),
       lease_ttl_ms: String(this.ttl),
       work_dir: this.options.workDir,
-      runs: JSON.stringify([...this.runs.keys()]),
+      runs: JSON.stringify(this.runs.ids()),
     });
   }
 
@@ -277,7 +238,7 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
         // refused: one a previous leader took off the submitted list and
         // died before acting on is taken up here, not lost.
         const retrying = retry !== null && retry !== undefined && (status === 'failed' || status === 'cancelled');
-        if (status === 'submitted' || status === 'running' || retrying) await this.startRun(id);
+        if (status === 'submitted' || status === 'running' || retrying) await this.runs.start(id);
       }
     } finally {
       this.admission.resume();
@@ -291,228 +252,11 @@ export class SchedulerService extends TypedEmitter<ServiceEvents> {
       for (;;) {
         const id = await this.redis?.lpop(this.keys.submitted());
         if (id === null || id === undefined) break;
-        await this.startRun(id);
+        await this.runs.start(id);
       }
     } catch (err) {
       this.log.warn({ err }, 'cannot read the submitted runs; retrying');
     }
-  }
-
-  /**
-   * Runs still leased by a previous scheduler, waited for before they are
-   * adopted: admission stays paused meanwhile, since their running nodes'
-   * holds are not in the ledger yet.
-   */
-  private readonly awaitingAdoption = new Set<string>();
-
-  private async startRun(runId: string): Promise<void> {
-    try {
-      await this.startRunNow(runId);
-    } finally {
-      // Adopted, refused or gone: either way, it no longer keeps admission waiting.
-      if (!this.deferred.has(runId) && this.awaitingAdoption.delete(runId)) this.admission.resume();
-    }
-  }
-
-  /** Runs deferred until their previous scheduler's lease runs out. */
-  private readonly deferred = new Set<string>();
-
-  private async startRunNow(runId: string): Promise<void> {
-    this.deferred.delete(runId);
-    if (!this.isLeader || this.runs.has(runId) || this.pending.has(runId)) return;
-    this.pending.add(runId);
-    const redis = this.redis as Redis;
-    let resume = false;
-    try {
-      let meta = await redis.hgetall(this.keys.runMeta(runId));
-      if (meta['retry_requested'] !== undefined && (meta['status'] === 'failed' || meta['status'] === 'cancelled')) {
-        const retry = await this.prepareRetry(runId, meta['retry_requested']);
-        if (retry !== 'ready') {
-          this.pending.delete(runId);
-          if (retry === 'later') this.retryLater(runId, 2000);
-          return;
-        }
-        meta = await redis.hgetall(this.keys.runMeta(runId));
-      }
-      const status = meta['status'];
-      if (meta['mode'] !== 'service' || (status !== 'submitted' && status !== 'running')) {
-        this.pending.delete(runId);
-        return;
-      }
-      resume = status === 'running';
-      // A run another live scheduler holds (a previous leader's, or one it is
-      // starting) is taken when that lease runs out. A holder that was a
-      // process on this host and is gone is not waited for.
-      const lease = await readLease(redis, this.keys.runLease(runId));
-      if (lease !== undefined && lease.ttlLeftMs > 0 && lease.holder !== this.holder && !holderIsDeadHere(lease.holder)) {
-        this.log.info({ runId, holder: lease.holder, waitMs: lease.ttlLeftMs }, `run still leased by another scheduler; taking it when the lease ends${resume ? ' (admission waits for it)' : ''}`);
-        this.deferStart(runId, resume, lease.ttlLeftMs + 100);
-        return;
-      }
-      // Per-host placement: a new run is checked against the hosts as they are now.
-      if (!resume) await this.hostWatch?.fresh();
-      if (!this.isLeader) {
-        this.pending.delete(runId);
-        return;
-      }
-      const def = definitionFromMeta(runId, meta);
-      // Submitted without --work-dir: the service's own (the shared volume).
-      if (def.workDir === '') def.workDir = this.options.workDir;
-      if (def.crashdumpDir === '') def.crashdumpDir = join(def.workDir, '_crashes');
-      const submittedMs = Number(meta['submitted_ms'] ?? meta['started_ms'] ?? Date.now());
-      const run = new RunScheduler({
-        ...def,
-        budget: this.options.budget,
-        // A submitted run has no budget of its own: the service's is raised.
-        budgetHint: SERVICE_BUDGET_HINT,
-        redisUrl: this.options.redisUrl,
-        prefix: this.options.prefix,
-        resume,
-        leaseTtlMs: this.ttl,
-        ...(this.options.reconcileIntervalMs !== undefined ? { reconcileIntervalMs: this.options.reconcileIntervalMs } : {}),
-        logger: this.log,
-        ...(this.channel !== undefined ? { channel: this.channel } : {}),
-        admission: this.admission,
-      });
-      // A resumed run's running nodes are in the ledger only once it restored them.
-      if (resume) this.admission.pause();
-      this.admission.add(run, submittedMs);
-      this.runs.set(runId, run);
-      this.pending.delete(runId);
-      try {
-        await run.start();
-      } finally {
-        if (resume) this.admission.resume();
-      }
-      // Only a started run is followed: a failed start is handled below (its end rejects too).
-      run.whenFinished().then(
-        (summary) => void this.finished(run, summary),
-        (err: unknown) => void this.dropped(run, err),
-      );
-      this.log.info({ runId, resumed: resume, active: this.runs.size }, 'service:run-started');
-      this.emit('run:started', { runId, resumed: resume });
-    } catch (err) {
-      this.pending.delete(runId);
-      const run = this.runs.get(runId);
-      if (run !== undefined) {
-        this.runs.delete(runId);
-        this.admission.remove(run);
-        await run.close().catch(() => undefined);
-      }
-      // Decided by the error's code: a lease held elsewhere or Redis trouble
-      // is tried again later and never fails a healthy run; anything else
-      // (a definition that cannot run, a bug) rejects it.
-      const e = toFlowgateError(err);
-      if (e.retryable) {
-        this.log.warn({ runId, err, code: e.code }, 'cannot start run now; trying again later');
-        this.deferStart(runId, resume, 2000);
-      } else await this.reject(runId, e);
-    }
-  }
-
-  /**
-   * Starts the run again after `ms`. Until a resumed run is adopted, nothing
-   * is admitted: its running nodes' holds are not in the ledger yet.
-   */
-  private deferStart(runId: string, resume: boolean, ms: number): void {
-    if (resume) {
-      this.deferred.add(runId);
-      if (!this.awaitingAdoption.has(runId)) {
-        this.awaitingAdoption.add(runId);
-        this.admission.pause();
-      }
-    }
-    this.retryLater(runId, ms);
-  }
-
-  /**
-   * A retry asked for from the board or `flowgate retry`: the run's nodes are
-   * reset (on a connection of its own: the reset is a watched transaction)
-   * and the run is resumed like any other. A request that cannot be honoured
-   * is dropped with the reason in the run's meta (`retry_refused`); one that
-   * may succeed later (the run's lease still held, Redis trouble) is kept.
-   */
-  private async prepareRetry(runId: string, raw: string): Promise<'ready' | 'refused' | 'later'> {
-    const conn = (this.redis as Redis).duplicate();
-    try {
-      const nodes = parseRetryNodes(raw);
-      if (nodes === undefined) throw new FlowgateError('OPTIONS_INVALID', `malformed retry request ${JSON.stringify(raw)}`);
-      const plan = await prepareRetry(conn, this.options.prefix, runId, nodes);
-      this.log.info({ runId, nodes: plan.reset }, 'service:retrying nodes');
-      return 'ready';
-    } catch (err) {
-      const e = toFlowgateError(err);
-      if (e.retryable) {
-        this.log.warn({ err, runId, code: e.code }, 'service:retry request cannot be honoured now; trying again later');
-        return 'later';
-      }
-      this.log.warn({ err, runId }, 'service:retry request refused');
-      await conn
-        .multi()
-        .hdel(this.keys.runMeta(runId), 'retry_requested')
-        .hset(this.keys.runMeta(runId), 'retry_refused', e.message)
-        .exec()
-        .catch(() => undefined);
-      return 'refused';
-    } finally {
-      conn.disconnect();
-    }
-  }
-
-  private retryLater(runId: string, ms: number): void {
-    const t = setTimeout(() => {
-      this.retryTimers.delete(t);
-      this.pending.delete(runId);
-      void this.startRun(runId);
-    }, ms);
-    t.unref();
-    this.retryTimers.add(t);
-  }
-
-  /** A run that cannot be started (a non-retryable error) ends failed, with the reason stored for `status` and `submit --wait`. */
-  private async reject(runId: string, err: FlowgateError): Promise<void> {
-    const error = err.message;
-    this.log.warn({ runId, error, code: err.code }, 'service:run-rejected');
-    try {
-      await this.redis
-        ?.multi()
-        .hset(this.keys.runMeta(runId), { status: 'failed', error, finished_ms: String(Date.now()) })
-        .publish(this.keys.control(), JSON.stringify({ type: 'finished', run_id: runId, status: 'failed' }))
-        .exec();
-    } catch (e) {
-      this.log.error({ err: e, runId }, 'cannot store the rejection of a run');
-    }
-    this.emit('run:rejected', { runId, error });
-    this.retention?.request();
-  }
-
-  private async finished(run: RunScheduler, summary: RunSummary): Promise<void> {
-    if (this.runs.get(run.runId) !== run) return;
-    this.runs.delete(run.runId);
-    this.admission.remove(run);
-    await run.close().catch((err: unknown) => this.log.warn({ err, runId: run.runId }, 'error while closing a finished run'));
-    await this.redis?.publish(this.keys.control(), JSON.stringify({ type: 'finished', run_id: run.runId, status: summary.status })).catch(() => undefined);
-    this.log.info({ runId: run.runId, status: summary.status, counts: summary.counts, active: this.runs.size }, 'service:run-finished');
-    this.emit('run:finished', summary);
-    // After the run's lease is released (close): it counts as finished now.
-    this.retention?.request();
-  }
-
-  /**
-   * A run whose scheduler stopped with an error. Its lease taken, Redis gone
-   * for too long (retryable): its state stays in Redis and it is adopted
-   * again later. Anything else (a bug) would only repeat: the run is rejected.
-   */
-  private async dropped(run: RunScheduler, err: unknown): Promise<void> {
-    if (this.runs.get(run.runId) !== run) return;
-    this.runs.delete(run.runId);
-    this.admission.remove(run);
-    const e = toFlowgateError(err);
-    this.log.error({ err, code: e.code, runId: run.runId }, e.retryable ? 'run stopped; its state stays in Redis and it is adopted again when possible' : 'run stopped');
-    await run.close().catch(() => undefined);
-    if (!this.isLeader) return;
-    if (e.retryable) this.retryLater(run.runId, this.ttl);
-    else await this.reject(run.runId, e);
   }
 
   /**

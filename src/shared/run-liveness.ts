@@ -1,7 +1,7 @@
 /**
  * Who drives the runs, as Redis says it now: the run leases, the scheduler
  * service's leader lease and whether the node queue is paused. Read in one
- * pipeline, for the run views (see `effectiveRunStatus` in run-view.ts).
+ * pipeline, for the run views (see `effectiveRunStatus` in effective-state.ts).
  */
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';

@@ -8,8 +8,9 @@
  */
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
-import { parseJsonOrUndefined } from './json.js';
-import { definitionNodes, effectiveNodeState, isObject, nodeView, num, recordTimes, str, type DefinitionNode, type NodePage, type NodeStateName } from './run-view.js';
+import { isObject, num, parseJsonOrUndefined, str } from './json.js';
+import { effectiveNodeState, recordTimes, type NodeStateName } from './effective-state.js';
+import { definitionNodes, nodeView, type DefinitionNode, type NodePage } from './run-view.js';
 
 /** Nodes per page at most. */
 export const MAX_NODE_PAGE = 1000;

@@ -1,36 +1,22 @@
 /**
  * Reads runs from Redis for every view (board API and metrics, `flowgate
  * status`, `submit --wait`): stored states, the workers' claims and who
- * drives the run, combined by the pure functions of run-view.ts. Cheap: one
- * run costs one extra HGETALL (its claims) and one GET (its lease); a list of
- * runs is read in three pipelined round trips, and claims, leases and records
- * only for runs stored as running.
+ * drives the run, combined by the pure functions of effective-state.ts and
+ * run-view.ts. Cheap: one run costs one extra HGETALL (its claims) and one
+ * GET (its lease); a list of runs is read in three pipelined round trips, and
+ * claims, leases and records only for runs stored as running.
  */
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
 import { maskEnvDeep } from './secrets.js';
-import { parseJsonOrUndefined } from './json.js';
+import { isObject, num, parseJsonOrUndefined, str } from './json.js';
 import { parseStoredSummary } from './stored-summary.js';
 import { buildTimeline, downsampleTimeline } from './ledger-timeline.js';
 import { listFailureViews, readCrashRecord } from './run-failures.js';
 import { readLiveness, type Liveness } from './run-liveness.js';
 import { RUN_DEFAULTS } from './options/defaults.js';
-import {
-  definitionNodes,
-  effectiveNodeState,
-  effectiveRunStatus,
-  isObject,
-  listItem,
-  nodeView,
-  num,
-  parseWaiting,
-  recordTimes,
-  str,
-  type RunDetail,
-  type RunListItem,
-  type RunOverview,
-  type RunStatusName,
-} from './run-view.js';
+import { effectiveNodeState, effectiveRunStatus, recordTimes, type RunStatusName } from './effective-state.js';
+import { definitionNodes, listItem, nodeView, parseWaiting, type RunDetail, type RunListItem, type RunOverview } from './run-view.js';
 
 const LIST_FIELDS = ['run_id', 'workflow', 'status', 'started_ms', 'finished_ms', 'budget', 'mode'] as const;
 /** Crash records read for one run at most. */

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { progressLine } from '../../src/cli/progress.js';
 import type { RunProgress } from '../../src/scheduler/scheduler.js';
-import { effectiveNodeState, effectiveRunStatus, listItem, nodeView, recordTimes, RUN_STATUSES } from '../../src/shared/run-view.js';
+import { effectiveNodeState, effectiveRunStatus, recordTimes, RUN_STATUSES } from '../../src/shared/effective-state.js';
+import { listItem, nodeView } from '../../src/shared/run-view.js';
 
 const rec = (attempt: number, over: object = {}): ReturnType<typeof recordTimes> => ({ attempt, start_ms: null, end_ms: null, worker: null, ...over });
 const claim = (over: object): string => JSON.stringify({ attempt: 1, worker: 'h:w-0', instance: 'i1', state: 'running', start_ms: 1000, ...over });

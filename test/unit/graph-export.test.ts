@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exportGraph, groupOf } from '../../src/shared/workflow/graph-export.js';
-import type { Workflow, WorkflowNode } from '../../src/shared/workflow/schema.js';
+import type { Workflow, WorkflowNode } from '../../src/shared/workflow/model.js';
 
 const node = (id: string, over: Partial<WorkflowNode> = {}): WorkflowNode =>
   ({ id, index: 0, command: 'true', function: null, code_version: null, needs: [], n_procs: 1, mem_gb: 0.25, resources: {}, env: {}, shell: null, timeout_s: null, retries: 0, retry_delay_s: 0, inputs: {}, outputs: {}, stdout_json: false, overwrite: false, map: null, dir: id, ...over }) as WorkflowNode;

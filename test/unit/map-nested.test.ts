@@ -9,7 +9,7 @@ import { collectOutputs, flattenList, mapShape, planMap, renest } from '../../sr
 import { RunGraph, type NodeRuntime } from '../../src/scheduler/run-graph.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
-import type { Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
 import { catchError } from './support.js';
 
 function graph(wf: Workflow): RunGraph {

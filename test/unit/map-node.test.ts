@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { collectOutputs, planMap } from '../../src/scheduler/map-node.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
-import type { Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
 
 function graph(wf: Workflow, budget = { n_procs: 2, mem_gb: 4 }): RunGraph {

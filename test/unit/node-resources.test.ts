@@ -15,7 +15,8 @@ import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import { exportGraph } from '../../src/shared/workflow/graph-export.js';
 import { loadWorkflowFile, validateWorkflow } from '../../src/shared/workflow/parse.js';
-import { KNOWN_KEYS, workflowJsonSchema, type Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
+import { KNOWN_KEYS, workflowJsonSchema } from '../../src/shared/workflow/schema.js';
 import { catchError } from './support.js';
 
 let tmp: string;

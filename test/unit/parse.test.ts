@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError, type ValidationIssue } from '../../src/shared/errors.js';
 import { loadWorkflowFile, validateWorkflow } from '../../src/shared/workflow/parse.js';
-import { DEFAULT_MEM_GB, DEFAULT_N_PROCS, DEFAULT_SHELL, type Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
+import { DEFAULT_MEM_GB, DEFAULT_N_PROCS, DEFAULT_SHELL } from '../../src/shared/workflow/schema.js';
 import { catchError } from './support.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/workflows');

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { definitionFromMeta, metaFields, type RunDefinition } from '../../src/scheduler/run-definition.js';
 import { ValidationError } from '../../src/shared/errors.js';
-import type { Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
 import { catchError } from './support.js';
 
 const DEF: RunDefinition = {

@@ -15,9 +15,9 @@ import {
   nodeView,
   parseBudget,
   parseWaiting,
-  runStatus,
   type NodeView,
 } from '../../src/shared/run-view.js';
+import { runStatus } from '../../src/shared/effective-state.js';
 
 function node(id: string, over: Partial<NodeView> = {}): NodeView {
   return { ...nodeView({ id, needs: [], n_procs: 1, mem_gb: 1 }, 'waiting', undefined), ...over };

@@ -14,7 +14,7 @@ import { planMap } from '../../src/scheduler/map-node.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import { loadWorkflowFile, validateWorkflow } from '../../src/shared/workflow/parse.js';
-import type { Workflow } from '../../src/shared/workflow/schema.js';
+import type { Workflow } from '../../src/shared/workflow/model.js';
 import { tempDir } from '../helpers/cli.js';
 import { catchError } from './support.js';
 

@@ -4,7 +4,8 @@
  */
 import { expect } from 'vitest';
 import type { NodeOutcome } from '../../src/shared/payloads.js';
-import { DEFAULT_SHELL, type Workflow, type WorkflowNode } from '../../src/shared/workflow/schema.js';
+import type { Workflow, WorkflowNode } from '../../src/shared/workflow/model.js';
+import { DEFAULT_SHELL } from '../../src/shared/workflow/schema.js';
 
 /** What a test says about a node; everything but the id is optional. */
 export interface NodeSpec {

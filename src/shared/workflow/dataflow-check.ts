@@ -5,7 +5,8 @@
  * directory. Reports through the same issue list as the rest of the validation.
  */
 import { didYouMean } from '../errors.js';
-import { CONNECTION_PATTERN, isConnectionShape, type NodeInput, type WorkflowFile } from './schema.js';
+import type { NodeInput } from './model.js';
+import { CONNECTION_PATTERN, isConnectionShape, type WorkflowFile } from './schema.js';
 import { checkTemplateName, nodeTemplates, outputPathProblem, shellScripts, shellTemplateProblems, templateNames } from './template.js';
 
 type At = (node: string, field: string, message: string, path: PropertyKey[]) => void;

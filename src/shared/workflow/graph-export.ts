@@ -6,7 +6,7 @@
  * (its elements exist only once its inputs do). Edges are the dependencies
  * (`needs`, which include every data connection). Pure: no I/O.
  */
-import type { Workflow, WorkflowNode } from './schema.js';
+import type { Workflow, WorkflowNode } from './model.js';
 
 /** Output formats of {@link exportGraph}. */
 export const GRAPH_FORMATS = ['dot', 'mermaid', 'json'] as const;

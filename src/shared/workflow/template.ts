@@ -9,7 +9,7 @@
  */
 import { isAbsolute, join, posix } from 'node:path';
 import { canonical } from '../cache-record.js';
-import type { NodeInput, WorkflowNode } from './schema.js';
+import type { NodeInput, WorkflowNode } from './model.js';
 import { scanShell, type ShellScan, type ShellTemplate } from './shell-scan.js';
 
 /** Node fields a template may name, besides `inputs.<name>`; `workflow.dir` is the directory of the workflow file. */

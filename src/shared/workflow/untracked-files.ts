@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { WorkflowNode } from './schema.js';
+import type { WorkflowNode } from './model.js';
 
 /** System locations whose files are tools and devices, not data: never warned about. */
 const SYSTEM_PREFIXES = ['/bin/', '/sbin/', '/usr/', '/lib', '/etc/', '/dev/', '/proc/', '/sys/', '/opt/', '/nix/'];
