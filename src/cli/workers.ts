@@ -8,7 +8,7 @@ import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
 import { groupHosts, listWorkers, type ListedWorker } from '../shared/worker-registry.js';
 import { describeCapacity } from '../shared/host-capacity.js';
-import { readHeld, runningRunIds, sumHeld, withUsage, type HeldSum } from '../shared/held-resources.js';
+import { readHeld, runningRunIds, sumHeld, withUsage, type HeldSum, type HostWithUsage } from '../shared/held-resources.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
 
@@ -38,24 +38,29 @@ async function withWorkers(argv: readonly string[], show: (workers: ListedWorker
   }
 }
 
+/**
+ * Prints `items` as JSON, or each as `describe` words it, or that no worker is
+ * registered; true when it printed entries as text.
+ */
+function printListing<T>(items: readonly T[], json: boolean, prefix: string, describe: (item: T) => string): boolean {
+  if (json) process.stdout.write(`${JSON.stringify(items)}\n`);
+  else if (items.length === 0) process.stdout.write(`no workers registered under prefix ${prefix}\n`);
+  else for (const item of items) process.stdout.write(describe(item));
+  return !json && items.length > 0;
+}
+
+function describeWorker(w: ListedWorker, now: number): string {
+  const current = w.current.map((c) => `${c.node_id}@${c.run_id}${c.pid !== null ? ` (pid ${c.pid})` : ''}`).join(', ');
+  return (
+    `${w.name}  ${w.status}  host ${w.host} pid ${w.pid}  concurrency ${w.concurrency}  up ${age(now - w.started_ms)}  ` +
+    `last beat ${age(now - w.heartbeat_ms)} ago  nodes done ${w.nodes_done}  running ${w.current.length}${current !== '' ? `: ${current}` : ''}\n`
+  );
+}
+
 /** Lists workers; returns the exit code. */
 export function workersCommand(argv: readonly string[]): Promise<number> {
   return withWorkers(argv, (workers, json, prefix, now) => {
-    if (json) {
-      process.stdout.write(`${JSON.stringify(workers)}\n`);
-      return;
-    }
-    if (workers.length === 0) {
-      process.stdout.write(`no workers registered under prefix ${prefix}\n`);
-      return;
-    }
-    for (const w of workers) {
-      const current = w.current.map((c) => `${c.node_id}@${c.run_id}${c.pid !== null ? ` (pid ${c.pid})` : ''}`).join(', ');
-      process.stdout.write(
-        `${w.name}  ${w.status}  host ${w.host} pid ${w.pid}  concurrency ${w.concurrency}  up ${age(now - w.started_ms)}  ` +
-          `last beat ${age(now - w.heartbeat_ms)} ago  nodes done ${w.nodes_done}  running ${w.current.length}${current !== '' ? `: ${current}` : ''}\n`,
-      );
-    }
+    printListing(workers, json, prefix, (w) => describeWorker(w, now));
   });
 }
 
@@ -66,6 +71,17 @@ function amounts(a: HeldSum): string {
   return [`procs ${a.n_procs}`, `${Math.round(a.mem_gb * 100) / 100} GB`, ...Object.entries(a.resources).map(([k, v]) => `${k} ${v}`)].join(', ');
 }
 
+function describeHost(h: HostWithUsage, now: number): string {
+  const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
+  const alive = h.workers.filter((w) => w.status === 'alive').length;
+  return (
+    `${h.host_id}  ${h.status}  capacity ${h.capacity !== null ? describeCapacity(h.capacity) : 'not declared'}${labels !== '' ? `  labels ${labels}` : ''}  ` +
+    `workers ${alive} alive of ${h.workers.length}  running ${h.running}  last beat ${age(now - h.heartbeat_ms)} ago\n` +
+    `  held ${amounts(h.held)}${h.free !== null ? `  free ${amounts(h.free)}` : ''}\n` +
+    (h.disagreeing.length > 0 ? `  warning: worker(s) ${h.disagreeing.join(', ')} declared another capacity or other labels for this host\n` : '')
+  );
+}
+
 /**
  * Lists hosts (workers grouped by `--host-id`) with what the in-flight nodes
  * of running runs placed on each hold and what is free; returns the exit code.
@@ -74,24 +90,7 @@ export function hostsCommand(argv: readonly string[]): Promise<number> {
   return withWorkers(argv, async (workers, json, prefix, now, redis) => {
     const held = await readHeld(redis, prefix, await runningRunIds(redis, prefix));
     const hosts = withUsage(groupHosts(workers), held);
-    if (json) {
-      process.stdout.write(`${JSON.stringify(hosts)}\n`);
-      return;
-    }
-    if (hosts.length === 0) {
-      process.stdout.write(`no workers registered under prefix ${prefix}\n`);
-      return;
-    }
-    for (const h of hosts) {
-      const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
-      const alive = h.workers.filter((w) => w.status === 'alive').length;
-      process.stdout.write(
-        `${h.host_id}  ${h.status}  capacity ${h.capacity !== null ? describeCapacity(h.capacity) : 'not declared'}${labels !== '' ? `  labels ${labels}` : ''}  ` +
-          `workers ${alive} alive of ${h.workers.length}  running ${h.running}  last beat ${age(now - h.heartbeat_ms)} ago\n` +
-          `  held ${amounts(h.held)}${h.free !== null ? `  free ${amounts(h.free)}` : ''}\n`,
-      );
-      if (h.disagreeing.length > 0) process.stdout.write(`  warning: worker(s) ${h.disagreeing.join(', ')} declared another capacity or other labels for this host\n`);
-    }
+    if (!printListing(hosts, json, prefix, (h) => describeHost(h, now))) return;
     // Placed in one pooled budget (no --placement hosts): held, but on no host in particular.
     const pooled = held.filter((n) => n.host === null);
     if (pooled.length > 0) process.stdout.write(`not placed on a host (one pooled budget): ${pooled.length} node(s) holding ${amounts(sumHeld(pooled))}\n`);

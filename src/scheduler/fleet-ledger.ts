@@ -6,7 +6,7 @@
  * it the hosts that beat and takes back the nodes of hosts that stopped.
  */
 import { round, type Grant, type Ledger, type Place, type Resources } from './ledger.js';
-import { describeAmounts, Placement, type HostSpec } from './placement.js';
+import { describeAmounts, Placement, type HostSpec, type NamedResources } from './placement.js';
 
 const MICRO = 1_000_000;
 
@@ -20,6 +20,13 @@ export class FleetLedger implements Ledger {
   /** Held threads and micro-GB across the fleet, kept on every change (read on every admission step). */
   private usedProcs = 0;
   private usedMem = 0;
+  /**
+   * The live hosts' capacities summed (threads and memory under the cap):
+   * summed again only when a host joins, leaves or changes, since admission
+   * reads the budget on every step.
+   */
+  private capped: Resources = { n_procs: 0, mem_gb: 0 };
+  private named: NamedResources = {};
 
   private take(key: string, g: Grant): void {
     this.grants.set(key, g);
@@ -45,6 +52,7 @@ export class FleetLedger implements Ledger {
     if (old !== undefined && JSON.stringify(old) === JSON.stringify(spec)) return false;
     this.specs.set(spec.id, spec);
     this.placement.setHost(spec);
+    this.sumHosts();
     return true;
   }
 
@@ -53,6 +61,7 @@ export class FleetLedger implements Ledger {
     if (!this.specs.delete(id)) return [];
     const lost = this.placement.removeHost(id);
     for (const key of lost) this.drop(key);
+    this.sumHosts();
     return lost;
   }
 
@@ -74,14 +83,15 @@ export class FleetLedger implements Ledger {
     return [...this.specs.values()];
   }
 
-  private capOf(total: Resources): Resources {
-    return { n_procs: Math.min(total.n_procs, this.cap?.n_procs ?? Infinity), mem_gb: Math.min(total.mem_gb, this.cap?.mem_gb ?? Infinity) };
+  private sumHosts(): void {
+    const t = this.placement.total();
+    this.capped = { n_procs: Math.min(t.n_procs, this.cap?.n_procs ?? Infinity), mem_gb: Math.min(t.mem_gb, this.cap?.mem_gb ?? Infinity) };
+    this.named = t.resources ?? {};
   }
 
   /** The sum of the live hosts' capacities, capped. */
   get budget(): Resources {
-    const t = this.placement.total();
-    return this.capOf({ n_procs: t.n_procs, mem_gb: t.mem_gb });
+    return this.capped;
   }
 
   /** Held across the fleet, including holds on hosts not (yet) live. */
@@ -100,7 +110,7 @@ export class FleetLedger implements Ledger {
   }
 
   namedBudget(): Record<string, number> {
-    return { ...(this.placement.total().resources ?? {}) };
+    return { ...this.named };
   }
 
   namedFree(): Record<string, number> {

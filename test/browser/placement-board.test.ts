@@ -10,38 +10,30 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { launchBrowser, pageErrors, screenshot, VIEWPORT } from '../helpers/browser.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { runCli, writeWorkflow } from '../helpers/cli.js';
+import { closeFleets, fleet, leading } from '../helpers/fleet.js';
 import { needTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 describe('the board on a per-host fleet', () => {
-  const prefix = uniquePrefix('pboard');
-  const started: CliProcess[] = [];
   let browser: Browser | undefined;
   const haveChromium = needTool('chromium');
 
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
-    for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await deletePrefix(prefix);
+    await closeFleets();
   });
 
   it('shows hosts with held and free resources, the GPU ledger, and each node\'s host and slots', async () => {
     if (!haveChromium) return;
-    const dir = tempDir('fg-pboard');
-    const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix, FLOWGATE_BOARD_USER: '', FLOWGATE_BOARD_PASSWORD: '' };
-    const spawnIt = (args: string[]): CliProcess => {
-      const p = startCli(args, { env });
-      started.push(p);
-      return p;
-    };
-    const scheduler = spawnIt(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000']);
-    const board = spawnIt(['board', '--port', '0', '--host', '127.0.0.1']);
+    const f = fleet('pboard', { FLOWGATE_BOARD_USER: '', FLOWGATE_BOARD_PASSWORD: '' });
+    const { dir, env } = f;
+    const scheduler = f.start(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000']);
+    const board = f.start(['board', '--port', '0', '--host', '127.0.0.1']);
     browser = await launchBrowser();
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
-    spawnIt(['worker', '--name', 'a1', '--host-id', 'a', '--capacity', 'procs=2,mem_gb=2,gpu=2', '--label', 'gpu=a100', '--concurrency', '3', '--heartbeat-ms', '300']);
-    spawnIt(['worker', '--name', 'b1', '--host-id', 'b', '--capacity', 'procs=2,mem_gb=2', '--concurrency', '3', '--heartbeat-ms', '300']);
+    await leading(scheduler);
+    f.start(['worker', '--name', 'a1', '--host-id', 'a', '--capacity', 'procs=2,mem_gb=2,gpu=2', '--label', 'gpu=a100', '--concurrency', '3', '--heartbeat-ms', '300']);
+    f.start(['worker', '--name', 'b1', '--host-id', 'b', '--capacity', 'procs=2,mem_gb=2', '--concurrency', '3', '--heartbeat-ms', '300']);
     const base = await waitFor(() => /board listening on (http:\/\/\S+)/.exec(board.stderr())?.[1], 20_000, 'the board to listen');
     await waitFor(async () => {
       const sv = (await (await fetch(`${base}/api/service`)).json()) as { budget?: { resources?: Record<string, number> } } | null;
@@ -58,7 +50,7 @@ describe('the board on a per-host fleet', () => {
         { id: 'plain', command: hold, n_procs: 1, mem_gb: 0.25, host: 'b' },
       ],
     });
-    const follower = spawnIt(['submit', wf, '--wait', '--json', '--run-id', 'pboard-run']);
+    const follower = f.start(['submit', wf, '--wait', '--json', '--run-id', 'pboard-run']);
     await waitFor(async () => {
       const res = await runCli(['status', 'pboard-run', '--json'], { env });
       return res.code === 0 && /"state":"running"[^]*"state":"running"/.test(res.stdout) ? true : undefined;

@@ -6,7 +6,9 @@
  * restart policy does) and `flowgate retry` for a run that ended failed.
  */
 import { Redis } from 'ioredis';
+import { holderIsDeadHere } from '../../src/shared/lease-holder.js';
 import { answersPing, type PrivateRedis } from '../helpers/private-redis.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { FaultTarget } from './faults.js';
 import { signalPid, startFlowgate, workersUnder, type FlowgateProcess } from './processes.js';
 
@@ -26,11 +28,16 @@ export interface DriverSettings {
   workerFlags: string[];
   /** A run that ended failed or cancelled is retried at most this often. */
   maxRetries: number;
+  /** The run lease's time to live: a lease nobody let go is gone this long after its last renewal. */
+  runLeaseMs: number;
   log(line: string): void;
 }
 
 const MAX_CONTINUATIONS = 20;
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longest wait for the private Redis to answer again after a fault stopped it. */
+const REDIS_BACK_MS = 120_000;
+/** Longest wait for the next run of a service to end before the driver looks again (it stops sooner when closed). */
+const RUN_END_MS = 30_000;
 
 /** A driver: the fault target plus the run lifecycle the episode waits on. */
 export interface Driver extends FaultTarget {
@@ -50,11 +57,9 @@ function directClient(redis: PrivateRedis): Redis {
   return client;
 }
 
+/** Until the private Redis answers (a fault may have stopped it); gives up quietly after {@link REDIS_BACK_MS}. */
 async function redisUp(redis: PrivateRedis): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (redis.running && (await answersPing(redis.port))) return;
-    await delay(200);
-  }
+  await waitFor(async () => redis.running && (await answersPing(redis.port)), REDIS_BACK_MS, 'the private Redis to answer').catch(() => undefined);
 }
 
 /** The stored status of run `id`: `missing` when it was never stored, undefined when Redis cannot say now. */
@@ -110,7 +115,6 @@ export class RunDriver implements Driver {
     let proc = first;
     let retries = 0;
     for (let n = 0; n < MAX_CONTINUATIONS; n++) {
-      const startedAt = Date.now();
       const exit = await proc.done;
       if (this.closing) return;
       await redisUp(this.s.redis);
@@ -120,16 +124,33 @@ export class RunDriver implements Driver {
       // A retry killed by a fault is not one of the retries a user makes: they would retry again.
       if (proc.label.startsWith('retry') && exit.signal !== null && retries > 0) retries--;
       if ((status === 'failed' || status === 'cancelled') && retries >= this.s.maxRetries) return;
-      // A continuation refused at once (a lease still held): give the holder a moment.
-      if (Date.now() - startedAt < 2000) await delay(1000);
       // Killed before it stored the run (a run is stored whole or not at all): start it again.
       const next = status === 'failed' || status === 'cancelled' ? 'retry' : status === 'missing' ? 'run' : 'resume';
+      await this.leaseFreeFor(next);
       if (next === 'retry') retries++;
       this.continuations.push(`${next} after ${proc.label} ${exit.signal ?? `exit ${exit.code}`}`);
       this.s.log(`${how}: ${next}`);
       proc = this.launch(next);
     }
     this.s.log(`gave up after ${MAX_CONTINUATIONS} continuations`);
+  }
+
+  /**
+   * Until `next` can take the run's lease, so that it is not refused at once:
+   * `run` and `resume` displace a holder that died on this host, `retry`
+   * needs the lease gone (let go, or expired {@link DriverSettings.runLeaseMs}
+   * after a holder that could not let go, as while Redis was away).
+   */
+  private async leaseFreeFor(next: 'run' | 'resume' | 'retry'): Promise<void> {
+    const key = `${this.s.prefix}:fg:run:${this.run.id}:lease`;
+    await waitFor(
+      async () => {
+        const holder = await this.client.get(key);
+        return holder === null || (next !== 'retry' && holderIsDeadHere(holder));
+      },
+      this.s.runLeaseMs + 2000,
+      `the lease of run ${this.run.id} to be free for ${next}`,
+    ).catch(() => undefined);
   }
 
   whenFinished(): Promise<void> {
@@ -155,7 +176,11 @@ export class RunDriver implements Driver {
   }
 }
 
-/** A service process kept running: started again whenever it exits, until it is stopped. */
+/**
+ * A service process kept running: started again whenever it exits, once the
+ * private Redis answers (a service started while a fault keeps Redis away
+ * would only exit again), until it is stopped.
+ */
 class Kept {
   proc: FlowgateProcess;
   private stopping = false;
@@ -165,6 +190,7 @@ class Kept {
     private readonly label: string,
     private readonly args: string[],
     private readonly env: NodeJS.ProcessEnv,
+    private readonly redis: PrivateRedis,
   ) {
     this.proc = this.launch();
   }
@@ -173,7 +199,7 @@ class Kept {
     const p = startFlowgate(this.label, this.args, this.env);
     void p.done.then(async () => {
       if (this.stopping) return;
-      await delay(300);
+      await redisUp(this.redis);
       if (this.stopping) return;
       this.restarts++;
       this.proc = this.launch();
@@ -207,9 +233,9 @@ export class ServiceDriver implements Driver {
   async start(): Promise<void> {
     const s = this.s;
     const schedulerEnv = { ...this.env(), FLOWGATE_N_PROCS: String(s.budget.n_procs), FLOWGATE_MEMORY_GB: String(s.budget.memory_gb), FLOWGATE_WORK_DIR: s.workDir };
-    for (let i = 0; i < 2; i++) this.schedulers.push(new Kept(`scheduler#${i}`, ['scheduler'], schedulerEnv));
+    for (let i = 0; i < 2; i++) this.schedulers.push(new Kept(`scheduler#${i}`, ['scheduler'], schedulerEnv, s.redis));
     for (let i = 0; i < 2; i++) {
-      this.workers.push(new Kept(`worker#${i}`, ['worker', '--concurrency', String(s.budget.n_procs), '--heartbeat-ms', '1000', ...s.workerFlags], this.env()));
+      this.workers.push(new Kept(`worker#${i}`, ['worker', '--concurrency', String(s.budget.n_procs), '--heartbeat-ms', '1000', ...s.workerFlags], this.env(), s.redis));
     }
     for (const run of s.runs) {
       const p = startFlowgate('submit', ['submit', run.workflow, '--run-id', run.id, '--quiet'], this.env());
@@ -223,6 +249,7 @@ export class ServiceDriver implements Driver {
     const retries = new Map<string, number>();
     const open = new Set(this.s.runs.map((r) => r.id));
     while (open.size > 0 && !this.closing) {
+      await this.untilOneEnds(open);
       for (const id of [...open]) {
         const status = await storedStatus(this.client, this.s.prefix, id);
         if (status === 'succeeded') open.delete(id);
@@ -239,8 +266,21 @@ export class ServiceDriver implements Driver {
         const exit = await p.done;
         if (exit.code !== 0) this.s.log(`retry ${id} exited ${exit.code ?? exit.signal}: ${p.stderr().slice(-500)}`);
       }
-      await delay(250);
     }
+  }
+
+  /** Until one of the `open` runs has ended (succeeded, failed or cancelled) or the driver closes. */
+  private async untilOneEnds(open: ReadonlySet<string>): Promise<void> {
+    const ended = async (id: string): Promise<boolean> => ['succeeded', 'failed', 'cancelled'].includes((await storedStatus(this.client, this.s.prefix, id)) ?? '');
+    await waitFor(
+      async () => {
+        if (this.closing) return true;
+        for (const id of open) if (await ended(id)) return true;
+        return false;
+      },
+      RUN_END_MS,
+      'a run to end',
+    ).catch(() => undefined);
   }
 
   whenFinished(): Promise<void> {

@@ -5,10 +5,10 @@
  * connections to Redis. Continuing afterwards as a user would (resume, retry,
  * restarting a service) is the drivers' business (drivers.ts).
  */
+import type { NetworkFaultProxy } from '../helpers/network-fault-proxy.js';
 import type { PrivateRedis } from '../helpers/private-redis.js';
 import type { BeginLine, LedgerLine } from './checks.js';
 import type { FaultKind, PlannedFault } from './plan.js';
-import type { RedisProxy } from './proxy.js';
 import { signalPid } from './processes.js';
 
 /** What a fault can be aimed at: the driver of the episode's runs. */
@@ -25,7 +25,7 @@ export interface FaultTarget {
 export interface FaultContext {
   target: FaultTarget;
   redis: PrivateRedis;
-  proxy: RedisProxy;
+  proxy: NetworkFaultProxy;
   /** The begin and ledger lines written so far. */
   progress(): { begins: BeginLine[]; ledger: LedgerLine[] };
 }
@@ -42,8 +42,6 @@ export interface FaultRecord {
   /** Why it was not injected (nothing to aim at); absent when it was. */
   skipped?: string;
 }
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Executions that started and have not written their ledger line yet. */
 export function openExecutions(begins: readonly BeginLine[], ledger: readonly LedgerLine[]): BeginLine[] {
@@ -90,20 +88,14 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
     }
     case 'redis-restart':
     case 'redis-outage-long': {
-      await ctx.redis.stop(fault.signal);
-      await delay(fault.durationMs);
-      await ctx.redis.start();
+      await ctx.redis.downFor(fault.durationMs, fault.signal);
       return record(`redis ${fault.signal}, down ${Date.now() - atMs} ms`);
     }
     case 'proxy-delay':
-      ctx.proxy.delayMs = fault.delayMs;
-      await delay(fault.durationMs);
-      ctx.proxy.heal();
+      await ctx.proxy.delayFor(fault.delayMs, fault.durationMs);
       return record(`+${fault.delayMs} ms per chunk for ${fault.durationMs} ms`);
     case 'proxy-stall':
-      ctx.proxy.stall();
-      await delay(fault.durationMs);
-      ctx.proxy.resume();
+      await ctx.proxy.stallFor(fault.durationMs);
       return record(`stalled ${fault.durationMs} ms`);
     case 'proxy-cut':
       ctx.proxy.cut();

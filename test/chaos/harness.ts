@@ -8,6 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { faultGap } from '../helpers/fault-gap.js';
+import { NetworkFaultProxy } from '../helpers/network-fault-proxy.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
@@ -26,7 +28,6 @@ import { killFleet, RunDriver, ServiceDriver, type Driver } from './drivers.js';
 import { injectFault, openExecutions, rerunDelays, resumeDelayMs, type FaultRecord } from './faults.js';
 import { planEpisode, type EpisodePlan, type PlanLimits, type PlanOptions, type PlannedNode } from './plan.js';
 import { nodeProcesses, ProcessWatch, signalPid, startFlowgate, workersUnder } from './processes.js';
-import { RedisProxy } from './proxy.js';
 import { loadRunSummary } from '../../src/scheduler/summary-load.js';
 
 /** Settings of an episode. */
@@ -69,7 +70,6 @@ export interface EpisodeResult {
 }
 
 const DEFAULT_LIMITS: PlanLimits = { redisOutageMs: 4000, runLeaseMs: 15_000, lockDurationMs: 30_000 };
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The node's command: a begin line, the work (a sleep), a first failure if flaky, the ledger line. */
 function nodeCommand(n: PlannedNode): string {
@@ -149,7 +149,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
 
   const redis = await PrivateRedis.create(join(dir, 'redis'));
   await redis.start();
-  const proxy = new RedisProxy(redis.port);
+  const proxy = new NetworkFaultProxy(redis.port);
   await proxy.start();
   const watch = new ProcessWatch(tag);
   watch.start();
@@ -167,6 +167,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     runFlags: ['--redis-outage-ms', String(limits.redisOutageMs), ...lockFlags],
     workerFlags: lockFlags,
     maxRetries: 2,
+    runLeaseMs: limits.runLeaseMs,
     log: (line: string) => log(`[${seed}] ${line}`),
   };
   const driver: Driver = plan.mode === 'run' ? new RunDriver(settings) : new ServiceDriver(settings);
@@ -177,7 +178,7 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
     await driver.start();
     const finished = driver.whenFinished().then(() => (done = true));
     for (const fault of plan.faults) {
-      await Promise.race([sleep(fault.afterMs), finished]);
+      await faultGap(fault.afterMs, finished);
       if (done) {
         faults.push({ kind: fault.kind, atMs: Date.now(), healedMs: Date.now(), target: '', skipped: 'the runs had ended' });
         continue;
@@ -187,7 +188,8 @@ export async function runEpisode(seed: number, options: EpisodeOptions = {}): Pr
       faults.push(record);
     }
     const timeoutMs = options.timeoutMs ?? 240_000;
-    await Promise.race([finished, sleep(timeoutMs)]);
+    // A driver that failed rejects `finished`: a harness error, as during the faults.
+    await Promise.race([finished, waitFor(() => done, timeoutMs, 'the runs to end').catch(() => undefined)]);
     if (!done) violations.push({ kind: 'run-stuck', detail: `runs not ended ${timeoutMs} ms after the last fault` });
     settings.log(`runs ended after ${Date.now() - started} ms`);
 

@@ -134,9 +134,9 @@ export class ProcessWatch {
     const tick = (): void => {
       const now = Date.now();
       for (const p of nodeProcesses(this.tag)) this.lastSeen.set(p.pid, now);
-      this.timer = setTimeout(tick, this.periodMs);
     };
     tick();
+    this.timer = setInterval(tick, this.periodMs);
   }
 
   /** When process `pid` was last seen alive (undefined: never seen). */
@@ -145,7 +145,7 @@ export class ProcessWatch {
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
   }
 }

@@ -89,6 +89,17 @@ export class PrivateRedis {
     );
   }
 
+  /**
+   * The Redis-outage fault: stops redis-server with `signal`, keeps it down
+   * for `ms` (the planned length of the outage, not a wait for anything) and
+   * starts it again.
+   */
+  async downFor(ms: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.stop(signal);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await this.start();
+  }
+
   /** Stops redis-server and waits for it to exit (SIGTERM: it syncs the AOF first). */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = this.proc;

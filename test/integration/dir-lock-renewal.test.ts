@@ -19,16 +19,21 @@ afterEach(async () => {
 /** What RunDirLocks reads of a node. */
 const node = (index: number): NodeRuntime => ({ index, record: { node_dir: `/work/wf/n${index}` } }) as unknown as NodeRuntime;
 
+/** The directory locks of run `runId` under a prefix of their own, on the clock `now`; released after the test. */
+function dirLocks(runId: string, now: () => number): { redis: Redis; locks: RunDirLocks } {
+  const prefix = uniquePrefix('lockrenew');
+  const redis = new Redis(redisUrl());
+  cleanups.push(async () => {
+    redis.disconnect();
+    await deletePrefix(prefix);
+  });
+  return { redis, locks: new RunDirLocks(prefix, runId, () => redis, silentLogger(), now) };
+}
+
 describe('node directory lock renewal', () => {
   it('renews the locks that fell due, oldest first, at most a fifth of those held (at least 1000) per tick', async () => {
-    const prefix = uniquePrefix('lockrenew');
-    const redis = new Redis(redisUrl());
     let now = 1_000_000;
-    const locks = new RunDirLocks(prefix, 'run-1', () => redis, silentLogger(), () => now);
-    cleanups.push(async () => {
-      redis.disconnect();
-      await deletePrefix(prefix);
-    });
+    const { redis, locks } = dirLocks('run-1', () => now);
     const early = Array.from({ length: 3_000 }, (_, i) => node(i));
     const late = Array.from({ length: 3_000 }, (_, i) => node(3_000 + i));
     expect((await locks.take(early)).size).toBe(0);
@@ -63,27 +68,15 @@ describe('node directory lock renewal', () => {
   });
 
   it('renews in-flight nodes it never took (a resumed run) at the next tick', async () => {
-    const prefix = uniquePrefix('lockrenew');
-    const redis = new Redis(redisUrl());
-    const locks = new RunDirLocks(prefix, 'run-2', () => redis, silentLogger(), () => 5_000_000);
-    cleanups.push(async () => {
-      redis.disconnect();
-      await deletePrefix(prefix);
-    });
+    const { locks } = dirLocks('run-2', () => 5_000_000);
     const flying = [node(1), node(2)];
     expect(await locks.renewDue(flying)).toBe(2);
     expect(await locks.renewDue(flying)).toBe(0);
   });
 
   it('a lock taken ahead and lost before its node was ready is taken again when the node becomes ready', async () => {
-    const prefix = uniquePrefix('lockrenew');
-    const redis = new Redis(redisUrl());
     let now = 7_000_000;
-    const locks = new RunDirLocks(prefix, 'run-3', () => redis, silentLogger(), () => now);
-    cleanups.push(async () => {
-      redis.disconnect();
-      await deletePrefix(prefix);
-    });
+    const { redis, locks } = dirLocks('run-3', () => now);
     const waiting = { ...node(4), state: 'waiting' } as NodeRuntime;
     await locks.takeAhead([waiting]);
     const lock = locks.lockOf(waiting);

@@ -16,6 +16,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { CLI, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { leading } from '../helpers/fleet.js';
+import { markLines } from '../helpers/marks.js';
 import { answersPingAt, freePort } from '../helpers/private-redis.js';
 import { nodeOf } from '../helpers/summary.js';
 import { needRoot, needTool } from '../helpers/tools.js';
@@ -95,10 +97,71 @@ afterEach(() => {
   killNamespace();
 });
 
+/** The environment of a test's processes: the private Redis (over the veth pair from host B), under `prefix`. */
+function envUnder(prefix: string): { REDIS_URL: string; FLOWGATE_PREFIX: string } {
+  return { REDIS_URL: `redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, FLOWGATE_PREFIX: prefix };
+}
+
+/**
+ * A node's command: it records its host in `starts`; on the first host it
+ * touches `waiting` and runs until that host dies, and once `host-died` is
+ * there (written by {@link killHostB}) it ends at once.
+ */
+function runsUntilHostDies(dir: string, starts: string): string {
+  return `cat /proc/sys/kernel/hostname >> ${starts}; if [ -e ${join(dir, 'host-died')} ]; then exit 0; fi; touch ${join(dir, 'waiting')}; sleep 120 & wait`;
+}
+
+/**
+ * `flowgate worker ...args` on host B: in the namespace, under a host name of
+ * its own, reaching Redis only over the veth pair. Returns its stderr so far.
+ */
+function startWorkerOnHostB(args: readonly string[], env: NodeJS.ProcessEnv): () => string {
+  const worker = spawn('ip', ['netns', 'exec', NS, 'unshare', '--uts', 'sh', '-c', `hostname ${HOST_B} && exec "${process.execPath}" "${CLI}" worker ${args.join(' ')}`], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  worker.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return () => stderr;
+}
+
+/**
+ * Starts a scheduler service (`schedulerArgs`), host B's worker
+ * (`workerArgs`) and `flowgate submit --wait --json` of `workflow`; resolves
+ * with the submission once the node of {@link runsUntilHostDies} runs on
+ * host B.
+ */
+async function runOnHostB(dir: string, workflow: string, env: NodeJS.ProcessEnv, schedulerArgs: readonly string[], workerArgs: readonly string[], what: string): Promise<CliProcess> {
+  const scheduler = startCli(['scheduler', '--work-dir', join(dir, 'work'), ...schedulerArgs], { env });
+  started.push(scheduler);
+  await leading(scheduler);
+  const workerB = startWorkerOnHostB(workerArgs, env);
+  const submitted = startCli(['submit', workflow, '--wait', '--json'], { env });
+  started.push(submitted);
+  await waitFor(() => existsSync(join(dir, 'waiting')), 30_000, `${what} (worker: ${workerB()})`);
+  return submitted;
+}
+
+/** Host B dies: every process in its namespace at once, its node's next execution told to end. */
+async function killHostB(dir: string, what: string): Promise<void> {
+  writeWorkflow(dir, 'host-died', '1');
+  killNamespace();
+  await waitFor(() => pidsInNamespace().length === 0, 10_000, `${what} to be dead`);
+}
+
+async function flushPrivateRedis(url: string): Promise<void> {
+  const c = new Redis(url);
+  try {
+    await c.flushall();
+  } finally {
+    c.disconnect();
+  }
+}
+
 describe('a worker on another host (own network namespace, reached over a veth pair)', () => {
   it('runs the service nodes; when its host dies, its node is requeued and finished here', async () => {
     const dir = tempDir('fg-netns');
-    const env = { REDIS_URL: `redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, FLOWGATE_PREFIX: 'fgnetns' };
+    const env = envUnder('fgnetns');
     const starts = join(dir, 'starts');
     const path = writeWorkflow(dir, 'wf.json', {
       name: 'netns',
@@ -108,38 +171,23 @@ describe('a worker on another host (own network namespace, reached over a veth p
           id: 'victim',
           needs: ['where'],
           // Each execution records its host; the first then signals that it waits.
-          command: `cat /proc/sys/kernel/hostname >> ${starts}; if [ -e ${join(dir, 'host-died')} ]; then exit 0; fi; touch ${join(dir, 'waiting')}; sleep 120 & wait`,
+          command: runsUntilHostDies(dir, starts),
         },
       ],
     });
-    const scheduler = startCli(['scheduler', '--work-dir', join(dir, 'work'), '--n-procs', '2', '--memory-gb', '2'], { env });
-    started.push(scheduler);
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
-    // Host B: its own network namespace and host name; Redis only over the veth pair.
-    const workerB = spawn(
-      'ip',
-      ['netns', 'exec', NS, 'unshare', '--uts', 'sh', '-c', `hostname ${HOST_B} && exec "${process.execPath}" "${CLI}" worker --name wb --concurrency 1 --heartbeat-ms 500`],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let workerBErr = '';
-    workerB.stderr?.on('data', (d: Buffer) => (workerBErr += d.toString()));
-    const submitted = startCli(['submit', path, '--wait', '--json'], { env });
-    started.push(submitted);
-    await waitFor(() => existsSync(join(dir, 'waiting')), 30_000, `the victim to start on host B (worker: ${workerBErr})`);
+    const submitted = await runOnHostB(dir, path, env, ['--n-procs', '2', '--memory-gb', '2'], ['--name', 'wb', '--concurrency', '1', '--heartbeat-ms', '500'], 'the victim to start on host B');
     const where = join(dir, 'work', 'netns', 'where');
     expect(readFileSync(join(where, 'host.txt'), 'utf8').trim()).toBe(HOST_B);
     expect(readFileSync(join(where, 'netns.txt'), 'utf8').trim()).not.toBe(readlinkSync('/proc/self/ns/net'));
 
-    // Host B dies: every process in its namespace at once. A worker of this host takes over.
-    writeWorkflow(dir, 'host-died', '1');
-    killNamespace();
-    await waitFor(() => pidsInNamespace().length === 0, 10_000, 'host B to be dead');
+    // Host B dies. A worker of this host takes over.
+    await killHostB(dir, 'host B');
     started.push(startCli(['worker', '--name', 'wa', '--concurrency', '1', '--heartbeat-ms', '500'], { env }));
     const res = await submitted.done;
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
     expect(summary.status).toBe('succeeded');
-    expect(readFileSync(starts, 'utf8').trim().split('\n')).toEqual([HOST_B, hostname()]);
+    expect(markLines(starts)).toEqual([HOST_B, hostname()]);
     const victim = nodeOf(summary, 'victim');
     expect(victim).toMatchObject({ status: 'succeeded', attempts: 2, worker: 'wa' });
     expect(victim.attempt_history.map((a) => [a.status, a.reason, a.worker])).toEqual([
@@ -147,17 +195,12 @@ describe('a worker on another host (own network namespace, reached over a veth p
       ['succeeded', null, 'wa'],
     ]);
     expect(nodeOf(summary, 'where').worker).toBe('wb');
-    const c = new Redis(env.REDIS_URL);
-    try {
-      await c.flushall();
-    } finally {
-      c.disconnect();
-    }
+    await flushPrivateRedis(env.REDIS_URL);
   });
 
   it('with --placement hosts: a node pinned to the namespace host runs there; when that host dies its running node is placed on the host that is left', async () => {
     const dir = tempDir('fg-netns-place');
-    const env = { REDIS_URL: `redis://:${PASSWORD}@${HOST_ADDR}:${redisPort}`, FLOWGATE_PREFIX: 'fgnetnsplace' };
+    const env = envUnder('fgnetnsplace');
     const starts = join(dir, 'starts');
     const path = writeWorkflow(dir, 'wf.json', {
       name: 'netns-place',
@@ -166,36 +209,23 @@ describe('a worker on another host (own network namespace, reached over a veth p
         {
           id: 'mover',
           needs: ['pinned'],
-          command: `cat /proc/sys/kernel/hostname >> ${starts}; if [ -e ${join(dir, 'host-died')} ]; then exit 0; fi; touch ${join(dir, 'waiting')}; sleep 120 & wait`,
+          command: runsUntilHostDies(dir, starts),
         },
       ],
     });
-    const scheduler = startCli(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work')], { env });
-    started.push(scheduler);
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
-    // Host nsb: its own network namespace and host name, reaching Redis only over the veth pair.
-    const workerB = spawn(
-      'ip',
-      ['netns', 'exec', NS, 'unshare', '--uts', 'sh', '-c', `hostname ${HOST_B} && exec "${process.execPath}" "${CLI}" worker --name wb --host-id nsb --capacity procs=1,mem_gb=1 --concurrency 1 --heartbeat-ms 500`],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let workerBErr = '';
-    workerB.stderr?.on('data', (d: Buffer) => (workerBErr += d.toString()));
-    const submitted = startCli(['submit', path, '--wait', '--json'], { env });
-    started.push(submitted);
-    await waitFor(() => existsSync(join(dir, 'waiting')), 30_000, `mover to start on host nsb (worker: ${workerBErr})`);
+    // Host nsb: host B's namespace, declared as host id nsb.
+    const worker = ['--name', 'wb', '--host-id', 'nsb', '--capacity', 'procs=1,mem_gb=1', '--concurrency', '1', '--heartbeat-ms', '500'];
+    const submitted = await runOnHostB(dir, path, env, ['--placement', 'hosts'], worker, 'mover to start on host nsb');
     expect(readFileSync(join(dir, 'work', 'netns-place', 'pinned', 'host.txt'), 'utf8').trim()).toBe(HOST_B);
 
     // Host nsb dies with mover running; host "here" joins and takes it.
-    writeWorkflow(dir, 'host-died', '1');
-    killNamespace();
-    await waitFor(() => pidsInNamespace().length === 0, 10_000, 'host nsb to be dead');
+    await killHostB(dir, 'host nsb');
     started.push(startCli(['worker', '--name', 'wa', '--host-id', 'here', '--capacity', 'procs=1,mem_gb=1', '--concurrency', '1', '--heartbeat-ms', '500'], { env }));
     const res = await submitted.done;
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
     expect(summary.status).toBe('succeeded');
-    expect(readFileSync(starts, 'utf8').trim().split('\n')).toEqual([HOST_B, hostname()]);
+    expect(markLines(starts)).toEqual([HOST_B, hostname()]);
     expect(nodeOf(summary, 'pinned')).toMatchObject({ host: 'nsb', worker: 'wb' });
     const mover = nodeOf(summary, 'mover');
     expect(mover).toMatchObject({ status: 'succeeded', host: 'here', worker: 'wa' });
@@ -204,11 +234,6 @@ describe('a worker on another host (own network namespace, reached over a veth p
       ['succeeded', 'wa'],
     ]);
     expect(mover.attempt_history[0]?.reason).toBe('host lost: host nsb stopped heartbeating');
-    const c = new Redis(env.REDIS_URL);
-    try {
-      await c.flushall();
-    } finally {
-      c.disconnect();
-    }
+    await flushPrivateRedis(env.REDIS_URL);
   });
 });

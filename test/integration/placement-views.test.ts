@@ -13,40 +13,23 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HostWithUsage } from '../../src/shared/held-resources.js';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { NodeView, RunDetail, RunOverview } from '../../src/shared/run-view.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { runCli, writeWorkflow } from '../helpers/cli.js';
+import { closeFleets, fleet, leading, liveHosts } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parseMetrics } from '../helpers/metrics.js';
 
-const prefixes: string[] = [];
-const started: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  for (const p of prefixes.splice(0)) await deletePrefix(p);
-});
-
+afterEach(closeFleets);
 
 describe('named resources and hosts in status, hosts, the board API and /metrics', () => {
   it('shows the GPU budget, what each host holds and has free, and every node\'s host and slots', async () => {
-    const prefix = uniquePrefix('pviews');
-    prefixes.push(prefix);
-    const dir = tempDir('fg-pviews');
-    const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
-    const spawnIt = (args: string[]): CliProcess => {
-      const p = startCli(args, { env });
-      started.push(p);
-      return p;
-    };
-    const scheduler = spawnIt(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000']);
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
-    spawnIt(['worker', '--name', 'a1', '--host-id', 'a', '--capacity', 'procs=2,mem_gb=2,gpu=2', '--concurrency', '3', '--heartbeat-ms', '300']);
-    spawnIt(['worker', '--name', 'b1', '--host-id', 'b', '--capacity', 'procs=2,mem_gb=2', '--concurrency', '3', '--heartbeat-ms', '300']);
-    const board = spawnIt(['board', '--port', '0', '--host', '127.0.0.1']);
+    const f = fleet('pviews');
+    const { dir, env } = f;
+    await leading(f.start(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000']));
+    f.start(['worker', '--name', 'a1', '--host-id', 'a', '--capacity', 'procs=2,mem_gb=2,gpu=2', '--concurrency', '3', '--heartbeat-ms', '300']);
+    f.start(['worker', '--name', 'b1', '--host-id', 'b', '--capacity', 'procs=2,mem_gb=2', '--concurrency', '3', '--heartbeat-ms', '300']);
+    const board = f.start(['board', '--port', '0', '--host', '127.0.0.1']);
     const base = await waitFor(() => /board listening on (http:\/\/\S+)/.exec(board.stderr())?.[1], 20_000, 'the board to listen');
-    await waitFor(async () => {
-      const res = await runCli(['hosts', '--json'], { env });
-      return (JSON.parse(res.stdout) as HostWithUsage[]).filter((h) => h.status === 'alive').length === 2 ? true : undefined;
-    }, 20_000, 'both hosts to register');
+    await liveHosts(f, 2);
     // The service publishes the fleet's budget once its host watch has both hosts.
     await waitFor(async () => {
       const sv = (await (await fetch(`${base}/api/service`)).json()) as { budget?: { n_procs: number; resources?: Record<string, number> } } | null;
@@ -64,7 +47,7 @@ describe('named resources and hosts in status, hosts, the board API and /metrics
         { id: 'p', command: hold, n_procs: 1, mem_gb: 0.5, host: 'b' },
       ],
     });
-    const follower = spawnIt(['submit', wf, '--wait', '--json', '--run-id', 'views-run']);
+    const follower = f.start(['submit', wf, '--wait', '--json', '--run-id', 'views-run']);
     const detail = await waitFor(async () => {
       const res = await runCli(['status', 'views-run', '--json'], { env });
       if (res.code !== 0) return undefined;

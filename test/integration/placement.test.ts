@@ -13,56 +13,34 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeSummary, RunSummary } from '../../src/scheduler/summary.js';
 import type { RunDetail } from '../../src/shared/run-view.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { runCli, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { closeFleets, fleet, leading, liveHosts, type Fleet } from '../helpers/fleet.js';
+import { markLines, waitForMarks } from '../helpers/marks.js';
+import { redisUrl } from '../helpers/redis.js';
 import { peakUsage } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const prefixes: string[] = [];
-const started: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  for (const p of prefixes.splice(0)) await deletePrefix(p);
-});
+afterEach(closeFleets);
 
-interface Fleet {
-  dir: string;
-  env: NodeJS.ProcessEnv;
+/** A fleet placed per host: a `--placement hosts` scheduler and workers declaring their host. */
+interface HostsFleet extends Fleet {
   scheduler(extra?: string[]): CliProcess;
   worker(name: string, host: string, capacity: string, extra?: string[]): CliProcess;
 }
 
-function fleet(label: string): Fleet {
-  const prefix = uniquePrefix(label);
-  prefixes.push(prefix);
-  const dir = tempDir(label);
-  const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
-  const spawnIt = (args: string[]): CliProcess => {
-    const p = startCli(args, { env });
-    started.push(p);
-    return p;
-  };
+function hostsFleet(label: string): HostsFleet {
+  const f = fleet(label);
   return {
-    dir,
-    env,
-    scheduler: (extra = []) => spawnIt(['scheduler', '--placement', 'hosts', '--work-dir', join(dir, 'work'), '--reconcile-interval-ms', '1000', ...extra]),
+    ...f,
+    scheduler: (extra = []) => f.start(['scheduler', '--placement', 'hosts', '--work-dir', join(f.dir, 'work'), '--reconcile-interval-ms', '1000', ...extra]),
     worker: (name, host, capacity, extra = []) =>
-      spawnIt(['worker', '--name', name, '--host-id', host, '--capacity', capacity, '--concurrency', '4', '--heartbeat-ms', '300', ...extra]),
+      f.start(['worker', '--name', name, '--host-id', host, '--capacity', capacity, '--concurrency', '4', '--heartbeat-ms', '300', ...extra]),
   };
 }
 
 /** The nodes placed on `host`, with their worker-stamped times. */
 function onHost(s: RunSummary, host: string): NodeSummary[] {
   return s.nodes.filter((n) => n.host === host);
-}
-
-/** Waits until `flowgate hosts` lists exactly `n` live hosts; returns their ids. */
-async function liveHosts(f: Fleet, n: number): Promise<string[]> {
-  return waitFor(async () => {
-    const res = await runCli(['hosts', '--json'], { env: f.env });
-    const alive = (JSON.parse(res.stdout) as Array<{ host_id: string; status: string }>).filter((h) => h.status === 'alive');
-    return alive.length === n ? alive.map((h) => h.host_id).sort() : undefined;
-  }, 20_000, `${n} live host(s)`);
 }
 
 async function submit(f: Fleet, wf: string, runId: string): Promise<RunSummary> {
@@ -73,9 +51,8 @@ async function submit(f: Fleet, wf: string, runId: string): Promise<RunSummary> 
 
 describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   it('places every node whole on one host that holds it, never over any host, with distinct GPU slots, pins and labels', async () => {
-    const f = fleet('place');
-    const s = f.scheduler();
-    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const f = hostsFleet('place');
+    await leading(f.scheduler());
     // Host a: 2 procs, 2 GB, two GPUs. Host b: 3 procs, 6 GB, served by two worker processes.
     f.worker('a1', 'a', 'procs=2,mem_gb=2,gpu=2', ['--label', 'gpu=a100']);
     f.worker('b1', 'b', 'procs=3,mem_gb=6');
@@ -128,8 +105,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     }
 
     // The board shows the host queues with their jobs, read-only.
-    const board = startCli(['board', '--port', '0', '--host', '127.0.0.1'], { env: f.env });
-    started.push(board);
+    const board = f.start(['board', '--port', '0', '--host', '127.0.0.1']);
     const url = await waitFor(() => /board listening on (http:\/\/\S+)/.exec(board.stderr())?.[1], 20_000, 'the board to listen');
     type Queues = { queues: Array<{ name: string; readOnlyMode: boolean; jobs: unknown[] }> };
     const shown = await waitFor(async () => {
@@ -153,9 +129,8 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 120_000);
 
   it('refuses a node larger than every single host, naming the largest host, though the fleet has room in sum', async () => {
-    const f = fleet('place-big');
-    const s = f.scheduler();
-    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const f = hostsFleet('place-big');
+    await leading(f.scheduler());
     f.worker('a1', 'a', 'procs=2,mem_gb=4');
     f.worker('b1', 'b', 'procs=2,mem_gb=4');
     await liveHosts(f, 2);
@@ -167,9 +142,8 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 90_000);
 
   it('a host that stops heartbeating leaves the fleet; its running node is placed again on a host that is left, and a pinned node waits for its host', async () => {
-    const f = fleet('place-lost');
-    const s = f.scheduler();
-    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const f = hostsFleet('place-lost');
+    await leading(f.scheduler());
     const a = f.worker('a1', 'a', 'procs=1,mem_gb=2');
     await liveHosts(f, 1);
     const marks = join(f.dir, 'marks');
@@ -181,15 +155,8 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
         { id: 'pinned', command: 'true', host: 'a', needs: ['long'] },
       ],
     });
-    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'lost-run'], { env: f.env });
-    started.push(follower);
-    await waitFor(() => {
-      try {
-        return readFileSync(marks, 'utf8').includes('start') ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 30_000, 'long to start on host a');
+    const follower = f.start(['submit', wf, '--wait', '--json', '--run-id', 'lost-run']);
+    await waitForMarks(marks, 1, 30_000, 'long to start on host a');
     // Host b joins; host a dies with its node running.
     f.worker('b1', 'b', 'procs=2,mem_gb=2');
     a.child.kill('SIGKILL');
@@ -211,7 +178,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
     expect(long?.attempt_history.map((h) => h.status)).toEqual(['lost', 'succeeded']);
     expect(long?.attempt_history[0]?.reason).toContain('host lost: host a stopped heartbeating');
     expect(summary.nodes.find((n) => n.id === 'pinned')).toMatchObject({ status: 'succeeded', host: 'a', worker: 'a2' });
-    expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['start', 'start']);
+    expect(markLines(marks)).toEqual(['start', 'start']);
     // flowgate status names the lost attempt and where the node went.
     const text = await runCli(['status', 'lost-run'], { env: f.env });
     expect(text.stdout).toMatch(/^ {2}attempts killed or lost \(run again\):$/m);
@@ -220,7 +187,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 120_000);
 
   it('flowgate run --fleet external places nodes per host on the registered workers, and refuses to start without any', async () => {
-    const f = fleet('place-ext');
+    const f = hostsFleet('place-ext');
     const wf = writeWorkflow(f.dir, 'ext.json', {
       name: 'ext',
       nodes: [
@@ -246,10 +213,7 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 90_000);
 
   it('flowgate run --resource gpu=2: GPU nodes hold distinct devices, at most two at once; a node asking for a resource the budget lacks is refused', async () => {
-    const dir = tempDir('place-gpu');
-    const prefix = uniquePrefix('place-gpu');
-    prefixes.push(prefix);
-    const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+    const { dir, env } = fleet('place-gpu');
     const nodes = Array.from({ length: 4 }, (_, i) => ({ id: `g${i}`, command: `echo "$CUDA_VISIBLE_DEVICES $FLOWGATE_RESOURCE_GPU" > dev.txt; sleep 0.5`, resources: { gpu: 1 } }));
     const wf = writeWorkflow(dir, 'gpu.json', { name: 'gpu', nodes });
     const res = await runCli(['run', wf, '--resource', 'gpu=2', '--n-procs', '4', '--memory-gb', '4', '--json', '--quiet', '--work-dir', join(dir, 'work')], { env, timeoutMs: 60_000 });
@@ -277,32 +241,24 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 90_000);
 
   it('a new leader puts the running nodes back on their hosts before placing more: no host over its capacity across a takeover, no node run twice', async () => {
-    const f = fleet('place-takeover');
+    const f = hostsFleet('place-takeover');
     const first = f.scheduler(['--leader-ttl-ms', '2000']);
-    await waitFor(() => first.stderr().includes('leading as'), 20_000, 'the first scheduler to lead');
+    await leading(first, 'the first scheduler to lead');
     f.worker('a1', 'a', 'procs=2,mem_gb=2');
     f.worker('b1', 'b', 'procs=2,mem_gb=2');
     await liveHosts(f, 2);
     const marks = join(f.dir, 'marks');
     const nodes = Array.from({ length: 10 }, (_, i) => ({ id: `n${i}`, command: `echo n${i} >> ${marks}; sleep 1.5`, n_procs: 1, mem_gb: 1 }));
     const wf = writeWorkflow(f.dir, 'takeover.json', { name: 'takeover', nodes });
-    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'takeover-run'], { env: f.env });
-    started.push(follower);
-    await waitFor(() => {
-      try {
-        return readFileSync(marks, 'utf8').trim().split('\n').length >= 4 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 30_000, 'four nodes to start');
+    const follower = f.start(['submit', wf, '--wait', '--json', '--run-id', 'takeover-run']);
+    await waitForMarks(marks, 4, 30_000, 'four nodes to start');
     first.child.kill('SIGKILL');
-    const second = f.scheduler(['--leader-ttl-ms', '2000']);
-    await waitFor(() => second.stderr().includes('leading as'), 30_000, 'the second scheduler to lead');
+    await leading(f.scheduler(['--leader-ttl-ms', '2000']), 'the second scheduler to lead', 30_000);
     const res = await follower.done;
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
     expect(summary.status).toBe('succeeded');
-    const ran = readFileSync(marks, 'utf8').trim().split('\n');
+    const ran = markLines(marks);
     expect(ran.sort()).toEqual(nodes.map((n) => n.id).sort());
     expect(peakUsage(onHost(summary, 'a')).n_procs).toBeLessThanOrEqual(2);
     expect(peakUsage(onHost(summary, 'b')).n_procs).toBeLessThanOrEqual(2);
@@ -310,24 +266,14 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
   }, 120_000);
 
   it('a node that loses its host twice is placed again each time and completes: host losses use none of its lost-worker allowance', async () => {
-    const f = fleet('place-twice');
-    const s = f.scheduler();
-    await waitFor(() => s.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const f = hostsFleet('place-twice');
+    await leading(f.scheduler());
     const a = f.worker('a1', 'a', 'procs=1,mem_gb=1');
     await liveHosts(f, 1);
     const marks = join(f.dir, 'marks');
     const wf = writeWorkflow(f.dir, 'twice.json', { name: 'twice', nodes: [{ id: 'long', command: `echo start >> ${marks}; sleep 3`, mem_gb: 0.5 }] });
-    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'twice-run'], { env: f.env });
-    started.push(follower);
-    const starts = async (n: number): Promise<void> => {
-      await waitFor(() => {
-        try {
-          return readFileSync(marks, 'utf8').trim().split('\n').length >= n ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      }, 40_000, `start number ${n}`);
-    };
+    const follower = f.start(['submit', wf, '--wait', '--json', '--run-id', 'twice-run']);
+    const starts = (n: number): Promise<string[]> => waitForMarks(marks, n, 40_000, `start number ${n}`);
     await starts(1);
     const b = f.worker('b1', 'b', 'procs=1,mem_gb=1');
     await liveHosts(f, 2);
@@ -345,6 +291,6 @@ describe('per-host placement (flowgate scheduler --placement hosts)', () => {
       ['lost', 'b1'],
       ['succeeded', 'c1'],
     ]);
-    expect(readFileSync(marks, 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(markLines(marks)).toHaveLength(3);
   }, 150_000);
 });

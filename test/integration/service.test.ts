@@ -4,59 +4,35 @@
  * and `logs`; one budget shared by concurrent runs in submission order; a
  * standby scheduler taking over a killed leader's run without rerunning nodes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { loadRunSummary } from '../../src/scheduler/summary-load.js';
 import type { RunDetail, RunListItem } from '../../src/shared/run-view.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { runCli, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { closeFleets, fleet, leading, type Fleet } from '../helpers/fleet.js';
+import { markLines, waitForMarks } from '../helpers/marks.js';
+import { keysUnder, redisUrl } from '../helpers/redis.js';
 import { nodeOf, peakUsage } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const prefixes: string[] = [];
-const started: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  for (const p of prefixes.splice(0)) await deletePrefix(p);
-});
+afterEach(closeFleets);
 
-interface Service {
-  prefix: string;
-  dir: string;
-  env: NodeJS.ProcessEnv;
+/** A fleet with one pooled budget: schedulers given the budget, and workers. */
+interface Service extends Fleet {
   scheduler(extra?: string[]): CliProcess;
   worker(concurrency: number): CliProcess;
 }
 
 function service(label: string, budget: { n_procs: number; memory_gb: number }): Service {
-  const prefix = uniquePrefix(label);
-  prefixes.push(prefix);
-  const dir = tempDir(label);
-  const env = { REDIS_URL: redisUrl(), FLOWGATE_PREFIX: prefix };
+  const f = fleet(label);
   return {
-    prefix,
-    dir,
-    env,
-    scheduler: (extra = []) => {
-      const p = startCli(['scheduler', '--work-dir', join(dir, 'work'), ...extra], {
-        env: { ...env, FLOWGATE_N_PROCS: String(budget.n_procs), FLOWGATE_MEMORY_GB: String(budget.memory_gb) },
-      });
-      started.push(p);
-      return p;
-    },
-    worker: (concurrency) => {
-      const p = startCli(['worker', '--concurrency', String(concurrency), '--heartbeat-ms', '500'], { env });
-      started.push(p);
-      return p;
-    },
+    ...f,
+    scheduler: (extra = []) => f.start(['scheduler', '--work-dir', join(f.dir, 'work'), ...extra], { FLOWGATE_N_PROCS: String(budget.n_procs), FLOWGATE_MEMORY_GB: String(budget.memory_gb) }),
+    worker: (concurrency) => f.start(['worker', '--concurrency', String(concurrency), '--heartbeat-ms', '500']),
   };
-}
-
-async function leading(p: CliProcess): Promise<void> {
-  await waitFor(() => p.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
 }
 
 function fanout(name: string, n: number, command: string, mem = 0.5): object {
@@ -158,18 +134,17 @@ describe('flowgate scheduler + submit', () => {
         ...(i > 0 ? { needs: [`step${i - 1}`] } : {}),
       })),
     });
-    const follower = startCli(['submit', wf, '--wait', '--json', '--run-id', 'failover-run'], { env: s.env });
-    started.push(follower);
-    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').includes('step1'), 20_000, 'the run to be under way');
+    const follower = s.start(['submit', wf, '--wait', '--json', '--run-id', 'failover-run']);
+    await waitFor(() => markLines(marks).includes('step1'), 20_000, 'the run to be under way');
     leader.child.kill('SIGKILL');
-    await waitFor(() => standby.stderr().includes('leading as'), 20_000, 'the standby to take over');
+    await leading(standby, 'the standby to take over');
     const res = await follower.done;
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
     expect(summary.status).toBe('succeeded');
     expect(standby.stderr()).toContain('run failover-run resumed');
     // Each node ran exactly once, across both schedulers.
-    const ran = readFileSync(marks, 'utf8').trim().split('\n').sort();
+    const ran = markLines(marks).sort();
     expect(ran).toEqual(Array.from({ length: 6 }, (_, i) => `step${i}`).sort());
     standby.child.kill('SIGTERM');
     expect((await standby.done).code).toBe(0);
@@ -189,12 +164,10 @@ describe('flowgate scheduler + submit', () => {
     // A is older; its a1 needs the whole budget once a0 is done. B then holds all 4 procs.
     const a = writeWorkflow(s.dir, 'a.json', { name: 'a', nodes: [{ id: 'a0', command: `${mark}; ${gate('release-a0')}` }, { id: 'a1', n_procs: 4, needs: ['a0'], command: mark }] });
     const b = writeWorkflow(s.dir, 'b.json', { name: 'b', nodes: [0, 1, 2, 3].map((i) => ({ id: `b${i}`, command: `${mark}; ${gate('release-b')}` })) });
-    const fa = startCli(['submit', a, '--wait', '--json', '--run-id', 'older-a'], { env: s.env });
-    started.push(fa);
-    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').includes('a0'), 20_000, 'a0 to start');
-    const fb = startCli(['submit', b, '--wait', '--json', '--run-id', 'younger-b'], { env: s.env });
-    started.push(fb);
-    const count = (prefix: string) => (existsSync(marks) ? readFileSync(marks, 'utf8').split('\n').filter((l) => l.startsWith(prefix)).length : 0);
+    const count = (prefix: string) => markLines(marks).filter((l) => l.startsWith(prefix)).length;
+    const fa = s.start(['submit', a, '--wait', '--json', '--run-id', 'older-a']);
+    await waitFor(() => count('older-a a0') === 1, 20_000, 'a0 to start');
+    const fb = s.start(['submit', b, '--wait', '--json', '--run-id', 'younger-b']);
     await waitFor(() => count('younger-b') === 3, 20_000, 'three of B\'s nodes to start');
     writeWorkflow(s.dir, 'release-a0', '1');
     await waitFor(() => count('younger-b') === 4, 20_000, 'B to hold all 4 procs');
@@ -230,8 +203,7 @@ describe('flowgate scheduler + submit', () => {
     const s = service('reject', { n_procs: 1, memory_gb: 1 });
     // No service has run yet, so submit cannot check the budget: the service refuses it.
     const wf = writeWorkflow(s.dir, 'big.json', { name: 'big', nodes: [{ id: 'wide', command: 'true', n_procs: 8 }] });
-    const follower = startCli(['submit', wf, '--wait'], { env: s.env });
-    started.push(follower);
+    const follower = s.start(['submit', wf, '--wait']);
     await waitFor(() => follower.stderr().includes('following it'), 20_000, 'the submission');
     s.scheduler();
     const res = await follower.done;
@@ -259,9 +231,8 @@ describe('flowgate scheduler + submit', () => {
     expect(gone.nodes.every((n) => n.status === 'cancelled' && n.start_ms === null)).toBe(true);
     expect(existsSync(marks)).toBe(false);
 
-    const follower = startCli(['submit', slow, '--wait', '--json', '--run-id', 'live-run'], { env: s.env });
-    started.push(follower);
-    await waitFor(() => existsSync(marks) && readFileSync(marks, 'utf8').split('\n').length > 2, 20_000, 'two nodes to run');
+    const follower = s.start(['submit', slow, '--wait', '--json', '--run-id', 'live-run']);
+    await waitForMarks(marks, 2, 20_000, 'two nodes to run');
     const res = await runCli(['cancel', 'live-run', '--json'], { env: s.env });
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;
@@ -326,8 +297,7 @@ describe('flowgate scheduler + submit', () => {
     url.username = 'default';
     url.password = 's3cret-pw';
     // A Redis without a password accepts the login, so the service starts.
-    const sched = startCli(['scheduler'], { env: { ...s.env, REDIS_URL: url.toString() } });
-    started.push(sched);
+    const sched = s.start(['scheduler'], { REDIS_URL: url.toString() });
     await leading(sched);
     expect(sched.stderr()).toContain('redis_url=redis://default:***@');
     expect(sched.stderr()).not.toContain('s3cret-pw');

@@ -15,31 +15,23 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import type { ListedWorker } from '../../src/shared/worker-registry.js';
 import { WORK_DIR_MARKER } from '../../src/shared/work-dir-marker.js';
-import { CLI, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
-import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { CLI, writeWorkflow } from '../helpers/cli.js';
 import { needRoot } from '../helpers/tools.js';
+import { closeFleets, fleet, leading, listWorkers } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const isRoot = needRoot('mount namespaces (unshare --mount) with a tmpfs over the work dir');
 
-const prefixes: string[] = [];
-const started: CliProcess[] = [];
 const hidden: ChildProcess[] = [];
 afterEach(async () => {
-  for (const p of started.splice(0)) {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
-    p.child.kill('SIGKILL');
-    await p.done;
-  }
   for (const c of hidden.splice(0)) {
     if (c.exitCode !== null || c.signalCode !== null) continue;
     const gone = new Promise((resolve) => c.once('exit', resolve));
     c.kill('SIGKILL');
     await gone;
   }
-  for (const p of prefixes.splice(0)) await deletePrefix(p);
+  await closeFleets();
 });
 
 /**
@@ -58,23 +50,13 @@ function startHiddenWorker(workDir: string, args: readonly string[], env: NodeJS
   return { child, stderr: () => err, done };
 }
 
-async function listWorkers(prefix: string): Promise<ListedWorker[]> {
-  const res = await runCli(['workers', '--json', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as ListedWorker[];
-}
-
 describe('the shared work dir check', () => {
   it('a worker that does not see the service work dir refuses to register (exit 2, path, host id, fix); one that does registers', async () => {
     if (!isRoot) return;
-    const prefix = uniquePrefix('wdcheck');
-    prefixes.push(prefix);
-    const env = { REDIS_URL: redisUrl() };
-    const dir = tempDir('fg-wdcheck');
-    const work = join(dir, 'work');
-    const scheduler = startCli(['scheduler', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2'], { env });
-    started.push(scheduler);
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const f = fleet('wdcheck');
+    const { prefix, env } = f;
+    const work = join(f.dir, 'work');
+    await leading(f.start(['scheduler', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2']));
     // The owner's marker is in the work root, and nothing else of it.
     expect(JSON.parse(readFileSync(join(work, WORK_DIR_MARKER), 'utf8'))).toMatchObject({ token: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(readdirSync(work)).toEqual([WORK_DIR_MARKER]);
@@ -88,30 +70,25 @@ describe('the shared work dir check', () => {
     expect(message).toContain(`mount the shared volume at ${work} on this host`);
     expect((await listWorkers(prefix)).map((w) => w.name)).toEqual([]);
 
-    const good = startCli(['worker', '--prefix', prefix, '--name', 'wa', '--host-id', 'host-a', '--concurrency', '1', '--heartbeat-ms', '200'], { env });
-    started.push(good);
+    const good = f.start(['worker', '--prefix', prefix, '--name', 'wa', '--host-id', 'host-a', '--concurrency', '1', '--heartbeat-ms', '200']);
     await waitFor(async () => (await listWorkers(prefix)).some((w) => w.name === 'wa' && w.status === 'alive'), 20_000, `worker wa to register: ${good.stderr()}`);
     expect(good.child.exitCode).toBeNull();
   });
 
   it('a worker that started before the service refuses its nodes; the scheduler counts no failure and a worker that sees the work dir runs them', async () => {
     if (!isRoot) return;
-    const prefix = uniquePrefix('wdclaim');
-    prefixes.push(prefix);
-    const env = { REDIS_URL: redisUrl() };
-    const dir = tempDir('fg-wdclaim');
+    const f = fleet('wdclaim');
+    const { prefix, env, dir } = f;
     const work = join(dir, 'work');
     mkdirSync(work);
     // No service leads yet: nothing to check at start, so it registers.
     const bad = startHiddenWorker(work, ['--prefix', prefix, '--name', 'wb', '--host-id', 'host-b', '--concurrency', '1', '--heartbeat-ms', '200'], env);
     await waitFor(async () => (await listWorkers(prefix)).some((w) => w.name === 'wb' && w.status === 'alive'), 20_000, `worker wb to register: ${bad.stderr()}`);
 
-    const scheduler = startCli(['scheduler', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2', '--reconcile-interval-ms', '200'], { env });
-    started.push(scheduler);
-    await waitFor(() => scheduler.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
+    const scheduler = f.start(['scheduler', '--prefix', prefix, '--work-dir', work, '--n-procs', '2', '--memory-gb', '2', '--reconcile-interval-ms', '200']);
+    await leading(scheduler);
     const wf = writeWorkflow(dir, 'wf.json', { name: 'wdclaim', nodes: [{ id: 'mark', command: 'echo ran > ran.txt' }] });
-    const submitted = startCli(['submit', wf, '--prefix', prefix, '--wait', '--json'], { env });
-    started.push(submitted);
+    const submitted = f.start(['submit', wf, '--prefix', prefix, '--wait', '--json']);
 
     // The refusal names the run's work dir, the worker and its host.
     const refusal = await waitFor(() => bad.stderr().split('\n').find((l) => l.includes('worker:job-refused')), 30_000, `worker wb to refuse the node: ${bad.stderr()}`);
@@ -121,7 +98,7 @@ describe('the shared work dir check', () => {
     bad.child.kill('SIGTERM');
     expect(await bad.done).toBe(0);
 
-    started.push(startCli(['worker', '--prefix', prefix, '--name', 'wa', '--host-id', 'host-a', '--concurrency', '1'], { env }));
+    f.start(['worker', '--prefix', prefix, '--name', 'wa', '--host-id', 'host-a', '--concurrency', '1']);
     const res = await submitted.done;
     expect(res.code, `${res.stderr}\n--- scheduler:\n${scheduler.stderr().slice(-3000)}`).toBe(0);
     const summary = JSON.parse(res.stdout) as RunSummary;

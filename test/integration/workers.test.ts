@@ -5,9 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import type { ListedHost, ListedWorker } from '../../src/shared/worker-registry.js';
+import type { ListedHost } from '../../src/shared/worker-registry.js';
 import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { listWorkers } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const prefixes: string[] = [];
@@ -16,12 +17,6 @@ afterEach(async () => {
   for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
-
-async function listWorkers(prefix: string): Promise<ListedWorker[]> {
-  const res = await runCli(['workers', '--json', '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as ListedWorker[];
-}
 
 describe('flowgate worker and flowgate workers', () => {
   it('lists standalone workers with their heartbeat, shares a run with them and reports a killed one as lost', async () => {

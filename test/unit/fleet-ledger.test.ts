@@ -73,6 +73,29 @@ describe('FleetLedger with RunGraph', () => {
     expect(g.waiting()[0]?.reason).toMatch(/the fleet's cap leaves 0 procs/);
   });
 
+  it('the budget follows hosts joining, changing their capacity and leaving, under the cap', () => {
+    const fleet = new FleetLedger({ mem_gb: 10 });
+    expect(fleet.budget).toEqual({ n_procs: 0, mem_gb: 0 });
+    expect(fleet.namedBudget()).toEqual({});
+    fleet.setHost(A);
+    expect(fleet.budget).toEqual({ n_procs: 2, mem_gb: 4 });
+    expect(fleet.namedBudget()).toEqual({ gpu: 2 });
+    fleet.setHost(B);
+    expect(fleet.budget).toEqual({ n_procs: 6, mem_gb: 10 });
+    expect(fleet.free).toEqual({ n_procs: 6, mem_gb: 10 });
+    // The same declaration again changes nothing; a new capacity replaces the old one.
+    expect(fleet.setHost({ ...B })).toBe(false);
+    expect(fleet.setHost({ id: 'b', capacity: { n_procs: 1, mem_gb: 2, resources: { gpu: 1 } } })).toBe(true);
+    expect(fleet.budget).toEqual({ n_procs: 3, mem_gb: 6 });
+    expect(fleet.namedBudget()).toEqual({ gpu: 3 });
+    fleet.removeHost('a');
+    expect(fleet.budget).toEqual({ n_procs: 1, mem_gb: 2 });
+    expect(fleet.namedBudget()).toEqual({ gpu: 1 });
+    fleet.removeHost('b');
+    expect(fleet.budget).toEqual({ n_procs: 0, mem_gb: 0 });
+    expect(fleet.namedBudget()).toEqual({});
+  });
+
   it("a lost host's nodes go back to ready and are placed again as new attempts on a host that is left", () => {
     const fleet = new FleetLedger();
     fleet.setHost(A);

@@ -8,6 +8,7 @@ import { IllegalPhaseError, Outcome, PhaseMachine, SingleFlight } from '../../sr
 import { silentLogger } from '../../src/shared/logger.js';
 import { Releasers, withReleasers } from '../../src/shared/releasers.js';
 import { ACTIVE_PHASES, RUN_PHASES, type RunPhase } from '../../src/scheduler/run-phase.js';
+import { slowStep } from '../helpers/slow-step.js';
 
 describe('Releasers', () => {
   it('releases the last acquired first, carries on past failures and throws one AggregateError', async () => {
@@ -58,7 +59,7 @@ describe('Releasers', () => {
   it('lets a step opt out of the cap (a graceful stop that bounds itself)', async () => {
     const r = new Releasers(5);
     let done = false;
-    r.add('slow', () => new Promise<void>((resolve) => setTimeout(() => resolve(void (done = true)), 30)), Infinity);
+    r.add('slow', slowStep(30, () => (done = true)), Infinity);
     expect(await r.releaseAll()).toEqual([]);
     expect(done).toBe(true);
   });

@@ -1,9 +1,11 @@
 /**
- * A TCP proxy in front of the chaos suite's private Redis, on localhost only,
- * through which every flowgate process of an episode talks to Redis. It can
- * delay every chunk in both directions, stall all traffic (connections stay
- * open, bytes wait), cut every open connection, or refuse new ones — the
- * network faults a Redis client meets between hosts.
+ * A TCP proxy in front of a private Redis, on localhost only, through which
+ * every flowgate process of a chaos episode talks to Redis. It can delay
+ * every chunk in both directions, stall all traffic (connections stay open,
+ * bytes wait), cut every open connection, or refuse new ones — the network
+ * faults a Redis client meets between hosts. Its timers are the faults
+ * themselves (a chunk held for the added latency, a stall of a planned
+ * length), not waits for something to happen.
  */
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 
@@ -22,7 +24,7 @@ class Pipe {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly proxy: RedisProxy,
+    private readonly proxy: NetworkFaultProxy,
     private readonly to: Socket,
   ) {}
 
@@ -57,8 +59,11 @@ class Pipe {
   }
 }
 
+/** The planned length of a fault. */
+const lasting = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** A localhost TCP proxy to `127.0.0.1:targetPort` with injectable network faults. */
-export class RedisProxy {
+export class NetworkFaultProxy {
   /** Added latency per chunk, both directions (0: none). */
   delayMs = 0;
   /** While true, no byte is forwarded (they are kept, in order). */
@@ -138,6 +143,20 @@ export class RedisProxy {
     this.delayMs = 0;
     this.refusing = false;
     this.resume();
+  }
+
+  /** Stalls all traffic for `ms`, then lets the held bytes flow again. */
+  async stallFor(ms: number): Promise<void> {
+    this.stall();
+    await lasting(ms);
+    this.resume();
+  }
+
+  /** Adds `delayMs` to every chunk for `ms`, then heals. */
+  async delayFor(delayMs: number, ms: number): Promise<void> {
+    this.delayMs = delayMs;
+    await lasting(ms);
+    this.heal();
   }
 
   /** Closes the listener and every connection. */
