@@ -35,6 +35,15 @@ export function takeStarted(): CliProcess[] {
   return started.splice(0);
 }
 
+/** Signals a started process's whole group (it and the workers and launchers it started); nothing when it is gone. */
+export function killGroup(p: CliProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-(p.child.pid as number), signal);
+  } catch {
+    // already gone
+  }
+}
+
 /**
  * Starts `flowgate ...args` in a process group of its own, so that whatever
  * it started (its worker fleet, their node processes) can be stopped with it

@@ -7,31 +7,23 @@
  * global teardown.
  */
 import { afterAll, expect } from 'vitest';
-import { takeStarted, type CliProcess } from './cli.js';
+import { killGroup, takeStarted, type CliProcess } from './cli.js';
 import { deletePrefix, keysUnder, takePrefixes } from './redis.js';
 
 function running(p: CliProcess): boolean {
   return p.child.exitCode === null && p.child.signalCode === null;
 }
 
-function signalGroup(p: CliProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-(p.child.pid as number), signal);
-  } catch {
-    // already gone
-  }
-}
-
 async function stopLeftovers(procs: CliProcess[]): Promise<string[]> {
   const left = procs.filter(running);
-  for (const p of left) signalGroup(p, 'SIGTERM');
+  for (const p of left) killGroup(p, 'SIGTERM');
   await Promise.all(
     left.map(async (p) => {
-      const timer = setTimeout(() => signalGroup(p, 'SIGKILL'), 5000);
+      const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5000);
       await p.done;
       clearTimeout(timer);
       // Its workers are in its group too; whatever outlived it goes now.
-      signalGroup(p, 'SIGKILL');
+      killGroup(p, 'SIGKILL');
     }),
   );
   return left.map((p) => p.child.spawnargs.slice(2, 4).join(' '));

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
-import { CLI, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { CLI, type CliProcess, killGroup, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { leading } from '../helpers/fleet.js';
 import { markLines } from '../helpers/marks.js';
 import { answersPingAt, freePort } from '../helpers/private-redis.js';
@@ -92,8 +92,12 @@ afterAll(async () => {
 });
 
 const started: CliProcess[] = [];
-afterEach(() => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+afterEach(async () => {
+  for (const p of started.splice(0)) {
+    // The whole group: a worker's node launcher goes with it.
+    if (p.child.exitCode === null && p.child.signalCode === null) killGroup(p, 'SIGKILL');
+    await p.done;
+  }
   killNamespace();
 });
 

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { ListedHost } from '../../src/shared/worker-registry.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { type CliProcess, killGroup, runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { listWorkers } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -14,7 +14,11 @@ import { waitFor } from '../helpers/wait-for.js';
 const prefixes: string[] = [];
 const started: CliProcess[] = [];
 afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  for (const p of started.splice(0)) {
+    // The whole group: a worker's node launcher goes with it.
+    if (p.child.exitCode === null && p.child.signalCode === null) killGroup(p, 'SIGKILL');
+    await p.done;
+  }
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
