@@ -7,12 +7,13 @@ import type { Redis } from 'ioredis';
 import { requestCancel, type CancelRequest } from '../shared/cancel-run.js';
 import { requestRetry, type RetryRequest } from '../shared/retry-request.js';
 import type { Logger } from '../shared/logger.js';
-import { listRuns, readRunOverview } from '../shared/run-reader.js';
+import { listRuns } from '../shared/run-reader.js';
 import { DEFAULT_NODE_PAGE, MAX_NODE_PAGE, readRunNodes, type NodePageQuery } from '../shared/run-nodes.js';
 import { NODE_STATE_NAMES, type NodeStateName } from '../shared/effective-state.js';
 import { groupHosts, listWorkers } from '../shared/worker-registry.js';
 import { readHeld, runningRunIds, withUsage } from '../shared/held-resources.js';
 import { readService } from './service.js';
+import { OverviewCache } from './overview-cache.js';
 
 /** Run ids the API accepts: letters, digits, `.`, `_`, `-`. */
 export const RUN_ID_PARAM = /^[A-Za-z0-9._-]{1,128}$/;
@@ -63,6 +64,7 @@ const MAX_REASON_LENGTH = 500;
 export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Router {
   const router = Router();
   const canWrite = options.writable && options.authenticated;
+  const overviews = new OverviewCache(redis, prefix);
   router.get('/board', (_req: Request, res: Response) => {
     res.json({ writable: canWrite });
   });
@@ -80,7 +82,7 @@ export function apiRouter(redis: Redis, prefix: string, options: ApiOptions): Ro
       res.status(400).json({ error: 'invalid run id: use letters, digits, ".", "_" or "-"' });
       return;
     }
-    const run = await readRunOverview(redis, prefix, id);
+    const run = await overviews.get(id);
     if (run === undefined) {
       res.status(404).json({ error: `no run "${id}" under prefix ${prefix}` });
       return;
