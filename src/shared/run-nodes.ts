@@ -1,10 +1,12 @@
 /**
  * A run's nodes one page at a time (`GET /api/runs/:id/nodes`), each shown
- * as every view shows it ({@link nodeView}). A page reads the run's states
- * (one small field per node), the records and claims of its own nodes, and,
- * to decide the shown state of in-flight nodes when filtering by state, the
- * records and claims of those only (bounded by the budget): never every
- * node's record.
+ * as every view shows it ({@link nodeView}). A page of all states reads the
+ * number of the run's states and the states, records and claims of its own
+ * nodes; a page filtered by state reads every node's state (one small field
+ * per node) and, to decide the shown state of in-flight nodes, the records
+ * and claims of those only (bounded by the budget): never every node's
+ * record. Both need the run's definition, one field of its meta holding the
+ * whole workflow; a caller that pages often keeps it ({@link DefinitionMemory}).
  */
 import type { Redis } from 'ioredis';
 import { Keys } from './keys.js';
@@ -32,24 +34,45 @@ function elementDefinition(index: number, record: Record<string, unknown>, defs:
   return { id: str(record['id']) ?? `#${index}`, needs: [], n_procs: num(record['n_procs']) ?? 1, mem_gb: num(record['mem_gb']) ?? 0, env: parent?.env ?? {} };
 }
 
-/** Reads one page of run `runId`'s nodes; undefined when there is no such run. */
-export async function readRunNodes(redis: Redis, prefix: string, runId: string, q: NodePageQuery): Promise<NodePage | undefined> {
-  const keys = new Keys(prefix);
-  const [[runIdField, definition], states] = await Promise.all([redis.hmget(keys.runMeta(runId), 'run_id', 'definition'), redis.hgetall(keys.runStates(runId))]);
-  if (runIdField === null || runIdField === undefined) return undefined;
+/**
+ * Parsed definitions a caller keeps between pages, by run id and creation
+ * time: a run's definition is written once, when it is created (a run
+ * deleted and created again under its id has another creation time).
+ */
+export interface DefinitionMemory {
+  get(key: string): DefinitionNode[] | undefined;
+  set(key: string, nodes: DefinitionNode[]): void;
+}
+
+/** The nodes of run `runId`'s definition, from `kept` when it has them. */
+async function readDefinition(redis: Redis, keys: Keys, runId: string, createdMs: string | null, kept: DefinitionMemory | undefined): Promise<DefinitionNode[]> {
+  if (kept === undefined) return definitionNodes(await redis.hget(keys.runMeta(runId), 'definition'));
+  const known = createdMs === null ? undefined : kept.get(`${runId} ${createdMs}`);
+  if (known !== undefined) return known;
+  // Kept under the creation time read with it; a submitted run (not created yet) is not kept.
+  const [created, definition] = await redis.hmget(keys.runMeta(runId), 'created_ms', 'definition');
   const defs = definitionNodes(definition);
-  const count = Math.max(defs.length, Object.keys(states).length);
-  let indexes: number[];
+  if (typeof created === 'string') kept.set(`${runId} ${created}`, defs);
+  return defs;
+}
+
+/** Reads one page of run `runId`'s nodes; undefined when there is no such run. */
+export async function readRunNodes(redis: Redis, prefix: string, runId: string, q: NodePageQuery, kept?: DefinitionMemory): Promise<NodePage | undefined> {
+  const keys = new Keys(prefix);
+  const [[runIdField, createdMs], stateCount] = await Promise.all([redis.hmget(keys.runMeta(runId), 'run_id', 'created_ms'), redis.hlen(keys.runStates(runId))]);
+  if (runIdField === null || runIdField === undefined) return undefined;
+  const defs = await readDefinition(redis, keys, runId, createdMs ?? null, kept);
+  const count = Math.max(defs.length, stateCount);
   if (q.state === undefined) {
-    indexes = Array.from({ length: Math.max(0, Math.min(q.limit, count - q.offset)) }, (_, i) => q.offset + i);
-    return { run_id: runId, total: count, offset: q.offset, limit: q.limit, state: null, nodes: await readNodes(redis, keys, runId, indexes, defs, states) };
+    const indexes = Array.from({ length: Math.max(0, Math.min(q.limit, count - q.offset)) }, (_, i) => q.offset + i);
+    return { run_id: runId, total: count, offset: q.offset, limit: q.limit, state: null, nodes: await readNodes(redis, keys, runId, indexes, defs) };
   }
-  const shown = await shownStates(redis, keys, runId, states, count);
+  const shown = await shownStates(redis, keys, runId, await redis.hgetall(keys.runStates(runId)), count);
   const matching: number[] = [];
   for (let i = 0; i < count; i++) if (shown[i] === q.state) matching.push(i);
-  indexes = matching.slice(q.offset, q.offset + q.limit);
+  const indexes = matching.slice(q.offset, q.offset + q.limit);
   // A node may change state between the two reads: the page shows it as it is now.
-  return { run_id: runId, total: matching.length, offset: q.offset, limit: q.limit, state: q.state, nodes: await readNodes(redis, keys, runId, indexes, defs, states) };
+  return { run_id: runId, total: matching.length, offset: q.offset, limit: q.limit, state: q.state, nodes: await readNodes(redis, keys, runId, indexes, defs) };
 }
 
 /** The shown state of every node: stored states, corrected for in-flight nodes by their records and claims. */
@@ -63,16 +86,16 @@ async function shownStates(redis: Redis, keys: Keys, runId: string, states: Reco
 }
 
 /** The views of the nodes at `indexes`. */
-async function readNodes(redis: Redis, keys: Keys, runId: string, indexes: readonly number[], defs: readonly DefinitionNode[], states: Record<string, string>): Promise<NodePage['nodes']> {
+async function readNodes(redis: Redis, keys: Keys, runId: string, indexes: readonly number[], defs: readonly DefinitionNode[]): Promise<NodePage['nodes']> {
   if (indexes.length === 0) return [];
   const fields = indexes.map(String);
-  const [records, claims] = await Promise.all([redis.hmget(keys.runNodes(runId), ...fields), redis.hmget(keys.runClaims(runId), ...fields)]);
+  const [states, records, claims] = await Promise.all([redis.hmget(keys.runStates(runId), ...fields), redis.hmget(keys.runNodes(runId), ...fields), redis.hmget(keys.runClaims(runId), ...fields)]);
   return indexes.map((index, j) => {
     const raw = records[j] ?? undefined;
     const parsed = parseJsonOrUndefined(raw);
     const record = isObject(parsed) ? parsed : {};
     const def = defs[index] ?? elementDefinition(index, record, defs);
-    const view = nodeView(def, states[String(index)], raw, claims[j] ?? undefined);
+    const view = nodeView(def, states[j] ?? undefined, raw, claims[j] ?? undefined);
     // A map node needs its elements (as readRun shows it).
     const map = record['map'];
     if (isObject(map) && Array.isArray(map['elements'])) view.needs = [...view.needs, ...map['elements'].filter(isObject).map((e) => String(e['id']))];

@@ -173,7 +173,8 @@ export const OVERVIEW_TIMELINE_POINTS = 2000;
  * with the run — counts instead of nodes (page them with readRunNodes in
  * run-nodes.ts), the first {@link OVERVIEW_FAILURES} failures, each naming at
  * most {@link OVERVIEW_SKIPPED} skipped nodes, and the ledger in at most
- * {@link OVERVIEW_TIMELINE_POINTS} points.
+ * {@link OVERVIEW_TIMELINE_POINTS} points. `as_of_ms` is `now`, taken
+ * before the read: the data is at least that recent.
  */
 export async function readRunOverview(redis: Redis, prefix: string, runId: string, now = Date.now()): Promise<RunOverview | undefined> {
   const run = await readRun(redis, prefix, runId, now);
@@ -183,6 +184,7 @@ export async function readRunOverview(redis: Redis, prefix: string, runId: strin
     ledger: { ...run.ledger, timeline: downsampleTimeline(run.ledger.timeline, OVERVIEW_TIMELINE_POINTS) },
     failures: run.failures.slice(0, OVERVIEW_FAILURES).map((f) => ({ ...f, skipped: f.skipped.slice(0, OVERVIEW_SKIPPED), skipped_total: f.skipped.length })),
     failures_total: run.failures.length,
+    as_of_ms: now,
   };
   delete overview.nodes;
   return overview;

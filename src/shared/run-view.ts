@@ -148,6 +148,13 @@ export interface RunDetail extends RunListItem {
 export interface RunOverview extends Omit<RunDetail, 'nodes' | 'failures'> {
   failures: Array<FailureView & { skipped_total: number }>;
   failures_total: number;
+  /**
+   * When the run was read from Redis (epoch ms; a running run's ledger ends
+   * here): the board answers a finished run from memory until the run
+   * changes, and a running one for a short while, so the data may be older
+   * than the answer.
+   */
+  as_of_ms: number;
 }
 
 /** One page of a run's nodes (`GET /api/runs/:id/nodes`). */

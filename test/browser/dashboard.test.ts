@@ -210,6 +210,9 @@ describe('dashboard', () => {
     expect(await failure.locator('[data-node-id="after_boom"]').count()).toBe(1);
     expect(await failure.textContent()).toMatch(/Exit code\s*3/);
 
+    // When the shown data was read from Redis.
+    expect(await page.locator('#run-as-of').textContent()).toMatch(/\d{2}:\d{2}:\d{2}$/);
+
     // Nothing waits any more, and the list shows the run finished.
     expect(await page.locator('#waiting tr[data-node-id]').count()).toBe(0);
     await screenshot(page, 'dashboard-after-run');

@@ -189,6 +189,8 @@ function runHead(run, id, nodes) {
         run.queue_paused ? h('span', { class: 'count state-text-failed', id: 'queue-paused' }, 'paused: admitted nodes wait (flowgate queue resume) · ') : null,
         h('a', { href: 'queues', title: 'BullMQ jobs of this prefix in Bull Board' }, 'Bull Board'),
       ),
+      h('dt', null, 'Data as of'),
+      h('dd', { id: 'run-as-of', title: `read from Redis at ${fmtIso(run.as_of_ms)}; a finished run is read again only when it changes` }, fmtClock(run.as_of_ms)),
     ),
     run.status === 'orphaned'
       ? h(
