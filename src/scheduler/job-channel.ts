@@ -7,7 +7,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { NODE_QUEUE, parseNodeJobId, queueOf, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection, connectionName, createRedis } from '../shared/redis.js';
+import { bullConnection, coalesceWrites, connectionName, createRedis } from '../shared/redis.js';
 import type { Incoming } from './incoming.js';
 import { EVENTS_MAX_LEN, type queueEntry } from './node-job.js';
 import { requireCjs } from '../shared/cjs.js';
@@ -79,8 +79,7 @@ export class JobChannel {
   /** Opens the queue and starts listening from the events stream's current end. */
   async open(redis: Redis): Promise<Queue<NodeJobRef>> {
     if (this.queue !== undefined) return this.queue;
-    this.queue = new Queue<NodeJobRef>(NODE_QUEUE, { connection: bullConnection(this.redisUrl, connectionName(this.prefix, 'queue')), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
-    this.queue.on('error', (err) => this.log.warn({ err }, 'queue error'));
+    this.queue = this.openQueue(NODE_QUEUE);
     const key = this.queue.keys['events'] ?? `${this.prefix}:${NODE_QUEUE}:events`;
     const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
     // Read after the stream position: a pause or resume after it is seen as an event.
@@ -88,6 +87,17 @@ export class JobChannel {
     this.redis = redis;
     await this.listen(key, last[0]?.[0] ?? '0-0', true);
     return this.queue;
+  }
+
+  /** A queue to add jobs to: a step's jobs go out in one write (see coalesceWrites). */
+  private openQueue(name: string): Queue<NodeJobRef> {
+    const queue = new Queue<NodeJobRef>(name, { connection: bullConnection(this.redisUrl, connectionName(this.prefix, 'queue')), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
+    queue.on('error', (err) => this.log.warn({ err, queue: name }, 'queue error'));
+    void queue
+      .getBackend()
+      .client.then((client) => coalesceWrites(client as unknown as Redis))
+      .catch(() => undefined);
+    return queue;
   }
 
   /** Starts reading an events stream from `from` on a blocking connection of its own. */
@@ -109,8 +119,7 @@ export class JobChannel {
     let q = this.hostQueues.get(name);
     if (q === undefined) {
       q = (async () => {
-        const queue = new Queue<NodeJobRef>(name, { connection: bullConnection(this.redisUrl, connectionName(this.prefix, 'queue')), prefix: this.prefix, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
-        queue.on('error', (err) => this.log.warn({ err, queue: name }, 'queue error'));
+        const queue = this.openQueue(name);
         const key = queue.keys['events'] ?? `${this.prefix}:${name}:events`;
         const redis = this.redis ?? ((await queue.getBackend().client) as unknown as Redis);
         const last = await redis.xrevrange(key, '+', '-', 'COUNT', 1);

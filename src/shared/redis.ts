@@ -68,9 +68,50 @@ export function dropConnection(client: Pick<Redis, 'status' | 'disconnect'> | un
   if (client !== undefined && client.status !== 'end') client.disconnect();
 }
 
-/** Creates a client for `url`. */
+/** Creates a client for `url`; its commands are written a batch per turn of the event loop (see {@link coalesceWrites}). */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { lazyConnect: true, retryStrategy: reconnectDelay, ...options });
+  return coalesceWrites(new Redis(url, { lazyConnect: true, retryStrategy: reconnectDelay, ...options }));
+}
+
+/** A socket that writes what one turn of the event loop wrote in one system call. */
+type Coalescing = import('node:net').Socket & { [COALESCING]?: true };
+const COALESCING = Symbol('flowgate.coalescing');
+
+/**
+ * Makes `client` send the commands issued in one turn of the event loop in
+ * one system call. ioredis writes every command to its socket on its own (a
+ * pipeline, one write for all of its commands); a scheduler step issues
+ * several commands together on one connection (its state, the directory
+ * locks, the admissions and the jobs), and on a virtual machine each write
+ * to a socket costs more CPU than building the command. The socket is corked
+ * at the first write of a turn and uncorked once the turn's callbacks and
+ * promises have run (setImmediate), so they leave as one `writev`, in order.
+ * Applied to every socket the client opens (reconnections make new ones).
+ * Returns the client.
+ */
+export function coalesceWrites<C extends Redis>(client: C): C {
+  const apply = (): void => {
+    const socket = (client as unknown as { stream?: Coalescing }).stream;
+    if (socket === undefined || socket[COALESCING] === true) return;
+    socket[COALESCING] = true;
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      socket.uncork();
+    };
+    socket.write = ((...args: unknown[]): boolean => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
+      return write(...args);
+    }) as typeof socket.write;
+  };
+  client.on('connect', apply);
+  apply();
+  return client;
 }
 
 /** What to do about a refused password or an untrusted TLS certificate, for the error message. */
