@@ -6,9 +6,10 @@
 import { join } from 'node:path';
 import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
-import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
+import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/model.js';
 import { admitFirstFit, clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type GrantGroups, type SchedulerOrder } from './admission.js';
 import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
+import { requestOf } from './node-request.js';
 import type { Budget } from './admission.js';
 import { HOLDING_STATES, isTerminal, SATISFIED, transition, type NodeState } from './node-state.js';
 import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
@@ -593,18 +594,4 @@ export class RunGraph {
   counts(): Record<NodeState, number> {
     return this.tally.counts();
   }
-}
-
-/** What a node asks for: threads, memory, named resources and where it may go. */
-export function requestOf(node: WorkflowNode): Grant {
-  const named = node.resources !== undefined && Object.keys(node.resources).length > 0 ? node.resources : undefined;
-  const pinned = node.host !== undefined && node.host.length > 0;
-  const labelled = node.host_labels !== undefined && Object.keys(node.host_labels).length > 0;
-  if (named === undefined && !pinned && !labelled) return { n_procs: node.n_procs, mem_gb: node.mem_gb };
-  return {
-    n_procs: node.n_procs,
-    mem_gb: node.mem_gb,
-    ...(named !== undefined ? { resources: named } : {}),
-    ...(pinned || labelled ? { constraint: { ...(pinned ? { hosts: node.host } : {}), ...(labelled ? { labels: node.host_labels } : {}) } } : {}),
-  };
 }

@@ -23,7 +23,7 @@ import { readClaims, type ClaimRecord } from '../shared/node-claim.js';
 import { FleetLedger } from './fleet-ledger.js';
 import { ledgerAmounts } from './ledger.js';
 import { assertPlaceable } from './placement-check.js';
-import { requestOf } from './run-graph.js';
+import { requestOf } from './node-request.js';
 import type { Incoming } from './incoming.js';
 import type { Notice } from './job-events.js';
 import { triageForCancel } from './reconcile.js';
