@@ -4,7 +4,7 @@
  * local fleet of worker processes; resolves with the run summary.
  */
 import { resolve } from 'node:path';
-import { requestOf } from '../scheduler/run-graph.js';
+import { requestOf } from '../scheduler/node-request.js';
 import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
 import type { CrashfileFormat } from '../scheduler/crash-report.js';
 import type { RunSummary } from '../scheduler/summary.js';

@@ -228,7 +228,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       progress.done();
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    const { requestOf } = await import('../scheduler/run-graph.js');
+    const { requestOf } = await import('../scheduler/node-request.js');
     const requests = workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
     // An external fleet is checked against its live hosts when the run starts.
     if (!external) {

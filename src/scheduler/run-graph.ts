@@ -2,119 +2,30 @@
  * The in-memory model of one run: node states, remaining-predecessor counters,
  * the ready set in admission order and the resource ledger. Pure: it changes
  * state and records which nodes changed; the scheduler persists and acts.
+ *
+ * This module holds the transitions: admission, map nodes' expansion and
+ * collection, and what each job event does to a node; the node table they
+ * change, with its one state setter and its counts, is RunGraphState
+ * (run-graph-state.ts).
  */
-import { join } from 'node:path';
-import { Dag } from '../shared/dag.js';
 import type { NodeOutcome } from '../shared/payloads.js';
-import type { NodeInput, Workflow, WorkflowNode } from '../shared/workflow/schema.js';
-import { admitFirstFit, clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type GrantGroups, type SchedulerOrder } from './admission.js';
-import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
-import type { Budget } from './admission.js';
-import { HOLDING_STATES, isTerminal, SATISFIED, transition, type NodeState } from './node-state.js';
-import { countAttempts, emptyRecord, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
-import { ReadySet } from './ready-set.js';
-import { StateTally } from './state-tally.js';
+import type { NodeInput } from '../shared/workflow/model.js';
+import { admitFirstFit, type AdmissionCandidate, type GrantGroups } from './admission.js';
+import type { Grant } from './ledger.js';
+import { HOLDING_STATES } from './node-state.js';
+import { RunGraphState, type NodeRuntime } from './run-graph-state.js';
+import { countAttempts, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
+
+export type { NodeRuntime, RunGraphOptions } from './run-graph-state.js';
 
 /** Above this many distinct grants among ready nodes, admission scans without the early end (see admitFirstFit). */
 const MAX_GRANT_GROUPS = 64;
 
-/** One node's live state. */
-export interface NodeRuntime {
-  readonly index: number;
-  readonly node: WorkflowNode;
-  readonly candidate: AdmissionCandidate;
-  state: NodeState;
-  /** Predecessors not yet succeeded. */
-  remaining: number;
-  /** Current attempt number (1-based; 0 before the first admission). */
-  attempt: number;
-  /** Durable record; becomes the node's entry in the run summary. */
-  readonly record: NodeSummary;
-}
-
 /** What {@link RunGraph.fail} decided. */
 export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };
 
-/** Options of a {@link RunGraph}. */
-export interface RunGraphOptions {
-  workflow: Workflow;
-  /** The budget: threads, memory and named resources. */
-  budget: Budget;
-  order: SchedulerOrder;
-  /** false: requests above the budget are clamped to it (the node runs alone). */
-  raiseInsufficient: boolean;
-  /** Absolute work dir; node dirs are `<workDir>/<workflow>/<node>`. */
-  workDir: string;
-  clock: () => number;
-  /**
-   * A ledger shared with other runs (the scheduler service: one host budget
-   * for every run). Holds are keyed `<holdPrefix><index>`. Default: a ledger
-   * of this run's own over `budget`.
-   */
-  ledger?: Ledger;
-  holdPrefix?: string;
-}
-
 /** The run's state machine over the DAG. */
-export class RunGraph {
-  readonly dag: Dag;
-  readonly ledger: Ledger;
-  readonly nodes: NodeRuntime[];
-  private readonly clock: () => number;
-  /** Ready node indices, kept in admission order. */
-  private readonly ready: ReadySet;
-  private readonly changed = new Set<number>();
-  /** Nodes whose remaining-predecessor count alone changed (their record did not). */
-  private readonly recounted = new Set<number>();
-  /** Counts by state and the in-flight nodes, kept on every change. */
-  private readonly tally = new StateTally();
-  /** The grant of each group of ready nodes (see {@link grantGroup}). */
-  private readonly groupGrants = new Map<string, Grant>();
-  private terminal = 0;
-  private inFlightCount = 0;
-  private admitting = true;
-  private readonly holdPrefix: string;
-  /** Nodes that became ready since the last {@link takeNewlyReady} (for the cache check). */
-  private newlyReady: number[] = [];
-
-  constructor(private readonly options: RunGraphOptions) {
-    const { workflow, budget } = options;
-    this.clock = options.clock;
-    this.dag = new Dag(workflow.nodes);
-    this.ledger = options.ledger ?? new ResourceLedger(budget, budget.resources);
-    this.holdPrefix = options.holdPrefix ?? '';
-    // Node directories need no normalising: ids and iterable labels are plain names, never `.` or `..`.
-    const base = join(options.workDir, workflow.name);
-    this.nodes = workflow.nodes.map((node, index) => this.makeRuntime(node, index, this.dag.preds[index]?.length ?? 0, `${base}/${node.dir ?? node.id}`));
-    const compare = compareCandidates(options.order);
-    this.ready = new ReadySet(
-      (a, b) => compare(this.node(a).candidate, this.node(b).candidate),
-      (i) => this.groupOf(this.node(i).candidate.grant),
-    );
-  }
-
-  private groupOf(grant: Grant): string {
-    const g = grantGroup(grant);
-    if (!this.groupGrants.has(g)) this.groupGrants.set(g, grant);
-    return g;
-  }
-
-
-  private makeRuntime(node: WorkflowNode, index: number, remaining: number, dir: string): NodeRuntime {
-    const request = requestOf(node);
-    const grant = this.options.raiseInsufficient ? request : clampToBudget(request, this.options.budget, this.options.ledger === undefined ? (this.options.budget.resources ?? {}) : undefined);
-    this.tally.add(index, 'waiting');
-    return {
-      index,
-      node,
-      candidate: { index, id: node.id, topoRank: this.dag.topoRank[index] ?? index, request, grant },
-      state: 'waiting',
-      remaining,
-      attempt: 0,
-      record: emptyRecord(node, grant, dir),
-    };
-  }
-
+export class RunGraph extends RunGraphState {
   /**
    * Rebuilds the run from durable state (resume after a scheduler restart):
    * node states, attempts and records as stored; holds of in-flight nodes go
@@ -132,130 +43,13 @@ export class RunGraph {
       if (this.nodes.length !== map.first) throw new Error(`cannot restore the elements of map node "${n.node.id}": expected them at index ${map.first}, next free is ${this.nodes.length}`);
       this.expandMap(n.index, map);
     }
-    for (const n of this.nodes) {
-      const raw = records.get(n.index);
-      if (raw !== undefined) Object.assign(n.record, JSON.parse(raw) as NodeSummary);
-      const state = (states.get(n.index) ?? 'waiting') as NodeState;
-      this.tally.move(n.index, n.state, state);
-      n.state = state;
-      n.record.status = state;
-      // Records written before `attempt` existed counted admissions in `attempts`.
-      n.attempt = n.record.attempt ?? n.record.attempts;
-      if (HOLDING_STATES.has(state)) {
-        this.ledger.restore(this.holdKey(n.index), n.candidate.grant, { ...(n.record.host !== undefined ? { host: n.record.host } : {}), slots: n.record.slots ?? {} });
-        this.inFlightCount++;
-      }
-      if (isTerminal(state)) this.terminal++;
-    }
-    for (const n of this.nodes) {
-      n.remaining = (this.dag.preds[n.index] ?? []).filter((p) => !SATISFIED.has(this.node(p).state)).length;
-      if (n.state === 'ready') {
-        this.ready.add(n.index);
-        this.newlyReady.push(n.index);
-      }
-      else if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
-    }
+    this.restoreStates(states, records);
   }
 
   /** Moves every node without predecessors to ready. */
   start(): void {
     for (const n of this.nodes) {
       if (n.state === 'waiting' && n.remaining === 0) this.setState(n, 'ready');
-    }
-  }
-
-  get size(): number {
-    return this.nodes.length;
-  }
-  get terminalCount(): number {
-    return this.terminal;
-  }
-  /** Nodes holding resources (queued or running). */
-  get inFlight(): number {
-    return this.inFlightCount;
-  }
-  get readyCount(): number {
-    return this.ready.size;
-  }
-  /** Every node has reached a final state. */
-  get done(): boolean {
-    return this.terminal === this.nodes.length;
-  }
-  get isAdmitting(): boolean {
-    return this.admitting;
-  }
-
-  node(index: number): NodeRuntime {
-    const n = this.nodes[index];
-    if (n === undefined) throw new RangeError(`no node at index ${index}`);
-    return n;
-  }
-
-  /** Indices changed since the last call, for persisting. */
-  takeChanged(): number[] {
-    if (this.changed.size === 0) return [];
-    const out = [...this.changed];
-    this.changed.clear();
-    // Their whole record is written, the count with it.
-    if (this.recounted.size > 0) for (const i of out) this.recounted.delete(i);
-    return out;
-  }
-
-  /**
-   * Indices whose remaining-predecessor count alone changed since the last
-   * call (a predecessor finished; the node itself did not change): only that
-   * count needs persisting, not the whole record. Take after {@link takeChanged}.
-   */
-  takeRecounted(): number[] {
-    if (this.recounted.size === 0) return [];
-    const out: number[] = [];
-    for (const i of this.recounted) if (!this.changed.has(i)) out.push(i);
-    for (const i of out) this.recounted.delete(i);
-    return out;
-  }
-
-  private setState(n: NodeRuntime, to: NodeState): void {
-    const from = n.state;
-    n.state = transition(n.node.id, from, to);
-    this.tally.move(n.index, from, to);
-    n.record.status = to;
-    this.changed.add(n.index);
-    if (from === 'ready') {
-      this.ready.delete(n.index);
-      this.blocked.delete(n.index);
-    }
-    if (to === 'ready') {
-      this.ready.add(n.index);
-      this.newlyReady.push(n.index);
-    }
-    const wasHolding = HOLDING_STATES.has(from);
-    const holding = HOLDING_STATES.has(to);
-    if (!wasHolding && holding) this.inFlightCount++;
-    if (wasHolding && !holding) {
-      this.inFlightCount--;
-      this.ledger.release(this.holdKey(n.index));
-      n.record.released_ms = this.clock();
-    }
-    if (isTerminal(to)) this.terminal++;
-  }
-
-
-  private holdKey(index: number): string {
-    return `${this.holdPrefix}${index}`;
-  }
-
-  /** Releases every hold of this run (a shared ledger outlives the run's scheduler). */
-  releaseAll(): void {
-    for (const n of this.nodes) this.ledger.release(this.holdKey(n.index));
-  }
-
-  /** A node succeeded or was cached: its successors have one predecessor less to wait for. */
-  private countOff(index: number): void {
-    for (const s of this.dag.succs[index] ?? []) {
-      const succ = this.node(s);
-      succ.remaining--;
-      this.recounted.add(s);
-      if (succ.remaining === 0 && succ.state === 'waiting') this.setState(succ, 'ready');
     }
   }
 
@@ -323,50 +117,6 @@ export class RunGraph {
   }
 
   /**
-   * Ready nodes that may not be admitted yet, with why: their node directory
-   * is held by another run. They hold nothing; they are checked again (lock,
-   * then cache) when {@link unblockAll} puts them back.
-   */
-  private readonly blocked = new Map<number, string>();
-
-  /** Keeps a ready node out of admission until {@link unblockAll}. */
-  block(index: number, reason: string): void {
-    const n = this.node(index);
-    if (n.state !== 'ready') return;
-    this.ready.delete(index);
-    this.blocked.set(index, reason);
-  }
-
-  /**
-   * Hands every blocked node back for checking (as newly ready); each stays
-   * out of admission until {@link unblock} (its directory was had).
-   */
-  recheckBlocked(): number {
-    for (const index of this.blocked.keys()) this.newlyReady.push(index);
-    return this.blocked.size;
-  }
-
-  /** A ready node's directory is its run's now: it may be admitted. No-op for a node that was not blocked. */
-  unblock(index: number): void {
-    if (!this.blocked.delete(index)) return;
-    if (this.node(index).state === 'ready') this.ready.add(index);
-  }
-
-  /** Ready nodes kept out of admission (see {@link block}). */
-  get blockedCount(): number {
-    return this.blocked.size;
-  }
-
-  /** Nodes that became ready since the last call and are still ready. */
-  takeNewlyReady(): NodeRuntime[] {
-    // A blocked node may be handed back more than once before it is checked.
-    const indices = this.blocked.size > 0 ? [...new Set(this.newlyReady)] : this.newlyReady;
-    const out = indices.map((i) => this.node(i)).filter((n) => n.state === 'ready');
-    this.newlyReady = [];
-    return out;
-  }
-
-  /**
    * A ready node's result is taken from its cache record: it ends `cached`
    * without holding resources, and counts as done for its successors.
    */
@@ -413,31 +163,6 @@ export class RunGraph {
   private *readyCandidates(): Generator<AdmissionCandidate> {
     // No copy needed: `ready` changes only after the pass, in admit().
     for (const i of this.ready) yield this.node(i).candidate;
-  }
-
-  /**
-   * Why each ready node is not running yet, in admission order; with
-   * `limit`, the first `limit` only (O(limit), for snapshots of large runs).
-   */
-  waiting(limit = Infinity): Array<{ id: string; reason: string }> {
-    const out: Array<{ id: string; reason: string }> = [];
-    if (limit <= 0) return out;
-    for (const i of this.ready) {
-      const c = this.node(i).candidate;
-      out.push({ id: c.id, reason: waitingReason(c, this.ledger) });
-      if (out.length >= limit) return out;
-    }
-    for (const [i, reason] of this.blocked) {
-      out.push({ id: this.node(i).node.id, reason });
-      if (out.length >= limit) return out;
-    }
-    return out;
-  }
-
-  private current(index: number, attempt: number): NodeRuntime | undefined {
-    const n = this.nodes[index];
-    if (n === undefined || n.attempt !== attempt || !HOLDING_STATES.has(n.state)) return undefined;
-    return n;
   }
 
   /** A worker took the node's job. Returns false if the event was stale. */
@@ -584,27 +309,4 @@ export class RunGraph {
     return true;
   }
 
-  /** Nodes holding resources, by index: O(in flight log in flight), not a scan of the run. */
-  inFlightNodes(): NodeRuntime[] {
-    return [...this.tally.inFlight()].sort((a, b) => a - b).map((i) => this.node(i));
-  }
-
-  /** Counts by state, for progress output (kept on every change: O(1)). */
-  counts(): Record<NodeState, number> {
-    return this.tally.counts();
-  }
-}
-
-/** What a node asks for: threads, memory, named resources and where it may go. */
-export function requestOf(node: WorkflowNode): Grant {
-  const named = node.resources !== undefined && Object.keys(node.resources).length > 0 ? node.resources : undefined;
-  const pinned = node.host !== undefined && node.host.length > 0;
-  const labelled = node.host_labels !== undefined && Object.keys(node.host_labels).length > 0;
-  if (named === undefined && !pinned && !labelled) return { n_procs: node.n_procs, mem_gb: node.mem_gb };
-  return {
-    n_procs: node.n_procs,
-    mem_gb: node.mem_gb,
-    ...(named !== undefined ? { resources: named } : {}),
-    ...(pinned || labelled ? { constraint: { ...(pinned ? { hosts: node.host } : {}), ...(labelled ? { labels: node.host_labels } : {}) } } : {}),
-  };
 }

@@ -9,11 +9,11 @@ import type { Logger } from '../shared/logger.js';
 import { Keys } from '../shared/keys.js';
 import { parseJsonOrUndefined } from '../shared/json.js';
 import { isRefusal } from '../shared/node-claim.js';
-import { nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, nodeJobId, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
 import { claimViewOf, RunAdmissions } from './admissions.js';
 import { attemptLogsDir } from '../shared/attempt-logs.js';
 import { crashRecordFor, writeCrashRecord } from './crash-report.js';
-import type { Dispatcher } from './dispatch.js';
+import { Dispatcher } from './dispatch.js';
 import type { Incoming, RanAs } from './incoming.js';
 import { applyJobEvent, stageChanges, stuckReason, type EventSink, type Notice } from './job-events.js';
 import { inputsFailure } from './node-job.js';
@@ -24,6 +24,7 @@ import type { NodeRuntime, RunGraph } from './run-graph.js';
 import type { AdmissionRun, SchedulerOptions } from './scheduler-types.js';
 import { HOLDING_STATES, SATISFIED } from './node-state.js';
 import type { StepLoop, StepResult } from './step-loop.js';
+import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 
 /** What the steps need of the scheduler that owns them. */
 export interface StepHost {
@@ -49,7 +50,6 @@ export interface StepHost {
 export interface RunStepsDeps {
   options: SchedulerOptions;
   graph: RunGraph;
-  dispatch: Dispatcher;
   dirLocks: RunDirLocks;
   loop: StepLoop<Incoming>;
   clock: () => number;
@@ -70,8 +70,23 @@ export class RunSteps {
   private handed: NodeRuntime[] = [];
   /** Jobs to take out of the queue in the next step (requeued jobs of a cancelled run), with their host. */
   private toRemove: Array<{ id: string; host: string | undefined }> = [];
+  /** The cache checks and job building of the run. */
+  private readonly dispatch: Dispatcher;
 
-  constructor(private readonly d: RunStepsDeps) {}
+  constructor(private readonly d: RunStepsDeps) {
+    const { options } = d;
+    this.dispatch = new Dispatcher(d.graph, {
+      runId: options.runId,
+      workflow: options.workflow.name,
+      memoryMargin: options.memoryMargin,
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      ...(options.maxNodes !== undefined ? { maxNodes: options.maxNodes } : {}),
+      hashMethod: options.hashMethod ?? RUN_DEFAULTS.hash_method,
+      updateHash: options.updateHash === true,
+      logsDir: attemptLogsDir(options.workDir, options.runId),
+      lockDirs: (nodes) => d.dirLocks.take(nodes),
+    });
+  }
 
   /** Takes nodes admitted for this run by a shared admission pass; they are enqueued in the next step. */
   hand(nodes: NodeRuntime[]): void {
@@ -93,7 +108,7 @@ export class RunSteps {
     const notices: Notice[] = [];
     const cx = { graph, runId: this.d.options.runId, cancelReason: host.cancelReason, stopOnFirstCrash: this.d.options.stopOnFirstCrash, log: this.d.log, sink: this.sink(notices) };
     for (const ev of events) applyJobEvent(ev, cx);
-    for (const { node: c, note, status } of await this.d.dispatch.checkReady()) {
+    for (const { node: c, note, status } of await this.dispatch.checkReady()) {
       // A map node starts when it is expanded (its elements run), and finishes when they all did.
       notices.push(status === 'started' ? { event: 'node:started', data: { id: c.node.id } } : { event: 'node:finished', data: { id: c.node.id, status, reason: note } });
     }
@@ -215,7 +230,7 @@ export class RunSteps {
   private async enqueue(nodes: NodeRuntime[]): Promise<void> {
     if (!this.d.host.active) return;
     const { graph, dirLocks, options, loop, clock } = this.d;
-    const { jobs, refused } = this.d.dispatch.jobsFor(nodes);
+    const { jobs, refused } = this.dispatch.jobsFor(nodes);
     for (const { node: n, reason } of refused) {
       this.lastEventAt.set(n.index, clock());
       loop.push({ kind: 'failed', index: n.index, attempt: n.attempt, reason, outcome: inputsFailure(n, reason, clock()) });

@@ -1,11 +1,14 @@
 /**
- * Two slow side duties of a run's scheduler: publishing its ready queue for
- * dashboards, and watching the worker registry for workers lost while they
- * ran the run's nodes.
+ * What a run's scheduler shows of its run: its live progress, and its ready
+ * queue with each node's waiting reason, published for dashboards at most
+ * twice a second; and a slow side duty, watching the worker registry for
+ * workers lost while they ran the run's nodes.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { listWorkers } from '../shared/worker-registry.js';
+import { ledgerAmounts } from './ledger.js';
+import type { RunGraph } from './run-graph.js';
 import type { RunProgress } from './scheduler-types.js';
 
 /** What the ready-queue snapshot holds besides its time. */
@@ -19,6 +22,32 @@ export const QUEUE_PAUSED_REASON = 'queue paused: the node is admitted but no wo
 
 /** Period of the ready-queue snapshot. */
 const WAITING_EVERY_MS = 500;
+/** Ready nodes the dashboards' snapshot lists, at most. */
+const WAITING_SHOWN = 200;
+
+/**
+ * The ready queue for dashboards: ready nodes not admitted, with why; while
+ * the node queue is paused, admitted nodes that have not started come
+ * first, with that reason (they would otherwise look like a silent stall).
+ */
+export function waitingSnapshot(graph: RunGraph, paused: boolean): WaitingSnapshotBody {
+  const stuck = paused ? graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
+  // The first 200 only, computed as such: a large run has 100 000 ready nodes.
+  const waiting = [...stuck.slice(0, WAITING_SHOWN), ...graph.waiting(WAITING_SHOWN - Math.min(stuck.length, WAITING_SHOWN))];
+  return { ...ledgerAmounts(graph.ledger), waiting, queue_paused: paused };
+}
+
+/** Live counts, running nodes, free resources, the first waiting nodes and the workers seen. */
+export function runProgress(graph: RunGraph, workers: RunProgress['workers']): RunProgress {
+  const counts = graph.counts();
+  return {
+    counts,
+    running: graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
+    ...ledgerAmounts(graph.ledger),
+    waiting: graph.waiting(20),
+    workers,
+  };
+}
 
 /**
  * Writes the ready queue with each node's waiting reason (for the board and

@@ -7,10 +7,12 @@
  * This class is the run's lifecycle and I/O shell: its phase (run-phase.ts)
  * changes only through one checked setter; job events are applied by the pure
  * job-events.ts, one step at a time (step-loop.ts); what it acquires is
- * released in reverse order on close.
+ * released in reverse order on close. Its parts: the steps and the safety
+ * sweep (run-steps.ts), the checks before the run (run-checks.ts), nodes lost
+ * with their host or worker (lost-nodes.ts), cancelling the run's nodes
+ * (run-cancel.ts), its progress and ready-queue views (run-watchers.ts).
  */
 import type { Logger } from '../shared/logger.js';
-import { DEFAULT_MAX_OUTPUT_BYTES } from '../shared/payloads.js';
 import { TypedEmitter } from '../shared/typed-emitter.js';
 import type { ControlMessage } from '../shared/control.js';
 import { FlowgateError } from '../shared/errors.js';
@@ -18,21 +20,14 @@ import { Outcome, PhaseMachine, SingleFlight } from '../shared/lifecycle.js';
 import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { Releasers } from '../shared/releasers.js';
 import { Keys } from '../shared/keys.js';
-import { assertFitsBudget } from './admission.js';
-import { readClaims, type ClaimRecord } from '../shared/node-claim.js';
-import { FleetLedger } from './fleet-ledger.js';
-import { ledgerAmounts } from './ledger.js';
-import { assertPlaceable } from './placement-check.js';
-import { requestOf } from './run-graph.js';
 import type { Incoming } from './incoming.js';
 import type { Notice } from './job-events.js';
-import { triageForCancel } from './reconcile.js';
-import { Dispatcher } from './dispatch.js';
+import { RunCancel } from './run-cancel.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { RunDirLocks } from './run-dir-locks.js';
-import { LostWorkerCheck } from './lost-workers.js';
-import { attemptLogsDir } from '../shared/attempt-logs.js';
-import { QUEUE_PAUSED_REASON, WaitingPublisher, WorkerWatch, type WaitingSnapshotBody } from './run-watchers.js';
+import { LostNodes } from './lost-nodes.js';
+import { runProgress, WaitingPublisher, waitingSnapshot, WorkerWatch } from './run-watchers.js';
+import { checkRunRequests } from './run-checks.js';
 import type { RunSummary } from './summary.js';
 import { openRunConnections, type RunConnections } from './run-connections.js';
 import { ACTIVE_PHASES, RUN_PHASES, type RunPhase } from './run-phase.js';
@@ -47,8 +42,6 @@ export type { AdmissionRun, RunProgress, SchedulerEvents, SchedulerOptions, Shar
 export { describeFailedReason } from './scheduler-support.js';
 export type { RunPhase } from './run-phase.js';
 
-/** Ready nodes the dashboards' snapshot lists, at most. */
-const WAITING_SHOWN = 200;
 /**
  * How long the step for nodes that started waits for other events to join it
  * (a node shows as running in the run's records at most this much later).
@@ -71,6 +64,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   private readonly dirLocks: RunDirLocks;
   private readonly waiting: WaitingPublisher;
   private readonly workerWatch: WorkerWatch;
+  private readonly lost: LostNodes;
+  private readonly canceller: RunCancel;
   /** The Redis side, once started. */
   private conn: RunConnections | undefined;
   private startedMs = 0;
@@ -79,8 +74,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   /** A cancel asked for before the run had started. */
   private pendingCancel: string | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private lostTimer: NodeJS.Timeout | undefined;
-  private cancelTimer: NodeJS.Timeout | undefined;
   /** A step asked for by `active` events alone, waiting for another event to join (see {@link kickSoon}). */
   private startedTimer: NodeJS.Timeout | undefined;
 
@@ -91,22 +84,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.log = options.logger.child({ runId: options.runId });
     this.phase = new PhaseMachine<RunPhase>(`scheduler of run ${options.runId}`, 'new', RUN_PHASES, this.log);
     this.loop = new StepLoop((events) => this.steps.step(events), (err) => this.fail(err));
-    this.waiting = new WaitingPublisher(() => this.conn?.redis, new Keys(options.prefix).runWaiting(options.runId), () => this.waitingSnapshot(), this.clock, this.log);
+    this.waiting = new WaitingPublisher(() => this.conn?.redis, new Keys(options.prefix).runWaiting(options.runId), () => waitingSnapshot(this.graph, this.conn?.jobs.paused === true), this.clock, this.log);
     this.workerWatch = new WorkerWatch(options.prefix, options.runId, this.log);
-
-    const fleet = options.admission?.ledger instanceof FleetLedger ? options.admission.ledger : undefined;
-    if (options.raiseInsufficient) {
-      const nodes = options.workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
-      // A resumed run was checked when it started; the hosts known right after a takeover may be only some of them.
-      if (fleet !== undefined) {
-        if (options.resume !== true) assertPlaceable(nodes, fleet.hosts, options.workflowFile);
-      }
-      else assertFitsBudget(nodes, options.budget, options.workflowFile, options.budgetHint);
-    }
-    if (fleet === undefined) {
-      const pinned = options.workflow.nodes.filter((n) => (n.host?.length ?? 0) > 0 || Object.keys(n.host_labels ?? {}).length > 0).map((n) => n.id);
-      if (pinned.length > 0) this.log.warn({ nodes: pinned.slice(0, 20) }, 'host and host_labels take effect only with per-host placement (flowgate scheduler --placement hosts, flowgate run --fleet external); here every node runs on this budget');
-    }
+    checkRunRequests(options, this.log);
     this.graph = new RunGraph({
       workflow: options.workflow,
       budget: options.budget,
@@ -117,18 +97,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       ...(options.admission !== undefined ? { ledger: options.admission.ledger, holdPrefix: `${options.runId}/` } : {}),
     });
     this.dirLocks = new RunDirLocks(options.prefix, options.runId, () => this.conn?.redis, this.log);
-    const dispatch = new Dispatcher(this.graph, {
-      runId: options.runId,
-      workflow: options.workflow.name,
-      memoryMargin: options.memoryMargin,
-      maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-      ...(options.maxNodes !== undefined ? { maxNodes: options.maxNodes } : {}),
-      hashMethod: options.hashMethod ?? RUN_DEFAULTS.hash_method,
-      updateHash: options.updateHash === true,
-      logsDir: attemptLogsDir(options.workDir, options.runId),
-      lockDirs: (nodes) => this.dirLocks.take(nodes),
-    });
-    // The steps see the scheduler through this narrow view.
+    // The steps, the lost-node handling and the cancel see the scheduler through this narrow view.
     const self = (): RunScheduler => this;
     const host: StepHost = {
       get active() {
@@ -146,7 +115,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       kick: () => this.kick(),
       waitingChanged: () => this.waiting.request(),
     };
-    this.steps = new RunSteps({ options, graph: this.graph, dispatch, dirLocks: this.dirLocks, loop: this.loop, clock: this.clock, log: this.log, host, run: this });
+    this.steps = new RunSteps({ options, graph: this.graph, dirLocks: this.dirLocks, loop: this.loop, clock: this.clock, log: this.log, host, run: this });
+    this.lost = new LostNodes({ graph: this.graph, loop: this.loop, prefix: options.prefix, runId: options.runId, clock: this.clock, log: this.log, host, connection: () => this.conn, sweep: (ms) => this.sweep(ms) });
+    this.canceller = new RunCancel({ graph: this.graph, loop: this.loop, dirLocks: this.dirLocks, prefix: options.prefix, runId: options.runId, graceMs: options.cancelGraceMs, log: this.log, host });
   }
 
   /** The scheduler's phase (see run-phase.ts). */
@@ -193,9 +164,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       const interval = o.reconcileIntervalMs ?? RUN_DEFAULTS.reconcile_interval_ms;
       this.sweepTimer = setInterval(() => void this.sweep(interval), interval);
       this.sweepTimer.unref();
-      const lost = new LostWorkerCheck(conn.redis, conn.jobs, (index) => this.graph.nodes[index]?.record.host, o.prefix, this.runId, this.log);
-      this.lostTimer = setInterval(() => void this.findLost(lost), o.lostCheckIntervalMs ?? 1000);
-      this.lostTimer.unref();
+      this.lost.start(conn, o.lostCheckIntervalMs ?? 1000);
       this.dirLocks.startRenewing(() => this.graph.inFlightNodes());
       // After a restart every in-flight node is checked against its job at once:
       // nodes that finished while no scheduler was watching are adopted.
@@ -237,56 +206,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
   }
 
   /**
-   * The ready queue for dashboards: ready nodes not admitted, with why; while
-   * the node queue is paused, admitted nodes that have not started come
-   * first, with that reason (they would otherwise look like a silent stall).
-   */
-  private waitingSnapshot(): WaitingSnapshotBody {
-    const paused = this.conn?.jobs.paused === true;
-    const stuck = paused ? this.graph.inFlightNodes().filter((n) => n.state === 'queued').map((n) => ({ id: n.node.id, reason: QUEUE_PAUSED_REASON })) : [];
-    // The first 200 only, computed as such: a large run has 100 000 ready nodes.
-    const waiting = [...stuck.slice(0, WAITING_SHOWN), ...this.graph.waiting(WAITING_SHOWN - Math.min(stuck.length, WAITING_SHOWN))];
-    return { ...ledgerAmounts(this.graph.ledger), waiting, queue_paused: paused };
-  }
-
-  /**
    * The hosts some of this run's nodes were placed on were lost (per-host
    * placement; their holds went with them): they are placed again.
    */
   hostLost(indices: readonly number[], host: string): void {
-    void this.placeAgain(indices, host);
-  }
-
-  /**
-   * Reads the claims of a lost host's nodes first: a node whose worker
-   * recorded its outcome before the host went is finished by the sweep with
-   * that outcome (never run again); the others are placed again, the lost
-   * execution (worker, start) kept in their history.
-   */
-  private async placeAgain(indices: readonly number[], host: string): Promise<void> {
-    const redis = this.conn?.redis;
-    let claims = new Map<number, ClaimRecord>();
-    try {
-      if (redis !== undefined) claims = await readClaims(redis, this.options.prefix, this.runId, indices);
-    } catch (err) {
-      this.log.warn({ err }, 'cannot read the claims of a lost host; placing its nodes again');
-    }
-    let finished = false;
-    for (const index of indices) {
-      const n = this.graph.nodes[index];
-      if (n === undefined) continue;
-      const rec = claims.get(index);
-      const claim = rec?.claim.attempt === n.attempt ? rec : undefined;
-      if (claim?.outcome !== undefined) {
-        finished = true;
-        continue;
-      }
-      // Running when the host went, or already ended as lost by the run's lost-worker check.
-      const ran = claim?.claim.state === 'running' || claim?.claim.state === 'requeued' ? { worker: claim.claim.worker, start_ms: claim.claim.start_ms } : {};
-      this.loop.push({ kind: 'unplaced', index, attempt: n.attempt, reason: `host lost: host ${host} stopped heartbeating`, ...ran });
-    }
-    if (finished) void this.sweep(0);
-    this.kick();
+    void this.lost.placeAgain(indices, host);
   }
 
   /** Takes nodes admitted for this run by {@link SharedAdmission} and enqueues them. */
@@ -331,23 +255,6 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     }
   }
 
-  /** In-flight nodes whose worker stopped beating go back to the queue (or fail) at once; see lost-workers.ts. */
-  private async findLost(check: LostWorkerCheck): Promise<void> {
-    if (!this.active || this.conn === undefined) return;
-    try {
-      const nodes = this.graph.inFlightNodes().map((n) => ({ index: n.index, attempt: n.attempt, stalls: n.record.stalls }));
-      const lost = await check.check(nodes, this.conn.outage.connectedForMs(), this.cancelReason !== undefined, this.clock());
-      for (const l of lost) {
-        // A job BullMQ put back itself was reported stalled by BullMQ already.
-        if (l.as === 'requeued' && l.moved) this.loop.push({ kind: 'stalled', index: l.index, attempt: l.attempt });
-        if (l.as === 'failed') this.loop.push({ kind: 'failed', index: l.index, attempt: l.attempt, reason: l.reason });
-      }
-      if (lost.length > 0) this.kick();
-    } catch (err) {
-      this.log.warn({ err }, 'lost-worker check failed; will retry');
-    }
-  }
-
   /** Nodes waiting for a node directory another run held are checked again (lock, then cache). */
   private retryBlocked(): void {
     if (this.graph.recheckBlocked() > 0) this.kick();
@@ -370,32 +277,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.phase.set('cancelling');
     this.cancelReason = reason;
     this.log.info({ reason }, 'run:cancelling');
-    const c = this.c;
-    const notices: Notice[] = [];
-    const cancelled = (n: NodeRuntime, why: string | null): Notice => ({ event: 'node:finished', data: { id: n.node.id, status: 'cancelled', reason: why } });
-    for (const n of this.graph.stopAdmitting(reason)) notices.push(cancelled(n, reason));
-    const triage = await triageForCancel(c.jobs, this.runId, this.graph.inFlightNodes());
-    // Finished before the cancel: they keep their real outcome.
-    for (const ev of triage.finished) this.loop.push(ev);
-    for (const n of triage.unstarted) {
-      if (this.graph.cancelInFlight(n.index, reason, n.attempt)) notices.push(cancelled(n, reason));
-    }
-    c.store.setMeta('cancel_requested', reason);
-    if (this.graph.inFlight > 0 && this.active) {
-      const msg: ControlMessage = { type: 'abort', run_id: this.runId, reason };
-      await c.redis.publish(new Keys(this.options.prefix).control(), JSON.stringify(msg)).catch((err: unknown) => this.log.warn({ err }, 'cannot announce the cancel'));
-      this.cancelTimer = setTimeout(() => {
-        for (const n of this.graph.inFlightNodes()) {
-          // Its processes may still run: the directory stays locked until its worker lets it go (or the lock expires).
-          this.dirLocks.workerReleased(n.index);
-          this.graph.cancelInFlight(n.index, `${reason} (process did not report; assumed stopped)`);
-        }
-        this.kick();
-      }, this.options.cancelGraceMs ?? 10_000);
-      this.cancelTimer.unref();
-    }
-    for (const n of notices) this.notify(n);
-    this.kick();
+    await this.canceller.cancelNodes(reason);
   }
 
   /**
@@ -455,13 +337,11 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   private stopTimers(): void {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-    if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
-    if (this.cancelTimer !== undefined) clearTimeout(this.cancelTimer);
     if (this.startedTimer !== undefined) clearTimeout(this.startedTimer);
     this.startedTimer = undefined;
     this.sweepTimer = undefined;
-    this.lostTimer = undefined;
-    this.cancelTimer = undefined;
+    this.canceller.stop();
+    this.lost.stop();
     this.dirLocks.stop();
   }
 
@@ -472,14 +352,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
 
   /** Live counts, running nodes and free resources. */
   progress(): RunProgress {
-    const counts = this.graph.counts();
-    return {
-      counts,
-      running: this.graph.inFlightNodes().filter((n) => n.state === 'running').map((n) => n.node.id),
-      ...ledgerAmounts(this.graph.ledger),
-      waiting: this.graph.waiting(20),
-      workers: this.workerWatch.counts,
-    };
+    return runProgress(this.graph, this.workerWatch.counts);
   }
 
   /**

@@ -1,86 +1,43 @@
 /**
  * A worker process's BullMQ side: takes node jobs from the queue and runs each
  * in its own process group. The event loop only spawns and waits, so lock
- * renewal never starves.
+ * renewal never starves. Its parts: the BullMQ workers of its queues
+ * (queue-workers.ts), the claims on the attempts it runs (attempt-claims.ts),
+ * an attempt's files in its node directory (attempt-files.ts), its options
+ * (node-worker-types.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../shared/logger.js';
-import { bullConnection, closeRedis, createRedis } from '../shared/redis.js';
+import { closeRedis, createRedis } from '../shared/redis.js';
 import { registerOpen, unregisterOpen } from '../shared/open-components.js';
 import { Releasers } from '../shared/releasers.js';
-import { hostQueue, NODE_QUEUE, parseNodeJobData, parseNodeJobRef, type NodeJobData, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
-import { claimNode, finishClaim, REFUSED_PREFIX, type ClaimEnd, type ClaimHistoryEntry } from '../shared/node-claim.js';
+import type { NodeJobRef, NodeOutcome } from '../shared/payloads.js';
 import { DIR_LOCK_TTL_MS, lockDirs, type DirLock } from '../shared/dir-lock.js';
-import { keepAttemptLogs, releaseNodeLogs, writePendingOutcome } from '../shared/attempt-logs.js';
+import { keepAttemptLogs } from '../shared/attempt-logs.js';
 import { parseControlMessage } from '../shared/control.js';
 import { Keys } from '../shared/keys.js';
+import { AttemptClaims, HOST } from './attempt-claims.js';
+import { prepareAttemptFiles, writeResultFiles } from './attempt-files.js';
 import { WorkerHeartbeat, type CurrentNode } from './heartbeat.js';
-import { removeCacheRecord, resultDigest, writeCacheRecord } from '../shared/cache-record.js';
 import { ExecutorPool } from './executor-pool.js';
 import { killGroup, runCommand } from './run-command.js';
 import { runFunction } from './run-function.js';
-import { createSpawner, type Spawner, type SpawnerChoice } from './launcher.js';
+import { createSpawner, type Spawner } from './launcher.js';
 import { nodeBaseEnv } from './node-env.js';
 import { requireCjs } from '../shared/cjs.js';
 import { WORKER_INSTANCE_ENV } from '../shared/orphan-reaper.js';
 import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 import { parseCapacity, type HostCapacity } from '../shared/host-capacity.js';
 import { FlowgateError } from '../shared/errors.js';
+import type { NodeWorkerOptions } from './node-worker-types.js';
+import { makeQueueWorkers, type QueueWorker } from './queue-workers.js';
 import { WorkDirGate } from './work-dir-gate.js';
 
-const { UnrecoverableError, WaitingError, Worker } = requireCjs('bullmq') as typeof import('bullmq');
-/** This host's name, read once (os.hostname() is a system call, and claims carry it). */
-const HOST = hostname();
-type Worker<D, R> = import('bullmq').Worker<D, R>;
+export type { NodeWorkerOptions } from './node-worker-types.js';
 
-/** Options of a {@link NodeWorker}. */
-export interface NodeWorkerOptions {
-  redisUrl: string;
-  prefix: string;
-  /** Jobs run at once. */
-  concurrency: number;
-  /** Worker name, unique per prefix; default `host:pid`. */
-  name?: string;
-  /** The host it belongs to (`--host-id`); default this host name. */
-  hostId?: string;
-  /** What the host offers (`--capacity`); default this host's CPUs and 90 % of its memory. */
-  capacity?: HostCapacity;
-  /** Host labels (`--label`). */
-  labels?: Record<string, string>;
-  /** BullMQ lock duration: how long a job survives its worker's death (default 30000). */
-  lockDurationMs?: number;
-  /** How often stalled (lost) jobs are looked for (default 30000). */
-  stalledIntervalMs?: number;
-  /** How often a lost job is put back to run again before it fails as "worker lost" (default 1). */
-  maxStalledCount?: number;
-  /** Heartbeat period (default 2000). */
-  heartbeatMs?: number;
-  /** Resource sampling period of node process trees (default 1000). */
-  sampleIntervalMs?: number;
-  /**
-   * nipype's `maxtasksperchild`: an executor process that ran this many
-   * function nodes is replaced. Command nodes always run in a fresh process.
-   */
-  maxTasksPerChild: number;
-  /**
-   * How node processes are started (default `auto`: the compiled launcher
-   * when the build made it, else Node's spawn).
-   */
-  spawner?: SpawnerChoice;
-  /**
-   * Nodes (and the executors of function nodes) start from a minimal
-   * environment instead of this process's: see {@link cleanEnv} (default false).
-   */
-  cleanEnv?: boolean;
-  /** Told about every node process started and ended (the local fleet uses it to clean up after a dead worker). */
-  onNodeProcess?: (event: 'spawned' | 'exited', pid: number) => void;
-  logger: Logger;
-}
+const { WaitingError } = requireCjs('bullmq') as typeof import('bullmq');
 
 type WorkerState = 'new' | 'running' | 'closing' | 'closed';
 
@@ -107,9 +64,9 @@ export class NodeWorker {
   /** This process's instance id, in its registration and its claims. */
   private readonly instance = randomBytes(8).toString('hex');
   private state: WorkerState = 'new';
-  private worker: Worker<NodeJobRef, NodeOutcome> | undefined;
+  private worker: QueueWorker | undefined;
   /** The worker of this host's own queue (per-host placement). */
-  private hostWorker: Worker<NodeJobRef, NodeOutcome> | undefined;
+  private hostWorker: QueueWorker | undefined;
   /** The host this worker belongs to (`--host-id`; default this host name). */
   readonly hostId: string;
   private redis: Redis | undefined;
@@ -131,12 +88,16 @@ export class NodeWorker {
   private readonly baseEnv: Record<string, string | undefined>;
   /** The shared work dir check (at start, and before claiming a node of a run not checked yet). */
   private readonly workDirs: WorkDirGate;
+  /** Claims the attempts of jobs taken, and records how they ended. */
+  private readonly claims: AttemptClaims;
 
   constructor(private readonly options: NodeWorkerOptions) {
     this.id = options.name ?? `${hostname()}:${process.pid}`;
     this.capacity = options.capacity ?? parseCapacity('');
     this.hostId = options.hostId ?? HOST;
     this.workDirs = new WorkDirGate(() => this.redis as Redis, options.prefix, { name: this.id, hostId: this.hostId });
+    const maxLost = options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count;
+    this.claims = new AttemptClaims(() => this.redis as Redis, options.prefix, { name: this.id, instance: this.instance, hostId: this.hostId, maxLost }, this.workDirs, options.logger);
     // Copied once: copying process.env is slow, and it does not change.
     // The instance id marks every process this worker starts, so that they can
     // be found and killed if the worker dies without killing them (orphan-reaper.ts).
@@ -198,29 +159,10 @@ export class NodeWorker {
     const lockRenewal = setInterval(() => void this.renewLocks(), DIR_LOCK_TTL_MS / 3);
     lockRenewal.unref();
     rel.add('the node directory lock renewal', () => clearInterval(lockRenewal));
-    // Two queues: the shared one (one budget for every worker) and this
-    // host's own (per-host placement puts a node's job there, so that only
-    // this host's workers take it). The scheduler fills one or the other.
-    const makeWorker = (queue: string): Worker<NodeJobRef, NodeOutcome> => {
-      const w = new Worker<NodeJobRef, NodeOutcome>(queue, (job, token) => this.process(job, token), {
-        connection: bullConnection(o.redisUrl),
-        prefix: o.prefix,
-        concurrency: o.concurrency,
-        lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lock_duration_ms,
-        stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalled_interval_ms,
-        maxStalledCount: o.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count,
-        name: this.id,
-        autorun: false,
-      });
-      // Graceful: waits for running nodes to finish (a forced close cuts it short).
-      rel.add(`the queue worker (${queue})`, () => w.close(), Infinity);
-      w.on('error', (err) => o.logger.error({ err, queue }, 'worker error'));
-      return w;
-    };
-    this.worker = makeWorker(NODE_QUEUE);
-    this.hostWorker = makeWorker(hostQueue(this.hostId));
-    const worker = this.worker;
-    const hostWorker = this.hostWorker;
+    // Two queues, the shared one and this host's own (queue-workers.ts).
+    const { worker, hostWorker } = makeQueueWorkers(o, this.id, this.hostId, (job, token) => this.process(job, token), rel);
+    this.worker = worker;
+    this.hostWorker = hostWorker;
     // The connections come up together; jobs are taken only once the worker
     // is registered and hears abort messages. A worker that does not see the
     // leading service's work dir does not register at all.
@@ -252,61 +194,6 @@ export class NodeWorker {
     o.logger.info({ worker: this.id, concurrency: o.concurrency, spawner: this.spawner.kind }, 'worker:started');
   }
 
-  /**
-   * Claims the attempt a job points to and returns what to run; a job that
-   * is not an admitted attempt (added by anyone but the scheduler, retried
-   * after it ran, a copy of one running elsewhere) runs nothing and fails
-   * as refused.
-   */
-  private async claim(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<{ ref: NodeJobRef; data: NodeJobData; lock: DirLock | undefined; earlier: ClaimHistoryEntry[] }> {
-    const refuse = (why: string): never => {
-      this.options.logger.warn({ jobId: job.id, reason: why }, 'worker:job-refused');
-      throw new UnrecoverableError(`${REFUSED_PREFIX}${why}`);
-    };
-    let ref: NodeJobRef;
-    try {
-      ref = parseNodeJobRef(job.data);
-    } catch (err) {
-      return refuse(err instanceof Error ? err.message : String(err));
-    }
-    // Before the claim: a worker that does not see the run's work dir leaves
-    // the node to another one, and the scheduler does not count it as a failure.
-    let unshared: string | undefined;
-    try {
-      unshared = await this.workDirs.checkRun(ref.run_id);
-    } catch (err) {
-      return refuse(`cannot check the run's work dir: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (unshared !== undefined) return refuse(unshared);
-    let claimed: Awaited<ReturnType<typeof claimNode>>;
-    try {
-      claimed = await claimNode(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance, host: HOST, hostId: this.hostId, maxLost: this.options.maxStalledCount ?? WORKER_DEFAULTS.max_stalled_count }, token);
-    } catch (err) {
-      // Nothing was started: the scheduler's sweep adds the job again.
-      return refuse(`cannot claim the attempt: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!claimed.ok) return refuse(`not admitted by the scheduler (${claimed.reason})`);
-    let data: NodeJobData;
-    try {
-      data = parseNodeJobData(claimed.admission.spec);
-    } catch (err) {
-      return refuse(err instanceof Error ? err.message : String(err));
-    }
-    if (data.run_id !== ref.run_id || data.attempt !== ref.attempt) refuse('the stored admission is not this attempt');
-    const slots = slotEnv(claimed.admission.slots);
-    if (slots !== undefined) data = { ...data, env: { ...data.env, ...slots } };
-    const lock = claimed.admission.lock;
-    return { ref, data, lock: lock === undefined ? undefined : { key: lock.key, value: lock.value }, earlier: claimed.earlier };
-  }
-
-  private keepPending(data: NodeJobData, outcome: NodeOutcome): void {
-    try {
-      writePendingOutcome(data.logs_dir as string, data.node_id, data.attempt, { state: outcome.ok ? 'succeeded' : 'failed', outcome });
-    } catch (err) {
-      this.options.logger.warn({ err, node: data.node_id }, 'worker:cannot keep the outcome on disk');
-    }
-  }
-
   /** How many nodes this worker is running now. */
   get runningCount(): number {
     return this.running.size;
@@ -333,21 +220,8 @@ export class NodeWorker {
     }
   }
 
-  /** Records how the claimed attempt ended in the run store (before the queue hears of it). */
-  private async endClaim(ref: NodeJobRef, end: ClaimEnd, lock: DirLock | undefined): Promise<void> {
-    let mine: boolean;
-    try {
-      mine = await finishClaim(this.redis as Redis, this.options.prefix, ref, { name: this.id, instance: this.instance }, end, lock);
-    } catch (err) {
-      // The queue still carries the outcome; the run store misses it only if both fail.
-      this.options.logger.warn({ err, run: ref.run_id, node: ref.node_id }, 'worker:cannot record the outcome in the run store');
-      return;
-    }
-    if (!mine) this.options.logger.warn({ run: ref.run_id, node: ref.node_id, attempt: ref.attempt }, 'worker:claim taken over while running (this worker was presumed lost)');
-  }
-
   private async process(job: Job<NodeJobRef, NodeOutcome>, token: string | undefined): Promise<NodeOutcome> {
-    const { ref, data, lock, earlier } = await this.claim(job, token);
+    const { ref, data, lock, earlier } = await this.claims.claim(job, token);
     const jobId = job.id ?? '';
     const entry: Running = {
       controller: new AbortController(),
@@ -370,17 +244,7 @@ export class NodeWorker {
           this.options.onNodeProcess?.('spawned', p);
         },
       };
-      const dir = prepareDir(data.node_dir);
-      const dirReady = dir !== 'failed';
-      // A directory made just now holds nothing of an earlier run: nothing to
-      // check for or remove (four file-system calls per node saved).
-      const earlierFiles = dir === 'existing';
-      // The earlier attempt's logs (kept under its run) are not truncated by this one.
-      if (data.logs_dir !== undefined && earlierFiles) releaseNodeLogs(data.node_dir);
-      // No record may claim a result while the node runs (or after it was killed).
-      if (data.cache !== undefined && earlierFiles) removeCacheRecord(data.node_dir);
-      if (data.inputs !== undefined && Object.keys(data.inputs).length > 0) writeNodeFile(data.node_dir, 'inputs.json', data.inputs);
-      else if (earlierFiles) removeNodeFile(data.node_dir, 'inputs.json');
+      const dirReady = prepareAttemptFiles(data);
       const outcome = data.function !== null ? await runFunction(data, { ...common, pool: this.executors }) : await runCommand(data, { ...common, dirReady });
       if (earlier.length > 0) outcome.earlier = earlier;
       if (data.logs_dir !== undefined) {
@@ -393,34 +257,24 @@ export class NodeWorker {
       } else if (outcome.failure === 'stopped' && this.forced) {
         // Killed by a forced shutdown of this worker, not by its own fault:
         // the job goes back to the queue for another worker.
-        await this.endClaim(ref, { state: 'requeued', why: 'killed: shutdown' }, lock);
+        await this.claims.endClaim(ref, { state: 'requeued', why: 'killed: shutdown' }, lock);
         await job.moveToWait(token);
         throw new WaitingError();
       }
       this.completed++;
       // Redis is away: the outcome is kept on disk too, for a scheduler that
       // resumes the run after this worker gave up waiting (attempt-logs.ts).
-      if (data.logs_dir !== undefined && this.redis?.status !== 'ready') this.keepPending(data, outcome);
+      if (data.logs_dir !== undefined && this.redis?.status !== 'ready') this.claims.keepPending(data, outcome);
       if (!outcome.ok) {
         // The run store and the job's data (where the scheduler reads the structured outcome) together.
-        await Promise.all([this.endClaim(ref, { state: 'failed', outcome }, lock), job.updateData({ ...ref, outcome })]);
+        await Promise.all([this.claims.endClaim(ref, { state: 'failed', outcome }, lock), job.updateData({ ...ref, outcome })]);
         throw new NodeFailedError(outcome);
       }
-      if (data.command !== null && outcome.outputs !== undefined) writeNodeFile(data.node_dir, 'outputs.json', outcome.outputs);
-      if (data.cache !== undefined) {
-        try {
-          const now = Date.now();
-          outcome.result_digest = resultDigest(data.cache, outcome.outputs, Object.values(data.outputs ?? {}), now);
-          writeCacheRecord(data.node_dir, data.cache, outcome.outputs, outcome.result_digest, now);
-        } catch (err) {
-          // The node succeeded; without its record it only runs again next time.
-          this.options.logger.warn({ err, node: data.node_id }, 'cannot write the cache record');
-        }
-      }
+      writeResultFiles(data, outcome, this.options.logger);
       // Sent before the job completes, on another connection, and not waited
       // for: the completion reaches the scheduler as fast as before, and a job
       // removed meanwhile still leaves its outcome in the run store.
-      void this.endClaim(ref, { state: 'succeeded', outcome }, lock);
+      void this.claims.endClaim(ref, { state: 'succeeded', outcome }, lock);
       return outcome;
     } finally {
       this.running.delete(jobId);
@@ -487,54 +341,4 @@ export class NodeWorker {
     })();
     return this.closing;
   }
-}
-
-/**
- * Creates the node's directory: `created` when it did not exist (so it holds
- * nothing of an earlier run), `existing`, or `failed` when it cannot be made
- * (the node's start then reports why, as a "prepare" failure).
- */
-function prepareDir(dir: string): 'created' | 'existing' | 'failed' {
-  try {
-    // Recursive mkdir returns the first directory it made, undefined when the path existed.
-    return mkdirSync(dir, { recursive: true }) === undefined ? 'existing' : 'created';
-  } catch {
-    return 'failed';
-  }
-}
-
-/** Removes what an earlier run of the node left that this one does not write. */
-function removeNodeFile(dir: string, name: string): void {
-  const path = join(dir, name);
-  if (!existsSync(path)) return;
-  try {
-    unlinkSync(path);
-  } catch {
-    // Usually: there is none.
-  }
-}
-
-/** Writes a small JSON file into the node's directory (inputs.json, outputs.json); never fails the node. */
-function writeNodeFile(dir: string, name: string, value: unknown): void {
-  try {
-    writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
-  } catch {
-    // The same facts are in the run summary.
-  }
-}
-
-/**
- * The environment of the named resource slots an attempt holds:
- * `CUDA_VISIBLE_DEVICES` for `gpu` (its device numbers), and
- * `FLOWGATE_RESOURCE_<NAME>` for every named resource (`gpu` included).
- */
-export function slotEnv(slots: Readonly<Record<string, readonly number[]>> | undefined): Record<string, string> | undefined {
-  if (slots === undefined) return undefined;
-  const env: Record<string, string> = {};
-  for (const [name, got] of Object.entries(slots)) {
-    if (got.length === 0) continue;
-    env[`FLOWGATE_RESOURCE_${name.toUpperCase()}`] = got.join(',');
-    if (name === 'gpu') env['CUDA_VISIBLE_DEVICES'] = got.join(',');
-  }
-  return Object.keys(env).length > 0 ? env : undefined;
 }

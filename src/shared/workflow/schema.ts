@@ -8,9 +8,6 @@ import { HOST_ID, HOST_ID_RULE, LABEL_VALUE, LABEL_VALUE_RULE, MAX_RESOURCE_SLOT
 import { HASH_METHODS } from '../options/defaults.js';
 import type { ShellSpec } from './model.js';
 
-/** The validated workflow's types (model.ts), for modules that import them from here with the file format. */
-export type { NodeConfig, NodeFunction, NodeInput, NodeMap, ShellSpec, Workflow, WorkflowNode } from './model.js';
-
 /** Ids and names: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const idString = z
