@@ -8,7 +8,7 @@ import type { Job } from 'bullmq';
 import { requireCjs } from '../shared/cjs.js';
 import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 import { hostQueue, NODE_QUEUE, type NodeJobRef, type NodeOutcome } from '../shared/payloads.js';
-import { bullConnection } from '../shared/redis.js';
+import { bullConnection, coalesceWrites } from '../shared/redis.js';
 import type { Releasers } from '../shared/releasers.js';
 import type { NodeWorkerOptions } from './node-worker-types.js';
 
@@ -42,6 +42,11 @@ export function makeQueueWorkers(
     // Graceful: waits for running nodes to finish (a forced close cuts it short).
     releasers.add(`the queue worker (${queue})`, () => w.close(), Infinity);
     w.on('error', (err) => o.logger.error({ err, queue }, 'worker error'));
+    // Its commands of one turn in one write, as the worker's own connections (see coalesceWrites).
+    void w
+      .getBackend()
+      .client.then((client) => coalesceWrites(client as unknown as Parameters<typeof coalesceWrites>[0]))
+      .catch(() => undefined);
     return w;
   };
   return { worker: makeWorker(NODE_QUEUE), hostWorker: makeWorker(hostQueue(hostId)) };
