@@ -200,12 +200,13 @@ export class Dispatcher {
         continue;
       }
       // A node in flight when its run was resumed was not checked by this scheduler,
-      // and a node whose ticket fingerprints no file was not given one: it is made now.
+      // and a node whose ticket fingerprints no file was not given one: it is made now,
+      // and not kept (a retry makes it again, the same; kept, 100,000 finished nodes'
+      // tickets held ~1 KB each for the rest of the run).
       let ticket = this.tickets.get(n.index);
       if (ticket === undefined) {
         const parts = this.fingerprintsOf(n).parts(built.job.data, this.keyContext(n));
         ticket = { hash: hashOf(parts), parts };
-        this.tickets.set(n.index, ticket);
       }
       built.job.data.cache = ticket;
       if (this.o.logsDir !== undefined) built.job.data.logs_dir = this.o.logsDir;
