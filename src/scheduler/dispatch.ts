@@ -202,7 +202,7 @@ export class Dispatcher {
       // A node in flight when its run was resumed was not checked by this scheduler,
       // and a node whose ticket fingerprints no file was not given one: it is made now,
       // and not kept (a retry makes it again, the same; kept, 100,000 finished nodes'
-      // tickets held ~1 KB each for the rest of the run).
+      // tickets held ~6 KB each for the rest of the run).
       let ticket = this.tickets.get(n.index);
       if (ticket === undefined) {
         const parts = this.fingerprintsOf(n).parts(built.job.data, this.keyContext(n));
