@@ -21,6 +21,8 @@
  *
  *   npx tsx bench/scale-run.ts [--shapes wide,layered,chain] [--nodes 100000]
  *        [--n-procs 8] [--before /tmp/fg-before] [--work-root /dev/shm] [--timeout-s 1800]
+ *        [--rss-trace FILE]   (the scheduler's VmRSS every 100 ms, to FILE.<shape>-<build>)
+ *        [--node-args=--heap-growing-percent=0]   (flags for node running `flowgate run`)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     'work-root': { type: 'string', default: existsSync('/dev/shm') ? '/dev/shm' : tmpdir() },
     'timeout-s': { type: 'string', default: '1800' },
     repeat: { type: 'string', default: '1' },
+    'rss-trace': { type: 'string' },
+    'node-args': { type: 'string', default: '' },
   },
 });
 
@@ -82,6 +86,7 @@ async function startRedis(dir: string): Promise<{ url: string; child: ChildProce
 
 interface ProcStat {
   hwmKb: number;
+  rssKb: number;
   cpuS: number;
 }
 
@@ -92,7 +97,8 @@ function procStat(pid: number): ProcStat | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
-    return { hwmKb: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0), cpuS: ticks / 100 };
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { hwmKb: kb('VmHWM'), rssKb: kb('VmRSS'), cpuS: ticks / 100 };
   } catch {
     return undefined;
   }
@@ -129,21 +135,26 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
   const dir = mkdtempSync(join(root, `${shape}-${build}-`));
   const redis = await startRedis(dir);
   const t0 = performance.now();
-  const cli = spawn(process.execPath, [join(dist, 'cli/main.js'), 'run', file, '--json', '--quiet', '--redis-url', redis.url, '--prefix', 'fgscale', '--work-dir', join(dir, 'work'), '--n-procs', args['n-procs'] ?? '8'], {
+  const cli = spawn(process.execPath, [...(args['node-args'] ?? '').split(' ').filter(Boolean), join(dist, 'cli/main.js'), 'run', file, '--json', '--quiet', '--redis-url', redis.url, '--prefix', 'fgscale', '--work-dir', join(dir, 'work'), '--n-procs', args['n-procs'] ?? '8'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   cli.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const sched: ProcStat = { hwmKb: 0, cpuS: 0 };
+  const sched: ProcStat = { hwmKb: 0, rssKb: 0, cpuS: 0 };
+  // With --rss-trace FILE: the scheduler's VmRSS every 100 ms ("seconds MB" lines), to see which phase peaks.
+  const trace: string[] = [];
   const workers = new Map<number, ProcStat>();
   const sample = (): void => {
     const pid = cli.pid;
     if (pid === undefined) return;
     // A process that has exited (a zombie) shows no VmHWM: keep the last figures read.
     const s = procStat(pid);
-    if (s !== undefined && s.hwmKb > 0) Object.assign(sched, s);
+    if (s !== undefined && s.hwmKb > 0) {
+      Object.assign(sched, s);
+      if (args['rss-trace'] !== undefined) trace.push(`${((performance.now() - t0) / 1000).toFixed(1)} ${Math.round(s.rssKb / 1024)}`);
+    }
     for (const w of childrenOf(pid)) {
       const ws = procStat(w);
       if (ws !== undefined && ws.hwmKb > 0) workers.set(w, ws);
@@ -155,6 +166,7 @@ async function runOnce(shape: Shape, build: string, dist: string, file: string, 
   const code = await new Promise<number | null>((done) => cli.on('close', (c) => done(c)));
   clearInterval(timer);
   clearTimeout(killer);
+  if (args['rss-trace'] !== undefined) writeFileSync(`${args['rss-trace']}.${shape}-${build}`, `${trace.join('\n')}\n`);
   const processS = (performance.now() - t0) / 1000;
   let redisPeakMb: number | null = null;
   let redisCpuS: number | null = null;

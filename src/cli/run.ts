@@ -181,6 +181,23 @@ function earlyShape(flags: Flags, runId: string): FleetShape | undefined {
 }
 
 /** Runs a workflow end to end; returns the exit code. */
+/**
+ * Refuses (with raise_insufficient) or warns about nodes larger than the
+ * budget. A function of its own: the list of requests, one entry per node,
+ * would otherwise stay in the suspended frame of {@link runCommand} for the
+ * whole run.
+ */
+function checkBudget(
+  workflow: Workflow,
+  cfg: RunConfig,
+  file: string,
+  m: { requestOf: typeof import('../scheduler/node-request.js').requestOf } & Pick<typeof import('../scheduler/admission.js'), 'assertFitsBudget' | 'clampWarnings'>,
+): void {
+  const requests = workflow.nodes.map((n) => ({ id: n.id, request: m.requestOf(n) }));
+  if (cfg.raiseInsufficient) m.assertFitsBudget(requests, cfg.budget, file);
+  else for (const w of m.clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
+}
+
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const flags = await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS);
   const runId = flags.str('run-id') ?? newRunId();
@@ -228,13 +245,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       progress.done();
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    const { requestOf } = await import('../scheduler/node-request.js');
-    const requests = workflow.nodes.map((n) => ({ id: n.id, request: requestOf(n) }));
     // An external fleet is checked against its live hosts when the run starts.
-    if (!external) {
-      if (cfg.raiseInsufficient) assertFitsBudget(requests, cfg.budget, workflowPath(cfg.file));
-      else for (const w of clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
-    }
+    if (!external) checkBudget(workflow, cfg, workflowPath(cfg.file), { requestOf: (await import('../scheduler/node-request.js')).requestOf, assertFitsBudget, clampWarnings });
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
     const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);

@@ -8,6 +8,7 @@ import { ExitCode, ValidationError } from '../shared/errors.js';
 import { checkRedis, createRedis } from '../shared/redis.js';
 import { groupHosts, listWorkers, type ListedWorker } from '../shared/worker-registry.js';
 import { describeCapacity } from '../shared/host-capacity.js';
+import { describeAmounts } from '../shared/amounts.js';
 import { readHeld, runningRunIds, sumHeld, withUsage, type HeldSum, type HostWithUsage } from '../shared/held-resources.js';
 import { Flags, parseArgs, type FlagSpec } from './args.js';
 import { connectionFrom, CONNECTION_FLAGS } from './connection.js';
@@ -66,9 +67,9 @@ export function workersCommand(argv: readonly string[]): Promise<number> {
 
 export const HOSTS_FLAGS = WORKERS_FLAGS;
 
-/** `procs 2, 1.5 GB, gpu 1`. */
+/** `2 procs, 1.5 GB, gpu 1` (a named resource at 0 included: none free). */
 function amounts(a: HeldSum): string {
-  return [`procs ${a.n_procs}`, `${Math.round(a.mem_gb * 100) / 100} GB`, ...Object.entries(a.resources).map(([k, v]) => `${k} ${v}`)].join(', ');
+  return describeAmounts(a, true);
 }
 
 function describeHost(h: HostWithUsage, now: number): string {

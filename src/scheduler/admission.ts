@@ -99,6 +99,8 @@ export function waitingReason(c: AdmissionCandidate, ledger: Ledger): string {
  * threads and memory, and each named resource to what the budget has of it.
  */
 export function clampToBudget(request: Grant, budget: Resources, named?: Readonly<Record<string, number>>): Grant {
+  // A request that fits is its own grant (the same object: requests are shared, see node-request.ts).
+  if (request.resources === undefined && request.n_procs <= budget.n_procs && request.mem_gb <= budget.mem_gb) return request;
   const clamped: Grant = { ...request, n_procs: Math.min(request.n_procs, budget.n_procs), mem_gb: Math.min(request.mem_gb, budget.mem_gb) };
   if (request.resources === undefined || named === undefined) return clamped;
   const resources = Object.fromEntries(Object.entries(request.resources).map(([k, n]) => [k, Math.min(n, named[k] ?? 0)]).filter(([, n]) => (n as number) > 0));

@@ -53,6 +53,11 @@ export class RunAdmissions {
     return token;
   }
 
+  /** The node's attempt has ended: its token is not needed again (a retry is a new attempt, with a token of its own). */
+  forget(index: number): void {
+    this.tokens.delete(index);
+  }
+
   /**
    * The queue entries of `jobs` and the admissions to store with them (hash
    * fields by node index), each attempt's token in both.

@@ -213,7 +213,7 @@ function missingOutputs(data: NodeJobData): string[] {
 /** A cache decision for one node; a hit carries the recorded result digest. */
 export type CacheDecision =
   | { hit: true; outputs: unknown; note: string | null; result: string }
-  | { hit: false; reasons: string[]; ticket: CacheTicket };
+  | { hit: false; reasons: readonly string[]; ticket: CacheTicket };
 
 /** What {@link decide} needs besides the job and fingerprints. */
 export interface DecideOptions {
@@ -223,6 +223,11 @@ export interface DecideOptions {
   write: (ticket: CacheTicket, outputs: unknown, result: string) => void;
 }
 
+// The two commonest reasons, one list each for every node they are given for
+// (the reasons are kept in the node's record for the whole run).
+const OVERWRITE: readonly string[] = Object.freeze(['overwrite: true']);
+const NO_RECORD: readonly string[] = Object.freeze(['no cache record (never finished here, or its last run did not finish)']);
+
 /**
  * Decides whether the job's node can be taken from its record. With
  * `updateHash`, a record that differs is accepted (and rewritten with the new
@@ -231,9 +236,9 @@ export interface DecideOptions {
 export function decide(data: NodeJobData, fp: Fingerprints, ctx: KeyContext, options: DecideOptions): CacheDecision {
   const parts = fp.parts(data, ctx);
   const ticket: CacheTicket = { hash: hashOf(parts), parts };
-  if (options.overwrite) return { hit: false, reasons: ['overwrite: true'], ticket };
+  if (options.overwrite) return { hit: false, reasons: OVERWRITE, ticket };
   const record = readCacheRecord(data.node_dir);
-  if (record === undefined) return { hit: false, reasons: ['no cache record (never finished here, or its last run did not finish)'], ticket };
+  if (record === undefined) return { hit: false, reasons: NO_RECORD, ticket };
   const missing = missingOutputs(data);
   if (missing.length > 0) return { hit: false, reasons: [`output files missing: ${missing.join(', ')}`], ticket };
   if (record.hash === ticket.hash) return { hit: true, outputs: record.outputs, note: null, result: record.result };

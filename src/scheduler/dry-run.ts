@@ -37,7 +37,7 @@ export interface DryRunNode {
   /** `would run` or taken from its cache record. */
   verdict: 'would run' | 'cached';
   /** Why it would run (or the note of a cache hit). */
-  reasons: string[];
+  reasons: readonly string[];
   /** Set on the elements of a map node: the map node's id. */
   element_of?: string;
 }
@@ -76,7 +76,7 @@ function unresolvedReason(n: NodeRuntime, graph: RunGraph, workflow: string): st
 }
 
 /** The verdict of a node the simulation left unfinished. */
-function pendingVerdict(n: NodeRuntime, graph: RunGraph, workflow: string): string[] {
+function pendingVerdict(n: NodeRuntime, graph: RunGraph, workflow: string): readonly string[] {
   if (n.record.cache?.hit === false) return n.record.cache.reasons;
   if (n.state === 'ready') return [unresolvedReason(n, graph, workflow)];
   const preds = (graph.dag.preds[n.index] ?? []).map((p) => graph.node(p));

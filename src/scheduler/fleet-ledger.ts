@@ -6,7 +6,8 @@
  * it the hosts that beat and takes back the nodes of hosts that stopped.
  */
 import { round, type Grant, type Ledger, type Place, type Resources } from './ledger.js';
-import { describeAmounts, Placement, type HostSpec, type NamedResources } from './placement.js';
+import { Placement, type HostSpec, type NamedResources } from './placement.js';
+import { describeAmounts } from '../shared/amounts.js';
 
 const MICRO = 1_000_000;
 

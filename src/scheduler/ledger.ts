@@ -7,9 +7,9 @@
  * ledger (`fleet-ledger.ts`), one ledger per registered host.
  */
 import type { HostConstraint, NamedResources } from './placement.js';
-import { round } from './rounding.js';
+import { round } from '../shared/amounts.js';
 
-export { round } from './rounding.js';
+export { round } from '../shared/amounts.js';
 
 /** A resource amount: threads and GB. */
 export interface Resources {

@@ -10,11 +10,32 @@ export function requestOf(node: WorkflowNode): Grant {
   const named = node.resources !== undefined && Object.keys(node.resources).length > 0 ? node.resources : undefined;
   const pinned = node.host !== undefined && node.host.length > 0;
   const labelled = node.host_labels !== undefined && Object.keys(node.host_labels).length > 0;
-  if (named === undefined && !pinned && !labelled) return { n_procs: node.n_procs, mem_gb: node.mem_gb };
+  if (named === undefined && !pinned && !labelled) return plainRequest(node.n_procs, node.mem_gb);
   return {
     n_procs: node.n_procs,
     mem_gb: node.mem_gb,
     ...(named !== undefined ? { resources: named } : {}),
     ...(pinned || labelled ? { constraint: { ...(pinned ? { hosts: node.host } : {}), ...(labelled ? { labels: node.host_labels } : {}) } } : {}),
   };
+}
+
+/**
+ * Plain requests (threads and memory only) are shared, frozen, one object
+ * per distinct pair: a 100,000-node run's nodes mostly ask for the same few
+ * amounts, and each request is kept (as its node's request, grant and
+ * recorded grant) for the whole run. Bounded: past {@link PLAIN_KEPT}
+ * distinct pairs the table starts again.
+ */
+const plain = new Map<string, Grant>();
+const PLAIN_KEPT = 4096;
+
+function plainRequest(n_procs: number, mem_gb: number): Grant {
+  const key = `${n_procs}/${mem_gb}`;
+  let g = plain.get(key);
+  if (g === undefined) {
+    if (plain.size >= PLAIN_KEPT) plain.clear();
+    g = Object.freeze({ n_procs, mem_gb });
+    plain.set(key, g);
+  }
+  return g;
 }

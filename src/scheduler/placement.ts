@@ -17,7 +17,7 @@
  * hold takes the lowest free slot numbers, so concurrent nodes on one host
  * hold distinct slots (for `gpu`, distinct devices: `CUDA_VISIBLE_DEVICES`).
  */
-import { round } from './rounding.js';
+import { describeAmounts, round } from '../shared/amounts.js';
 
 /** Named resource counts, e.g. `{gpu: 2, licence_x: 1}`. */
 export type NamedResources = Readonly<Record<string, number>>;
@@ -164,14 +164,6 @@ export function describeConstraint(c: HostConstraint | undefined): string {
   return parts.length > 0 ? parts.join(' with ') : 'any host';
 }
 
-/** "2 procs, 8 GB, gpu 1", for messages. */
-export function describeAmounts(a: Amounts): string {
-  const named = Object.entries(a.resources ?? {})
-    .filter(([, n]) => n > 0)
-    .map(([name, n]) => `, ${name} ${n}`)
-    .join('');
-  return `${a.n_procs} procs, ${round(a.mem_gb)} GB${named}`;
-}
 
 /** The placement of nodes over a set of live hosts, one ledger each. */
 export class Placement {

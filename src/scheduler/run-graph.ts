@@ -14,7 +14,7 @@ import { admitFirstFit, type AdmissionCandidate, type GrantGroups } from './admi
 import type { Grant } from './ledger.js';
 import { HOLDING_STATES } from './node-state.js';
 import { RunGraphState, type NodeRuntime } from './run-graph-state.js';
-import { countAttempts, recordAttempt, type MapRecord, type NodeSummary } from './summary.js';
+import { addAttempts, countAttempts, recordAttempt, type AttemptSummary, type MapRecord, type NodeSummary } from './summary.js';
 
 export type { NodeRuntime, RunGraphOptions } from './run-graph-state.js';
 
@@ -201,7 +201,7 @@ export class RunGraph extends RunGraphState {
     const started = ran?.worker !== undefined;
     // A running execution lost with its host (a queued node's was counted when its worker was found lost, if it ran).
     if (n.state === 'running') n.record.stalls++;
-    n.record.attempt_history.push({ attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: started ? (ran.start_ms ?? null) : null, end_ms: started ? this.clock() : null, worker: ran?.worker ?? null });
+    addAttempts(n.record, { attempt: n.attempt, status: 'lost', reason, exit_code: null, signal: null, start_ms: started ? (ran.start_ms ?? null) : null, end_ms: started ? this.clock() : null, worker: ran?.worker ?? null });
     n.record.attempts = countAttempts(n.record, n.attempt);
     n.record.reason = reason;
     this.setState(n, 'ready');
@@ -289,10 +289,8 @@ export class RunGraph extends RunGraphState {
     if (!HOLDING_STATES.has(n.state) || (attempt !== undefined && attempt !== n.attempt)) return false;
     // An execution that had started is in the history (a retry of the run counts on from it).
     if (n.state === 'running' || outcome !== undefined) {
-      for (const e of outcome?.earlier ?? []) {
-        n.record.attempt_history.push({ attempt: n.attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker });
-      }
-      n.record.attempt_history.push({
+      const killed = (outcome?.earlier ?? []).map((e): AttemptSummary => ({ attempt: n.attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker }));
+      addAttempts(n.record, ...killed, {
         attempt: n.attempt,
         status: 'cancelled',
         reason,

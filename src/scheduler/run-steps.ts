@@ -185,7 +185,10 @@ export class RunSteps {
     return {
       notice: (n) => notices.push(n),
       workerReleased: (index) => this.d.dirLocks.workerReleased(index),
-      settled: (index) => this.lastEventAt.delete(index),
+      settled: (index) => {
+        this.lastEventAt.delete(index);
+        this.admissions.forget(index);
+      },
       removeJob: (jobId, index) => this.toRemove.push({ id: jobId, host: index === undefined ? undefined : this.d.graph.nodes[index]?.record.host }),
       retry: (n) => this.retrying.push(n),
       writeCrash: (n, reason, outcome, skipped, ran) => this.writeCrash(n, reason, outcome, skipped, ran),

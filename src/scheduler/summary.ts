@@ -62,7 +62,7 @@ export interface NodeSummary {
   /** Digest of the node's result (from its cache record), chained into its successors' cache keys. */
   result?: string;
   /** The cache check: taken from the cache record (`hit`), or why the node ran. */
-  cache?: { hit: boolean; reasons: string[] };
+  cache?: { hit: boolean; reasons: readonly string[] };
   /** A map node: its elements (ids, inputs, directories) and the index of the first. */
   map?: MapRecord;
   /** A map element: the id of its map node. */
@@ -253,6 +253,21 @@ export function listFailures(nodes: readonly NodeSummary[]): FailureSummary[] {
     .map((n) => ({ node: n.id, reason: n.reason ?? 'failed', crash_file: n.crash_file, skipped: skippedBy.get(n.id) ?? [], node_dir: n.node_dir, stderr_tail: n.stderr_tail ?? '' }));
 }
 
+/**
+ * Appends to a node's attempt history. The list is replaced by one of its
+ * new length, not grown: an array grown by `push` from empty reserves 17
+ * slots, and every finished node keeps its history for the whole run.
+ */
+export function addAttempts(r: Pick<NodeSummary, 'attempt_history'>, ...entries: AttemptSummary[]): void {
+  r.attempt_history = r.attempt_history.concat(entries);
+}
+
+/** A grant of threads and memory alone: nothing else to copy or leave out. */
+function isPlain(g: object): boolean {
+  const keys = Object.keys(g);
+  return keys.length === 2 && 'n_procs' in g && 'mem_gb' in g;
+}
+
 /** A node's record before anything happened to it. */
 export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number; resources?: Readonly<Record<string, number>> }, granted: Resources & { resources?: Readonly<Record<string, number>> }, dir: string): NodeSummary {
   const named = node.resources !== undefined && Object.keys(node.resources).length > 0;
@@ -262,7 +277,8 @@ export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number;
     status: 'waiting',
     n_procs: node.n_procs,
     mem_gb: node.mem_gb,
-    granted: { n_procs: granted.n_procs, mem_gb: granted.mem_gb, ...(granted.resources !== undefined && Object.keys(granted.resources).length > 0 ? { resources: { ...granted.resources } } : {}) },
+    // A plain grant is shared as it is (never changed; a restored record replaces it whole).
+    granted: isPlain(granted) ? (granted as NodeSummary['granted']) : { n_procs: granted.n_procs, mem_gb: granted.mem_gb, ...(granted.resources !== undefined && Object.keys(granted.resources).length > 0 ? { resources: { ...granted.resources } } : {}) },
     admitted_ms: null,
     released_ms: null,
     start_ms: null,
@@ -291,13 +307,30 @@ export function countAttempts(r: Pick<NodeSummary, 'attempt_history'>, attempt: 
   return attempt + r.attempt_history.filter((a) => a.status === 'killed').length;
 }
 
+/**
+ * One string per worker name (`host:pid`): every outcome read from a job
+ * brings its own copy, and each finished node keeps it for the whole run.
+ * Bounded: past {@link NAMES_KEPT} names the table starts again.
+ */
+const workerNames = new Map<string, string>();
+const NAMES_KEPT = 1024;
+
+function sharedWorkerName(name: string | null): string | null {
+  if (name === null) return null;
+  const known = workerNames.get(name);
+  if (known !== undefined) return known;
+  if (workerNames.size >= NAMES_KEPT) workerNames.clear();
+  workerNames.set(name, name);
+  return name;
+}
+
 /** Copies an attempt's outcome into the node's record and its attempt history. */
 export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, given: NodeOutcome | null | undefined): void {
   // A job's return value or stored outcome can be null (a job that never ran to its end).
   const outcome = given ?? undefined;
   r.start_ms = outcome?.start_ms ?? null;
   r.end_ms = outcome?.end_ms ?? null;
-  r.worker = outcome?.worker ?? null;
+  r.worker = sharedWorkerName(outcome?.worker ?? null);
   r.exit_code = outcome?.exit_code ?? null;
   r.signal = outcome?.signal ?? null;
   r.cpu_s = outcome?.cpu_s ?? null;
@@ -306,10 +339,8 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
   const stderr = status === 'failed' && outcome !== undefined ? lastLines(outcome.stderr_tail) : '';
   if (stderr !== '') r.stderr_tail = stderr;
   else delete r.stderr_tail;
-  for (const e of outcome?.earlier ?? []) {
-    r.attempt_history.push({ attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker });
-  }
-  r.attempt_history.push({
+  const killed = (outcome?.earlier ?? []).map((e): AttemptSummary => ({ attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker }));
+  addAttempts(r, ...killed, {
     attempt,
     status,
     reason,

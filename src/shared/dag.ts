@@ -32,14 +32,25 @@ export class Dag {
   constructor(nodes: readonly DagNodeInput[]) {
     this.ids = nodes.map((n) => n.id);
     this.indexById = new Map(nodes.map((n, i) => [n.id, i]));
-    const preds: number[][] = nodes.map(() => []);
-    const succs: number[][] = nodes.map(() => []);
-    nodes.forEach((n, i) => {
-      for (const dep of n.needs) {
+    // Every list is allocated at its final length: an array grown by `push`
+    // from empty reserves 17 slots, ~150 bytes for a chain's single edge,
+    // twice per node for the whole run.
+    const preds: number[][] = nodes.map((n) =>
+      n.needs.map((dep) => {
         const j = this.indexById.get(dep);
         if (j === undefined) throw new Error(`unknown dependency "${dep}" of "${n.id}"`);
-        preds[i]?.push(j);
-        succs[j]?.push(i);
+        return j;
+      }),
+    );
+    const outDegree = new Uint32Array(nodes.length);
+    for (const p of preds) for (const j of p) outDegree[j] = (outDegree[j] ?? 0) + 1;
+    const succs: number[][] = Array.from(outDegree, (k) => (k === 0 ? [] : new Array<number>(k)));
+    const filled = new Uint32Array(nodes.length);
+    preds.forEach((p, i) => {
+      for (const j of p) {
+        const at = filled[j] ?? 0;
+        (succs[j] as number[])[at] = i;
+        filled[j] = at + 1;
       }
     });
     this.preds = preds;

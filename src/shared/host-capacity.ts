@@ -5,6 +5,7 @@
  * environment, API) reads them the same way.
  */
 import { availableCpus, defaultMemoryBudgetGb, MAX_MEM_GB, MAX_N_PROCS } from './capacity.js';
+import { describeAmounts } from './amounts.js';
 
 /** A host's capacity: threads, memory and named resources in whole slots. */
 export interface HostCapacity {
@@ -129,5 +130,5 @@ export function parseLabels(text: string): Record<string, string> {
 
 /** "16 procs, 64 GB, gpu 2" for listings. */
 export function describeCapacity(c: HostCapacity): string {
-  return [`${c.n_procs} procs`, `${Math.round(c.mem_gb * 100) / 100} GB`, ...Object.entries(c.resources).map(([k, v]) => `${k} ${v}`)].join(', ');
+  return describeAmounts(c, true);
 }

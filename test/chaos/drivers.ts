@@ -184,7 +184,6 @@ export class RunDriver implements Driver {
 class Kept {
   proc: FlowgateProcess;
   private stopping = false;
-  restarts = 0;
 
   constructor(
     private readonly label: string,
@@ -201,7 +200,6 @@ class Kept {
       if (this.stopping) return;
       await redisUp(this.redis);
       if (this.stopping) return;
-      this.restarts++;
       this.proc = this.launch();
     });
     return p;
@@ -304,11 +302,6 @@ export class ServiceDriver implements Driver {
     }
     const pid = Number(holder?.split(':').pop());
     return this.schedulers.some((k) => k.proc.alive() && k.proc.pid === pid) ? pid : undefined;
-  }
-
-  /** Service processes started again after they exited. */
-  restarts(): number {
-    return [...this.schedulers, ...this.workers].reduce((sum, k) => sum + k.restarts, 0);
   }
 
   async close(): Promise<void> {

@@ -79,8 +79,8 @@ describe('named resources and hosts in status, hosts, the board API and /metrics
     expect(hostA).toMatchObject({ status: 'alive', held: { n_procs: 2, mem_gb: 1, resources: { gpu: 2 } }, free: { n_procs: 0, mem_gb: 1, resources: { gpu: 0 } } });
     expect(hostB).toMatchObject({ held: { n_procs: 1, mem_gb: 0.5, resources: {} }, free: { n_procs: 1, mem_gb: 1.5, resources: {} } });
     const hostsText = (await runCli(['hosts'], { env })).stdout;
-    expect(hostsText).toMatch(/^a {2}alive .*\n {2}held procs 2, 1 GB, gpu 2 {2}free procs 0, 1 GB, gpu 0$/m);
-    expect(hostsText).toMatch(/^b {2}alive .*\n {2}held procs 1, 0.5 GB {2}free procs 1, 1.5 GB$/m);
+    expect(hostsText).toMatch(/^a {2}alive .*\n {2}held 2 procs, 1 GB, gpu 2 {2}free 0 procs, 1 GB, gpu 0$/m);
+    expect(hostsText).toMatch(/^b {2}alive .*\n {2}held 1 procs, 0.5 GB {2}free 1 procs, 1.5 GB$/m);
 
     // The board's API: the run's ledger and nodes, and the hosts.
     const overview = (await (await fetch(`${base}/api/runs/views-run`)).json()) as RunOverview;

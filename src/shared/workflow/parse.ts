@@ -15,7 +15,7 @@ import { checkDocumentShape } from './limits.js';
 import { untrackedFileWarnings } from './untracked-files.js';
 import { describeIssue, fieldName } from './issue-text.js';
 import { functionProblems } from './function-check.js';
-import { locate, parseSourceText } from './source-text.js';
+import { locate, parseSourceText, releaseSourceText } from './source-text.js';
 import { resolveModule, toNodes } from './to-nodes.js';
 import type { Workflow } from './model.js';
 import { KNOWN_KEYS, workflowSchema, type WorkflowFile } from './schema.js';
@@ -235,9 +235,13 @@ export function loadWorkflowFile(file: string, options?: ValidateOptions): Workf
   // A byte-order mark is not part of the document.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   options?.onPhase?.('parse', 0);
-  const raw = parseSourceText(text, file);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);
+  try {
+    const raw = parseSourceText(text, file);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ValidationError('WORKFLOW_INVALID', [{ file, message: 'a workflow must be an object with "name" and "nodes"' }]);
+    }
+    return validateWorkflow(raw, { file, text }, options);
+  } finally {
+    releaseSourceText();
   }
-  return validateWorkflow(raw, { file, text }, options);
 }

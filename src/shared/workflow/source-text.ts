@@ -17,6 +17,15 @@ type Format = 'json' | 'yaml';
 // document the file was read into (YAML), or a scanner of the text (JSON).
 let locateCache: { text: string; doc: Document; lineCounter: LineCounter } | { text: string; json: JsonLocator } | undefined;
 
+/**
+ * Lets go of the kept parse: once a file has been validated nothing is
+ * located in it any more, and a large YAML file's document is many times
+ * the size of its text (a later {@link locate} parses the text again).
+ */
+export function releaseSourceText(): void {
+  locateCache = undefined;
+}
+
 /** `.json` files are read as JSON (with JSON's positions in errors); anything else, stdin too, as YAML, a superset of JSON. */
 function formatOf(file: string): Format {
   return extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';

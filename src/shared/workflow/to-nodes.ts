@@ -9,6 +9,18 @@ import type { NodeConfig, NodeInput, ShellSpec, WorkflowNode } from './model.js'
 import { DEFAULT_MEM_GB, DEFAULT_N_PROCS, DEFAULT_SHELL, type WorkflowFile } from './schema.js';
 import { nodeTemplates, templateNames } from './template.js';
 
+/**
+ * One frozen empty object shared by every node without env, inputs, outputs
+ * or named resources (most nodes): four objects fewer per node, which a
+ * 100,000-node run keeps for its whole length.
+ */
+const NONE: Readonly<Record<string, never>> = Object.freeze({});
+
+/** `o`, or the shared empty object when `o` has no keys. */
+function orNone<T>(o: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
+  return o === undefined || Object.keys(o).length === 0 ? NONE : o;
+}
+
 /** File nodes as scheduled nodes, with defaults applied. */
 export function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<string, string>): WorkflowNode[] {
   const d = data.defaults;
@@ -31,16 +43,16 @@ export function toNodes(data: WorkflowFile, base: string, dirs?: ReadonlyMap<str
     needs: impliedNeeds(n),
     n_procs: n.n_procs ?? defaults.n_procs,
     mem_gb: n.mem_gb ?? defaults.mem_gb,
-    resources: namedResources(defaults.resources, n.resources),
+    resources: orNone(namedResources(defaults.resources, n.resources)),
     ...(n.host !== undefined ? { host: [...new Set(typeof n.host === 'string' ? [n.host] : n.host)] } : {}),
     ...(n.host_labels !== undefined && Object.keys(n.host_labels).length > 0 ? { host_labels: { ...n.host_labels } } : {}),
-    env: n.env ?? {},
+    env: orNone(n.env),
     shell: typeof n.command !== 'string' ? null : n.shell === undefined ? defaults.shell : shellSpec(n.shell),
     timeout_s: n.timeout_s ?? defaults.timeout_s,
     retries: n.retries ?? defaults.retries,
     retry_delay_s: n.retry_delay_s ?? defaults.retry_delay_s,
-    inputs: absolutePaths(nodeInputs(n), base),
-    outputs: n.outputs ?? {},
+    inputs: orNone(absolutePaths(nodeInputs(n), base)),
+    outputs: orNone(n.outputs),
     stdout_json: n.stdout_json ?? false,
     ...(n.max_output_bytes !== undefined ? { max_output_bytes: n.max_output_bytes } : {}),
     overwrite: n.overwrite ?? false,

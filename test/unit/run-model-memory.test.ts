@@ -1,0 +1,112 @@
+/**
+ * What a run's scheduler keeps for every node, for the run's whole length,
+ * is shared where it can be: one frozen object per distinct plain request
+ * (the node's request, its grant and its recorded grant), one frozen empty
+ * object for absent env, inputs, outputs and named resources, the graph's
+ * lists at their exact length, attempt histories replaced rather than grown.
+ * Sharing must never change what a node is given or what is recorded.
+ */
+import { describe, expect, it } from 'vitest';
+import { clampToBudget } from '../../src/scheduler/admission.js';
+import { requestOf } from '../../src/scheduler/node-request.js';
+import { RunGraph } from '../../src/scheduler/run-graph.js';
+import { addAttempts, emptyRecord, type AttemptSummary } from '../../src/scheduler/summary.js';
+import { Dag } from '../../src/shared/dag.js';
+import { validateWorkflow } from '../../src/shared/workflow/parse.js';
+import { FakeClock, makeWorkflow } from './support.js';
+
+describe('plain requests', () => {
+  const wf = makeWorkflow([
+    { id: 'a', n_procs: 2, mem_gb: 0.5 },
+    { id: 'b', n_procs: 2, mem_gb: 0.5 },
+    { id: 'c', n_procs: 1, mem_gb: 0.5 },
+    { id: 'g', n_procs: 2, mem_gb: 0.5, resources: { gpu: 1 } },
+  ]);
+  const [a, b, c, g] = wf.nodes.map(requestOf);
+
+  it('are one frozen object per distinct amount; a request with named resources is its own', () => {
+    expect(a).toBe(b);
+    expect(a).toEqual({ n_procs: 2, mem_gb: 0.5 });
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(c).not.toBe(a);
+    expect(c).toEqual({ n_procs: 1, mem_gb: 0.5 });
+    expect(g).not.toBe(a);
+    expect(g).toEqual({ n_procs: 2, mem_gb: 0.5, resources: { gpu: 1 } });
+  });
+
+  it('are their own grant when they fit, and clamped into a new object when they do not', () => {
+    expect(clampToBudget(a!, { n_procs: 8, mem_gb: 4 })).toBe(a);
+    const clamped = clampToBudget(a!, { n_procs: 1, mem_gb: 4 });
+    expect(clamped).toEqual({ n_procs: 1, mem_gb: 0.5 });
+    expect(a).toEqual({ n_procs: 2, mem_gb: 0.5 });
+  });
+
+  it('are shared by the run graph as request, grant and recorded grant; a clamped node records its clamp', () => {
+    const graph = new RunGraph({
+      workflow: makeWorkflow([{ id: 'small', n_procs: 1, mem_gb: 0.25 }, { id: 'big', n_procs: 1, mem_gb: 8 }]),
+      budget: { n_procs: 2, mem_gb: 2 },
+      order: 'tsort',
+      raiseInsufficient: false,
+      workDir: '/tmp/x',
+      clock: new FakeClock(0).read,
+    });
+    const [small, big] = graph.nodes;
+    expect(small!.candidate.grant).toBe(small!.candidate.request);
+    expect(small!.record.granted).toBe(small!.candidate.grant);
+    expect(big!.candidate.request).toEqual({ n_procs: 1, mem_gb: 8 });
+    expect(big!.record.granted).toEqual({ n_procs: 1, mem_gb: 2 });
+    expect(JSON.parse(JSON.stringify(small!.record)).granted).toEqual({ n_procs: 1, mem_gb: 0.25 });
+  });
+});
+
+describe('nodes read from a file', () => {
+  it('share one frozen empty object for absent env, inputs, outputs and resources; given ones are their own', () => {
+    const wf = validateWorkflow({
+      version: 1,
+      name: 'e',
+      nodes: [
+        { id: 'a', command: ['true'] },
+        { id: 'b', command: ['true'], env: { X: '1' }, resources: { gpu: 1 } },
+        { id: 'c', command: ['true'], env: {} },
+      ],
+    });
+    const [a, b, c] = wf.nodes;
+    expect(a!.env).toEqual({});
+    for (const field of ['env', 'inputs', 'outputs', 'resources'] as const) {
+      expect(a![field]).toBe(c![field]);
+      expect(Object.isFrozen(a![field])).toBe(true);
+    }
+    expect(b!.env).toEqual({ X: '1' });
+    expect(b!.resources).toEqual({ gpu: 1 });
+    expect(() => {
+      (a!.env as Record<string, string>)['Y'] = '2';
+    }).toThrow(TypeError);
+  });
+});
+
+describe('the graph lists', () => {
+  it('hold every predecessor and successor at its exact length, successors in file order', () => {
+    const dag = new Dag([
+      { id: 'r', needs: [] },
+      { id: 'x', needs: ['r'] },
+      { id: 'y', needs: ['r'] },
+      { id: 'z', needs: ['r', 'x'] },
+    ]);
+    expect(dag.succs).toEqual([[1, 2, 3], [3], [], []]);
+    expect(dag.preds).toEqual([[], [0], [0], [0, 1]]);
+    // No holes: every slot is set.
+    for (const list of [...dag.succs, ...dag.preds]) expect(Object.keys(list)).toHaveLength(list.length);
+  });
+});
+
+describe('attempt histories', () => {
+  it('are replaced by a list one longer, the earlier entries kept in order', () => {
+    const r = emptyRecord({ id: 'n', n_procs: 1, mem_gb: 1 }, { n_procs: 1, mem_gb: 1 }, '/tmp/n');
+    const first = r.attempt_history;
+    const entry = (attempt: number): AttemptSummary => ({ attempt, status: 'failed', reason: 'x', exit_code: 1, signal: null, start_ms: 1, end_ms: 2, worker: 'w' });
+    addAttempts(r, entry(1));
+    addAttempts(r, entry(2), entry(3));
+    expect(first).toEqual([]);
+    expect(r.attempt_history.map((a) => a.attempt)).toEqual([1, 2, 3]);
+  });
+});
