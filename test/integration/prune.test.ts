@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Keys } from '../../src/shared/keys.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { killGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -22,7 +22,18 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // SIGTERM to each whole group (its workers and node launchers too), SIGKILL
+  // if it has not exited within 5 s, and to whatever of the group outlived it;
+  // waited for, so nothing outlives the test.
+  await Promise.all(
+    started.splice(0).map(async (p) => {
+      killGroup(p, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5000);
+      await p.done;
+      clearTimeout(timer);
+      killGroup(p, 'SIGKILL');
+    }),
+  );
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
