@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { NodePage, RunListItem, RunOverview } from '../../src/shared/run-view.js';
 import type { ListedWorker } from '../../src/shared/worker-registry.js';
-import { killGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parseMetrics } from '../helpers/metrics.js';
@@ -55,18 +55,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // SIGTERM to each whole group (its workers and node launchers too), SIGKILL
-  // if it has not exited within 5 s, and to whatever of the group outlived it;
-  // waited for, so nothing outlives the file.
-  await Promise.all(
-    started.splice(0).map(async (p) => {
-      killGroup(p, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5000);
-      await p.done;
-      clearTimeout(timer);
-      killGroup(p, 'SIGKILL');
-    }),
-  );
+  // Each with its whole group, waited for: nothing outlives the file.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   await deletePrefix(prefix);
 });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Keys } from '../../src/shared/keys.js';
-import { killGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -22,18 +22,8 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 afterEach(async () => {
-  // SIGTERM to each whole group (its workers and node launchers too), SIGKILL
-  // if it has not exited within 5 s, and to whatever of the group outlived it;
-  // waited for, so nothing outlives the test.
-  await Promise.all(
-    started.splice(0).map(async (p) => {
-      killGroup(p, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5000);
-      await p.done;
-      clearTimeout(timer);
-      killGroup(p, 'SIGKILL');
-    }),
-  );
+  // Each with its whole group, waited for: nothing outlives the test.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 
