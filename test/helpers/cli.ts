@@ -45,6 +45,19 @@ export function killGroup(p: CliProcess, signal: NodeJS.Signals): void {
 }
 
 /**
+ * Stops `p` and its whole process group (its workers and node launchers):
+ * SIGTERM, SIGKILL if it has not exited within `graceMs`, then SIGKILL to
+ * whatever of the group outlived it. Resolves once `p` has exited.
+ */
+export async function stopGroup(p: CliProcess, graceMs = 5000): Promise<void> {
+  killGroup(p, 'SIGTERM');
+  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), graceMs);
+  await p.done;
+  clearTimeout(timer);
+  killGroup(p, 'SIGKILL');
+}
+
+/**
  * Starts `flowgate ...args` in a process group of its own, so that whatever
  * it started (its worker fleet, their node processes) can be stopped with it
  * if the test leaves it running (see test-hygiene.ts).

@@ -7,7 +7,7 @@
  * global teardown.
  */
 import { afterAll, expect } from 'vitest';
-import { killGroup, takeStarted, type CliProcess } from './cli.js';
+import { stopGroup, takeStarted, type CliProcess } from './cli.js';
 import { deletePrefix, keysUnder, takePrefixes } from './redis.js';
 
 function running(p: CliProcess): boolean {
@@ -16,16 +16,8 @@ function running(p: CliProcess): boolean {
 
 async function stopLeftovers(procs: CliProcess[]): Promise<string[]> {
   const left = procs.filter(running);
-  for (const p of left) killGroup(p, 'SIGTERM');
-  await Promise.all(
-    left.map(async (p) => {
-      const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5000);
-      await p.done;
-      clearTimeout(timer);
-      // Its workers are in its group too; whatever outlived it goes now.
-      killGroup(p, 'SIGKILL');
-    }),
-  );
+  // Its workers are in its group too: they go with it.
+  await Promise.all(left.map((p) => stopGroup(p)));
   return left.map((p) => p.child.spawnargs.slice(2, 4).join(' '));
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { NodePage, RunListItem, RunOverview } from '../../src/shared/run-view.js';
 import type { ListedWorker } from '../../src/shared/worker-registry.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parseMetrics } from '../helpers/metrics.js';
@@ -55,7 +55,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // Each with its whole group, waited for: nothing outlives the file.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   await deletePrefix(prefix);
 });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Keys } from '../../src/shared/keys.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -22,7 +22,8 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // Each with its whole group, waited for: nothing outlives the test.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import type { RunDetail } from '../../src/shared/run-view.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { nodeOf } from '../helpers/summary.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -17,7 +17,8 @@ import { waitFor } from '../helpers/wait-for.js';
 const prefixes: string[] = [];
 const started: CliProcess[] = [];
 afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // Each with its whole group, waited for: nothing outlives the test.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
 

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { readRun, readRunItems } from '../../src/shared/run-reader.js';
 import type { NodePage, RunDetail, RunListItem } from '../../src/shared/run-view.js';
-import { runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
+import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -20,8 +20,8 @@ const started: CliProcess[] = [];
 const prefixes: string[] = [];
 const clients: Redis[] = [];
 afterEach(async () => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(started.map((p) => p.done));
+  // Each with its whole group, waited for: nothing outlives the test.
+  await Promise.all(started.splice(0).map((p) => stopGroup(p)));
   for (const c of clients.splice(0)) c.disconnect();
   for (const p of prefixes.splice(0)) await deletePrefix(p);
 });
