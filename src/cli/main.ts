@@ -115,7 +115,8 @@ const SCHEDULER_HEAP_GROWING_PERCENT = 60;
  * at every collection, so setting it now takes effect.
  */
 function boundHeapGrowth(): void {
-  if (process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) return;
+  // V8 takes its flags with `-` or `_`.
+  if (process.execArgv.some((a) => a.replace(/_/g, '-').startsWith('--heap-growing-percent'))) return;
   setFlagsFromString(`--heap-growing-percent=${SCHEDULER_HEAP_GROWING_PERCENT}`);
 }
 

@@ -180,7 +180,6 @@ function earlyShape(flags: Flags, runId: string): FleetShape | undefined {
   };
 }
 
-/** Runs a workflow end to end; returns the exit code. */
 /**
  * Refuses (with raise_insufficient) or warns about nodes larger than the
  * budget. A function of its own: the list of requests, one entry per node,
@@ -198,6 +197,7 @@ function checkBudget(
   else for (const w of m.clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
 }
 
+/** Runs a workflow end to end; returns the exit code. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const flags = await withEnvFlags(new Flags(parseArgs(argv, RUN_FLAGS)), RUN_FLAGS);
   const runId = flags.str('run-id') ?? newRunId();

@@ -20,7 +20,7 @@ export interface NodeSummary {
   n_procs: number;
   mem_gb: number;
   /** Resources actually reserved (request clamped to the budget without raise_insufficient); named ones when any. */
-  granted: Resources & { resources?: Record<string, number> };
+  granted: Resources & { readonly resources?: Readonly<Record<string, number>> };
   /** Declared named resources (`{gpu: 1}`), when any. */
   resources?: Record<string, number>;
   /** Where the current attempt was placed: its host (per-host placement only). */
