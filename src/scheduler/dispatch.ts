@@ -10,6 +10,7 @@ import { decide, Fingerprints, hashOf, type KeyContext } from './cache.js';
 import { identifyElements } from './map-elements.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
 import { collectOutputs, mapShape, planMap } from './map-node.js';
+import { isTerminal } from './node-state.js';
 import type { NodeRuntime, RunGraph } from './run-graph.js';
 
 /** What the dispatcher needs to know about its run. */
@@ -60,6 +61,20 @@ export class Dispatcher {
     private readonly o: DispatchOptions,
   ) {
     this.fingerprints.set(o.hashMethod, new Fingerprints(o.hashMethod));
+  }
+
+  /** How many cache tickets are kept (nodes that fingerprint files, admitted or waiting to be). */
+  get keptTickets(): number {
+    return this.tickets.size;
+  }
+
+  /**
+   * A node's attempt has ended: once the node has ended for good its ticket
+   * is let go (a retry of the node needs it, a finished node never does; a
+   * node with path inputs keeps the fingerprints of its files in it).
+   */
+  settled(index: number): void {
+    if (isTerminal(this.graph.node(index).state)) this.tickets.delete(index);
   }
 
   /** The fingerprints of a node's hash method (its `config.hash_method`, else the run's). */

@@ -188,6 +188,7 @@ export class RunSteps {
       settled: (index) => {
         this.lastEventAt.delete(index);
         this.admissions.forget(index);
+        this.dispatch.settled(index);
       },
       removeJob: (jobId, index) => this.toRemove.push({ id: jobId, host: index === undefined ? undefined : this.d.graph.nodes[index]?.record.host }),
       retry: (n) => this.retrying.push(n),

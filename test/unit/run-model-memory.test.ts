@@ -6,14 +6,18 @@
  * lists at their exact length, attempt histories replaced rather than grown.
  * Sharing must never change what a node is given or what is recorded.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clampToBudget } from '../../src/scheduler/admission.js';
+import { Dispatcher } from '../../src/scheduler/dispatch.js';
 import { requestOf } from '../../src/scheduler/node-request.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { addAttempts, emptyRecord, type AttemptSummary } from '../../src/scheduler/summary.js';
 import { Dag } from '../../src/shared/dag.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
-import { FakeClock, makeWorkflow } from './support.js';
+import { FakeClock, makeWorkflow, outcome } from './support.js';
 
 describe('plain requests', () => {
   const wf = makeWorkflow([
@@ -108,5 +112,35 @@ describe('attempt histories', () => {
     addAttempts(r, entry(2), entry(3));
     expect(first).toEqual([]);
     expect(r.attempt_history.map((a) => a.attempt)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('cache tickets of nodes with path inputs', () => {
+  it('are kept while the node may run again, and let go once it has ended for good', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-tickets-'));
+    try {
+      writeFileSync(join(dir, 'data.txt'), 'x');
+      const node = (id: string, retries: number): Record<string, unknown> => ({ id, command: ['true'], inputs: { data: { path: 'data.txt' } }, retries });
+      const workflow = validateWorkflow({ version: 1, name: 't', nodes: [node('once', 0), node('twice', 1)] }, undefined, { baseDir: dir });
+      const graph = new RunGraph({ workflow, budget: { n_procs: 4, mem_gb: 4 }, order: 'tsort', raiseInsufficient: true, workDir: join(dir, 'work'), clock: new FakeClock(0).read });
+      const dispatch = new Dispatcher(graph, { runId: 'r', workflow: 't', memoryMargin: null, maxOutputBytes: 1e6, hashMethod: 'timestamp', updateHash: false, readOnly: true });
+      graph.start();
+      await dispatch.checkReady();
+      const [once, twice] = graph.admit();
+      expect(dispatch.keptTickets).toBe(2);
+      graph.complete(once!.index, once!.attempt, outcome());
+      dispatch.settled(once!.index);
+      expect(dispatch.keptTickets).toBe(1);
+      // A failure with a retry left: the next attempt fingerprints the same files.
+      expect(graph.fail(twice!.index, twice!.attempt, 'exit code 1', outcome({ ok: false, exit_code: 1 }))?.retry).toBe(true);
+      dispatch.settled(twice!.index);
+      expect(dispatch.keptTickets).toBe(1);
+      expect(dispatch.jobsFor([twice!]).jobs[0]?.data.cache?.parts.files).toHaveProperty([join(dir, 'data.txt')]);
+      graph.fail(twice!.index, twice!.attempt, 'exit code 1', outcome({ ok: false, exit_code: 1 }));
+      dispatch.settled(twice!.index);
+      expect(dispatch.keptTickets).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
