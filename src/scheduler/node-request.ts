@@ -4,6 +4,7 @@
  */
 import type { WorkflowNode } from '../shared/workflow/model.js';
 import type { Grant } from './ledger.js';
+import { InternTable } from '../shared/intern.js';
 
 /** What a node asks for: threads, memory, named resources and where it may go. */
 export function requestOf(node: WorkflowNode): Grant {
@@ -23,19 +24,10 @@ export function requestOf(node: WorkflowNode): Grant {
  * Plain requests (threads and memory only) are shared, frozen, one object
  * per distinct pair: a 100,000-node run's nodes mostly ask for the same few
  * amounts, and each request is kept (as its node's request, grant and
- * recorded grant) for the whole run. Bounded: past {@link PLAIN_KEPT}
- * distinct pairs the table starts again.
+ * recorded grant) for the whole run.
  */
-const plain = new Map<string, Grant>();
-const PLAIN_KEPT = 4096;
+const plain = new InternTable<Grant>(4096);
 
 function plainRequest(n_procs: number, mem_gb: number): Grant {
-  const key = `${n_procs}/${mem_gb}`;
-  let g = plain.get(key);
-  if (g === undefined) {
-    if (plain.size >= PLAIN_KEPT) plain.clear();
-    g = Object.freeze({ n_procs, mem_gb });
-    plain.set(key, g);
-  }
-  return g;
+  return plain.get(`${n_procs}/${mem_gb}`, () => Object.freeze({ n_procs, mem_gb }));
 }

@@ -4,6 +4,7 @@
 import { jsonChunks } from '../shared/json-stream.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { Resources } from './ledger.js';
+import { InternTable } from '../shared/intern.js';
 
 /** Final status of a run. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -307,22 +308,8 @@ export function countAttempts(r: Pick<NodeSummary, 'attempt_history'>, attempt: 
   return attempt + r.attempt_history.filter((a) => a.status === 'killed').length;
 }
 
-/**
- * One string per worker name (`host:pid`): every outcome read from a job
- * brings its own copy, and each finished node keeps it for the whole run.
- * Bounded: past {@link NAMES_KEPT} names the table starts again.
- */
-const workerNames = new Map<string, string>();
-const NAMES_KEPT = 1024;
-
-function sharedWorkerName(name: string | null): string | null {
-  if (name === null) return null;
-  const known = workerNames.get(name);
-  if (known !== undefined) return known;
-  if (workerNames.size >= NAMES_KEPT) workerNames.clear();
-  workerNames.set(name, name);
-  return name;
-}
+/** One string per worker name (`host:pid`): every outcome read from a job brings its own copy, and each finished node keeps it for the whole run. */
+const workerNames = new InternTable<string>(1024);
 
 /** Copies an attempt's outcome into the node's record and its attempt history. */
 export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, given: NodeOutcome | null | undefined): void {
@@ -330,7 +317,8 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
   const outcome = given ?? undefined;
   r.start_ms = outcome?.start_ms ?? null;
   r.end_ms = outcome?.end_ms ?? null;
-  r.worker = sharedWorkerName(outcome?.worker ?? null);
+  const worker = outcome?.worker ?? null;
+  r.worker = worker === null ? null : workerNames.get(worker, () => worker);
   r.exit_code = outcome?.exit_code ?? null;
   r.signal = outcome?.signal ?? null;
   r.cpu_s = outcome?.cpu_s ?? null;

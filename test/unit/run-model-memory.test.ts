@@ -16,6 +16,7 @@ import { requestOf } from '../../src/scheduler/node-request.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { addAttempts, emptyRecord, type AttemptSummary } from '../../src/scheduler/summary.js';
 import { Dag } from '../../src/shared/dag.js';
+import { InternTable } from '../../src/shared/intern.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
 import { FakeClock, makeWorkflow, outcome } from './support.js';
 
@@ -142,5 +143,19 @@ describe('cache tickets of nodes with path inputs', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('intern tables', () => {
+  it('hand out one value per key, and start again past their bound', () => {
+    const t = new InternTable<{ k: string }>(2);
+    const a = t.get('a', () => ({ k: 'a' }));
+    expect(t.get('a', () => ({ k: 'a' }))).toBe(a);
+    t.get('b', () => ({ k: 'b' }));
+    // A third key clears the table: 'a' is made again, still equal.
+    t.get('c', () => ({ k: 'c' }));
+    const again = t.get('a', () => ({ k: 'a' }));
+    expect(again).not.toBe(a);
+    expect(again).toEqual(a);
   });
 });
