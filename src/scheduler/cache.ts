@@ -227,6 +227,15 @@ export interface DecideOptions {
 // (the reasons are kept in the node's record for the whole run).
 const OVERWRITE: readonly string[] = Object.freeze(['overwrite: true']);
 const NO_RECORD: readonly string[] = Object.freeze(['no cache record (never finished here, or its last run did not finish)']);
+/** A node record's `cache` for those two: one frozen object each, not one per node. */
+const SHARED_MISSES: ReadonlyMap<readonly string[], { readonly hit: false; readonly reasons: readonly string[] }> = new Map(
+  [OVERWRITE, NO_RECORD].map((reasons) => [reasons, Object.freeze({ hit: false as const, reasons })]),
+);
+
+/** What a node's record keeps of a cache miss (shared for the commonest reasons; never changed once set). */
+export function missRecord(reasons: readonly string[]): { readonly hit: false; readonly reasons: readonly string[] } {
+  return SHARED_MISSES.get(reasons) ?? { hit: false, reasons };
+}
 
 /**
  * Decides whether the job's node can be taken from its record. With

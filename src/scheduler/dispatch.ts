@@ -6,7 +6,7 @@
 import { canonical, writeCacheRecord, type CacheTicket, type HashMethod } from '../shared/cache-record.js';
 import { sha256 } from '../shared/fingerprint.js';
 import type { Outputs } from '../shared/workflow/template.js';
-import { decide, Fingerprints, hashOf, type KeyContext } from './cache.js';
+import { decide, Fingerprints, hashOf, missRecord, type KeyContext } from './cache.js';
 import { identifyElements } from './map-elements.js';
 import { buildNodeJob, type NodeJob } from './node-job.js';
 import { collectOutputs, mapShape, planMap } from './map-node.js';
@@ -159,7 +159,7 @@ export class Dispatcher {
           this.graph.markCached(n.index, d.outputs, d.note, d.result);
           events.push({ node: n, note: d.note, status: 'cached' });
         } else {
-          n.record.cache = { hit: false, reasons: d.reasons };
+          n.record.cache = missRecord(d.reasons);
           // Kept only when it fingerprints files (they may change before the
           // node is admitted): otherwise it is made again, the same, at
           // admission — 100,000 ready nodes' tickets are ~90 MB.

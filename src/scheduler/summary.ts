@@ -1,10 +1,11 @@
 /**
  * The run summary: what `--json` prints and what is stored with the run.
  */
+import { attemptLogPath } from '../shared/attempt-logs.js';
+import { InternTable } from '../shared/intern.js';
 import { jsonChunks } from '../shared/json-stream.js';
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { Resources } from './ledger.js';
-import { InternTable } from '../shared/intern.js';
 
 /** Final status of a run. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -63,7 +64,7 @@ export interface NodeSummary {
   /** Digest of the node's result (from its cache record), chained into its successors' cache keys. */
   result?: string;
   /** The cache check: taken from the cache record (`hit`), or why the node ran. */
-  cache?: { hit: boolean; reasons: readonly string[] };
+  cache?: { readonly hit: boolean; readonly reasons: readonly string[] };
   /** A map node: its elements (ids, inputs, directories) and the index of the first. */
   map?: MapRecord;
   /** A map element: the id of its map node. */
@@ -109,8 +110,8 @@ export interface AttemptSummary {
   end_ms: number | null;
   worker: string | null;
   /** This attempt's own stdout and stderr: kept under the run (`<work dir>/_runs/<run>.logs/`), else in the node directory. */
-  stdout_path?: string;
-  stderr_path?: string;
+  stdout_path?: string | undefined;
+  stderr_path?: string | undefined;
 }
 
 /** Lines of a failed node's stderr kept in its record and shown in the run summary. */
@@ -272,8 +273,10 @@ function isPlain(g: object): boolean {
 /** A node's record before anything happened to it. */
 export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number; resources?: Readonly<Record<string, number>> }, granted: Resources & { resources?: Readonly<Record<string, number>> }, dir: string): NodeSummary {
   const named = node.resources !== undefined && Object.keys(node.resources).length > 0;
-  return {
-    ...(named ? { resources: { ...node.resources } } : {}),
+  // A plain literal, every field in the object itself: a literal that starts
+  // with a spread is built field by field and keeps most of them in a second
+  // allocation (~170 bytes more per node, for the whole run).
+  const record: NodeSummary = {
     id: node.id,
     status: 'waiting',
     n_procs: node.n_procs,
@@ -298,6 +301,7 @@ export function emptyRecord(node: { id: string; n_procs: number; mem_gb: number;
     cpu_s: null,
     peak_rss_mb: null,
   };
+  return named ? { resources: { ...node.resources }, ...record } : record;
 }
 
 /**
@@ -310,6 +314,72 @@ export function countAttempts(r: Pick<NodeSummary, 'attempt_history'>, attempt: 
 
 /** One string per worker name (`host:pid`): every outcome read from a job brings its own copy, and each finished node keeps it for the whole run. */
 const workerNames = new InternTable<string>(1024);
+
+/** One string per run's logs directory, which every attempt's kept logs share. */
+const logsDirs = new InternTable<string>(64);
+
+/**
+ * The run's logs directory when the attempt's logs were kept there under
+ * their usual names (`attemptLogPath`), so that the paths can be made again
+ * from it; undefined otherwise (the paths are then stored as given).
+ */
+function keptLogsDir(node: string, attempt: number, stdout: string | undefined, stderr: string | undefined): string | undefined {
+  const given = stdout ?? stderr;
+  if (given === undefined) return undefined;
+  const stream = stdout !== undefined ? 'stdout' : 'stderr';
+  const name = `${node}.${attempt}.${stream}.log`;
+  if (!given.endsWith(name) || given.length <= name.length + 1) return undefined;
+  const dir = logsDirs.get(given.slice(0, given.length - name.length - 1), () => given.slice(0, given.length - name.length - 1));
+  const same = (path: string | undefined, s: 'stdout' | 'stderr'): boolean => path === undefined || attemptLogPath(dir, node, attempt, s) === path;
+  return same(stdout, 'stdout') && same(stderr, 'stderr') ? dir : undefined;
+}
+
+/**
+ * A finished attempt whose logs were kept in the run's logs directory: their
+ * paths are made from it when read (and in its JSON), not stored — two paths
+ * of ~90 bytes each that every finished node kept for the whole run.
+ */
+class KeptLogsAttempt implements AttemptSummary {
+  constructor(
+    readonly attempt: number,
+    readonly status: AttemptSummary['status'],
+    readonly reason: string | null,
+    readonly exit_code: number | null,
+    readonly signal: string | null,
+    readonly start_ms: number | null,
+    readonly end_ms: number | null,
+    readonly worker: string | null,
+    private readonly node: string,
+    private readonly logsDir: string,
+    /** Which logs were kept: 1 stdout, 2 stderr. */
+    private readonly streams: number,
+  ) {}
+
+  get stdout_path(): string | undefined {
+    return (this.streams & 1) !== 0 ? attemptLogPath(this.logsDir, this.node, this.attempt, 'stdout') : undefined;
+  }
+
+  get stderr_path(): string | undefined {
+    return (this.streams & 2) !== 0 ? attemptLogPath(this.logsDir, this.node, this.attempt, 'stderr') : undefined;
+  }
+
+  /** What a stored attempt looks like: the same fields, in the same order, as a plain one. */
+  toJSON(): AttemptSummary {
+    const { stdout_path, stderr_path } = this;
+    return {
+      attempt: this.attempt,
+      status: this.status,
+      reason: this.reason,
+      exit_code: this.exit_code,
+      signal: this.signal,
+      start_ms: this.start_ms,
+      end_ms: this.end_ms,
+      worker: this.worker,
+      ...(stdout_path !== undefined ? { stdout_path } : {}),
+      ...(stderr_path !== undefined ? { stderr_path } : {}),
+    };
+  }
+}
 
 /** Copies an attempt's outcome into the node's record and its attempt history. */
 export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, given: NodeOutcome | null | undefined): void {
@@ -328,18 +398,27 @@ export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeede
   if (stderr !== '') r.stderr_tail = stderr;
   else delete r.stderr_tail;
   const killed = (outcome?.earlier ?? []).map((e): AttemptSummary => ({ attempt, status: 'killed', reason: e.ended, exit_code: null, signal: null, start_ms: e.start_ms, end_ms: e.end_ms ?? null, worker: e.worker }));
-  addAttempts(r, ...killed, {
-    attempt,
-    status,
-    reason,
-    exit_code: r.exit_code,
-    signal: r.signal,
-    start_ms: r.start_ms,
-    end_ms: r.end_ms,
-    worker: r.worker,
-    ...(outcome !== undefined && outcome.stdout_path !== '' ? { stdout_path: outcome.stdout_path } : {}),
-    ...(outcome !== undefined && outcome.stderr_path !== '' ? { stderr_path: outcome.stderr_path } : {}),
-  });
+  const stdoutPath = outcome !== undefined && outcome.stdout_path !== '' ? outcome.stdout_path : undefined;
+  const stderrPath = outcome !== undefined && outcome.stderr_path !== '' ? outcome.stderr_path : undefined;
+  const logsDir = keptLogsDir(r.id, attempt, stdoutPath, stderrPath);
+  addAttempts(
+    r,
+    ...killed,
+    logsDir !== undefined
+      ? new KeptLogsAttempt(attempt, status, reason, r.exit_code, r.signal, r.start_ms, r.end_ms, r.worker, r.id, logsDir, (stdoutPath !== undefined ? 1 : 0) | (stderrPath !== undefined ? 2 : 0))
+      : {
+          attempt,
+          status,
+          reason,
+          exit_code: r.exit_code,
+          signal: r.signal,
+          start_ms: r.start_ms,
+          end_ms: r.end_ms,
+          worker: r.worker,
+          ...(stdoutPath !== undefined ? { stdout_path: stdoutPath } : {}),
+          ...(stderrPath !== undefined ? { stderr_path: stderrPath } : {}),
+        },
+  );
   r.attempts = countAttempts(r, attempt);
   r.attempt = attempt;
 }

@@ -3,7 +3,8 @@
  * is shared where it can be: one frozen object per distinct plain request
  * (the node's request, its grant and its recorded grant), one frozen empty
  * object for absent env, inputs, outputs and named resources, the graph's
- * lists at their exact length, attempt histories replaced rather than grown.
+ * lists at their exact length, attempt histories replaced rather than grown,
+ * kept log paths made when read, the commonest cache misses one object each.
  * Sharing must never change what a node is given or what is recorded.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,9 @@ import { clampToBudget } from '../../src/scheduler/admission.js';
 import { Dispatcher } from '../../src/scheduler/dispatch.js';
 import { requestOf } from '../../src/scheduler/node-request.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
-import { addAttempts, emptyRecord, type AttemptSummary } from '../../src/scheduler/summary.js';
+import { missRecord } from '../../src/scheduler/cache.js';
+import { addAttempts, emptyRecord, recordAttempt, type AttemptSummary } from '../../src/scheduler/summary.js';
+import { attemptLogPath } from '../../src/shared/attempt-logs.js';
 import { Dag } from '../../src/shared/dag.js';
 import { InternTable } from '../../src/shared/intern.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
@@ -113,6 +116,66 @@ describe('attempt histories', () => {
     addAttempts(r, entry(2), entry(3));
     expect(first).toEqual([]);
     expect(r.attempt_history.map((a) => a.attempt)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('attempts whose logs were kept under the run', () => {
+  const logs = '/work/_runs/r1.logs';
+  const kept = (node: string, attempt: number) => ({ stdout_path: attemptLogPath(logs, node, attempt, 'stdout'), stderr_path: attemptLogPath(logs, node, attempt, 'stderr') });
+
+  it('read and serialise exactly as if the paths were stored, without storing them', () => {
+    const r = emptyRecord({ id: 'n7', n_procs: 1, mem_gb: 1 }, { n_procs: 1, mem_gb: 1 }, '/work/wf/n7');
+    recordAttempt(r, 1, 'failed', 'exit code 1', outcome({ exit_code: 1, ...kept('n7', 1) }));
+    recordAttempt(r, 2, 'succeeded', null, outcome({ stdout_path: attemptLogPath(logs, 'n7', 2, 'stdout'), stderr_path: '' }));
+    const [first, second] = r.attempt_history;
+    expect(first!.stdout_path).toBe('/work/_runs/r1.logs/n7.1.stdout.log');
+    expect(first!.stderr_path).toBe('/work/_runs/r1.logs/n7.1.stderr.log');
+    expect(second!.stderr_path).toBeUndefined();
+    // No path string is held by the entry itself.
+    expect(Object.values(first!).filter((v) => typeof v === 'string' && v.endsWith('.log'))).toEqual([]);
+    expect(JSON.stringify(r.attempt_history)).toBe(
+      JSON.stringify([
+        { attempt: 1, status: 'failed', reason: 'exit code 1', exit_code: 1, signal: null, start_ms: 10, end_ms: 20, worker: 'host:1', ...kept('n7', 1) },
+        { attempt: 2, status: 'succeeded', reason: null, exit_code: 0, signal: null, start_ms: 10, end_ms: 20, worker: 'host:1', stdout_path: attemptLogPath(logs, 'n7', 2, 'stdout') },
+      ]),
+    );
+  });
+
+  it('store paths that are not the run\'s usual names as they were given', () => {
+    const r = emptyRecord({ id: 'n', n_procs: 1, mem_gb: 1 }, { n_procs: 1, mem_gb: 1 }, '/work/wf/n');
+    recordAttempt(r, 1, 'succeeded', null, outcome({ stdout_path: '/work/wf/n/stdout.log', stderr_path: `${logs}/other.1.stderr.log` }));
+    expect(r.attempt_history[0]).toEqual({ attempt: 1, status: 'succeeded', reason: null, exit_code: 0, signal: null, start_ms: 10, end_ms: 20, worker: 'host:1', stdout_path: '/work/wf/n/stdout.log', stderr_path: `${logs}/other.1.stderr.log` });
+  });
+});
+
+describe('node records', () => {
+  it('keep their fields in the same order, named resources first', () => {
+    const plain = emptyRecord({ id: 'a', n_procs: 1, mem_gb: 1 }, { n_procs: 1, mem_gb: 1 }, '/d/a');
+    const named = emptyRecord({ id: 'g', n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, { n_procs: 1, mem_gb: 1, resources: { gpu: 1 } }, '/d/g');
+    expect(Object.keys(plain).slice(0, 3)).toEqual(['id', 'status', 'n_procs']);
+    expect(Object.keys(named)).toEqual(['resources', ...Object.keys(plain)]);
+    expect(named.granted).toEqual({ n_procs: 1, mem_gb: 1, resources: { gpu: 1 } });
+  });
+
+  it('share one frozen cache entry for the commonest misses; others get their own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-misses-'));
+    try {
+      const workflow = validateWorkflow({ version: 1, name: 't', nodes: [{ id: 'a', command: ['true'] }, { id: 'b', command: ['true'] }, { id: 'c', command: ['true'], overwrite: true }] });
+      const graph = new RunGraph({ workflow, budget: { n_procs: 4, mem_gb: 4 }, order: 'tsort', raiseInsufficient: true, workDir: dir, clock: new FakeClock(0).read });
+      const dispatch = new Dispatcher(graph, { runId: 'r', workflow: 't', memoryMargin: null, maxOutputBytes: 1e6, hashMethod: 'timestamp', updateHash: false, readOnly: true });
+      graph.start();
+      await dispatch.checkReady();
+      const [a, b, c] = graph.nodes;
+      expect(a!.record.cache).toEqual({ hit: false, reasons: ['no cache record (never finished here, or its last run did not finish)'] });
+      expect(b!.record.cache).toBe(a!.record.cache);
+      expect(Object.isFrozen(a!.record.cache)).toBe(true);
+      expect(c!.record.cache).toEqual({ hit: false, reasons: ['overwrite: true'] });
+      const reasons = ['output files missing: a'];
+      expect(missRecord(reasons)).toEqual({ hit: false, reasons });
+      expect(missRecord(reasons)).not.toBe(missRecord(reasons));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
