@@ -8,7 +8,8 @@ import { ValidationError } from '../shared/errors.js';
 import { issueMessage } from '../shared/options/compile.js';
 import { CRASHFILE_FORMATS, HASH_METHODS, RUN_DEFAULTS, SCHEDULER_ORDERS } from '../shared/options/defaults.js';
 import type { HashMethod } from '../shared/cache-record.js';
-import type { Workflow } from '../shared/workflow/model.js';
+import type { Workflow, WorkflowNode } from '../shared/workflow/model.js';
+import { orNone } from '../shared/workflow/to-nodes.js';
 import type { SchedulerOrder } from './admission.js';
 import type { CrashfileFormat } from './crash-report.js';
 import type { Budget } from './admission.js';
@@ -45,7 +46,7 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
   return {
     workflow: d.workflow.name,
     workflow_file: d.workflowFile ?? '',
-    definition: JSON.stringify(d.workflow),
+    definition: storedDefinition(d.workflow),
     status: 'running',
     budget: JSON.stringify({ n_procs: d.budget.n_procs, memory_gb: d.budget.mem_gb, ...namedBudget(d.budget.resources) }),
     scheduler: d.order,
@@ -65,6 +66,36 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
     started_ms: String(startedMs),
     scheduler_host: `${hostname()}:${process.pid}`,
   };
+}
+
+/**
+ * Node fields left out of the stored definition when they hold these values
+ * (most nodes), and put back when it is read: a 100,000-node definition is a
+ * fifth of its full size, in Redis and in the scheduler that writes it.
+ */
+const STORED_DEFAULTS = {
+  function: null,
+  code_version: null,
+  timeout_s: null,
+  retries: 0,
+  retry_delay_s: 0,
+  stdout_json: false,
+  overwrite: false,
+  map: null,
+} as const satisfies Partial<Record<keyof WorkflowNode, unknown>>;
+const EMPTY_BY_DEFAULT = new Set(['resources', 'env', 'inputs', 'outputs']);
+
+/** The workflow as stored with the run: every node without the fields at their defaults (and its index and dir when they are its position and id). */
+export function storedDefinition(w: Workflow): string {
+  const nodes = w.nodes.map((n, position) => {
+    const kept: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(n)) {
+      if (field === 'index' ? value === position : field === 'dir' ? value === n.id : EMPTY_BY_DEFAULT.has(field) ? Object.keys(value as object).length === 0 : field in STORED_DEFAULTS && STORED_DEFAULTS[field as keyof typeof STORED_DEFAULTS] === value) continue;
+      kept[field] = value;
+    }
+    return kept;
+  });
+  return JSON.stringify({ ...w, nodes });
 }
 
 /** `{resources}` for the stored budget when the run has named resources with slots; else nothing. */
@@ -137,9 +168,44 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
   };
 }
 
-/** Node fields added after a run was stored get their defaults (a run stored by an older version resumes). */
+/**
+ * Node fields left out when stored (see {@link storedDefinition}), or added
+ * after a run was stored by an older version, get their defaults; absent
+ * objects are the one shared empty object, as for nodes read from a file.
+ */
 function withFieldDefaults(w: Workflow): Workflow {
-  return { ...w, nodes: (w.nodes ?? []).map((n) => ({ ...n, inputs: n.inputs ?? {}, outputs: n.outputs ?? {}, stdout_json: n.stdout_json ?? false, resources: n.resources ?? {}, overwrite: n.overwrite ?? false, map: n.map ?? null, dir: n.dir ?? n.id, shell: n.shell !== undefined ? n.shell : typeof n.command === 'string' ? LEGACY_SHELL : null })) };
+  const d = STORED_DEFAULTS;
+  return {
+    ...w,
+    nodes: (w.nodes ?? []).map((n, position) => {
+      // A literal of every field, so that the node keeps them in the object
+      // itself (as nodes read from a file do), then any other field it has.
+      const node: Record<string, unknown> = {
+        id: n.id,
+        index: n.index ?? position,
+        command: n.command,
+        function: n.function ?? d.function,
+        code_version: n.code_version ?? d.code_version,
+        needs: n.needs,
+        n_procs: n.n_procs,
+        mem_gb: n.mem_gb,
+        resources: orNone(n.resources),
+        env: orNone(n.env),
+        shell: n.shell !== undefined ? n.shell : typeof n.command === 'string' ? LEGACY_SHELL : null,
+        timeout_s: n.timeout_s ?? d.timeout_s,
+        retries: n.retries ?? d.retries,
+        retry_delay_s: n.retry_delay_s ?? d.retry_delay_s,
+        inputs: orNone(n.inputs),
+        outputs: orNone(n.outputs),
+        stdout_json: n.stdout_json ?? d.stdout_json,
+        overwrite: n.overwrite ?? d.overwrite,
+        map: n.map ?? d.map,
+        dir: n.dir ?? n.id,
+      };
+      for (const [field, value] of Object.entries(n)) if (!(field in node)) node[field] = value;
+      return node as unknown as WorkflowNode;
+    }),
+  };
 }
 
 /** Runs stored before the `shell` field ran their string commands with /bin/sh -c; resumed, they still do. */

@@ -1,11 +1,13 @@
 /**
  * Run definitions read back from Redis are checked: a stored field that is
- * not what flowgate writes is an error naming the run and the field.
+ * not what flowgate writes is an error naming the run and the field. Nodes
+ * are stored without the fields at their defaults and read back whole.
  */
 import { describe, expect, it } from 'vitest';
 import { definitionFromMeta, metaFields, type RunDefinition } from '../../src/scheduler/run-definition.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import type { Workflow } from '../../src/shared/workflow/model.js';
+import { validateWorkflow } from '../../src/shared/workflow/parse.js';
 import { catchError } from './support.js';
 
 const DEF: RunDefinition = {
@@ -36,5 +38,40 @@ describe('definitionFromMeta', () => {
     expect(badBudget.issues.map((i) => i.field)).toEqual(['run r1 budget.n_procs', 'run r1 budget.memory_gb']);
     const notJson = catchError(() => definitionFromMeta('r1', { ...meta, definition: '{' }), ValidationError);
     expect(notJson.issues).toEqual([{ field: 'run r1 definition', message: 'the stored value is not JSON' }]);
+  });
+});
+
+describe('the stored workflow', () => {
+  const workflow = validateWorkflow(
+    {
+      version: 1,
+      name: 'w',
+      nodes: [
+        { id: 'a', command: ['true'] },
+        { id: 'b', command: 'echo {{inputs.x}} > out.txt', needs: ['a'], inputs: { x: 1 }, outputs: { out: 'out.txt' }, env: { K: 'v' }, retries: 2, retry_delay_s: 1, timeout_s: 30, overwrite: true, resources: { gpu: 1 }, n_procs: 2, mem_gb: 3, host: 'h1' },
+        { id: 'c', command: ['true'], iterables: { p: [1, 2] } },
+      ],
+    },
+    undefined,
+    { baseDir: '/base' },
+  );
+
+  it('leaves out the fields at their defaults and reads back the same nodes', () => {
+    const meta = metaFields({ ...DEF, workflow }, 0);
+    const stored = JSON.parse(meta['definition'] as string) as { nodes: Array<Record<string, unknown>> };
+    expect(stored.nodes[0]).toEqual({ id: 'a', command: ['true'], needs: [], n_procs: 1, mem_gb: 0.2, shell: null });
+    expect(stored.nodes[1]).toMatchObject({ env: { K: 'v' }, retries: 2, retry_delay_s: 1, timeout_s: 30, overwrite: true, resources: { gpu: 1 }, host: ['h1'] });
+    // Iterables copies keep their directory (it is not their id).
+    expect(stored.nodes.filter((n) => n['dir'] !== undefined).length).toBeGreaterThan(0);
+    const back = definitionFromMeta('r1', meta).workflow;
+    expect(back.nodes).toEqual(workflow.nodes);
+    expect(back.nodes.map((n) => Object.keys(n).sort())).toEqual(workflow.nodes.map((n) => Object.keys(n).sort()));
+    // Absent objects are the shared frozen empty one, as for nodes read from a file.
+    expect(back.nodes[0]!.env).toBe(workflow.nodes[0]!.env);
+  });
+
+  it('reads back runs stored whole, as earlier versions stored them', () => {
+    const meta = { ...metaFields({ ...DEF, workflow }, 0), definition: JSON.stringify(workflow) };
+    expect(definitionFromMeta('r1', meta).workflow.nodes).toEqual(workflow.nodes);
   });
 });

@@ -17,7 +17,7 @@ import { nodeTemplates, templateNames } from './template.js';
 const NONE: Readonly<Record<string, never>> = Object.freeze({});
 
 /** `o`, or the shared empty object when `o` has no keys. */
-function orNone<T>(o: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
+export function orNone<T>(o: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
   return o === undefined || Object.keys(o).length === 0 ? NONE : o;
 }
 
