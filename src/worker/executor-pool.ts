@@ -5,10 +5,14 @@
  * executor whose node is aborted (timeout, cancel, memory) is killed with its
  * whole process group and replaced.
  *
- * Replacements start ahead: when an executor is handed its last task (or is
- * killed), a spare of the same kind starts at once, so the next node finds a
- * process already started — with the TypeScript loader already registered —
- * instead of waiting for a cold start after the old one retires.
+ * Replacements start ahead, so the next node finds a process already
+ * started — with the TypeScript loader already registered — instead of
+ * waiting for a cold start after the old one retires. An executor's spare
+ * starts as soon as the tasks it has left would take no longer than a start
+ * (both timed as the pool goes: the time from fork to ready, and from one
+ * task handed to an executor to the next), and at the latest when it is
+ * handed its last task; a killed executor's spare starts at once. One spare
+ * per executor, so the processes never exceed twice the tasks run at once.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -28,7 +32,16 @@ export interface Executor {
   /** Started ahead, as a replacement, before any task asked for it. */
   readonly spare: boolean;
   tasks: number;
+  /** When it was last handed a task (performance.now() ms). */
+  assignedAt?: number;
+  /** Its replacement has been started. */
+  replaced?: boolean;
 }
+
+/** Weight of the newest sample in the pool's running timings. */
+const TIMING_WEIGHT = 0.3;
+/** A spare starts when the tasks left would take no longer than this many starts. */
+const START_MARGIN = 1.25;
 
 /**
  * A finished function call: the outputs as JSON text, or why it failed —
@@ -78,6 +91,9 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
   private readonly starting: Starting[] = [];
   private nextId = 1;
   private closed = false;
+  /** Running timings per kind (TypeScript or not): a start, fork to ready; a cycle, one task handed to an executor to its next. */
+  private readonly startMs = new Map<boolean, number>();
+  private readonly cycleMs = new Map<boolean, number>();
 
   constructor(
     private readonly maxTasksPerChild: number,
@@ -104,6 +120,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
       execArgv.push('--import', loader);
     }
     // Own process group: an abort kills the executor and anything it started.
+    const forkedAt = performance.now();
     const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true, ...(this.env !== undefined ? { env: this.env } : {}) });
     this.forked.add(child);
     const ready = new Promise<Executor>((resolve, reject) => {
@@ -119,6 +136,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
           if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
           return reject(new Error(this.closed ? 'executor pool is closed' : 'executor did not report ready'));
         }
+        this.time(this.startMs, typescript, performance.now() - forkedAt);
         const ex: Executor = { child, pid: msg.pid, typescript, spare, tasks: 0 };
         this.all.add(ex);
         child.once('exit', () => {
@@ -134,10 +152,9 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
   }
 
   /**
-   * Starts the replacement of an executor that is retiring now: the next task
-   * of that kind takes it when it is ready (or waits for the rest of its
-   * start-up), never a cold start after a retirement. One spare per retiring
-   * executor, so the processes never exceed twice the tasks run at once.
+   * Starts the replacement of an executor that will retire soon (or was
+   * killed): the next task of that kind takes it when it is ready (or waits
+   * for the rest of its start-up), never a cold start after a retirement.
    */
   private startSpare(typescript: boolean): void {
     if (this.closed) return;
@@ -180,6 +197,25 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     return { ex: await this.spawn(typescript, false).ready, from: 'cold' };
   }
 
+  /** Adds a sample to a running timing. */
+  private time(timings: Map<boolean, number>, typescript: boolean, ms: number): void {
+    const before = timings.get(typescript);
+    timings.set(typescript, before === undefined ? ms : before + TIMING_WEIGHT * (ms - before));
+  }
+
+  /**
+   * Whether an executor just handed a task should have its replacement
+   * started now: at its last task, or once the tasks it has left (this one
+   * included) would end before a process started now is ready.
+   */
+  private spareDue(ex: Executor): boolean {
+    const left = this.maxTasksPerChild - ex.tasks;
+    if (left <= 0) return true;
+    const start = this.startMs.get(ex.typescript);
+    const cycle = this.cycleMs.get(ex.typescript);
+    return start !== undefined && cycle !== undefined && (left + 1) * cycle <= START_MARGIN * start;
+  }
+
   private retire(ex: Executor, kill: boolean): void {
     this.all.delete(ex);
     if (kill) killGroup(ex.pid, 'SIGKILL');
@@ -204,8 +240,13 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     }
     const id = this.nextId++;
     ex.tasks++;
-    // Its last task: the replacement starts while this one runs.
-    if (ex.tasks >= this.maxTasksPerChild) this.startSpare(ex.typescript);
+    const now = performance.now();
+    if (ex.assignedAt !== undefined) this.time(this.cycleMs, ex.typescript, now - ex.assignedAt);
+    ex.assignedAt = now;
+    if (!ex.replaced && this.spareDue(ex)) {
+      ex.replaced = true;
+      this.startSpare(ex.typescript);
+    }
     this.report('executor:assigned', { pid: ex.pid, task: id, from });
     onStart(ex);
     const result = await this.call(ex, id, task, signal);
@@ -215,7 +256,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
       // maxtasksperchild reached (or the process is gone): replace it.
       this.retire(ex, dead || signal.aborted);
       if (!dead) this.logger.debug({ pid: ex.pid, tasks: ex.tasks }, 'executor:recycled');
-      else this.startSpare(ex.typescript);
+      else if (!ex.replaced) this.startSpare(ex.typescript);
     } else {
       this.idle.push(ex);
     }

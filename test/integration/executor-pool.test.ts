@@ -97,6 +97,24 @@ describe('executor pool: replacements start ahead', () => {
     expect(log.indexOf(`ready ${c}`)).toBeLessThan(log.indexOf(`retired ${b} after 2`));
   });
 
+  it('starts the replacement before the last task when the tasks left would end before a start', async () => {
+    const { pool, log } = observedPool(3);
+    const first = await call(pool, 'pid');
+    // Timed so far: one start (cold, for the first task). The second task is
+    // handed over within a few ms of the first: its one task left after this
+    // one would end long before a process started now, so the spare is
+    // forked now rather than with the last task.
+    const second = await call(pool, 'pid');
+    expect(second.pid).toBe(first.pid);
+    await waitFor(() => executorChildren().filter((p) => p !== first.pid).length === 1, 10_000, 'the spare forked during the second of three tasks');
+    const third = await call(pool, 'pid');
+    expect(third.pid).toBe(first.pid);
+    const fourth = await call(pool, 'pid');
+    expect(fourth.pid).not.toBe(first.pid);
+    // Only one replacement per executor.
+    expect(log.filter((l) => l.startsWith('ready')).length).toBeLessThanOrEqual(3);
+  });
+
   it('never lets a process run more than maxTasksPerChild tasks, two at a time', async () => {
     const { pool, log } = observedPool(2);
     const results = await Promise.all(Array.from({ length: 2 }, async () => {
