@@ -41,7 +41,7 @@ export interface Executor {
 /** Weight of the newest sample in the pool's running timings. */
 const TIMING_WEIGHT = 0.3;
 /** A spare starts when the tasks left would take no longer than this many starts. */
-const START_MARGIN = 1.25;
+const START_MARGIN = 2;
 
 /**
  * A finished function call: the outputs as JSON text, or why it failed —
@@ -183,7 +183,12 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     const usable = (e: Executor): boolean => e.child.connected && e.child.exitCode === null && e.child.signalCode === null;
     // A TypeScript executor runs JavaScript too; a JavaScript one cannot load TypeScript.
     const fits = (kind: boolean): boolean => kind === typescript || (typescript === false && kind);
-    const at = this.idle.findIndex((e) => usable(e) && fits(e.typescript));
+    // The idle executor closest to retiring first: a spare ready early waits
+    // until the executor it replaces has run its last task.
+    let at = -1;
+    this.idle.forEach((e, i) => {
+      if (usable(e) && fits(e.typescript) && (at < 0 || e.tasks > (this.idle[at] as Executor).tasks)) at = i;
+    });
     if (at >= 0) return { ex: this.idle.splice(at, 1)[0] as Executor, from: 'idle' };
     const pending = this.starting.find((s) => !s.claimed && s.typescript === typescript) ?? this.starting.find((s) => !s.claimed && fits(s.typescript));
     if (pending !== undefined) {

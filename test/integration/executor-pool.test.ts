@@ -115,6 +115,22 @@ describe('executor pool: replacements start ahead', () => {
     expect(log.filter((l) => l.startsWith('ready')).length).toBeLessThanOrEqual(3);
   });
 
+  it('hands the next task to the executor closest to retiring, not to a spare that is ready early', async () => {
+    const { pool, ready } = observedPool(4);
+    const first = await call(pool, 'pid');
+    await call(pool, 'pid');
+    // The third task runs until released; the spare, forked by now, gets ready meanwhile.
+    const release = join(tempDir('fg-gate'), 'go');
+    const third = call(pool, 'gate', { release });
+    await waitFor(() => ready.some((e) => e.spare), 30_000, 'the spare to be ready while the third task runs');
+    writeFileSync(release, '');
+    expect((await third).pid).toBe(first.pid);
+    // The first executor runs its fourth and last task; only then the spare takes over.
+    expect((await call(pool, 'pid')).pid).toBe(first.pid);
+    const fifth = await call(pool, 'pid');
+    expect(fifth.pid).toBe(ready.find((e) => e.spare)?.pid);
+  });
+
   it('never lets a process run more than maxTasksPerChild tasks, two at a time', async () => {
     const { pool, log } = observedPool(2);
     const results = await Promise.all(Array.from({ length: 2 }, async () => {
