@@ -6,7 +6,7 @@
 import { LocalFleet } from '../cli/fleet.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { SchedulerOptions } from '../scheduler/scheduler-types.js';
-import type { RunSummary } from '../scheduler/summary.js';
+import { withPlainAttempts, type RunSummary } from '../scheduler/summary.js';
 import type { Logger } from '../shared/logger.js';
 import { Releasers } from '../shared/releasers.js';
 
@@ -77,7 +77,8 @@ export async function driveLocal(o: DriveOptions): Promise<RunSummary> {
     await fleet.whenReady();
     await s.start();
     if (o.signal?.aborted === true) onAbort();
-    summary = await s.whenFinished();
+    // The records' attempts as plain objects: the caller owns what it is given.
+    summary = withPlainAttempts(await s.whenFinished());
     // As nipype: the callback's exception is the run's outcome (the summary, stored as cancelled, says which nodes ended how).
     if (callback.error !== undefined) throw callback.error.err;
     return summary;

@@ -68,12 +68,8 @@ export function metaFields(d: RunDefinition, startedMs: number): Record<string, 
   };
 }
 
-/**
- * Node fields left out of the stored definition when they hold these values
- * (most nodes), and put back when it is read: a 100,000-node definition is a
- * fifth of its full size, in Redis and in the scheduler that writes it.
- */
-const STORED_DEFAULTS = {
+/** The value of a node field that is not written in a file (what {@link withFieldDefaults} puts back). */
+const NODE_DEFAULTS = {
   function: null,
   code_version: null,
   timeout_s: null,
@@ -83,15 +79,31 @@ const STORED_DEFAULTS = {
   overwrite: false,
   map: null,
 } as const satisfies Partial<Record<keyof WorkflowNode, unknown>>;
-const EMPTY_BY_DEFAULT = new Set(['resources', 'env', 'inputs', 'outputs']);
 
-/** The workflow as stored with the run: every node without the fields at their defaults (and its index and dir when they are its position and id). */
+/**
+ * Node fields left out of the stored definition when they hold their
+ * defaults (most nodes), and put back when it is read. Only fields that the
+ * previous version of flowgate puts back too: a scheduler of that version
+ * can still take over (or resume) a run stored by this one. Every other
+ * field at its default (`function`, `env`, `retries`, `index` ...) is put
+ * back by this version's reader as well, so that a later version can leave
+ * them out.
+ */
+const OMITTED_DEFAULTS = new Set<string>(['stdout_json', 'overwrite', 'map']);
+const OMITTED_EMPTY = new Set<string>(['resources', 'inputs', 'outputs']);
+
+/** The workflow as stored with the run: every node without the fields above at their defaults (and its dir when it is its id). */
 export function storedDefinition(w: Workflow): string {
-  const nodes = w.nodes.map((n, position) => {
+  const nodes = w.nodes.map((n) => {
     const kept: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(n)) {
-      if (field === 'index' ? value === position : field === 'dir' ? value === n.id : EMPTY_BY_DEFAULT.has(field) ? Object.keys(value as object).length === 0 : field in STORED_DEFAULTS && STORED_DEFAULTS[field as keyof typeof STORED_DEFAULTS] === value) continue;
-      kept[field] = value;
+      const omitted =
+        field === 'dir'
+          ? value === n.id
+          : OMITTED_EMPTY.has(field)
+            ? typeof value === 'object' && value !== null && Object.keys(value).length === 0
+            : OMITTED_DEFAULTS.has(field) && NODE_DEFAULTS[field as keyof typeof NODE_DEFAULTS] === value;
+      if (!omitted) kept[field] = value;
     }
     return kept;
   });
@@ -174,7 +186,7 @@ export function definitionFromMeta(runId: string, meta: Readonly<Record<string, 
  * objects are the one shared empty object, as for nodes read from a file.
  */
 function withFieldDefaults(w: Workflow): Workflow {
-  const d = STORED_DEFAULTS;
+  const d = NODE_DEFAULTS;
   return {
     ...w,
     nodes: (w.nodes ?? []).map((n, position) => {

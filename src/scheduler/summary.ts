@@ -381,6 +381,18 @@ class KeptLogsAttempt implements AttemptSummary {
   }
 }
 
+/**
+ * The summary with every attempt a plain object (its log paths as stored
+ * fields), for callers of the TypeScript API, who may spread, clone or
+ * compare what they are given. Changes the finished run's records in place.
+ */
+export function withPlainAttempts(s: RunSummary): RunSummary {
+  for (const n of s.nodes) {
+    if (n.attempt_history.some((a) => a instanceof KeptLogsAttempt)) n.attempt_history = n.attempt_history.map((a) => (a instanceof KeptLogsAttempt ? a.toJSON() : a));
+  }
+  return s;
+}
+
 /** Copies an attempt's outcome into the node's record and its attempt history. */
 export function recordAttempt(r: NodeSummary, attempt: number, status: 'succeeded' | 'failed', reason: string | null, given: NodeOutcome | null | undefined): void {
   // A job's return value or stored outcome can be null (a job that never ran to its end).

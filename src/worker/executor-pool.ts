@@ -155,8 +155,11 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
    * Starts the replacement of an executor that will retire soon (or was
    * killed): the next task of that kind takes it when it is ready (or waits
    * for the rest of its start-up), never a cold start after a retirement.
+   * `owner` is marked replaced while its spare is on its way: a spare that
+   * cannot start leaves it unmarked, so it is tried again at its last task
+   * or when it is killed.
    */
-  private startSpare(typescript: boolean): void {
+  private startSpare(typescript: boolean, owner?: Executor): void {
     if (this.closed) return;
     let s: Starting;
     try {
@@ -164,6 +167,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     } catch {
       return; // The next task spawns on demand and reports why it cannot.
     }
+    if (owner !== undefined) owner.replaced = true;
     this.starting.push(s);
     s.ready.then(
       (ex) => {
@@ -174,6 +178,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
       (err: unknown) => {
         const at = this.starting.indexOf(s);
         if (at >= 0) this.starting.splice(at, 1);
+        if (owner !== undefined) owner.replaced = false;
         if (!this.closed) this.logger.warn({ err }, 'executor:spare failed to start');
       },
     );
@@ -248,10 +253,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     const now = performance.now();
     if (ex.assignedAt !== undefined) this.time(this.cycleMs, ex.typescript, now - ex.assignedAt);
     ex.assignedAt = now;
-    if (!ex.replaced && this.spareDue(ex)) {
-      ex.replaced = true;
-      this.startSpare(ex.typescript);
-    }
+    if (ex.replaced !== true && this.spareDue(ex)) this.startSpare(ex.typescript, ex);
     this.report('executor:assigned', { pid: ex.pid, task: id, from });
     onStart(ex);
     const result = await this.call(ex, id, task, signal);
@@ -261,7 +263,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
       // maxtasksperchild reached (or the process is gone): replace it.
       this.retire(ex, dead || signal.aborted);
       if (!dead) this.logger.debug({ pid: ex.pid, tasks: ex.tasks }, 'executor:recycled');
-      else if (!ex.replaced) this.startSpare(ex.typescript);
+      else if (ex.replaced !== true) this.startSpare(ex.typescript, ex);
     } else {
       this.idle.push(ex);
     }

@@ -87,6 +87,15 @@ describe('workflow() + run()', () => {
     const summary = await run(wf, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, status_callback: (e) => events.push(e) });
     expect(summary.status).toBe('succeeded');
     expect(events.map((e) => (e.type === 'exception' ? `exception:${String(e.final)}` : e.type))).toEqual(['start', 'exception:false', 'start', 'end']);
+    // Each attempt is a plain object the caller may spread, clone or compare: its log paths are its own fields.
+    const history = summary.nodes[0]!.attempt_history;
+    expect(history.map((a) => [a.attempt, a.status])).toEqual([[1, 'failed'], [2, 'succeeded']]);
+    for (const a of history) {
+      expect(Object.getPrototypeOf(a)).toBe(Object.prototype);
+      expect(structuredClone(a)).toEqual({ ...a });
+      expect(Object.keys(a)).toEqual(['attempt', 'status', 'reason', 'exit_code', 'signal', 'start_ms', 'end_ms', 'worker', 'stdout_path', 'stderr_path']);
+      expect(a.stdout_path).toBe(join(dir, 'work', '_runs', `${summary.run_id}.logs`, `flaky.${a.attempt}.stdout.log`));
+    }
   });
 
   it('a map node starts before it ends, and is cached like its elements on an unchanged rerun; path inputs are tracked', async () => {

@@ -56,10 +56,10 @@ describe('the stored workflow', () => {
     { baseDir: '/base' },
   );
 
-  it('leaves out the fields at their defaults and reads back the same nodes', () => {
+  it('leaves out fields at their defaults and reads back the same nodes', () => {
     const meta = metaFields({ ...DEF, workflow }, 0);
     const stored = JSON.parse(meta['definition'] as string) as { nodes: Array<Record<string, unknown>> };
-    expect(stored.nodes[0]).toEqual({ id: 'a', command: ['true'], needs: [], n_procs: 1, mem_gb: 0.2, shell: null });
+    expect(stored.nodes[0]).toEqual({ id: 'a', index: 0, command: ['true'], function: null, code_version: null, needs: [], n_procs: 1, mem_gb: 0.2, env: {}, shell: null, timeout_s: null, retries: 0, retry_delay_s: 0 });
     expect(stored.nodes[1]).toMatchObject({ env: { K: 'v' }, retries: 2, retry_delay_s: 1, timeout_s: 30, overwrite: true, resources: { gpu: 1 }, host: ['h1'] });
     // Iterables copies keep their directory (it is not their id).
     expect(stored.nodes.filter((n) => n['dir'] !== undefined).length).toBeGreaterThan(0);
@@ -68,6 +68,20 @@ describe('the stored workflow', () => {
     expect(back.nodes.map((n) => Object.keys(n).sort())).toEqual(workflow.nodes.map((n) => Object.keys(n).sort()));
     // Absent objects are the shared frozen empty one, as for nodes read from a file.
     expect(back.nodes[0]!.env).toBe(workflow.nodes[0]!.env);
+  });
+
+  it('can be read by the previous version, which puts back only some fields', () => {
+    // The previous version's reader (run-definition.ts before fields were left out).
+    const LEGACY_SHELL = { path: '/bin/sh', flags: [] as string[] };
+    const previous = (nodes: Array<Record<string, unknown>>): unknown[] =>
+      nodes.map((n) => ({ ...n, inputs: n['inputs'] ?? {}, outputs: n['outputs'] ?? {}, stdout_json: n['stdout_json'] ?? false, resources: n['resources'] ?? {}, overwrite: n['overwrite'] ?? false, map: n['map'] ?? null, dir: n['dir'] ?? n['id'], shell: n['shell'] !== undefined ? n['shell'] : typeof n['command'] === 'string' ? LEGACY_SHELL : null }));
+    const stored = JSON.parse(metaFields({ ...DEF, workflow }, 0)['definition'] as string) as { nodes: Array<Record<string, unknown>> };
+    expect(previous(stored.nodes)).toEqual(workflow.nodes);
+  });
+
+  it('puts back every field at its default, so that a later version can leave them all out', () => {
+    const meta = { ...metaFields({ ...DEF, workflow }, 0), definition: JSON.stringify({ name: 'w', nodes: [{ id: 'a', command: ['true'], needs: [], n_procs: 1, mem_gb: 0.2, shell: null }] }) };
+    expect(definitionFromMeta('r1', meta).workflow.nodes).toEqual([workflow.nodes[0]]);
   });
 
   it('reads back runs stored whole, as earlier versions stored them', () => {
