@@ -6,7 +6,8 @@
 import { LocalFleet } from '../cli/fleet.js';
 import { RunScheduler } from '../scheduler/scheduler.js';
 import type { SchedulerOptions } from '../scheduler/scheduler-types.js';
-import { withPlainAttempts, type RunSummary } from '../scheduler/summary.js';
+import { withPlainAttempts } from '../scheduler/node-record.js';
+import type { RunSummary } from '../scheduler/summary.js';
 import type { Logger } from '../shared/logger.js';
 import { Releasers } from '../shared/releasers.js';
 

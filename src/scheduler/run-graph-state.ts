@@ -13,7 +13,8 @@ import { clampToBudget, compareCandidates, grantGroup, waitingReason, type Admis
 import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
 import { HOLDING_STATES, isTerminal, SATISFIED, transition, type NodeState } from './node-state.js';
 import { requestOf } from './node-request.js';
-import { emptyRecord, type NodeSummary } from './summary.js';
+import { emptyRecord } from './node-record.js';
+import type { NodeSummary } from './summary.js';
 import { ReadySet } from './ready-set.js';
 import { StateTally } from './state-tally.js';
 

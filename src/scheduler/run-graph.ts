@@ -14,7 +14,8 @@ import { admitFirstFit, type AdmissionCandidate, type GrantGroups } from './admi
 import type { Grant } from './ledger.js';
 import { HOLDING_STATES } from './node-state.js';
 import { RunGraphState, type NodeRuntime } from './run-graph-state.js';
-import { addAttempts, countAttempts, recordAttempt, type AttemptSummary, type MapRecord, type NodeSummary } from './summary.js';
+import { addAttempts, countAttempts, recordAttempt } from './node-record.js';
+import type { AttemptSummary, MapRecord, NodeSummary } from './summary.js';
 
 export type { NodeRuntime, RunGraphOptions } from './run-graph-state.js';
 
