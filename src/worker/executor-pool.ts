@@ -8,8 +8,8 @@
  * Replacements start ahead, so the next node finds a process already
  * started — with the TypeScript loader already registered — instead of
  * waiting for a cold start after the old one retires. An executor's spare
- * starts as soon as the tasks it has left would take no longer than a start
- * (both timed as the pool goes: the time from fork to ready, and from one
+ * starts as soon as the tasks it has left would take no longer than two
+ * starts (both timed as the pool goes: the time from fork to ready, and from one
  * task handed to an executor to the next), and at the latest when it is
  * handed its last task; a killed executor's spare starts at once. One spare
  * per executor, so the processes never exceed twice the tasks run at once.
@@ -216,7 +216,8 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
   /**
    * Whether an executor just handed a task should have its replacement
    * started now: at its last task, or once the tasks it has left (this one
-   * included) would end before a process started now is ready.
+   * included) would take no longer than {@link START_MARGIN} starts (a start
+   * made slower by the work running beside it is still ready in time).
    */
   private spareDue(ex: Executor): boolean {
     const left = this.maxTasksPerChild - ex.tasks;
