@@ -1,9 +1,12 @@
 /**
  * The executor child processes of one worker. Each runs one function node at
- * a time and is replaced after `maxTasksPerChild` nodes (nipype's
- * `maxtasksperchild`), so memory a node leaks dies with its process. An
- * executor whose node is aborted (timeout, cancel, memory) is killed with its
- * whole process group and replaced.
+ * a time. A node's memory and module state end after `maxTasksPerChild`
+ * nodes (nipype's `maxtasksperchild`): JavaScript modules run in realms,
+ * worker threads of the process that are replaced after that many nodes,
+ * and the process after `realmsPerProcess` realms (realm-host.ts); a
+ * TypeScript module's process is itself replaced after that many nodes. An
+ * executor whose node is aborted (timeout, cancel, memory), ends its realm or
+ * leaves an error behind is killed with its whole process group and replaced.
  *
  * Replacements start ahead, so the next node finds a process already
  * started — with the TypeScript loader already registered — instead of
@@ -38,6 +41,8 @@ export interface Executor {
   replaced?: boolean;
 }
 
+/** Realms an executor process runs before it is replaced (JavaScript modules; see realm-host.ts). */
+export const REALMS_PER_PROCESS = 10;
 /** Weight of the newest sample in the pool's running timings. */
 const TIMING_WEIGHT = 0.3;
 /** A spare starts when the tasks left would take no longer than this many starts. */
@@ -100,6 +105,8 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     private readonly logger: Logger,
     /** Environment of the executor processes (default: this process's). */
     private readonly env?: NodeJS.ProcessEnv,
+    /** Realms a process runs before it is replaced (JavaScript modules). */
+    private readonly realmsPerProcess = REALMS_PER_PROCESS,
   ) {
     super();
   }
@@ -121,7 +128,9 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     }
     // Own process group: an abort kills the executor and anything it started.
     const forkedAt = performance.now();
-    const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true, ...(this.env !== undefined ? { env: this.env } : {}) });
+    // JavaScript runs in realms of maxTasksPerChild nodes, REALMS_PER_PROCESS per process.
+    const args = typescript ? [] : ['--realms', String(this.maxTasksPerChild), String(this.realmsPerProcess)];
+    const child = fork(ENTRY, args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true, ...(this.env !== undefined ? { env: this.env } : {}) });
     this.forked.add(child);
     const ready = new Promise<Executor>((resolve, reject) => {
       const onExit = (code: number | null): void => {
@@ -220,11 +229,16 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
    * made slower by the work running beside it is still ready in time).
    */
   private spareDue(ex: Executor): boolean {
-    const left = this.maxTasksPerChild - ex.tasks;
+    const left = this.lifetime(ex) - ex.tasks;
     if (left <= 0) return true;
     const start = this.startMs.get(ex.typescript);
     const cycle = this.cycleMs.get(ex.typescript);
     return start !== undefined && cycle !== undefined && (left + 1) * cycle <= START_MARGIN * start;
+  }
+
+  /** Tasks an executor runs before it is replaced: its realms of maxTasksPerChild tasks (JavaScript), or maxTasksPerChild (TypeScript). */
+  private lifetime(ex: Executor): number {
+    return ex.typescript ? this.maxTasksPerChild : this.maxTasksPerChild * this.realmsPerProcess;
   }
 
   private retire(ex: Executor, kill: boolean): void {
@@ -260,8 +274,8 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     const result = await this.call(ex, id, task, signal);
     // An error escaped the node's code: whatever it left running must not meet the next node.
     const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || (!result.ok && result.recycle === true);
-    if (dead || ex.tasks >= this.maxTasksPerChild || this.closed) {
-      // maxtasksperchild reached (or the process is gone): replace it.
+    if (dead || ex.tasks >= this.lifetime(ex) || this.closed) {
+      // Its last task done (or the process is gone): replace it.
       this.retire(ex, dead || signal.aborted);
       if (!dead) this.logger.debug({ pid: ex.pid, tasks: ex.tasks }, 'executor:recycled');
       else if (ex.replaced !== true) this.startSpare(ex.typescript, ex);

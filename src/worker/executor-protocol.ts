@@ -30,8 +30,12 @@ export type ExecutorReply =
       type: 'done';
       id: number;
       ok: false;
-      /** `threw`: the function threw (or a stray rejection of its code); `outputs`: what it returned cannot be stored. */
-      failure: 'threw' | 'outputs';
+      /**
+       * `threw`: the function threw (or a stray rejection of its code);
+       * `outputs`: what it returned cannot be stored; `died`: the realm
+       * running it ended first (the function called `process.exit`).
+       */
+      failure: 'threw' | 'outputs' | 'died';
       /** One line. */
       reason: string;
       /** Everything known (stack, fields, causes), also appended to the node's stderr.log. */

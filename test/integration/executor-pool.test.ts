@@ -3,8 +3,11 @@
  * task (or as soon as one is killed), so no node waits for a cold start at a
  * recycle; recycling still happens exactly at `maxTasksPerChild`, and close
  * leaves no executor behind, spares and those still starting included.
- * Real executor processes of the built pool (dist), observed through the
- * pool's events, the pids the functions report and /proc.
+ * JavaScript nodes run in realms (worker threads) of `maxTasksPerChild`
+ * nodes, a process per `realmsPerProcess` realms: the process tests use one
+ * realm per process. Real executor processes of the built pool (dist),
+ * observed through the pool's events, the pids and threads the functions
+ * report and /proc.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,8 +43,8 @@ function executorChildren(): number[] {
 }
 
 /** A pool with a record of what it reported. */
-function observedPool(maxTasks: number): { pool: ExecutorPool; ready: Array<{ pid: number; typescript: boolean; spare: boolean }>; assigned: Array<{ pid: number; from: string }>; log: string[] } {
-  const pool = new ExecutorPool(maxTasks, silentLogger());
+function observedPool(maxTasks: number, realmsPerProcess = 1): { pool: ExecutorPool; ready: Array<{ pid: number; typescript: boolean; spare: boolean }>; assigned: Array<{ pid: number; from: string }>; log: string[] } {
+  const pool = new ExecutorPool(maxTasks, silentLogger(), undefined, realmsPerProcess);
   pools.push(pool);
   const ready: Array<{ pid: number; typescript: boolean; spare: boolean }> = [];
   const assigned: Array<{ pid: number; from: string }> = [];
@@ -62,14 +65,14 @@ afterEach(async () => {
 });
 
 let dir = '';
-async function call(pool: ExecutorPool, exportName: string, inputs: Record<string, unknown> = {}, options: { module?: string; signal?: AbortSignal } = {}): Promise<{ ok: boolean; pid: number; out: Record<string, unknown> }> {
+async function call(pool: ExecutorPool, exportName: string, inputs: Record<string, unknown> = {}, options: { module?: string; signal?: AbortSignal } = {}): Promise<{ ok: boolean; pid: number; out: Record<string, unknown>; reason?: string }> {
   dir ||= tempDir('fg-pool');
   const r = await pool.run(
     { module: options.module ?? GATE, export: exportName, inputs, ctx: { run_id: 'r', node_id: exportName, n_procs: 1, mem_gb: 0.2, node_dir: dir }, max_output_bytes: 1 << 20 },
     options.signal ?? new AbortController().signal,
     () => undefined,
   );
-  return { ok: r.ok, pid: r.pid, out: r.ok ? (JSON.parse(r.json) as Record<string, unknown>) : {} };
+  return r.ok ? { ok: true, pid: r.pid, out: JSON.parse(r.json) as Record<string, unknown> } : { ok: false, pid: r.pid, out: {}, reason: r.reason };
 }
 
 describe('executor pool: replacements start ahead', () => {
@@ -175,5 +178,59 @@ describe('executor pool: replacements start ahead', () => {
     pool.close();
     await waitFor(() => executorChildren().length === 0, 10_000, 'every executor, the starting spare included, to be gone');
     await expect(call(pool, 'pid')).rejects.toThrow('executor pool is closed');
+  });
+});
+
+/** Resident memory of a process, in MB. */
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Number(/(\d+)/.exec(line)?.[1] ?? NaN) / 1024;
+}
+
+describe('executor pool: realms', () => {
+  it('runs JavaScript nodes in realms of maxTasksPerChild nodes, and replaces the process after realmsPerProcess realms', async () => {
+    const { pool, assigned } = observedPool(3, 2);
+    const seen: Array<{ pid: number; thread: number }> = [];
+    for (let i = 0; i < 8; i++) seen.push((await call(pool, 'realm')).out as { pid: number; thread: number });
+    const realms = seen.map((r) => `${r.pid}:${r.thread}`);
+    const [a, , , b, , , c] = realms as [string, string, string, string, string, string, string, string];
+    // [a a a b b b c c]: a fresh realm every third node, a fresh process after two realms.
+    expect(realms).toEqual([a, a, a, b, b, b, c, c]);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(seen.slice(0, 6).every((r) => r.pid === seen[0]?.pid && r.thread > 0)).toBe(true);
+    expect(seen[6]?.pid).not.toBe(seen[0]?.pid);
+    // The second process was started ahead: only the first node waited for a cold start.
+    expect(assigned.map((e) => e.from).filter((f) => f === 'cold')).toEqual(['cold']);
+  });
+
+  it('frees what a leaking function held when its realm ends, though the process goes on', async () => {
+    const { pool } = observedPool(2, 10);
+    const held: number[] = [];
+    const pids = new Set<number>();
+    const realms = new Set<string>();
+    let peak = 0;
+    for (let i = 0; i < 8; i++) {
+      const r = await call(pool, 'leak');
+      held.push(r.out['held_mb'] as number);
+      pids.add(r.pid);
+      realms.add(`${r.pid}:${String(r.out['thread'])}`);
+      peak = Math.max(peak, rssMb(r.pid));
+    }
+    expect(held).toEqual([40, 80, 40, 80, 40, 80, 40, 80]);
+    expect(pids.size).toBe(1);
+    expect(realms.size).toBe(4);
+    // Kept, the eight leaks would hold 320 MB; a realm holds at most two of them.
+    expect(peak).toBeLessThan(240);
+  });
+
+  it('fails a node that calls process.exit, saying it ended its realm, and runs the next in a new process', async () => {
+    const { pool } = observedPool(10, 10);
+    const first = await call(pool, 'realm');
+    const exited = await call(pool, 'exits');
+    expect(exited).toMatchObject({ ok: false, pid: first.pid, reason: 'the function ended its realm (exit code 3)' });
+    // Whatever the node left running (children included) went with its process group.
+    const next = await call(pool, 'realm');
+    expect(next.ok).toBe(true);
+    expect(next.pid).not.toBe(first.pid);
   });
 });

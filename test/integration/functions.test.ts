@@ -30,18 +30,17 @@ const fn = (id: string, exportName: string, extra: object = {}): object => ({ id
 const outputs = (n: NodeSummary | undefined): Record<string, unknown> => (n?.outputs ?? {}) as Record<string, unknown>;
 
 describe('function nodes and maxtasksperchild', () => {
-  it('rotates executor PIDs exactly every N nodes with no failure at the switch', async () => {
+  it('rotates realms exactly every N nodes with no failure at the switch; each node works in its own directory', async () => {
     const nodes = Array.from({ length: 7 }, (_, i) => fn(`f${i}`, 'whoami', i > 0 ? { needs: [`f${i - 1}`] } : {}));
     const { code, summary } = await run({ name: 'rotate', nodes }, ['--n-procs', '1', '--memory-gb', '1', '--max-tasks-per-child', '3']);
     expect(code).toBe(0);
-    const pids = summary.nodes.map((n) => outputs(n)['pid'] as number);
-    expect(pids.every((p) => Number.isInteger(p) && p > 0)).toBe(true);
-    // [a a a b b b c]: a new process every third node, never reused.
-    expect(pids.slice(0, 3).every((p) => p === pids[0])).toBe(true);
-    expect(pids.slice(3, 6).every((p) => p === pids[3])).toBe(true);
-    expect(new Set([pids[0], pids[3], pids[6]]).size).toBe(3);
-    const first = outputs(summary.nodes[0]);
-    expect(first['cwd']).toMatch(/\/rotate\/f0$/);
+    const realms = summary.nodes.map((n) => `${String(outputs(n)['pid'])}:${String(outputs(n)['thread'])}`);
+    expect(summary.nodes.every((n) => Number.isInteger(outputs(n)['pid']) && (outputs(n)['thread'] as number) > 0)).toBe(true);
+    // [a a a b b b c]: a new realm (a worker thread) every third node, never reused.
+    expect(realms.slice(0, 3).every((r) => r === realms[0])).toBe(true);
+    expect(realms.slice(3, 6).every((r) => r === realms[3])).toBe(true);
+    expect(new Set([realms[0], realms[3], realms[6]]).size).toBe(3);
+    expect(summary.nodes.map((n) => outputs(n)['cwd'])).toEqual(summary.nodes.map((n) => expect.stringMatching(new RegExp(`/rotate/${n.id}$`))));
     expect(summary.nodes.every((n) => n.status === 'succeeded' && n.attempts === 1)).toBe(true);
   });
 

@@ -1,0 +1,176 @@
+/**
+ * An executor process that runs JavaScript function nodes in realms: worker
+ * threads, each a V8 isolate of its own, with its own heap, globals and
+ * module instances. A realm runs `tasksPerRealm` nodes (nipype's
+ * `maxtasksperchild`) and ends, taking with it whatever those nodes left in
+ * memory or module state, as a recycled process would; this process runs
+ * `realmsPerProcess` realms and is then replaced by the pool. The pool also
+ * kills it, with its process group, whenever a node is aborted, ends its
+ * realm (`process.exit`) or leaves an error behind.
+ *
+ * Why realms rather than a process per `maxtasksperchild` nodes: a Node
+ * process costs about twice the CPU of a worker thread to start (80 against
+ * 35 ms on a small 2-core machine), and at the default of 10 nodes per
+ * process that start, not the calls, was the cost of a function node.
+ *
+ * Realms start ahead, as the pool's spare processes do: the next one once
+ * the tasks left in the current realm would take no longer than two realm
+ * starts, and a second one when a realm start takes longer than a whole
+ * realm's tasks (quick functions), so starts overlap. None is started that
+ * this process will not live to use.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ExecutorReply, ExecutorRequest } from './executor-protocol.js';
+import { describeThrown } from './thrown.js';
+
+const REALM = fileURLToPath(new URL('./realm.js', import.meta.url));
+/** Weight of the newest sample in the running timings. */
+const TIMING_WEIGHT = 0.3;
+/** The next realm starts when the tasks left would take no longer than this many realm starts. */
+const START_MARGIN = 2;
+/** Realms started ahead at most. */
+const MAX_SPARES = 2;
+
+type RunRequest = Extract<ExecutorRequest, { type: 'run' }>;
+type Done = Extract<ExecutorReply, { type: 'done' }>;
+
+interface Realm {
+  readonly worker: Worker;
+  readonly ready: Promise<Realm>;
+  tasks: number;
+  /** When it was last handed a task (performance.now() ms). */
+  assignedAt?: number;
+  gone: boolean;
+}
+
+/**
+ * Serves run and abort requests from `listen` in realms, replying through
+ * `send`; reports ready once its first realm is.
+ */
+export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, listen: (on: (msg: ExecutorRequest) => void) => void, send: (msg: ExecutorReply) => void): void {
+  if (!(Number.isInteger(tasksPerRealm) && tasksPerRealm >= 1 && Number.isInteger(realmsPerProcess) && realmsPerProcess >= 1)) {
+    throw new RangeError(`executor: --realms needs two whole numbers >= 1, received ${String(tasksPerRealm)} and ${String(realmsPerProcess)}`);
+  }
+  let current: Realm | undefined;
+  const spares: Realm[] = [];
+  /** Tasks handed to realms so far. */
+  let served = 0;
+  let running: Realm | undefined;
+  /** Running timings: a realm start (creation to ready) and a cycle (one task handed to a realm to its next). */
+  let startMs: number | undefined;
+  let cycleMs: number | undefined;
+  const time = (before: number | undefined, ms: number): number => (before === undefined ? ms : before + TIMING_WEIGHT * (ms - before));
+
+  function startRealm(): Realm {
+    const createdAt = performance.now();
+    const worker = new Worker(REALM);
+    const ready = new Promise<Realm>((resolve, reject) => {
+      const onExit = (code: number): void => reject(new Error(`a realm ended during start-up (exit code ${String(code)})`));
+      worker.once('exit', onExit);
+      worker.once('message', () => {
+        worker.off('exit', onExit);
+        startMs = time(startMs, performance.now() - createdAt);
+        resolve(realm);
+      });
+    });
+    // Whoever takes the realm learns why it failed.
+    ready.catch(() => undefined);
+    const realm: Realm = { worker, ready, tasks: 0, gone: false };
+    // An error its own handlers could not take: it is on the worker's stderr, and the realm ends.
+    worker.on('error', (err) => process.stderr.write(`flowgate executor ${process.pid}: a realm failed: ${describeThrown(err).detail}\n`));
+    worker.once('exit', () => {
+      realm.gone = true;
+      const at = spares.indexOf(realm);
+      if (at >= 0) spares.splice(at, 1);
+      if (current === realm) current = undefined;
+    });
+    return realm;
+  }
+
+  /** The realm for the next task: the current one, the next spare, or one started now. */
+  async function take(): Promise<Realm> {
+    for (let tries = 1; ; tries++) {
+      if (current !== undefined && !current.gone) return current;
+      const next = spares.shift() ?? startRealm();
+      try {
+        current = await next.ready;
+      } catch (err) {
+        if (tries >= 3) throw err;
+      }
+    }
+  }
+
+  /** Starts realms ahead for `realm`, just handed a task (see the module comment). */
+  function topUp(realm: Realm): void {
+    const left = tasksPerRealm - realm.tasks;
+    let want = 0;
+    if (left <= 0) want = 1;
+    else if (startMs !== undefined && cycleMs !== undefined && (left + 1) * cycleMs <= START_MARGIN * startMs) want = startMs > tasksPerRealm * cycleMs ? MAX_SPARES : 1;
+    // Realms this process will still need after the current one.
+    const needed = Math.ceil(Math.max(0, tasksPerRealm * realmsPerProcess - served - left) / tasksPerRealm);
+    for (let n = spares.length; n < Math.min(want, needed); n++) spares.push(startRealm());
+  }
+
+  async function run(req: RunRequest): Promise<void> {
+    try {
+      // The realm works in the node's directory: a worker thread cannot
+      // change directory, but sees this process's.
+      process.chdir(req.ctx.node_dir);
+    } catch (err) {
+      const d = describeThrown(err);
+      send({ type: 'done', id: req.id, ok: false, failure: 'threw', reason: d.summary, error: d.detail, recycle: false });
+      return;
+    }
+    let realm: Realm;
+    try {
+      realm = await take();
+    } catch (err) {
+      const why = `cannot start a realm for the node: ${describeThrown(err).summary}`;
+      send({ type: 'done', id: req.id, ok: false, failure: 'died', reason: why, error: why, recycle: true });
+      return;
+    }
+    realm.tasks++;
+    served++;
+    const now = performance.now();
+    if (realm.assignedAt !== undefined) cycleMs = time(cycleMs, now - realm.assignedAt);
+    realm.assignedAt = now;
+    topUp(realm);
+    running = realm;
+    const reply = await new Promise<Done>((resolve) => {
+      const onMessage = (msg: ExecutorReply): void => {
+        if (msg.type === 'done' && msg.id === req.id) finish(msg);
+      };
+      const onExit = (code: number): void => {
+        const why = `the function ended its realm (exit code ${String(code)})`;
+        finish({ type: 'done', id: req.id, ok: false, failure: 'died', reason: why, error: why, recycle: true });
+      };
+      const finish = (msg: Done): void => {
+        realm.worker.off('message', onMessage);
+        realm.worker.off('exit', onExit);
+        resolve(msg);
+      };
+      realm.worker.on('message', onMessage);
+      realm.worker.once('exit', onExit);
+      realm.worker.postMessage(req);
+    });
+    running = undefined;
+    if (realm.tasks >= tasksPerRealm || (!reply.ok && reply.recycle)) {
+      if (current === realm) current = undefined;
+      void realm.worker.terminate();
+    }
+    send(reply);
+  }
+
+  listen((msg) => {
+    if (msg.type === 'run') void run(msg);
+    else if (msg.type === 'abort') running?.worker.postMessage(msg);
+  });
+  take().then(
+    () => send({ type: 'ready', pid: process.pid }),
+    (err: unknown) => {
+      process.stderr.write(`flowgate executor ${process.pid}: cannot start a realm: ${describeThrown(err).detail}\n`);
+      process.exit(1);
+    },
+  );
+}
