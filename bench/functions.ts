@@ -16,8 +16,12 @@
  * build in `DIR/dist` (another checkout, built), interleaved with this one.
  * One JSON line per measurement, then a table of medians.
  *
+ * The node directories go under `--work-root` (default: the system's temporary
+ * directory); a tmpfs such as /dev/shm leaves the disk out of the comparison,
+ * since BullMQ's case writes nothing.
+ *
  *   npx tsx bench/functions.ts [--n 1000] [--concurrency 1] [--repeat 3] [--before /tmp/fg-before]
- *     [--cases flowgate,executor,bullmq] [--modules js,ts] [--max-tasks 10,1]
+ *     [--cases flowgate,executor,bullmq] [--modules js,ts] [--max-tasks 10,1] [--work-root /dev/shm]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +42,7 @@ const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '1' },
+    'work-root': { type: 'string', default: tmpdir() },
     repeat: { type: 'string', default: '1' },
     before: { type: 'string' },
     cases: { type: 'string', default: 'flowgate,executor,bullmq' },
@@ -62,6 +67,7 @@ function whole(name: string, value: string | undefined, min: number): number {
 const N = whole('n', args.n, 1);
 const CONCURRENCY = whole('concurrency', args.concurrency, 1);
 const REPEAT = whole('repeat', args.repeat, 1);
+const WORK_ROOT = resolve(String(args['work-root']));
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 interface Row {
@@ -78,7 +84,7 @@ async function executorChild(dist: string, module: string, max: number): Promise
   const poolMod = (await import(pathToFileURL(join(dist, 'worker/executor-pool.js')).href)) as typeof import('../src/worker/executor-pool.js');
   const logMod = (await import(pathToFileURL(join(dist, 'shared/logger.js')).href)) as typeof import('../src/shared/logger.js');
   const pool = new poolMod.ExecutorPool(max, logMod.silentLogger());
-  const dir = mkdtempSync(join(tmpdir(), 'fgbench-exec-'));
+  const dir = mkdtempSync(join(WORK_ROOT, 'fgbench-exec-'));
   const pids = new Set<number>();
   let failed = 0;
   let next = 0;
@@ -119,13 +125,13 @@ function runProcess(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
 async function executorCase(build: string, dist: string, kind: keyof typeof MODULES, max: number): Promise<Row> {
   const self = join(ROOT, 'bench/functions.ts');
   const tsx = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
-  const { code, out } = await runProcess([process.execPath, tsx, self, '--child', 'executor', '--dist', dist, '--module', MODULES[kind], '--max', String(max), '--n', String(N), '--concurrency', String(CONCURRENCY)]);
+  const { code, out } = await runProcess([process.execPath, tsx, self, '--child', 'executor', '--dist', dist, '--module', MODULES[kind], '--max', String(max), '--n', String(N), '--concurrency', String(CONCURRENCY), '--work-root', WORK_ROOT]);
   if (code !== 0) throw new Error(`executor bench of ${build} exited with ${String(code)}`);
   return { case: 'executor', build, module: kind, max_tasks_per_child: max, ...(JSON.parse(out) as { ms_per_call: number }) };
 }
 
 async function flowgateCase(build: string, dist: string, kind: keyof typeof MODULES, max: number): Promise<Row> {
-  const dir = mkdtempSync(join(tmpdir(), 'fgbench-fn-'));
+  const dir = mkdtempSync(join(WORK_ROOT, 'fgbench-fn-'));
   const prefix = `fgbench-fn-${process.pid}-${Date.now()}`;
   const wf = join(dir, 'wf.json');
   const nodes = Array.from({ length: N }, (_, i) => ({ id: `n${i}`, function: { module: MODULES[kind], export: 'noop' } }));

@@ -54,7 +54,7 @@ const START_MARGIN = 2;
  * executor process ended (or could not be reached) before it replied.
  */
 export type ExecResult =
-  | { ok: true; json: string }
+  | { ok: true; json: string; recycle?: boolean }
   | { ok: false; failure: 'threw' | 'outputs' | 'died'; reason: string; error: string; recycle?: boolean };
 
 /** What the pool reports about its processes (emitting never throws). */
@@ -195,8 +195,9 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
 
   private async acquire(typescript: boolean): Promise<{ ex: Executor; from: 'idle' | 'starting' | 'cold' }> {
     const usable = (e: Executor): boolean => e.child.connected && e.child.exitCode === null && e.child.signalCode === null;
-    // A TypeScript executor runs JavaScript too; a JavaScript one cannot load TypeScript.
-    const fits = (kind: boolean): boolean => kind === typescript || (typescript === false && kind);
+    // Each kind runs in its own executors: JavaScript always in realms, so a
+    // node behaves the same whatever ran before it.
+    const fits = (kind: boolean): boolean => kind === typescript;
     // The idle executor closest to retiring first: a spare ready early waits
     // until the executor it replaces has run its last task.
     let at = -1;
@@ -204,7 +205,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
       if (usable(e) && fits(e.typescript) && (at < 0 || e.tasks > (this.idle[at] as Executor).tasks)) at = i;
     });
     if (at >= 0) return { ex: this.idle.splice(at, 1)[0] as Executor, from: 'idle' };
-    const pending = this.starting.find((s) => !s.claimed && s.typescript === typescript) ?? this.starting.find((s) => !s.claimed && fits(s.typescript));
+    const pending = this.starting.find((s) => !s.claimed && fits(s.typescript));
     if (pending !== undefined) {
       pending.claimed = true;
       try {
@@ -273,7 +274,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     onStart(ex);
     const result = await this.call(ex, id, task, signal);
     // An error escaped the node's code: whatever it left running must not meet the next node.
-    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || (!result.ok && result.recycle === true);
+    const dead = ex.child.exitCode !== null || ex.child.signalCode !== null || signal.aborted || result.recycle === true;
     if (dead || ex.tasks >= this.lifetime(ex) || this.closed) {
       // Its last task done (or the process is gone): replace it.
       this.retire(ex, dead || signal.aborted);
@@ -289,7 +290,7 @@ export class ExecutorPool extends EventEmitter<ExecutorPoolEvents> {
     return new Promise<ExecResult>((resolve) => {
       const onMessage = (msg: ExecutorReply): void => {
         if (msg.type !== 'done' || msg.id !== id) return;
-        finish(msg.ok ? { ok: true, json: msg.json } : { ok: false, failure: msg.failure, reason: msg.reason, error: msg.error, recycle: msg.recycle });
+        finish(msg.ok ? { ok: true, json: msg.json, ...(msg.recycle === true ? { recycle: true } : {}) } : { ok: false, failure: msg.failure, reason: msg.reason, error: msg.error, recycle: msg.recycle });
       };
       const died = (why: string): ExecResult => ({ ok: false, failure: 'died', reason: why, error: why });
       const onExit = (code: number | null, sig: string | null): void => finish(died(`the executor process died (${sig !== null ? `signal ${sig}` : `exit code ${String(code)}`})`));

@@ -24,8 +24,8 @@ export type ExecutorRequest =
 /** Executor → worker. */
 export type ExecutorReply =
   | { type: 'ready'; pid: number }
-  /** The outputs as JSON text (checked to survive JSON unchanged). */
-  | { type: 'done'; id: number; ok: true; json: string }
+  /** The outputs as JSON text (checked to survive JSON unchanged); `recycle`: replace the executor (its realm would not end). */
+  | { type: 'done'; id: number; ok: true; json: string; recycle?: boolean }
   | {
       type: 'done';
       id: number;

@@ -3,21 +3,22 @@
  * threads, each a V8 isolate of its own, with its own heap, globals and
  * module instances. A realm runs `tasksPerRealm` nodes (nipype's
  * `maxtasksperchild`) and ends, taking with it whatever those nodes left in
- * memory or module state, as a recycled process would; this process runs
+ * memory or module state, as a recycled process would (its memory is freed
+ * before its last node's result is sent); this process runs
  * `realmsPerProcess` realms and is then replaced by the pool. The pool also
  * kills it, with its process group, whenever a node is aborted, ends its
  * realm (`process.exit`) or leaves an error behind.
  *
  * Why realms rather than a process per `maxtasksperchild` nodes: a Node
  * process costs about twice the CPU of a worker thread to start (80 against
- * 35 ms on a small 2-core machine), and at the default of 10 nodes per
+ * 40 ms on a small 2-core machine), and at the default of 10 nodes per
  * process that start, not the calls, was the cost of a function node.
  *
  * Realms start ahead, as the pool's spare processes do: the next one once
  * the tasks left in the current realm would take no longer than two realm
  * starts, and a second one when a realm start takes longer than a whole
- * realm's tasks (quick functions), so starts overlap. None is started that
- * this process will not live to use.
+ * realm's tasks (quick functions), so starts overlap; none beyond what the
+ * tasks this process has left need.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -31,6 +32,8 @@ const TIMING_WEIGHT = 0.3;
 const START_MARGIN = 2;
 /** Realms started ahead at most. */
 const MAX_SPARES = 2;
+/** How long a realm may take to end before the pool is told to kill the process instead. */
+const END_MS = 2000;
 
 type RunRequest = Extract<ExecutorRequest, { type: 'run' }>;
 type Done = Extract<ExecutorReply, { type: 'done' }>;
@@ -42,6 +45,8 @@ interface Realm {
   /** When it was last handed a task (performance.now() ms). */
   assignedAt?: number;
   gone: boolean;
+  /** What ended it, when its own handlers could not take an error (out of memory, say). */
+  failure?: string;
 }
 
 /**
@@ -77,8 +82,11 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
     // Whoever takes the realm learns why it failed.
     ready.catch(() => undefined);
     const realm: Realm = { worker, ready, tasks: 0, gone: false };
-    // An error its own handlers could not take: it is on the worker's stderr, and the realm ends.
-    worker.on('error', (err) => process.stderr.write(`flowgate executor ${process.pid}: a realm failed: ${describeThrown(err).detail}\n`));
+    // An error its own handlers could not take (ERR_WORKER_OUT_OF_MEMORY, say): the realm ends.
+    worker.on('error', (err) => {
+      realm.failure = describeThrown(err).summary;
+      process.stderr.write(`flowgate executor ${process.pid}: a realm failed: ${describeThrown(err).detail}\n`);
+    });
     worker.once('exit', () => {
       realm.gone = true;
       const at = spares.indexOf(realm);
@@ -112,6 +120,17 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
     for (let n = spares.length; n < Math.min(want, needed); n++) spares.push(startRealm());
   }
 
+  /** Ends a realm; false if it did not end within {@link END_MS} (the pool then kills this process). */
+  async function ended(realm: Realm): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), END_MS)));
+    try {
+      return await Promise.race([realm.worker.terminate().then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async function run(req: RunRequest): Promise<void> {
     try {
       // The realm works in the node's directory: a worker thread cannot
@@ -142,7 +161,8 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
         if (msg.type === 'done' && msg.id === req.id) finish(msg);
       };
       const onExit = (code: number): void => {
-        const why = `the function ended its realm (exit code ${String(code)})`;
+        // process.exit() in node code, this node's or a late call of the previous one's.
+        const why = realm.failure !== undefined ? `the realm running the node failed: ${realm.failure}` : `the realm running the node ended (exit code ${String(code)}: process.exit() ends a realm)`;
         finish({ type: 'done', id: req.id, ok: false, failure: 'died', reason: why, error: why, recycle: true });
       };
       const finish = (msg: Done): void => {
@@ -157,7 +177,10 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
     running = undefined;
     if (realm.tasks >= tasksPerRealm || (!reply.ok && reply.recycle)) {
       if (current === realm) current = undefined;
-      void realm.worker.terminate();
+      // Its heap is freed before the reply: the next node's memory is
+      // measured on this process, and must not include it.
+      send((await ended(realm)) ? reply : { ...reply, recycle: true });
+      return;
     }
     send(reply);
   }

@@ -223,11 +223,30 @@ describe('executor pool: realms', () => {
     expect(peak).toBeLessThan(240);
   });
 
+  it('has freed a retired realm\'s memory before the node\'s result comes back, so the next node is not charged for it', async () => {
+    const { pool } = observedPool(1, 10);
+    const before = await call(pool, 'realm');
+    const big = await call(pool, 'leak', { mb: 400 });
+    expect(big.pid).toBe(before.pid);
+    expect(big.out['held_mb']).toBe(400);
+    // The pool hands the process its next node (and starts measuring it) as soon as this returns.
+    expect(rssMb(big.pid)).toBeLessThan(250);
+  });
+
+  it('runs a JavaScript node in a realm even when a TypeScript executor is idle', async () => {
+    const { pool } = observedPool(10, 10);
+    const typed = await call(pool, 'typed', {}, { module: join(FIXTURES, 'typed.ts') });
+    expect(typed.out['answer']).toBe(42);
+    const js = await call(pool, 'realm');
+    expect(js.pid).not.toBe(typed.pid);
+    expect(js.out['thread']).toBeGreaterThan(0);
+  });
+
   it('fails a node that calls process.exit, saying it ended its realm, and runs the next in a new process', async () => {
     const { pool } = observedPool(10, 10);
     const first = await call(pool, 'realm');
     const exited = await call(pool, 'exits');
-    expect(exited).toMatchObject({ ok: false, pid: first.pid, reason: 'the function ended its realm (exit code 3)' });
+    expect(exited).toMatchObject({ ok: false, pid: first.pid, reason: 'the realm running the node ended (exit code 3: process.exit() ends a realm)' });
     // Whatever the node left running (children included) went with its process group.
     const next = await call(pool, 'realm');
     expect(next.ok).toBe(true);
