@@ -52,7 +52,7 @@ export interface RunOptions {
   raise_insufficient?: boolean;
   /** Stop admitting at the first failure (default false). */
   stop_on_first_crash?: boolean;
-  /** Function-node executor processes are replaced after this many nodes (default 10; `Infinity`: never). */
+  /** Function-node realms (JavaScript; their process after 10 realms) and TypeScript executor processes are replaced after this many nodes (default 10; `Infinity`: never). */
   max_tasks_per_child?: number;
   /**
    * Kill a node whose process tree's memory exceeds its grant by this

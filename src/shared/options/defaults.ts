@@ -46,7 +46,7 @@ export const RUN_DEFAULTS = {
   raise_insufficient: true,
   /** Stop admitting at the first failure. */
   stop_on_first_crash: false,
-  /** nipype's `maxtasksperchild`: nodes an executor child runs before it is replaced. */
+  /** nipype's `maxtasksperchild`: function nodes a realm (JavaScript) or an executor process (TypeScript) runs before it is replaced. */
   max_tasks_per_child: 10,
   /** Crash files per failure. */
   crashfile_format: 'both' as CrashfileFormat,
