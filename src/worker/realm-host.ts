@@ -42,8 +42,6 @@ interface Realm {
   readonly worker: Worker;
   readonly ready: Promise<Realm>;
   tasks: number;
-  /** When it was last handed a task (performance.now() ms). */
-  assignedAt?: number;
   gone: boolean;
   /** What ended it, when its own handlers could not take an error (out of memory, say). */
   failure?: string;
@@ -62,9 +60,11 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
   /** Tasks handed to realms so far. */
   let served = 0;
   let running: Realm | undefined;
-  /** Running timings: a realm start (creation to ready) and a cycle (one task handed to a realm to its next). */
+  /** Running timings: a realm start (creation to ready) and a cycle (one task handed over to the next). */
   let startMs: number | undefined;
   let cycleMs: number | undefined;
+  /** When the last task was handed over (performance.now() ms). */
+  let assignedAt: number | undefined;
   const time = (before: number | undefined, ms: number): number => (before === undefined ? ms : before + TIMING_WEIGHT * (ms - before));
 
   function startRealm(): Realm {
@@ -112,9 +112,10 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
   /** Starts realms ahead for `realm`, just handed a task (see the module comment). */
   function topUp(realm: Realm): void {
     const left = tasksPerRealm - realm.tasks;
-    let want = 0;
-    if (left <= 0) want = 1;
-    else if (startMs !== undefined && cycleMs !== undefined && (left + 1) * cycleMs <= START_MARGIN * startMs) want = startMs > tasksPerRealm * cycleMs ? MAX_SPARES : 1;
+    const timed = startMs !== undefined && cycleMs !== undefined;
+    const due = left <= 0 || (timed && (left + 1) * (cycleMs as number) <= START_MARGIN * (startMs as number));
+    // Quick tasks: a realm's start outlasts all its tasks, so two starts overlap.
+    const want = !due ? 0 : timed && (startMs as number) > tasksPerRealm * (cycleMs as number) ? MAX_SPARES : 1;
     // Realms this process will still need after the current one.
     const needed = Math.ceil(Math.max(0, tasksPerRealm * realmsPerProcess - served - left) / tasksPerRealm);
     for (let n = spares.length; n < Math.min(want, needed); n++) spares.push(startRealm());
@@ -152,8 +153,9 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
     realm.tasks++;
     served++;
     const now = performance.now();
-    if (realm.assignedAt !== undefined) cycleMs = time(cycleMs, now - realm.assignedAt);
-    realm.assignedAt = now;
+    // Timed across realms, so one task per realm is timed too.
+    if (assignedAt !== undefined) cycleMs = time(cycleMs, now - assignedAt);
+    assignedAt = now;
     topUp(realm);
     running = realm;
     const reply = await new Promise<Done>((resolve) => {
