@@ -43,8 +43,8 @@ function executorChildren(): number[] {
 }
 
 /** A pool with a record of what it reported. */
-function observedPool(maxTasks: number, realmsPerProcess = 1): { pool: ExecutorPool; ready: Array<{ pid: number; typescript: boolean; spare: boolean }>; assigned: Array<{ pid: number; from: string }>; log: string[] } {
-  const pool = new ExecutorPool(maxTasks, silentLogger(), undefined, realmsPerProcess);
+function observedPool(maxTasks: number, realmsPerProcess = 1, env?: NodeJS.ProcessEnv): { pool: ExecutorPool; ready: Array<{ pid: number; typescript: boolean; spare: boolean }>; assigned: Array<{ pid: number; from: string }>; log: string[] } {
+  const pool = new ExecutorPool(maxTasks, silentLogger(), env, realmsPerProcess);
   pools.push(pool);
   const ready: Array<{ pid: number; typescript: boolean; spare: boolean }> = [];
   const assigned: Array<{ pid: number; from: string }> = [];
@@ -240,6 +240,17 @@ describe('executor pool: realms', () => {
     const js = await call(pool, 'realm');
     expect(js.pid).not.toBe(typed.pid);
     expect(js.out['thread']).toBeGreaterThan(0);
+  });
+
+  it('fails a node whose realm runs out of memory, saying so, and runs the next in a new process', async () => {
+    const { pool } = observedPool(10, 10, { ...process.env, NODE_OPTIONS: '--max-old-space-size=64' });
+    const first = await call(pool, 'realm');
+    const oom = await call(pool, 'hog');
+    expect(oom.ok).toBe(false);
+    expect(oom.reason).toMatch(/^the realm running the node failed: .*ERR_WORKER_OUT_OF_MEMORY/);
+    const next = await call(pool, 'realm');
+    expect(next.ok).toBe(true);
+    expect(next.pid).not.toBe(first.pid);
   });
 
   it('fails a node that calls process.exit, saying it ended its realm, and runs the next in a new process', async () => {
