@@ -84,8 +84,9 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
     const realm: Realm = { worker, ready, tasks: 0, gone: false };
     // An error its own handlers could not take (ERR_WORKER_OUT_OF_MEMORY, say): the realm ends.
     worker.on('error', (err) => {
-      realm.failure = describeThrown(err).summary;
-      process.stderr.write(`flowgate executor ${process.pid}: a realm failed: ${describeThrown(err).detail}\n`);
+      const d = describeThrown(err);
+      realm.failure = d.summary;
+      process.stderr.write(`flowgate executor ${process.pid}: a realm failed: ${d.detail}\n`);
     });
     worker.once('exit', () => {
       realm.gone = true;
@@ -112,10 +113,11 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
   /** Starts realms ahead for `realm`, just handed a task (see the module comment). */
   function topUp(realm: Realm): void {
     const left = tasksPerRealm - realm.tasks;
-    const timed = startMs !== undefined && cycleMs !== undefined;
-    const due = left <= 0 || (timed && (left + 1) * (cycleMs as number) <= START_MARGIN * (startMs as number));
+    const [start, cycle] = [startMs, cycleMs];
+    const timed = start !== undefined && cycle !== undefined;
+    const due = left <= 0 || (timed && (left + 1) * cycle <= START_MARGIN * start);
     // Quick tasks: a realm's start outlasts all its tasks, so two starts overlap.
-    const want = !due ? 0 : timed && (startMs as number) > tasksPerRealm * (cycleMs as number) ? MAX_SPARES : 1;
+    const want = !due ? 0 : timed && start > tasksPerRealm * cycle ? MAX_SPARES : 1;
     // Realms this process will still need after the current one.
     const needed = Math.ceil(Math.max(0, tasksPerRealm * realmsPerProcess - served - left) / tasksPerRealm);
     for (let n = spares.length; n < Math.min(want, needed); n++) spares.push(startRealm());
@@ -177,14 +179,11 @@ export function hostRealms(tasksPerRealm: number, realmsPerProcess: number, list
       realm.worker.postMessage(req);
     });
     running = undefined;
-    if (realm.tasks >= tasksPerRealm || (!reply.ok && reply.recycle)) {
-      if (current === realm) current = undefined;
-      // Its heap is freed before the reply: the next node's memory is
-      // measured on this process, and must not include it.
-      send((await ended(realm)) ? reply : { ...reply, recycle: true });
-      return;
-    }
-    send(reply);
+    const retire = realm.tasks >= tasksPerRealm || (!reply.ok && reply.recycle);
+    if (retire && current === realm) current = undefined;
+    // A retired realm's heap is freed before the reply: the next node's
+    // memory is measured on this process, and must not include it.
+    send(retire && !(await ended(realm)) ? { ...reply, recycle: true } : reply);
   }
 
   listen((msg) => {
