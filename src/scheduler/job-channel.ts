@@ -30,17 +30,19 @@ export interface ChannelListener {
   pausedChanged?(paused: boolean): void;
 }
 
+/** Jobs per `addBulk` (one pipeline of that many script calls). */
+const ADD_CHUNK = 500;
+/** Up to this many jobs of a step are added one `add` each rather than by `addBulk`. */
+const SINGLE_ADDS = 32;
+
+/** A job to add: its queue entry, and the host it was placed on (absent: the shared queue). */
+export type ChannelEntry = ReturnType<typeof queueEntry> & { host?: string };
+
 /**
  * The queue and its events, shared by the runs of one scheduler process:
  * events are routed to the run whose job they concern, so a service with many
  * runs reads the events stream once.
  */
-/** Jobs per `addBulk` (one MULTI of that many script calls). */
-const ADD_CHUNK = 500;
-
-/** A job to add: its queue entry, and the host it was placed on (absent: the shared queue). */
-export type ChannelEntry = ReturnType<typeof queueEntry> & { host?: string };
-
 export class JobChannel {
   private queue: Queue<NodeJobRef> | undefined;
   /** The blocking connections that read the events streams, one per queue. */
@@ -213,8 +215,7 @@ export class JobChannel {
    * Adds jobs, each after its admission: `admissions` (hash key and fields)
    * is written on the queue's own connection just before the jobs, so Redis
    * applies it first (one connection's commands run in order) without a round
-   * trip of its own. A single job is one script call (addBulk wraps even one
-   * in MULTI).
+   * trip of its own.
    */
   async add(jobs: readonly ChannelEntry[], admissions?: { key: string; fields: Record<string, string> }): Promise<void> {
     const queue = this.queue;
@@ -238,10 +239,15 @@ export class JobChannel {
     }
     const added: Array<Promise<unknown>> = [];
     const addTo = (q: Queue<NodeJobRef>, list: readonly ChannelEntry[]): void => {
-      const entries = list.map(({ name, data, opts }) => ({ name, data, opts }));
-      if (entries.length === 1 && entries[0] !== undefined) added.push(q.add(entries[0].name, entries[0].data, entries[0].opts));
-      // A wide budget admits thousands at once: one MULTI per bounded chunk, all sent together.
-      else for (let at = 0; at < entries.length; at += ADD_CHUNK) added.push(q.addBulk(entries.slice(at, at + ADD_CHUNK)));
+      // A few jobs go one script call each (they leave in one write all the
+      // same: see coalesceWrites); addBulk builds an ioredis pipeline, which
+      // copies every script BullMQ defines on its client (~40 µs a call).
+      if (list.length <= SINGLE_ADDS) for (const { name, data, opts } of list) added.push(q.add(name, data, opts));
+      // A wide budget admits thousands at once: one pipeline per bounded chunk, all sent together.
+      else {
+        const entries = list.map(({ name, data, opts }) => ({ name, data, opts }));
+        for (let at = 0; at < entries.length; at += ADD_CHUNK) added.push(q.addBulk(entries.slice(at, at + ADD_CHUNK)));
+      }
     };
     if (shared.length > 0) addTo(queue, shared);
     for (const [host, list] of byHost) addTo(await this.hostQueue(host), list);

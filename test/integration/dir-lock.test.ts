@@ -48,7 +48,8 @@ describe('node directory locks', () => {
       ],
     };
     const path = writeWorkflow(dir, 'wf.json', wf);
-    const args = ['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '1', '--reconcile-interval-ms', '500'];
+    // The safety sweep is a minute away: B takes the directory because A's release is announced to it.
+    const args = ['run', path, '--json', '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '1', '--reconcile-interval-ms', '60000'];
     const a = startCli(args, { env: { REDIS_URL: redisUrl() } });
     procs.push(a);
     await waitFor(() => existsSync(ledger), 20_000, 'run A to start r');

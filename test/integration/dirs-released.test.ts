@@ -1,7 +1,9 @@
 /**
- * A released node directory is announced on its own channel: schedulers,
- * which may have nodes waiting for the directory, hear it; workers, which
- * listen to the control channel for aborts, are not woken once per node.
+ * A released node directory another run waits for is announced on its own
+ * channel: schedulers, which may have nodes waiting for the directory, hear
+ * it; workers, which listen to the control channel for aborts, are not woken.
+ * A directory nobody waited for is released without a message, so no
+ * scheduler is woken once per node.
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,7 +20,7 @@ afterEach(async () => {
 });
 
 describe('dirs-released messages', () => {
-  it('a finished claim and an unlock tell the schedulers, and nothing reaches the workers\' control channel', async () => {
+  it('a finished claim and an unlock tell the schedulers when another run waited, and nothing reaches the workers\' control channel', async () => {
     const prefix = uniquePrefix('dirs');
     const keys = new Keys(prefix);
     const redis = new Redis(redisUrl());
@@ -46,16 +48,28 @@ describe('dirs-released messages', () => {
     const ref = { run_id: runId, node_index: 0, attempt: 1, token: 'tok' };
     expect((await claimNode(redis, prefix, ref, worker, undefined)).ok).toBe(true);
     expect(await redis.get(lock.key)).toBe(lock.value);
+    // Another run reaches the same directory and waits: the lock is marked as waited for.
+    expect(await lockDirs(redis, 'run-2', [{ key: lock.key, value: 'run-2|0|/work/wf/n0' }], 'take')).toEqual([lock.value]);
+    expect(await redis.pttl(`${lock.key}:waited`)).toBeGreaterThan(0);
     expect(await finishClaim(redis, prefix, ref, worker, { state: 'succeeded', outcome: { ok: true } }, lock)).toBe(true);
     expect(await redis.get(lock.key)).toBeNull();
+    expect(await redis.exists(`${lock.key}:waited`)).toBe(0);
     await waitFor(() => heardBySchedulers.length === 1, 5000, 'the scheduler side to hear the finished claim');
+
+    // Released with nobody waiting: no message (the next, announced release arrives alone).
+    const quiet = { key: keys.dirLock('/work/wf/n2'), value: `${runId}|2|/work/wf/n2` };
+    expect(await lockDirs(redis, runId, [quiet], 'take')).toEqual(['']);
+    expect(await unlockDirs(redis, prefix, [quiet])).toBe(1);
 
     // The scheduler's own release of a lock (a node that ended without its worker) is heard the same way.
     const other = { key: keys.dirLock('/work/wf/n1'), value: `${runId}|1|/work/wf/n1` };
     expect(await lockDirs(redis, runId, [other], 'take')).toEqual(['']);
+    expect(await lockDirs(redis, 'run-2', [{ key: other.key, value: 'run-2|1|/work/wf/n1' }], 'take')).toEqual([other.value]);
     expect(await unlockDirs(redis, prefix, [other])).toBe(1);
     await waitFor(() => heardBySchedulers.length === 2, 5000, 'the scheduler side to hear the unlock');
+    // Pub/sub keeps order: the quiet release, before it, sent nothing.
     expect(heardBySchedulers).toEqual(['dirs-released', 'dirs-released']);
+    expect(await redis.exists(`${other.key}:waited`)).toBe(0);
 
     // Pub/sub is delivered in order: once a later message reached the
     // control channel's subscriber, nothing published before it is on its way.

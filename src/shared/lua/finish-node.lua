@@ -18,7 +18,8 @@
   ARGV[8] the worker's instance id
   ARGV[9] the lock's value while this run holds it
   ARGV[10] the dirs-released channel (<prefix>:fg:dirs-released), told when
-           the lock is released
+           the lock is released and another run waits for it (its
+           `<lock key>:waited` marker, set by lock-dirs.lua)
 
   Returns 1 when recorded; 0 when the claim is no longer this worker's
   (it was taken over after this worker was presumed lost).
@@ -36,6 +37,6 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(claim))
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[7]) end
 if ARGV[5] ~= 'requeued' and ARGV[9] ~= '' and redis.call('GET', KEYS[3]) == ARGV[9] then
   redis.call('DEL', KEYS[3])
-  redis.call('PUBLISH', ARGV[10], '{"type":"dirs-released"}')
+  if redis.call('DEL', KEYS[3] .. ':waited') == 1 then redis.call('PUBLISH', ARGV[10], '{"type":"dirs-released"}') end
 end
 return 1

@@ -13,6 +13,12 @@
 
   Returns one entry per key: '' when the lock is this run's now, else the
   value of the lock held by another run (or, with renew, '-' when it is gone).
+
+  A lock another run holds when `take` finds it is marked as waited for
+  (`<key>:waited`, with the lock's lifetime; a waiting run marks it again at
+  each try): its release is announced on the dirs-released channel. Locks
+  nobody waits for are released without a message, so schedulers are not
+  woken once per node.
 ]]
 local ttl = tonumber(ARGV[1])
 local run = ARGV[2]
@@ -25,6 +31,7 @@ for i = 1, n do
     redis.call('SET', KEYS[i], ARGV[i + 2], 'PX', ttl)
     out[i] = ''
   elseif current then
+    if mode == 'take' then redis.call('SET', KEYS[i] .. ':waited', '1', 'PX', ttl) end
     out[i] = current
   elseif mode == 'take' then
     redis.call('SET', KEYS[i], ARGV[i + 2], 'PX', ttl)
