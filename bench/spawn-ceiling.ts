@@ -4,8 +4,11 @@
  * its own directory and stdout/stderr files as a node gets, started through
  * the worker's launcher and through Node's spawn. The ceiling that
  * fanout-2000's nodes/s is measured against. One JSON line per spawner.
+ * `--concurrency 1` shows whether starting processes side by side helps at
+ * all on the machine (on some virtual machines it does not); `--spawners
+ * launcher` leaves out Node's spawn.
  *
- *   npx tsx bench/spawn-ceiling.ts [--n N]
+ *   npx tsx bench/spawn-ceiling.ts [--n N] [--concurrency 8] [--spawners launcher,node]
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,13 +16,26 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Launcher, LAUNCHER_PATH, nodeSpawner, type Spawner } from '../src/worker/launcher.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '2000' } } });
-const N = Number(values.n);
-if (!Number.isInteger(N) || N < 1) {
-  process.stderr.write(`--n must be a whole number >= 1, received "${values.n}"\n`);
-  process.exit(2);
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '8' }, spawners: { type: 'string', default: 'launcher,node' } },
+});
+const wholeNumber = (flag: string, raw: string): number => {
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) {
+    process.stderr.write(`--${flag} must be a whole number >= 1, received "${raw}"\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const N = wholeNumber('n', values.n);
+const CONCURRENCY = wholeNumber('concurrency', values.concurrency);
+const SPAWNERS = values.spawners.split(',');
+for (const s of SPAWNERS) {
+  if (s !== 'launcher' && s !== 'node') {
+    process.stderr.write(`--spawners takes launcher and/or node, received "${s}"\n`);
+    process.exit(2);
+  }
 }
-const CONCURRENCY = 8;
 
 // Removed only at the end: on ext4 without a journal, creating files right
 // after many were deleted is much slower, which would penalise the second spawner.
@@ -79,8 +95,8 @@ async function measure(spawner: Spawner): Promise<void> {
 }
 
 try {
-  await measure(new Launcher(LAUNCHER_PATH));
-  await measure(nodeSpawner());
+  if (SPAWNERS.includes('launcher')) await measure(new Launcher(LAUNCHER_PATH));
+  if (SPAWNERS.includes('node')) await measure(nodeSpawner());
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
