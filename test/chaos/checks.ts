@@ -250,6 +250,9 @@ const CLEAN_KEYS: RegExp[] = [
   /^fg:runs$/,
   /^fg:run:[^:]+:(meta|states|remaining|nodes|claims|outcomes)$/,
   /^fg:workdir:[0-9a-f]+$/,
+  // A run that waited for another run's node directory marked it; the mark
+  // goes with the lock's release, or expires with the lock's lifetime.
+  /^fg:dirlock:[0-9a-f]+:waited$/,
   /^fg:(leader|service|workers|submitted)$/,
   /^fg:worker:.+$/,
   // The shared queue and the host queues (`nodes@<host id>`) every worker listens to.
@@ -263,7 +266,7 @@ const LEFTOVERS: Array<[RegExp, string]> = [
   [/^fg:run:[^:]+:admits$/, 'admissions'],
   [/^fg:run:[^:]+:lease$/, 'run lease'],
   [/^fg:run:[^:]+:waiting$/, 'ready-queue snapshot'],
-  [/^fg:dirlock:.+$/, 'node directory lock'],
+  [/^fg:dirlock:[0-9a-f]+$/, 'node directory lock'],
   [/^nodes(@[^:]+)?:.+:lock$/, 'job lock'],
   [/^nodes(@[^:]+)?:(active|wait|paused|delayed|prioritized|waiting-children|stalled)$/, 'jobs in flight'],
 ];

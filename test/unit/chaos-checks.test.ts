@@ -109,7 +109,7 @@ describe('budget per instant', () => {
 
 describe('Redis keys after the runs ended', () => {
   it('accepts what a clean run leaves', () => {
-    const keys = ['fg:runs', 'fg:run:x:meta', 'fg:run:x:states', 'fg:run:x:remaining', 'fg:run:x:nodes', 'fg:run:x:claims', 'fg:run:x:outcomes', 'fg:workdir:ab12', 'nodes:completed', 'nodes:failed', 'nodes:events', 'nodes:id', 'nodes:meta', 'nodes:stalled-check', 'nodes:x.0.1', 'nodes@h1:meta', 'nodes@h1:stalled-check', 'nodes@h1:x.0.2', 'fg:leader', 'fg:service', 'fg:workers', 'fg:worker:h:1'];
+    const keys = ['fg:runs', 'fg:run:x:meta', 'fg:run:x:states', 'fg:run:x:remaining', 'fg:run:x:nodes', 'fg:run:x:claims', 'fg:run:x:outcomes', 'fg:workdir:ab12', 'fg:dirlock:ab12:waited', 'nodes:completed', 'nodes:failed', 'nodes:events', 'nodes:id', 'nodes:meta', 'nodes:stalled-check', 'nodes:x.0.1', 'nodes@h1:meta', 'nodes@h1:stalled-check', 'nodes@h1:x.0.2', 'fg:leader', 'fg:service', 'fg:workers', 'fg:worker:h:1'];
     expect(checkRedisKeys({ keys, claims: { x: { '0': '{"state":"succeeded"}', '1': '{"state":"failed"}' } }, halfWrittenJobs: [], unfinishedMeta: [] })).toEqual([]);
   });
 
