@@ -28,6 +28,6 @@ export function validateCommand(argv: readonly string[]): number {
   for (const w of wf.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   let edges = 0;
   for (const n of wf.nodes) edges += n.needs.length;
-  process.stdout.write(`${file}: workflow "${wf.name}" is valid: ${wf.nodes.length} nodes, ${edges} dependencies\n`);
+  process.stdout.write(`${file}: workflow "${wf.name}" is valid: ${wf.nodes.length} ${wf.nodes.length === 1 ? 'node' : 'nodes'}, ${edges} ${edges === 1 ? 'dependency' : 'dependencies'}\n`);
   return ExitCode.ok;
 }

@@ -215,5 +215,12 @@ export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined 
   // A fleet: a host that fits may join; the nodes wait with their reasons.
   if (graph.ledger.elastic === true) return undefined;
   const waiting = graph.waiting();
-  return `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
+  if (waiting.length > 0) return `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
+  // Nothing is ready: the nodes left wait for predecessors that can no longer succeed.
+  const left = graph.nodes.filter((n) => !TERMINAL_STATES.has(n.state));
+  const shown = left.slice(0, 10).map((n) => {
+    const unmet = (graph.dag.preds[n.index] ?? []).map((p) => graph.nodes[p]).filter((p) => p !== undefined && p.state !== 'succeeded' && p.state !== 'cached');
+    return `${n.node.id} (needs ${unmet.map((p) => `${p?.node.id}: ${p?.state}`).join(', ')})`;
+  });
+  return `no node could be admitted: ${left.length} node(s) wait for predecessors that can no longer succeed: ${shown.join(', ')}${left.length > shown.length ? ', …' : ''}`;
 }

@@ -12,6 +12,7 @@ import { Keys } from '../shared/keys.js';
 import type { NodeSummary } from './summary.js';
 import { definitionFromMeta } from './run-definition.js';
 import { RunGraph } from './run-graph.js';
+import { SATISFIED, type NodeState } from './node-state.js';
 
 /** Node states a retry may reset. */
 const RETRYABLE = new Set(['failed', 'cancelled', 'skipped']);
@@ -24,8 +25,9 @@ export interface RetryPlan {
 
 /**
  * Resets the nodes of finished run `runId` for a retry and marks it running.
- * Refuses (exit 2) a run that is not finished, unknown node ids and nodes
- * that did not fail; refuses a run whose status changed meanwhile (another
+ * Refuses (exit 2) a run that is not finished, unknown node ids, nodes that
+ * did not fail, and nodes that would still need a failed, cancelled or
+ * skipped node that is not retried with them; refuses a run whose status changed meanwhile (another
  * retry, a scheduler) without writing anything.
  */
 export async function prepareRetry(redis: Redis, prefix: string, runId: string, nodeIds: readonly string[], now = Date.now()): Promise<RetryPlan> {
@@ -71,6 +73,21 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
       for (const s of graph.dag.succs[i] ?? []) if (RETRYABLE.has(stateOf(s))) stack.push(s);
     }
     const order = [...reset].sort((a, b) => a - b);
+    // A node whose predecessor stays failed, cancelled or skipped could never run again.
+    const blocked = order
+      .map((i) => ({ index: i, stuck: (graph.dag.preds[i] ?? []).filter((p) => !reset.has(p) && !SATISFIED.has(stateOf(p) as NodeState)) }))
+      .filter((b) => b.stuck.length > 0);
+    if (blocked.length > 0) {
+      const idOf = (i: number): string => graph.node(i).node.id;
+      const retryToo = [...new Set([...chosen, ...blockageRoots(blocked.flatMap((b) => b.stuck), (i) => (graph.dag.preds[i] ?? []).filter((p) => !SATISFIED.has(stateOf(p) as NodeState)))])].map(idOf);
+      throw new ValidationError(
+        'OPTIONS_INVALID',
+        blocked.map((b) => ({
+          field: 'NODE',
+          message: `node "${idOf(b.index)}" of run ${runId} cannot run again while it needs ${b.stuck.map((p) => `"${idOf(p)}" (${stateOf(p)})`).join(', ')}: retry that too (flowgate retry ${runId} ${retryToo.join(' ')})`,
+        })),
+      );
+    }
     const multi = redis.multi();
     for (const i of order) {
       const record = JSON.parse(records[String(i)] ?? '{}') as Partial<NodeSummary>;
@@ -85,4 +102,24 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
   } finally {
     await redis.unwatch().catch(() => undefined);
   }
+}
+
+/**
+ * The nodes a retry must include for `stuck` to run: walking up from them
+ * through predecessors that did not succeed (`unsatisfied`), the ones with
+ * none of their own (their descendants come with them).
+ */
+function blockageRoots(stuck: readonly number[], unsatisfied: (i: number) => readonly number[]): number[] {
+  const roots: number[] = [];
+  const seen = new Set<number>();
+  const stack = [...stuck];
+  while (stack.length > 0) {
+    const i = stack.pop() as number;
+    if (seen.has(i)) continue;
+    seen.add(i);
+    const up = unsatisfied(i);
+    if (up.length === 0) roots.push(i);
+    else stack.push(...up);
+  }
+  return roots.sort((a, b) => a - b);
 }

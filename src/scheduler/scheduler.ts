@@ -176,7 +176,9 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
       if (pending !== null && pending !== undefined) await this.cancel(pending);
       this.loop.kick();
     } catch (err) {
-      if (err !== this.failure) this.fail(err);
+      // A refusal (the run id taken, a run to resume that cannot be) is the
+      // caller's to report, once, as the error it is: not logged as a failure here.
+      if (err !== this.failure) this.fail(err, err instanceof FlowgateError && err.code !== 'INTERNAL' && err.code !== 'INFRASTRUCTURE');
       // Everything opened so far is released now: a caller that never calls close() leaks nothing.
       const errors = await this.releasers.releaseAll();
       if (errors.length > 0) this.log.warn({ errors }, 'errors while releasing after a failed start');
@@ -315,7 +317,7 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
    * applied — and whoever waits for its end hears the error. Its state stays
    * in Redis for a resume.
    */
-  private fail(err: unknown): void {
+  private fail(err: unknown, refusal = false): void {
     const during = this.phase.phase;
     if (!this.phase.is('starting', ...ACTIVE_PHASES) && !(during === 'finished' && !this.outcome.settled)) {
       this.log.warn({ err, phase: during }, 'error after the run ended; ignored');
@@ -325,7 +327,8 @@ export class RunScheduler extends TypedEmitter<SchedulerEvents> {
     this.failure = err;
     this.loop.stop();
     this.stopTimers();
-    this.log.error({ err }, 'scheduler failed');
+    if (refusal) this.log.debug({ err }, 'scheduler refused to start');
+    else this.log.error({ err }, 'scheduler failed');
     this.outcome.reject(err);
   }
 

@@ -195,7 +195,7 @@ describe('bad input', () => {
     const dir = tempDir('fg-validate');
     const good = await runCli(['validate', writeWorkflow(dir, 'good.json', ok)]);
     expect(good.code).toBe(0);
-    expect(good.stdout).toMatch(/workflow "fine" is valid: 1 nodes, 0 dependencies/);
+    expect(good.stdout).toMatch(/workflow "fine" is valid: 1 node, 0 dependencies/);
     const bad = await runCli(['validate', writeWorkflow(dir, 'bad.json', { name: 'x', nodes: [] })]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/bad\.json.*field "nodes": a workflow needs at least one node/);

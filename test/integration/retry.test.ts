@@ -92,7 +92,7 @@ describe('flowgate retry', () => {
     expect(t.ledger()).toHaveLength(3);
   });
 
-  it('refuses a node that did not fail, naming it', async () => {
+  it('refuses a node that did not fail, and a skipped node whose failed predecessor is not retried, naming them', async () => {
     const t = setup();
     const first = await t.cli(['run', t.path, '--json', '--quiet', '--work-dir', join(t.dir, 'work')]);
     const runId = (JSON.parse(first.stdout) as RunSummary).run_id;
@@ -102,6 +102,14 @@ describe('flowgate retry', () => {
     const missing = await t.cli(['retry', runId, 'nope']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`run ${runId} has no node "nope"`);
+    // child was skipped because flaky failed: alone it could never run, so it is refused, with what to retry.
+    const before = await t.cli(['status', runId, '--json']);
+    const alone = await t.cli(['retry', runId, 'child']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain(`node "child" of run ${runId} cannot run again while it needs "flaky" (failed): retry that too (flowgate retry ${runId} child flaky)`);
+    const after = await t.cli(['status', runId, '--json']);
+    expect(after.stdout).toBe(before.stdout);
+    expect(t.ledger()).toEqual(['flaky', 'other']);
   });
 });
 

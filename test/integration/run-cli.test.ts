@@ -255,6 +255,10 @@ describe('flowgate run', () => {
       client.disconnect();
     }
     expect(JSON.parse(readFileSync(join(dir, 'work', '_runs', 'my-run-1.json'), 'utf8'))).toEqual(summary);
+    // The run id is taken: refused with exit 2, said once, without a log line or a stack.
+    const again = await runCli(['run', join(dir, 'wf.json'), '--quiet', '--prefix', prefix, '--work-dir', join(dir, 'work'), '--run-id', 'my-run-1'], { env: { REDIS_URL: redisUrl() }, cwd: dir });
+    expect(again.code).toBe(2);
+    expect(again.stderr.trim()).toBe('flowgate: error: field "--run-id": a run with id "my-run-1" already exists under this prefix');
   });
 
   it('fails a node whose directory cannot be made as a "prepare" failure, with a crash record', async () => {

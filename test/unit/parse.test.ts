@@ -533,6 +533,25 @@ describe('validation: graph checks', () => {
     );
   });
 
+  it('reports misspelt keys and wrong types together with unknown needs and duplicate ids, in file order', () => {
+    const path = join(INVALID, 'keys-and-needs.yaml');
+    const text = readFileSync(path, 'utf8');
+    const err = loadInvalid(path);
+    expect(err.code).toBe('WORKFLOW_INVALID');
+    const shown = err.issues.map((i) => `${i.line ?? '?'}: ${i.field ?? ''}: ${i.message}`);
+    expect(shown).toEqual([
+      `${position(text, 'nprocs').line}: nodes[0].nprocs: unknown key "nprocs" (did you mean "n_procs"?)`,
+      `${position(text, 'alig,').line}: nodes[1].needs[0]: unknown node "alig" (did you mean "align"?)`,
+      `${position(text, 'alig,').line}: nodes[1].needs[1]: ${err.issues[2]?.message ?? ''}`,
+      `${position(text, 'smooth', text.lastIndexOf('- id: smooth')).line}: nodes[2].id: duplicate id "smooth" (first used by nodes[1])`,
+      `${position(text, '1.5').line}: nodes[2].n_procs: must be a whole number, received 1.5`,
+      `${position(text, '- command', text.lastIndexOf('- command')).line}: nodes[3].id: ${err.issues[5]?.message ?? ''}`,
+    ]);
+    // The entry that is not a string and the node without an id are the schema's to report, not unknown nodes.
+    expect(err.issues[2]?.message).not.toContain('unknown node');
+    expect(err.issues[5]?.message).not.toContain('unknown node');
+  });
+
   it('rejects a node that needs itself', () => {
     const path = join(INVALID, 'self-dependency.yaml');
     const err = loadInvalid(path);

@@ -103,7 +103,19 @@ export function validateWorkflow(raw: unknown, source?: { file?: string; text?: 
   progress(options, 'schema', raw);
   const parsed = workflowSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    throw new ValidationError('WORKFLOW_INVALID', schemaIssues(parsed.error, raw, file, source?.text));
+    // Ids and `needs` are checked too, on the nodes as written, so that a
+    // misspelt key and a misspelt node are reported together.
+    const issues = schemaIssues(parsed.error, raw, file, source?.text);
+    checkIdsAndNeeds(nodesAsWritten(raw), (node, field, message, path) => {
+      const issue: ValidationIssue = { node, field, message };
+      if (file !== undefined) issue.file = file;
+      const pos = source?.text !== undefined ? locate(source.text, path) : undefined;
+      if (pos !== undefined) Object.assign(issue, pos);
+      issues.push(issue);
+    });
+    // In file order where the positions are known (the two checks found them apart).
+    const byPosition = issues.every((i) => i.line !== undefined) ? [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)) : issues;
+    throw new ValidationError('WORKFLOW_INVALID', byPosition);
   }
   return checkGraph(parsed.data, file, source?.text, options);
 }
@@ -132,32 +144,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
     tooLarge = true;
     at(node, field, message, path);
   };
-  const seen = new Map<string, number>();
-  data.nodes.forEach((n, i) => {
-    const first = seen.get(n.id);
-    if (first !== undefined) {
-      at(n.id, `nodes[${i}].id`, `duplicate id "${n.id}" (first used by nodes[${first}])`, ['nodes', i, 'id']);
-    } else {
-      seen.set(n.id, i);
-    }
-  });
-  const ids = [...seen.keys()];
-  data.nodes.forEach((n, i) => {
-    const needs = n.needs ?? [];
-    const listed = new Set<string>();
-    needs.forEach((dep, j) => {
-      const path = ['nodes', i, 'needs', j];
-      if (dep === n.id) {
-        at(n.id, `nodes[${i}].needs[${j}]`, 'a node cannot need itself', path);
-      } else if (!seen.has(dep)) {
-        const hint = didYouMean(dep, ids);
-        at(n.id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
-      } else if (listed.has(dep)) {
-        at(n.id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
-      }
-      listed.add(dep);
-    });
-  });
+  checkIdsAndNeeds(data.nodes, at);
   checkDataflow(data, at);
   checkIterables(data, at, atSize, maxNodes);
   checkMapSizes(data, atSize, maxNodes);
@@ -199,6 +186,54 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   options?.onPhase?.('files', all.length);
   const warnings = untrackedFileWarnings(all, base, file);
   return warnings.length > 0 ? { name: data.name, nodes: all, warnings } : { name: data.name, nodes: all };
+}
+
+type IssueAt = (node: string, field: string, message: string, path: PropertyKey[]) => void;
+
+/** Duplicate ids, and `needs` naming no node, the node itself, or a node twice. */
+function checkIdsAndNeeds(nodes: ReadonlyArray<{ id: string | undefined; needs?: ReadonlyArray<string | undefined> | undefined }>, at: IssueAt): void {
+  const seen = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    if (n.id === undefined) return;
+    const first = seen.get(n.id);
+    if (first !== undefined) at(n.id, `nodes[${i}].id`, `duplicate id "${n.id}" (first used by nodes[${first}])`, ['nodes', i, 'id']);
+    else seen.set(n.id, i);
+  });
+  const ids = [...seen.keys()];
+  nodes.forEach((n, i) => {
+    const id = n.id;
+    if (id === undefined) return;
+    const listed = new Set<string>();
+    (n.needs ?? []).forEach((dep, j) => {
+      if (dep === undefined) return;
+      const path = ['nodes', i, 'needs', j];
+      if (dep === id) {
+        at(id, `nodes[${i}].needs[${j}]`, 'a node cannot need itself', path);
+      } else if (!seen.has(dep)) {
+        const hint = didYouMean(dep, ids);
+        at(id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
+      } else if (listed.has(dep)) {
+        at(id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
+      }
+      listed.add(dep);
+    });
+  });
+}
+
+/**
+ * The ids and `needs` of a document that failed the schema, as far as they
+ * are written right: nodes without a string id are left out (the schema
+ * reports them), and so are `needs` entries that are not strings. Node
+ * positions stay those of the file.
+ */
+function nodesAsWritten(raw: unknown): Array<{ id: string | undefined; needs: Array<string | undefined> }> {
+  const nodes = (raw as { nodes?: unknown }).nodes;
+  if (!Array.isArray(nodes)) return [];
+  return nodes.map((n: unknown) => {
+    const o = typeof n === 'object' && n !== null ? (n as { id?: unknown; needs?: unknown }) : {};
+    const needs = Array.isArray(o.needs) ? o.needs.map((d: unknown) => (typeof d === 'string' ? d : undefined)) : [];
+    return { id: typeof o.id === 'string' ? o.id : undefined, needs };
+  });
 }
 
 /** The longest cycle spelt out in full; a longer one shows its start and end. */
