@@ -161,4 +161,12 @@ describe('stuckReason', () => {
     g.admit();
     expect(stuckReason(g, idle)).toBeUndefined();
   });
+
+  it('with nothing ready, names the nodes left and the predecessors that can no longer succeed', () => {
+    // As a resume finds a run whose failed node's descendants were set back to waiting.
+    const g = new RunGraph({ workflow: makeWorkflow([{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c', needs: ['b'] }]), budget: { n_procs: 4, mem_gb: 8 }, order: 'tsort', raiseInsufficient: true, workDir: '/tmp/x', clock: new FakeClock().read });
+    g.restore(new Map([[0, 'failed'], [1, 'waiting'], [2, 'waiting']]), new Map());
+    const idle = { pendingWork: false, handed: 0, admissionPaused: false };
+    expect(stuckReason(g, idle)).toBe('no node could be admitted: 2 node(s) wait for predecessors that can no longer succeed: b (needs a: failed), c (needs b: waiting)');
+  });
 });
