@@ -4,6 +4,7 @@
  * Everything the run needs is in Redis; nodes that finished meanwhile are
  * adopted, not rerun.
  */
+import { runTag } from '../shared/run-id.js';
 import { defaultWorkers } from '../cli/fleet.js';
 import { definitionFromMeta } from '../scheduler/run-definition.js';
 import type { RunSummary } from '../scheduler/summary.js';
@@ -52,7 +53,7 @@ export async function resume(runId: string, options: ResumeOptions = {}): Promis
       workers,
       maxTasksPerChild: executorTasks(o.max_tasks_per_child),
       workerArgs: workerArgs(o),
-      fleetName: `resume-${runId.slice(-6)}`,
+      fleetName: `resume-${runTag(runId)}`,
       logger: createLogger(env.logLevel).child({ component: 'api' }),
       statusCallback: options.status_callback,
       callbackErrors: o.callback_errors,

@@ -3,6 +3,7 @@
  * `wf.run(plugin='MultiProc', plugin_args=...)`): an embedded scheduler and a
  * local fleet of worker processes; resolves with the run summary.
  */
+import { runTag } from '../shared/run-id.js';
 import { resolve } from 'node:path';
 import { requestOf } from '../scheduler/node-request.js';
 import { assertFitsBudget, clampWarnings, type SchedulerOrder } from '../scheduler/admission.js';
@@ -167,7 +168,7 @@ async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options
     workers,
     maxTasksPerChild,
     workerArgs: workerArgs(o),
-    fleetName: `api-${runId.slice(-6)}`,
+    fleetName: `api-${runTag(runId)}`,
     logger,
     statusCallback: options.status_callback,
     callbackErrors: o.callback_errors,

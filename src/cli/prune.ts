@@ -37,7 +37,7 @@ export async function pruneCommand(argv: readonly string[]): Promise<number> {
   const olderThanMs = flags.num('older-than') ?? null;
   const keep = flags.num('keep');
   if (olderThanMs === null && keep === undefined) {
-    throw new ValidationError('OPTIONS_INVALID', [{ field: '--older-than', message: 'say which runs to remove: --older-than DURATION, --keep N, or both' }]);
+    throw new ValidationError('OPTIONS_INVALID', [{ field: '--older-than / --keep', message: 'say which runs to remove: --older-than DURATION, --keep N, or both' }]);
   }
   const { redisUrl, prefix } = connectionFrom(flags);
   await checkRedis(redisUrl);

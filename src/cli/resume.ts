@@ -3,6 +3,7 @@
  * the run needs is in Redis; nodes that finished meanwhile are adopted, not
  * rerun, and the budget holds of running nodes are restored as they were.
  */
+import { runTag } from '../shared/run-id.js';
 import type { SpawnerChoice } from '../worker/launcher.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
@@ -126,7 +127,7 @@ async function continueOn(chosen: RedisChoice, runId: string, flags: Flags, prep
     maxTasksPerChild: o.max_tasks_per_child,
     redisUrl,
     prefix,
-    name: `resume-${runId.slice(-6)}`,
+    name: `resume-${runTag(runId)}`,
     logger,
     extraArgs: fleetArgs(flags),
   });

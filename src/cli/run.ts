@@ -19,7 +19,7 @@ import { RUN_DEFAULTS } from '../shared/options/defaults.js';
 import { flagField } from '../shared/options/compile.js';
 import type { CompiledRunOptions } from '../shared/options/run.js';
 import { availableCpus } from '../shared/capacity.js';
-import { newRunId } from '../shared/run-id.js';
+import { newRunId, runTag } from '../shared/run-id.js';
 import { retentionFrom } from './retention-flags.js';
 import { ValidationProgress } from './validation-progress.js';
 import type { RetentionPolicy } from '../scheduler/prune-plan.js';
@@ -175,7 +175,7 @@ function earlyShape(flags: Flags, runId: string): FleetShape | undefined {
     concurrency: Math.ceil(nProcs / workers),
     maxTasksPerChild: flags.num('max-tasks-per-child') ?? RUN_DEFAULTS.max_tasks_per_child,
     prefix: conn.connection.prefix,
-    name: `run-${runId.slice(-6)}`,
+    name: `run-${runTag(runId)}`,
     extraArgs: fleetArgs(flags),
   };
 }
@@ -221,7 +221,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     concurrency: Math.ceil(cfg.budget.n_procs / cfg.workers),
     maxTasksPerChild: cfg.maxTasksPerChild,
     prefix: cfg.prefix,
-    name: `run-${cfg.runId.slice(-6)}`,
+    name: `run-${runTag(cfg.runId)}`,
     extraArgs: cfg.workerArgs,
   };
   if (fleet === undefined || early === undefined || !sameShape(early, shape)) {

@@ -89,7 +89,7 @@ export function runText(r: RunDetail, now = Date.now()): string {
   // While the run goes on, the scheduler's own snapshot has the live budget (a fleet's grows and shrinks with its hosts).
   const budget = r.waiting?.budget ?? r.budget;
   const lines = [
-    `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${budgetText(budget)}, scheduler ${r.scheduler}`,
+    `run ${r.run_id} of ${r.workflow}: ${r.status} (${done(r)}/${r.total} done, ${duration(r, now)}), budget ${r.status === 'submitted' && budget.n_procs === 0 ? "the scheduler service's, once it takes the run" : budgetText(budget)}, scheduler ${r.scheduler}`,
     `  ${Object.entries(r.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ')}`,
   ];
   if (r.continue_with !== null) {

@@ -7,7 +7,7 @@
  * jobs and new admissions; earlier attempts stay in their history.
  */
 import type { Redis } from 'ioredis';
-import { FlowgateError, ValidationError } from '../shared/errors.js';
+import { FlowgateError, ValidationError, didYouMean } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import type { NodeSummary } from './summary.js';
 import { definitionFromMeta } from './run-definition.js';
@@ -56,7 +56,10 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
     } else {
       for (const id of nodeIds) {
         const index = graph.dag.indexOf(id);
-        if (index === undefined) throw new ValidationError('OPTIONS_INVALID', [{ field: 'NODE', message: `run ${runId} has no node "${id}"` }]);
+        if (index === undefined) {
+          const hint = didYouMean(id, graph.nodes.map((n) => n.node.id));
+          throw new ValidationError('OPTIONS_INVALID', [{ field: 'NODE', message: `run ${runId} has no node "${id}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}` }]);
+        }
         if (!RETRYABLE.has(stateOf(index))) throw new ValidationError('OPTIONS_INVALID', [{ field: 'NODE', message: `node "${id}" of run ${runId} ${stateOf(index)}; only failed, cancelled or skipped nodes are retried` }]);
         chosen.push(index);
       }

@@ -230,5 +230,6 @@ export function didYouMean(input: string, candidates: readonly string[]): string
     }
   }
   const limit = Math.max(2, Math.floor(input.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  // A guess that shares nothing with the input (every character replaced) is no guess.
+  return bestDistance <= limit && bestDistance < input.length ? best : undefined;
 }

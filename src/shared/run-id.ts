@@ -17,3 +17,13 @@ export function newRunId(now = new Date()): string {
   const iso = now.toISOString();
   return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
 }
+
+const GENERATED = /^\d{8}-\d{6}-[0-9a-f]{6}$/;
+
+/**
+ * A short tag of the run for names of its processes (`<host>:run-<tag>-<n>`):
+ * the random end of a generated id, a chosen id as it is.
+ */
+export function runTag(id: string): string {
+  return GENERATED.test(id) ? id.slice(-6) : id;
+}

@@ -123,6 +123,17 @@ describe('flowgate submit', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toContain("raise the scheduler service's budget (flowgate scheduler --n-procs/--memory-gb, or FLOWGATE_N_PROCS/FLOWGATE_MEMORY_GB) or pass --no-raise-insufficient");
   });
+
+  it('a run no scheduler service has taken yet shows whose budget it will get, not a budget of nothing', async () => {
+    const prefix = uniquePrefix('submit');
+    prefixes.push(prefix);
+    const dir = tempDir('fg-submit');
+    const wf = writeWorkflow(dir, 'wf.yaml', 'name: small\nnodes:\n  - id: a\n    command: ["true"]\n');
+    const res = await runCli(['submit', wf, '--prefix', prefix, '--redis-url', redisUrl(), '--run-id', 'not-taken']);
+    expect(res.code, res.stderr).toBe(0);
+    const status = await runCli(['status', 'not-taken', '--prefix', prefix, '--redis-url', redisUrl()]);
+    expect(status.stdout.split('\n')[0]).toBe("run not-taken of small: submitted (0/1 done, -), budget the scheduler service's, once it takes the run, scheduler tsort");
+  });
 });
 
 describe('flowgate completion', () => {

@@ -22,6 +22,7 @@ import { NODE_QUEUE, nodeJobId } from '../../src/shared/payloads.js';
 import { tempDir } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { runTag } from '../../src/shared/run-id.js';
 import { makeWorkflow, outcome } from '../unit/support.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -157,6 +158,6 @@ describe('run() from the TypeScript API', () => {
     const err = await run(workflow, { n_procs: 1, memory_gb: 1, workers: 1, work_dir: join(dir, 'work'), redis_url: redisUrl(), prefix, run_id: runId }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/cycle/);
     // The fleet's worker processes are named after the run id.
-    expect(processesWith(`${hostname()}:api-${runId.slice(-6)}-`)).toEqual([]);
+    expect(processesWith(`${hostname()}:api-${runTag(runId)}-`)).toEqual([]);
   });
 });

@@ -102,6 +102,10 @@ describe('flowgate retry', () => {
     const missing = await t.cli(['retry', runId, 'nope']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`run ${runId} has no node "nope"`);
+    expect(missing.stderr).not.toContain('did you mean');
+    const typo = await t.cli(['retry', runId, 'chld']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(`run ${runId} has no node "chld" (did you mean "child"?)`);
     // child was skipped because flaky failed: alone it could never run, so it is refused, with what to retry.
     const before = await t.cli(['status', runId, '--json']);
     const alone = await t.cli(['retry', runId, 'child']);

@@ -178,6 +178,10 @@ describe('didYouMean / editDistance', () => {
     expect(didYouMean('MEM_GB', ['n_procs', 'mem_gb'])).toBe('mem_gb');
     expect(didYouMean('zzzzzzzz', ['n_procs', 'mem_gb'])).toBeUndefined();
     expect(didYouMean('x', [])).toBeUndefined();
+    // A guess that keeps nothing of the input is not made.
+    expect(didYouMean('zz', ['a', 'b'])).toBeUndefined();
+    expect(didYouMean('b', ['a'])).toBeUndefined();
+    expect(didYouMean('ab', ['a', 'c'])).toBe('a');
   });
 
   it('rejects 3 edits on a short word but allows a third of the length on long ones', () => {
