@@ -17,7 +17,7 @@ import { readEnv } from '../shared/config.js';
 import { ValidationError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { checkRedis } from '../shared/redis.js';
-import { writableDirProblem } from '../shared/work-dir.js';
+import { writableDirProblems } from '../shared/work-dir.js';
 import { validateWorkflow } from '../shared/workflow/parse.js';
 import type { Workflow } from '../shared/workflow/model.js';
 import type { WorkflowFile } from '../shared/workflow/schema.js';
@@ -151,11 +151,7 @@ async function runChecked(wf: WorkflowBuilder | Workflow | WorkflowFile, options
   const workDir = resolve(o.work_dir ?? (baseDir !== undefined ? resolve(baseDir, RUN_DEFAULTS.work_dir_name) : RUN_DEFAULTS.work_dir_name));
   const crashdumpDir = resolve(o.crashdump_dir ?? resolve(workDir, RUN_DEFAULTS.crashdump_dir_name));
   const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
-  const dirIssues = [
-    writableDirProblem(workDir, 'work_dir'),
-    writableDirProblem(crashdumpDir, o.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'),
-    ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir')),
-  ].filter((i) => i !== undefined);
+  const dirIssues = writableDirProblems([[workDir, 'work_dir'], [crashdumpDir, o.crashdump_dir !== undefined ? 'crashdump_dir' : 'work_dir'], ...nodeCrashDirs.map((d) => [d, 'config.crashdump_dir'] as const)]);
   if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
   await checkRedis(redisUrl);
   const runId = o.run_id;

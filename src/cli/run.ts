@@ -235,7 +235,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { chooseRedis } = await import('./private-redis.js');
   let redis: import('./private-redis.js').RedisChoice | undefined;
   let hosts: import('./external-fleet.js').ExternalFleet | undefined;
-  const { writableDirProblem } = await import('../shared/work-dir.js');
+  const { writableDirProblems } = await import('../shared/work-dir.js');
   const { driveRun } = await import('./drive-run.js');
   const progress = new ValidationProgress(cfg.file, !cfg.quiet && !cfg.json);
   try {
@@ -248,7 +248,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // An external fleet is checked against its live hosts when the run starts.
     if (!external) checkBudget(workflow, cfg, workflowPath(cfg.file), { requestOf: (await import('../scheduler/node-request.js')).requestOf, assertFitsBudget, clampWarnings });
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
-    const dirIssues = [writableDirProblem(cfg.workDir, '--work-dir'), writableDirProblem(cfg.crashdumpDir, cfg.crashdumpFlag), ...nodeCrashDirs.map((d) => writableDirProblem(d, 'config.crashdump_dir'))].filter((i) => i !== undefined);
+    const dirIssues = writableDirProblems([[cfg.workDir, '--work-dir'], [cfg.crashdumpDir, cfg.crashdumpFlag], ...nodeCrashDirs.map((d) => [d, 'config.crashdump_dir'] as const)]);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);
     // Everything is valid and nothing has touched Redis or the disk yet.
     redis = await chooseRedis({ redisUrl: cfg.redisUrl, prefix: cfg.prefix, logLevel: cfg.logLevel, explicit: cfg.redisExplicit }, cfg.workDir, 'start');

@@ -5,7 +5,7 @@
  * is bad input (exit 2), not a run whose every node fails.
  */
 import { mkdtempSync, rmdirSync, statSync, type Stats } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { ValidationIssue } from './errors.js';
 
 function statOrCode(path: string): Stats | string {
@@ -47,4 +47,29 @@ export function writableDirProblem(dir: string, field: string): ValidationIssue 
     return { field, message: path === target ? `cannot write in ${target} (${why})` : `cannot create ${target}: cannot write in ${path} (${why})` };
   }
   return undefined;
+}
+
+/**
+ * The problems of several directories (`[dir, field]`), in order; a
+ * directory inside one already found wrong (the default crash dump dir in a
+ * work dir that is a file) is not reported again.
+ */
+export function writableDirProblems(dirs: ReadonlyArray<readonly [string, string]>): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const wrong: string[] = [];
+  for (const [dir, field] of dirs) {
+    const target = resolve(dir);
+    if (wrong.some((w) => isInside(target, w))) continue;
+    const issue = writableDirProblem(target, field);
+    if (issue === undefined) continue;
+    issues.push(issue);
+    wrong.push(target);
+  }
+  return issues;
+}
+
+/** Whether `path` is `dir` or lies below it. */
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }

@@ -13,7 +13,7 @@ import { withEnv } from '../../src/cli/settings.js';
 import { WORKER_FLAGS, workerSettings } from '../../src/cli/worker-flags.js';
 import { readEnv, redactUrl, redisUrlProblem } from '../../src/shared/config.js';
 import { ValidationError } from '../../src/shared/errors.js';
-import { writableDirProblem } from '../../src/shared/work-dir.js';
+import { writableDirProblem, writableDirProblems } from '../../src/shared/work-dir.js';
 import { cleanEnv, nodeBaseEnv } from '../../src/worker/node-env.js';
 import { catchError } from './support.js';
 
@@ -101,6 +101,14 @@ describe('writableDirProblem', () => {
       field: '--crashdump-dir',
       message: `${join(tmp, 'file', 'a', 'b')} lies below ${join(tmp, 'file')}, which is a file, not a directory`,
     });
+  });
+
+  it('reports a directory inside one already found wrong once, by the outer one', () => {
+    const file = join(tmp, 'file');
+    expect(writableDirProblems([[file, '--work-dir'], [join(file, '_crashes'), '--work-dir'], [join(tmp, 'file-not'), 'config.crashdump_dir']])).toEqual([
+      { field: '--work-dir', message: `${file} is a file, not a directory` },
+    ]);
+    expect(writableDirProblems([[join(tmp, 'ok'), '--work-dir'], [join(file, 'x'), '--crashdump-dir']]).map((i) => i.field)).toEqual(['--crashdump-dir']);
   });
 
   it('refuses a directory where nothing can be made (also for root: it is tried, not asked)', () => {
