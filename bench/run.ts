@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
  *                        [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
- *                        [--spawner auto|launcher|node] [--work-root DIR]
+ *                        [--spawner auto|launcher|node] [--work-root DIR] [--ceiling]
  *                        [--peers nipype-multiproc,nipype-legacy,snakemake] [--peer-poll S]
  *   npm run bench -- [same arguments]          (builds first)
  *
@@ -26,7 +26,10 @@
  * creating a file is up to 20x slower for minutes after many files were
  * deleted, so removing one run's files would slow the next run down. How long
  * creating a file takes there is measured at the start and reported as
- * `fs_create_us` in every line.
+ * `fs_create_us` in every line. With --ceiling, how fast the machine starts
+ * `true` processes through the launcher is measured there first
+ * (`spawn_ceiling_per_s`), and each line gives its nodes/s as a share of it
+ * (`of_spawn_ceiling`): the rates of two days compare through that share.
  *
  * With --peers, after flowgate's run(s) of a workflow each listed peer runs it
  * once with the same budget, in its own dir under the same root, through
@@ -56,6 +59,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import type { RunSummary } from '../src/scheduler/summary.js';
 import { deletePrefix } from './redis-keys.js';
+import { Launcher, LAUNCHER_PATH } from '../src/worker/launcher.js';
+import { spawnRate } from './spawn-rate.js';
 import {
   criticalPathMs,
   hopLatencies,
@@ -98,6 +103,8 @@ interface Options {
   peers: PeerName[];
   peerPoll: number;
   workRoot: string;
+  /** Measure the machine's spawn ceiling first, and each workload's nodes/s against it. */
+  ceiling: boolean;
 }
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
@@ -124,6 +131,7 @@ function parseOptions(argv: string[]): Options | 'help' {
         peers: { type: 'string' },
         'peer-poll': { type: 'string' },
         'work-root': { type: 'string' },
+        ceiling: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -170,15 +178,18 @@ function parseOptions(argv: string[]): Options | 'help' {
     peers,
     peerPoll,
     workRoot,
+    ceiling: v.ceiling === true,
   };
 }
 
 const USAGE = `usage: npx tsx bench/run.ts [DIR-or-files...] [--workers N] [--repeat N]
                            [--scheduler tsort|mem_thread] [--only name,name] [--timeout-s S]
-                           [--spawner auto|launcher|node] [--work-root DIR]
+                           [--spawner auto|launcher|node] [--work-root DIR] [--ceiling]
                            [--peers ${PEERS.join(',')}] [--peer-poll S]
 DIR defaults to ${DEFAULT_DIR}; each X.json needs X.meta.json alongside.
 --work-root is where the runs' work dirs go (default: the OS temp dir); they are removed at the end.
+--ceiling first measures how fast this machine starts 2,000 \`true\` processes through the
+launcher, 8 at a time (bench/spawn-ceiling.ts), and gives each workload's nodes/s as a share of it.
 --peers also runs each workflow once with those peers (via ${PEER_PYTHON}, same budget);
 --peer-poll is nipype's poll_sleep_duration in seconds (default 0.01).`;
 
@@ -684,6 +695,13 @@ async function main(): Promise<number> {
   root = mkdtempSync(join(opts.workRoot, 'fgbench-'));
   const fsCreateUs = probeFileCreation(root);
   process.stderr.write(`bench: work dirs under ${root}; creating a file there takes ${fsCreateUs} µs\n`);
+  let ceiling: number | undefined;
+  if (opts.ceiling) {
+    const rate = await spawnRate(new Launcher(LAUNCHER_PATH), 2000, 8, join(root, 'spawn-ceiling'));
+    rmSync(join(root, 'spawn-ceiling'), { recursive: true, force: true });
+    ceiling = rate.processes_per_s;
+    process.stderr.write(`bench: this machine starts ${ceiling} \`true\` processes a second through the launcher, 8 at a time (spawn ceiling)\n`);
+  }
   try {
     for (const w of workloads) {
       if (interrupted) break;
@@ -697,6 +715,10 @@ async function main(): Promise<number> {
       if (runs.length === 0) break;
       const line = reportLine(w, opts, runs);
       line['fs_create_us'] = fsCreateUs;
+      if (ceiling !== undefined) {
+        line['spawn_ceiling_per_s'] = ceiling;
+        line['of_spawn_ceiling'] = typeof line['nodes_per_s'] === 'number' ? round(line['nodes_per_s'] / ceiling, 3) : null;
+      }
       if (line['all_ok'] !== true || runs.length < opts.repeat) allOk = false;
       if (opts.peers.length > 0) {
         // Peers never change the exit status; an interrupt during them still does (130).
@@ -724,6 +746,9 @@ async function main(): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   if (lines.length > 0) process.stderr.write(`\n${table(lines)}\n`);
+  if (ceiling !== undefined) {
+    for (const l of lines) if (typeof l['of_spawn_ceiling'] === 'number') process.stderr.write(`${String(l['workflow'])}: ${fmt(l['nodes_per_s'], 1)} nodes/s, ${Math.round(l['of_spawn_ceiling'] * 100)} % of the spawn ceiling (${ceiling}/s)\n`);
+  }
   if (interrupted) return 130;
   if (lines.length < workloads.length) allOk = false;
   return allOk ? 0 : 1;

@@ -10,11 +10,12 @@
  *
  *   npx tsx bench/spawn-ceiling.ts [--n N] [--concurrency 8] [--spawners launcher,node]
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Launcher, LAUNCHER_PATH, nodeSpawner, type Spawner } from '../src/worker/launcher.js';
+import { spawnRate } from './spawn-rate.js';
 
 const { values } = parseArgs({
   options: { n: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '8' }, spawners: { type: 'string', default: 'launcher,node' } },
@@ -42,56 +43,8 @@ for (const s of SPAWNERS) {
 const root = mkdtempSync(join(tmpdir(), 'fgbench-spawn-'));
 
 async function measure(spawner: Spawner): Promise<void> {
-  const dir = join(root, spawner.kind);
-  mkdirSync(dir);
-  const env = { ...process.env };
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let started = 0;
-  let failed = 0;
-  await new Promise<void>((resolve) => {
-    let done = 0;
-    const next = (): void => {
-      if (started >= N) return;
-      const i = started++;
-      const cwd = join(dir, `n${i}`);
-      mkdirSync(cwd);
-      const end = (): void => {
-        if (++done === N) resolve();
-        else next();
-      };
-      spawner.spawn(
-        { argv: ['true'], cwd, env, stdoutPath: join(cwd, 'stdout.log'), stderrPath: join(cwd, 'stderr.log') },
-        {
-          started: () => undefined,
-          exited: (code) => {
-            if (code !== 0) failed++;
-            end();
-          },
-          failed: () => {
-            failed++;
-            end();
-          },
-        },
-      );
-    };
-    for (let i = 0; i < CONCURRENCY; i++) next();
-  });
-  const wallS = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  spawner.close();
-  process.stdout.write(
-    `${JSON.stringify({
-      bench: 'spawn-ceiling',
-      spawner: spawner.kind,
-      processes: N,
-      concurrency: CONCURRENCY,
-      failed,
-      wall_s: Math.round(wallS * 1000) / 1000,
-      processes_per_s: Math.round(N / wallS),
-      caller_cpu_ms_per_process: Math.round(((cpu.user + cpu.system) / 1000 / N) * 100) / 100,
-    })}\n`,
-  );
+  const rate = await spawnRate(spawner, N, CONCURRENCY, join(root, spawner.kind));
+  process.stdout.write(`${JSON.stringify({ bench: 'spawn-ceiling', ...rate })}\n`);
 }
 
 try {

@@ -63,7 +63,7 @@ tried=0
 for tool in redis-server cc chromium docker-compose dot nipype openssl; do have "$tool" || missing+=("$tool"); done
 
 if [ "${FLOWGATE_SETUP_SYSTEM:-1}" = 0 ] || [ "${#missing[@]}" -eq 0 ]; then
-  [ "${#missing[@]}" -eq 0 ] && say "system packages: all there (redis-server, cc, chromium, docker-compose, graphviz, nipype)"
+  [ "${#missing[@]}" -eq 0 ] && say "system packages: all there (redis-server, cc, chromium, docker-compose, graphviz, nipype, openssl)"
 elif command -v apt-get >/dev/null 2>&1; then
   pkgs=()
   for tool in "${missing[@]}"; do read -r -a p <<<"$(apt_pkgs "$tool")"; pkgs+=("${p[@]}"); done
