@@ -190,10 +190,10 @@ function checkBudget(
   workflow: Workflow,
   cfg: RunConfig,
   file: string,
-  m: { requestOf: typeof import('../scheduler/node-request.js').requestOf } & Pick<typeof import('../scheduler/admission.js'), 'assertFitsBudget' | 'clampWarnings'>,
+  m: { requestOf: typeof import('../scheduler/node-request.js').requestOf; withNodesLocated: typeof import('./budget-located.js').withNodesLocated } & Pick<typeof import('../scheduler/admission.js'), 'assertFitsBudget' | 'clampWarnings'>,
 ): void {
   const requests = workflow.nodes.map((n) => ({ id: n.id, request: m.requestOf(n) }));
-  if (cfg.raiseInsufficient) m.assertFitsBudget(requests, cfg.budget, file);
+  if (cfg.raiseInsufficient) m.withNodesLocated(file, () => m.assertFitsBudget(requests, cfg.budget, file));
   else for (const w of m.clampWarnings(requests, cfg.budget)) process.stderr.write(`warning: ${w}\n`);
 }
 
@@ -246,7 +246,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     // An external fleet is checked against its live hosts when the run starts.
-    if (!external) checkBudget(workflow, cfg, workflowPath(cfg.file), { requestOf: (await import('../scheduler/node-request.js')).requestOf, assertFitsBudget, clampWarnings });
+    if (!external) checkBudget(workflow, cfg, workflowPath(cfg.file), { requestOf: (await import('../scheduler/node-request.js')).requestOf, withNodesLocated: (await import('./budget-located.js')).withNodesLocated, assertFitsBudget, clampWarnings });
     const nodeCrashDirs = [...new Set(workflow.nodes.flatMap((n) => (n.config?.crashdump_dir !== undefined ? [n.config.crashdump_dir] : [])))];
     const dirIssues = writableDirProblems([[cfg.workDir, '--work-dir'], [cfg.crashdumpDir, cfg.crashdumpFlag], ...nodeCrashDirs.map((d) => [d, 'config.crashdump_dir'] as const)]);
     if (dirIssues.length > 0) throw new ValidationError('OPTIONS_INVALID', dirIssues);

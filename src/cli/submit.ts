@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { assertFitsBudget, clampWarnings } from '../scheduler/admission.js';
+import { withNodesLocated } from './budget-located.js';
 import { metaFields, type RunDefinition } from '../scheduler/run-definition.js';
 import { ExitCode, FlowgateError, ValidationError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
@@ -82,7 +83,7 @@ export async function submitCommand(argv: readonly string[]): Promise<number> {
     if (budget !== undefined && placement !== 'hosts') {
       const requests = workflow.nodes.map((n) => ({ id: n.id, request: { n_procs: n.n_procs, mem_gb: n.mem_gb, ...(Object.keys(n.resources).length > 0 ? { resources: n.resources } : {}) } }));
       const serviceBudget = { n_procs: budget.n_procs, mem_gb: budget.memory_gb, ...(budget.resources !== undefined ? { resources: budget.resources } : {}) };
-      if (raiseInsufficient) assertFitsBudget(requests, serviceBudget, file, SERVICE_BUDGET_HINT);
+      if (raiseInsufficient) withNodesLocated(file, () => assertFitsBudget(requests, serviceBudget, file, SERVICE_BUDGET_HINT));
       else for (const w of clampWarnings(requests, serviceBudget)) process.stderr.write(`warning: ${w}\n`);
     }
     if ((await redis.exists(keys.runMeta(runId))) === 1) {

@@ -104,3 +104,34 @@ export function locate(text: string, path: readonly PropertyKey[], atKey = false
   }
   return undefined;
 }
+
+/**
+ * Issues about nodes found after validation (the budget check), given the
+ * line and column of the node's field in `text` as written, or of the node
+ * when the field comes from `defaults`. An issue about a node the text does
+ * not list (an expanded copy) is left as it is.
+ */
+export function locateNodeIssues(text: string, file: string, issues: readonly ValidationIssue[]): ValidationIssue[] {
+  let raw: unknown;
+  try {
+    raw = parseSourceText(text, file);
+  } catch {
+    return [...issues];
+  }
+  const nodes = (raw as { nodes?: unknown }).nodes;
+  const index = new Map<string, number>();
+  if (Array.isArray(nodes)) {
+    nodes.forEach((n: unknown, i) => {
+      const id = typeof n === 'object' && n !== null ? (n as { id?: unknown }).id : undefined;
+      if (typeof id === 'string' && !index.has(id)) index.set(id, i);
+    });
+  }
+  const located = issues.map((issue) => {
+    const i = issue.node === undefined ? undefined : index.get(issue.node);
+    if (i === undefined || issue.field === undefined || issue.line !== undefined) return issue;
+    const pos = locate(text, ['nodes', i, issue.field]);
+    return pos === undefined ? issue : { ...issue, ...pos };
+  });
+  releaseSourceText();
+  return located;
+}
