@@ -1,9 +1,10 @@
 /**
  * The budget check of `run` and `submit` with the line and column of each
  * node that does not fit: the check runs on the validated workflow, so the
- * file is read again (only when something does not fit) to locate them.
+ * file is read again (only when something does not fit, and only a regular
+ * file) to locate them; a file changed in between is located as it is now.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { ValidationError } from '../shared/errors.js';
 import { STDIN_FILE } from '../shared/workflow/parse.js';
 import { locateNodeIssues } from '../shared/workflow/source-text.js';
@@ -16,6 +17,9 @@ export function withNodesLocated(file: string, check: () => void): void {
     if (!(err instanceof ValidationError) || err.code !== 'NODE_EXCEEDS_BUDGET' || file === STDIN_FILE) throw err;
     let text: string;
     try {
+      // Only a regular file reads the same twice: a pipe (`<(...)`) would read
+      // empty, and a FIFO would wait for another writer.
+      if (!statSync(file).isFile()) throw err;
       text = readFileSync(file, 'utf8');
     } catch {
       throw err;

@@ -220,7 +220,7 @@ export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined 
   const left = graph.nodes.filter((n) => !TERMINAL_STATES.has(n.state));
   const shown = left.slice(0, 10).map((n) => {
     const unmet = (graph.dag.preds[n.index] ?? []).map((p) => graph.nodes[p]).filter((p) => p !== undefined && p.state !== 'succeeded' && p.state !== 'cached');
-    return `${n.node.id} (needs ${unmet.map((p) => `${p?.node.id}: ${p?.state}`).join(', ')})`;
+    return unmet.length > 0 ? `${n.node.id} (needs ${unmet.map((p) => `${p?.node.id}: ${p?.state}`).join(', ')})` : `${n.node.id} (${n.state})`;
   });
   return `no node could be admitted: ${left.length} node(s) wait for predecessors that can no longer succeed: ${shown.join(', ')}${left.length > shown.length ? ', …' : ''}`;
 }

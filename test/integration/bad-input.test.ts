@@ -5,9 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, tempDir, writeWorkflow } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const prefixes: string[] = [];
@@ -91,6 +92,23 @@ describe('bad input', () => {
       expect(existsSync(work)).toBe(false);
     });
   }
+
+  it('a node over the budget in a workflow read from a FIFO is refused without reading it again (no hang)', async () => {
+    const dir = tempDir('fg-bad');
+    const prefix = uniquePrefix('bad');
+    prefixes.push(prefix);
+    const fifo = join(dir, 'wf.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const p = startCli(['run', fifo, '--prefix', prefix, '--work-dir', join(dir, 'work'), '--n-procs', '2'], { env: { REDIS_URL: redisUrl() }, cwd: dir });
+    // Written once the CLI opens the FIFO (off the event loop, so a CLI that never opens it fails the test, not hangs it).
+    const written = writeFile(fifo, 'name: x\nnodes:\n  - id: huge\n    command: ["true"]\n    n_procs: 8\n');
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
+    const res = await p.done;
+    clearTimeout(timer);
+    await written;
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/node "huge", field "n_procs": insufficient resources: needs 8 procs but the budget is 2/);
+  });
 
   it('bad environment: exit 2 naming the variable', async () => {
     const dir = tempDir('fg-bad');

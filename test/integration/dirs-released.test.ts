@@ -51,6 +51,10 @@ describe('dirs-released messages', () => {
     // Another run reaches the same directory and waits: the lock is marked as waited for.
     expect(await lockDirs(redis, 'run-2', [{ key: lock.key, value: 'run-2|0|/work/wf/n0' }], 'take')).toEqual([lock.value]);
     expect(await redis.pttl(`${lock.key}:waited`)).toBeGreaterThan(0);
+    // The holder's renewals keep the mark as long as the lock, however long the waiting run takes to try again.
+    await redis.pexpire(`${lock.key}:waited`, 1000);
+    expect(await lockDirs(redis, runId, [lock], 'renew')).toEqual(['']);
+    expect(await redis.pttl(`${lock.key}:waited`)).toBeGreaterThan(20_000);
     expect(await finishClaim(redis, prefix, ref, worker, { state: 'succeeded', outcome: { ok: true } }, lock)).toBe(true);
     expect(await redis.get(lock.key)).toBeNull();
     expect(await redis.exists(`${lock.key}:waited`)).toBe(0);

@@ -16,7 +16,8 @@
 
   A lock another run holds when `take` finds it is marked as waited for
   (`<key>:waited`, with the lock's lifetime; a waiting run marks it again at
-  each try): its release is announced on the dirs-released channel. Locks
+  each try, and the holder's renewals keep the mark as long as the lock):
+  its release is announced on the dirs-released channel. Locks
   nobody waits for are released without a message, so schedulers are not
   woken once per node.
 ]]
@@ -29,6 +30,8 @@ for i = 1, n do
   local current = redis.call('GET', KEYS[i])
   if current and string.sub(current, 1, #run + 1) == run .. '|' then
     redis.call('SET', KEYS[i], ARGV[i + 2], 'PX', ttl)
+    -- A waiting run's mark lives as long as the lock it waits for.
+    redis.call('PEXPIRE', KEYS[i] .. ':waited', ttl)
     out[i] = ''
   elseif current then
     if mode == 'take' then redis.call('SET', KEYS[i] .. ':waited', '1', 'PX', ttl) end

@@ -118,6 +118,8 @@ export function locateNodeIssues(text: string, file: string, issues: readonly Va
   } catch {
     return [...issues];
   }
+  // Changed since it was validated (emptied, say): nothing to locate.
+  if (typeof raw !== 'object' || raw === null) return [...issues];
   const nodes = (raw as { nodes?: unknown }).nodes;
   const index = new Map<string, number>();
   if (Array.isArray(nodes)) {
