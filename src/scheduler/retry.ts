@@ -12,6 +12,7 @@ import { Keys } from '../shared/keys.js';
 import type { NodeSummary } from './summary.js';
 import { definitionFromMeta } from './run-definition.js';
 import { RunGraph } from './run-graph.js';
+import { reach } from '../shared/dag.js';
 import { SATISFIED, type NodeState } from './node-state.js';
 
 /** Node states a retry may reset. */
@@ -67,14 +68,7 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
     if (chosen.length === 0) throw new ValidationError('OPTIONS_INVALID', [{ field: 'RUN_ID', message: `run ${runId} has no failed, cancelled or skipped node to retry` }]);
 
     // The chosen nodes and every descendant that did not succeed.
-    const reset = new Set<number>();
-    const stack = [...chosen];
-    while (stack.length > 0) {
-      const i = stack.pop() as number;
-      if (reset.has(i)) continue;
-      reset.add(i);
-      for (const s of graph.dag.succs[i] ?? []) if (RETRYABLE.has(stateOf(s))) stack.push(s);
-    }
+    const reset = reach(chosen, (i) => (graph.dag.succs[i] ?? []).filter((s) => RETRYABLE.has(stateOf(s))));
     const order = [...reset].sort((a, b) => a - b);
     // A node whose predecessor stays failed, cancelled or skipped could never run again.
     const blocked = order
@@ -82,7 +76,10 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
       .filter((b) => b.stuck.length > 0);
     if (blocked.length > 0) {
       const idOf = (i: number): string => graph.node(i).node.id;
-      const retryToo = [...new Set([...chosen, ...blockageRoots(blocked.flatMap((b) => b.stuck), (i) => (graph.dag.preds[i] ?? []).filter((p) => !SATISFIED.has(stateOf(p) as NodeState)))])].map(idOf);
+      // Walking up through predecessors that did not succeed, the ones with none of their own (their descendants come with them).
+      const unsatisfied = (i: number): number[] => (graph.dag.preds[i] ?? []).filter((p) => !SATISFIED.has(stateOf(p) as NodeState));
+      const roots = [...reach(blocked.flatMap((b) => b.stuck), unsatisfied)].filter((i) => unsatisfied(i).length === 0).sort((a, b) => a - b);
+      const retryToo = [...new Set([...chosen, ...roots])].map(idOf);
       throw new ValidationError(
         'OPTIONS_INVALID',
         blocked.map((b) => ({
@@ -105,24 +102,4 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
   } finally {
     await redis.unwatch().catch(() => undefined);
   }
-}
-
-/**
- * The nodes a retry must include for `stuck` to run: walking up from them
- * through predecessors that did not succeed (`unsatisfied`), the ones with
- * none of their own (their descendants come with them).
- */
-function blockageRoots(stuck: readonly number[], unsatisfied: (i: number) => readonly number[]): number[] {
-  const roots: number[] = [];
-  const seen = new Set<number>();
-  const stack = [...stuck];
-  while (stack.length > 0) {
-    const i = stack.pop() as number;
-    if (seen.has(i)) continue;
-    seen.add(i);
-    const up = unsatisfied(i);
-    if (up.length === 0) roots.push(i);
-    else stack.push(...up);
-  }
-  return roots.sort((a, b) => a - b);
 }

@@ -189,3 +189,16 @@ export function findCycle(nodes: readonly DagNodeInput[]): string[] | undefined 
   }
   return undefined;
 }
+
+/** The nodes reachable from `from` (included) by following `next`, iteratively. */
+export function reach(from: readonly number[], next: (index: number) => readonly number[]): Set<number> {
+  const seen = new Set<number>();
+  const stack = [...from];
+  while (stack.length > 0) {
+    const i = stack.pop() as number;
+    if (seen.has(i)) continue;
+    seen.add(i);
+    for (const n of next(i)) stack.push(n);
+  }
+  return seen;
+}

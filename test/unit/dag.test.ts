@@ -3,7 +3,7 @@
  * depth-first pre-order, roots, and cycle detection.
  */
 import { describe, expect, it } from 'vitest';
-import { Dag, findCycle, type DagNodeInput } from '../../src/shared/dag.js';
+import { Dag, findCycle, reach, type DagNodeInput } from '../../src/shared/dag.js';
 import { seededRandom } from './support.js';
 
 const n = (id: string, ...needs: string[]): DagNodeInput => ({ id, needs });
@@ -176,5 +176,15 @@ describe('findCycle', () => {
 
   it('ignores unknown dependencies', () => {
     expect(findCycle([n('a', 'ghost'), n('b', 'a')])).toBeUndefined();
+  });
+});
+
+describe('reach', () => {
+  it('follows the given edges from every start, each node once, with no recursion', () => {
+    const next = (i: number): number[] => (i === 0 ? [1, 2] : i === 1 ? [2] : i === 2 ? [0] : []);
+    expect([...reach([0], next)].sort()).toEqual([0, 1, 2]);
+    expect([...reach([3], next)]).toEqual([3]);
+    // A chain of 200,000 nodes.
+    expect(reach([0], (i) => (i < 199_999 ? [i + 1] : [])).size).toBe(200_000);
   });
 });
