@@ -28,8 +28,8 @@ export interface RetryPlan {
  * Resets the nodes of finished run `runId` for a retry and marks it running.
  * Refuses (exit 2) a run that is not finished, unknown node ids, nodes that
  * did not fail, and nodes that would still need a failed, cancelled or
- * skipped node that is not retried with them; refuses a run whose status changed meanwhile (another
- * retry, a scheduler) without writing anything.
+ * skipped node that is not retried with them; refuses a run whose status
+ * changed meanwhile (another retry, a scheduler) without writing anything.
  */
 export async function prepareRetry(redis: Redis, prefix: string, runId: string, nodeIds: readonly string[], now = Date.now()): Promise<RetryPlan> {
   const k = new Keys(prefix);
@@ -71,13 +71,11 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
     const reset = reach(chosen, (i) => (graph.dag.succs[i] ?? []).filter((s) => RETRYABLE.has(stateOf(s))));
     const order = [...reset].sort((a, b) => a - b);
     // A node whose predecessor stays failed, cancelled or skipped could never run again.
-    const blocked = order
-      .map((i) => ({ index: i, stuck: (graph.dag.preds[i] ?? []).filter((p) => !reset.has(p) && !SATISFIED.has(stateOf(p) as NodeState)) }))
-      .filter((b) => b.stuck.length > 0);
+    const unsatisfied = (i: number): number[] => (graph.dag.preds[i] ?? []).filter((p) => !SATISFIED.has(stateOf(p) as NodeState));
+    const blocked = order.map((i) => ({ index: i, stuck: unsatisfied(i).filter((p) => !reset.has(p)) })).filter((b) => b.stuck.length > 0);
     if (blocked.length > 0) {
       const idOf = (i: number): string => graph.node(i).node.id;
-      // Walking up through predecessors that did not succeed, the ones with none of their own (their descendants come with them).
-      const unsatisfied = (i: number): number[] => (graph.dag.preds[i] ?? []).filter((p) => !SATISFIED.has(stateOf(p) as NodeState));
+      // What to retry: walking up through predecessors that did not succeed, the ones with none of their own (their descendants come with them).
       const roots = [...reach(blocked.flatMap((b) => b.stuck), unsatisfied)].filter((i) => unsatisfied(i).length === 0).sort((a, b) => a - b);
       const retryToo = [...new Set([...chosen, ...roots])].map(idOf);
       throw new ValidationError(
