@@ -106,13 +106,7 @@ export function validateWorkflow(raw: unknown, source?: { file?: string; text?: 
     // Ids and `needs` are checked too, on the nodes as written, so that a
     // misspelt key and a misspelt node are reported together.
     const issues = schemaIssues(parsed.error, raw, file, source?.text);
-    checkIdsAndNeeds(nodesAsWritten(raw), (node, field, message, path) => {
-      const issue: ValidationIssue = { node, field, message };
-      if (file !== undefined) issue.file = file;
-      const pos = source?.text !== undefined ? locate(source.text, path) : undefined;
-      if (pos !== undefined) Object.assign(issue, pos);
-      issues.push(issue);
-    });
+    checkIdsAndNeeds(nodesAsWritten(raw), collectInto(issues, file, source?.text));
     // In file order where the positions are known (the two checks found them apart).
     const byPosition = issues.every((i) => i.line !== undefined) ? [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)) : issues;
     throw new ValidationError('WORKFLOW_INVALID', byPosition);
@@ -133,13 +127,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   const maxNodes = maxNodesOf(options);
   const issues: ValidationIssue[] = [];
   let tooLarge = false;
-  const at = (node: string, field: string, message: string, path: PropertyKey[]): void => {
-    const issue: ValidationIssue = { node, field, message };
-    if (file !== undefined) issue.file = file;
-    const pos = text !== undefined ? locate(text, path) : undefined;
-    if (pos !== undefined) Object.assign(issue, pos);
-    issues.push(issue);
-  };
+  const at = collectInto(issues, file, text);
   const atSize = (node: string, field: string, message: string, path: PropertyKey[]): void => {
     tooLarge = true;
     at(node, field, message, path);
@@ -189,6 +177,17 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
 }
 
 type IssueAt = (node: string, field: string, message: string, path: PropertyKey[]) => void;
+
+/** Reports issues into `issues`, each with its file and, when the text is known, its line and column. */
+function collectInto(issues: ValidationIssue[], file: string | undefined, text: string | undefined): IssueAt {
+  return (node, field, message, path) => {
+    const issue: ValidationIssue = { node, field, message };
+    if (file !== undefined) issue.file = file;
+    const pos = text !== undefined ? locate(text, path) : undefined;
+    if (pos !== undefined) Object.assign(issue, pos);
+    issues.push(issue);
+  };
+}
 
 /** Duplicate ids, and `needs` naming no node, the node itself, or a node twice. */
 function checkIdsAndNeeds(nodes: ReadonlyArray<{ id: string | undefined; needs?: ReadonlyArray<string | undefined> | undefined }>, at: IssueAt): void {
