@@ -93,6 +93,35 @@ function record(lease: Lease): Array<{ event: keyof LeaseEvents; holder?: string
   return seen;
 }
 
+/**
+ * Every command Redis runs, to `onCommand` as its arguments, through
+ * `redis-cli monitor`: ioredis's own monitor() can take a monitored line that
+ * arrives with MONITOR's OK for a reply and throw "Command queue state error"
+ * (redis/ioredis#1981) when other clients are busy on the same Redis.
+ * Resolves once monitoring has begun.
+ */
+async function monitorCommands(onCommand: (args: string[]) => void): Promise<void> {
+  const child = spawn('redis-cli', ['-u', redisUrl(), 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(async () => {
+    child.kill();
+    if (child.exitCode === null && child.signalCode === null) await new Promise((done) => child.once('exit', done));
+  });
+  let buffered = '';
+  let started: () => void = () => undefined;
+  const begun = new Promise<void>((done) => (started = done));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === 'OK') started();
+      // `1796625910.302791 [0 127.0.0.1:34282] "eval" "..." ...`: the quoted arguments, unescaped.
+      else onCommand([...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] ?? '').replace(/\\(.)/g, '$1')));
+    }
+  });
+  await begun;
+}
+
 describe('Lease', () => {
   it('is taken when free or already its holder\'s; another holder learns who has it and for how long', async () => {
     const redis = client();
@@ -165,10 +194,8 @@ describe('Lease', () => {
     const key = leaseKey();
     const lease = new Lease(holderSide, key, { ttlMs: 5000, holder: 'host-a:1', renewEveryMs: 0 });
     await lease.acquire();
-    const monitor = await direct.monitor();
-    cleanups.push(() => monitor.disconnect());
     const commands: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
+    await monitorCommands((args) => {
       if (args.some((a) => a.startsWith(key))) commands.push(args);
     });
 
