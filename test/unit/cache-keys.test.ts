@@ -4,15 +4,23 @@
  * function module's local imports, and how a changed value is shown.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { describeChange, explainDifference } from '../../src/scheduler/cache.js';
 import { localModules, localSpecifiers } from '../../src/scheduler/module-scan.js';
 import { pathFingerprint, projectFingerprint, sha256File } from '../../src/shared/fingerprint.js';
 
-const dir = (): string => mkdtempSync(join(tmpdir(), 'fg-keys-'));
+const made: string[] = [];
+const dir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'fg-keys-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 describe('fingerprints', () => {
   it('hashes content in chunks to the same digest as a whole-buffer hash', () => {
