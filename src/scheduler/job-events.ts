@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRefusal } from '../shared/node-claim.js';
 import { nodeJobId, type NodeOutcome } from '../shared/payloads.js';
 import type { Incoming, RanAs } from './incoming.js';
-import { TERMINAL_STATES } from './node-state.js';
+import { SATISFIED, TERMINAL_STATES } from './node-state.js';
 import { RunGraph, type NodeRuntime } from './run-graph.js';
 import { inputsFailure } from './node-job.js';
 import type { RunStore } from './run-store.js';
@@ -219,8 +219,8 @@ export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined 
   // Nothing is ready: the nodes left wait for predecessors that can no longer succeed.
   const left = graph.nodes.filter((n) => !TERMINAL_STATES.has(n.state));
   const shown = left.slice(0, 10).map((n) => {
-    const unmet = (graph.dag.preds[n.index] ?? []).map((p) => graph.nodes[p]).filter((p) => p !== undefined && p.state !== 'succeeded' && p.state !== 'cached');
-    return unmet.length > 0 ? `${n.node.id} (needs ${unmet.map((p) => `${p?.node.id}: ${p?.state}`).join(', ')})` : `${n.node.id} (${n.state})`;
+    const unmet = (graph.dag.preds[n.index] ?? []).map((p) => graph.node(p)).filter((p) => !SATISFIED.has(p.state));
+    return unmet.length > 0 ? `${n.node.id} (needs ${unmet.map((p) => `${p.node.id}: ${p.state}`).join(', ')})` : `${n.node.id} (${n.state})`;
   });
   return `no node could be admitted: ${left.length} node(s) wait for predecessors that can no longer succeed: ${shown.join(', ')}${left.length > shown.length ? ', …' : ''}`;
 }
