@@ -17,6 +17,8 @@ export interface DryRunConfig {
   updateHash: boolean;
   maxNodes: number | undefined;
   json: boolean;
+  /** No progress line while a large workflow is validated and simulated. */
+  quiet: boolean;
 }
 
 /** The report as text, one line per node. */
@@ -37,8 +39,16 @@ export function dryRunText(r: DryRunReport): string {
 export async function dryRunCommand(cfg: DryRunConfig): Promise<number> {
   const { loadWorkflowFile } = await import('../shared/workflow/parse.js');
   const { dryRun } = await import('../scheduler/dry-run.js');
-  const workflow = loadWorkflowFile(cfg.file, cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {});
+  const { ValidationProgress } = await import('./validation-progress.js');
+  const progress = new ValidationProgress(cfg.file, !cfg.quiet && !cfg.json);
+  let workflow: ReturnType<typeof loadWorkflowFile>;
+  try {
+    workflow = loadWorkflowFile(cfg.file, { onPhase: progress.onPhase, ...(cfg.maxNodes !== undefined ? { maxNodes: cfg.maxNodes } : {}) });
+  } finally {
+    progress.done();
+  }
   for (const w of workflow.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+  progress.onPhase('simulate');
   const report = await dryRun({
     workflow,
     workDir: cfg.workDir,
@@ -47,7 +57,7 @@ export async function dryRunCommand(cfg: DryRunConfig): Promise<number> {
     raiseInsufficient: cfg.raiseInsufficient,
     hashMethod: cfg.hashMethod,
     updateHash: cfg.updateHash,
-  });
+  }).finally(() => progress.done());
   process.stdout.write(cfg.json ? `${JSON.stringify(report, null, 2)}\n` : dryRunText(report));
   return report.can_start ? 0 : 2;
 }

@@ -12,7 +12,7 @@ export const PROGRESS_MIN_NODES = 10_000;
 /** Workflow files of at least this many bytes get one while they are parsed (before their nodes are counted). */
 export const PROGRESS_MIN_BYTES = 2 * 1024 * 1024;
 
-const PHASES: Readonly<Record<ValidationPhase | 'plan', string>> = {
+const PHASES: Readonly<Record<ValidationPhase | 'plan' | 'simulate', string>> = {
   parse: 'parsing',
   schema: 'checking fields',
   graph: 'checking ids, needs, connections, iterables',
@@ -20,6 +20,7 @@ const PHASES: Readonly<Record<ValidationPhase | 'plan', string>> = {
   expand: 'expanding iterables',
   files: 'scanning commands for untracked files',
   plan: 'planning (DAG, topological and admission order)',
+  simulate: 'checking every node against its cache record (dry run)',
 };
 
 /** The phases a {@link ValidationProgress} reports. */

@@ -118,13 +118,22 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunReport> {
     if (n.record.element_of !== undefined) entry.element_of = n.record.element_of;
     return entry;
   });
-  // In topological order, elements after their map node.
-  const ordered = graph.dag.topoOrder
-    .filter((i) => i < o.workflow.nodes.length)
-    .flatMap((i) => {
-      const n = nodes[i] as DryRunNode;
-      return [n, ...nodes.filter((e) => e.element_of === n.id)];
-    });
+  // In topological order, elements after their map node (grouped once: a
+  // scan of every node per node took 68 s for 200,000).
+  const elementsOf = new Map<string, DryRunNode[]>();
+  for (const e of nodes) {
+    if (e.element_of === undefined) continue;
+    const list = elementsOf.get(e.element_of);
+    if (list === undefined) elementsOf.set(e.element_of, [e]);
+    else list.push(e);
+  }
+  const ordered: DryRunNode[] = [];
+  for (const i of graph.dag.topoOrder) {
+    if (i >= o.workflow.nodes.length) continue;
+    const n = nodes[i] as DryRunNode;
+    ordered.push(n);
+    for (const e of elementsOf.get(n.id) ?? []) ordered.push(e);
+  }
   const top = ordered.filter((n) => n.element_of === undefined);
   const cached = top.filter((n) => n.verdict === 'cached').length;
   return {

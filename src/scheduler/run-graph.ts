@@ -250,7 +250,11 @@ export class RunGraph extends RunGraphState {
     }
     this.setState(n, 'failed');
     const skipped: NodeRuntime[] = [];
-    for (const d of this.dag.descendants(index)) {
+    // A skipped node's descendants were skipped with it: the walk stops
+    // there, so that many failures upstream of one hub do not each walk
+    // everything beyond it again (2,000 failures above a hub of 100,000
+    // descendants took 204 s).
+    for (const d of this.dag.descendants(index, (i) => this.node(i).state === 'skipped')) {
       const desc = this.node(d);
       if (desc.state === 'waiting' || desc.state === 'ready') {
         desc.record.skipped_because = n.node.id;

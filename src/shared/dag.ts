@@ -100,8 +100,12 @@ export class Dag {
     return id;
   }
 
-  /** Every node reachable from `index` (not including it), in depth-first pre-order. */
-  descendants(index: number): number[] {
+  /**
+   * Every node reachable from `index` (not including it), in depth-first
+   * pre-order. A node for which `prune` is true is neither returned nor
+   * walked through (what lies only beyond it is left out).
+   */
+  descendants(index: number, prune?: (n: number) => boolean): number[] {
     const out: number[] = [];
     const seen = new Set<number>([index]);
     const stack = [...(this.succs[index] ?? [])].reverse();
@@ -109,6 +113,7 @@ export class Dag {
       const n = stack.pop() as number;
       if (seen.has(n)) continue;
       seen.add(n);
+      if (prune?.(n) === true) continue;
       out.push(n);
       const next = this.succs[n] ?? [];
       for (let k = next.length - 1; k >= 0; k--) stack.push(next[k] as number);

@@ -121,6 +121,16 @@ describe('Dag', () => {
     expect(ids(5)).toEqual([]);
   });
 
+  it('leaves out a pruned node and what lies only beyond it', () => {
+    // Same graph as above: pruning d leaves out d and f (f is reached only through d).
+    const dag = new Dag([n('a'), n('b', 'a'), n('c', 'a'), n('d', 'b', 'c'), n('e', 'b'), n('f', 'd')]);
+    const d = dag.indexOf('d') as number;
+    expect(dag.descendants(0, (i) => i === d).map((j) => dag.idOf(j))).toEqual(['b', 'e', 'c']);
+    // Pruning b: d is still reached through c.
+    const b = dag.indexOf('b') as number;
+    expect(dag.descendants(0, (i) => i === b).map((j) => dag.idOf(j))).toEqual(['c', 'd', 'f']);
+  });
+
   it('lists each descendant once in a wide diamond', () => {
     const mids = Array.from({ length: 50 }, (_, i) => n(`m${i}`, 'top'));
     const dag = new Dag([n('top'), ...mids, n('join', ...mids.map((m) => m.id))]);

@@ -5,7 +5,7 @@
  * counts and in-flight set kept on every change agree with a scan of the
  * nodes throughout a simulated run.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { admitFirstFit, grantGroup, type AdmissionCandidate } from '../../src/scheduler/admission.js';
 import { ResourceLedger } from '../../src/scheduler/ledger.js';
 import { HOLDING_STATES, NODE_STATES, type NodeState } from '../../src/scheduler/node-state.js';
@@ -47,6 +47,30 @@ describe('admission of a memory-bound wide run', () => {
     expect(g.admit()).toEqual([]);
     g.complete(0, 1, outcome());
     expect(g.admit().map((n) => n.node.id)).toEqual(['n4']);
+  });
+});
+
+describe('failures above one hub', () => {
+  it('walk what lies beyond the hub once, not once per failure', () => {
+    const roots: NodeSpec[] = Array.from({ length: 200 }, (_, i) => ({ id: `r${i}`, mem_gb: 0.01 }));
+    const leaves: NodeSpec[] = Array.from({ length: 5_000 }, (_, i) => ({ id: `l${i}`, mem_gb: 0.01, needs: ['hub'] }));
+    const g = graph([...roots, { id: 'hub', mem_gb: 0.01, needs: roots.map((r) => r.id) }, ...leaves], { n_procs: 1_000, mem_gb: 100 });
+    g.start();
+    expect(g.admit()).toHaveLength(200);
+    const walk = vi.spyOn(g.dag, 'descendants');
+    const first = g.fail(0, 1, 'boom', undefined);
+    expect(first?.retry === false ? first.skipped.length : -1).toBe(5_001);
+    for (let i = 1; i < 200; i++) {
+      const r = g.fail(i, 1, 'boom', undefined);
+      expect(r?.retry === false ? r.skipped : undefined).toEqual([]);
+    }
+    // Every node beyond the hub was visited by the first failure's walk only.
+    const visited = walk.mock.results.reduce((k, r) => k + (r.value as number[]).length, 0);
+    expect(visited).toBe(5_001);
+    const hub = g.nodes[200];
+    expect(hub?.state).toBe('skipped');
+    expect(hub?.record.skipped_because).toBe('r0');
+    expect(g.done).toBe(true);
   });
 });
 
