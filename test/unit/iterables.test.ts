@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/shared/errors.js';
 import { validateWorkflow } from '../../src/shared/workflow/parse.js';
+import { combosOf, firstDuplicateLabel } from '../../src/shared/workflow/expand.js';
+import type { WorkflowFile } from '../../src/shared/workflow/schema.js';
 import { catchError } from './support.js';
 
 const wf = (nodes: unknown[]) => validateWorkflow({ name: 'w', nodes });
@@ -104,6 +106,23 @@ describe('join', () => {
       'nodes[4].join.source: unknown node "ghost"',
       'nodes[5].iterables: two values give the same directory name "_v_a_b"',
     ]);
+  });
+
+  it('finds the same first shared directory name as the copies themselves would have', () => {
+    const pool = ['a', 'a b', 'a_b', 'b', 1, 2, '1', 'x/y', 'x_y', true];
+    let seed = 11;
+    const next = (k: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % k;
+    };
+    for (let round = 0; round < 300; round++) {
+      const fields = ['s', 'f', 'a', 'z'].slice(0, 1 + next(3));
+      const iterables = Object.fromEntries(fields.map((f) => [f, Array.from({ length: 1 + next(4) }, () => pool[next(pool.length)] as string | number | boolean)]));
+      const node = { id: 'n', command: 'true', iterables, ...(next(3) === 0 ? { synchronize: true } : {}) } as WorkflowFile['nodes'][number];
+      const seen = new Set<string>();
+      const expected = combosOf(node).find((c) => (seen.has(c.label) ? true : (seen.add(c.label), false)))?.label;
+      expect(firstDuplicateLabel(node), JSON.stringify(node)).toBe(expected);
+    }
   });
 
   it('refuses an empty iterables map (it would make no copy at all)', () => {

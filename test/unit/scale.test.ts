@@ -174,6 +174,28 @@ describe('the node limit', () => {
     expect(total.issues).toEqual([{ message: 'iterables expand the workflow to 60 nodes, which exceeds --max-nodes 50' }]);
   });
 
+  it('checks a large product\'s directory names only once the whole workflow is known to fit', () => {
+    // 200 × 100 = 20,000 copies of x (two of its values share a directory name), and as many of y.
+    const colliding = (maxNodes?: number) => () =>
+      validateWorkflow(
+        {
+          name: 'c',
+          nodes: [
+            { id: 'x', command: 'true', iterables: { p: ['a b', 'a_b', ...Array.from({ length: 198 }, (_, k) => k)], q: Array.from({ length: 100 }, (_, k) => k) } },
+            { id: 'y', command: 'true', needs: ['x'] },
+          ],
+        },
+        undefined,
+        maxNodes === undefined ? {} : { maxNodes },
+      );
+    const tooLarge = catchError(colliding(30_000), ValidationError);
+    expect(tooLarge.code).toBe('WORKFLOW_TOO_LARGE');
+    expect(tooLarge.issues).toEqual([{ message: 'iterables expand the workflow to 40,000 nodes, which exceeds --max-nodes 30,000' }]);
+    const named = catchError(colliding(), ValidationError);
+    expect(named.code).toBe('WORKFLOW_INVALID');
+    expect(named.issues).toEqual([{ node: 'x', field: 'nodes[0].iterables', message: 'two values give the same directory name "_p_a_b_q_0"' }]);
+  });
+
   it('refuses a map over literal lists above it, and a map over connected lists when it is expanded', () => {
     const literal = { name: 'm', nodes: [{ id: 'm', command: 'true', map: { over: ['a', 'b'], mode: 'product' }, inputs: { a: [1, 2, 3], b: [1, 2, 3] } }] };
     const err = catchError(() => validateWorkflow(literal, undefined, { maxNodes: 8 }), ValidationError);

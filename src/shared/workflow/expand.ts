@@ -46,6 +46,52 @@ export function combosOf(n: FileNode): Combo[] {
   return values.map((v) => ({ label: Object.keys(v).sort().map((p) => `_${p}_${safe(v[p] as Scalar)}`).join(''), values: v }));
 }
 
+/**
+ * The first directory name two copies of a node would share, if any: the
+ * labels of {@link combosOf}, in its order, made as strings only (a million
+ * combinations' value records took seconds and half a gigabyte).
+ */
+export function firstDuplicateLabel(n: FileNode): string | undefined {
+  const params = Object.entries(n.iterables ?? {});
+  if (params.length === 0) return undefined;
+  // A label's parts in sorted field order; each field's part per value.
+  const sorted = params.map(([p], i) => ({ p, i })).sort((a, b) => (a.p < b.p ? -1 : a.p > b.p ? 1 : 0));
+  const parts = params.map(([p, vs]) => vs.map((v) => `_${p}_${safe(v)}`));
+  const seen = new Set<string>();
+  const labelOf = (pick: (field: number) => number | undefined): string => {
+    let label = '';
+    for (const { i } of sorted) {
+      const k = pick(i);
+      if (k !== undefined) label += parts[i]?.[k] ?? '';
+    }
+    return label;
+  };
+  const lengths = params.map(([, vs]) => vs.length);
+  if (n.synchronize === true) {
+    const len = lengths.reduce((m, l) => Math.max(m, l), 0);
+    for (let c = 0; c < len; c++) {
+      const label = labelOf((i) => (c < (lengths[i] ?? 0) ? c : undefined));
+      if (seen.has(label)) return label;
+      seen.add(label);
+    }
+    return undefined;
+  }
+  if (lengths.some((l) => l === 0)) return undefined;
+  // A counter over the fields, the first field the slowest (combosOf's order).
+  const at = lengths.map(() => 0);
+  for (;;) {
+    const label = labelOf((i) => at[i]);
+    if (seen.has(label)) return label;
+    seen.add(label);
+    let f = at.length - 1;
+    while (f >= 0 && (at[f] = (at[f] ?? 0) + 1) === lengths[f]) at[f--] = 0;
+    if (f < 0) return undefined;
+  }
+}
+
+/** Products up to this size have their directory names checked with the other issues; larger ones once the whole workflow's size is known to fit. */
+const LABELS_CHECKED_AT_ONCE = 10_000;
+
 /** The sizes of a node's iterables product: the list lengths, or the longest one in lockstep. */
 function factorsOf(n: FileNode): number[] {
   const lengths = Object.values(n.iterables ?? {}).map((vs) => vs.length);
@@ -59,7 +105,9 @@ function factorsOf(n: FileNode): number[] {
  * `atSize`) from its list lengths alone, before any combination is made. The work is done where
  * iterables and joins are: one walk downstream of each joined source.
  */
-export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes: number): void {
+export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes: number): number[] {
+  /** Nodes whose directory names are checked later (see {@link checkLaterLabels}). */
+  const later: number[] = [];
   let graph: FileGraph | undefined;
   const downstream = new Map<number, Uint8Array>();
   data.nodes.forEach((n, i) => {
@@ -72,14 +120,8 @@ export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes:
     const tooMany = params.length === 0 ? undefined : productProblem('iterables product', factorsOf(n), maxNodes);
     if (tooMany !== undefined) atSize(n.id, `nodes[${i}].iterables`, tooMany, ['nodes', i, 'iterables']);
     else if (params.length > 0) {
-      const labels = new Set<string>();
-      for (const c of combosOf(n)) {
-        if (labels.has(c.label)) {
-          at(n.id, `nodes[${i}].iterables`, `two values give the same directory name "${c.label}"`, ['nodes', i, 'iterables']);
-          break;
-        }
-        labels.add(c.label);
-      }
+      if (factorsOf(n).reduce((a, b) => a * b, 1) > LABELS_CHECKED_AT_ONCE) later.push(i);
+      else checkLabels(data, i, at);
     }
     if (n.join === undefined) return;
     graph ??= new FileGraph(data);
@@ -99,6 +141,22 @@ export function checkIterables(data: WorkflowFile, at: At, atSize: At, maxNodes:
       if (!Object.hasOwn(n.inputs ?? {}, f)) at(n.id, `nodes[${i}].join.fields[${j}]`, `no input "${f}" to collect`, ['nodes', i, 'join', 'fields', j]);
     });
   });
+  return later;
+}
+
+function checkLabels(data: WorkflowFile, i: number, at: At): void {
+  const n = data.nodes[i];
+  const dup = n === undefined ? undefined : firstDuplicateLabel(n);
+  if (n !== undefined && dup !== undefined) at(n.id, `nodes[${i}].iterables`, `two values give the same directory name "${dup}"`, ['nodes', i, 'iterables']);
+}
+
+/**
+ * The directory names of the large products {@link checkIterables} left for
+ * later, checked once the whole workflow's expansion is known to be within
+ * `--max-nodes`: a product refused for its size is never enumerated.
+ */
+export function checkLaterLabels(data: WorkflowFile, later: readonly number[], at: At): void {
+  for (const i of later) checkLabels(data, i, at);
 }
 
 /** Whether the workflow uses iterables at all. */

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow } from './dataflow-check.js';
-import { checkIterables, expandIterables, expansionSize, hasIterables } from './expand.js';
+import { checkIterables, checkLaterLabels, expandIterables, expansionSize, hasIterables } from './expand.js';
 import { checkMapSizes } from './map-check.js';
 import { maxNodesOf, type ValidateOptions, type ValidationPhase } from './max-nodes.js';
 import { checkDocumentShape } from './limits.js';
@@ -134,7 +134,7 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
   };
   checkIdsAndNeeds(data.nodes, at);
   checkDataflow(data, at);
-  checkIterables(data, at, atSize, maxNodes);
+  const laterLabels = checkIterables(data, at, atSize, maxNodes);
   checkMapSizes(data, atSize, maxNodes);
   const refs = data.nodes.flatMap((n, index) => (n.function === undefined ? [] : [{ node: n.id, index, module: resolveModule(n.function.module, base), export: n.function.export }]));
   for (const p of functionProblems(refs)) at(p.node, p.field, p.message, ['nodes', Number(/\d+/.exec(p.field)?.[0]), 'function', p.field.endsWith('export') ? 'export' : 'module']);
@@ -167,6 +167,8 @@ function checkGraph(data: WorkflowFile, file: string | undefined, text: string |
       if (problem.node !== undefined) Object.assign(issue, { node: problem.node, field: `nodes[${problem.index ?? 0}]` });
       throw new ValidationError('WORKFLOW_TOO_LARGE', [issue]);
     }
+    checkLaterLabels(data, laterLabels, at);
+    if (issues.length > 0) throw new ValidationError('WORKFLOW_INVALID', issues);
     options?.onPhase?.('expand', total);
     const expanded = expandIterables(data);
     all = toNodes(expanded.data, base, expanded.dirs);
