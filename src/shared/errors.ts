@@ -220,16 +220,40 @@ export function editDistance(a: string, b: string): number {
 
 /** Suggests the closest candidate when it is close enough to be a typo. */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(input.length / 3));
+  const lower = input.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = editDistance(input.toLowerCase(), c.toLowerCase());
+    // Lengths further apart than the limit cannot be within it.
+    if (Math.abs(c.length - input.length) > limit) continue;
+    const d = editDistance(lower, c.toLowerCase());
     if (d < bestDistance) {
       bestDistance = d;
       best = c;
     }
   }
-  const limit = Math.max(2, Math.floor(input.length / 3));
   // A guess that shares nothing with the input (every character replaced) is no guess.
   return bestDistance <= limit && bestDistance < input.length ? best : undefined;
+}
+
+/** Candidates compared, in all, by one {@link Guesser} (about a second of work). */
+const GUESS_WORK = 2_000_000;
+
+/**
+ * "Did you mean" over one list of candidates for many inputs, with a bound
+ * on the work: each guess compares the input with every candidate, so 20,000
+ * unknown references among 100,000 ids took minutes. Once the bound is
+ * spent the rest get no guess.
+ */
+export class Guesser {
+  private left = GUESS_WORK;
+
+  constructor(private readonly candidates: readonly string[]) {}
+
+  guess(input: string): string | undefined {
+    if (this.left < this.candidates.length) return undefined;
+    this.left -= this.candidates.length;
+    return didYouMean(input, this.candidates);
+  }
 }

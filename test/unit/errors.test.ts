@@ -12,6 +12,7 @@ import {
   causeLines,
   didYouMean,
   editDistance,
+  Guesser,
   isRetryable,
   formatIssue,
   toFlowgateError,
@@ -182,6 +183,20 @@ describe('didYouMean / editDistance', () => {
     expect(didYouMean('zz', ['a', 'b'])).toBeUndefined();
     expect(didYouMean('b', ['a'])).toBeUndefined();
     expect(didYouMean('ab', ['a', 'c'])).toBe('a');
+  });
+
+  it('guesses over many inputs within a bound on the work, then not at all', () => {
+    const ids = Array.from({ length: 100_000 }, (_, i) => `node${i}`);
+    const g = new Guesser(ids);
+    const inputs = Array.from({ length: 25 }, (_, i) => `nodee${i * 7}`);
+    const guesses = inputs.map((x) => g.guess(x));
+    // 2,000,000 comparisons: 20 guesses over 100,000 ids, each what didYouMean says.
+    expect(guesses.slice(0, 20)).toEqual(inputs.slice(0, 20).map((x) => didYouMean(x, ids)));
+    expect(guesses.slice(0, 20).every((x) => x !== undefined)).toBe(true);
+    expect(guesses.slice(20)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    // A short list is never exhausted in practice.
+    const small = new Guesser(['n_procs', 'mem_gb']);
+    expect(Array.from({ length: 1_000 }, () => small.guess('nprocs')).every((x) => x === 'n_procs')).toBe(true);
   });
 
   it('rejects 3 edits on a short word but allows a third of the length on long ones', () => {

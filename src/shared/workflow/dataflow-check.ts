@@ -4,7 +4,7 @@
  * stand where a shell script can quote them, output paths stay in the node
  * directory. Reports through the same issue list as the rest of the validation.
  */
-import { didYouMean } from '../errors.js';
+import { didYouMean, Guesser } from '../errors.js';
 import type { NodeInput } from './model.js';
 import { CONNECTION_PATTERN, isConnectionShape, type WorkflowFile } from './schema.js';
 import { checkTemplateName, nodeTemplates, outputPathProblem, shellScripts, shellTemplateProblems, templateNames } from './template.js';
@@ -73,7 +73,7 @@ export function impliedNeeds(n: FileNode): string[] {
 /** Checks connections and templates of every node. */
 export function checkDataflow(data: WorkflowFile, at: At): void {
   const byId = new Map(data.nodes.map((n) => [n.id, n]));
-  const ids = [...byId.keys()];
+  const guesser = new Guesser([...byId.keys()]);
   data.nodes.forEach((n, i) => {
     for (const [name, nodeInput] of Object.entries(nodeInputs(n))) {
       sourcesOf(nodeInput).forEach((input, j) => {
@@ -83,7 +83,7 @@ export function checkDataflow(data: WorkflowFile, at: At): void {
         if (input.node === n.id) {
           at(n.id, field, 'a node cannot take its own output', path);
         } else if (producer === undefined) {
-          const hint = didYouMean(input.node, ids);
+          const hint = guesser.guess(input.node);
           at(n.id, field, `unknown node "${input.node}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
         } else if (producer.command !== undefined && producer.stdout_json !== true && !Object.hasOwn(producer.outputs ?? {}, input.output)) {
           // A command node's outputs are known unless it prints them as JSON; a function's only when it ran.

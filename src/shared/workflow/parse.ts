@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { z } from 'zod';
-import { ValidationError, didYouMean, type ValidationIssue } from '../errors.js';
+import { ValidationError, didYouMean, Guesser, type ValidationIssue } from '../errors.js';
 import { findCycle } from '../dag.js';
 import { checkDataflow } from './dataflow-check.js';
 import { checkIterables, checkLaterLabels, expandIterables, expansionSize, hasIterables } from './expand.js';
@@ -200,7 +200,7 @@ function checkIdsAndNeeds(nodes: ReadonlyArray<{ id: string | undefined; needs?:
     if (first !== undefined) at(n.id, `nodes[${i}].id`, `duplicate id "${n.id}" (first used by nodes[${first}])`, ['nodes', i, 'id']);
     else seen.set(n.id, i);
   });
-  const ids = [...seen.keys()];
+  const guesser = new Guesser([...seen.keys()]);
   nodes.forEach((n, i) => {
     const id = n.id;
     if (id === undefined) return;
@@ -211,7 +211,7 @@ function checkIdsAndNeeds(nodes: ReadonlyArray<{ id: string | undefined; needs?:
       if (dep === id) {
         at(id, `nodes[${i}].needs[${j}]`, 'a node cannot need itself', path);
       } else if (!seen.has(dep)) {
-        const hint = didYouMean(dep, ids);
+        const hint = guesser.guess(dep);
         at(id, `nodes[${i}].needs[${j}]`, `unknown node "${dep}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''}`, path);
       } else if (listed.has(dep)) {
         at(id, `nodes[${i}].needs[${j}]`, `"${dep}" is listed twice`, path);
