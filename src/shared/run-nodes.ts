@@ -27,9 +27,23 @@ export interface NodePageQuery {
   state?: NodeStateName;
 }
 
+/** The definitions of a run by id, made once per parsed definition (a page of elements looked each parent up in the whole list). */
+const byIdOf = new WeakMap<readonly DefinitionNode[], Map<string, DefinitionNode>>();
+
+function definitionById(defs: readonly DefinitionNode[], id: string | null): DefinitionNode | undefined {
+  let byId = byIdOf.get(defs);
+  if (byId === undefined) {
+    byId = new Map();
+    // The first of an id, as a search from the start would find it.
+    for (const d of defs) if (!byId.has(d.id)) byId.set(d.id, d);
+    byIdOf.set(defs, byId);
+  }
+  return id === null ? undefined : byId.get(id);
+}
+
 /** Map nodes' elements follow the definition's nodes: their definition comes from their record and their map node's. */
 function elementDefinition(index: number, record: Record<string, unknown>, defs: readonly DefinitionNode[]): DefinitionNode {
-  const parent = defs.find((d) => d.id === str(record['element_of']));
+  const parent = definitionById(defs, str(record['element_of']));
   // An element runs with its map node's environment (already masked).
   return { id: str(record['id']) ?? `#${index}`, needs: [], n_procs: num(record['n_procs']) ?? 1, mem_gb: num(record['mem_gb']) ?? 0, env: parent?.env ?? {} };
 }

@@ -131,14 +131,23 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
   if (meta['run_id'] === undefined) return undefined;
   const defs = definitionNodes(meta['definition']);
   const nodes = defs.map((d, i) => nodeView(d, states[String(i)], records[String(i)], claims[String(i)]));
+  // By id, the first of each (looking each element's map node up in the list took 21 s for 50,000 elements).
+  const byId = new Map<string, (typeof nodes)[number]>();
+  const index = (n: (typeof nodes)[number]): void => {
+    if (!byId.has(n.id)) byId.set(n.id, n);
+  };
+  nodes.forEach(index);
   // Elements of map nodes follow the definition's nodes; each feeds its map node.
   for (let i = defs.length; records[String(i)] !== undefined; i++) {
     const rec = parseJsonOrUndefined(records[String(i)]);
     const r = isObject(rec) ? rec : {};
     const id = str(r['id']) ?? `#${i}`;
-    const parent = nodes.find((n) => n.id === str(r['element_of']));
+    const of = str(r['element_of']);
+    const parent = of === null ? undefined : byId.get(of);
     // An element runs with its map node's environment (already masked).
-    nodes.push(nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0, env: parent?.env ?? {} }, states[String(i)], records[String(i)], claims[String(i)]));
+    const view = nodeView({ id, n_procs: num(r['n_procs']) ?? 1, mem_gb: num(r['mem_gb']) ?? 0, env: parent?.env ?? {} }, states[String(i)], records[String(i)], claims[String(i)]);
+    nodes.push(view);
+    index(view);
     parent?.needs.push(id);
   }
   const item = listItem(meta, nodes.map((n) => n.state), runId, statusOf(runId, meta, liveness));

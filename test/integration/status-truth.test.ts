@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/scheduler/summary.js';
 import { readRun, readRunItems } from '../../src/shared/run-reader.js';
+import { readRunNodes } from '../../src/shared/run-nodes.js';
 import type { NodePage, RunDetail, RunListItem } from '../../src/shared/run-view.js';
 import { stopGroup, runCli, startCli, tempDir, writeWorkflow, type CliProcess } from '../helpers/cli.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -160,14 +161,14 @@ describe('status tells the truth', () => {
   });
 
   it('submit --wait counts map elements in the total and never shows more done than total', async () => {
-    const { dir, env } = fresh('mapcount');
+    const { dir, env, prefix, redis } = fresh('mapcount');
     const sched = start(['scheduler', '--work-dir', join(dir, 'work')], { ...env, FLOWGATE_N_PROCS: '2', FLOWGATE_MEMORY_GB: '2' });
     start(['worker', '--concurrency', '2', '--heartbeat-ms', '500'], env);
     await waitFor(() => sched.stderr().includes('leading as'), 20_000, 'the scheduler to lead');
     const wf = writeWorkflow(dir, 'wf.json', {
       name: 'mapped',
       nodes: [
-        { id: 'm', map: { over: ['x'] }, inputs: { x: [1, 2, 3, 4, 5] }, command: 'sleep 0.3' },
+        { id: 'm', map: { over: ['x'] }, inputs: { x: [1, 2, 3, 4, 5] }, command: 'sleep 0.3', env: { STEP: 'm-env' } },
         { id: 'after', needs: ['m'], command: 'true' },
       ],
     });
@@ -183,5 +184,13 @@ describe('status tells the truth', () => {
     }
     expect(lines.at(-1)).toContain(`${summary.nodes.length}/${summary.nodes.length} done`);
     expect(summary.nodes.length).toBeGreaterThan(2);
+    // Readers give each element its map node's environment, and the map node its elements as needs.
+    const run = await readRun(redis, prefix, summary.run_id);
+    const elements = run?.nodes.slice(2) ?? [];
+    expect(elements).toHaveLength(5);
+    expect(run?.nodes[0]?.needs).toEqual(elements.map((e) => e.id));
+    expect(elements.map((e) => e.env)).toEqual(elements.map(() => ({ STEP: 'm-env' })));
+    const page = await readRunNodes(redis, prefix, summary.run_id, { offset: 2, limit: 10 });
+    expect(page?.nodes.map((n) => [n.id, n.env])).toEqual(elements.map((e) => [e.id, { STEP: 'm-env' }]));
   });
 });
