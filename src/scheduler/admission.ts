@@ -45,41 +45,20 @@ export function sortReady(ready: AdmissionCandidate[], order: SchedulerOrder): A
  * One admission pass: greedy first fit over `ready` (already sorted). A node
  * that does not fit is skipped and later, smaller nodes may take the space,
  * as in nipype. Reserves each admitted node's grant in the ledger under its
- * index and returns the admitted candidates in admission order.
+ * index and returns the admitted candidates in admission order. The
+ * reference for a run's own pass (RunGraph.admit), which visits one ready
+ * node per group of equal grants to the same effect.
  */
-export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: Ledger, key: (c: AdmissionCandidate) => string, groups?: GrantGroups): AdmissionCandidate[] {
+export function admitFirstFit(ready: Iterable<AdmissionCandidate>, ledger: Ledger, key: (c: AdmissionCandidate) => string): AdmissionCandidate[] {
   const admitted: AdmissionCandidate[] = [];
-  // With the ready nodes' grants in hand, the pass ends as soon as none of
-  // those not yet admitted fits what is free: a full budget costs O(groups),
-  // not a scan of every ready node (a memory-bound wide run has 100 000).
-  const left = groups === undefined ? undefined : new Map([...groups.sizes].map(([g, n]) => [g, n]));
-  const anyFits = (): boolean => {
-    if (left === undefined || groups === undefined) return true;
-    for (const [g, n] of left) if (n > 0 && ledger.fits(groups.grant(g))) return true;
-    return false;
-  };
-  if (!anyFits()) return admitted;
   for (const c of ready) {
     if (ledger.free.n_procs < 1) break;
     if (ledger.fits(c.grant)) {
       ledger.reserve(key(c), c.grant);
       admitted.push(c);
-      if (left !== undefined) {
-        const g = grantGroup(c.grant);
-        left.set(g, (left.get(g) ?? 1) - 1);
-        if (!anyFits()) break;
-      }
     }
   }
   return admitted;
-}
-
-/** The ready nodes by grant: how many there are of each, and each group's grant. */
-export interface GrantGroups {
-  /** Ready nodes per group (see {@link grantGroup}). */
-  readonly sizes: ReadonlyMap<string, number>;
-  /** The grant of a group. */
-  grant(group: string): Grant;
 }
 
 /** The group of a grant: nodes with equal grants (and constraints) are interchangeable for fitting. */

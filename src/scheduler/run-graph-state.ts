@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Dag } from '../shared/dag.js';
 import type { Workflow, WorkflowNode } from '../shared/workflow/model.js';
 import { clampToBudget, compareCandidates, grantGroup, waitingReason, type AdmissionCandidate, type Budget, type SchedulerOrder } from './admission.js';
-import { ResourceLedger, type Grant, type Ledger } from './ledger.js';
+import { ResourceLedger, type Ledger } from './ledger.js';
 import { HOLDING_STATES, isTerminal, SATISFIED, transition, type NodeState } from './node-state.js';
 import { requestOf } from './node-request.js';
 import { emptyRecord } from './node-record.js';
@@ -66,8 +66,6 @@ export abstract class RunGraphState {
   private readonly recounted = new Set<number>();
   /** Counts by state and the in-flight nodes, kept on every change. */
   private readonly tally = new StateTally();
-  /** The grant of each group of ready nodes (see {@link grantGroup}). */
-  protected readonly groupGrants = new Map<string, Grant>();
   private terminal = 0;
   private inFlightCount = 0;
   /** Cleared for good when the run stops admitting. */
@@ -95,14 +93,8 @@ export abstract class RunGraphState {
     const compare = compareCandidates(options.order);
     this.ready = new ReadySet(
       (a, b) => compare(this.node(a).candidate, this.node(b).candidate),
-      (i) => this.groupOf(this.node(i).candidate.grant),
+      (i) => grantGroup(this.node(i).candidate.grant),
     );
-  }
-
-  private groupOf(grant: Grant): string {
-    const g = grantGroup(grant);
-    if (!this.groupGrants.has(g)) this.groupGrants.set(g, grant);
-    return g;
   }
 
   /** A fresh node (waiting, no attempt yet) at `index`, counted as waiting. */

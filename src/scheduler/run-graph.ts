@@ -10,17 +10,12 @@
  */
 import type { NodeOutcome } from '../shared/payloads.js';
 import type { NodeInput } from '../shared/workflow/model.js';
-import { admitFirstFit, type AdmissionCandidate, type GrantGroups } from './admission.js';
-import type { Grant } from './ledger.js';
 import { HOLDING_STATES } from './node-state.js';
 import { RunGraphState, type NodeRuntime } from './run-graph-state.js';
 import { addAttempts, countAttempts, recordAttempt } from './node-record.js';
 import type { AttemptSummary, MapRecord, NodeSummary } from './summary.js';
 
 export type { NodeRuntime, RunGraphOptions } from './run-graph-state.js';
-
-/** Above this many distinct grants among ready nodes, admission scans without the early end (see admitFirstFit). */
-const MAX_GRANT_GROUPS = 64;
 
 /** What {@link RunGraph.fail} decided. */
 export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };
@@ -131,15 +126,27 @@ export class RunGraph extends RunGraphState {
     this.countOff(index);
   }
 
-  /** One first-fit admission pass; returns the admitted nodes in order. */
+  /**
+   * One first-fit admission pass, as nipype's: in admission order, every
+   * ready node that fits what is free is admitted, and a node that does not
+   * fit lets later, smaller ones by. Returns the admitted nodes in order.
+   * What is free only shrinks during the pass, so a group of equal grants
+   * that did not fit never will in it: the pass looks at each group's first
+   * ready node only (see ReadySet.firstFitting), and a memory-bound run with
+   * 100,000 ready nodes of varied grants does not visit them all on every
+   * completion.
+   */
   admit(): NodeRuntime[] {
     if (!this.admitting || this.ready.size === 0) return [];
-    const sizes = this.ready.groupSizes;
-    const groups: GrantGroups | undefined = sizes.size <= MAX_GRANT_GROUPS ? { sizes, grant: (g): Grant => this.groupGrants.get(g) ?? { n_procs: Infinity, mem_gb: Infinity } } : undefined;
-    const admitted = admitFirstFit(this.readyCandidates(), this.ledger, (c) => this.holdKey(c.index), groups);
     const now = this.clock();
-    return admitted.map((c) => {
-      const n = this.node(c.index);
+    const admitted: NodeRuntime[] = [];
+    const fits = (i: number): boolean => this.ledger.fits(this.node(i).candidate.grant);
+    for (let after: number | undefined; this.ledger.free.n_procs >= 1; ) {
+      const index = this.ready.firstFitting(after, fits);
+      if (index === undefined) break;
+      after = index;
+      const n = this.node(index);
+      this.ledger.reserve(this.holdKey(index), n.candidate.grant);
       this.setState(n, 'queued');
       n.attempt++;
       n.record.attempts = countAttempts(n.record, n.attempt);
@@ -147,8 +154,9 @@ export class RunGraph extends RunGraphState {
       n.record.admitted_ms = now;
       n.record.released_ms = null;
       this.notePlace(n);
-      return n;
-    });
+      admitted.push(n);
+    }
+    return admitted;
   }
 
   /** Records where the node's hold was placed (its host and named slots), when that says anything. */
@@ -160,11 +168,6 @@ export class RunGraph extends RunGraphState {
     else delete n.record.slots;
   }
 
-  /** Ready candidates in admission order, produced lazily (first fit usually stops early). */
-  private *readyCandidates(): Generator<AdmissionCandidate> {
-    // No copy needed: `ready` changes only after the pass, in admit().
-    for (const i of this.ready) yield this.node(i).candidate;
-  }
 
   /** A worker took the node's job. Returns false if the event was stale. */
   markRunning(index: number, attempt: number): boolean {

@@ -6,7 +6,7 @@
  * nodes throughout a simulated run.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { admitFirstFit, grantGroup, type AdmissionCandidate } from '../../src/scheduler/admission.js';
+import { admitFirstFit, compareCandidates } from '../../src/scheduler/admission.js';
 import { ResourceLedger } from '../../src/scheduler/ledger.js';
 import { HOLDING_STATES, NODE_STATES, type NodeState } from '../../src/scheduler/node-state.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
@@ -22,24 +22,26 @@ function graph(nodes: NodeSpec[], budget = { n_procs: 8, mem_gb: 4 }): RunGraph 
 }
 
 describe('admission of a memory-bound wide run', () => {
-  it('ends the pass once no ready grant fits, without visiting the other ready nodes', () => {
-    const cands: AdmissionCandidate[] = Array.from({ length: 10_000 }, (_, i) => ({ index: i, id: `n${i}`, topoRank: i, request: { n_procs: 1, mem_gb: 1 }, grant: { n_procs: 1, mem_gb: 1 } }));
-    let visited = 0;
-    const counting = (function* () {
-      for (const c of cands) {
-        visited++;
-        yield c;
-      }
-    })();
-    const ledger = new ResourceLedger({ n_procs: 8, mem_gb: 4 });
-    const groups = { sizes: new Map([[grantGroup({ n_procs: 1, mem_gb: 1 }), cands.length]]), grant: () => ({ n_procs: 1, mem_gb: 1 }) };
-    const admitted = admitFirstFit(counting, ledger, (c) => String(c.index), groups);
-    expect(admitted.map((c) => c.id)).toEqual(['n0', 'n1', 'n2', 'n3']);
-    // 8 procs free still, 0 GB: the pass ends at the 4th admission.
-    expect(visited).toBe(4);
+  it('looks at one ready node per group of equal grants, not at every ready node', () => {
+    // 100,000 ready nodes of 200 different memory sizes; 8 procs but 4 GB free.
+    const nodes: NodeSpec[] = Array.from({ length: 100_000 }, (_, i) => ({ id: `n${i}`, mem_gb: 1 + (i % 200) / 100 }));
+    const g = graph(nodes, { n_procs: 8, mem_gb: 4 });
+    g.start();
+    const fits = vi.spyOn(g.ledger, 'fits');
+    const first = g.admit();
+    expect(first.map((n) => n.node.id)).toEqual(['n0', 'n1', 'n2']);
+    for (let k = 0; k < 50; k++) {
+      fits.mockClear();
+      const done = g.inFlightNodes()[0];
+      if (done === undefined) break;
+      g.complete(done.index, done.attempt, outcome());
+      g.admit();
+      // At most every group's first node, and one more look per node admitted.
+      expect(fits.mock.calls.length).toBeLessThanOrEqual(200 + 8);
+    }
   });
 
-  it('a pass with nothing that fits visits no ready node, and a smaller node later in order is still found', () => {
+  it('a pass with nothing that fits admits nothing, and a smaller node later in order is still found', () => {
     const nodes: NodeSpec[] = [...wide(5_000, 1), { id: 'small', mem_gb: 0.5 }];
     const g = graph(nodes, { n_procs: 8, mem_gb: 4.5 });
     g.start();
@@ -48,6 +50,38 @@ describe('admission of a memory-bound wide run', () => {
     g.complete(0, 1, outcome());
     expect(g.admit().map((n) => n.node.id)).toEqual(['n4']);
   });
+
+  for (const order of ['tsort', 'mem_thread'] as const) {
+    it(`admits exactly what first fit over the whole ready list admits (${order}, random runs)`, () => {
+      const random = seededRandom(order === 'tsort' ? 3 : 5);
+      for (let round = 0; round < 30; round++) {
+        const nodes: NodeSpec[] = Array.from({ length: 400 }, (_, i) => ({
+          id: `n${i}`,
+          n_procs: 1 + Math.floor(random() * 4),
+          mem_gb: 0.25 * (1 + Math.floor(random() * 24)),
+          needs: i > 20 && random() < 0.3 ? [`n${Math.floor(random() * i)}`] : [],
+        }));
+        const clock = new FakeClock(1_000);
+        const budget = { n_procs: 4 + Math.floor(random() * 12), mem_gb: 6 + Math.floor(random() * 10) };
+        const g = new RunGraph({ workflow: makeWorkflow(nodes), budget, order, raiseInsufficient: true, workDir: '/tmp/x', clock: clock.read });
+        g.start();
+        const compare = compareCandidates(order);
+        for (let step = 0; !g.done && step < 2_000; step++) {
+          // The reference: nipype's pass over every ready node, sorted, on a ledger holding what the run holds now.
+          const ready = g.nodes.filter((n) => n.state === 'ready').map((n) => n.candidate).sort(compare);
+          const ledger = new ResourceLedger(budget);
+          for (const n of g.inFlightNodes()) ledger.reserve(String(n.index), n.candidate.grant);
+          const expected = admitFirstFit(ready, ledger, (c) => String(c.index)).map((c) => c.id);
+          expect(g.admit().map((n) => n.node.id)).toEqual(expected);
+          const flying = g.inFlightNodes();
+          const n = flying[Math.floor(random() * flying.length)];
+          if (n === undefined) break;
+          g.complete(n.index, n.attempt, outcome());
+        }
+        expect(g.done).toBe(true);
+      }
+    });
+  }
 });
 
 describe('failures above one hub', () => {
