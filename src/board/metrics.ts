@@ -185,30 +185,37 @@ export class BoardMetrics {
     for (const key of this.observed) if (!ids.has(key.slice(0, key.lastIndexOf('/')))) this.observed.delete(key);
     if (watched.length === 0) return;
     const pipe = this.redis.pipeline();
-    for (const r of watched) pipe.hgetall(this.keys.runStates(r.run_id)).hgetall(this.keys.runNodes(r.run_id));
+    for (const r of watched) pipe.hgetall(this.keys.runStates(r.run_id));
     const replies = (await pipe.exec()) ?? [];
-    watched.forEach((r, i) => {
-      const states = (replies[2 * i]?.[1] ?? {}) as Record<string, string>;
-      const records = (replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>;
+    for (const [i, r] of watched.entries()) {
+      const states = (replies[i]?.[1] ?? {}) as Record<string, string>;
       let pending = false;
+      // Only the records of nodes that ended since the last scrape are read
+      // (a run's records are ~1 KB a node: every scrape read 100 MB of a 100,000-node run).
+      const ended: Array<[string, string]> = [];
       for (const [index, state] of Object.entries(states)) {
-        const key = `${r.run_id}/${index}`;
-        if (!FINAL_NODE_STATES.has(state)) {
-          pending = true;
-          continue;
-        }
-        if (this.observed.has(key)) continue;
-        this.observed.add(key);
-        const seconds = durationOf(records[index]);
-        if (seconds !== null) this.duration.observe({ status: state }, seconds);
+        if (!FINAL_NODE_STATES.has(state)) pending = true;
+        else if (!this.observed.has(`${r.run_id}/${index}`)) ended.push([index, state]);
+      }
+      for (let at = 0; at < ended.length; at += RECORDS_PER_READ) {
+        const chunk = ended.slice(at, at + RECORDS_PER_READ);
+        const records = await this.redis.hmget(this.keys.runNodes(r.run_id), ...chunk.map(([index]) => index));
+        chunk.forEach(([index, state], j) => {
+          this.observed.add(`${r.run_id}/${index}`);
+          const seconds = durationOf(records[j] ?? undefined);
+          if (seconds !== null) this.duration.observe({ status: state }, seconds);
+        });
       }
       if (!isLive(r) && !pending) {
         this.doneRuns.add(r.run_id);
         for (const index of Object.keys(states)) this.observed.delete(`${r.run_id}/${index}`);
       }
-    });
+    }
   }
 }
+
+/** Node records read in one HMGET by the duration histogram. */
+const RECORDS_PER_READ = 1000;
 
 /**
  * Sets one sample per resource: `procs`, `memory_gb` and each named

@@ -16,7 +16,7 @@ import { listFailureViews, readCrashRecord } from './run-failures.js';
 import { readLiveness, type Liveness } from './run-liveness.js';
 import { RUN_DEFAULTS } from './options/defaults.js';
 import { effectiveNodeState, effectiveRunStatus, recordTimes, type RunStatusName } from './effective-state.js';
-import { definitionNodes, listItem, nodeView, parseWaiting, type RunDetail, type RunListItem, type RunOverview } from './run-view.js';
+import { definitionNodes, listItem, nodeView, parseWaiting, type RunDetail, type RunListItem, type RunOverview, type WaitingSnapshot } from './run-view.js';
 
 const LIST_FIELDS = ['run_id', 'workflow', 'status', 'started_ms', 'finished_ms', 'budget', 'mode'] as const;
 /** Crash records read for one run at most. */
@@ -162,12 +162,27 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
     scheduler: meta['scheduler'] ?? RUN_DEFAULTS.scheduler,
     options: isObject(options) ? options : {},
     nodes,
-    waiting: parseWaiting(waitingRaw),
+    waiting: stillWaiting(parseWaiting(waitingRaw), byId),
     ledger: { budget: item.budget, rss_label: 'measured peak RSS', timeline: buildTimeline(nodes, item.finished_ms ?? now) },
     failures,
     summary: isObject(summary) ? (maskEnvDeep(summary) as Record<string, unknown>) : null,
     queue_paused: liveness.queuePaused,
   };
+}
+
+/**
+ * The scheduler's snapshot of why ready nodes wait, without the nodes that
+ * have moved on since it was written (it is written at most a few times a
+ * second; claims and states are read now): a node shown running is never
+ * also shown waiting.
+ */
+function stillWaiting(w: WaitingSnapshot | null, byId: ReadonlyMap<string, { state: string }>): WaitingSnapshot | null {
+  if (w === null) return null;
+  const waiting = w.waiting.filter((e) => {
+    const state = byId.get(e.id)?.state;
+    return state === undefined || state === 'waiting' || state === 'ready';
+  });
+  return waiting.length === w.waiting.length ? w : { ...w, waiting };
 }
 
 /** Failures listed in a run's overview at most (`failures_total` counts them all). */

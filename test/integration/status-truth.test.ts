@@ -130,6 +130,11 @@ describe('status tells the truth', () => {
     const [item] = await readRunItems(redis, prefix, ['cv']);
     expect(item?.counts).toEqual(run?.counts);
     expect(item).toMatchObject({ status: 'running', counts: { running: 2, queued: 1 } });
+    // A waiting list written before a and d moved on: only the nodes still ready are shown waiting.
+    await redis.hset(k('states'), '3', 'ready');
+    await redis.hset(k('meta'), 'definition', JSON.stringify({ name: 'cv', nodes: [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }] }));
+    await redis.set(k('waiting'), JSON.stringify({ at_ms: 1000, budget: { n_procs: 3, mem_gb: 3 }, free: { n_procs: 0, mem_gb: 0 }, waiting: [{ id: 'a', reason: 'needs 1 procs, 0 free' }, { id: 'd', reason: 'needs 1 procs, 0 free' }] }));
+    expect((await readRun(redis, prefix, 'cv'))?.waiting?.waiting).toEqual([{ id: 'd', reason: 'needs 1 procs, 0 free' }]);
     // The lease gone (not renewed by anyone): orphaned, in the list and in the detail.
     await redis.del(k('lease'));
     expect((await readRun(redis, prefix, 'cv'))?.status).toBe('orphaned');
