@@ -85,8 +85,13 @@ export async function readRunNodes(redis: Redis, prefix: string, runId: string, 
   const matching: number[] = [];
   for (let i = 0; i < count; i++) if (shown[i] === q.state) matching.push(i);
   const indexes = matching.slice(q.offset, q.offset + q.limit);
-  // A node may change state between the two reads: the page shows it as it is now.
-  return { run_id: runId, total: matching.length, offset: q.offset, limit: q.limit, state: q.state, nodes: await readNodes(redis, keys, runId, indexes, defs) };
+  // A node may change state between the two reads (reading every state of a
+  // 100,000-node run takes long enough for fast nodes to end): the page keeps
+  // only the nodes still in the state asked for, so `?state=running` never
+  // lists a node that has ended, and the total drops by those left out.
+  const nodes = await readNodes(redis, keys, runId, indexes, defs);
+  const still = nodes.filter((n) => n.state === q.state);
+  return { run_id: runId, total: matching.length - (nodes.length - still.length), offset: q.offset, limit: q.limit, state: q.state, nodes: still };
 }
 
 /** The shown state of every node: stored states, corrected for in-flight nodes by their records and claims. */

@@ -130,6 +130,20 @@ describe('status tells the truth', () => {
     const [item] = await readRunItems(redis, prefix, ['cv']);
     expect(item?.counts).toEqual(run?.counts);
     expect(item).toMatchObject({ status: 'running', counts: { running: 2, queued: 1 } });
+    // A node that ends between the page's two reads is left out of a page filtered by state.
+    const racing = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (prop !== 'hgetall') return Reflect.get(target, prop, receiver) as unknown;
+        return async (key: string) => {
+          const all = await target.hgetall(key);
+          if (key === k('states')) await target.hset(k('states'), '0', 'succeeded');
+          return all;
+        };
+      },
+    });
+    const page = await readRunNodes(racing, prefix, 'cv', { offset: 0, limit: 10, state: 'running' });
+    expect(page).toMatchObject({ total: 1, nodes: [{ id: 'c', state: 'running' }] });
+    await redis.hset(k('states'), '0', 'queued');
     // A waiting list written before a and d moved on: only the nodes still ready are shown waiting.
     await redis.hset(k('states'), '3', 'ready');
     await redis.hset(k('meta'), 'definition', JSON.stringify({ name: 'cv', nodes: [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }] }));
