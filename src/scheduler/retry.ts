@@ -24,6 +24,9 @@ export interface RetryPlan {
   reset: string[];
 }
 
+/** Nodes reset per HSET of a retry. */
+const RESET_FIELDS_PER_HSET = 1000;
+
 /**
  * Resets the nodes of finished run `runId` for a retry and marks it running.
  * Refuses (exit 2) a run that is not finished, unknown node ids, nodes that
@@ -86,11 +89,19 @@ export async function prepareRetry(redis: Redis, prefix: string, runId: string, 
         })),
       );
     }
+    // One transaction (the WATCH above), its writes in HSETs of a bounded
+    // number of fields: two commands a node made a million-node retry queue
+    // two million commands.
     const multi = redis.multi();
-    for (const i of order) {
-      const record = JSON.parse(records[String(i)] ?? '{}') as Partial<NodeSummary>;
-      const fresh: Partial<NodeSummary> = { ...record, status: 'waiting', reason: null, skipped_because: null, crash_file: null, exit_code: null, signal: null, released_ms: null, admitted_ms: null };
-      multi.hset(k.runStates(runId), String(i), 'waiting').hset(k.runNodes(runId), String(i), JSON.stringify(fresh));
+    for (let at = 0; at < order.length; at += RESET_FIELDS_PER_HSET) {
+      const states: Record<string, string> = {};
+      const fresh: Record<string, string> = {};
+      for (const i of order.slice(at, at + RESET_FIELDS_PER_HSET)) {
+        const record = JSON.parse(records[String(i)] ?? '{}') as Partial<NodeSummary>;
+        states[String(i)] = 'waiting';
+        fresh[String(i)] = JSON.stringify({ ...record, status: 'waiting', reason: null, skipped_because: null, crash_file: null, exit_code: null, signal: null, released_ms: null, admitted_ms: null } satisfies Partial<NodeSummary>);
+      }
+      multi.hset(k.runStates(runId), states).hset(k.runNodes(runId), fresh);
     }
     multi.hset(metaKey, { status: 'running', retried_ms: String(now) }).hdel(metaKey, 'summary', 'finished_ms', 'cancel_requested', 'stop_reason', 'retry_requested', 'retry_refused');
     const result = await multi.exec();

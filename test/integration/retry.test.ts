@@ -11,6 +11,9 @@ import { runCli, startCli, tempDir, writeWorkflow } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { deletePrefix, keysUnder, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { nodeOf } from '../helpers/summary.js';
+import { Redis } from 'ioredis';
+import { prepareRetry } from '../../src/scheduler/retry.js';
+import { Keys } from '../../src/shared/keys.js';
 
 const prefixes: string[] = [];
 afterEach(async () => {
@@ -69,6 +72,30 @@ describe('flowgate retry', () => {
     // The stored run reads back as succeeded.
     const status = await t.cli(['status', failed.run_id, '--json']);
     expect((JSON.parse(status.stdout) as { status: string }).status).toBe('succeeded');
+  });
+
+  it('resets every node of a wide failed run in one transaction (2,501 nodes: HSETs of up to 1,000 fields)', async () => {
+    const dir = tempDir('fg-retry-wide');
+    const prefix = uniquePrefix('retrywide');
+    prefixes.push(prefix);
+    const wf = writeWorkflow(dir, 'wf.json', { name: 'wide', nodes: [{ id: 'bad', command: 'exit 1' }, ...Array.from({ length: 2_500 }, (_, i) => ({ id: `c${i}`, command: 'true', needs: ['bad'] }))] });
+    const first = await runCli(['run', wf, '--json', '--quiet', '--work-dir', join(dir, 'work'), '--prefix', prefix], { env: { REDIS_URL: redisUrl() } });
+    expect(first.code).toBe(1);
+    const failed = JSON.parse(first.stdout) as RunSummary;
+    expect(failed.counts).toMatchObject({ failed: 1, skipped: 2_500 });
+    const redis = new Redis(redisUrl());
+    try {
+      const plan = await prepareRetry(redis, prefix, failed.run_id, []);
+      expect(plan.reset).toHaveLength(2_501);
+      const k = new Keys(prefix);
+      const states = await redis.hgetall(k.runStates(failed.run_id));
+      expect(Object.values(states).filter((v) => v === 'waiting')).toHaveLength(2_501);
+      const records = Object.values(await redis.hgetall(k.runNodes(failed.run_id))).map((r) => JSON.parse(r) as { status: string; skipped_because: unknown });
+      expect(records.every((r) => r.status === 'waiting' && r.skipped_because === null)).toBe(true);
+      expect(await redis.hget(k.runMeta(failed.run_id), 'status')).toBe('running');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('refuses what cannot be retried with exit 2 and changes nothing', async () => {
