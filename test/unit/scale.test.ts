@@ -8,11 +8,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { chain, layered, wide } from '../../bench/scale-shapes.js';
 import { planMap } from '../../src/scheduler/map-node.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { ValidationError } from '../../src/shared/errors.js';
+import { heapNodeCapacity } from '../../src/shared/workflow/max-nodes.js';
 import { loadWorkflowFile, validateWorkflow } from '../../src/shared/workflow/parse.js';
 import type { Workflow } from '../../src/shared/workflow/model.js';
 import { tempDir } from '../helpers/cli.js';
@@ -148,6 +150,17 @@ describe('the node limit', () => {
     expect(err.code).toBe('WORKFLOW_TOO_LARGE');
     expect(err.exitCode).toBe(2);
     expect(err.issues).toEqual([{ node: 'x', field: 'nodes[0].iterables', message: 'iterables product 1000 × 1000 × 1000 = 1,000,000,000 nodes exceeds --max-nodes 1,000,000' }]);
+  });
+
+  it('raised above what the heap can hold, is bounded by the heap all the same, and says so', () => {
+    const capacity = heapNodeCapacity();
+    const err = catchError(() => validateWorkflow(product([1000, 1000, 1000]), undefined, { maxNodes: 2_000_000_000 }), ValidationError);
+    expect(err.code).toBe('WORKFLOW_TOO_LARGE');
+    expect(err.issues[0]?.message).toBe(
+      `iterables product 1000 × 1000 × 1000 = 1,000,000,000 nodes exceeds the ${capacity.toLocaleString('en-US')} nodes this process can hold (${Math.round((getHeapStatistics().heap_size_limit / 2 ** 30) * 10) / 10} GB of heap at about 4 KB a node; NODE_OPTIONS=--max-old-space-size=<MB> gives it more)`,
+    );
+    const literal = { name: 'm', nodes: [{ id: 'm', command: 'true', map: { over: ['a'] }, inputs: { a: [1, 2] } }] };
+    expect(planMap(plan(validateWorkflow(literal)).node(0), 1, () => undefined, 2_000_000_000).ok).toBe(true);
   });
 
   it('is raised or lowered by maxNodes', () => {

@@ -6,7 +6,7 @@
  */
 import { nodeInputs, sourcesOf } from './dataflow-check.js';
 import { FileGraph } from './file-graph.js';
-import { formatCount, productProblem } from './max-nodes.js';
+import { exceedsLimit, exceedsText, formatCount, productProblem } from './max-nodes.js';
 import type { WorkflowFile } from './schema.js';
 
 type FileNode = WorkflowFile['nodes'][number];
@@ -208,7 +208,7 @@ export function expansionSize(data: WorkflowFile, maxNodes: number): { total: nu
     if (copies !== undefined) return { total: Infinity, problem: { node: n.id, index: i, message: copies } };
     total += factors.reduce((a, b) => a * b, 1);
   }
-  if (total > maxNodes) return { total, problem: { message: `iterables expand the workflow to ${formatCount(total)} nodes, which exceeds --max-nodes ${formatCount(maxNodes)}` } };
+  if (exceedsLimit(total, maxNodes)) return { total, problem: { message: `iterables expand the workflow to ${formatCount(total)} nodes, which ${exceedsText(maxNodes)}` } };
   return { total };
 }
 

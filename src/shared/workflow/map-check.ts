@@ -3,7 +3,7 @@
  * is known before the run, so one above the node limit is refused with the
  * workflow (a map over connected outputs is bounded when it is expanded).
  */
-import { formatCount, productProblem } from './max-nodes.js';
+import { exceedsLimit, exceedsText, formatCount, productProblem } from './max-nodes.js';
 import type { WorkflowFile } from './schema.js';
 
 type At = (node: string, field: string, message: string, path: PropertyKey[]) => void;
@@ -27,7 +27,7 @@ export function checkMapSizes(data: WorkflowFile, at: At, maxNodes: number): voi
 export function mapSizeProblem(mode: 'zip' | 'product', lengths: readonly number[], maxNodes: number): string | undefined {
   if (mode === 'product') return productProblem('map product', lengths, maxNodes);
   const most = lengths.reduce((a, b) => Math.max(a, b), 0);
-  return most > maxNodes ? `map over lists of ${formatCount(most)} items = ${formatCount(most)} nodes exceeds --max-nodes ${formatCount(maxNodes)}` : undefined;
+  return exceedsLimit(most, maxNodes) ? `map over lists of ${formatCount(most)} items = ${formatCount(most)} nodes ${exceedsText(maxNodes)}` : undefined;
 }
 
 /** How many non-list items a nested list holds at every depth (its flattened length). */
