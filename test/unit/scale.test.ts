@@ -15,6 +15,7 @@ import { planMap } from '../../src/scheduler/map-node.js';
 import { RunGraph } from '../../src/scheduler/run-graph.js';
 import { ValidationError } from '../../src/shared/errors.js';
 import { heapNodeCapacity } from '../../src/shared/workflow/max-nodes.js';
+import { parseSourceText } from '../../src/shared/workflow/source-text.js';
 import { loadWorkflowFile, validateWorkflow } from '../../src/shared/workflow/parse.js';
 import type { Workflow } from '../../src/shared/workflow/model.js';
 import { tempDir } from '../helpers/cli.js';
@@ -150,6 +151,16 @@ describe('the node limit', () => {
     expect(err.code).toBe('WORKFLOW_TOO_LARGE');
     expect(err.exitCode).toBe(2);
     expect(err.issues).toEqual([{ node: 'x', field: 'nodes[0].iterables', message: 'iterables product 1000 × 1000 × 1000 = 1,000,000,000 nodes exceeds --max-nodes 1,000,000' }]);
+  });
+
+  it('refuses, before parsing, a YAML file whose document the heap cannot hold, pointing at JSON', () => {
+    const { heap_size_limit: limit } = getHeapStatistics();
+    const text = `name: big\nnodes:\n${'#'.repeat(Math.ceil(limit / 130))}\n`;
+    const err = catchError(() => parseSourceText(text, 'big.yaml'), ValidationError);
+    expect(err.code).toBe('WORKFLOW_TOO_LARGE');
+    expect(err.issues).toHaveLength(1);
+    expect(err.issues[0]?.file).toBe('big.yaml');
+    expect(err.issues[0]?.message).toMatch(/^a YAML file of \d+ MB needs about [\d.]+ GB of heap to read, more than the [\d.]+ GB this process has left: write it as JSON/);
   });
 
   it('raised above what the heap can hold, is bounded by the heap all the same, and says so', () => {
