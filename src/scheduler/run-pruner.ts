@@ -43,13 +43,18 @@ if redis.call('exists', KEYS[2]) == 1 then
   local status = redis.call('hget', KEYS[2], 'status')
   if status ~= 'succeeded' and status ~= 'failed' and status ~= 'cancelled' then return 0 end
 end
-redis.call('del', unpack(KEYS, 2))
+-- UNLINK: a large run's hashes (hundreds of MB for 100,000 nodes) are freed in the background.
+redis.call('unlink', unpack(KEYS, 2))
 redis.call('zrem', KEYS[1], ARGV[1])
 return 1
 `;
 
 /** Index entries read per pipeline. */
 const READ_CHUNK = 500;
+/** Runs whose node records are read at once. */
+const FACTS_AT_ONCE = 8;
+/** Node records asked for per HSCAN. */
+const RECORDS_PER_SCAN = 1000;
 /** Jobs removed concurrently. */
 const JOB_CHUNK = 100;
 
@@ -105,12 +110,29 @@ async function serviceWorkDir(redis: Redis, keys: Keys): Promise<string> {
   return (await redis.hget(keys.service(), 'work_dir')) ?? '';
 }
 
+/**
+ * A run's node records, a batch at a time (HSCAN): a 100,000-node run's
+ * records are ~100 MB, which one HGETALL held in the pruner's memory at once
+ * and took Redis seconds to answer. A field is given once.
+ */
+async function* nodeRecords(redis: Redis, key: string): AsyncGenerator<[string, string]> {
+  const seen = new Set<string>();
+  for await (const batch of redis.hscanStream(key, { count: RECORDS_PER_SCAN }) as AsyncIterable<string[]>) {
+    for (let i = 0; i + 1 < batch.length; i += 2) {
+      const field = batch[i] as string;
+      if (seen.has(field)) continue;
+      seen.add(field);
+      yield [field, batch[i + 1] as string];
+    }
+  }
+}
+
 async function readFacts(redis: Redis, keys: Keys, entry: RunEntry, defaultWorkDir: string): Promise<RunFacts> {
-  const [meta, records] = await Promise.all([redis.hmget(keys.runMeta(entry.runId), 'workflow', 'options'), redis.hgetall(keys.runNodes(entry.runId))]);
+  const meta = await redis.hmget(keys.runMeta(entry.runId), 'workflow', 'options');
   const options = parseJsonOrUndefined(meta[1]) as { work_dir?: unknown } | undefined;
   const workDir = typeof options?.work_dir === 'string' && options.work_dir !== '' ? options.work_dir : defaultWorkDir;
   const facts: RunFacts = { entry, workflow: meta[0] ?? '', workDir, jobIds: [], nodeDirs: [], files: [] };
-  for (const [field, json] of Object.entries(records)) {
+  for await (const [field, json] of nodeRecords(redis, keys.runNodes(entry.runId))) {
     const rec = parseJsonOrUndefined(json) as { attempt?: unknown; attempts?: unknown; node_dir?: unknown; crash_file?: unknown; host?: unknown } | undefined;
     const attempts = typeof rec?.attempt === 'number' ? rec.attempt : typeof rec?.attempts === 'number' ? rec.attempts : 0;
     const host = typeof rec?.host === 'string' && rec.host !== '' ? rec.host : undefined;
@@ -126,8 +148,8 @@ async function readFacts(redis: Redis, keys: Keys, entry: RunEntry, defaultWorkD
 async function remainingUse(redis: Redis, keys: Keys, remaining: readonly RunEntry[], defaultWorkDir: string): Promise<{ used: Set<string>; trees: string[] }> {
   const used = new Set<string>();
   const trees: string[] = [];
-  for (let at = 0; at < remaining.length; at += READ_CHUNK) {
-    const facts = await Promise.all(remaining.slice(at, at + READ_CHUNK).map((e) => readFacts(redis, keys, e, defaultWorkDir)));
+  for (let at = 0; at < remaining.length; at += FACTS_AT_ONCE) {
+    const facts = await Promise.all(remaining.slice(at, at + FACTS_AT_ONCE).map((e) => readFacts(redis, keys, e, defaultWorkDir)));
     for (const f of facts) {
       for (const d of f.nodeDirs) used.add(d);
       const unfinished = f.entry.status !== null && !FINISHED_STATUSES.has(f.entry.status);
@@ -158,8 +180,8 @@ export async function pruneRuns(o: PruneOptions): Promise<PruneReport> {
   const defaultWorkDir = await serviceWorkDir(o.redis, keys);
   const report: PruneReport = { dry_run: o.dryRun === true, runs: [], removed_runs: 0, removed_jobs: 0, removed_dirs: [], skipped: [] };
   const facts: RunFacts[] = [];
-  for (let at = 0; at < o.selected.length; at += READ_CHUNK) {
-    facts.push(...(await Promise.all(o.selected.slice(at, at + READ_CHUNK).map((e) => readFacts(o.redis, keys, e, defaultWorkDir)))));
+  for (let at = 0; at < o.selected.length; at += FACTS_AT_ONCE) {
+    facts.push(...(await Promise.all(o.selected.slice(at, at + FACTS_AT_ONCE).map((e) => readFacts(o.redis, keys, e, defaultWorkDir)))));
   }
   const dirsOf = new Map<string, string[]>();
   if (o.workDirs === true) {

@@ -110,6 +110,24 @@ describe('flowgate prune', () => {
     expect(existsSync(join(e.dir, 'd1', 'pr', 'a'))).toBe(true);
   }, 60_000);
 
+  it('reads a wide run\'s node records in batches: every node directory and job is found, the keys all go', async () => {
+    const e = setup('prune-wide');
+    // 2,501 node records (the failed root ran; the rest were skipped, each with its directory recorded).
+    const wide = { name: 'pw', nodes: [{ id: 'bad', command: 'exit 1' }, ...Array.from({ length: 2_500 }, (_, i) => ({ id: `c${i}`, command: ['true'], needs: ['bad'] }))] };
+    const wf = writeWorkflow(e.dir, 'wide.json', wide);
+    const res = await runCli(['run', wf, '--quiet', '--run-id', 'w1', '--work-dir', join(e.dir, 'w1'), '--retain-runs', 'off', '--retain-for', 'off'], { env: e.env });
+    expect(res.code, res.stderr).toBe(1);
+    const dry = await prune(e, ['--keep', '0', '--dry-run', '--json', '--work-dirs']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const report = JSON.parse(dry.stdout) as { runs: Array<{ run_id: string; jobs: number; node_dirs: string[] }> };
+    expect(report.runs).toEqual([expect.objectContaining({ run_id: 'w1', jobs: 1 })]);
+    expect(new Set(report.runs[0]?.node_dirs).size).toBe(2_501);
+    const gone = await prune(e, ['--keep', '0']);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(await listed(e)).toEqual([]);
+    expect((await keysUnder(e.prefix)).filter((k) => k.includes(':fg:run:w1'))).toEqual([]);
+  }, 60_000);
+
   it('never removes a running run, nor a finished run whose lease is still held', async () => {
     const e = setup('prune-live');
     await run(e, 'done1');
