@@ -3,7 +3,8 @@
  * one entry per sample of every executed node (time, name, rss_GiB, cpus,
  * ...), assembled from the samples each worker left in the node's directory.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileChunks } from '../shared/json-stream.js';
 import { summaryJsonChunks, type RunSummary } from './summary.js';
@@ -23,44 +24,59 @@ export async function writeRunFiles(workDir: string, summary: RunSummary): Promi
   const dir = join(workDir, '_runs');
   mkdirSync(dir, { recursive: true });
   await writeFileChunks(join(dir, `${summary.run_id}.json`), summaryJsonChunks(summary, 2));
-  writeResourceMonitor(join(dir, `${summary.run_id}.resource_monitor.json`), summary);
+  await writeResourceMonitor(join(dir, `${summary.run_id}.resource_monitor.json`), summary);
 }
 
-/** Writes the run's resource monitor file; nodes without samples are skipped. */
-export function writeResourceMonitor(path: string, summary: RunSummary): void {
-  const out = {
-    time: [] as number[],
-    name: [] as string[],
-    interface: [] as string[],
-    rss_GiB: [] as number[],
-    vms_GiB: [] as Array<number | null>,
-    cpus: [] as number[],
-    mapnode: [] as number[],
-    params: [] as string[],
-  };
+/** The monitor's arrays, in nipype's order. */
+const COLUMNS = ['time', 'name', 'interface', 'rss_GiB', 'vms_GiB', 'cpus', 'mapnode', 'params'] as const;
+/** Entries of one array written per chunk. */
+const ENTRIES_PER_CHUNK = 10_000;
+
+/**
+ * Writes the run's resource monitor file; nodes without samples are skipped.
+ * Each node's samples file is read without blocking the event loop (a
+ * service's other runs go on), and the arrays are written a chunk at a time:
+ * built as one string, 8,000,000 samples exceeded V8's longest string.
+ */
+export async function writeResourceMonitor(path: string, summary: RunSummary): Promise<void> {
+  const cols: Record<(typeof COLUMNS)[number], unknown[]> = { time: [], name: [], interface: [], rss_GiB: [], vms_GiB: [], cpus: [], mapnode: [], params: [] };
   for (const n of summary.nodes) {
     // A node without measurements (it ended before the first sample) has no samples file.
     if (n.start_ms === null || n.peak_rss_mb === null) continue;
     let samples: Sample[];
     try {
-      samples = JSON.parse(readFileSync(join(n.node_dir, 'resource_samples.json'), 'utf8')) as Sample[];
+      samples = JSON.parse(await readFile(join(n.node_dir, 'resource_samples.json'), 'utf8')) as Sample[];
     } catch {
       continue;
     }
+    const name = `${summary.workflow}.${n.id}`;
     let prev = { t: 0, cpu: 0 };
     for (const s of samples) {
       const dt = (s.t_ms - prev.t) / 1000;
-      out.time.push((n.start_ms + s.t_ms) / 1000);
-      out.name.push(`${summary.workflow}.${n.id}`);
-      out.interface.push('Command');
-      out.rss_GiB.push(Math.round((s.rss_mb / 1024) * 1e6) / 1e6);
-      out.vms_GiB.push(null);
+      cols.time.push((n.start_ms + s.t_ms) / 1000);
+      cols.name.push(name);
+      cols.interface.push('Command');
+      cols.rss_GiB.push(Math.round((s.rss_mb / 1024) * 1e6) / 1e6);
+      cols.vms_GiB.push(null);
       // CPU in "cores busy" over the last interval, like nipype's cpu_percent / 100.
-      out.cpus.push(dt > 0 ? Math.round(((s.cpu_s - prev.cpu) / dt) * 1000) / 1000 : 0);
-      out.mapnode.push(0);
-      out.params.push('');
+      cols.cpus.push(dt > 0 ? Math.round(((s.cpu_s - prev.cpu) / dt) * 1000) / 1000 : 0);
+      cols.mapnode.push(0);
+      cols.params.push('');
       prev = { t: s.t_ms, cpu: s.cpu_s };
     }
   }
-  writeFileSync(path, `${JSON.stringify(out)}\n`);
+  await writeFileChunks(path, monitorChunks(cols));
+}
+
+/** `{"time":[...],"name":[...],...}` and a newline, the same text as JSON.stringify, in chunks. */
+async function* monitorChunks(cols: Record<(typeof COLUMNS)[number], unknown[]>): AsyncGenerator<string> {
+  for (const [k, key] of COLUMNS.entries()) {
+    yield `${k === 0 ? '{' : ','}${JSON.stringify(key)}:[`;
+    const values = cols[key];
+    for (let at = 0; at < values.length; at += ENTRIES_PER_CHUNK) {
+      yield `${at === 0 ? '' : ','}${JSON.stringify(values.slice(at, at + ENTRIES_PER_CHUNK)).slice(1, -1)}`;
+    }
+    yield ']';
+  }
+  yield '}\n';
 }
