@@ -35,9 +35,16 @@ export interface SpawnFailure {
 }
 
 /** Callbacks of one started process; exactly one of `failed` or `started` then `exited` is called. */
+/** What the kernel counted for an ended process and the children it waited for (wait4). */
+export interface ExitUsage {
+  cpu_s: number;
+  peak_rss_mb: number;
+}
+
 export interface SpawnHandlers {
   started(pid: number): void;
-  exited(code: number | null, signal: NodeJS.Signals | null): void;
+  /** `usage` when the spawner has it (the launcher; not Node's spawn). */
+  exited(code: number | null, signal: NodeJS.Signals | null, usage?: ExitUsage): void;
   failed(failure: SpawnFailure): void;
 }
 
@@ -180,7 +187,7 @@ export class Launcher implements Spawner {
   }
 
   private onLine(line: string): void {
-    const [kind, id = '', a = '', b = ''] = line.split(' ');
+    const [kind, id = '', a = '', b = '', userUs, systemUs, maxRssKb] = line.split(' ');
     const p = this.pending.get(id);
     if (p === undefined) return;
     if (kind === 'started') {
@@ -197,7 +204,9 @@ export class Launcher implements Spawner {
       this.release();
       const code = Number(a);
       const signal = Number(b);
-      p.handlers.exited(code < 0 ? null : code, signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? null));
+      const cpuUs = Number(userUs) + Number(systemUs);
+      const usage = Number.isFinite(cpuUs) && Number.isFinite(Number(maxRssKb)) ? { cpu_s: cpuUs / 1e6, peak_rss_mb: Number(maxRssKb) / 1024 } : undefined;
+      p.handlers.exited(code < 0 ? null : code, signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? null), usage);
     }
   }
 

@@ -10,7 +10,7 @@ import type { NodeJobData, NodeOutcome } from '../shared/payloads.js';
 import { killGroup } from '../shared/process-group.js';
 import { collectOutputs } from './outputs.js';
 import { FIRST_SAMPLE_MS, TreeSampler } from './resource-sampler.js';
-import { nodeSpawner, type SpawnFailure, type Spawner } from './launcher.js';
+import { nodeSpawner, type ExitUsage, type SpawnFailure, type Spawner } from './launcher.js';
 import { LOG_TAIL_BYTES, notFoundLine, readTail } from './log-tail.js';
 import { WORKER_DEFAULTS } from '../shared/options/defaults.js';
 
@@ -53,6 +53,22 @@ let defaultSpawner: Spawner | undefined;
 export function argvOf(command: string | readonly string[], shell?: NodeJobData['shell']): string[] {
   if (typeof command !== 'string') return [...command];
   return shell === undefined || shell === null ? ['/bin/sh', '-c', command] : [shell.path, ...shell.flags, '-c', command];
+}
+
+/**
+ * A node's CPU time and peak memory: the larger of what the samples of its
+ * process tree saw and what the kernel counted for its process and the
+ * children it waited for when it ended (the launcher's wait4). The kernel's
+ * figures need no sample, so a node that ended before its first one (within
+ * 10 ms, or later on a busy worker) is measured too; the samples see
+ * processes the node left running or never waited for.
+ */
+function measured(sampled: { cpu_s: number | null; peak_rss_mb: number | null } | undefined, atExit: ExitUsage | undefined): { cpu_s: number | null; peak_rss_mb: number | null } {
+  const larger = (a: number | null | undefined, b: number | undefined, digits: number): number | null => {
+    const x = Math.max(a ?? -1, b ?? -1);
+    return x < 0 ? null : Math.round(x * 10 ** digits) / 10 ** digits;
+  };
+  return { cpu_s: larger(sampled?.cpu_s, atExit?.cpu_s, 3), peak_rss_mb: larger(sampled?.peak_rss_mb, atExit?.peak_rss_mb, 1) };
 }
 
 function buildEnv(data: NodeJobData, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -128,7 +144,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
       killTimer.unref();
     };
 
-    const finish = (exitCode: number | null, signal: string | null, spawnFailure?: SpawnFailure): void => {
+    const finish = (exitCode: number | null, signal: string | null, spawnFailure?: SpawnFailure, exitUsage?: ExitUsage): void => {
       if (settled) return;
       settled = true;
       if (killTimer !== undefined) clearTimeout(killTimer);
@@ -194,8 +210,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
         pid,
         reason,
         failure,
-        cpu_s: usage?.cpu_s ?? null,
-        peak_rss_mb: usage?.peak_rss_mb ?? null,
+        ...measured(usage, exitUsage),
         stderr_tail: stderrTail,
         ...(ok ? {} : { stdout_tail: readTail(stdoutPath, STDERR_TAIL_BYTES) }),
         ...(collected?.ok === true && collected.outputs !== undefined ? { outputs: collected.outputs } : {}),
@@ -226,7 +241,7 @@ export function runCommand(data: NodeJobData, options: RunCommandOptions): Promi
             }, timeoutMs);
           }
         },
-        exited: (code, signal) => finish(code, signal),
+        exited: (code, signal, exitUsage) => finish(code, signal, undefined, exitUsage),
         failed: (failure) => finish(null, null, failure),
       },
     );

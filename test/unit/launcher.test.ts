@@ -4,7 +4,7 @@
  * files, stdin, environment, PATH lookup, own process group, exit status and
  * start failures.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,24 @@ describe('launcher', () => {
     launcher.close();
     await waitFor(() => !isAlive(grandchild), 5000, 'the grandchild to die');
     expect((await done).ok).toBe(false);
+  });
+
+  it('measures a node that ended before its first sample, and the CPU of the children it waited for', async () => {
+    const launcher = new Launcher(LAUNCHER_PATH);
+    try {
+      // `true` ends in a millisecond or two, long before the first sample at 10 ms.
+      const data = job(['true']);
+      const quick = await runCommand(data, { worker: 'w', spawner: launcher });
+      expect(quick.cpu_s).toBeGreaterThanOrEqual(0);
+      expect(quick.peak_rss_mb).toBeGreaterThan(0);
+      expect(existsSync(join(data.node_dir, 'resource_samples.json'))).toBe(false);
+      // A child that burns CPU and is waited for: its time is the node's.
+      const busy = await runCommand(job(['/bin/sh', '-c', "/bin/sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'"]), { worker: 'w', spawner: launcher, sampleIntervalMs: 60_000 });
+      expect(busy.ok).toBe(true);
+      expect(busy.cpu_s).toBeGreaterThan(0.05);
+    } finally {
+      launcher.close();
+    }
   });
 
   it('a launcher that dies takes its nodes down with a reason, and the next node gets a new one', async () => {

@@ -18,7 +18,10 @@
  * Replies (stdout), one line each:
  *   started ID PID
  *   failed ID STAGE ERRNO     STAGE: cwd | open | exec
- *   exited ID CODE SIGNAL     CODE -1 when killed by SIGNAL; SIGNAL 0 otherwise
+ *   exited ID CODE SIGNAL USER_US SYSTEM_US MAXRSS_KB
+ *                             CODE -1 when killed by SIGNAL; SIGNAL 0 otherwise;
+ *                             then the CPU time and peak resident memory of the
+ *                             process and of the children it waited for (wait4)
  *
  * When stdin ends (the worker exited or was killed) or on SIGTERM/SIGHUP,
  * every running node's process group is killed with SIGKILL and the launcher
@@ -36,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -114,13 +118,16 @@ static void add_child(pid_t pid, const char *id) {
 static void reap(void) {
   for (;;) {
     int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
+    struct rusage ru;
+    pid_t pid = wait4(-1, &status, WNOHANG, &ru);
     if (pid <= 0) return;
     for (size_t i = 0; i < n_children; i++) {
       if (children[i].pid != pid) continue;
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-      reply("exited %s %d %d\n", children[i].id, code, sig);
+      long long user_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+      long long system_us = (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+      reply("exited %s %d %d %lld %lld %ld\n", children[i].id, code, sig, user_us, system_us, ru.ru_maxrss);
       free(children[i].id);
       children[i] = children[--n_children];
       break;
