@@ -173,14 +173,15 @@ export async function readRun(redis: Redis, prefix: string, runId: string, now =
 /**
  * The scheduler's snapshot of why ready nodes wait, without the nodes that
  * have moved on since it was written (it is written at most a few times a
- * second; claims and states are read now): a node shown running is never
- * also shown waiting.
+ * second; claims and states are read now): a node shown running or ended
+ * is never also shown waiting.
  */
 function stillWaiting(w: WaitingSnapshot | null, byId: ReadonlyMap<string, { state: string }>): WaitingSnapshot | null {
   if (w === null) return null;
+  // Not yet running: waiting or ready, or queued (admitted, its job not yet taken: a paused queue lists those).
   const waiting = w.waiting.filter((e) => {
     const state = byId.get(e.id)?.state;
-    return state === undefined || state === 'waiting' || state === 'ready';
+    return state === undefined || state === 'waiting' || state === 'ready' || state === 'queued';
   });
   return waiting.length === w.waiting.length ? w : { ...w, waiting };
 }
