@@ -202,6 +202,9 @@ export interface StuckCheck {
  * happen; if it does, returns why the run stops (it must never hang), else
  * undefined.
  */
+/** Nodes a stuck run's reason names at most. */
+const STUCK_NODES_SHOWN = 10;
+
 export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined {
   // Another step was asked for (admission resumed, resources freed): judge after it.
   if (s.pendingWork) return undefined;
@@ -214,11 +217,13 @@ export function stuckReason(graph: RunGraph, s: StuckCheck): string | undefined 
   if (s.admissionPaused) return undefined;
   // A fleet: a host that fits may join; the nodes wait with their reasons.
   if (graph.ledger.elastic === true) return undefined;
-  const waiting = graph.waiting();
-  if (waiting.length > 0) return `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}`;
+  // The first few only: a reason stored in every cancelled node's record is never one line a node.
+  const waiting = graph.waiting(STUCK_NODES_SHOWN);
+  const more = graph.readyCount + graph.blockedCount - waiting.length;
+  if (waiting.length > 0) return `no node could be admitted: ${waiting.map((w) => `${w.id} (${w.reason})`).join(', ')}${more > 0 ? `, and ${more} more` : ''}`;
   // Nothing is ready: the nodes left wait for predecessors that can no longer succeed.
   const left = graph.nodes.filter((n) => !TERMINAL_STATES.has(n.state));
-  const shown = left.slice(0, 10).map((n) => {
+  const shown = left.slice(0, STUCK_NODES_SHOWN).map((n) => {
     const unmet = (graph.dag.preds[n.index] ?? []).map((p) => graph.node(p)).filter((p) => !SATISFIED.has(p.state));
     return unmet.length > 0 ? `${n.node.id} (needs ${unmet.map((p) => `${p.node.id}: ${p.state}`).join(', ')})` : `${n.node.id} (${n.state})`;
   });

@@ -17,6 +17,9 @@ import type { AttemptSummary, MapRecord, NodeSummary } from './summary.js';
 
 export type { NodeRuntime, RunGraphOptions } from './run-graph-state.js';
 
+/** Elements a map node's cache reason names at most. */
+const RAN_NAMED = 20;
+
 /** What {@link RunGraph.fail} decided. */
 export type FailResult = { retry: true; node: NodeRuntime } | { retry: false; node: NodeRuntime; skipped: NodeRuntime[] };
 
@@ -91,7 +94,9 @@ export class RunGraph extends RunGraphState {
     n.record.outputs = outputs;
     n.record.result = result;
     const cached = ran.length === 0 && (n.record.map?.elements.length ?? 0) > 0;
-    n.record.cache = { hit: cached, reasons: cached ? [] : [ran.length === 0 ? 'no elements' : `elements ran: ${ran.join(', ')}`] };
+    // The first names only: a map of a million elements would keep them all in one string.
+    const named = ran.length <= RAN_NAMED ? ran.join(', ') : `${ran.slice(0, RAN_NAMED).join(', ')} and ${ran.length - RAN_NAMED} more`;
+    n.record.cache = { hit: cached, reasons: cached ? [] : [ran.length === 0 ? 'no elements' : `elements ran: ${named}`] };
     this.setState(n, cached ? 'cached' : 'succeeded');
     this.countOff(index);
   }

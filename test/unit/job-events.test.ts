@@ -162,6 +162,13 @@ describe('stuckReason', () => {
     expect(stuckReason(g, idle)).toBeUndefined();
   });
 
+  it('names the first ten waiting nodes and counts the rest', () => {
+    const { g } = setup(Array.from({ length: 25 }, (_, i) => ({ id: `n${i}` })));
+    const reason = stuckReason(g, { pendingWork: false, handed: 0, admissionPaused: false }) ?? '';
+    expect(reason.match(/n\d+ \(/g)).toHaveLength(10);
+    expect(reason).toMatch(/^no node could be admitted: n0 \(.*n9 \([^)]*\), and 15 more$/);
+  });
+
   it('with nothing ready, names the nodes left and the predecessors that can no longer succeed', () => {
     // As a resume finds a run whose failed node's descendants were set back to waiting.
     const g = new RunGraph({ workflow: makeWorkflow([{ id: 'a' }, { id: 'b', needs: ['a'] }, { id: 'c', needs: ['b'] }]), budget: { n_procs: 4, mem_gb: 8 }, order: 'tsort', raiseInsufficient: true, workDir: '/tmp/x', clock: new FakeClock().read });

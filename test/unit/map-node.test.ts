@@ -76,6 +76,19 @@ describe('expansion in the run graph', () => {
     expect(g.node(0).state).toBe('succeeded');
     expect(g.node(0).record.result).toBe('digest');
     expect(g.node(0).record.outputs).toEqual({ o: ['_m0', '_m1', null] });
+    expect(g.node(0).record.cache?.reasons).toEqual(['elements ran: _m0, _m1, _m2']);
     expect(g.node(1).state).toBe('ready');
+  });
+
+  it('names at most 20 elements that ran in the map node\'s cache reason', () => {
+    const wf = validateWorkflow({ name: 'm', nodes: [{ id: 'm', map: { over: ['i'] }, inputs: { i: Array.from({ length: 25 }, (_, k) => k) }, command: 'true' }] });
+    const g = graph(wf, { n_procs: 32, mem_gb: 64 });
+    const plan = planMap(g.node(0), g.nodes.length, () => undefined);
+    if (!plan.ok) throw new Error(plan.reason);
+    const elements = g.expandMap(0, plan.map);
+    g.startElements(0, elements);
+    for (const e of g.admit()) g.complete(e.index, 1, { ok: true } as never);
+    g.collectMap(0, collectOutputs(elements), 'digest', elements.map((e) => e.node.id));
+    expect(g.node(0).record.cache?.reasons).toEqual([`elements ran: ${elements.slice(0, 20).map((e) => e.node.id).join(', ')} and 5 more`]);
   });
 });
