@@ -131,11 +131,6 @@ export class ReadySet implements Iterable<number> {
     return this.all.size;
   }
 
-  /** How many groups have members. */
-  get groups(): number {
-    return this.members.size;
-  }
-
   add(index: number): void {
     if (!this.all.add(index)) return;
     const g = this.groupOf(index);

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileChunks } from '../shared/json-stream.js';
+import { FIRST_SAMPLE_MS } from '../shared/options/defaults.js';
 import { summaryJsonChunks, type RunSummary } from './summary.js';
 
 interface Sample {
@@ -41,8 +42,9 @@ const ENTRIES_PER_CHUNK = 10_000;
 export async function writeResourceMonitor(path: string, summary: RunSummary): Promise<void> {
   const cols: Record<(typeof COLUMNS)[number], unknown[]> = { time: [], name: [], interface: [], rss_GiB: [], vms_GiB: [], cpus: [], mapnode: [], params: [] };
   for (const n of summary.nodes) {
-    // A node without measurements (it ended before the first sample) has no samples file.
-    if (n.start_ms === null || n.peak_rss_mb === null) continue;
+    // A node that ended before its first sample has no samples file: not looked for
+    // (its cpu_s and peak_rss_mb may still be the kernel's, from its exit).
+    if (n.start_ms === null || n.end_ms === null || n.end_ms - n.start_ms < FIRST_SAMPLE_MS || n.peak_rss_mb === null) continue;
     let samples: Sample[];
     try {
       samples = JSON.parse(await readFile(join(n.node_dir, 'resource_samples.json'), 'utf8')) as Sample[];

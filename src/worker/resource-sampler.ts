@@ -18,12 +18,9 @@ const CHILDREN_SUPPORTED = (() => {
   }
 })();
 const TICKS_PER_S = 100;
-/**
- * Delay of a node's first sample. Later samples follow at doubling gaps up to
- * the sampling interval, so a node of a fraction of a second is measured
- * several times, not never.
- */
-export const FIRST_SAMPLE_MS = 10;
+import { FIRST_SAMPLE_MS } from '../shared/options/defaults.js';
+
+export { FIRST_SAMPLE_MS };
 const MB = 1024 * 1024;
 
 /** One sample of the tree. */

@@ -20,7 +20,7 @@ describe('writeResourceMonitor', () => {
         const list = Array.from({ length: samples }, (_, i) => ({ t_ms: 10 * (i + 1), rss_mb: 512 + i, cpu_s: 0.005 * (i + 1), processes: 1 }));
         writeFileSync(join(nodeDir, 'resource_samples.json'), JSON.stringify(list));
       }
-      return { id, node_dir: nodeDir, start_ms: start, peak_rss_mb: samples === null ? null : 600 };
+      return { id, node_dir: nodeDir, start_ms: start, end_ms: start + 10 * ((samples ?? 0) + 1), peak_rss_mb: samples === null ? null : 600 };
     };
     const nodes = [node('big', 25_000), node('none', null), node('small', 2, 2_000_000)];
     const summary = { run_id: 'r', workflow: 'wf', nodes } as unknown as RunSummary;

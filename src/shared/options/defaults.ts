@@ -96,6 +96,13 @@ export const WORKER_DEFAULTS = {
   spawner: 'auto' as SpawnerChoice,
 } as const;
 
+/**
+ * Delay of a node's first resource sample. Later samples follow at doubling
+ * gaps up to the sampling interval, so a node of a fraction of a second is
+ * measured several times, not never; a node that ends sooner has no samples.
+ */
+export const FIRST_SAMPLE_MS = 10;
+
 /** Inclusive lower bounds of options whose value must not be too small, shared by flags, variables and the API. */
 export const OPTION_MINIMUMS = {
   sample_interval_ms: 50,
