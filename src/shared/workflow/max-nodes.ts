@@ -20,16 +20,22 @@ const HEAP_BYTES_PER_NODE = 4096;
  * refused like one above `--max-nodes`, whatever that says.
  */
 export function heapNodeCapacity(): number {
-  return Math.floor(getHeapStatistics().heap_size_limit / HEAP_BYTES_PER_NODE);
+  // The heap limit is fixed for the process's life; read once (checked for every node under iterables).
+  capacity ??= Math.floor(getHeapStatistics().heap_size_limit / HEAP_BYTES_PER_NODE);
+  return capacity;
 }
+let capacity: number | undefined;
 
+/** Bytes as GB with one decimal, for messages about the heap. */
+export function gbText(bytes: number): string {
+  return `${Math.round((bytes / 2 ** 30) * 10) / 10} GB`;
+}
 
 /** What an expansion above the bound exceeds, for its message: `--max-nodes 1,000,000`, or the heap when that is smaller. */
 export function exceedsText(max: number): string {
-  const capacity = heapNodeCapacity();
-  if (max <= capacity) return `exceeds --max-nodes ${formatCount(max)}`;
-  const gb = Math.round((getHeapStatistics().heap_size_limit / 2 ** 30) * 10) / 10;
-  return `exceeds the ${formatCount(capacity)} nodes this process can hold (${gb} GB of heap at about 4 KB a node; NODE_OPTIONS=--max-old-space-size=<MB> gives it more)`;
+  const held = heapNodeCapacity();
+  if (max <= held) return `exceeds --max-nodes ${formatCount(max)}`;
+  return `exceeds the ${formatCount(held)} nodes this process can hold (${gbText(getHeapStatistics().heap_size_limit)} of heap at about 4 KB a node; NODE_OPTIONS=--max-old-space-size=<MB> gives it more)`;
 }
 
 /** Whether `n` nodes are more than an expansion may create: the bound `max` (`--max-nodes`) or this process's heap (see {@link exceedsText}). */

@@ -11,6 +11,7 @@ import { ValidationError, type ValidationIssue } from '../errors.js';
 import { JsonLocator } from './json-locate.js';
 import { parseJson } from './json-text.js';
 import { checkYamlExpansion } from './limits.js';
+import { gbText } from './max-nodes.js';
 
 type Format = 'json' | 'yaml';
 
@@ -52,11 +53,10 @@ function parseYaml(text: string, file: string): unknown {
   // parsed, rather than exhausting memory minutes later (a 38 MB, 1,000,000-node file).
   const { heap_size_limit: limit, used_heap_size: used } = getHeapStatistics();
   if (text.length * YAML_HEAP_PER_CHAR > limit - used) {
-    const gb = (n: number): string => `${Math.round((n / 2 ** 30) * 10) / 10} GB`;
     throw new ValidationError('WORKFLOW_TOO_LARGE', [
       {
         file,
-        message: `a YAML file of ${Math.round(text.length / 2 ** 20)} MB needs about ${gb(text.length * YAML_HEAP_PER_CHAR)} of heap to read, more than the ${gb(limit - used)} this process has left: write it as JSON (a .json file, about a fifth of that), or give the process more heap (NODE_OPTIONS=--max-old-space-size=<MB>)`,
+        message: `a YAML file of ${Math.round(text.length / 2 ** 20)} MB needs about ${gbText(text.length * YAML_HEAP_PER_CHAR)} of heap to read, more than the ${gbText(limit - used)} this process has left: write it as JSON (a .json file, about a fifth of that), or give the process more heap (NODE_OPTIONS=--max-old-space-size=<MB>)`,
       },
     ]);
   }
